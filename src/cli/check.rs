@@ -1,0 +1,168 @@
+//! `nexis check`: validate one package directory offline and print its decision.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use nexis::media::Ffprobe;
+use nexis::model::Decision;
+use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
+use nexis::spec::SpecRegistry;
+use nexis::storage::LocalStore;
+use nexis::validator::sampling::interval_seed;
+use nexis::validator::{PackageLimits, PackageRequest, PackageValidator};
+
+/// Arguments of `nexis check`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 accepted, 1 rejected, 2 usage or environment error.\n\n\
+    Example:\n  nexis check tests/golden/valid_12/package \\\n    \
+    --hotkey 5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9 --interval 7756800")]
+pub struct CheckArgs {
+    /// Directory holding the contents of a bucket's `{interval_id}/` prefix
+    /// (manifest.json, dataset.parquet, clips/, frames/).
+    pub package_dir: PathBuf,
+    /// SS58 hotkey of the miner the package belongs to.
+    #[arg(long)]
+    pub hotkey: String,
+    /// Interval id (the interval's first block).
+    #[arg(long)]
+    pub interval: u64,
+    /// Validator hotkey that seeds row sampling (as in the live validator).
+    #[arg(long, env = "NEXIS_VALIDATOR_HOTKEY")]
+    pub validator_hotkey: Option<String>,
+    /// Required category; an empty string requires none.
+    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
+    pub category: String,
+    /// Enabled dataset specs, comma-separated.
+    #[arg(long, env = "NEXIS_VALIDATOR_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
+    pub specs: Vec<String>,
+    /// Print the exact decision JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Cap on sampled rows per miner.
+    #[arg(long, env = "NEXIS_VALIDATOR_ROW_SAMPLE_MAX", default_value_t = 3)]
+    pub row_sample_max: usize,
+    /// Size cap of one clip download, bytes.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_CLIP_BYTES", default_value_t = 64 << 20)]
+    pub max_clip_bytes: u64,
+    /// Size cap of one first-frame download, bytes.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
+    pub max_frame_bytes: u64,
+    /// Size cap of dataset.parquet, bytes.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_BYTES", default_value_t = 256 << 20)]
+    pub max_dataset_bytes: u64,
+    /// Most rows a dataset may declare.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_ROWS", default_value_t = 2_000_000)]
+    pub max_dataset_rows: u64,
+    /// ffprobe binary.
+    #[arg(long, env = "NEXIS_FFPROBE", default_value = "ffprobe")]
+    pub ffprobe: PathBuf,
+    /// Timeout of one ffprobe call, seconds.
+    #[arg(long, env = "NEXIS_FFPROBE_TIMEOUT_SEC", default_value_t = 30)]
+    pub ffprobe_timeout_sec: u64,
+    /// Directory for temporary downloads (default: the system temp directory).
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    fn limits(&self) -> PackageLimits {
+        let mut limits = PackageLimits {
+            max_clip_bytes: self.max_clip_bytes,
+            max_frame_bytes: self.max_frame_bytes,
+            max_dataset_bytes: self.max_dataset_bytes,
+            row_sample_max: self.row_sample_max,
+            ..PackageLimits::default()
+        };
+        limits.read.max_rows = self.max_dataset_rows;
+        limits
+    }
+
+    fn request(&self) -> PackageRequest {
+        let category = self.category.trim();
+        PackageRequest {
+            miner_hotkey: self.hotkey.clone(),
+            interval_id: self.interval,
+            validator_hotkey: self.validator_hotkey.clone().filter(|v| !v.is_empty()),
+            interval_seed: interval_seed(self.interval),
+            expected_category: (!category.is_empty()).then(|| category.to_string()),
+            enabled_specs: self.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            upload_deadline: None,
+        }
+    }
+}
+
+/// Prints a readable summary of a decision.
+pub fn print_summary(d: &Decision) {
+    let verdict = if d.accepted { "ACCEPTED" } else { "REJECTED" };
+    println!("{verdict}  miner {}  interval {}", d.miner_hotkey, d.interval_id);
+    let sampled = d
+        .notes
+        .sampled_row_indices
+        .as_ref()
+        .map(|rows| rows.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    println!("  records: {}   sampled: {} [{}]", d.record_count, d.sampled_rows, sampled);
+    if let Some(spec) = &d.notes.spec_id {
+        println!("  spec: {spec}   category: {}", d.notes.category.as_deref().unwrap_or("-"));
+    }
+    if !d.failures.is_empty() {
+        println!("  failures ({}):", d.failures.len());
+        for f in &d.failures {
+            println!("    - {f}");
+        }
+    }
+    if let Some(e) = &d.notes.error {
+        println!("  detail: {e}");
+    }
+    if let (Some(want), Some(got)) = (&d.notes.expected_dataset_sha256, &d.notes.actual_dataset_sha256) {
+        println!("  dataset sha256: manifest {want}, file {got}");
+    }
+    if let (Some(m), Some(r)) = (d.notes.manifest_record_count, d.notes.dataset_record_count) {
+        println!("  record count: manifest {m}, dataset {r}");
+    }
+    for u in &d.notes.unavailable_checks {
+        println!("  unavailable: {u}");
+    }
+}
+
+/// Runs `nexis check`.
+pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if !args.package_dir.is_dir() {
+        bail!("package directory {} does not exist or is not a directory", args.package_dir.display());
+    }
+    let probe = Ffprobe::new(Some(args.ffprobe.clone()), Duration::from_secs(args.ffprobe_timeout_sec));
+    probe.check_available().await.context("ffprobe is needed to verify sampled clips")?;
+    let registry = SpecRegistry::builtin().context("loading the built-in dataset specs")?;
+    for spec in &args.specs {
+        if registry.get(spec.trim()).is_none() {
+            let known: Vec<&str> = registry.ids().collect();
+            bail!("unknown spec {spec:?} in --specs; known specs: {}", known.join(", "));
+        }
+    }
+    let scratch = args.workdir.clone().unwrap_or_else(std::env::temp_dir).join("check");
+    // The directory stands in for the bucket prefix `{interval}/`; a store rooted one level
+    // up would expose siblings, so the store gets a private root with just this package.
+    let store = PackageDirStore::new(&args.package_dir, args.interval);
+    let validator = PackageValidator::new(registry, Arc::new(probe), args.limits(), scratch);
+    let outcome = validator.validate(&store.0, &args.request()).await.context("validation could not run")?;
+    if args.json {
+        println!("{}", outcome.decision.to_json());
+    } else {
+        print_summary(&outcome.decision);
+    }
+    Ok(if outcome.decision.accepted { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// A package directory seen as the `{interval}/` prefix of a bucket.
+struct PackageDirStore(nexis::storage::PrefixStore<LocalStore>);
+
+impl PackageDirStore {
+    fn new(dir: &std::path::Path, interval: u64) -> Self {
+        Self(nexis::storage::PrefixStore::new(LocalStore::new(dir), format!("{interval}/")))
+    }
+}

@@ -1,0 +1,91 @@
+//! Command-line parsing (clap derive; flags also read from their environment variables and
+//! a `.env` file), logging set-up and exit codes. Each subcommand has its own file.
+
+mod bench;
+mod check;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+/// Exit code for usage and environment errors.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nexis",
+    version,
+    about = "Validator, miner and owner tooling for the Nexisgen video-clip dataset subnet",
+    long_about = "nexis validates, mines and curates interval packages of 5-second 1280x720 \
+                  YouTube clips for the Nexisgen Bittensor subnet.\n\nEvery flag can also be \
+                  set through the environment variable shown in its help, or a .env file in \
+                  the working directory."
+)]
+struct Cli {
+    /// Show per-stage timings and other debug detail.
+    #[arg(long, global = true, env = "NEXIS_DEBUG")]
+    debug: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "human", env = "NEXIS_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate one interval package from a local directory and print the decision.
+    Check(check::CheckArgs),
+    /// Measure performance (see `nexis bench --help`).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn init_logging(debug: bool, format: LogFormat) {
+    let default = if debug { "nexis=debug,info" } else { "nexis=info,warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.compact().try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Parses arguments, runs the subcommand and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is reported but not fatal.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("warning: ignoring .env: {e}");
+        }
+    }
+    let cli = Cli::parse();
+    init_logging(cli.debug, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Check(args) => check::run(args).await,
+            Command::Bench(cmd) => bench::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

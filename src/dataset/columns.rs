@@ -1,0 +1,341 @@
+//! Decoding one column: stream its record batches, apply the spec's value rules to every
+//! row, and keep only the compact facts the package-wide checks need.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
+use arrow_schema::DataType;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::DatasetError;
+use super::inspect::Footer;
+use crate::model::source_key::{canonical_source_key, is_youtube_url};
+use crate::protocol::MIN_CAPTION_WORDS;
+use crate::spec::{ColumnKind, ColumnRole, ColumnSpec};
+use crate::storage::normalize_uri;
+
+/// Rows decoded per batch; small enough that one batch of hostile text stays bounded.
+const BATCH_ROWS: usize = 8192;
+
+/// The first rule violation found in a column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowError {
+    pub row: usize,
+    pub message: String,
+}
+
+/// Values interned in order of first appearance.
+#[derive(Debug, Default)]
+pub struct Interned {
+    pub ids: Vec<u32>,
+    pub keys: Vec<String>,
+    lookup: HashMap<String, u32>,
+}
+
+impl Interned {
+    fn push(&mut self, key: &str) {
+        let id = match self.lookup.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = self.keys.len() as u32;
+                self.keys.push(key.to_string());
+                self.lookup.insert(key.to_string(), id);
+                id
+            }
+        };
+        self.ids.push(id);
+    }
+}
+
+/// The facts kept from one column, by role.
+#[derive(Debug, Default)]
+pub enum ColumnData {
+    /// Validated only.
+    #[default]
+    Checked,
+    /// Trimmed clip ids and their fingerprints.
+    ClipId { values: Vec<String>, fingerprints: Vec<u128> },
+    /// Fingerprints of a value compared for duplicates (URIs normalised, hashes lowercased).
+    Fingerprints(ColumnRole, Vec<u128>),
+    /// Declared source ids.
+    SourceId(Interned),
+    /// Whether each URL's host is YouTube, and its canonical key.
+    SourceUrl { youtube: Vec<bool>, keys: Interned },
+    /// Clip starts.
+    Start(Vec<f64>),
+    /// Caption facts: word count (capped at the minimum) and whether it holds a URL.
+    Caption { words: Vec<u8>, has_url: Vec<bool> },
+}
+
+/// Result of decoding one column.
+#[derive(Debug)]
+pub struct ColumnOutcome {
+    pub error: Option<RowError>,
+    pub data: ColumnData,
+}
+
+fn as_text(array: &ArrayRef) -> Result<StringArray, String> {
+    let cast = match array.data_type() {
+        DataType::Utf8 => array.clone(),
+        _ => arrow_cast::cast(array, &DataType::Utf8).map_err(|e| e.to_string())?,
+    };
+    cast.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| "not a text column".to_string())
+}
+
+fn as_f64(array: &ArrayRef) -> Result<Float64Array, String> {
+    let cast = match array.data_type() {
+        DataType::Float64 => array.clone(),
+        _ => arrow_cast::cast(array, &DataType::Float64).map_err(|e| e.to_string())?,
+    };
+    cast.as_any().downcast_ref::<Float64Array>().cloned().ok_or_else(|| "not a numeric column".to_string())
+}
+
+/// Applies the text rules to one value; returns the trimmed text.
+fn check_text<'a>(spec: &ColumnSpec, value: &'a str) -> Result<&'a str, String> {
+    let v = value.trim();
+    if spec.rules.non_empty && v.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some(n) = spec.rules.exact_chars {
+        let count = v.chars().count();
+        if count != n {
+            return Err(format!("must have exactly {n} characters, has {count}"));
+        }
+    }
+    Ok(v)
+}
+
+/// Applies the numeric rules to one value (NaN fails every comparison).
+fn check_number(spec: &ColumnSpec, v: f64) -> Result<(), String> {
+    let r = &spec.rules;
+    if spec.kind == ColumnKind::Integer && !(v.is_finite() && v.fract() == 0.0) {
+        return Err(format!("must be an integer, is {v}"));
+    }
+    if let Some(min) = r.min {
+        if !(v >= min) {
+            return Err(format!("must be >= {min}, is {v}"));
+        }
+    }
+    if let Some(gt) = r.gt {
+        if !(v > gt) {
+            return Err(format!("must be > {gt}, is {v}"));
+        }
+    }
+    if let Some(a) = r.around {
+        let (lo, hi) = (a.value - a.tolerance, a.value + a.tolerance);
+        if !(v >= lo && v <= hi) {
+            return Err(format!("must be within {} ± {}, is {v}", a.value, a.tolerance));
+        }
+    }
+    Ok(())
+}
+
+fn fingerprint(bytes: &[u8]) -> u128 {
+    xxh3_128(bytes)
+}
+
+fn word_count_capped(text: &str) -> u8 {
+    text.split_whitespace().take(MIN_CAPTION_WORDS).count() as u8
+}
+
+fn contains_ascii_ci(haystack: &str, needle: &[u8]) -> bool {
+    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Per-role accumulation while rows stream by.
+struct Collector {
+    data: ColumnData,
+    url_cache: HashMap<String, (bool, String)>,
+}
+
+impl Collector {
+    fn new(role: Option<ColumnRole>, rows: usize) -> Self {
+        let data = match role {
+            None | Some(ColumnRole::FrameUri | ColumnRole::Fps) => ColumnData::Checked,
+            Some(ColumnRole::ClipId) => {
+                ColumnData::ClipId { values: Vec::with_capacity(rows), fingerprints: Vec::with_capacity(rows) }
+            }
+            Some(role @ (ColumnRole::ClipUri | ColumnRole::ClipSha256 | ColumnRole::FrameSha256)) => {
+                ColumnData::Fingerprints(role, Vec::with_capacity(rows))
+            }
+            Some(ColumnRole::SourceId) => ColumnData::SourceId(Interned::default()),
+            Some(ColumnRole::SourceUrl) => {
+                ColumnData::SourceUrl { youtube: Vec::with_capacity(rows), keys: Interned::default() }
+            }
+            Some(ColumnRole::Start) => ColumnData::Start(Vec::with_capacity(rows)),
+            Some(ColumnRole::Caption) => {
+                ColumnData::Caption { words: Vec::with_capacity(rows), has_url: Vec::with_capacity(rows) }
+            }
+        };
+        Self { data, url_cache: HashMap::new() }
+    }
+
+    fn text(&mut self, v: &str) {
+        match &mut self.data {
+            ColumnData::ClipId { values, fingerprints } => {
+                fingerprints.push(fingerprint(v.as_bytes()));
+                values.push(v.to_string());
+            }
+            ColumnData::Fingerprints(ColumnRole::ClipUri, fps) => {
+                let fp = match normalize_uri(v) {
+                    Some(n) => fingerprint(n.as_bytes()),
+                    None => fingerprint(format!("\0invalid\0{v}").as_bytes()),
+                };
+                fps.push(fp);
+            }
+            ColumnData::Fingerprints(_, fps) => fps.push(fingerprint(v.to_ascii_lowercase().as_bytes())),
+            ColumnData::SourceId(interned) => interned.push(v),
+            ColumnData::SourceUrl { youtube, keys } => {
+                let (yt, key) = self
+                    .url_cache
+                    .entry(v.to_string())
+                    .or_insert_with(|| (is_youtube_url(v), canonical_source_key(v)));
+                youtube.push(*yt);
+                keys.push(key);
+            }
+            ColumnData::Caption { words, has_url } => {
+                words.push(word_count_capped(v));
+                has_url.push(contains_ascii_ci(v, b"http://") || contains_ascii_ci(v, b"https://"));
+            }
+            ColumnData::Checked | ColumnData::Start(_) => {}
+        }
+    }
+
+    fn number(&mut self, v: f64) {
+        if let ColumnData::Start(starts) = &mut self.data {
+            starts.push(v);
+        }
+    }
+}
+
+/// Decodes and checks column `spec` (file field `index`) of the dataset at `path`.
+pub fn decode_column(path: &Path, footer: &Footer, spec: &ColumnSpec, index: usize) -> Result<ColumnOutcome, DatasetError> {
+    let rows = footer.num_rows as usize;
+    let mut collector = Collector::new(spec.role, rows);
+    if spec.kind == ColumnKind::Struct {
+        return Ok(ColumnOutcome { error: None, data: collector.data });
+    }
+    let file = File::open(path).map_err(|e| DatasetError::Internal(format!("cannot open dataset: {e}")))?;
+    let mask = ProjectionMask::roots(footer.metadata.parquet_schema(), [index]);
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.metadata.clone())
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| DatasetError::Schema(format!("column `{}` cannot be read: {e}", spec.name)))?;
+    let fail = |row: usize, message: String| {
+        Ok(ColumnOutcome { error: Some(RowError { row, message }), data: ColumnData::Checked })
+    };
+    let mut row = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|e| DatasetError::Schema(format!("column `{}` cannot be decoded: {e}", spec.name)))?;
+        let Some(array) = batch.columns().first() else { continue };
+        let bad_type = |e: String| DatasetError::Schema(format!("column `{}`: {e}", spec.name));
+        match spec.kind {
+            ColumnKind::Text => {
+                let text = as_text(array).map_err(bad_type)?;
+                for i in 0..text.len() {
+                    if text.is_null(i) {
+                        return fail(row + i, "is null".into());
+                    }
+                    match check_text(spec, text.value(i)) {
+                        Ok(v) => collector.text(v),
+                        Err(m) => return fail(row + i, m),
+                    }
+                }
+            }
+            ColumnKind::Integer | ColumnKind::Float => {
+                let numbers = as_f64(array).map_err(bad_type)?;
+                for i in 0..numbers.len() {
+                    if numbers.is_null(i) {
+                        return fail(row + i, "is null".into());
+                    }
+                    let v = numbers.value(i);
+                    if let Err(m) = check_number(spec, v) {
+                        return fail(row + i, m);
+                    }
+                    collector.number(v);
+                }
+            }
+            ColumnKind::Boolean => {
+                if let Some(flags) = array.as_any().downcast_ref::<BooleanArray>() {
+                    if let Some(i) = (0..flags.len()).find(|&i| flags.is_null(i)) {
+                        return fail(row + i, "is null".into());
+                    }
+                } else {
+                    let numbers = as_f64(array).map_err(bad_type)?;
+                    for i in 0..numbers.len() {
+                        if numbers.is_null(i) {
+                            return fail(row + i, "is null".into());
+                        }
+                        let v = numbers.value(i);
+                        if v != 0.0 && v != 1.0 {
+                            return fail(row + i, format!("must be a boolean, is {v}"));
+                        }
+                    }
+                }
+            }
+            ColumnKind::Struct => {}
+        }
+        row += array.len();
+    }
+    if row != rows {
+        return Err(DatasetError::Schema(format!(
+            "column `{}` holds {row} values but the footer declares {rows} rows",
+            spec.name
+        )));
+    }
+    Ok(ColumnOutcome { error: None, data: collector.data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Around, ColumnRules};
+
+    fn col(kind: ColumnKind, rules: ColumnRules) -> ColumnSpec {
+        ColumnSpec { name: "c".into(), kind, role: None, required: true, rules }
+    }
+
+    #[test]
+    fn number_rules_and_boundaries() {
+        let duration = col(
+            ColumnKind::Float,
+            ColumnRules { gt: Some(0.0), around: Some(Around { value: 5.0, tolerance: 0.15 }), ..Default::default() },
+        );
+        assert!(check_number(&duration, 5.15).is_ok());
+        assert!(check_number(&duration, 4.85).is_ok());
+        assert!(check_number(&duration, 5.16).is_err());
+        assert!(check_number(&duration, 4.84).is_err());
+        assert!(check_number(&duration, f64::from(5.15f32)).is_err());
+        assert!(check_number(&duration, f64::NAN).is_err());
+        let start = col(ColumnKind::Float, ColumnRules { min: Some(0.0), ..Default::default() });
+        assert!(check_number(&start, 0.0).is_ok());
+        assert!(check_number(&start, -0.001).is_err());
+        let width = col(ColumnKind::Integer, ColumnRules { gt: Some(0.0), ..Default::default() });
+        assert!(check_number(&width, 1280.0).is_ok());
+        assert!(check_number(&width, 1280.5).is_err());
+        assert!(check_number(&width, 0.0).is_err());
+    }
+
+    #[test]
+    fn text_rules() {
+        let sha = col(ColumnKind::Text, ColumnRules { exact_chars: Some(64), ..Default::default() });
+        assert_eq!(check_text(&sha, &format!(" {} ", "a".repeat(64))).unwrap().len(), 64);
+        assert!(check_text(&sha, &"a".repeat(63)).is_err());
+        let id = col(ColumnKind::Text, ColumnRules { non_empty: true, ..Default::default() });
+        assert!(check_text(&id, "  \t").is_err());
+        assert_eq!(check_text(&id, " x ").unwrap(), "x");
+    }
+
+    #[test]
+    fn caption_facts() {
+        assert_eq!(word_count_capped("a b  c\td\ne"), 5);
+        assert_eq!(word_count_capped(&"w ".repeat(500)), 20);
+        assert!(contains_ascii_ci("see HTTPS://x.y", b"https://"));
+        assert!(!contains_ascii_ci("see https:/x", b"https://"));
+    }
+}

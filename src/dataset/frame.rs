@@ -1,0 +1,189 @@
+//! The compact frame the package-wide checks run on: one polars row per dataset row with
+//! clip id, interned source groups, start and duplicate fingerprints, plus per-row facts.
+
+use polars::prelude::*;
+
+use super::DatasetError;
+use super::columns::Interned;
+
+/// Which grouping an overlap query uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceGrouping {
+    /// The declared (trimmed) `source_video_id`.
+    Declared,
+    /// The canonical source key of `source_video_url` (protocol §10).
+    Canonical,
+}
+
+impl SourceGrouping {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Declared => "source_id",
+            Self::Canonical => "source_key",
+        }
+    }
+}
+
+/// Columns compared for duplicates, in protocol order.
+pub const DUPLICATE_COLUMNS: [&str; 4] = ["fp_clip_id", "fp_clip_uri", "fp_clip_sha256", "fp_frame_sha256"];
+
+/// A decoded, rule-checked dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetFrame {
+    /// The compact polars table.
+    pub table: DataFrame,
+    /// Declared source ids by interned id (first-appearance order).
+    pub source_ids: Vec<String>,
+    /// Canonical source keys by interned id (first-appearance order).
+    pub source_keys: Vec<String>,
+    /// Whether each row's URL host is YouTube.
+    pub youtube: Vec<bool>,
+    /// Caption word counts, capped at the minimum.
+    pub caption_words: Vec<u8>,
+    /// Whether each caption holds a URL.
+    pub caption_has_url: Vec<bool>,
+}
+
+fn internal(e: PolarsError) -> DatasetError {
+    DatasetError::Internal(format!("dataset frame: {e}"))
+}
+
+/// Everything decoded from the columns, before it becomes a frame.
+#[derive(Debug, Default)]
+pub struct FrameParts {
+    pub clip_ids: Vec<String>,
+    pub clip_id_fps: Vec<u128>,
+    pub clip_uri_fps: Vec<u128>,
+    pub clip_sha_fps: Vec<u128>,
+    pub frame_sha_fps: Vec<u128>,
+    pub declared: Interned,
+    pub canonical: Interned,
+    pub starts: Vec<f64>,
+    pub youtube: Vec<bool>,
+    pub caption_words: Vec<u8>,
+    pub caption_has_url: Vec<bool>,
+}
+
+impl DatasetFrame {
+    /// Builds the frame from decoded columns.
+    pub fn from_parts(parts: FrameParts) -> Result<Self, DatasetError> {
+        let height = parts.clip_ids.len();
+        let table = DataFrame::new(
+            height,
+            vec![
+                Column::new("row".into(), (0..height as u32).collect::<Vec<u32>>()),
+                Column::new("clip_id".into(), parts.clip_ids),
+                Column::new("source_id".into(), parts.declared.ids),
+                Column::new("source_key".into(), parts.canonical.ids),
+                Column::new("start".into(), parts.starts),
+                Column::new(DUPLICATE_COLUMNS[0].into(), parts.clip_id_fps),
+                Column::new(DUPLICATE_COLUMNS[1].into(), parts.clip_uri_fps),
+                Column::new(DUPLICATE_COLUMNS[2].into(), parts.clip_sha_fps),
+                Column::new(DUPLICATE_COLUMNS[3].into(), parts.frame_sha_fps),
+            ],
+        )
+        .map_err(internal)?;
+        Ok(Self {
+            table,
+            source_ids: parts.declared.keys,
+            source_keys: parts.canonical.keys,
+            youtube: parts.youtube,
+            caption_words: parts.caption_words,
+            caption_has_url: parts.caption_has_url,
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.table.height()
+    }
+
+    /// Whether the dataset has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Trimmed clip id of `row`.
+    pub fn clip_id(&self, row: usize) -> Result<&str, DatasetError> {
+        self.table
+            .column("clip_id")
+            .and_then(|c| c.str())
+            .map_err(internal)?
+            .get(row)
+            .ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+    }
+
+    /// Declared source id of `row`.
+    pub fn declared_source(&self, row: usize) -> Result<&str, DatasetError> {
+        let id = self.table.column("source_id").and_then(|c| c.u32()).map_err(internal)?.get(row);
+        id.and_then(|i| self.source_ids.get(i as usize))
+            .map(String::as_str)
+            .ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+    }
+
+    /// Canonical source key of `row`.
+    pub fn source_key(&self, row: usize) -> Result<&str, DatasetError> {
+        let id = self.table.column("source_key").and_then(|c| c.u32()).map_err(internal)?.get(row);
+        id.and_then(|i| self.source_keys.get(i as usize))
+            .map(String::as_str)
+            .ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+    }
+
+    /// Clip starts, in row order.
+    pub fn starts(&self) -> Result<Vec<f64>, DatasetError> {
+        let ca = self.table.column("start").and_then(|c| c.f64()).map_err(internal)?;
+        Ok(ca.into_no_null_iter().collect())
+    }
+
+    /// Adjacent close pairs `(earlier_row, later_row, group_id)`: rows grouped by
+    /// `grouping`, groups in first-appearance order, each sorted stably by start, every
+    /// adjacent pair less than `min_distance` apart.
+    pub fn close_pairs(&self, grouping: SourceGrouping, min_distance: f64) -> Result<Vec<(u32, u32, u32)>, DatasetError> {
+        let group = grouping.column();
+        let pairs = self
+            .table
+            .clone()
+            .lazy()
+            .select([col("row"), col(group).alias("group"), col("start")])
+            .sort_by_exprs([col("group"), col("start")], SortMultipleOptions::default().with_maintain_order(true))
+            .with_columns([
+                col("row").shift(lit(1)).alias("prev_row"),
+                col("group").shift(lit(1)).alias("prev_group"),
+                col("start").shift(lit(1)).alias("prev_start"),
+            ])
+            .filter(col("group").eq(col("prev_group")).and((col("start") - col("prev_start")).lt(lit(min_distance))))
+            .select([col("prev_row"), col("row"), col("group")])
+            .collect()
+            .map_err(internal)?;
+        let prev = pairs.column("prev_row").and_then(|c| c.u32()).map_err(internal)?;
+        let row = pairs.column("row").and_then(|c| c.u32()).map_err(internal)?;
+        let grp = pairs.column("group").and_then(|c| c.u32()).map_err(internal)?;
+        // The filter drops the first row of each sort (its shifted values are null).
+        Ok(prev
+            .into_no_null_iter()
+            .zip(row.into_no_null_iter())
+            .zip(grp.into_no_null_iter())
+            .map(|((a, b), g)| (a, b, g))
+            .collect())
+    }
+
+    /// Rows (ascending) whose clip id, clip URI, clip hash or frame hash repeats an
+    /// earlier row's.
+    pub fn duplicate_rows(&self) -> Result<Vec<u32>, DatasetError> {
+        let repeated = DUPLICATE_COLUMNS
+            .iter()
+            .map(|c| col(*c).is_first_distinct().not())
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false));
+        let out = self
+            .table
+            .clone()
+            .lazy()
+            .filter(repeated)
+            .select([col("row")])
+            .collect()
+            .map_err(internal)?;
+        let rows = out.column("row").and_then(|c| c.u32()).map_err(internal)?;
+        Ok(rows.into_no_null_iter().collect())
+    }
+}

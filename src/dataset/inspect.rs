@@ -1,0 +1,108 @@
+//! Footer inspection with the parquet crate: row count, column types and declared sizes,
+//! all checked before any column is decoded.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+
+use super::DatasetError;
+use super::types::{accepts, kind_name};
+use crate::spec::SpecDefinition;
+
+/// Limits applied while reading a dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Most rows a dataset may declare.
+    pub max_rows: u64,
+    /// Most uncompressed bytes the decoded columns may declare in the footer.
+    pub max_decoded_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self { max_rows: 2_000_000, max_decoded_bytes: 2 << 30 }
+    }
+}
+
+/// What the footer says, after the checks.
+#[derive(Debug, Clone)]
+pub struct Footer {
+    pub metadata: ArrowReaderMetadata,
+    pub num_rows: u64,
+    /// For every spec column: its index in the file's top-level fields, if present.
+    pub column_indices: Vec<Option<usize>>,
+}
+
+impl Footer {
+    /// The file's arrow schema.
+    pub fn schema(&self) -> &SchemaRef {
+        self.metadata.schema()
+    }
+}
+
+/// Reads and checks the footer of `path` against `spec`.
+pub fn inspect(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<Footer, DatasetError> {
+    let file = File::open(path).map_err(|e| DatasetError::Internal(format!("cannot open dataset: {e}")))?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| DatasetError::Schema(format!("dataset.parquet is not a readable parquet file: {e}")))?;
+    let pq = metadata.metadata();
+    let declared = pq.file_metadata().num_rows();
+    let group_sum: i64 = pq.row_groups().iter().map(|g| g.num_rows()).try_fold(0i64, |acc, n| {
+        (n >= 0).then(|| acc.checked_add(n)).flatten()
+    }).ok_or_else(|| DatasetError::Schema("row groups declare an invalid row count".into()))?;
+    if declared < 0 || declared != group_sum {
+        return Err(DatasetError::Schema(format!(
+            "footer declares {declared} rows but its row groups hold {group_sum}"
+        )));
+    }
+    let num_rows = declared as u64;
+    if num_rows > limits.max_rows {
+        return Err(DatasetError::Schema(format!(
+            "dataset declares {num_rows} rows, more than the limit of {}",
+            limits.max_rows
+        )));
+    }
+    let schema = metadata.schema().clone();
+    let mut column_indices = Vec::with_capacity(spec.columns.len());
+    for col in &spec.columns {
+        let index = schema.fields().iter().position(|f| f.name() == &col.name);
+        if num_rows > 0 {
+            match index {
+                None if col.required => {
+                    return Err(DatasetError::Schema(format!("required column `{}` is missing", col.name)));
+                }
+                Some(i) if !accepts(col.kind, schema.field(i).data_type()) => {
+                    return Err(DatasetError::Schema(format!(
+                        "column `{}` has type {}, expected {}",
+                        col.name,
+                        schema.field(i).data_type(),
+                        kind_name(col.kind)
+                    )));
+                }
+                _ => {}
+            }
+        }
+        column_indices.push(index);
+    }
+    if num_rows > 0 {
+        let wanted: Vec<usize> = column_indices.iter().flatten().copied().collect();
+        let mut decoded: i64 = 0;
+        for group in pq.row_groups() {
+            for (leaf, chunk) in group.columns().iter().enumerate() {
+                let root = metadata.parquet_schema().get_column_root_idx(leaf);
+                if wanted.contains(&root) {
+                    decoded = decoded.saturating_add(chunk.uncompressed_size().max(0));
+                }
+            }
+        }
+        if decoded as u64 > limits.max_decoded_bytes {
+            return Err(DatasetError::Schema(format!(
+                "columns declare {decoded} uncompressed bytes, more than the limit of {}",
+                limits.max_decoded_bytes
+            )));
+        }
+    }
+    Ok(Footer { metadata, num_rows, column_indices })
+}

@@ -1,0 +1,115 @@
+//! The parquet edge: footer inspection, bounded parallel decoding of `dataset.parquet`
+//! into the compact [`DatasetFrame`] the checks run on, and targeted reads of sampled rows.
+
+mod columns;
+mod frame;
+mod inspect;
+mod rows;
+pub mod types;
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+pub use columns::{ColumnData, Interned, RowError};
+pub use frame::{DUPLICATE_COLUMNS, DatasetFrame, FrameParts, SourceGrouping};
+pub use inspect::{Footer, ReadLimits, inspect};
+pub use rows::{SampledRow, read_rows};
+
+use crate::model::Failure;
+use crate::spec::{ColumnRole, SpecDefinition};
+
+/// Why a dataset could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The file breaks protocol §6 (`dataset_schema_invalid`).
+    #[error("{0}")]
+    Schema(String),
+    /// Something failed on our side (`validation_exception`).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DatasetError {
+    /// The failure code this error ends in.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Schema(_) => Failure::DatasetSchemaInvalid,
+            Self::Internal(_) => Failure::ValidationException,
+        }
+    }
+}
+
+/// A loaded dataset: its footer and its checked frame.
+#[derive(Debug, Clone)]
+pub struct LoadedDataset {
+    pub footer: Footer,
+    pub frame: DatasetFrame,
+}
+
+impl LoadedDataset {
+    /// Row count.
+    pub fn num_rows(&self) -> usize {
+        self.footer.num_rows as usize
+    }
+}
+
+/// Inspects, decodes and checks every column of the dataset at `path` against `spec`.
+///
+/// Columns decode in parallel (rayon), each streaming bounded batches; a rule violation
+/// reports the lowest offending row (ties by column order).
+pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<LoadedDataset, DatasetError> {
+    let footer = inspect(path, spec, limits)?;
+    if footer.num_rows == 0 {
+        let frame = DatasetFrame::from_parts(FrameParts::default())?;
+        return Ok(LoadedDataset { footer, frame });
+    }
+    let outcomes: Vec<columns::ColumnOutcome> = spec
+        .columns
+        .par_iter()
+        .zip(footer.column_indices.par_iter())
+        .filter_map(|(col, index)| index.map(|i| columns::decode_column(path, &footer, col, i)))
+        .collect::<Result<_, _>>()?;
+    let names: Vec<&str> = spec
+        .columns
+        .iter()
+        .zip(&footer.column_indices)
+        .filter(|(_, i)| i.is_some())
+        .map(|(c, _)| c.name.as_str())
+        .collect();
+    let first_error = outcomes
+        .iter()
+        .zip(&names)
+        .filter_map(|(o, name)| o.error.as_ref().map(|e| (e, *name)))
+        .min_by_key(|(e, _)| e.row);
+    if let Some((e, name)) = first_error {
+        return Err(DatasetError::Schema(format!("row {}: column `{name}` {}", e.row, e.message)));
+    }
+    let mut parts = FrameParts::default();
+    for outcome in outcomes {
+        match outcome.data {
+            ColumnData::Checked => {}
+            ColumnData::ClipId { values, fingerprints } => {
+                parts.clip_ids = values;
+                parts.clip_id_fps = fingerprints;
+            }
+            ColumnData::Fingerprints(role, fps) => match role {
+                ColumnRole::ClipUri => parts.clip_uri_fps = fps,
+                ColumnRole::ClipSha256 => parts.clip_sha_fps = fps,
+                _ => parts.frame_sha_fps = fps,
+            },
+            ColumnData::SourceId(interned) => parts.declared = interned,
+            ColumnData::SourceUrl { youtube, keys } => {
+                parts.youtube = youtube;
+                parts.canonical = keys;
+            }
+            ColumnData::Start(starts) => parts.starts = starts,
+            ColumnData::Caption { words, has_url } => {
+                parts.caption_words = words;
+                parts.caption_has_url = has_url;
+            }
+        }
+    }
+    let frame = DatasetFrame::from_parts(parts)?;
+    Ok(LoadedDataset { footer, frame })
+}

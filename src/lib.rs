@@ -1,0 +1,11 @@
+//! `nexis`: validator, miner and owner tooling for the Nexisgen video-clip dataset subnet.
+//!
+//! The modules follow the protocol's domains; see `docs/` and the architecture notes.
+
+pub mod dataset;
+pub mod media;
+pub mod model;
+pub mod protocol;
+pub mod spec;
+pub mod storage;
+pub mod validator;

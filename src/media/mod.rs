@@ -1,0 +1,9 @@
+//! External media tools: `ffprobe` for the validator's media checks (and later `ffmpeg`
+//! and `yt-dlp` for the miner). Tools are system binaries; nothing is ever downloaded.
+
+mod probe;
+
+pub use probe::{Ffprobe, MediaError, MediaProbe, VideoInfo, parse_rate};
+
+/// How to install ffmpeg/ffprobe on this kind of machine.
+pub const FFMPEG_INSTALL_HINT: &str = "install it with `apt-get install -y ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg` (macOS), or set NEXIS_FFPROBE to its path";

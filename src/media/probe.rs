@@ -1,0 +1,183 @@
+//! `ffprobe` as a [`MediaProbe`]: one bounded, time-limited subprocess per file, reading
+//! only the local file as MP4 (no network protocols, no playlists).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use tokio::process::Command;
+
+use super::FFMPEG_INSTALL_HINT;
+
+/// What a probe learns about a clip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    pub width: u32,
+    pub height: u32,
+    pub duration_sec: Option<f64>,
+    pub fps: Option<f64>,
+    pub frame_count: Option<u64>,
+    pub has_audio: bool,
+}
+
+/// Probe failures: the file's fault (`NotVideo`) or ours (the rest).
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("{tool} was not found ({path}); {hint}")]
+    ToolMissing { tool: &'static str, path: String, hint: &'static str },
+    #[error("not a readable video: {0}")]
+    NotVideo(String),
+    #[error("{tool} timed out after {seconds} s")]
+    Timeout { tool: &'static str, seconds: u64 },
+    #[error("{tool} could not run: {message}")]
+    Io { tool: &'static str, message: String },
+}
+
+/// Something that can probe a video file.
+#[async_trait]
+pub trait MediaProbe: Send + Sync {
+    /// Probes the file at `path`.
+    async fn probe(&self, path: &Path) -> Result<VideoInfo, MediaError>;
+}
+
+/// The system `ffprobe`.
+#[derive(Debug, Clone)]
+pub struct Ffprobe {
+    binary: PathBuf,
+    timeout: Duration,
+}
+
+impl Ffprobe {
+    /// `ffprobe` from `NEXIS_FFPROBE` or the `PATH`, with a per-call timeout.
+    pub fn new(binary: Option<PathBuf>, timeout: Duration) -> Self {
+        Self { binary: binary.unwrap_or_else(|| PathBuf::from("ffprobe")), timeout }
+    }
+
+    /// Checks the binary runs; returns its version line.
+    pub async fn check_available(&self) -> Result<String, MediaError> {
+        let out = Command::new(&self.binary)
+            .arg("-version")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| self.spawn_error(e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.lines().next().unwrap_or("ffprobe").to_string())
+    }
+
+    fn spawn_error(&self, e: std::io::Error) -> MediaError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            MediaError::ToolMissing { tool: "ffprobe", path: self.binary.display().to_string(), hint: FFMPEG_INSTALL_HINT }
+        } else {
+            MediaError::Io { tool: "ffprobe", message: e.to_string() }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ProbeOutput {
+    #[serde(default)]
+    streams: Vec<ProbeStream>,
+    format: Option<ProbeFormat>,
+}
+
+#[derive(Deserialize)]
+struct ProbeStream {
+    codec_type: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    avg_frame_rate: Option<String>,
+    r_frame_rate: Option<String>,
+    nb_frames: Option<String>,
+    duration: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProbeFormat {
+    duration: Option<String>,
+}
+
+/// Parses an ffprobe rate such as `30000/1001` or `25`; `0/0` is `None`.
+pub fn parse_rate(text: &str) -> Option<f64> {
+    let (num, den) = match text.split_once('/') {
+        Some((n, d)) => (n.trim().parse::<f64>().ok()?, d.trim().parse::<f64>().ok()?),
+        None => (text.trim().parse::<f64>().ok()?, 1.0),
+    };
+    let rate = num / den;
+    (rate.is_finite() && rate > 0.0).then_some(rate)
+}
+
+fn parse_output(stdout: &[u8]) -> Result<VideoInfo, MediaError> {
+    let out: ProbeOutput =
+        serde_json::from_slice(stdout).map_err(|e| MediaError::NotVideo(format!("unreadable ffprobe output: {e}")))?;
+    let video = out
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("video"))
+        .ok_or_else(|| MediaError::NotVideo("no video stream".into()))?;
+    let (Some(width), Some(height)) = (video.width, video.height) else {
+        return Err(MediaError::NotVideo("video stream without dimensions".into()));
+    };
+    let number = |s: &Option<String>| s.as_deref().and_then(|d| d.trim().parse::<f64>().ok()).filter(|d| d.is_finite());
+    Ok(VideoInfo {
+        width,
+        height,
+        duration_sec: out.format.as_ref().and_then(|f| number(&f.duration)).or_else(|| number(&video.duration)),
+        fps: video.avg_frame_rate.as_deref().and_then(parse_rate).or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate)),
+        frame_count: video.nb_frames.as_deref().and_then(|n| n.trim().parse().ok()),
+        has_audio: out.streams.iter().any(|s| s.codec_type.as_deref() == Some("audio")),
+    })
+}
+
+#[async_trait]
+impl MediaProbe for Ffprobe {
+    async fn probe(&self, path: &Path) -> Result<VideoInfo, MediaError> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["-v", "error", "-protocol_whitelist", "file", "-f", "mp4", "-print_format", "json"])
+            .args(["-show_entries", "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:format=duration"])
+            .arg("-i")
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| MediaError::Timeout { tool: "ffprobe", seconds: self.timeout.as_secs() })?
+            .map_err(|e| MediaError::Io { tool: "ffprobe", message: e.to_string() })?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let first = err.lines().next().unwrap_or("ffprobe failed").chars().take(300).collect::<String>();
+            return Err(MediaError::NotVideo(first));
+        }
+        parse_output(&out.stdout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("30/1"), Some(30.0));
+        assert!((parse_rate("30000/1001").unwrap() - 29.97).abs() < 0.01);
+        assert_eq!(parse_rate("0/0"), None);
+        assert_eq!(parse_rate("x"), None);
+        assert_eq!(parse_rate("25"), Some(25.0));
+    }
+
+    #[test]
+    fn output_parsing() {
+        let json = br#"{"streams":[{"codec_type":"audio"},{"codec_type":"video","width":1280,"height":720,"avg_frame_rate":"30/1","r_frame_rate":"30/1","nb_frames":"150","duration":"5.0"}],"format":{"duration":"5.021"}}"#;
+        let info = parse_output(json).unwrap();
+        assert_eq!((info.width, info.height, info.frame_count, info.has_audio), (1280, 720, Some(150), true));
+        assert_eq!(info.duration_sec, Some(5.021));
+        assert!(matches!(parse_output(br#"{"streams":[]}"#), Err(MediaError::NotVideo(_))));
+        assert!(matches!(parse_output(b"garbage"), Err(MediaError::NotVideo(_))));
+    }
+}

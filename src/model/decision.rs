@@ -1,0 +1,131 @@
+//! The per-miner decision of protocol §8, built in one place.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::Failure;
+
+/// Details attached to a decision. Field order follows protocol §8.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DecisionNotes {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled_record_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_overlap_pruned_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_miner_overlap_pruned_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Indices of the sampled rows, ascending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled_row_indices: Option<Vec<usize>>,
+    /// Human-readable cause of a load-stage failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_dataset_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual_dataset_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_record_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_record_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_last_modified: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_deadline: Option<String>,
+    /// Checks that could not run for reasons on the validator's side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_checks: Vec<String>,
+}
+
+/// The decision for one miner and one interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub miner_hotkey: String,
+    pub interval_id: u64,
+    pub accepted: bool,
+    pub failures: Vec<Failure>,
+    pub record_count: u64,
+    pub sampled_rows: u64,
+    #[serde(serialize_with = "serialize_checked_at")]
+    pub checked_at: DateTime<Utc>,
+    pub notes: DecisionNotes,
+}
+
+fn serialize_checked_at<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+impl Decision {
+    /// A decision ending at a load-stage failure: zero records, zero sampled rows.
+    pub fn load_failure(miner_hotkey: &str, interval_id: u64, failure: Failure, notes: DecisionNotes) -> Self {
+        Self {
+            miner_hotkey: miner_hotkey.to_string(),
+            interval_id,
+            accepted: false,
+            failures: vec![failure],
+            record_count: 0,
+            sampled_rows: 0,
+            checked_at: Utc::now(),
+            notes,
+        }
+    }
+
+    /// A decision after the full pipeline; accepted iff there is no failure.
+    pub fn evaluated(
+        miner_hotkey: &str,
+        interval_id: u64,
+        failures: Vec<Failure>,
+        record_count: u64,
+        sampled_rows: u64,
+        notes: DecisionNotes,
+    ) -> Self {
+        Self {
+            miner_hotkey: miner_hotkey.to_string(),
+            interval_id,
+            accepted: failures.is_empty(),
+            failures,
+            record_count,
+            sampled_rows,
+            checked_at: Utc::now(),
+            notes,
+        }
+    }
+
+    /// The exact decision JSON (compact).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_matches_protocol_example() {
+        let notes = DecisionNotes {
+            record_count: Some(12),
+            sampled_record_count: Some(3),
+            global_overlap_pruned_count: Some(0),
+            cross_miner_overlap_pruned_count: Some(0),
+            spec_id: Some("video_v1".into()),
+            category: Some("nature_landscape_scenery".into()),
+            ..Default::default()
+        };
+        let mut d = Decision::evaluated("5H", 7756800, vec![], 12, 3, notes);
+        d.checked_at = DateTime::parse_from_rfc3339("2026-11-22T03:24:41.469474Z").unwrap().with_timezone(&Utc);
+        assert_eq!(
+            d.to_json(),
+            r#"{"miner_hotkey":"5H","interval_id":7756800,"accepted":true,"failures":[],"record_count":12,"sampled_rows":3,"checked_at":"2026-11-22T03:24:41.469474Z","notes":{"record_count":12,"sampled_record_count":3,"global_overlap_pruned_count":0,"cross_miner_overlap_pruned_count":0,"spec_id":"video_v1","category":"nature_landscape_scenery"}}"#
+        );
+        let f = Decision::load_failure("5H", 1, Failure::DatasetSha256Mismatch, DecisionNotes::default());
+        assert!(!f.accepted);
+        assert_eq!((f.record_count, f.sampled_rows), (0, 0));
+    }
+}

@@ -1,0 +1,256 @@
+//! The failure codes of protocol §8: one enum value per code, one string form each.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// Which field of a clip disagrees with its probed media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaField {
+    /// Real duration outside 5.0 ± 0.25 s.
+    Duration,
+    /// Real frame rate more than 1 % away from the declared one.
+    Fps,
+}
+
+impl MediaField {
+    /// The string used inside the failure code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Duration => "duration",
+            Self::Fps => "fps",
+        }
+    }
+}
+
+/// A validation failure. `Display` gives the exact protocol string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Failure {
+    // Load stage.
+    /// No usable committed read credentials.
+    MissingCommittedReadCredentials,
+    /// Manifest or dataset cannot be fetched.
+    MissingSubmissionFiles,
+    /// Manifest uploaded after the deadline (stricter).
+    LateSubmission,
+    /// Manifest does not parse or breaks protocol §7.
+    ManifestSchemaInvalid,
+    /// Hotkey or interval in the manifest differ from the ones validated.
+    ManifestIdentityMismatch,
+    /// The manifest names a spec this validator does not know.
+    UnknownSpec { spec_id: String },
+    /// The spec is known but the versions are not supported.
+    IncompatibleSpecVersion { spec_id: String, protocol: String, schema: String },
+    /// The spec is known but not enabled on this validator.
+    SpecNotEnabled { spec_id: String },
+    /// A category is required but the manifest has none.
+    MissingCategoryMetadata,
+    /// The manifest's category differs from the required one.
+    UnsupportedCategory { category: String },
+    /// sha256 of the dataset bytes differs from the manifest.
+    DatasetSha256Mismatch,
+    /// The dataset breaks protocol §6.
+    DatasetSchemaInvalid,
+    /// The manifest's record count differs from the dataset's row count.
+    ManifestRecordCountMismatch,
+    /// Anything unexpected while validating this miner.
+    ValidationException,
+    // Hard checks.
+    /// Source URL host is not YouTube.
+    NonYoutubeSource { clip_id: String },
+    /// Two clips of one source start less than 4.5 s apart.
+    OverlapLt5s { source: String, earlier: String, later: String },
+    /// Caption is empty.
+    EmptyCaption { clip_id: String },
+    /// Caption has fewer than 20 words.
+    ShortCaption { clip_id: String },
+    /// Caption contains a URL.
+    UrlLikeCaption { clip_id: String },
+    /// Clip starts after 5000 s.
+    ClipStartGt5000 { clip_id: String },
+    /// The row repeats an earlier row's id, URI or hash (stricter).
+    DuplicateClip { clip_id: String },
+    // Sampled assets.
+    /// A row URI is not a valid relative path.
+    InvalidAssetUri { uri: String },
+    /// The clip cannot be fetched.
+    MissingClipAsset { clip_id: String },
+    /// The clip's sha256 differs.
+    ClipSha256Mismatch { clip_id: String },
+    /// The clip is not exactly 1280x720.
+    InvalidResolution { clip_id: String, width: u32, height: u32 },
+    /// The clip cannot be probed as a video (stricter).
+    InvalidClipMedia { clip_id: String },
+    /// Real duration or frame rate disagree with the protocol / declaration (stricter).
+    ClipMetadataMismatch { clip_id: String, field: MediaField },
+    /// The first frame cannot be fetched.
+    MissingFirstFrameAsset { clip_id: String },
+    /// The first frame's sha256 differs.
+    FirstFrameSha256Mismatch { clip_id: String },
+    // LLM checks.
+    /// The caption contains an injection keyword.
+    CaptionSemanticInjectionKeyword { clip_id: String },
+    /// The model says the caption does not match the clip.
+    CaptionSemanticMismatch { clip_id: String },
+    /// The category check rejected the clip.
+    CategoryStrictReject { clip_id: String },
+    /// Fewer than three frames for the category check.
+    CategoryStrictFramesMissing { clip_id: String },
+    /// The category model's reply is unusable.
+    CategoryStrictResponseInvalid { clip_id: String },
+}
+
+impl Failure {
+    /// The code without any `:detail` suffix, e.g. `clip_sha256_mismatch`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingCommittedReadCredentials => "missing_committed_read_credentials",
+            Self::MissingSubmissionFiles => "missing_submission_files",
+            Self::LateSubmission => "late_submission",
+            Self::ManifestSchemaInvalid => "manifest_schema_invalid",
+            Self::ManifestIdentityMismatch => "manifest_identity_mismatch",
+            Self::UnknownSpec { .. } => "unknown_spec",
+            Self::IncompatibleSpecVersion { .. } => "incompatible_spec_version",
+            Self::SpecNotEnabled { .. } => "spec_not_enabled",
+            Self::MissingCategoryMetadata => "missing_category_metadata",
+            Self::UnsupportedCategory { .. } => "unsupported_category",
+            Self::DatasetSha256Mismatch => "dataset_sha256_mismatch",
+            Self::DatasetSchemaInvalid => "dataset_schema_invalid",
+            Self::ManifestRecordCountMismatch => "manifest_record_count_mismatch",
+            Self::ValidationException => "validation_exception",
+            Self::NonYoutubeSource { .. } => "non_youtube_source",
+            Self::OverlapLt5s { .. } => "overlap_lt_5s",
+            Self::EmptyCaption { .. } => "empty_caption",
+            Self::ShortCaption { .. } => "short_caption",
+            Self::UrlLikeCaption { .. } => "url_like_caption",
+            Self::ClipStartGt5000 { .. } => "clip_start_gt_5000",
+            Self::DuplicateClip { .. } => "duplicate_clip",
+            Self::InvalidAssetUri { .. } => "invalid_asset_uri",
+            Self::MissingClipAsset { .. } => "missing_clip_asset",
+            Self::ClipSha256Mismatch { .. } => "clip_sha256_mismatch",
+            Self::InvalidResolution { .. } => "invalid_resolution",
+            Self::InvalidClipMedia { .. } => "invalid_clip_media",
+            Self::ClipMetadataMismatch { .. } => "clip_metadata_mismatch",
+            Self::MissingFirstFrameAsset { .. } => "missing_first_frame_asset",
+            Self::FirstFrameSha256Mismatch { .. } => "first_frame_sha256_mismatch",
+            Self::CaptionSemanticInjectionKeyword { .. } => "caption_semantic_injection_keyword",
+            Self::CaptionSemanticMismatch { .. } => "caption_semantic_mismatch",
+            Self::CategoryStrictReject { .. } => "category_strict_reject",
+            Self::CategoryStrictFramesMissing { .. } => "category_strict_frames_missing",
+            Self::CategoryStrictResponseInvalid { .. } => "category_strict_response_invalid",
+        }
+    }
+
+    /// Whether this failure ends the evaluation of the miner (load stage).
+    pub fn is_load_stage(&self) -> bool {
+        matches!(
+            self,
+            Self::MissingCommittedReadCredentials
+                | Self::MissingSubmissionFiles
+                | Self::LateSubmission
+                | Self::ManifestSchemaInvalid
+                | Self::ManifestIdentityMismatch
+                | Self::UnknownSpec { .. }
+                | Self::IncompatibleSpecVersion { .. }
+                | Self::SpecNotEnabled { .. }
+                | Self::MissingCategoryMetadata
+                | Self::UnsupportedCategory { .. }
+                | Self::DatasetSha256Mismatch
+                | Self::DatasetSchemaInvalid
+                | Self::ManifestRecordCountMismatch
+                | Self::ValidationException
+        )
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.code();
+        match self {
+            Self::UnknownSpec { spec_id } | Self::SpecNotEnabled { spec_id } => {
+                write!(f, "{code}:{spec_id}")
+            }
+            Self::IncompatibleSpecVersion { spec_id, protocol, schema } => {
+                write!(f, "{code}:{spec_id}:protocol={protocol}:schema={schema}")
+            }
+            Self::UnsupportedCategory { category } => write!(f, "{code}:{category}"),
+            Self::OverlapLt5s { source, earlier, later } => {
+                write!(f, "{code}:{source}:{earlier}:{later}")
+            }
+            Self::InvalidAssetUri { uri } => write!(f, "{code}:{uri}"),
+            Self::InvalidResolution { clip_id, width, height } => {
+                write!(f, "{code}:{clip_id}:{width}x{height}")
+            }
+            Self::ClipMetadataMismatch { clip_id, field } => {
+                write!(f, "{code}:{clip_id}:{}", field.as_str())
+            }
+            Self::NonYoutubeSource { clip_id }
+            | Self::EmptyCaption { clip_id }
+            | Self::ShortCaption { clip_id }
+            | Self::UrlLikeCaption { clip_id }
+            | Self::ClipStartGt5000 { clip_id }
+            | Self::DuplicateClip { clip_id }
+            | Self::MissingClipAsset { clip_id }
+            | Self::ClipSha256Mismatch { clip_id }
+            | Self::InvalidClipMedia { clip_id }
+            | Self::MissingFirstFrameAsset { clip_id }
+            | Self::FirstFrameSha256Mismatch { clip_id }
+            | Self::CaptionSemanticInjectionKeyword { clip_id }
+            | Self::CaptionSemanticMismatch { clip_id }
+            | Self::CategoryStrictReject { clip_id }
+            | Self::CategoryStrictFramesMissing { clip_id }
+            | Self::CategoryStrictResponseInvalid { clip_id } => write!(f, "{code}:{clip_id}"),
+            _ => f.write_str(code),
+        }
+    }
+}
+
+impl Serialize for Failure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_forms() {
+        let id = || "abc".to_string();
+        assert_eq!(Failure::DatasetSchemaInvalid.to_string(), "dataset_schema_invalid");
+        assert_eq!(
+            Failure::IncompatibleSpecVersion {
+                spec_id: "video_v1".into(),
+                protocol: "1.0.0".into(),
+                schema: "2.0.0".into()
+            }
+            .to_string(),
+            "incompatible_spec_version:video_v1:protocol=1.0.0:schema=2.0.0"
+        );
+        assert_eq!(
+            Failure::OverlapLt5s { source: "s".into(), earlier: "a".into(), later: "b".into() }
+                .to_string(),
+            "overlap_lt_5s:s:a:b"
+        );
+        assert_eq!(
+            Failure::InvalidResolution { clip_id: id(), width: 854, height: 480 }.to_string(),
+            "invalid_resolution:abc:854x480"
+        );
+        assert_eq!(
+            Failure::ClipMetadataMismatch { clip_id: id(), field: MediaField::Fps }.to_string(),
+            "clip_metadata_mismatch:abc:fps"
+        );
+        assert_eq!(Failure::ClipStartGt5000 { clip_id: id() }.to_string(), "clip_start_gt_5000:abc");
+        assert_eq!(
+            serde_json::to_string(&Failure::DuplicateClip { clip_id: id() }).unwrap(),
+            "\"duplicate_clip:abc\""
+        );
+    }
+
+    #[test]
+    fn load_stage_classification() {
+        assert!(Failure::DatasetSchemaInvalid.is_load_stage());
+        assert!(!Failure::ShortCaption { clip_id: "x".into() }.is_load_stage());
+    }
+}

@@ -1,0 +1,127 @@
+//! Dataset specs: the [`DatasetSpec`] trait, the registry of built-in specs and the
+//! resolution of a manifest's spec against what this validator enables.
+
+mod definition;
+mod video_v1;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use definition::{Around, ColumnKind, ColumnRole, ColumnRules, ColumnSpec, SpecDefinition};
+pub use video_v1::VideoV1;
+
+use crate::dataset::DatasetFrame;
+use crate::model::{Failure, IntervalManifest};
+
+/// A dataset spec: its data definition plus the package-wide hard checks.
+pub trait DatasetSpec: Send + Sync {
+    /// The columns, versions and rules of the spec.
+    fn definition(&self) -> &SpecDefinition;
+    /// Hard checks over all rows, failures in protocol order.
+    fn hard_checks(&self, frame: &DatasetFrame) -> Result<Vec<Failure>, crate::dataset::DatasetError>;
+}
+
+/// Errors loading a spec definition.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("spec definition {name} is invalid: {source}")]
+    Definition {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("spec {spec_id} lacks a column with role {role:?}")]
+    MissingRole { spec_id: String, role: ColumnRole },
+}
+
+/// The specs this build knows.
+#[derive(Clone)]
+pub struct SpecRegistry {
+    specs: BTreeMap<String, Arc<dyn DatasetSpec>>,
+}
+
+impl SpecRegistry {
+    /// The built-in specs (definitions embedded from `specs/`).
+    pub fn builtin() -> Result<Self, SpecError> {
+        let mut specs: BTreeMap<String, Arc<dyn DatasetSpec>> = BTreeMap::new();
+        let video = VideoV1::new()?;
+        specs.insert(video.definition().spec_id.clone(), Arc::new(video));
+        Ok(Self { specs })
+    }
+
+    /// Looks a spec up by id.
+    pub fn get(&self, spec_id: &str) -> Option<Arc<dyn DatasetSpec>> {
+        self.specs.get(spec_id).cloned()
+    }
+
+    /// Ids of all known specs.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.specs.keys().map(String::as_str)
+    }
+
+    /// Load steps 5 and 6 of protocol §8: known spec, supported versions, enabled here.
+    pub fn resolve(&self, manifest: &IntervalManifest, enabled: &[String]) -> Result<Arc<dyn DatasetSpec>, Failure> {
+        let spec_id = &manifest.spec_id;
+        let spec = self.get(spec_id).ok_or_else(|| Failure::UnknownSpec { spec_id: spec_id.clone() })?;
+        if !spec.definition().supports(&manifest.protocol_version, &manifest.schema_version) {
+            return Err(Failure::IncompatibleSpecVersion {
+                spec_id: spec_id.clone(),
+                protocol: manifest.protocol_version.clone(),
+                schema: manifest.schema_version.clone(),
+            });
+        }
+        if !enabled.iter().any(|e| e == spec_id) {
+            return Err(Failure::SpecNotEnabled { spec_id: spec_id.clone() });
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(spec: &str, p: &str, s: &str) -> IntervalManifest {
+        let json = serde_json::json!({
+            "spec_id": spec, "protocol_version": p, "schema_version": s, "netuid": 1,
+            "miner_hotkey": "h", "interval_id": 0, "record_count": 0, "dataset_sha256": "0".repeat(64)
+        });
+        IntervalManifest::parse(json.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn resolution_order() {
+        let reg = SpecRegistry::builtin().unwrap();
+        let on = vec!["video_v1".to_string()];
+        assert!(reg.resolve(&manifest("video_v1", "1.0.0", "1.0.0"), &on).is_ok());
+        assert_eq!(
+            reg.resolve(&manifest("image_v9", "1.0.0", "1.0.0"), &on).err().unwrap().to_string(),
+            "unknown_spec:image_v9"
+        );
+        assert_eq!(
+            reg.resolve(&manifest("video_v1", "1.0.0", "2.0.0"), &on).err().unwrap().to_string(),
+            "incompatible_spec_version:video_v1:protocol=1.0.0:schema=2.0.0"
+        );
+        assert_eq!(
+            reg.resolve(&manifest("video_v1", "1.0.0", "1.0.0"), &[]).err().unwrap().to_string(),
+            "spec_not_enabled:video_v1"
+        );
+    }
+
+    #[test]
+    fn video_v1_definition_matches_protocol_table() {
+        let reg = SpecRegistry::builtin().unwrap();
+        let def = reg.get("video_v1").unwrap().definition().clone();
+        let names: Vec<&str> = def.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "clip_id", "clip_uri", "clip_sha256", "first_frame_uri", "first_frame_sha256",
+                "source_video_id", "split_group_id", "split", "clip_start_sec", "duration_sec",
+                "width", "height", "fps", "num_frames", "has_audio", "caption", "source_video_url",
+                "source_proof"
+            ]
+        );
+        assert!(!def.columns.last().unwrap().required);
+    }
+}

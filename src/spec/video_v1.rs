@@ -1,0 +1,108 @@
+//! `video_v1`: the definition embedded from `specs/video_v1.json` and its hard checks
+//! (protocol §8), run over every row in protocol order.
+
+use std::collections::HashSet;
+
+use super::{ColumnRole, DatasetSpec, SpecDefinition, SpecError};
+use crate::dataset::{DatasetError, DatasetFrame, SourceGrouping};
+use crate::model::Failure;
+use crate::protocol::{MAX_CLIP_START_SEC, MIN_CAPTION_WORDS, MIN_START_DISTANCE_SEC};
+
+const DEFINITION: &str = include_str!("../../specs/video_v1.json");
+
+/// Roles the hard checks and the asset stage rely on.
+const REQUIRED_ROLES: [ColumnRole; 10] = [
+    ColumnRole::ClipId,
+    ColumnRole::ClipUri,
+    ColumnRole::ClipSha256,
+    ColumnRole::FrameUri,
+    ColumnRole::FrameSha256,
+    ColumnRole::SourceId,
+    ColumnRole::SourceUrl,
+    ColumnRole::Start,
+    ColumnRole::Fps,
+    ColumnRole::Caption,
+];
+
+/// The `video_v1` spec.
+#[derive(Debug, Clone)]
+pub struct VideoV1 {
+    definition: SpecDefinition,
+}
+
+impl VideoV1 {
+    /// Loads the embedded definition.
+    pub fn new() -> Result<Self, SpecError> {
+        let definition: SpecDefinition = serde_json::from_str(DEFINITION)
+            .map_err(|source| SpecError::Definition { name: "specs/video_v1.json".into(), source })?;
+        for role in REQUIRED_ROLES {
+            if definition.column_for(role).is_none() {
+                return Err(SpecError::MissingRole { spec_id: definition.spec_id.clone(), role });
+            }
+        }
+        Ok(Self { definition })
+    }
+}
+
+fn overlap_failures(frame: &DatasetFrame) -> Result<Vec<Failure>, DatasetError> {
+    let mut failures = Vec::new();
+    let mut reported = HashSet::new();
+    for (earlier, later, group) in frame.close_pairs(SourceGrouping::Declared, MIN_START_DISTANCE_SEC)? {
+        reported.insert((earlier.min(later), earlier.max(later)));
+        let source = frame.source_ids.get(group as usize).cloned().unwrap_or_default();
+        failures.push(Failure::OverlapLt5s {
+            source,
+            earlier: frame.clip_id(earlier as usize)?.to_string(),
+            later: frame.clip_id(later as usize)?.to_string(),
+        });
+    }
+    // Stricter: the same rows grouped by canonical source key catch aliases.
+    for (earlier, later, _) in frame.close_pairs(SourceGrouping::Canonical, MIN_START_DISTANCE_SEC)? {
+        if reported.insert((earlier.min(later), earlier.max(later))) {
+            failures.push(Failure::OverlapLt5s {
+                source: frame.declared_source(earlier as usize)?.to_string(),
+                earlier: frame.clip_id(earlier as usize)?.to_string(),
+                later: frame.clip_id(later as usize)?.to_string(),
+            });
+        }
+    }
+    Ok(failures)
+}
+
+impl DatasetSpec for VideoV1 {
+    fn definition(&self) -> &SpecDefinition {
+        &self.definition
+    }
+
+    fn hard_checks(&self, frame: &DatasetFrame) -> Result<Vec<Failure>, DatasetError> {
+        let id = |row: usize| frame.clip_id(row).map(str::to_string);
+        let mut failures = Vec::new();
+        for (row, youtube) in frame.youtube.iter().enumerate() {
+            if !youtube {
+                failures.push(Failure::NonYoutubeSource { clip_id: id(row)? });
+            }
+        }
+        failures.extend(overlap_failures(frame)?);
+        for (row, (&words, &has_url)) in frame.caption_words.iter().zip(&frame.caption_has_url).enumerate() {
+            let failure = if words == 0 {
+                Failure::EmptyCaption { clip_id: id(row)? }
+            } else if usize::from(words) < MIN_CAPTION_WORDS {
+                Failure::ShortCaption { clip_id: id(row)? }
+            } else if has_url {
+                Failure::UrlLikeCaption { clip_id: id(row)? }
+            } else {
+                continue;
+            };
+            failures.push(failure);
+        }
+        for (row, start) in frame.starts()?.into_iter().enumerate() {
+            if start > MAX_CLIP_START_SEC {
+                failures.push(Failure::ClipStartGt5000 { clip_id: id(row)? });
+            }
+        }
+        for row in frame.duplicate_rows()? {
+            failures.push(Failure::DuplicateClip { clip_id: id(row as usize)? });
+        }
+        Ok(failures)
+    }
+}

@@ -1,0 +1,97 @@
+//! Object storage: the [`ObjectStore`] trait every stage reads and writes through, the
+//! key layout, and the size-capped, hashing download shared by all implementations.
+
+mod keys;
+mod local;
+mod prefix;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub use keys::{asset_key, clip_uri, dataset_key, frame_uri, manifest_key, normalize_uri};
+pub use local::LocalStore;
+pub use prefix::PrefixStore;
+
+/// Size and modification time of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// An object downloaded to a file, with the sha256 computed while streaming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    pub size: u64,
+    /// Lowercase hex sha256 of the bytes written.
+    pub sha256: String,
+}
+
+/// Storage failures. `NotFound` and `TooLarge` are the miner's problem; the rest may be
+/// the store's or ours.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object {key} not found")]
+    NotFound { key: String },
+    #[error("object {key} exceeds the size cap of {limit} bytes")]
+    TooLarge { key: String, limit: u64 },
+    #[error("invalid object key {key:?}")]
+    InvalidKey { key: String },
+    #[error("storage I/O error on {key}: {source}")]
+    Io {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("storage backend error on {key}: {message}")]
+    Backend { key: String, message: String },
+}
+
+/// A flat key/value object store (a bucket, or a local directory standing in for one).
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Size and last-modified time, or `None` if absent.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError>;
+    /// Streams an object to `dest`, hashing as it goes, refusing more than `max_bytes`.
+    async fn get_to_file(&self, key: &str, dest: &Path, max_bytes: u64) -> Result<Downloaded, StorageError>;
+    /// Reads a small object into memory, refusing more than `max_bytes`.
+    async fn get_bytes(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, StorageError>;
+    /// Every object whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError>;
+    /// Uploads a file.
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StorageError>;
+    /// Uploads bytes.
+    async fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<(), StorageError>;
+}
+
+/// Copies at most `max_bytes` from `reader` to `writer`, hashing on the way. Reading one
+/// byte past the cap is how an over-size object is detected without trusting its length.
+pub async fn copy_capped<R, W>(key: &str, mut reader: R, mut writer: W, max_bytes: u64) -> Result<Downloaded, StorageError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let io = |source| StorageError::Io { key: key.to_string(), source };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(&mut buf).await.map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        if size > max_bytes {
+            return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
+        }
+        hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n]).await.map_err(io)?;
+    }
+    writer.flush().await.map_err(io)?;
+    Ok(Downloaded { size, sha256: hex::encode(hasher.finalize()) })
+}

@@ -1,0 +1,31 @@
+//! The per-package stages, in pipeline order. Each takes plain inputs and returns plain
+//! outputs or the load-stage failure that ends the evaluation.
+
+pub mod admit;
+pub mod assets;
+pub mod fetch;
+pub mod integrity;
+pub mod row_checks;
+pub mod sample;
+pub mod schema;
+
+use crate::model::{DecisionNotes, Failure};
+
+/// A load-stage failure with the notes that explain it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadFailure {
+    pub failure: Failure,
+    pub notes: DecisionNotes,
+}
+
+impl LoadFailure {
+    /// A failure with an `error` note.
+    pub fn with_error(failure: Failure, error: impl Into<String>) -> Self {
+        Self { failure, notes: DecisionNotes { error: Some(error.into()), ..Default::default() } }
+    }
+
+    /// A failure without extra notes.
+    pub fn bare(failure: Failure) -> Self {
+        Self { failure, notes: DecisionNotes::default() }
+    }
+}

@@ -6,6 +6,7 @@ mod frame;
 mod inspect;
 mod rows;
 pub mod types;
+mod writer;
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ pub use columns::{ColumnData, Interned, RowError};
 pub use frame::{DUPLICATE_COLUMNS, DatasetFrame, FrameParts, SourceGrouping};
 pub use inspect::{Footer, ReadLimits, inspect};
 pub use rows::{SampledRow, read_rows};
+pub use writer::{WriteError, to_batch, video_v1_schema, write_dataset};
 
 use crate::model::Failure;
 use crate::spec::{ColumnRole, SpecDefinition};

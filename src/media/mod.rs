@@ -2,6 +2,7 @@
 //! and `yt-dlp` for the miner). Tools are system binaries; nothing is ever downloaded.
 
 mod probe;
+pub mod synth;
 
 pub use probe::{Ffprobe, MediaError, MediaProbe, VideoInfo, parse_rate};
 

@@ -68,7 +68,9 @@ pub fn media_failures(clip_id: &str, info: &VideoInfo, declared_fps: f64) -> Vec
     if !info.duration_sec.is_some_and(|d| d >= lo && d <= hi) {
         failures.push(Failure::ClipMetadataMismatch { clip_id: clip_id.to_string(), field: MediaField::Duration });
     }
-    if !info.fps.is_some_and(|f| (f - declared_fps).abs() <= MEDIA_FPS_RELATIVE_TOLERANCE * declared_fps) {
+    // "More than 1% away": exactly 1% passes, so absorb the binary rounding of the subtraction.
+    let fps_ok = |f: f64| (f - declared_fps).abs() <= MEDIA_FPS_RELATIVE_TOLERANCE * declared_fps + 1e-9;
+    if !info.fps.is_some_and(fps_ok) {
         failures.push(Failure::ClipMetadataMismatch { clip_id: clip_id.to_string(), field: MediaField::Fps });
     }
     failures

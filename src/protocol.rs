@@ -61,12 +61,7 @@ pub struct IntervalClock {
 
 impl Default for IntervalClock {
     fn default() -> Self {
-        Self {
-            interval_blocks: 50,
-            upload_reserve_blocks: 2,
-            weight_epoch_blocks: 250,
-            block_time_sec: 12,
-        }
+        Self { interval_blocks: 50, upload_reserve_blocks: 2, weight_epoch_blocks: 250, block_time_sec: 12 }
     }
 }
 

@@ -42,7 +42,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate one interval package from a local directory and print the decision.
-    Check(check::CheckArgs),
+    Check(Box<check::CheckArgs>),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -61,10 +61,10 @@ fn init_logging(debug: bool, format: LogFormat) {
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is reported but not fatal.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("warning: ignoring .env: {e}");
-        }
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("warning: ignoring .env: {e}");
     }
     let cli = Cli::parse();
     init_logging(cli.debug, cli.log_format);
@@ -77,7 +77,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Check(args) => check::run(args).await,
+            Command::Check(args) => check::run(*args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

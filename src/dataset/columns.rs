@@ -1,6 +1,7 @@
 //! Decoding one column: stream its record batches, apply the spec's value rules to every
 //! row, and keep only the compact facts the package-wide checks need.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
@@ -115,15 +116,16 @@ fn check_number(spec: &ColumnSpec, v: f64) -> Result<(), String> {
     if spec.kind == ColumnKind::Integer && !(v.is_finite() && v.fract() == 0.0) {
         return Err(format!("must be an integer, is {v}"));
     }
-    if let Some(min) = r.min {
-        if !(v >= min) {
-            return Err(format!("must be >= {min}, is {v}"));
-        }
+    // `is_some_and(|m| v < m)` would let NaN through; `v >= m` is false for NaN.
+    if let Some(min) = r.min
+        && !matches!(v.partial_cmp(&min), Some(Ordering::Greater | Ordering::Equal))
+    {
+        return Err(format!("must be >= {min}, is {v}"));
     }
-    if let Some(gt) = r.gt {
-        if !(v > gt) {
-            return Err(format!("must be > {gt}, is {v}"));
-        }
+    if let Some(gt) = r.gt
+        && v.partial_cmp(&gt) != Some(Ordering::Greater)
+    {
+        return Err(format!("must be > {gt}, is {v}"));
     }
     if let Some(a) = r.around {
         let (lo, hi) = (a.value - a.tolerance, a.value + a.tolerance);
@@ -190,10 +192,8 @@ impl Collector {
             ColumnData::Fingerprints(_, fps) => fps.push(fingerprint(v.to_ascii_lowercase().as_bytes())),
             ColumnData::SourceId(interned) => interned.push(v),
             ColumnData::SourceUrl { youtube, keys } => {
-                let (yt, key) = self
-                    .url_cache
-                    .entry(v.to_string())
-                    .or_insert_with(|| (is_youtube_url(v), canonical_source_key(v)));
+                let (yt, key) =
+                    self.url_cache.entry(v.to_string()).or_insert_with(|| (is_youtube_url(v), canonical_source_key(v)));
                 youtube.push(*yt);
                 keys.push(key);
             }
@@ -213,7 +213,12 @@ impl Collector {
 }
 
 /// Decodes and checks column `spec` (file field `index`) of the dataset at `path`.
-pub fn decode_column(path: &Path, footer: &Footer, spec: &ColumnSpec, index: usize) -> Result<ColumnOutcome, DatasetError> {
+pub fn decode_column(
+    path: &Path,
+    footer: &Footer,
+    spec: &ColumnSpec,
+    index: usize,
+) -> Result<ColumnOutcome, DatasetError> {
     let rows = footer.num_rows as usize;
     let mut collector = Collector::new(spec.role, rows);
     if spec.kind == ColumnKind::Struct {
@@ -231,7 +236,8 @@ pub fn decode_column(path: &Path, footer: &Footer, spec: &ColumnSpec, index: usi
     };
     let mut row = 0usize;
     for batch in reader {
-        let batch = batch.map_err(|e| DatasetError::Schema(format!("column `{}` cannot be decoded: {e}", spec.name)))?;
+        let batch =
+            batch.map_err(|e| DatasetError::Schema(format!("column `{}` cannot be decoded: {e}", spec.name)))?;
         let Some(array) = batch.columns().first() else { continue };
         let bad_type = |e: String| DatasetError::Schema(format!("column `{}`: {e}", spec.name));
         match spec.kind {

@@ -138,7 +138,11 @@ impl DatasetFrame {
     /// Adjacent close pairs `(earlier_row, later_row, group_id)`: rows grouped by
     /// `grouping`, groups in first-appearance order, each sorted stably by start, every
     /// adjacent pair less than `min_distance` apart.
-    pub fn close_pairs(&self, grouping: SourceGrouping, min_distance: f64) -> Result<Vec<(u32, u32, u32)>, DatasetError> {
+    pub fn close_pairs(
+        &self,
+        grouping: SourceGrouping,
+        min_distance: f64,
+    ) -> Result<Vec<(u32, u32, u32)>, DatasetError> {
         let group = grouping.column();
         let pairs = self
             .table
@@ -175,14 +179,7 @@ impl DatasetFrame {
             .map(|c| col(*c).is_first_distinct().not())
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(false));
-        let out = self
-            .table
-            .clone()
-            .lazy()
-            .filter(repeated)
-            .select([col("row")])
-            .collect()
-            .map_err(internal)?;
+        let out = self.table.clone().lazy().filter(repeated).select([col("row")]).collect().map_err(internal)?;
         let rows = out.column("row").and_then(|c| c.u32()).map_err(internal)?;
         Ok(rows.into_no_null_iter().collect())
     }

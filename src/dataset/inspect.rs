@@ -49,9 +49,12 @@ pub fn inspect(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Resul
         .map_err(|e| DatasetError::Schema(format!("dataset.parquet is not a readable parquet file: {e}")))?;
     let pq = metadata.metadata();
     let declared = pq.file_metadata().num_rows();
-    let group_sum: i64 = pq.row_groups().iter().map(|g| g.num_rows()).try_fold(0i64, |acc, n| {
-        (n >= 0).then(|| acc.checked_add(n)).flatten()
-    }).ok_or_else(|| DatasetError::Schema("row groups declare an invalid row count".into()))?;
+    let group_sum: i64 = pq
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .try_fold(0i64, |acc, n| (n >= 0).then(|| acc.checked_add(n)).flatten())
+        .ok_or_else(|| DatasetError::Schema("row groups declare an invalid row count".into()))?;
     if declared < 0 || declared != group_sum {
         return Err(DatasetError::Schema(format!(
             "footer declares {declared} rows but its row groups hold {group_sum}"

@@ -60,7 +60,12 @@ fn column_text(batch: &RecordBatch, pos: usize) -> Result<StringArray, DatasetEr
 }
 
 /// Reads the rows at `indices` (ascending, distinct, in range) of an already checked dataset.
-pub fn read_rows(path: &Path, footer: &Footer, spec: &SpecDefinition, indices: &[usize]) -> Result<Vec<SampledRow>, DatasetError> {
+pub fn read_rows(
+    path: &Path,
+    footer: &Footer,
+    spec: &SpecDefinition,
+    indices: &[usize],
+) -> Result<Vec<SampledRow>, DatasetError> {
     if indices.is_empty() {
         return Ok(Vec::new());
     }
@@ -85,14 +90,17 @@ pub fn read_rows(path: &Path, footer: &Footer, spec: &SpecDefinition, indices: &
     let mut rows = Vec::with_capacity(indices.len());
     for batch in reader {
         let batch = batch.map_err(|e| DatasetError::Internal(format!("sampled rows: {e}")))?;
-        let text: Vec<StringArray> = [0, 1, 2, 3, 4, 6].iter().map(|&r| column_text(&batch, pos(r))).collect::<Result<_, _>>()?;
-        let fps_array = arrow_cast::cast(batch.column(pos(5)), &DataType::Float64).map_err(|e| DatasetError::Internal(e.to_string()))?;
+        let text: Vec<StringArray> =
+            [0, 1, 2, 3, 4, 6].iter().map(|&r| column_text(&batch, pos(r))).collect::<Result<_, _>>()?;
+        let fps_array = arrow_cast::cast(batch.column(pos(5)), &DataType::Float64)
+            .map_err(|e| DatasetError::Internal(e.to_string()))?;
         let fps = fps_array
             .as_any()
             .downcast_ref::<arrow_array::Float64Array>()
             .ok_or_else(|| DatasetError::Internal("fps is not numeric".into()))?;
         for i in 0..batch.num_rows() {
-            let index = *indices.get(rows.len()).ok_or_else(|| DatasetError::Internal("too many sampled rows".into()))?;
+            let index =
+                *indices.get(rows.len()).ok_or_else(|| DatasetError::Internal("too many sampled rows".into()))?;
             let t = |k: usize| text[k].value(i).trim().to_string();
             rows.push(SampledRow {
                 index,

@@ -70,7 +70,11 @@ impl Ffprobe {
 
     fn spawn_error(&self, e: std::io::Error) -> MediaError {
         if e.kind() == std::io::ErrorKind::NotFound {
-            MediaError::ToolMissing { tool: "ffprobe", path: self.binary.display().to_string(), hint: FFMPEG_INSTALL_HINT }
+            MediaError::ToolMissing {
+                tool: "ffprobe",
+                path: self.binary.display().to_string(),
+                hint: FFMPEG_INSTALL_HINT,
+            }
         } else {
             MediaError::Io { tool: "ffprobe", message: e.to_string() }
         }
@@ -126,7 +130,11 @@ fn parse_output(stdout: &[u8]) -> Result<VideoInfo, MediaError> {
         width,
         height,
         duration_sec: out.format.as_ref().and_then(|f| number(&f.duration)).or_else(|| number(&video.duration)),
-        fps: video.avg_frame_rate.as_deref().and_then(parse_rate).or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate)),
+        fps: video
+            .avg_frame_rate
+            .as_deref()
+            .and_then(parse_rate)
+            .or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate)),
         frame_count: video.nb_frames.as_deref().and_then(|n| n.trim().parse().ok()),
         has_audio: out.streams.iter().any(|s| s.codec_type.as_deref() == Some("audio")),
     })
@@ -137,7 +145,10 @@ impl MediaProbe for Ffprobe {
     async fn probe(&self, path: &Path) -> Result<VideoInfo, MediaError> {
         let mut cmd = Command::new(&self.binary);
         cmd.args(["-v", "error", "-protocol_whitelist", "file", "-f", "mp4", "-print_format", "json"])
-            .args(["-show_entries", "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:format=duration"])
+            .args([
+                "-show_entries",
+                "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:format=duration",
+            ])
             .arg("-i")
             .arg(path)
             .stdin(Stdio::null())

@@ -64,7 +64,14 @@ pub async fn synth_clip(path: &Path, clip: &SynthClip) -> Result<(), MediaError>
             format!("sine=frequency={}:duration={}", 220 + clip.seed * 10, clip.seconds),
         ]);
     }
-    args.extend(["-vf".into(), format!("hue=h={hue}"), "-c:v".into(), "libx264".into(), "-preset".into(), "ultrafast".into()]);
+    args.extend([
+        "-vf".into(),
+        format!("hue=h={hue}"),
+        "-c:v".into(),
+        "libx264".into(),
+        "-preset".into(),
+        "ultrafast".into(),
+    ]);
     args.extend(["-pix_fmt".into(), "yuv420p".into()]);
     if clip.audio {
         args.extend(["-c:a".into(), "aac".into(), "-shortest".into()]);

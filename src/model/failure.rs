@@ -229,8 +229,7 @@ mod tests {
             "incompatible_spec_version:video_v1:protocol=1.0.0:schema=2.0.0"
         );
         assert_eq!(
-            Failure::OverlapLt5s { source: "s".into(), earlier: "a".into(), later: "b".into() }
-                .to_string(),
+            Failure::OverlapLt5s { source: "s".into(), earlier: "a".into(), later: "b".into() }.to_string(),
             "overlap_lt_5s:s:a:b"
         );
         assert_eq!(
@@ -242,10 +241,7 @@ mod tests {
             "clip_metadata_mismatch:abc:fps"
         );
         assert_eq!(Failure::ClipStartGt5000 { clip_id: id() }.to_string(), "clip_start_gt_5000:abc");
-        assert_eq!(
-            serde_json::to_string(&Failure::DuplicateClip { clip_id: id() }).unwrap(),
-            "\"duplicate_clip:abc\""
-        );
+        assert_eq!(serde_json::to_string(&Failure::DuplicateClip { clip_id: id() }).unwrap(), "\"duplicate_clip:abc\"");
     }
 
     #[test]

@@ -41,10 +41,7 @@ pub struct IntervalManifest {
     pub dataset_sha256: String,
 }
 
-fn serialize_created_at<S: serde::Serializer>(
-    value: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn serialize_created_at<S: serde::Serializer>(value: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
     match value {
         Some(t) => s.serialize_str(&format_timestamp(t)),
         None => s.serialize_none(),
@@ -127,9 +124,7 @@ impl IntervalManifest {
             .map(|s| s.trim().to_string())
             .find(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_SPEC_ID.into());
-        let category = optional_string(&obj, "category")?
-            .map(|c| c.trim().to_string())
-            .filter(|c| !c.is_empty());
+        let category = optional_string(&obj, "category")?.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
         let created_at = match optional_string(&obj, "created_at")? {
             None => None,
             Some(text) => Some(parse_timestamp(&text).ok_or_else(|| ManifestError::Invalid {
@@ -245,15 +240,22 @@ mod tests {
         v["created_at"] = "2026-11-22T03:00:00Z".into();
         let m = parse(&v).unwrap();
         let text = m.to_pretty_json();
-        let keys: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix('"').and_then(|l| l.split('"').next()))
-            .collect();
+        let keys: Vec<&str> =
+            text.lines().filter_map(|l| l.trim().strip_prefix('"').and_then(|l| l.split('"').next())).collect();
         assert_eq!(
             keys,
             [
-                "protocol_version", "schema_version", "spec_id", "dataset_type", "category", "netuid",
-                "miner_hotkey", "interval_id", "created_at", "record_count", "dataset_sha256"
+                "protocol_version",
+                "schema_version",
+                "spec_id",
+                "dataset_type",
+                "category",
+                "netuid",
+                "miner_hotkey",
+                "interval_id",
+                "created_at",
+                "record_count",
+                "dataset_sha256"
             ]
         );
         assert!(text.contains("\"created_at\": \"2026-11-22T03:00:00Z\""));

@@ -33,10 +33,10 @@ pub fn youtube_video_id(url: &str) -> Option<String> {
     if !is_youtube_com(&host) {
         return None;
     }
-    if let Some(id) = parsed.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned()) {
-        if !id.is_empty() {
-            return Some(id);
-        }
+    if let Some(id) = parsed.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned())
+        && !id.is_empty()
+    {
+        return Some(id);
     }
     let mut segments = parsed.path_segments()?;
     match segments.next() {

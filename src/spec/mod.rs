@@ -116,9 +116,23 @@ mod tests {
         assert_eq!(
             names,
             [
-                "clip_id", "clip_uri", "clip_sha256", "first_frame_uri", "first_frame_sha256",
-                "source_video_id", "split_group_id", "split", "clip_start_sec", "duration_sec",
-                "width", "height", "fps", "num_frames", "has_audio", "caption", "source_video_url",
+                "clip_id",
+                "clip_uri",
+                "clip_sha256",
+                "first_frame_uri",
+                "first_frame_sha256",
+                "source_video_id",
+                "split_group_id",
+                "split",
+                "clip_start_sec",
+                "duration_sec",
+                "width",
+                "height",
+                "fps",
+                "num_frames",
+                "has_audio",
+                "caption",
+                "source_video_url",
                 "source_proof"
             ]
         );

@@ -109,10 +109,10 @@ impl ObjectStore for LocalStore {
                     } else if ft.is_file() {
                         let Ok(rel) = path.strip_prefix(&root) else { continue };
                         let key = rel.to_string_lossy().replace('\\', "/");
-                        if key.starts_with(&prefix) {
-                            if let Ok(m) = entry.metadata() {
-                                out.push(LocalStore::meta(&key, &m));
-                            }
+                        if key.starts_with(&prefix)
+                            && let Ok(m) = entry.metadata()
+                        {
+                            out.push(LocalStore::meta(&key, &m));
                         }
                     }
                 }

@@ -71,7 +71,12 @@ pub trait ObjectStore: Send + Sync {
 
 /// Copies at most `max_bytes` from `reader` to `writer`, hashing on the way. Reading one
 /// byte past the cap is how an over-size object is detected without trusting its length.
-pub async fn copy_capped<R, W>(key: &str, mut reader: R, mut writer: W, max_bytes: u64) -> Result<Downloaded, StorageError>
+pub async fn copy_capped<R, W>(
+    key: &str,
+    mut reader: R,
+    mut writer: W,
+    max_bytes: u64,
+) -> Result<Downloaded, StorageError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,

@@ -72,9 +72,14 @@ impl PackageValidator {
     ///
     /// Every miner-side problem ends in a decision; only trouble on our side (no scratch
     /// space, no ffprobe) is an error.
-    pub async fn validate(&self, store: &dyn ObjectStore, req: &PackageRequest) -> Result<PackageOutcome, EnvironmentError> {
-        std::fs::create_dir_all(&self.scratch)
-            .map_err(|e| EnvironmentError(format!("cannot create scratch directory {}: {e}", self.scratch.display())))?;
+    pub async fn validate(
+        &self,
+        store: &dyn ObjectStore,
+        req: &PackageRequest,
+    ) -> Result<PackageOutcome, EnvironmentError> {
+        std::fs::create_dir_all(&self.scratch).map_err(|e| {
+            EnvironmentError(format!("cannot create scratch directory {}: {e}", self.scratch.display()))
+        })?;
         let dir = tempfile::Builder::new()
             .prefix("nexis-package-")
             .tempdir_in(&self.scratch)
@@ -87,7 +92,7 @@ impl PackageValidator {
                 if let Some(m) = &manifest {
                     notes.spec_id.get_or_insert_with(|| m.spec_id.clone());
                 }
-                let decision = Decision::load_failure(&req.miner_hotkey, req.interval_id, failure, notes);
+                let decision = Decision::load_failure(&req.miner_hotkey, req.interval_id, failure, *notes);
                 Ok(PackageOutcome { decision, manifest, submitted_at, dataset: None })
             }
             Err(Stop::Environment(e)) => Err(e),
@@ -128,7 +133,8 @@ impl PackageValidator {
         timed("hard_checks", t);
 
         let t = Instant::now();
-        let rows = sample::sample_rows(submission.dataset_path.clone(), &loaded, spec, req, self.limits.row_sample_max).await?;
+        let rows = sample::sample_rows(submission.dataset_path.clone(), &loaded, spec, req, self.limits.row_sample_max)
+            .await?;
         timed("sample", t);
 
         let t = Instant::now();

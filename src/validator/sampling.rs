@@ -69,11 +69,7 @@ pub fn select_miners(hotkeys: &[String], interval_seed: &str, max: usize) -> Vec
 
 /// How many rows are sampled from a dataset of `total` rows with cap `max_rows`.
 pub fn sample_size(total: usize, max_rows: usize) -> usize {
-    if total <= 3 {
-        total
-    } else {
-        total.div_ceil(5).clamp(1, max_rows.max(1))
-    }
+    if total <= 3 { total } else { total.div_ceil(5).clamp(1, max_rows.max(1)) }
 }
 
 /// Row selection: CPython shuffle of `0..total` seeded by

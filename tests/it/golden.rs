@@ -60,7 +60,8 @@ async fn every_golden_case_matches_exactly() {
         };
         let d = check_dir_with(&golden_dir().join(name).join("package"), &req, PackageLimits::default()).await;
         let got = (d.accepted, failures(&d), d.record_count, d.sampled_rows);
-        let want = (case.expect.accepted, case.expect.failures.clone(), case.expect.record_count, case.expect.sampled_rows);
+        let want =
+            (case.expect.accepted, case.expect.failures.clone(), case.expect.record_count, case.expect.sampled_rows);
         if got != want {
             mismatches.push(format!("{name} ({}): got {got:?}, want {want:?}", case.why));
         }

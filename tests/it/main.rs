@@ -3,5 +3,9 @@
 
 mod support;
 
+mod cli;
 mod compat;
+mod env_example;
 mod golden;
+mod hostile;
+mod rules;

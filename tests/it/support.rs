@@ -102,7 +102,10 @@ pub fn read_records(path: &Path) -> Vec<ClipRecord> {
     let mut out = Vec::new();
     for batch in reader {
         let b = batch.expect("batch");
-        let audio = b.column_by_name("has_audio").and_then(|c| c.as_any().downcast_ref::<BooleanArray>().cloned()).expect("audio");
+        let audio = b
+            .column_by_name("has_audio")
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>().cloned())
+            .expect("audio");
         let proof = b.column_by_name("source_proof").and_then(|c| c.as_any().downcast_ref::<StructArray>().cloned());
         for i in 0..b.num_rows() {
             let proof_text = |n: &str| {
@@ -130,7 +133,10 @@ pub fn read_records(path: &Path) -> Vec<ClipRecord> {
                 has_audio: audio.value(i),
                 caption: text(&b, "caption", i),
                 source_video_url: text(&b, "source_video_url", i),
-                source_proof: SourceProof { extractor: proof_text("extractor"), source_video_id: proof_text("source_video_id") },
+                source_proof: SourceProof {
+                    extractor: proof_text("extractor"),
+                    source_video_id: proof_text("source_video_id"),
+                },
             });
         }
     }

@@ -62,7 +62,11 @@ async fn fetch_verified(
 pub fn media_failures(clip_id: &str, info: &VideoInfo, declared_fps: f64) -> Vec<Failure> {
     let mut failures = Vec::new();
     if (info.width, info.height) != (REQUIRED_WIDTH, REQUIRED_HEIGHT) {
-        failures.push(Failure::InvalidResolution { clip_id: clip_id.to_string(), width: info.width, height: info.height });
+        failures.push(Failure::InvalidResolution {
+            clip_id: clip_id.to_string(),
+            width: info.width,
+            height: info.height,
+        });
     }
     let (lo, hi) = (CLIP_DURATION_SEC - MEDIA_DURATION_TOLERANCE_SEC, CLIP_DURATION_SEC + MEDIA_DURATION_TOLERANCE_SEC);
     if !info.duration_sec.is_some_and(|d| d >= lo && d <= hi) {
@@ -109,8 +113,15 @@ pub async fn verify_row(
         },
     }
     let frame_dest = dir.join(format!("frame-{}.jpg", row.index));
-    match fetch_verified(store, interval_id, &row.first_frame_uri, &row.first_frame_sha256, frame_dest, limits.max_frame_bytes)
-        .await
+    match fetch_verified(
+        store,
+        interval_id,
+        &row.first_frame_uri,
+        &row.first_frame_sha256,
+        frame_dest,
+        limits.max_frame_bytes,
+    )
+    .await
     {
         Fetched::BadUri => failures.push(Failure::InvalidAssetUri { uri: row.first_frame_uri.clone() }),
         Fetched::Missing => failures.push(Failure::MissingFirstFrameAsset { clip_id: id() }),

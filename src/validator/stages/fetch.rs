@@ -37,17 +37,17 @@ pub async fn fetch_submission(
     let Some(head) = head else {
         return Err(missing(StorageError::NotFound { key: manifest_key }));
     };
-    if let (Some(deadline), Some(modified)) = (req.upload_deadline, head.last_modified) {
-        if modified > deadline {
-            return Err(LoadFailure {
-                failure: Failure::LateSubmission,
-                notes: DecisionNotes {
-                    manifest_last_modified: Some(format_timestamp(&modified)),
-                    upload_deadline: Some(format_timestamp(&deadline)),
-                    ..Default::default()
-                },
-            });
-        }
+    if let (Some(deadline), Some(modified)) = (req.upload_deadline, head.last_modified)
+        && modified > deadline
+    {
+        return Err(LoadFailure {
+            failure: Failure::LateSubmission,
+            notes: Box::new(DecisionNotes {
+                manifest_last_modified: Some(format_timestamp(&modified)),
+                upload_deadline: Some(format_timestamp(&deadline)),
+                ..Default::default()
+            }),
+        });
     }
     let manifest_bytes = store.get_bytes(&manifest_key, limits.max_manifest_bytes).await.map_err(missing)?;
     let dataset_path = dir.join("dataset.parquet");

@@ -10,10 +10,10 @@ pub fn check_dataset_digest(manifest: &IntervalManifest, actual_sha256: &str) ->
     }
     Err(LoadFailure {
         failure: Failure::DatasetSha256Mismatch,
-        notes: DecisionNotes {
+        notes: Box::new(DecisionNotes {
             expected_dataset_sha256: Some(manifest.dataset_sha256.clone()),
             actual_dataset_sha256: Some(actual_sha256.to_string()),
             ..Default::default()
-        },
+        }),
     })
 }

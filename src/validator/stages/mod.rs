@@ -11,21 +11,22 @@ pub mod schema;
 
 use crate::model::{DecisionNotes, Failure};
 
-/// A load-stage failure with the notes that explain it.
+/// A load-stage failure with the notes that explain it (boxed: the notes are large and
+/// travel in every stage's `Err`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadFailure {
     pub failure: Failure,
-    pub notes: DecisionNotes,
+    pub notes: Box<DecisionNotes>,
 }
 
 impl LoadFailure {
     /// A failure with an `error` note.
     pub fn with_error(failure: Failure, error: impl Into<String>) -> Self {
-        Self { failure, notes: DecisionNotes { error: Some(error.into()), ..Default::default() } }
+        Self { failure, notes: Box::new(DecisionNotes { error: Some(error.into()), ..Default::default() }) }
     }
 
     /// A failure without extra notes.
     pub fn bare(failure: Failure) -> Self {
-        Self { failure, notes: DecisionNotes::default() }
+        Self { failure, notes: Box::default() }
     }
 }

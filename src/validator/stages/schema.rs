@@ -24,11 +24,11 @@ pub async fn load_and_count(
     if rows != manifest.record_count {
         return Err(LoadFailure {
             failure: Failure::ManifestRecordCountMismatch,
-            notes: DecisionNotes {
+            notes: Box::new(DecisionNotes {
                 manifest_record_count: Some(manifest.record_count),
                 dataset_record_count: Some(rows),
                 ..Default::default()
-            },
+            }),
         });
     }
     Ok(loaded)

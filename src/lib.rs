@@ -3,6 +3,7 @@
 //! The modules follow the protocol's domains; see `docs/` and the architecture notes.
 
 pub mod bench;
+pub mod chain;
 pub mod dataset;
 pub mod media;
 pub mod model;

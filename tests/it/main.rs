@@ -3,9 +3,14 @@
 
 mod support;
 
+mod chain_cli;
+mod chain_contract;
+mod chain_encoding;
 mod cli;
 mod compat;
 mod env_example;
 mod golden;
 mod hostile;
 mod rules;
+mod wallet;
+mod weights;

@@ -1,0 +1,133 @@
+//! The Bittensor chain behind one [`Chain`] trait: block clock, metagraph, miner
+//! commitments (read credentials, protocol §4) and weights (protocol §3, §11).
+//!
+//! Implementations: [`subtensor`] (a real node over subxt's dynamic API) and [`embedded`]
+//! (a local chain simulation shared by several processes through one directory). Wallet
+//! keyfiles live in [`wallet`], the credential payload codec in [`commitment`], and the
+//! score-to-weights conversion in [`weights`].
+
+pub mod commitment;
+pub mod embedded;
+pub mod network;
+pub mod subtensor;
+pub mod wallet;
+pub mod weights;
+
+use async_trait::async_trait;
+
+pub use commitment::ReadCredentials;
+pub use wallet::Hotkey;
+
+/// A subnet id.
+pub type NetUid = u16;
+/// A neuron's uid within a subnet.
+pub type Uid = u16;
+
+/// One registered neuron of a subnet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neuron {
+    pub uid: Uid,
+    /// SS58 (prefix 42) hotkey address.
+    pub hotkey: String,
+    /// Total stake in rao, when the implementation knows it.
+    pub stake: Option<u64>,
+    /// Whether the neuron holds a validator permit, when known.
+    pub validator_permit: Option<bool>,
+}
+
+/// The subnet's neurons at some block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metagraph {
+    pub netuid: NetUid,
+    pub block: u64,
+    /// Sorted by uid.
+    pub neurons: Vec<Neuron>,
+}
+
+impl Metagraph {
+    /// The uid of `hotkey`, if registered.
+    pub fn uid_of(&self, hotkey: &str) -> Option<Uid> {
+        self.neurons.iter().find(|n| n.hotkey == hotkey).map(|n| n.uid)
+    }
+
+    /// The hotkey registered at `uid`.
+    pub fn hotkey_of(&self, uid: Uid) -> Option<&str> {
+        self.neurons.iter().find(|n| n.uid == uid).map(|n| n.hotkey.as_str())
+    }
+}
+
+/// A miner's decoded on-chain commitment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinerCommitment {
+    /// SS58 hotkey that committed.
+    pub hotkey: String,
+    /// Block at which the commitment was written, when known.
+    pub block: Option<u64>,
+    pub credentials: ReadCredentials,
+}
+
+/// A weight vector ready for the chain: parallel uid and u16 weight lists.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WeightsCall {
+    pub netuid: NetUid,
+    pub uids: Vec<Uid>,
+    pub weights: Vec<u16>,
+    pub version_key: u64,
+}
+
+/// Errors from any chain implementation. Messages say what to do where possible.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("chain endpoint {endpoint} is unreachable: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("chain call {what} timed out after {secs} s")]
+    Timeout { what: String, secs: u64 },
+    #[error("the chain rejected the call: {module_error}")]
+    Rejected { module_error: String },
+    #[error("rate limited by the chain: {0}")]
+    RateLimited(String),
+    #[error("hotkey {hotkey} is not registered on netuid {netuid}; register it first")]
+    NotRegistered { hotkey: String, netuid: NetUid },
+    #[error(
+        "subnet {netuid} has commit-reveal weights enabled; plain set_weights is refused by the chain \
+         and timelocked commit-reveal is not supported yet"
+    )]
+    CommitRevealEnabled { netuid: NetUid },
+    #[error("subnet {0} does not exist")]
+    NoSuchSubnet(NetUid),
+    #[error("unexpected chain data: {0}")]
+    Decode(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("embedded chain storage: {0}")]
+    Storage(String),
+}
+
+/// Everything nexis does on the chain.
+#[async_trait]
+pub trait Chain: Send + Sync {
+    /// A short human name of where this chain is (network name or endpoint).
+    fn describe(&self) -> String;
+
+    /// The current (best) block number.
+    async fn current_block(&self) -> Result<u64, ChainError>;
+
+    /// The subnet's neurons.
+    async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError>;
+
+    /// Every decodable miner commitment of the subnet; invalid ones are skipped (debug log).
+    async fn commitments(&self, netuid: NetUid) -> Result<Vec<MinerCommitment>, ChainError>;
+
+    /// Writes `payload` (a protocol §4 credential string) as the signer's commitment.
+    async fn commit(&self, signer: &Hotkey, netuid: NetUid, payload: &str) -> Result<(), ChainError>;
+
+    /// Whether the subnet requires commit-reveal for weights.
+    async fn commit_reveal_enabled(&self, netuid: NetUid) -> Result<bool, ChainError>;
+
+    /// Sets weights signed by `signer`. Fails with [`ChainError::CommitRevealEnabled`] when
+    /// the subnet requires commit-reveal.
+    async fn set_weights(&self, signer: &Hotkey, call: &WeightsCall) -> Result<(), ChainError>;
+
+    /// The weights `hotkey` last set on the subnet, as (uid, u16 weight) pairs.
+    async fn weights_of(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<(Uid, u16)>, ChainError>;
+}

@@ -1,1 +1,597 @@
-//! placeholder, being written
+//! [`Chain`] over a real subtensor node, with subxt's dynamic API (no code generation): the
+//! runtime metadata comes from the node at run time.
+//!
+//! The encoding and decoding is split into pure functions of a [`Metadata`]
+//! ([`set_weights_call_data`], [`set_commitment_call_data`], the storage-key builders and
+//! [`decode_registration`]) so `--dry-run --metadata FILE` and the offline tests use exactly the
+//! bytes the online client submits.
+//!
+//! Connection: a reconnecting websocket client (exponential backoff from 0.5 s up to 30 s,
+//! retried for ever) under [`OnlineClient<PolkadotConfig>`]; reads run at the latest finalized
+//! block and are retried when the connection drops; every call is bounded by the chain timeout
+//! (`NEXIS_CHAIN_TIMEOUT_SEC`), transactions by a longer one (see [`SubtensorChain::tx_timeout`]).
+//!
+//! Transaction extensions: subtensor's signed extensions are CheckNonZeroSender,
+//! CheckSpecVersion, CheckTxVersion, CheckGenesis, CheckMortality, CheckNonce, CheckWeight,
+//! ChargeTransactionPayment, SudoTransactionExtension, (spec ≥ 393) CheckShieldedTxValidity,
+//! SubtensorTransactionExtension, DrandPriority and CheckMetadataHash. subxt's default
+//! extensions (used by `PolkadotConfig`) are looked up by identifier in the metadata, so the
+//! node-specific `CheckMortality`/`CheckNonce` types with the standard encoding work, and
+//! frame-decode skips every extension whose explicit and implicit data are both zero-sized
+//! (CheckNonZeroSender, CheckWeight, SudoTransactionExtension, CheckShieldedTxValidity,
+//! SubtensorTransactionExtension, DrandPriority are all empty structs with `()` implicit data).
+//! No custom extension code is needed; a future extension carrying data would make signing
+//! fail with a clear subxt error rather than produce a wrong signature.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use subxt::config::PolkadotConfig;
+use subxt::dynamic::Value;
+use subxt::error::{DispatchError, TransactionEventsError, TransactionFinalizedSuccessError};
+use subxt::ext::frame_decode;
+use subxt::ext::scale_value::{self, Composite, ValueDef};
+use subxt::rpcs::client::RpcClient;
+use subxt::rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as ReconnectingClient};
+use subxt::utils::AccountId32;
+use subxt::{ArcMetadata, Metadata, OnlineClient};
+
+use super::network::Network;
+use super::{Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, ReadCredentials, Uid, WeightsCall};
+
+type Client = OnlineClient<PolkadotConfig>;
+type AtBlock = subxt::client::OnlineClientAtBlock<PolkadotConfig>;
+
+/// Largest raw field a `Data` value holds (`Raw128`).
+const MAX_RAW: usize = 128;
+
+// ---------------------------------------------------------------------------------------
+// Offline encoders and decoders (pure functions of the runtime metadata)
+// ---------------------------------------------------------------------------------------
+
+/// Reads a SCALE-encoded `RuntimeMetadataPrefixed` file (what `state_getMetadata` returns).
+pub fn load_metadata(path: impl AsRef<std::path::Path>) -> Result<Metadata, ChainError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path)
+        .map_err(|e| ChainError::Invalid(format!("cannot read metadata file {}: {e}", path.display())))?;
+    decode_metadata(&bytes).map_err(|e| ChainError::Invalid(format!("metadata file {}: {e}", path.display())))
+}
+
+/// Decodes SCALE-encoded `RuntimeMetadataPrefixed` bytes.
+pub fn decode_metadata(bytes: &[u8]) -> Result<Metadata, ChainError> {
+    Metadata::decode_from(bytes).map_err(|e| ChainError::Decode(format!("not runtime metadata: {e}")))
+}
+
+/// Call data (pallet index, call index, arguments) of `SubtensorModule.set_weights`.
+pub fn set_weights_call_data(metadata: &Metadata, call: &WeightsCall) -> Result<Vec<u8>, ChainError> {
+    if call.uids.len() != call.weights.len() {
+        return Err(ChainError::Invalid(format!(
+            "{} uids but {} weights; they must pair up",
+            call.uids.len(),
+            call.weights.len()
+        )));
+    }
+    let args = (call.netuid, call.uids.clone(), call.weights.clone(), call.version_key);
+    frame_decode::extrinsics::encode_call_data("SubtensorModule", "set_weights", &args, metadata, metadata.types())
+        .map_err(|e| ChainError::Invalid(format!("cannot encode SubtensorModule.set_weights: {e}")))
+}
+
+/// Call data of `Commitments.set_commitment(netuid, CommitmentInfo { fields: [Raw{len}(payload)] })`;
+/// the 128-character credential payload becomes one `Raw128` field.
+pub fn set_commitment_call_data(metadata: &Metadata, netuid: NetUid, payload: &str) -> Result<Vec<u8>, ChainError> {
+    let bytes = payload.as_bytes();
+    if bytes.len() > MAX_RAW {
+        return Err(ChainError::Invalid(format!(
+            "commitment payload is {} bytes; a raw commitment field holds at most {MAX_RAW}",
+            bytes.len()
+        )));
+    }
+    let field = Value::unnamed_variant(format!("Raw{}", bytes.len()), [Value::from_bytes(bytes)]);
+    let info = Value::named_composite([("fields", Value::unnamed_composite([field]))]);
+    let args = (netuid, info);
+    frame_decode::extrinsics::encode_call_data("Commitments", "set_commitment", &args, metadata, metadata.types())
+        .map_err(|e| ChainError::Invalid(format!("cannot encode Commitments.set_commitment: {e}")))
+}
+
+fn storage_key(
+    metadata: &Metadata,
+    pallet: &str,
+    entry: &str,
+    keys: impl frame_decode::storage::IntoEncodableValues,
+) -> Result<Vec<u8>, ChainError> {
+    frame_decode::storage::encode_storage_key(pallet, entry, keys, metadata, metadata.types())
+        .map_err(|e| ChainError::Invalid(format!("cannot encode the storage key of {pallet}.{entry}: {e}")))
+}
+
+/// Storage key of `Commitments.CommitmentOf(netuid, account)`.
+pub fn commitment_of_key(metadata: &Metadata, netuid: NetUid, account: [u8; 32]) -> Result<Vec<u8>, ChainError> {
+    storage_key(metadata, "Commitments", "CommitmentOf", (netuid, account))
+}
+
+/// Storage key of `SubtensorModule.Keys(netuid, uid)` (the hotkey at a uid).
+pub fn keys_key(metadata: &Metadata, netuid: NetUid, uid: Uid) -> Result<Vec<u8>, ChainError> {
+    storage_key(metadata, "SubtensorModule", "Keys", (netuid, uid))
+}
+
+/// Storage key of `SubtensorModule.Uids(netuid, account)` (the uid of a hotkey).
+pub fn uids_key(metadata: &Metadata, netuid: NetUid, account: [u8; 32]) -> Result<Vec<u8>, ChainError> {
+    storage_key(metadata, "SubtensorModule", "Uids", (netuid, account))
+}
+
+/// A decoded `Commitments.CommitmentOf` value: the block it was written at and the raw bytes
+/// of its first field, when that field is a `Raw*` variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationFields {
+    pub block: Option<u64>,
+    pub first_raw: Option<Vec<u8>>,
+}
+
+/// Decodes a `Commitments.CommitmentOf` value (`Registration { deposit, block, info }`) with
+/// the metadata's type for it. Errors only when the bytes do not fit the type.
+pub fn decode_registration_fields(metadata: &Metadata, bytes: &[u8]) -> Result<RegistrationFields, ChainError> {
+    let ty = metadata
+        .pallet_by_name("Commitments")
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name("CommitmentOf"))
+        .map(|e| e.value_ty())
+        .ok_or_else(|| ChainError::Decode("the runtime has no Commitments.CommitmentOf storage".into()))?;
+    let cursor = &mut &bytes[..];
+    let value = scale_value::scale::decode_as_type(cursor, ty, metadata.types())
+        .map_err(|e| ChainError::Decode(format!("Commitments.CommitmentOf value: {e}")))?;
+    if !cursor.is_empty() {
+        return Err(ChainError::Decode(format!("Commitments.CommitmentOf value has {} trailing bytes", cursor.len())));
+    }
+    let block = field(&value, "block").and_then(|b| b.as_u128()).and_then(|b| u64::try_from(b).ok());
+    // `fields` is a BoundedVec (a newtype around a Vec): descend through composites to the
+    // first `Data` variant.
+    let mut first = field(&value, "info").and_then(|info| field(info, "fields"));
+    for _ in 0..4 {
+        match first.map(|v| &v.value) {
+            Some(ValueDef::Composite(c)) => first = c.values().next(),
+            _ => break,
+        }
+    }
+    let first_raw = first.and_then(|data| match &data.value {
+        ValueDef::Variant(v) if v.name.starts_with("Raw") => v.values.values().next().and_then(bytes_of),
+        _ => None,
+    });
+    Ok(RegistrationFields { block, first_raw })
+}
+
+/// Decodes a `Commitments.CommitmentOf` value into read credentials (protocol §4): the first
+/// field must be raw bytes that are valid UTF-8 and parse as a credential payload; anything
+/// else is `Ok(None)`.
+pub fn decode_registration(metadata: &Metadata, bytes: &[u8]) -> Result<Option<ReadCredentials>, ChainError> {
+    Ok(credentials_of(&decode_registration_fields(metadata, bytes)?))
+}
+
+fn credentials_of(fields: &RegistrationFields) -> Option<ReadCredentials> {
+    let raw = fields.first_raw.as_deref()?;
+    let text = std::str::from_utf8(raw).ok()?;
+    ReadCredentials::parse(text)
+}
+
+fn field<'a, T>(value: &'a scale_value::Value<T>, name: &str) -> Option<&'a scale_value::Value<T>> {
+    match &value.value {
+        ValueDef::Composite(Composite::Named(fields)) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// The bytes of a `[u8; N]` / `Vec<u8>` value.
+fn bytes_of<T>(value: &scale_value::Value<T>) -> Option<Vec<u8>> {
+    match &value.value {
+        ValueDef::Composite(c) => {
+            c.values().map(|b| b.as_u128().and_then(|b| u8::try_from(b).ok())).collect::<Option<Vec<u8>>>()
+        }
+        _ => None,
+    }
+}
+
+/// Maps a pallet error (`pallet`, `name`) from a failed extrinsic to a [`ChainError`].
+pub fn classify_module_error(pallet: &str, name: &str, hotkey: &str, netuid: NetUid) -> ChainError {
+    let full = format!("{pallet}.{name}");
+    let lower = name.to_ascii_lowercase();
+    if lower.contains("commitreveal") {
+        ChainError::CommitRevealEnabled { netuid }
+    } else if lower.contains("ratelimit") || lower.contains("toofast") || lower.contains("toosoon") {
+        ChainError::RateLimited(full)
+    } else if lower.contains("notregistered") || name == "AccountNotAllowedCommit" || name == "HotKeyAccountNotExists" {
+        ChainError::NotRegistered { hotkey: hotkey.to_string(), netuid }
+    } else if name == "SubNetworkDoesNotExist" || name == "SubnetNotExists" || name == "MechanismDoesNotExist" {
+        ChainError::NoSuchSubnet(netuid)
+    } else {
+        ChainError::Rejected { module_error: full }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The online client
+// ---------------------------------------------------------------------------------------
+
+/// A subtensor node over a reconnecting websocket.
+pub struct SubtensorChain {
+    client: Client,
+    name: String,
+    endpoint: String,
+    timeout: Duration,
+}
+
+/// Seconds for error messages (never 0 for sub-second test timeouts).
+fn secs(d: Duration) -> u64 {
+    d.as_secs().max(1)
+}
+
+fn unreachable(endpoint: &str, reason: impl std::fmt::Display) -> ChainError {
+    ChainError::Unreachable { endpoint: endpoint.to_string(), reason: reason.to_string() }
+}
+
+fn account_of(hotkey: &str) -> Result<AccountId32, ChainError> {
+    AccountId32::from_str(hotkey).map_err(|e| ChainError::Invalid(format!("{hotkey:?} is not an SS58 address: {e}")))
+}
+
+impl SubtensorChain {
+    /// Connects to `endpoint` (`ws://` or `wss://`). Fails with [`ChainError::Unreachable`]
+    /// when no connection is up within `timeout`; `timeout` also bounds every later call.
+    pub async fn connect(endpoint: &str, timeout: Duration) -> Result<SubtensorChain, ChainError> {
+        Self::connect_named(endpoint, endpoint, timeout).await
+    }
+
+    /// Connects to a resolved `BT_NETWORK` (not the embedded chain).
+    pub async fn connect_network(network: &Network, timeout: Duration) -> Result<SubtensorChain, ChainError> {
+        let endpoint = network.endpoint().ok_or_else(|| {
+            ChainError::Invalid("BT_NETWORK=embedded is the local chain simulation, not a subtensor node".into())
+        })?;
+        Self::connect_named(&network.to_string(), endpoint, timeout).await
+    }
+
+    async fn connect_named(name: &str, endpoint: &str, timeout: Duration) -> Result<SubtensorChain, ChainError> {
+        let connecting = async {
+            let rpc = ReconnectingClient::builder()
+                .retry_policy(ExponentialBackoff::from_millis(2).factor(250).max_delay(Duration::from_secs(30)))
+                .connection_timeout(timeout)
+                .request_timeout(timeout)
+                .build(endpoint)
+                .await
+                .map_err(|e| unreachable(endpoint, e))?;
+            Client::from_rpc_client(RpcClient::new(rpc)).await.map_err(|e| unreachable(endpoint, e))
+        };
+        let client = match tokio::time::timeout(timeout, connecting).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(unreachable(endpoint, format!("no working connection within {} s", secs(timeout))));
+            }
+        };
+        Ok(SubtensorChain { client, name: name.to_string(), endpoint: endpoint.to_string(), timeout })
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// How long a submitted transaction may take to be finalized: at least 90 s (a few
+    /// 12-second blocks plus finality lag), or three call timeouts.
+    pub fn tx_timeout(&self) -> Duration {
+        (self.timeout * 3).max(Duration::from_secs(90))
+    }
+
+    /// The runtime metadata the node currently uses (for `--dry-run` encoding).
+    pub async fn metadata(&self) -> Result<ArcMetadata, ChainError> {
+        self.read("metadata", || async { Ok(self.at_latest().await?.metadata()) }).await
+    }
+
+    /// The timestamp (`Timestamp.Now`) of block `block`.
+    pub async fn block_timestamp(&self, block: u64) -> Result<Option<DateTime<Utc>>, ChainError> {
+        self.read("Timestamp.Now", || async {
+            let at = self.client.at_block(block).await.map_err(|e| self.fail(e))?;
+            let addr = subxt::dynamic::storage::<(), u64>("Timestamp", "Now");
+            let millis = at
+                .storage()
+                .try_fetch(addr, ())
+                .await
+                .map_err(|e| self.fail(e))?
+                .map(|v| v.decode())
+                .transpose()
+                .map_err(|e| ChainError::Decode(format!("Timestamp.Now: {e}")))?;
+            Ok(millis.and_then(|ms| i64::try_from(ms).ok()).and_then(DateTime::<Utc>::from_timestamp_millis))
+        })
+        .await
+    }
+
+    /// Maps a subxt error from a read to [`ChainError`].
+    fn fail(&self, error: impl Into<subxt::Error>) -> ChainError {
+        let error: subxt::Error = error.into();
+        let text = error.to_string();
+        if error.is_disconnected_will_reconnect() || text.contains("RPC error") || text.contains("Backend error") {
+            unreachable(&self.endpoint, text)
+        } else {
+            ChainError::Decode(text)
+        }
+    }
+
+    async fn at_latest(&self) -> Result<AtBlock, ChainError> {
+        self.client.at_current_block().await.map_err(|e| self.fail(e))
+    }
+
+    /// Runs a read under the timeout, retrying while the connection is being re-established.
+    async fn read<R, F, Fut>(&self, what: &str, mut op: F) -> Result<R, ChainError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<R, ChainError>>,
+    {
+        let attempts = async {
+            let mut delay = Duration::from_millis(250);
+            loop {
+                match op().await {
+                    Err(ChainError::Unreachable { reason, .. }) if delay <= Duration::from_secs(4) => {
+                        tracing::debug!(what, %reason, "chain read failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, attempts)
+            .await
+            .map_err(|_| ChainError::Timeout { what: what.to_string(), secs: secs(self.timeout) })?
+    }
+
+    /// Signs `call_data` with `signer`, submits it and waits for finalization.
+    async fn submit(
+        &self,
+        what: &str,
+        signer: &Hotkey,
+        netuid: NetUid,
+        encode: impl FnOnce(&Metadata) -> Result<Vec<u8>, ChainError>,
+    ) -> Result<(), ChainError> {
+        let hotkey = signer.ss58();
+        let submitting = async {
+            let at = self.at_latest().await?;
+            let call_data = encode(at.metadata_ref())?;
+            let mut txs = at.tx();
+            let payload = txs
+                .from_call_data_bytes(&call_data)
+                .map_err(|e| ChainError::Invalid(format!("{what}: call data does not decode: {e}")))?;
+            let progress = txs
+                .sign_and_submit_then_watch_default(&payload, signer.keypair())
+                .await
+                .map_err(|e| self.tx_fail(e.into(), &hotkey, netuid))?;
+            progress.wait_for_finalized_success().await.map_err(|e| self.finalize_fail(e, &hotkey, netuid))?;
+            tracing::info!(what, hotkey = %hotkey, netuid, "transaction finalized");
+            Ok(())
+        };
+        tokio::time::timeout(self.tx_timeout(), submitting)
+            .await
+            .map_err(|_| ChainError::Timeout { what: what.to_string(), secs: secs(self.tx_timeout()) })?
+    }
+
+    fn finalize_fail(&self, error: TransactionFinalizedSuccessError, hotkey: &str, netuid: NetUid) -> ChainError {
+        match error {
+            TransactionFinalizedSuccessError::SuccessError(TransactionEventsError::ExtrinsicFailed(dispatch)) => {
+                dispatch_error(&dispatch, hotkey, netuid)
+            }
+            other => self.tx_fail(other.into(), hotkey, netuid),
+        }
+    }
+
+    /// Maps an error from submitting or watching a transaction. Pool-level rejections (the
+    /// transaction extensions' validity checks) come back as text only.
+    fn tx_fail(&self, error: subxt::Error, hotkey: &str, netuid: NetUid) -> ChainError {
+        let text = error.to_string();
+        if error.is_disconnected_will_reconnect() {
+            return unreachable(&self.endpoint, text);
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("invalid") || lower.contains("dropped") || lower.contains("usurped") {
+            if lower.contains("ratelimit") || lower.contains("rate limit") {
+                ChainError::RateLimited(text)
+            } else if lower.contains("notregistered") || lower.contains("not registered") {
+                ChainError::NotRegistered { hotkey: hotkey.to_string(), netuid }
+            } else {
+                ChainError::Rejected { module_error: text }
+            }
+        } else if text.contains("RPC error") || text.contains("Backend error") {
+            unreachable(&self.endpoint, text)
+        } else {
+            ChainError::Rejected { module_error: text }
+        }
+    }
+}
+
+fn dispatch_error(error: &DispatchError, hotkey: &str, netuid: NetUid) -> ChainError {
+    match error {
+        DispatchError::Module(module) => match module.details() {
+            Ok(details) => classify_module_error(details.pallet.name(), &details.variant.name, hotkey, netuid),
+            Err(_) => ChainError::Rejected { module_error: module.details_string() },
+        },
+        other => ChainError::Rejected { module_error: other.to_string() },
+    }
+}
+
+#[async_trait]
+impl Chain for SubtensorChain {
+    fn describe(&self) -> String {
+        if self.name == self.endpoint { self.endpoint.clone() } else { format!("{} ({})", self.name, self.endpoint) }
+    }
+
+    async fn current_block(&self) -> Result<u64, ChainError> {
+        self.read("current block", || async { Ok(self.at_latest().await?.block_number()) }).await
+    }
+
+    async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError> {
+        self.read("metagraph", || async {
+            let at = self.at_latest().await?;
+            let storage = at.storage();
+            let added = storage
+                .try_fetch(subxt::dynamic::storage::<(NetUid,), bool>("SubtensorModule", "NetworksAdded"), (netuid,))
+                .await
+                .map_err(|e| self.fail(e))?
+                .map(|v| v.decode())
+                .transpose()
+                .map_err(|e| ChainError::Decode(format!("SubtensorModule.NetworksAdded: {e}")))?;
+            if added != Some(true) {
+                return Err(ChainError::NoSuchSubnet(netuid));
+            }
+            let permits: Vec<bool> = storage
+                .try_fetch(
+                    subxt::dynamic::storage::<(NetUid,), Vec<bool>>("SubtensorModule", "ValidatorPermit"),
+                    (netuid,),
+                )
+                .await
+                .map_err(|e| self.fail(e))?
+                .and_then(|v| v.decode().ok())
+                .unwrap_or_default();
+            let keys = subxt::dynamic::storage::<(NetUid, Uid), [u8; 32]>("SubtensorModule", "Keys");
+            let mut entries = storage.iter(keys, (netuid,)).await.map_err(|e| self.fail(e))?;
+            let mut neurons = Vec::new();
+            while let Some(entry) = entries.next().await {
+                let entry = entry.map_err(|e| self.fail(e))?;
+                let uid = entry
+                    .key()
+                    .ok()
+                    .and_then(|k| k.part(1))
+                    .and_then(|p| p.decode_as::<Uid>().ok().flatten())
+                    .ok_or_else(|| ChainError::Decode("SubtensorModule.Keys key without a uid".into()))?;
+                let account = entry
+                    .value()
+                    .decode()
+                    .map_err(|e| ChainError::Decode(format!("SubtensorModule.Keys value: {e}")))?;
+                neurons.push(Neuron {
+                    uid,
+                    hotkey: AccountId32::from(account).to_string(),
+                    stake: None,
+                    validator_permit: permits.get(usize::from(uid)).copied(),
+                });
+            }
+            neurons.sort_by_key(|n| n.uid);
+            Ok(Metagraph { netuid, block: at.block_number(), neurons })
+        })
+        .await
+    }
+
+    async fn commitments(&self, netuid: NetUid) -> Result<Vec<MinerCommitment>, ChainError> {
+        self.read("commitments", || async {
+            let at = self.at_latest().await?;
+            let metadata = at.metadata();
+            let addr = subxt::dynamic::storage::<(NetUid, [u8; 32]), Value>("Commitments", "CommitmentOf");
+            let mut entries = at.storage().iter(addr, (netuid,)).await.map_err(|e| self.fail(e))?;
+            let mut out = Vec::new();
+            while let Some(entry) = entries.next().await {
+                let entry = entry.map_err(|e| self.fail(e))?;
+                let Some(account) =
+                    entry.key().ok().and_then(|k| k.part(1)).and_then(|p| p.decode_as::<[u8; 32]>().ok().flatten())
+                else {
+                    tracing::debug!(netuid, "commitment with an undecodable account key skipped");
+                    continue;
+                };
+                let hotkey = AccountId32::from(account).to_string();
+                match decode_registration_fields(&metadata, entry.value().bytes()) {
+                    Ok(fields) => match credentials_of(&fields) {
+                        Some(credentials) => out.push(MinerCommitment { hotkey, block: fields.block, credentials }),
+                        None => tracing::debug!(%hotkey, netuid, "commitment holds no read credentials; skipped"),
+                    },
+                    Err(e) => tracing::debug!(%hotkey, netuid, error = %e, "undecodable commitment skipped"),
+                }
+            }
+            out.sort_by(|a, b| a.hotkey.cmp(&b.hotkey));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn commit(&self, signer: &Hotkey, netuid: NetUid, payload: &str) -> Result<(), ChainError> {
+        self.submit("Commitments.set_commitment", signer, netuid, |m| set_commitment_call_data(m, netuid, payload))
+            .await
+    }
+
+    async fn commit_reveal_enabled(&self, netuid: NetUid) -> Result<bool, ChainError> {
+        self.read("SubtensorModule.CommitRevealWeightsEnabled", || async {
+            let at = self.at_latest().await?;
+            let addr = subxt::dynamic::storage::<(NetUid,), bool>("SubtensorModule", "CommitRevealWeightsEnabled");
+            let value = at.storage().try_fetch(addr, (netuid,)).await.map_err(|e| self.fail(e))?;
+            match value {
+                Some(v) => v.decode().map_err(|e| ChainError::Decode(format!("CommitRevealWeightsEnabled: {e}"))),
+                None => Ok(false),
+            }
+        })
+        .await
+    }
+
+    async fn set_weights(&self, signer: &Hotkey, call: &WeightsCall) -> Result<(), ChainError> {
+        if self.commit_reveal_enabled(call.netuid).await? {
+            return Err(ChainError::CommitRevealEnabled { netuid: call.netuid });
+        }
+        self.submit("SubtensorModule.set_weights", signer, call.netuid, |m| set_weights_call_data(m, call)).await
+    }
+
+    async fn weights_of(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<(Uid, u16)>, ChainError> {
+        let account = account_of(hotkey)?;
+        self.read("SubtensorModule.Weights", || async {
+            let at = self.at_latest().await?;
+            let storage = at.storage();
+            let uids = subxt::dynamic::storage::<(NetUid, [u8; 32]), Uid>("SubtensorModule", "Uids");
+            let uid = storage
+                .try_fetch(uids, (netuid, account.0))
+                .await
+                .map_err(|e| self.fail(e))?
+                .map(|v| v.decode())
+                .transpose()
+                .map_err(|e| ChainError::Decode(format!("SubtensorModule.Uids: {e}")))?
+                .ok_or_else(|| ChainError::NotRegistered { hotkey: hotkey.to_string(), netuid })?;
+            let weights = subxt::dynamic::storage::<(NetUid, Uid), Vec<(Uid, u16)>>("SubtensorModule", "Weights");
+            match storage.try_fetch(weights, (netuid, uid)).await.map_err(|e| self.fail(e))? {
+                Some(v) => v.decode().map_err(|e| ChainError::Decode(format!("SubtensorModule.Weights: {e}"))),
+                None => Ok(Vec::new()),
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_errors_map_to_typed_errors() {
+        let hk = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "SettingWeightsTooFast", hk, 1),
+            ChainError::RateLimited(s) if s == "SubtensorModule.SettingWeightsTooFast"
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "TxRateLimitExceeded", hk, 1),
+            ChainError::RateLimited(_)
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "HotKeyNotRegisteredInSubNet", hk, 7),
+            ChainError::NotRegistered { netuid: 7, .. }
+        ));
+        assert!(matches!(
+            classify_module_error("Commitments", "AccountNotAllowedCommit", hk, 7),
+            ChainError::NotRegistered { .. }
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "CommitRevealEnabled", hk, 3),
+            ChainError::CommitRevealEnabled { netuid: 3 }
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "SubNetworkDoesNotExist", hk, 9),
+            ChainError::NoSuchSubnet(9)
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "WeightVecNotEqualSize", hk, 1),
+            ChainError::Rejected { module_error } if module_error == "SubtensorModule.WeightVecNotEqualSize"
+        ));
+    }
+
+    #[test]
+    fn secs_never_reports_zero() {
+        assert_eq!(secs(Duration::from_millis(200)), 1);
+        assert_eq!(secs(Duration::from_secs(30)), 30);
+    }
+}

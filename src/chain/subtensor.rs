@@ -7,7 +7,9 @@
 //! bytes the online client submits.
 //!
 //! Connection: a reconnecting websocket client (exponential backoff from 0.5 s up to 30 s,
-//! retried for ever) under [`OnlineClient<PolkadotConfig>`]; reads run at the latest finalized
+//! retried for ever) under [`OnlineClient<SubstrateConfig>`] (AccountId32, `MultiAddress::Id`, sr25519
+//! `MultiSignature`, BLAKE2-256 hashing: what subtensor uses; `PolkadotConfig` would also load
+//! Polkadot relay-chain legacy types, which mean nothing here); reads run at the latest finalized
 //! block and are retried when the connection drops; every call is bounded by the chain timeout
 //! (`NEXIS_CHAIN_TIMEOUT_SEC`), transactions by a longer one (see [`SubtensorChain::tx_timeout`]).
 //!
@@ -15,20 +17,22 @@
 //! CheckSpecVersion, CheckTxVersion, CheckGenesis, CheckMortality, CheckNonce, CheckWeight,
 //! ChargeTransactionPayment, SudoTransactionExtension, (spec ≥ 393) CheckShieldedTxValidity,
 //! SubtensorTransactionExtension, DrandPriority and CheckMetadataHash. subxt's default
-//! extensions (used by `PolkadotConfig`) are looked up by identifier in the metadata, so the
+//! extensions (`SubstrateConfig`'s `DefaultTransactionExtensions`) are looked up by identifier in the metadata, so the
 //! node-specific `CheckMortality`/`CheckNonce` types with the standard encoding work, and
 //! frame-decode skips every extension whose explicit and implicit data are both zero-sized
 //! (CheckNonZeroSender, CheckWeight, SudoTransactionExtension, CheckShieldedTxValidity,
 //! SubtensorTransactionExtension, DrandPriority are all empty structs with `()` implicit data).
 //! No custom extension code is needed; a future extension carrying data would make signing
-//! fail with a clear subxt error rather than produce a wrong signature.
+//! fail with a clear subxt error rather than produce a wrong signature. [`signed_extrinsic_offline`]
+//! and its test against both metadata files exercise exactly this path.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use subxt::config::PolkadotConfig;
+use subxt::config::substrate::{H256, SpecVersionForRange};
+use subxt::config::{SubstrateConfig, SubstrateExtrinsicParamsBuilder};
 use subxt::dynamic::Value;
 use subxt::error::{DispatchError, TransactionEventsError, TransactionFinalizedSuccessError};
 use subxt::ext::frame_decode;
@@ -36,13 +40,13 @@ use subxt::ext::scale_value::{self, Composite, ValueDef};
 use subxt::rpcs::client::RpcClient;
 use subxt::rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as ReconnectingClient};
 use subxt::utils::AccountId32;
-use subxt::{ArcMetadata, Metadata, OnlineClient};
+use subxt::{ArcMetadata, Metadata, OfflineClient, OnlineClient};
 
 use super::network::Network;
 use super::{Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, ReadCredentials, Uid, WeightsCall};
 
-type Client = OnlineClient<PolkadotConfig>;
-type AtBlock = subxt::client::OnlineClientAtBlock<PolkadotConfig>;
+type Client = OnlineClient<SubstrateConfig>;
+type AtBlock = subxt::client::OnlineClientAtBlock<SubstrateConfig>;
 
 /// Largest raw field a `Data` value holds (`Raw128`).
 const MAX_RAW: usize = 128;
@@ -118,6 +122,48 @@ pub fn keys_key(metadata: &Metadata, netuid: NetUid, uid: Uid) -> Result<Vec<u8>
 /// Storage key of `SubtensorModule.Uids(netuid, account)` (the uid of a hotkey).
 pub fn uids_key(metadata: &Metadata, netuid: NetUid, account: [u8; 32]) -> Result<Vec<u8>, ChainError> {
     storage_key(metadata, "SubtensorModule", "Uids", (netuid, account))
+}
+
+/// What signing needs besides the metadata when no node is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineSigning {
+    pub spec_version: u32,
+    pub transaction_version: u32,
+    pub genesis_hash: [u8; 32],
+    pub nonce: u64,
+}
+
+/// A complete signed extrinsic (immortal, no tip) carrying `call_data`, built offline with the
+/// same transaction-extension handling the online client uses.
+pub fn signed_extrinsic_offline(
+    metadata: Metadata,
+    call_data: &[u8],
+    signer: &Hotkey,
+    signing: &OfflineSigning,
+) -> Result<Vec<u8>, ChainError> {
+    let config = SubstrateConfig::builder()
+        .set_genesis_hash(H256(signing.genesis_hash))
+        .set_metadata_for_spec_versions([(signing.spec_version, ArcMetadata::new(metadata))])
+        .set_spec_version_for_block_ranges([SpecVersionForRange {
+            block_range: 0..u64::MAX,
+            spec_version: signing.spec_version,
+            transaction_version: signing.transaction_version,
+        }])
+        .build();
+    let client = OfflineClient::new_with_config(config);
+    let at = client.at_block(0u64).map_err(|e| ChainError::Invalid(format!("offline signing: {e}")))?;
+    let txs = at.tx();
+    let payload = txs
+        .from_call_data_bytes(call_data)
+        .map_err(|e| ChainError::Invalid(format!("call data does not decode: {e}")))?;
+    let params = SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().immortal().nonce(signing.nonce).build();
+    let mut signable = txs
+        .create_signable_offline(&payload, params)
+        .map_err(|e| ChainError::Invalid(format!("cannot build the transaction: {e}")))?;
+    let signed = signable
+        .sign(signer.keypair())
+        .map_err(|e| ChainError::Invalid(format!("cannot sign the transaction: {e}")))?;
+    Ok(signed.into_encoded())
 }
 
 /// A decoded `Commitments.CommitmentOf` value: the block it was written at and the raw bytes

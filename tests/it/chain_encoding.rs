@@ -12,10 +12,10 @@ use blake2::{Blake2b, Digest};
 use serde_json::Value;
 
 use nexis::chain::subtensor::{
-    SubtensorChain, commitment_of_key, decode_registration, decode_registration_fields, keys_key, load_metadata,
-    set_commitment_call_data, set_weights_call_data, uids_key,
+    OfflineSigning, SubtensorChain, commitment_of_key, decode_registration, decode_registration_fields, keys_key,
+    load_metadata, set_commitment_call_data, set_weights_call_data, signed_extrinsic_offline, uids_key,
 };
-use nexis::chain::{ChainError, ReadCredentials, WeightsCall};
+use nexis::chain::{ChainError, Hotkey, ReadCredentials, WeightsCall};
 
 const SPECS: [&str; 2] = ["finney-spec365.scale", "finney-spec393.scale"];
 
@@ -350,6 +350,74 @@ fn registration_without_valid_credentials_is_none() {
         let mut trailing = registration(5, &[&raw(payload.as_bytes())]);
         trailing.push(0);
         assert!(matches!(decode_registration(metadata, &trailing), Err(ChainError::Decode(_))), "{name} trailing");
+    }
+}
+
+/// A signed `set_weights` extrinsic built offline: every byte but the signature is rebuilt by
+/// hand from subtensor's extension list (zero-sized extensions contribute nothing; immortal
+/// era 0x00, compact nonce, compact tip 0, CheckMetadataHash mode 0), and the signature
+/// verifies (schnorrkel, "substrate" context) over call ++ extra ++ implicit data.
+#[test]
+fn signed_extrinsic_carries_subtensor_extensions() {
+    if metadata_files().is_none() {
+        return;
+    }
+    let genesis: [u8; 32] = hex::decode("2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03")
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let hotkey = Hotkey::from_seed([7u8; 32]);
+    let call = WeightsCall { netuid: 3, uids: vec![0, 2], weights: vec![65535, 100], version_key: 9 };
+    for (name, spec) in [("finney-spec365.scale", 365u32), ("finney-spec393.scale", 393)] {
+        let dir = manifest().join("../shared/chain");
+        let metadata = load_metadata(dir.join(name)).expect("metadata");
+        let extensions: Vec<String> = metadata
+            .extrinsic()
+            .transaction_extensions_by_version(0)
+            .into_iter()
+            .flatten()
+            .map(|e| e.identifier().to_string())
+            .collect();
+        assert!(extensions.iter().any(|e| e == "SubtensorTransactionExtension"), "{name}: {extensions:?}");
+        assert!(extensions.iter().any(|e| e == "DrandPriority"), "{name}: {extensions:?}");
+        assert_eq!(extensions.iter().any(|e| e == "CheckShieldedTxValidity"), spec >= 393, "{name}");
+        let call_data = set_weights_call_data(&metadata, &call).expect("call data");
+        let nonce = 77u64;
+        let signing = OfflineSigning { spec_version: spec, transaction_version: 1, genesis_hash: genesis, nonce };
+        let tx =
+            signed_extrinsic_offline(metadata, &call_data, &hotkey, &signing).unwrap_or_else(|e| panic!("{name}: {e}"));
+
+        // extra: era immortal, nonce, tip, metadata-hash mode (the other extensions are empty).
+        let mut extra = vec![0x00];
+        extra.extend(compact(nonce as usize));
+        extra.extend([0x00, 0x00]);
+        let mut body = vec![0x84, 0x00];
+        body.extend(hotkey.public());
+        body.push(0x01); // MultiSignature::Sr25519
+        let sig_at = body.len();
+        body.extend([0u8; 64]);
+        body.extend(&extra);
+        body.extend(&call_data);
+        let mut want = compact(body.len());
+        let offset = want.len();
+        want.extend(&body);
+        assert_eq!(tx.len(), want.len(), "{name}");
+        let signature = &tx[offset + sig_at..offset + sig_at + 64];
+        want[offset + sig_at..offset + sig_at + 64].copy_from_slice(signature);
+        assert_eq!(hex::encode(&tx), hex::encode(&want), "{name}");
+
+        // implicit: spec version, tx version, genesis (CheckGenesis), genesis (immortal era), no metadata hash.
+        let mut signed_payload = call_data.clone();
+        signed_payload.extend(&extra);
+        signed_payload.extend(spec.to_le_bytes());
+        signed_payload.extend(1u32.to_le_bytes());
+        signed_payload.extend(genesis);
+        signed_payload.extend(genesis);
+        signed_payload.push(0x00);
+        assert!(signed_payload.len() <= 256);
+        let public = schnorrkel::PublicKey::from_bytes(&hotkey.public()).expect("public key");
+        let signature = schnorrkel::Signature::from_bytes(signature).expect("signature");
+        public.verify_simple(b"substrate", &signed_payload, &signature).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     }
 }
 

@@ -1,1 +1,234 @@
-//! placeholder, being written
+//! Bittensor wallet files (protocol §3): the hotkey that signs commitments, weights and API
+//! requests, loaded from `{BT_WALLET_PATH}/{BT_WALLET_NAME}/hotkeys/{BT_WALLET_HOTKEY}`,
+//! plus public-only key files and SS58 addresses. Secret material never reaches logs or
+//! `Debug` output.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use subxt::utils::AccountId32;
+use subxt_signer::bip39::Mnemonic;
+use subxt_signer::sr25519::Keypair;
+
+/// Largest key file read (real ones are under 1 KiB).
+const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
+
+/// Why a wallet file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error(
+        "no key file at {path}; create one with `btcli wallet new_hotkey` or set BT_WALLET_PATH, \
+         BT_WALLET_NAME and BT_WALLET_HOTKEY"
+    )]
+    Missing { path: PathBuf },
+    #[error("key file {path} is encrypted; nexis needs an unencrypted hotkey (regenerate it without a password)")]
+    Encrypted { path: PathBuf },
+    #[error("key file {path} is not valid JSON: {reason}")]
+    BadJson { path: PathBuf, reason: String },
+    #[error("key file {path}: {reason}")]
+    BadKey { path: PathBuf, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("{0:?} is not a valid SS58 address")]
+    BadAddress(String),
+}
+
+/// An sr25519 hotkey able to sign.
+#[derive(Clone)]
+pub struct Hotkey {
+    pair: Keypair,
+    ss58: String,
+}
+
+impl fmt::Debug for Hotkey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hotkey").field("ss58", &self.ss58).field("secret", &"<redacted>").finish()
+    }
+}
+
+impl Hotkey {
+    fn from_pair(pair: Keypair) -> Self {
+        let ss58 = ss58_encode(pair.public_key().0);
+        Self { pair, ss58 }
+    }
+
+    /// The hotkey of a 32-byte mini secret key (`secretSeed`).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        // A 32-byte mini secret key is always valid; the error path cannot occur.
+        let pair = Keypair::from_secret_key(seed).unwrap_or_else(|_| unreachable!("32-byte mini secret key"));
+        Self::from_pair(pair)
+    }
+
+    /// The hotkey of a BIP-39 mnemonic (`secretPhrase`), as the Bittensor wallet derives it.
+    pub fn from_phrase(phrase: &str) -> Result<Self, String> {
+        let mnemonic = Mnemonic::parse(phrase.trim()).map_err(|e| format!("invalid secret phrase: {e}"))?;
+        Keypair::from_phrase(&mnemonic, None).map(Self::from_pair).map_err(|e| format!("invalid secret phrase: {e}"))
+    }
+
+    /// Loads `{wallet_path}/{wallet_name}/hotkeys/{hotkey_name}`: `secretPhrase`, else
+    /// `secretSeed`, else `privateKey`, as the Bittensor wallet does.
+    pub fn load(wallet_path: &Path, wallet_name: &str, hotkey_name: &str) -> Result<Self, WalletError> {
+        let path = wallet_path.join(wallet_name).join("hotkeys").join(hotkey_name);
+        let json = read_keyfile(&path)?;
+        let bad = |reason: String| WalletError::BadKey { path: path.clone(), reason };
+        let text = |field: &str| json.get(field).and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty());
+        let hotkey = if let Some(phrase) = text("secretPhrase") {
+            Self::from_phrase(phrase).map_err(bad)?
+        } else if let Some(seed) = text("secretSeed") {
+            let bytes = decode_hex(seed).map_err(|e| bad(format!("secretSeed {e}")))?;
+            let seed: [u8; 32] = bytes.try_into().map_err(|_| bad("secretSeed must be 32 bytes".into()))?;
+            Self::from_seed(seed)
+        } else if text("privateKey").is_some() {
+            return Err(bad(
+                "only privateKey is present; nexis needs secretSeed or secretPhrase (regenerate the hotkey \
+                 with `btcli wallet regen_hotkey`)"
+                    .into(),
+            ));
+        } else {
+            return Err(bad("no secretPhrase, secretSeed or privateKey".into()));
+        };
+        if let Some(expected) = text("ss58Address")
+            && expected != hotkey.ss58
+        {
+            return Err(bad(format!("ss58Address {expected} does not match the key, which is {}", hotkey.ss58)));
+        }
+        Ok(hotkey)
+    }
+
+    /// SS58 address (prefix 42).
+    pub fn ss58(&self) -> String {
+        self.ss58.clone()
+    }
+
+    /// The 32-byte public key.
+    pub fn public(&self) -> [u8; 32] {
+        self.pair.public_key().0
+    }
+
+    /// sr25519 signature of the raw `message` bytes (substrate signing context).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.pair.sign(message).0
+    }
+
+    /// The signing keypair (for extrinsics).
+    pub fn keypair(&self) -> &Keypair {
+        &self.pair
+    }
+}
+
+fn read_keyfile(path: &Path) -> Result<serde_json::Value, WalletError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WalletError::Missing { path: path.into() }),
+        Err(e) => return Err(WalletError::Io { path: path.into(), reason: e.to_string() }),
+    };
+    if meta.len() > MAX_KEYFILE_BYTES {
+        return Err(WalletError::BadKey { path: path.into(), reason: format!("{} bytes is too large", meta.len()) });
+    }
+    let bytes = std::fs::read(path).map_err(|e| WalletError::Io { path: path.into(), reason: e.to_string() })?;
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(16)]).trim_start().to_string();
+    if ["$NACL", "$ARGON2", "gAAAAA"].iter().any(|p| head.starts_with(p)) {
+        return Err(WalletError::Encrypted { path: path.into() });
+    }
+    let json: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| WalletError::BadJson { path: path.into(), reason: e.to_string() })?;
+    if !json.is_object() {
+        return Err(WalletError::BadJson { path: path.into(), reason: "expected a JSON object".into() });
+    }
+    Ok(json)
+}
+
+fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    hex::decode(digits).map_err(|e| format!("is not hex: {e}"))
+}
+
+/// Reads the address of a public-only key file (`hotkeys/{name}pub.txt`,
+/// `coldkeypub.txt`): `ss58Address`, else `publicKey` / `accountId` as hex.
+pub fn load_public(path: &Path) -> Result<String, WalletError> {
+    let json = read_keyfile(path)?;
+    if let Some(addr) = json.get("ss58Address").and_then(|v| v.as_str()) {
+        ss58_decode(addr)?;
+        return Ok(addr.trim().to_string());
+    }
+    let key = ["publicKey", "accountId"]
+        .iter()
+        .find_map(|f| json.get(*f).and_then(|v| v.as_str()))
+        .ok_or_else(|| WalletError::BadKey { path: path.into(), reason: "no ss58Address or publicKey".into() })?;
+    let bytes = decode_hex(key).map_err(|reason| WalletError::BadKey { path: path.into(), reason })?;
+    let public: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| WalletError::BadKey { path: path.into(), reason: "publicKey must be 32 bytes".into() })?;
+    Ok(ss58_encode(public))
+}
+
+/// SS58 (prefix 42) address of a public key.
+pub fn ss58_encode(public: [u8; 32]) -> String {
+    AccountId32(public).to_string()
+}
+
+/// The public key of an SS58 address, checksum verified.
+pub fn ss58_decode(address: &str) -> Result<[u8; 32], WalletError> {
+    AccountId32::from_str(address.trim()).map(|a| a.0).map_err(|_| WalletError::BadAddress(address.to_string()))
+}
+
+/// Where the hotkey lives: `BT_WALLET_PATH`, `BT_WALLET_NAME`, `BT_WALLET_HOTKEY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletConfig {
+    pub path: PathBuf,
+    pub name: String,
+    pub hotkey: String,
+}
+
+impl WalletConfig {
+    /// From the environment, with the Bittensor defaults (`~/.bittensor/wallets`,
+    /// `default`, `default`); `~` is expanded from `HOME`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let path = var("BT_WALLET_PATH").unwrap_or_else(|| "~/.bittensor/wallets".into());
+        Self {
+            path: expand_home(&path, std::env::var_os("HOME").map(PathBuf::from)),
+            name: var("BT_WALLET_NAME").unwrap_or_else(|| "default".into()),
+            hotkey: var("BT_WALLET_HOTKEY").unwrap_or_else(|| "default".into()),
+        }
+    }
+
+    /// Loads the configured hotkey.
+    pub fn load_hotkey(&self) -> Result<Hotkey, WalletError> {
+        Hotkey::load(&self.path, &self.name, &self.hotkey)
+    }
+}
+
+/// Expands a leading `~` with `home`.
+pub fn expand_home(path: &str, home: Option<PathBuf>) -> PathBuf {
+    match (path.strip_prefix('~'), home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
+        _ => PathBuf::from(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_expansion() {
+        let home = Some(PathBuf::from("/home/op"));
+        assert_eq!(expand_home("~/.bittensor/wallets", home.clone()), PathBuf::from("/home/op/.bittensor/wallets"));
+        assert_eq!(expand_home("~", home.clone()), PathBuf::from("/home/op"));
+        assert_eq!(expand_home("/abs", home.clone()), PathBuf::from("/abs"));
+        assert_eq!(expand_home("~other/x", home), PathBuf::from("~other/x"));
+    }
+
+    #[test]
+    fn ss58_round_trip_and_checksum() {
+        let key = Hotkey::from_seed([1; 32]);
+        assert_eq!(ss58_decode(&key.ss58()).expect("decode"), key.public());
+        let mut broken = key.ss58();
+        let last = broken.pop().map(|c| if c == 'a' { 'b' } else { 'a' }).unwrap_or('a');
+        broken.push(last);
+        assert!(ss58_decode(&broken).is_err());
+        assert!(!format!("{key:?}").contains("secret_key"));
+    }
+}

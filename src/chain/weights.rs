@@ -1,1 +1,160 @@
-//! placeholder, being written
+//! Scores to weights (protocol §11): per-miner totals from this validator's decisions,
+//! dense-rank geometric scores, mapping to uids with the burn fallback, and the u16
+//! vector the chain takes (largest weight 65535, round half to even, zeros dropped).
+
+use std::collections::BTreeMap;
+
+use super::{Metagraph, NetUid, Uid, WeightsCall};
+
+/// What scoring needs from one decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredDecision {
+    pub miner_hotkey: String,
+    pub interval_id: u64,
+    pub accepted: bool,
+    /// Rows that survived pruning.
+    pub record_count: u64,
+}
+
+/// Sum of accepted `record_count` per miner over intervals in `[start, end)`; rejected
+/// decisions count nothing.
+pub fn score_totals(decisions: &[ScoredDecision], start: u64, end: u64) -> BTreeMap<String, f64> {
+    let mut totals = BTreeMap::new();
+    for d in decisions.iter().filter(|d| d.accepted && (start..end).contains(&d.interval_id)) {
+        *totals.entry(d.miner_hotkey.clone()).or_insert(0.0) += d.record_count as f64;
+    }
+    totals
+}
+
+/// Dense-rank geometric scores: positive totals ranked descending (equal totals share a
+/// rank), rank r scores `1 / 2^(r-1)`; non-positive totals are left out.
+pub fn rank_scores(totals: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    let mut positive: Vec<(&String, f64)> = totals.iter().filter(|(_, t)| **t > 0.0).map(|(h, t)| (h, *t)).collect();
+    // Descending by total, ties by hotkey (the BTreeMap order is already by hotkey).
+    positive.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut scores = BTreeMap::new();
+    let mut rank = 0i32;
+    let mut previous: Option<f64> = None;
+    for (hotkey, total) in positive {
+        if previous != Some(total) {
+            rank += 1;
+            previous = Some(total);
+        }
+        scores.insert(hotkey.clone(), 0.5f64.powi(rank - 1));
+    }
+    scores
+}
+
+/// Scales scores to sum 1 (empty or all-zero input stays as is).
+pub fn normalize(scores: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    let sum: f64 = scores.values().sum();
+    if sum <= 0.0 {
+        return scores.clone();
+    }
+    scores.iter().map(|(h, s)| (h.clone(), s / sum)).collect()
+}
+
+/// Weights by uid for every neuron of the metagraph, plus the scored hotkeys that are not
+/// registered (dropped, to be logged).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UidWeights {
+    pub uids: Vec<Uid>,
+    pub weights: Vec<f64>,
+    pub unknown: Vec<String>,
+    /// Whether nothing was positive and all weight went to the burn uid.
+    pub burned: bool,
+}
+
+/// Maps hotkey scores onto the metagraph's uids (uid order), normalised; when nothing is
+/// positive all weight goes to uid 0, or the first uid when 0 is absent.
+pub fn to_uid_weights(scores: &BTreeMap<String, f64>, metagraph: &Metagraph) -> UidWeights {
+    let mut neurons: Vec<(Uid, &str)> = metagraph.neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
+    neurons.sort_by_key(|(uid, _)| *uid);
+    let unknown: Vec<String> = scores.keys().filter(|h| !neurons.iter().any(|(_, n)| n == h)).cloned().collect();
+    let mut weights: Vec<f64> =
+        neurons.iter().map(|(_, h)| scores.get(*h).copied().filter(|s| *s > 0.0).unwrap_or(0.0)).collect();
+    let uids: Vec<Uid> = neurons.iter().map(|(uid, _)| *uid).collect();
+    let sum: f64 = weights.iter().sum();
+    let burned = sum <= 0.0;
+    if burned {
+        let burn = uids.iter().position(|&u| u == 0).unwrap_or(0);
+        if let Some(w) = weights.get_mut(burn) {
+            *w = 1.0;
+        }
+    } else {
+        weights.iter_mut().for_each(|w| *w /= sum);
+    }
+    UidWeights { uids, weights, unknown, burned }
+}
+
+/// The chain's u16 form: the largest weight becomes 65535, the others scale with it and
+/// round half to even; zero entries are dropped.
+pub fn to_u16(uids: &[Uid], weights: &[f64]) -> (Vec<Uid>, Vec<u16>) {
+    let max = weights.iter().copied().fold(0.0f64, f64::max);
+    if max <= 0.0 {
+        return (Vec::new(), Vec::new());
+    }
+    uids.iter()
+        .zip(weights)
+        .map(|(&uid, &w)| (uid, (w / max * f64::from(u16::MAX)).round_ties_even().clamp(0.0, 65535.0) as u16))
+        .filter(|(_, w)| *w > 0)
+        .unzip()
+}
+
+/// The `set_weights` call for `weights`.
+pub fn weights_call(netuid: NetUid, version_key: u64, weights: &UidWeights) -> WeightsCall {
+    let (uids, weights) = to_u16(&weights.uids, &weights.weights);
+    WeightsCall { netuid, uids, weights, version_key }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Neuron;
+
+    fn metagraph(uids: &[(Uid, &str)]) -> Metagraph {
+        Metagraph {
+            netuid: 1,
+            block: 0,
+            neurons: uids
+                .iter()
+                .map(|(uid, h)| Neuron { uid: *uid, hotkey: (*h).into(), stake: None, validator_permit: None })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn half_even_rounding_and_zero_dropping() {
+        // 0.5 / 1 * 65535 = 32767.5 rounds to the even 32768; 1/131070*65535 = 0.5 rounds to 0.
+        assert_eq!(to_u16(&[1, 2], &[1.0, 0.5]), (vec![1, 2], vec![65535, 32768]));
+        assert_eq!(to_u16(&[1, 2, 3], &[1.0, 0.0, 1.0 / 131_070.0]), (vec![1], vec![65535]));
+        assert_eq!(to_u16(&[1], &[0.0]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn ties_share_a_rank_and_unknown_hotkeys_are_reported() {
+        let totals: BTreeMap<String, f64> =
+            [("x", 3.0), ("y", 3.0), ("z", 1.0), ("w", 0.0)].iter().map(|(h, t)| (h.to_string(), *t)).collect();
+        let scores = rank_scores(&totals);
+        assert_eq!(scores.get("x"), Some(&1.0));
+        assert_eq!(scores.get("y"), Some(&1.0));
+        assert_eq!(scores.get("z"), Some(&0.5));
+        assert!(!scores.contains_key("w"));
+        let w = to_uid_weights(&scores, &metagraph(&[(0, "burn"), (1, "x"), (2, "z")]));
+        assert_eq!(w.unknown, ["y"]);
+        assert_eq!(w.uids, [0, 1, 2]);
+        assert!(!w.burned);
+    }
+
+    #[test]
+    fn burn_goes_to_uid_zero_or_the_first_uid() {
+        let none = BTreeMap::new();
+        let w = to_uid_weights(&none, &metagraph(&[(3, "c"), (0, "a")]));
+        assert_eq!((w.uids.clone(), w.weights.clone(), w.burned), (vec![0, 3], vec![1.0, 0.0], true));
+        let w = to_uid_weights(&none, &metagraph(&[(5, "c"), (2, "a")]));
+        assert_eq!(
+            weights_call(1, 7, &w),
+            WeightsCall { netuid: 1, uids: vec![2], weights: vec![65535], version_key: 7 }
+        );
+    }
+}

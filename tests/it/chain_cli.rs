@@ -1,1 +1,1 @@
-//! placeholder, being written
+//! `nexis` chain commands (commit-credentials, chain status/weights/register).

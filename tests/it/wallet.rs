@@ -1,1 +1,117 @@
-//! placeholder, being written
+//! Wallet key files written exactly as the Bittensor wallet tool writes them; signatures
+//! checked with an independent sr25519 verifier (schnorrkel).
+
+use std::path::Path;
+
+use nexis::chain::Hotkey;
+use nexis::chain::wallet::{WalletError, load_public, ss58_decode, ss58_encode};
+use schnorrkel::{ExpansionMode, MiniSecretKey, PublicKey, Signature, signing_context};
+
+/// The well-known development phrase (`subkey` docs); without a derivation path its sr25519
+/// public key is 0x46eb…a26a (SS58 5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV).
+const DEV_PHRASE: &str = "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
+const DEV_SS58: &str = "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV";
+const SEED: [u8; 32] = [42; 32];
+
+fn write_hotkey(root: &Path, name: &str, hotkey: &str, content: &str) {
+    let dir = root.join(name).join("hotkeys");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join(hotkey), content).expect("write keyfile");
+}
+
+/// A key file in the Bittensor format for the seed `SEED`.
+fn bittensor_keyfile(with_phrase: Option<&str>, with_seed: bool) -> String {
+    let pair = MiniSecretKey::from_bytes(&SEED).expect("seed").expand_to_keypair(ExpansionMode::Ed25519);
+    let public = pair.public.to_bytes();
+    let mut v = serde_json::json!({
+        "accountId": format!("0x{}", hex::encode(public)),
+        "publicKey": format!("0x{}", hex::encode(public)),
+        "privateKey": format!("0x{}", hex::encode(pair.secret.to_ed25519_bytes())),
+        "ss58Address": ss58_encode(public),
+    });
+    if with_seed {
+        v["secretSeed"] = format!("0x{}", hex::encode(SEED)).into();
+    }
+    if let Some(p) = with_phrase {
+        v["secretPhrase"] = p.into();
+        v["ss58Address"] = DEV_SS58.into();
+    }
+    v.to_string()
+}
+
+fn verify(hotkey: &Hotkey, message: &[u8]) -> bool {
+    let public = PublicKey::from_bytes(&hotkey.public()).expect("public key");
+    let sig = Signature::from_bytes(&hotkey.sign(message)).expect("signature");
+    public.verify(signing_context(b"substrate").bytes(message), &sig).is_ok()
+}
+
+#[test]
+fn seed_file_loads_and_signs_verifiably() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_hotkey(root.path(), "default", "default", &bittensor_keyfile(None, true));
+    let hotkey = Hotkey::load(root.path(), "default", "default").expect("load");
+    let expected = MiniSecretKey::from_bytes(&SEED).expect("seed").expand_to_keypair(ExpansionMode::Ed25519);
+    assert_eq!(hotkey.public(), expected.public.to_bytes());
+    assert_eq!(ss58_decode(&hotkey.ss58()).expect("ss58"), hotkey.public());
+    assert!(verify(&hotkey, b"nexis:auth:123"));
+    let mut sig = hotkey.sign(b"message");
+    sig[0] ^= 1;
+    let public = PublicKey::from_bytes(&hotkey.public()).expect("public");
+    let bad = Signature::from_bytes(&sig).map(|s| public.verify(signing_context(b"substrate").bytes(b"message"), &s));
+    assert!(!matches!(bad, Ok(Ok(()))), "a flipped bit must not verify");
+}
+
+#[test]
+fn phrase_wins_over_seed_and_matches_the_known_address() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_hotkey(root.path(), "w", "h", &bittensor_keyfile(Some(DEV_PHRASE), true));
+    let hotkey = Hotkey::load(root.path(), "w", "h").expect("load");
+    assert_eq!(hotkey.ss58(), DEV_SS58);
+    assert!(verify(&hotkey, b"signed by the phrase key"));
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let hotkey = Hotkey::from_seed(SEED);
+    let shown = format!("{hotkey:?}");
+    assert!(shown.contains(&hotkey.ss58()) && shown.contains("redacted"), "{shown}");
+    assert!(!shown.contains(&hex::encode(SEED)) && !shown.contains("42, 42"), "{shown}");
+}
+
+#[test]
+fn clear_errors_for_missing_encrypted_and_broken_files() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let err = Hotkey::load(root.path(), "nobody", "default").expect_err("missing");
+    assert!(matches!(err, WalletError::Missing { .. }) && err.to_string().contains("btcli wallet new_hotkey"), "{err}");
+
+    write_hotkey(root.path(), "enc", "default", "$NACL\u{1}\u{2}encrypted-bytes");
+    let err = Hotkey::load(root.path(), "enc", "default").expect_err("encrypted");
+    assert!(matches!(err, WalletError::Encrypted { .. }), "{err}");
+
+    write_hotkey(root.path(), "json", "default", "{\"secretSeed\": ");
+    assert!(matches!(Hotkey::load(root.path(), "json", "default"), Err(WalletError::BadJson { .. })));
+
+    write_hotkey(root.path(), "short", "default", "{\"secretSeed\": \"0x1234\"}");
+    let err = Hotkey::load(root.path(), "short", "default").expect_err("short seed");
+    assert!(matches!(err, WalletError::BadKey { .. }) && err.to_string().contains("32 bytes"), "{err}");
+
+    write_hotkey(root.path(), "priv", "default", &bittensor_keyfile(None, false));
+    let err = Hotkey::load(root.path(), "priv", "default").expect_err("private key only");
+    assert!(err.to_string().contains("secretSeed"), "{err}");
+    assert!(!err.to_string().contains(&hex::encode(SEED)));
+}
+
+#[test]
+fn public_only_files_give_the_address() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let hotkey = Hotkey::from_seed(SEED);
+    let pubtxt = root.path().join("defaultpub.txt");
+    std::fs::write(&pubtxt, serde_json::json!({"ss58Address": hotkey.ss58()}).to_string()).expect("write");
+    assert_eq!(load_public(&pubtxt).expect("pub"), hotkey.ss58());
+    let coldkeypub = root.path().join("coldkeypub.txt");
+    let json = serde_json::json!({"publicKey": format!("0x{}", hex::encode(hotkey.public()))});
+    std::fs::write(&coldkeypub, json.to_string()).expect("write");
+    assert_eq!(load_public(&coldkeypub).expect("pub"), hotkey.ss58());
+    std::fs::write(&coldkeypub, "{\"ss58Address\": \"5NotAnAddress\"}").expect("write");
+    assert!(load_public(&coldkeypub).is_err());
+}

@@ -71,12 +71,13 @@ pub struct FrameParts {
 /// in order of first appearance. Found by a parallel sort instead of a hash map, so a
 /// million distinct values cost one sort and no rehashing.
 pub fn first_rows(fingerprints: &[u128]) -> Vec<u32> {
-    let mut order: Vec<(u128, u32)> = fingerprints.iter().enumerate().map(|(row, &fp)| (fp, row as u32)).collect();
-    order.par_sort_unstable();
+    // Sorting row numbers (4 bytes each) by (fingerprint, row) keeps the extra memory small.
+    let mut order: Vec<u32> = (0..fingerprints.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&row| (fingerprints[row as usize], row));
     let mut first = vec![0u32; fingerprints.len()];
-    for run in order.chunk_by(|a, b| a.0 == b.0) {
-        let head = run[0].1;
-        for &(_, row) in run {
+    for run in order.chunk_by(|&a, &b| fingerprints[a as usize] == fingerprints[b as usize]) {
+        let head = run[0];
+        for &row in run {
             first[row as usize] = head;
         }
     }

@@ -1,29 +1,161 @@
-//! `nexis bench`: performance measurements on generated data.
+//! `nexis bench`: measured performance on generated data. `bench check` builds valid
+//! packages of the requested sizes and runs `nexis check` on each in a child process,
+//! reporting wall time and the child's peak resident memory (from `wait4`).
 
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use nexis::bench::{PackageSpec, generate_package};
+
+const MINER: &str = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
+const VALIDATOR: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
+const INTERVAL: u64 = 7_756_800;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Generate a package of N unique rows and time `check` on it.
+    /// Generate valid packages of N rows and time `nexis check` on each (wall time and
+    /// peak memory of the child process). Build with `--release` for meaningful numbers.
     Check(BenchCheckArgs),
 }
 
 /// Arguments of `nexis bench check`.
 #[derive(Debug, Args)]
 pub struct BenchCheckArgs {
-    /// Rows in the generated package.
-    #[arg(long, default_value_t = 100_000)]
-    pub rows: usize,
+    /// Package sizes in rows, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    pub rows: Vec<usize>,
+    /// Runs per size; the fastest is reported with the largest peak memory seen.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Where generated packages go (default: a temporary directory removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print one JSON object per size instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One measured size.
+#[derive(Debug, Serialize)]
+struct Measurement {
+    rows: usize,
+    dataset_bytes: u64,
+    sampled_rows: usize,
+    accepted: bool,
+    wall_sec: f64,
+    peak_rss_mib: f64,
+    runs: usize,
 }
 
 /// Runs a benchmark.
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        BenchCommand::Check(args) => {
-            anyhow::bail!("bench check with {} rows is not available yet", args.rows)
+        BenchCommand::Check(args) => bench_check(args).await,
+    }
+}
+
+async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; use `cargo run --release -- bench check` for real numbers");
+    }
+    let exe = std::env::current_exe().context("locating the nexis binary")?;
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    if !args.json {
+        println!("{:>9}  {:>11}  {:>8}  {:>10}  {:>13}  result", "rows", "parquet", "sampled", "wall", "peak memory");
+    }
+    for &rows in &args.rows {
+        let dir = root.join(format!("rows-{rows}"));
+        let spec = PackageSpec {
+            rows,
+            miner_hotkey: MINER.into(),
+            validator_hotkey: Some(VALIDATOR.into()),
+            interval_id: INTERVAL,
+            row_sample_max: 3,
+        };
+        let generated = generate_package(&dir, &spec).await.with_context(|| format!("generating {rows} rows"))?;
+        let mut best = Duration::MAX;
+        let mut peak = 0u64;
+        let mut accepted = true;
+        for _ in 0..args.repeat.max(1) {
+            let run = run_check(&exe, &dir, &root)?;
+            best = best.min(run.wall);
+            peak = peak.max(run.peak_rss_kib);
+            accepted &= run.accepted;
+        }
+        let m = Measurement {
+            rows,
+            dataset_bytes: generated.dataset_bytes,
+            sampled_rows: generated.sampled_rows.len(),
+            accepted,
+            wall_sec: best.as_secs_f64(),
+            peak_rss_mib: peak as f64 / 1024.0,
+            runs: args.repeat.max(1),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&m)?);
+        } else {
+            println!(
+                "{:>9}  {:>8.1} MB  {:>8}  {:>8.3} s  {:>9.1} MiB  {}",
+                m.rows,
+                m.dataset_bytes as f64 / 1e6,
+                m.sampled_rows,
+                m.wall_sec,
+                m.peak_rss_mib,
+                if m.accepted { "accepted" } else { "REJECTED" }
+            );
+        }
+        if !accepted {
+            bail!("the generated {rows}-row package was rejected; run `nexis check` on {} to see why", dir.display());
+        }
+        if args.dir.is_none() {
+            std::fs::remove_dir_all(&dir).ok();
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct CheckRun {
+    wall: Duration,
+    peak_rss_kib: u64,
+    accepted: bool,
+}
+
+/// Runs `nexis check --json` on `dir` and measures the child with `wait4`.
+fn run_check(exe: &Path, dir: &Path, workdir: &Path) -> anyhow::Result<CheckRun> {
+    let started = Instant::now();
+    let child = Command::new(exe)
+        .arg("check")
+        .arg(dir)
+        .args(["--hotkey", MINER, "--interval", &INTERVAL.to_string(), "--validator-hotkey", VALIDATOR])
+        .arg("--workdir")
+        .arg(workdir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nexis check")?;
+    let (status, rusage) = wait_with_rusage(child.id())?;
+    let wall = started.elapsed();
+    Ok(CheckRun { wall, peak_rss_kib: u64::try_from(rusage.ru_maxrss).unwrap_or(0), accepted: status == Some(0) })
+}
+
+/// Waits for `pid` and returns its exit code and resource usage.
+fn wait_with_rusage(pid: u32) -> anyhow::Result<(Option<i32>, libc::rusage)> {
+    let pid = libc::pid_t::try_from(pid).context("child pid out of range")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain old data that wait4 fills in; `status` is a valid out
+    // pointer; `pid` is our own un-reaped child (std's Child is never waited on).
+    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut rusage) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error()).context("waiting for nexis check");
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Ok((code, rusage))
 }

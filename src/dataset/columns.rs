@@ -2,7 +2,6 @@
 //! row, and keep only the compact facts the package-wide checks need.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -10,14 +9,16 @@ use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
 use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::DatasetError;
+use super::arena::StrArena;
 use super::inspect::Footer;
-use crate::model::source_key::{canonical_source_key, is_youtube_url};
+use crate::model::source_key::{classify_source_url, fast_canonical_key};
 use crate::protocol::MIN_CAPTION_WORDS;
 use crate::spec::{ColumnKind, ColumnRole, ColumnSpec};
-use crate::storage::normalize_uri;
+use crate::storage::normalize_uri_cow;
 
 /// Rows decoded per batch; small enough that one batch of hostile text stays bounded.
 const BATCH_ROWS: usize = 8192;
@@ -29,26 +30,22 @@ pub struct RowError {
     pub message: String,
 }
 
-/// Values interned in order of first appearance.
+/// A text value per row with its 128-bit xxh3 fingerprint (the same fingerprint the
+/// duplicate check trusts); rows are grouped later by fingerprint, without a hash map.
 #[derive(Debug, Default)]
-pub struct Interned {
-    pub ids: Vec<u32>,
-    pub keys: Vec<String>,
-    lookup: HashMap<String, u32>,
+pub struct KeyedRows {
+    pub keys: StrArena,
+    pub fingerprints: Vec<u128>,
 }
 
-impl Interned {
+impl KeyedRows {
+    fn with_capacity(rows: usize) -> Self {
+        Self { keys: StrArena::with_capacity(rows), fingerprints: Vec::with_capacity(rows) }
+    }
+
     fn push(&mut self, key: &str) {
-        let id = match self.lookup.get(key) {
-            Some(&id) => id,
-            None => {
-                let id = self.keys.len() as u32;
-                self.keys.push(key.to_string());
-                self.lookup.insert(key.to_string(), id);
-                id
-            }
-        };
-        self.ids.push(id);
+        self.keys.push(key);
+        self.fingerprints.push(fingerprint(key.as_bytes()));
     }
 }
 
@@ -59,13 +56,13 @@ pub enum ColumnData {
     #[default]
     Checked,
     /// Trimmed clip ids and their fingerprints.
-    ClipId { values: Vec<String>, fingerprints: Vec<u128> },
+    ClipId { values: StrArena, fingerprints: Vec<u128> },
     /// Fingerprints of a value compared for duplicates (URIs normalised, hashes lowercased).
     Fingerprints(ColumnRole, Vec<u128>),
     /// Declared source ids.
-    SourceId(Interned),
+    SourceId(KeyedRows),
     /// Whether each URL's host is YouTube, and its canonical key.
-    SourceUrl { youtube: Vec<bool>, keys: Interned },
+    SourceUrl { youtube: Vec<bool>, keys: KeyedRows },
     /// Clip starts.
     Start(Vec<f64>),
     /// Caption facts: word count (capped at the minimum) and whether it holds a URL.
@@ -140,18 +137,42 @@ fn fingerprint(bytes: &[u8]) -> u128 {
     xxh3_128(bytes)
 }
 
+/// Fingerprint of the ASCII-lowercased text, allocating only when it has capitals.
+fn fingerprint_lowercase(v: &str) -> u128 {
+    if v.bytes().any(|b| b.is_ascii_uppercase()) {
+        fingerprint(v.to_ascii_lowercase().as_bytes())
+    } else {
+        fingerprint(v.as_bytes())
+    }
+}
+
 fn word_count_capped(text: &str) -> u8 {
     text.split_whitespace().take(MIN_CAPTION_WORDS).count() as u8
 }
 
-fn contains_ascii_ci(haystack: &str, needle: &[u8]) -> bool {
-    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+/// Whether the text holds `http://` or `https://` in any case: every occurrence of
+/// `://` (found with a fast substring search) is checked for an `http`/`https` before it.
+fn has_url_scheme(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let ends_with_ci =
+        |end: usize, word: &[u8]| end >= word.len() && bytes[end - word.len()..end].eq_ignore_ascii_case(word);
+    let mut from = 0;
+    while let Some(at) = text[from..].find("://") {
+        let end = from + at;
+        if ends_with_ci(end, b"http") || ends_with_ci(end, b"https") {
+            return true;
+        }
+        from = end + 3;
+    }
+    false
 }
 
 /// Per-role accumulation while rows stream by.
 struct Collector {
     data: ColumnData,
-    url_cache: HashMap<String, (bool, String)>,
+    /// URL fingerprint → (YouTube host, canonical key) for URLs the fast path does not
+    /// recognise: sources repeat across rows and parsing is the slow part.
+    url_cache: FxHashMap<u128, (bool, String)>,
 }
 
 impl Collector {
@@ -159,47 +180,52 @@ impl Collector {
         let data = match role {
             None | Some(ColumnRole::FrameUri | ColumnRole::Fps) => ColumnData::Checked,
             Some(ColumnRole::ClipId) => {
-                ColumnData::ClipId { values: Vec::with_capacity(rows), fingerprints: Vec::with_capacity(rows) }
+                ColumnData::ClipId { values: StrArena::with_capacity(rows), fingerprints: Vec::with_capacity(rows) }
             }
             Some(role @ (ColumnRole::ClipUri | ColumnRole::ClipSha256 | ColumnRole::FrameSha256)) => {
                 ColumnData::Fingerprints(role, Vec::with_capacity(rows))
             }
-            Some(ColumnRole::SourceId) => ColumnData::SourceId(Interned::default()),
+            Some(ColumnRole::SourceId) => ColumnData::SourceId(KeyedRows::with_capacity(rows)),
             Some(ColumnRole::SourceUrl) => {
-                ColumnData::SourceUrl { youtube: Vec::with_capacity(rows), keys: Interned::default() }
+                ColumnData::SourceUrl { youtube: Vec::with_capacity(rows), keys: KeyedRows::with_capacity(rows) }
             }
             Some(ColumnRole::Start) => ColumnData::Start(Vec::with_capacity(rows)),
             Some(ColumnRole::Caption) => {
                 ColumnData::Caption { words: Vec::with_capacity(rows), has_url: Vec::with_capacity(rows) }
             }
         };
-        Self { data, url_cache: HashMap::new() }
+        Self { data, url_cache: FxHashMap::default() }
     }
 
     fn text(&mut self, v: &str) {
         match &mut self.data {
             ColumnData::ClipId { values, fingerprints } => {
                 fingerprints.push(fingerprint(v.as_bytes()));
-                values.push(v.to_string());
+                values.push(v);
             }
             ColumnData::Fingerprints(ColumnRole::ClipUri, fps) => {
-                let fp = match normalize_uri(v) {
+                let fp = match normalize_uri_cow(v) {
                     Some(n) => fingerprint(n.as_bytes()),
                     None => fingerprint(format!("\0invalid\0{v}").as_bytes()),
                 };
                 fps.push(fp);
             }
-            ColumnData::Fingerprints(_, fps) => fps.push(fingerprint(v.to_ascii_lowercase().as_bytes())),
-            ColumnData::SourceId(interned) => interned.push(v),
+            ColumnData::Fingerprints(_, fps) => fps.push(fingerprint_lowercase(v)),
+            ColumnData::SourceId(keyed) => keyed.push(v),
             ColumnData::SourceUrl { youtube, keys } => {
+                if let Some(key) = fast_canonical_key(v) {
+                    youtube.push(true);
+                    keys.push(&key);
+                    return;
+                }
                 let (yt, key) =
-                    self.url_cache.entry(v.to_string()).or_insert_with(|| (is_youtube_url(v), canonical_source_key(v)));
+                    self.url_cache.entry(fingerprint(v.as_bytes())).or_insert_with(|| classify_source_url(v));
                 youtube.push(*yt);
                 keys.push(key);
             }
             ColumnData::Caption { words, has_url } => {
                 words.push(word_count_capped(v));
-                has_url.push(contains_ascii_ci(v, b"http://") || contains_ascii_ci(v, b"https://"));
+                has_url.push(has_url_scheme(v));
             }
             ColumnData::Checked | ColumnData::Start(_) => {}
         }
@@ -341,7 +367,11 @@ mod tests {
     fn caption_facts() {
         assert_eq!(word_count_capped("a b  c\td\ne"), 5);
         assert_eq!(word_count_capped(&"w ".repeat(500)), 20);
-        assert!(contains_ascii_ci("see HTTPS://x.y", b"https://"));
-        assert!(!contains_ascii_ci("see https:/x", b"https://"));
+        assert!(has_url_scheme("see HTTPS://x.y"));
+        assert!(has_url_scheme("hTtP://x"));
+        assert!(has_url_scheme("ftp://a then http://b"));
+        assert!(!has_url_scheme("see https:/x"));
+        assert!(!has_url_scheme("://x and ttp://y"));
+        assert!(!has_url_scheme("smb://share"));
     }
 }

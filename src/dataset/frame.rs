@@ -1,10 +1,12 @@
 //! The compact frame the package-wide checks run on: one polars row per dataset row with
-//! clip id, interned source groups, start and duplicate fingerprints, plus per-row facts.
+//! clip id, source groups, start and duplicate fingerprints, plus per-row facts.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::DatasetError;
-use super::columns::Interned;
+use super::arena::StrArena;
+use super::columns::KeyedRows;
 
 /// Which grouping an overlap query uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +34,11 @@ pub const DUPLICATE_COLUMNS: [&str; 4] = ["fp_clip_id", "fp_clip_uri", "fp_clip_
 pub struct DatasetFrame {
     /// The compact polars table.
     pub table: DataFrame,
-    /// Declared source ids by interned id (first-appearance order).
-    pub source_ids: Vec<String>,
-    /// Canonical source keys by interned id (first-appearance order).
-    pub source_keys: Vec<String>,
+    /// Declared source id of each row. A source group's id is the row where it first
+    /// appears, so `source_ids.get(group)` is that group's key.
+    pub source_ids: StrArena,
+    /// Canonical source key of each row (same group-id convention).
+    pub source_keys: StrArena,
     /// Whether each row's URL host is YouTube.
     pub youtube: Vec<bool>,
     /// Caption word counts, capped at the minimum.
@@ -51,30 +54,49 @@ fn internal(e: PolarsError) -> DatasetError {
 /// Everything decoded from the columns, before it becomes a frame.
 #[derive(Debug, Default)]
 pub struct FrameParts {
-    pub clip_ids: Vec<String>,
+    pub clip_ids: StrArena,
     pub clip_id_fps: Vec<u128>,
     pub clip_uri_fps: Vec<u128>,
     pub clip_sha_fps: Vec<u128>,
     pub frame_sha_fps: Vec<u128>,
-    pub declared: Interned,
-    pub canonical: Interned,
+    pub declared: KeyedRows,
+    pub canonical: KeyedRows,
     pub starts: Vec<f64>,
     pub youtube: Vec<bool>,
     pub caption_words: Vec<u8>,
     pub caption_has_url: Vec<bool>,
 }
 
+/// For every row, the first row with the same fingerprint: a group id that sorts groups
+/// in order of first appearance. Found by a parallel sort instead of a hash map, so a
+/// million distinct values cost one sort and no rehashing.
+pub fn first_rows(fingerprints: &[u128]) -> Vec<u32> {
+    // Sorting row numbers (4 bytes each) by (fingerprint, row) keeps the extra memory small.
+    let mut order: Vec<u32> = (0..fingerprints.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&row| (fingerprints[row as usize], row));
+    let mut first = vec![0u32; fingerprints.len()];
+    for run in order.chunk_by(|&a, &b| fingerprints[a as usize] == fingerprints[b as usize]) {
+        let head = run[0];
+        for &row in run {
+            first[row as usize] = head;
+        }
+    }
+    first
+}
+
 impl DatasetFrame {
     /// Builds the frame from decoded columns.
     pub fn from_parts(parts: FrameParts) -> Result<Self, DatasetError> {
         let height = parts.clip_ids.len();
+        let (declared_groups, canonical_groups) =
+            rayon::join(|| first_rows(&parts.declared.fingerprints), || first_rows(&parts.canonical.fingerprints));
         let table = DataFrame::new(
             height,
             vec![
                 Column::new("row".into(), (0..height as u32).collect::<Vec<u32>>()),
-                Column::new("clip_id".into(), parts.clip_ids),
-                Column::new("source_id".into(), parts.declared.ids),
-                Column::new("source_key".into(), parts.canonical.ids),
+                Column::new("clip_id".into(), parts.clip_ids.iter().collect::<Vec<&str>>()),
+                Column::new("source_id".into(), declared_groups),
+                Column::new("source_key".into(), canonical_groups),
                 Column::new("start".into(), parts.starts),
                 Column::new(DUPLICATE_COLUMNS[0].into(), parts.clip_id_fps),
                 Column::new(DUPLICATE_COLUMNS[1].into(), parts.clip_uri_fps),
@@ -115,18 +137,12 @@ impl DatasetFrame {
 
     /// Declared source id of `row`.
     pub fn declared_source(&self, row: usize) -> Result<&str, DatasetError> {
-        let id = self.table.column("source_id").and_then(|c| c.u32()).map_err(internal)?.get(row);
-        id.and_then(|i| self.source_ids.get(i as usize))
-            .map(String::as_str)
-            .ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+        self.source_ids.get(row).ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
     }
 
     /// Canonical source key of `row`.
     pub fn source_key(&self, row: usize) -> Result<&str, DatasetError> {
-        let id = self.table.column("source_key").and_then(|c| c.u32()).map_err(internal)?.get(row);
-        id.and_then(|i| self.source_keys.get(i as usize))
-            .map(String::as_str)
-            .ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+        self.source_keys.get(row).ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
     }
 
     /// Clip starts, in row order.
@@ -182,5 +198,17 @@ impl DatasetFrame {
         let out = self.table.clone().lazy().filter(repeated).select([col("row")]).collect().map_err(internal)?;
         let rows = out.column("row").and_then(|c| c.u32()).map_err(internal)?;
         Ok(rows.into_no_null_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_rows;
+
+    #[test]
+    fn group_ids_are_first_rows_in_appearance_order() {
+        assert_eq!(first_rows(&[7, 3, 7, 9, 3, 7]), [0, 1, 0, 3, 1, 0]);
+        assert_eq!(first_rows(&[]), Vec::<u32>::new());
+        assert_eq!(first_rows(&[u128::MAX, 0]), [0, 1]);
     }
 }

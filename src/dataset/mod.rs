@@ -1,6 +1,7 @@
 //! The parquet edge: footer inspection, bounded parallel decoding of `dataset.parquet`
 //! into the compact [`DatasetFrame`] the checks run on, and targeted reads of sampled rows.
 
+mod arena;
 mod columns;
 mod frame;
 mod inspect;
@@ -12,7 +13,8 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-pub use columns::{ColumnData, Interned, RowError};
+pub use arena::StrArena;
+pub use columns::{ColumnData, KeyedRows, RowError};
 pub use frame::{DUPLICATE_COLUMNS, DatasetFrame, FrameParts, SourceGrouping};
 pub use inspect::{Footer, ReadLimits, inspect};
 pub use rows::{SampledRow, read_rows};
@@ -100,7 +102,7 @@ pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<L
                 ColumnRole::ClipSha256 => parts.clip_sha_fps = fps,
                 _ => parts.frame_sha_fps = fps,
             },
-            ColumnData::SourceId(interned) => parts.declared = interned,
+            ColumnData::SourceId(keyed) => parts.declared = keyed,
             ColumnData::SourceUrl { youtube, keys } => {
                 parts.youtube = youtube;
                 parts.canonical = keys;

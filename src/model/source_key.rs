@@ -50,6 +50,33 @@ pub fn canonical_key_for_id(video_id: &str) -> String {
     format!("{WATCH_PREFIX}{video_id}")
 }
 
+/// Whether `id` only uses the characters of YouTube ids (no escaping, no separators).
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The video id of the two URL forms miners write, recognised without a URL parser; `None`
+/// means "use the full parser", never "not YouTube".
+fn fast_video_id(url: &str) -> Option<&str> {
+    let id = url.strip_prefix(WATCH_PREFIX).or_else(|| url.strip_prefix("https://youtu.be/"))?;
+    is_plain_id(id).then_some(id)
+}
+
+/// The canonical key of a URL already in one of the two common forms (always YouTube),
+/// without a URL parser; `None` means "ask [`classify_source_url`]".
+pub fn fast_canonical_key(url: &str) -> Option<String> {
+    fast_video_id(url.trim()).map(canonical_key_for_id)
+}
+
+/// Both facts the hard checks need about a source URL, parsing it at most once:
+/// whether its host is YouTube, and its canonical source key.
+pub fn classify_source_url(url: &str) -> (bool, String) {
+    if let Some(id) = fast_video_id(url.trim()) {
+        return (true, canonical_key_for_id(id));
+    }
+    (is_youtube_url(url), canonical_source_key(url))
+}
+
 /// Canonical source key of a URL (protocol §10): every YouTube form of one video maps to
 /// `https://www.youtube.com/watch?v={id}`; any other URL is its own (trimmed) key.
 pub fn canonical_source_key(url: &str) -> String {
@@ -62,6 +89,24 @@ pub fn canonical_source_key(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_path_agrees_with_the_parser() {
+        for url in [
+            "https://www.youtube.com/watch?v=abc-_09XYZ",
+            "https://youtu.be/abc-_09XYZ",
+            " https://youtu.be/abc ",
+            "https://www.youtube.com/watch?v=a%20b",
+            "https://www.youtube.com/watch?v=abc&t=5",
+            "https://youtu.be/abc?t=1",
+            "https://www.youtube.com/watch?v=",
+            "https://youtu.be/",
+            "https://vimeo.com/1",
+        ] {
+            let slow = (is_youtube_url(url), canonical_source_key(url));
+            assert_eq!(classify_source_url(url), slow, "{url}");
+        }
+    }
 
     #[test]
     fn youtube_hosts() {

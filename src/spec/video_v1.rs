@@ -49,7 +49,7 @@ fn overlap_failures(frame: &DatasetFrame) -> Result<Vec<Failure>, DatasetError> 
     let mut reported = HashSet::new();
     for (earlier, later, group) in frame.close_pairs(SourceGrouping::Declared, MIN_START_DISTANCE_SEC)? {
         reported.insert((earlier.min(later), earlier.max(later)));
-        let source = frame.source_ids.get(group as usize).cloned().unwrap_or_default();
+        let source = frame.source_ids.get(group as usize).unwrap_or_default().to_string();
         failures.push(Failure::OverlapLt5s {
             source,
             earlier: frame.clip_id(earlier as usize)?.to_string(),

@@ -1,6 +1,8 @@
 //! Object key layout (protocol §5) and row-URI normalisation. Every storage key nexis
 //! builds comes from a function here.
 
+use std::borrow::Cow;
+
 /// Key of an interval's manifest.
 pub fn manifest_key(interval_id: u64) -> String {
     format!("{interval_id}/manifest.json")
@@ -24,6 +26,15 @@ pub fn frame_uri(clip_id: &str) -> String {
 /// Key of a row asset given its already-normalised relative URI.
 pub fn asset_key(interval_id: u64, normalised_uri: &str) -> String {
     format!("{interval_id}/{normalised_uri}")
+}
+
+/// [`normalize_uri`] without allocating when the URI is already normal (the usual case).
+pub fn normalize_uri_cow(uri: &str) -> Option<Cow<'_, str>> {
+    let trimmed = uri.trim();
+    let plain = !trimmed.is_empty()
+        && trimmed.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && !trimmed.chars().any(|c| c.is_control() || c == '\\');
+    if plain { Some(Cow::Borrowed(trimmed)) } else { normalize_uri(trimmed).map(Cow::Owned) }
 }
 
 /// Normalises a row URI relative to `{I}/`: trims whitespace, drops leading `/`, collapses
@@ -63,6 +74,10 @@ mod tests {
         assert_eq!(normalize_uri("./"), None);
         assert_eq!(normalize_uri("clips\\..\\x"), None);
         assert_eq!(normalize_uri("clips/a\0.mp4"), None);
+        for uri in [" clips/a.mp4 ", "/clips//./a.mp4", "clips/../x", "a/./b", "clips\\x", "", "x/"] {
+            assert_eq!(normalize_uri_cow(uri).map(Cow::into_owned), normalize_uri(uri), "{uri:?}");
+        }
+        assert!(matches!(normalize_uri_cow("clips/a.mp4"), Some(Cow::Borrowed(_))));
     }
 
     #[test]

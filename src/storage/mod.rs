@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-pub use keys::{asset_key, clip_uri, dataset_key, frame_uri, manifest_key, normalize_uri};
+pub use keys::{asset_key, clip_uri, dataset_key, frame_uri, manifest_key, normalize_uri, normalize_uri_cow};
 pub use local::LocalStore;
 pub use prefix::PrefixStore;
 

@@ -183,3 +183,20 @@ fn dotenv_in_the_working_directory_is_read() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["sampled_rows"], 2, "{}", stderr(&out));
 }
+
+#[test]
+fn bench_check_measures_an_accepted_generated_package() {
+    let out = nexis(&["bench", "check", "--rows", "40,4", "--repeat", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(lines.len(), 2);
+    for (m, rows, sampled) in [(&lines[0], 40, 3), (&lines[1], 4, 1)] {
+        assert_eq!(m["rows"], rows);
+        assert_eq!(m["sampled_rows"], sampled);
+        assert_eq!(m["accepted"], true);
+        assert!(m["wall_sec"].as_f64().is_some_and(|s| s > 0.0), "{m}");
+        assert!(m["peak_rss_mib"].as_f64().is_some_and(|s| s > 1.0), "{m}");
+        assert!(m["dataset_bytes"].as_u64().is_some_and(|b| b > 1000), "{m}");
+    }
+}

@@ -13,7 +13,7 @@ pub const TEST_ENDPOINT: &str = "wss://test.finney.opentensor.ai:443";
 /// A subtensor node on this machine (`btcli`'s `local`).
 pub const LOCAL_ENDPOINT: &str = "ws://127.0.0.1:9944";
 /// `BT_NETWORK` when unset.
-pub const DEFAULT_NETWORK: &str = "finney";
+pub const DEFAULT_NETWORK: &str = "embedded";
 /// `NEXIS_CHAIN_TIMEOUT_SEC` when unset.
 pub const DEFAULT_CHAIN_TIMEOUT_SEC: u64 = 30;
 
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn default_network_parses() {
-        assert_eq!(Network::parse(DEFAULT_NETWORK).ok(), Some(Network::Finney));
+        assert_eq!(Network::parse(DEFAULT_NETWORK).ok(), Some(Network::Embedded));
     }
 
     #[test]

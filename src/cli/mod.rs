@@ -2,6 +2,7 @@
 //! a `.env` file), logging set-up and exit codes. Each subcommand has its own file.
 
 mod bench;
+mod chain;
 mod check;
 
 use std::process::ExitCode;
@@ -43,6 +44,11 @@ enum LogFormat {
 enum Command {
     /// Validate one interval package from a local directory and print the decision.
     Check(Box<check::CheckArgs>),
+    /// Commit this miner's R2 read credentials on chain (protocol §4).
+    CommitCredentials(Box<chain::CommitArgs>),
+    /// Inspect the chain: status, weights; register on the embedded chain.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -78,6 +84,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check::run(*args).await,
+            Command::CommitCredentials(args) => chain::commit(*args).await,
+            Command::Chain(cmd) => chain::run(cmd).await,
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -1,0 +1,270 @@
+//! Chain commands: `nexis commit-credentials` (a miner publishes its R2 read keys) and
+//! `nexis chain status|weights|register`. Writing commands take `--dry-run`, which prints
+//! the signer and the exact call data instead of submitting; `--metadata FILE` encodes
+//! offline from a runtime metadata file instead of asking the node.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use nexis::chain::commitment::bucket_for_hotkey;
+use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::network::{DEFAULT_CHAIN_TIMEOUT_SEC, DEFAULT_NETWORK, Network};
+use nexis::chain::subtensor::{SubtensorChain, load_metadata, set_commitment_call_data};
+use nexis::chain::wallet::{WalletConfig, expand_home};
+use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials};
+
+/// Where and as whom chain commands run.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Chain: embedded (a local simulation, no node), finney, test, local, or a ws(s):// URL.
+    #[arg(long, env = "BT_NETWORK", default_value = DEFAULT_NETWORK)]
+    pub network: String,
+    /// Subnet id. Required on real networks; the embedded chain uses 1 when unset.
+    #[arg(long, env = "NEXIS_NETUID")]
+    pub netuid: Option<NetUid>,
+    /// Wallet directory.
+    #[arg(long, env = "BT_WALLET_PATH", default_value = "~/.bittensor/wallets")]
+    pub wallet_path: String,
+    /// Wallet name.
+    #[arg(long, env = "BT_WALLET_NAME", default_value = "default")]
+    pub wallet_name: String,
+    /// Hotkey name inside the wallet.
+    #[arg(long, env = "BT_WALLET_HOTKEY", default_value = "default")]
+    pub wallet_hotkey: String,
+    /// Timeout of each chain call, seconds.
+    #[arg(long, env = "NEXIS_CHAIN_TIMEOUT_SEC", default_value_t = DEFAULT_CHAIN_TIMEOUT_SEC)]
+    pub chain_timeout_sec: u64,
+}
+
+impl ChainArgs {
+    fn network(&self) -> anyhow::Result<Network> {
+        Ok(Network::parse(&self.network)?)
+    }
+
+    fn netuid(&self, network: &Network) -> anyhow::Result<NetUid> {
+        match (self.netuid, network) {
+            (Some(n), _) => Ok(n),
+            (None, Network::Embedded) => Ok(1),
+            (None, _) => bail!("set the subnet id with --netuid or NEXIS_NETUID"),
+        }
+    }
+
+    fn wallet(&self) -> WalletConfig {
+        WalletConfig {
+            path: expand_home(&self.wallet_path, std::env::var_os("HOME").map(PathBuf::from)),
+            name: self.wallet_name.clone(),
+            hotkey: self.wallet_hotkey.clone(),
+        }
+    }
+
+    fn hotkey(&self) -> anyhow::Result<Hotkey> {
+        self.wallet().load_hotkey().context("loading the hotkey that signs")
+    }
+
+    async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
+        if network.is_embedded() {
+            return Ok(Box::new(EmbeddedChain::from_env()?));
+        }
+        let timeout = Duration::from_secs(self.chain_timeout_sec.max(1));
+        Ok(Box::new(SubtensorChain::connect_network(network, timeout).await?))
+    }
+}
+
+/// Arguments of `nexis commit-credentials`.
+#[derive(Debug, Args)]
+#[command(after_help = "The bucket must be named after the hotkey in lowercase; validators read \
+    it with these keys. The keys are public on chain by design: the bucket must hold nothing \
+    but published packages.")]
+pub struct CommitArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Cloudflare account id (32 hex characters).
+    #[arg(long, env = "R2_ACCOUNT_ID", hide_env_values = true)]
+    pub account_id: String,
+    /// R2 read access key id (32 characters).
+    #[arg(long, env = "R2_READ_ACCESS_KEY", hide_env_values = true)]
+    pub read_access_key: String,
+    /// R2 read secret key (64 characters).
+    #[arg(long, env = "R2_READ_SECRET_KEY", hide_env_values = true)]
+    pub read_secret_key: String,
+    /// Print the signer and call data instead of submitting.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Encode offline from this runtime metadata file (SCALE, `meta` magic).
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+}
+
+/// `nexis chain ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Network, block, netuid, our uid and whether our commitment is on chain.
+    Status(StatusArgs),
+    /// The weights a validator hotkey last set, read back from the chain.
+    Weights(WeightsArgs),
+    /// Register the wallet's hotkey (embedded chain only; use btcli on real networks).
+    Register(RegisterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WeightsArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Validator hotkey to read (default: the wallet's hotkey).
+    #[arg(long)]
+    pub hotkey: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// Runs `nexis commit-credentials`.
+pub async fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
+    let creds = ReadCredentials::new(args.account_id.trim(), args.read_access_key.trim(), args.read_secret_key.trim())
+        .context("R2 read credentials")?;
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let hotkey = args.chain.hotkey()?;
+    println!("network: {network}");
+    println!("netuid: {netuid}");
+    println!("signer: {}", hotkey.ss58());
+    println!("bucket: {}", bucket_for_hotkey(&hotkey.ss58()));
+    println!("endpoint: {}", creds.endpoint());
+    println!("credentials sha256: {}", creds.fingerprint());
+    let payload = creds.payload();
+    if args.dry_run {
+        let call = match (&args.metadata, network.is_embedded()) {
+            (Some(path), _) => set_commitment_call_data(&load_metadata(path)?, netuid, &payload)?,
+            (None, true) => bail!("the embedded chain has no runtime metadata; pass --metadata FILE for call data"),
+            (None, false) => {
+                let timeout = Duration::from_secs(args.chain.chain_timeout_sec.max(1));
+                let chain = SubtensorChain::connect_network(&network, timeout).await?;
+                let metadata = chain.metadata().await?;
+                set_commitment_call_data(&metadata, netuid, &payload)?
+            }
+        };
+        println!("call_data: 0x{}", hex::encode(call));
+        println!("dry run: nothing submitted");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let chain = args.chain.connect(&network).await?;
+    chain.commit(&hotkey, netuid, &payload).await.context("committing the credentials")?;
+    println!("committed on {}", chain.describe());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `nexis chain ...`.
+pub async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ChainCommand::Status(a) => status(a).await,
+        ChainCommand::Weights(a) => weights(a).await,
+        ChainCommand::Register(a) => register(a).await,
+    }
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let chain = args.chain.connect(&network).await?;
+    let block = chain.current_block().await?;
+    let hotkey = args.chain.hotkey().ok().map(|h| h.ss58());
+    let metagraph = chain.metagraph(netuid).await.ok();
+    let uid = hotkey.as_deref().and_then(|h| metagraph.as_ref().and_then(|m| m.uid_of(h)));
+    let commitment = match &hotkey {
+        Some(h) => chain.commitments(netuid).await?.into_iter().find(|c| &c.hotkey == h),
+        None => None,
+    };
+    let out = json!({
+        "network": network.to_string(),
+        "chain": chain.describe(),
+        "block": block,
+        "netuid": netuid,
+        "subnet_exists": metagraph.is_some(),
+        "neurons": metagraph.as_ref().map(|m| m.neurons.len()),
+        "hotkey": hotkey,
+        "uid": uid,
+        "commitment": commitment.as_ref().map(|c| json!({
+            "block": c.block,
+            "bucket": bucket_for_hotkey(&c.hotkey),
+            "credentials_sha256": c.credentials.fingerprint(),
+        })),
+    });
+    if args.json {
+        println!("{out}");
+    } else {
+        println!("network: {network} ({})", chain.describe());
+        println!("block: {block}");
+        println!("netuid: {netuid}{}", if metagraph.is_some() { "" } else { " (no such subnet)" });
+        match (&hotkey, uid) {
+            (Some(h), Some(u)) => println!("hotkey: {h} (uid {u})"),
+            (Some(h), None) => println!("hotkey: {h} (not registered)"),
+            (None, _) => println!("hotkey: no wallet hotkey found (set BT_WALLET_*)"),
+        }
+        match &commitment {
+            Some(c) => println!("commitment: present and valid, credentials sha256 {}", c.credentials.fingerprint()),
+            None => println!("commitment: none (run `nexis commit-credentials`)"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn weights(args: WeightsArgs) -> anyhow::Result<ExitCode> {
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let hotkey = match args.hotkey {
+        Some(h) => h,
+        None => args.chain.hotkey()?.ss58(),
+    };
+    let chain = args.chain.connect(&network).await?;
+    let weights = chain.weights_of(netuid, &hotkey).await?;
+    if args.json {
+        let list: Vec<_> = weights.iter().map(|(uid, w)| json!({"uid": uid, "weight": w})).collect();
+        println!("{}", json!({"netuid": netuid, "hotkey": hotkey, "weights": list}));
+    } else if weights.is_empty() {
+        println!("{hotkey} has set no weights on netuid {netuid}");
+    } else {
+        println!("weights set by {hotkey} on netuid {netuid}:");
+        for (uid, w) in &weights {
+            println!("  uid {uid:>5}  {w:>5}  ({:.4})", f64::from(*w) / 65535.0);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    if !network.is_embedded() {
+        bail!(
+            "registration on {network} costs TAO and is done with btcli: \
+             `btcli subnet register --netuid {netuid} --wallet.name {} --wallet.hotkey {}`",
+            args.chain.wallet_name,
+            args.chain.wallet_hotkey
+        );
+    }
+    let hotkey = args.chain.hotkey()?;
+    let chain = EmbeddedChain::from_env()?;
+    let uid = chain.register(netuid, &hotkey.ss58())?;
+    println!("registered {} as uid {uid} on netuid {netuid} ({})", hotkey.ss58(), chain.describe());
+    Ok(ExitCode::SUCCESS)
+}

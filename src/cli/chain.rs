@@ -190,9 +190,9 @@ async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let hotkey = args.chain.hotkey().ok().map(|h| h.ss58());
     let metagraph = chain.metagraph(netuid).await.ok();
     let uid = hotkey.as_deref().and_then(|h| metagraph.as_ref().and_then(|m| m.uid_of(h)));
-    let commitment = match &hotkey {
-        Some(h) => chain.commitments(netuid).await?.into_iter().find(|c| &c.hotkey == h),
-        None => None,
+    let commitment = match (&hotkey, &metagraph) {
+        (Some(h), Some(_)) => chain.commitments(netuid).await?.into_iter().find(|c| &c.hotkey == h),
+        _ => None,
     };
     let out = json!({
         "network": network.to_string(),

@@ -112,6 +112,10 @@ fn register_commit_and_status_on_the_embedded_chain() {
 #[test]
 fn refusals_say_what_to_do() {
     let env = Env::new();
+    let out = env.run(&["chain", "status"], "embedded");
+    assert_eq!(out.status.code(), Some(0), "status works before the subnet exists: {}", text(&out));
+    assert!(text(&out).contains("no such subnet") && text(&out).contains("not registered"), "{}", text(&out));
+
     let out = env.run(&["chain", "register"], "finney");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("btcli subnet register --netuid 42"), "{}", text(&out));

@@ -9,6 +9,7 @@
 //! old one, so no reader ever sees a partial state.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -85,20 +86,10 @@ impl EmbeddedChain {
     /// `{NEXIS_WORKDIR}/embedded-chain`, with `NEXIS_WORKDIR` defaulting to `nexis` in the
     /// system temporary directory) and `NEXIS_EMBEDDED_BLOCK_MS` (default 12000).
     pub fn from_env() -> Result<Self, ChainError> {
-        let dir = match std::env::var_os("NEXIS_EMBEDDED_CHAIN_DIR").filter(|v| !v.is_empty()) {
-            Some(d) => PathBuf::from(d),
-            None => std::env::var_os("NEXIS_WORKDIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| std::env::temp_dir().join("nexis"))
-                .join("embedded-chain"),
-        };
-        let block_ms = match std::env::var("NEXIS_EMBEDDED_BLOCK_MS") {
-            Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
-                ChainError::Invalid(format!("NEXIS_EMBEDDED_BLOCK_MS must be a whole number of milliseconds, is {v:?}"))
-            })?,
-            _ => DEFAULT_BLOCK_MS,
-        };
+        let chain_dir = std::env::var_os("NEXIS_EMBEDDED_CHAIN_DIR");
+        let workdir = std::env::var_os("NEXIS_WORKDIR");
+        let block_ms = std::env::var("NEXIS_EMBEDDED_BLOCK_MS").ok();
+        let (dir, block_ms) = settings(chain_dir.as_deref(), workdir.as_deref(), block_ms.as_deref())?;
         Self::open(dir, block_ms)
     }
 
@@ -149,7 +140,12 @@ impl EmbeddedChain {
         let tmp = self.dir.join(format!("{STATE_FILE}.{}.tmp", std::process::id()));
         let mut file = File::create(&tmp).map_err(|e| storage("cannot create", &tmp, e))?;
         file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| storage("cannot write", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| storage("cannot replace", path, e))
+        std::fs::rename(&tmp, path).map_err(|e| storage("cannot replace", path, e))?;
+        // Make the rename itself durable; a directory that cannot be synced is not an error.
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
     }
 
     fn block_of(&self, state: &State) -> u64 {
@@ -191,6 +187,27 @@ impl EmbeddedChain {
             Ok(())
         })
     }
+}
+
+/// The directory and block time from raw setting values (unset or blank means the
+/// default): `NEXIS_EMBEDDED_CHAIN_DIR`, `NEXIS_WORKDIR`, `NEXIS_EMBEDDED_BLOCK_MS`.
+pub fn settings(
+    chain_dir: Option<&OsStr>,
+    workdir: Option<&OsStr>,
+    block_ms: Option<&str>,
+) -> Result<(PathBuf, u64), ChainError> {
+    let set = |v: Option<&OsStr>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = set(chain_dir)
+        .unwrap_or_else(|| set(workdir).unwrap_or_else(|| std::env::temp_dir().join("nexis")).join("embedded-chain"));
+    let block_ms = match block_ms.map(str::trim).filter(|v| !v.is_empty()) {
+        None => DEFAULT_BLOCK_MS,
+        Some(v) => v.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+            ChainError::Invalid(format!(
+                "NEXIS_EMBEDDED_BLOCK_MS must be a whole number of milliseconds above 0, is {v:?}"
+            ))
+        })?,
+    };
+    Ok((dir, block_ms))
 }
 
 fn subnet(state: &State, netuid: NetUid) -> Result<&Subnet, ChainError> {
@@ -303,5 +320,33 @@ impl Chain for EmbeddedChain {
             registered(subnet, hotkey, netuid)?;
             Ok(subnet.weights.get(hotkey).cloned().unwrap_or_default())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_defaults_and_refusals() {
+        let (dir, ms) = settings(None, None, None).expect("defaults");
+        assert_eq!((dir, ms), (std::env::temp_dir().join("nexis").join("embedded-chain"), DEFAULT_BLOCK_MS));
+        let (dir, ms) = settings(Some(OsStr::new("")), Some(OsStr::new("/w")), Some(" 20 ")).expect("workdir");
+        assert_eq!((dir, ms), (PathBuf::from("/w/embedded-chain"), 20));
+        let (dir, _) = settings(Some(OsStr::new("/c")), Some(OsStr::new("/w")), None).expect("explicit dir");
+        assert_eq!(dir, PathBuf::from("/c"));
+        for bad in ["0", "-5", "12s"] {
+            let err = settings(None, None, Some(bad)).expect_err(bad);
+            assert!(err.to_string().contains("NEXIS_EMBEDDED_BLOCK_MS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_a_clear_storage_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chain = EmbeddedChain::open(dir.path(), 20).expect("open");
+        std::fs::write(dir.path().join(STATE_FILE), "{\"genesis_ms\": 1, \"subn").expect("write");
+        let err = chain.register(1, "hotkey").expect_err("corrupt state");
+        assert!(matches!(err, ChainError::Storage(_)) && err.to_string().contains(STATE_FILE), "{err}");
     }
 }

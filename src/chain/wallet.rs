@@ -11,6 +11,9 @@ use subxt::utils::AccountId32;
 use subxt_signer::bip39::Mnemonic;
 use subxt_signer::sr25519::Keypair;
 
+/// `BT_WALLET_PATH` when unset, as the Bittensor wallet tool has it.
+pub const DEFAULT_WALLET_PATH: &str = "~/.bittensor/wallets";
+
 /// Largest key file read (real ones are under 1 KiB).
 const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
 
@@ -80,6 +83,10 @@ impl Hotkey {
             let seed: [u8; 32] = bytes.try_into().map_err(|_| bad("secretSeed must be 32 bytes".into()))?;
             Self::from_seed(seed)
         } else if text("privateKey").is_some() {
+            // `privateKey` is the 64-byte ed25519-expanded sr25519 secret. subxt-signer 0.51
+            // builds keypairs only from a 32-byte seed or a phrase (its expanded-key
+            // constructor is crate-private), and `keypair()` must return its type, so such
+            // a file is refused with a way out instead of being signed with another library.
             return Err(bad(
                 "only privateKey is present; nexis needs secretSeed or secretPhrase (regenerate the hotkey \
                  with `btcli wallet regen_hotkey`)"
@@ -144,23 +151,43 @@ fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
     hex::decode(digits).map_err(|e| format!("is not hex: {e}"))
 }
 
-/// Reads the address of a public-only key file (`hotkeys/{name}pub.txt`,
-/// `coldkeypub.txt`): `ss58Address`, else `publicKey` / `accountId` as hex.
-pub fn load_public(path: &Path) -> Result<String, WalletError> {
-    let json = read_keyfile(path)?;
-    if let Some(addr) = json.get("ss58Address").and_then(|v| v.as_str()) {
-        ss58_decode(addr)?;
-        return Ok(addr.trim().to_string());
+/// A public key read from a public-only key file; it cannot sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// Reads a public-only key file (`hotkeys/{name}pub.txt`, `coldkeypub.txt`): its
+    /// `ss58Address` (checksum verified), else `publicKey`, else `accountId` (0x-hex). When
+    /// both an address and a hex key are present they must agree.
+    pub fn load_pub(path: &Path) -> Result<Self, WalletError> {
+        let json = read_keyfile(path)?;
+        let bad = |reason: String| WalletError::BadKey { path: path.into(), reason };
+        let text = |field: &str| json.get(field).and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty());
+        let from_hex = ["publicKey", "accountId"]
+            .iter()
+            .find_map(|f| text(f).map(|v| (*f, v)))
+            .map(|(field, value)| {
+                let bytes = decode_hex(value).map_err(|e| bad(format!("{field} {e}")))?;
+                <[u8; 32]>::try_from(bytes).map_err(|_| bad(format!("{field} must be 32 bytes")))
+            })
+            .transpose()?;
+        let from_address = text("ss58Address").map(ss58_decode).transpose()?;
+        match (from_address, from_hex) {
+            (Some(a), Some(h)) if a != h => Err(bad("ss58Address and publicKey name different keys".into())),
+            (Some(key), _) | (None, Some(key)) => Ok(Self(key)),
+            (None, None) => Err(bad("no ss58Address, publicKey or accountId".into())),
+        }
     }
-    let key = ["publicKey", "accountId"]
-        .iter()
-        .find_map(|f| json.get(*f).and_then(|v| v.as_str()))
-        .ok_or_else(|| WalletError::BadKey { path: path.into(), reason: "no ss58Address or publicKey".into() })?;
-    let bytes = decode_hex(key).map_err(|reason| WalletError::BadKey { path: path.into(), reason })?;
-    let public: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| WalletError::BadKey { path: path.into(), reason: "publicKey must be 32 bytes".into() })?;
-    Ok(ss58_encode(public))
+
+    /// The 32-byte public key.
+    pub fn public(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// SS58 address (prefix 42).
+    pub fn ss58(&self) -> String {
+        ss58_encode(self.0)
+    }
 }
 
 /// SS58 (prefix 42) address of a public key.
@@ -185,13 +212,32 @@ impl WalletConfig {
     /// From the environment, with the Bittensor defaults (`~/.bittensor/wallets`,
     /// `default`, `default`); `~` is expanded from `HOME`.
     pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let path = var("BT_WALLET_PATH").unwrap_or_else(|| "~/.bittensor/wallets".into());
+        let wallet_path = std::env::var("BT_WALLET_PATH").ok();
+        let wallet_name = std::env::var("BT_WALLET_NAME").ok();
+        let wallet_hotkey = std::env::var("BT_WALLET_HOTKEY").ok();
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Self::from_values(wallet_path.as_deref(), wallet_name.as_deref(), wallet_hotkey.as_deref(), home)
+    }
+
+    /// The configuration from raw values (unset or blank means the default).
+    pub fn from_values(path: Option<&str>, name: Option<&str>, hotkey: Option<&str>, home: Option<PathBuf>) -> Self {
+        let value =
+            |v: Option<&str>, default: &str| v.map(str::trim).filter(|v| !v.is_empty()).unwrap_or(default).to_string();
         Self {
-            path: expand_home(&path, std::env::var_os("HOME").map(PathBuf::from)),
-            name: var("BT_WALLET_NAME").unwrap_or_else(|| "default".into()),
-            hotkey: var("BT_WALLET_HOTKEY").unwrap_or_else(|| "default".into()),
+            path: expand_home(&value(path, DEFAULT_WALLET_PATH), home),
+            name: value(name, "default"),
+            hotkey: value(hotkey, "default"),
         }
+    }
+
+    /// The hotkey's public-only file, `{path}/{name}/hotkeys/{hotkey}pub.txt`.
+    pub fn hotkey_pub_path(&self) -> PathBuf {
+        self.path.join(&self.name).join("hotkeys").join(format!("{}pub.txt", self.hotkey))
+    }
+
+    /// The coldkey's public-only file, `{path}/{name}/coldkeypub.txt`.
+    pub fn coldkeypub_path(&self) -> PathBuf {
+        self.path.join(&self.name).join("coldkeypub.txt")
     }
 
     /// Loads the configured hotkey.
@@ -230,5 +276,16 @@ mod tests {
         broken.push(last);
         assert!(ss58_decode(&broken).is_err());
         assert!(!format!("{key:?}").contains("secret_key"));
+    }
+
+    #[test]
+    fn wallet_config_defaults_and_paths() {
+        let home = Some(PathBuf::from("/home/op"));
+        let c = WalletConfig::from_values(None, Some(" "), None, home.clone());
+        assert_eq!(c.path, PathBuf::from("/home/op/.bittensor/wallets"));
+        assert_eq!((c.name.as_str(), c.hotkey.as_str()), ("default", "default"));
+        let c = WalletConfig::from_values(Some("~/w"), Some("cold"), Some("hot"), home);
+        assert_eq!(c.hotkey_pub_path(), PathBuf::from("/home/op/w/cold/hotkeys/hotpub.txt"));
+        assert_eq!(c.coldkeypub_path(), PathBuf::from("/home/op/w/cold/coldkeypub.txt"));
     }
 }

@@ -2,7 +2,7 @@
 //! dense-rank geometric scores, mapping to uids with the burn fallback, and the u16
 //! vector the chain takes (largest weight 65535, round half to even, zeros dropped).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Metagraph, NetUid, Uid, WeightsCall};
 
@@ -24,6 +24,46 @@ pub fn score_totals(decisions: &[ScoredDecision], start: u64, end: u64) -> BTree
         *totals.entry(d.miner_hotkey.clone()).or_insert(0.0) += d.record_count as f64;
     }
     totals
+}
+
+/// The block windows of §11; overridable for local networks and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoringWindows {
+    /// Intervals in `[S - score_blocks, S)` count toward the epoch starting at block `S`.
+    pub score_blocks: u64,
+    /// A miner rejected in an interval in `[S - rejection_blocks, S)` scores zero.
+    pub rejection_blocks: u64,
+}
+
+impl Default for ScoringWindows {
+    fn default() -> Self {
+        Self { score_blocks: 1600, rejection_blocks: 500 }
+    }
+}
+
+/// Miners with a rejected decision for an interval in `[start, end)`.
+pub fn rejected_between(decisions: &[ScoredDecision], start: u64, end: u64) -> BTreeSet<String> {
+    decisions
+        .iter()
+        .filter(|d| !d.accepted && (start..end).contains(&d.interval_id))
+        .map(|d| d.miner_hotkey.clone())
+        .collect()
+}
+
+/// The normalised scores of the weight epoch starting at block `epoch_start` (§11): totals
+/// over the score window, zero for every miner rejected within the rejection window and
+/// every `excluded` hotkey (validation API invalid list and blacklist), then dense-rank
+/// geometric scores normalised to sum 1.
+pub fn epoch_scores(
+    decisions: &[ScoredDecision],
+    epoch_start: u64,
+    windows: ScoringWindows,
+    excluded: &BTreeSet<String>,
+) -> BTreeMap<String, f64> {
+    let mut totals = score_totals(decisions, epoch_start.saturating_sub(windows.score_blocks), epoch_start);
+    let rejected = rejected_between(decisions, epoch_start.saturating_sub(windows.rejection_blocks), epoch_start);
+    totals.retain(|hotkey, _| !rejected.contains(hotkey) && !excluded.contains(hotkey));
+    normalize(&rank_scores(&totals))
 }
 
 /// Dense-rank geometric scores: positive totals ranked descending (equal totals share a
@@ -144,6 +184,35 @@ mod tests {
         assert_eq!(w.unknown, ["y"]);
         assert_eq!(w.uids, [0, 1, 2]);
         assert!(!w.burned);
+    }
+
+    fn decision(hotkey: &str, interval_id: u64, accepted: bool, record_count: u64) -> ScoredDecision {
+        ScoredDecision { miner_hotkey: hotkey.into(), interval_id, accepted, record_count }
+    }
+
+    #[test]
+    fn epoch_window_counts_only_intervals_before_the_epoch() {
+        let d = [decision("in", 400, true, 5), decision("old", 399, true, 50), decision("new", 2000, true, 50)];
+        let scores = epoch_scores(&d, 2000, ScoringWindows::default(), &BTreeSet::new());
+        assert_eq!(scores.keys().collect::<Vec<_>>(), ["in"]);
+        assert_eq!(scores.get("in"), Some(&1.0));
+    }
+
+    #[test]
+    fn recent_rejections_and_excluded_hotkeys_score_zero() {
+        let windows = ScoringWindows { score_blocks: 1600, rejection_blocks: 500 };
+        let d = [
+            decision("a", 1000, true, 10),
+            decision("a", 1500, false, 0), // rejected at S - 500: zeroed
+            decision("b", 1000, true, 10),
+            decision("b", 1450, false, 0), // rejected before the rejection window: still scores
+            decision("c", 1000, true, 10),
+            decision("d", 1000, true, 4),
+        ];
+        let excluded: BTreeSet<String> = ["c".to_string()].into();
+        let scores = epoch_scores(&d, 2000, windows, &excluded);
+        assert_eq!(scores, [("b".to_string(), 2.0 / 3.0), ("d".to_string(), 1.0 / 3.0)].into());
+        assert!(epoch_scores(&d[..2], 2000, windows, &BTreeSet::new()).is_empty());
     }
 
     #[test]

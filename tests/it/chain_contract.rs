@@ -139,3 +139,58 @@ fn concurrent_openers_never_lose_or_tear_updates() {
         serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).expect("state")).expect("whole JSON");
     assert_eq!(state["subnets"][NETUID.to_string()]["hotkeys"].as_array().map(Vec::len), Some(50));
 }
+
+/// Separate OS processes (`nexis chain register`, each with its own wallet) and this
+/// process register on one directory at the same time; every registration gets its own
+/// uid and the state file stays whole.
+#[test]
+fn separate_processes_share_one_chain_directory() {
+    const PROCESSES: u8 = 6;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let chain_dir = tmp.path().join("chain");
+    let wallets = tmp.path().join("wallets");
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|i| {
+            let hotkeys = wallets.join(format!("w{i}")).join("hotkeys");
+            std::fs::create_dir_all(&hotkeys).expect("mkdir");
+            let json = serde_json::json!({ "secretSeed": format!("0x{}", hex::encode([100 + i; 32])) });
+            std::fs::write(hotkeys.join("default"), json.to_string()).expect("keyfile");
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
+            cmd.args(["chain", "register"]).current_dir(tmp.path());
+            for (key, _) in std::env::vars_os() {
+                let k = key.to_string_lossy();
+                if k.starts_with("NEXIS_") || k.starts_with("BT_") {
+                    cmd.env_remove(&key);
+                }
+            }
+            cmd.env("BT_NETWORK", "embedded")
+                .env("NEXIS_NETUID", NETUID.to_string())
+                .env("NEXIS_EMBEDDED_CHAIN_DIR", &chain_dir)
+                .env("NEXIS_EMBEDDED_BLOCK_MS", "20")
+                .env("BT_WALLET_PATH", &wallets)
+                .env("BT_WALLET_NAME", format!("w{i}"))
+                .env("BT_WALLET_HOTKEY", "default")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().expect("spawn nexis")
+        })
+        .collect();
+    // Meanwhile this process registers too.
+    let local = EmbeddedChain::open(&chain_dir, 20).expect("open");
+    for i in 0..20u8 {
+        local.register(NETUID, &key(200 - i).ss58()).expect("register");
+    }
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("registered"), "{text}");
+    }
+    let hotkeys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(chain_dir.join("state.json")).expect("state")).expect("whole JSON");
+    let hotkeys = hotkeys["subnets"][NETUID.to_string()]["hotkeys"].as_array().cloned().expect("hotkeys");
+    assert_eq!(hotkeys.len(), 20 + usize::from(PROCESSES));
+    for i in 0..PROCESSES {
+        let ss58 = key(100 + i).ss58();
+        assert!(hotkeys.iter().any(|h| h.as_str() == Some(ss58.as_str())), "process {i}'s hotkey {ss58} is missing");
+    }
+}

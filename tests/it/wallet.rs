@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use nexis::chain::Hotkey;
-use nexis::chain::wallet::{WalletError, load_public, ss58_decode, ss58_encode};
+use nexis::chain::wallet::{PublicKey as PublicFile, WalletConfig, WalletError, ss58_decode, ss58_encode};
 use schnorrkel::{ExpansionMode, MiniSecretKey, PublicKey, Signature, signing_context};
 
 /// The well-known development phrase (`subkey` docs); without a derivation path its sr25519
@@ -12,6 +12,8 @@ use schnorrkel::{ExpansionMode, MiniSecretKey, PublicKey, Signature, signing_con
 const DEV_PHRASE: &str = "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
 const DEV_SS58: &str = "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV";
 const SEED: [u8; 32] = [42; 32];
+/// `//Alice` derived from `DEV_PHRASE`: the substrate development account.
+const ALICE_SS58: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 
 fn write_hotkey(root: &Path, name: &str, hotkey: &str, content: &str) {
     let dir = root.join(name).join("hotkeys");
@@ -71,6 +73,28 @@ fn phrase_wins_over_seed_and_matches_the_known_address() {
 }
 
 #[test]
+fn phrase_only_file_derives_the_substrate_dev_keys() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let json = serde_json::json!({ "secretPhrase": DEV_PHRASE });
+    write_hotkey(root.path(), "w", "phrase", &json.to_string());
+    let hotkey = Hotkey::load(root.path(), "w", "phrase").expect("load");
+    assert_eq!(hotkey.ss58(), DEV_SS58);
+    // Independent check of phrase -> key: `//Alice` from our key is the well-known Alice.
+    let alice = hotkey.keypair().derive([subxt_signer::DeriveJunction::hard("Alice")]);
+    assert_eq!(ss58_encode(alice.public_key().0), ALICE_SS58);
+}
+
+#[test]
+fn address_that_does_not_match_the_key_is_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let json = serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(SEED)), "ss58Address": ALICE_SS58 });
+    write_hotkey(root.path(), "w", "h", &json.to_string());
+    let err = Hotkey::load(root.path(), "w", "h").expect_err("mismatch");
+    assert!(matches!(err, WalletError::BadKey { .. }) && err.to_string().contains("does not match"), "{err}");
+    assert!(!err.to_string().contains(&hex::encode(SEED)), "{err}");
+}
+
+#[test]
 fn debug_output_never_shows_secrets() {
     let hotkey = Hotkey::from_seed(SEED);
     let shown = format!("{hotkey:?}");
@@ -84,9 +108,14 @@ fn clear_errors_for_missing_encrypted_and_broken_files() {
     let err = Hotkey::load(root.path(), "nobody", "default").expect_err("missing");
     assert!(matches!(err, WalletError::Missing { .. }) && err.to_string().contains("btcli wallet new_hotkey"), "{err}");
 
-    write_hotkey(root.path(), "enc", "default", "$NACL\u{1}\u{2}encrypted-bytes");
-    let err = Hotkey::load(root.path(), "enc", "default").expect_err("encrypted");
-    assert!(matches!(err, WalletError::Encrypted { .. }), "{err}");
+    for (i, head) in
+        ["$NACL\u{1}\u{2}encrypted-bytes", "$ARGON2id$v=19$m=65536", "gAAAAABlegacyfernet"].iter().enumerate()
+    {
+        let name = format!("enc{i}");
+        write_hotkey(root.path(), &name, "default", head);
+        let err = Hotkey::load(root.path(), &name, "default").expect_err("encrypted");
+        assert!(matches!(err, WalletError::Encrypted { .. }) && err.to_string().contains("unencrypted"), "{err}");
+    }
 
     write_hotkey(root.path(), "json", "default", "{\"secretSeed\": ");
     assert!(matches!(Hotkey::load(root.path(), "json", "default"), Err(WalletError::BadJson { .. })));
@@ -105,13 +134,32 @@ fn clear_errors_for_missing_encrypted_and_broken_files() {
 fn public_only_files_give_the_address() {
     let root = tempfile::tempdir().expect("tempdir");
     let hotkey = Hotkey::from_seed(SEED);
-    let pubtxt = root.path().join("defaultpub.txt");
-    std::fs::write(&pubtxt, serde_json::json!({"ss58Address": hotkey.ss58()}).to_string()).expect("write");
-    assert_eq!(load_public(&pubtxt).expect("pub"), hotkey.ss58());
-    let coldkeypub = root.path().join("coldkeypub.txt");
-    let json = serde_json::json!({"publicKey": format!("0x{}", hex::encode(hotkey.public()))});
-    std::fs::write(&coldkeypub, json.to_string()).expect("write");
-    assert_eq!(load_public(&coldkeypub).expect("pub"), hotkey.ss58());
+    let config = WalletConfig::from_values(root.path().to_str(), Some("w"), Some("h"), None);
+    let pubtxt = config.hotkey_pub_path();
+    std::fs::create_dir_all(pubtxt.parent().expect("parent")).expect("mkdir");
+    // As the wallet tool writes `hotkeys/{name}pub.txt`: the full public JSON.
+    let json = serde_json::json!({
+        "accountId": format!("0x{}", hex::encode(hotkey.public())),
+        "publicKey": format!("0x{}", hex::encode(hotkey.public())),
+        "ss58Address": hotkey.ss58(),
+    });
+    std::fs::write(&pubtxt, json.to_string()).expect("write");
+    let public = PublicFile::load_pub(&pubtxt).expect("pub");
+    assert_eq!((public.ss58(), public.public()), (hotkey.ss58(), hotkey.public()));
+
+    let coldkeypub = config.coldkeypub_path();
+    for field in ["publicKey", "accountId"] {
+        let json = serde_json::json!({ field: format!("0x{}", hex::encode(hotkey.public())) });
+        std::fs::write(&coldkeypub, json.to_string()).expect("write");
+        assert_eq!(PublicFile::load_pub(&coldkeypub).expect("pub").ss58(), hotkey.ss58(), "{field}");
+    }
     std::fs::write(&coldkeypub, "{\"ss58Address\": \"5NotAnAddress\"}").expect("write");
-    assert!(load_public(&coldkeypub).is_err());
+    assert!(matches!(PublicFile::load_pub(&coldkeypub), Err(WalletError::BadAddress(_))));
+    let json =
+        serde_json::json!({ "ss58Address": ALICE_SS58, "publicKey": format!("0x{}", hex::encode(hotkey.public())) });
+    std::fs::write(&coldkeypub, json.to_string()).expect("write");
+    assert!(PublicFile::load_pub(&coldkeypub).is_err(), "address and key disagree");
+    std::fs::write(&coldkeypub, "{}").expect("write");
+    assert!(matches!(PublicFile::load_pub(&coldkeypub), Err(WalletError::BadKey { .. })));
+    assert!(matches!(PublicFile::load_pub(&root.path().join("absent")), Err(WalletError::Missing { .. })));
 }

@@ -6,7 +6,11 @@ use serde_json::Value;
 
 use crate::compat::vectors;
 use nexis::chain::commitment::bucket_for_hotkey;
-use nexis::chain::weights::{ScoredDecision, normalize, rank_scores, score_totals, to_u16};
+use nexis::chain::weights::{
+    ScoredDecision, ScoringWindows, epoch_scores, normalize, rank_scores, score_totals, to_u16, to_uid_weights,
+    weights_call,
+};
+use nexis::chain::{Metagraph, Neuron};
 use nexis::chain::{ReadCredentials, Uid};
 
 fn floats(v: &Value) -> BTreeMap<String, f64> {
@@ -35,6 +39,9 @@ fn rank_scoring_vector() {
     let scores = rank_scores(&score_totals(&decisions, start, end));
     assert_eq!(scores, floats(&v["score_totals"]));
     assert_eq!(normalize(&scores), floats(&v["normalized_weights"]));
+    // The same through the epoch function, the epoch starting right after the window.
+    let windows = ScoringWindows { score_blocks: end - start, rejection_blocks: end - start };
+    assert_eq!(epoch_scores(&decisions, end, windows, &Default::default()), floats(&v["normalized_weights"]));
     // Outside the window nothing counts.
     assert!(score_totals(&decisions, end, end + 1).is_empty());
 }
@@ -84,4 +91,26 @@ fn commitment_vectors() {
     for (hotkey, bucket) in v["bucket_name_for_hotkey"].as_object().expect("buckets") {
         assert_eq!(bucket_for_hotkey(hotkey), bucket.as_str().expect("bucket"));
     }
+}
+
+#[test]
+fn ties_half_even_and_the_whole_path_to_a_call() {
+    let totals: BTreeMap<String, f64> =
+        [("b", 7.0), ("a", 7.0), ("c", 2.0), ("zz", 9.0)].iter().map(|(h, t)| (h.to_string(), *t)).collect();
+    let scores = normalize(&rank_scores(&totals));
+    // zz ranks first (1), a and b share rank 2 (0.5), c is rank 3 (0.25).
+    assert_eq!(scores.get("a"), scores.get("b"));
+    let neurons = ["burn", "a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(uid, h)| Neuron { uid: uid as Uid, hotkey: (*h).into(), stake: None, validator_permit: None })
+        .collect();
+    let w = to_uid_weights(&scores, &Metagraph { netuid: 3, block: 0, neurons });
+    assert_eq!(w.unknown, ["zz"]);
+    let call = weights_call(3, 9, &w);
+    // 0.5 : 0.5 : 0.25 -> 65535, 65535, 32767.5 -> 32768 (half to even).
+    assert_eq!((call.uids, call.weights, call.version_key), (vec![1, 2, 3], vec![65535, 65535, 32768], 9));
+    // Exact halves go to the even neighbour, up or down: 6553.5 -> 6554, 19660.5 -> 19660.
+    assert_eq!(to_u16(&[1, 2], &[1.0, 0.1]).1, [65535, 6554]);
+    assert_eq!(to_u16(&[1, 2], &[1.0, 0.3]).1, [65535, 19660]);
 }

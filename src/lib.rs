@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod chain;
 pub mod dataset;
+pub mod index;
 pub mod media;
 pub mod model;
 pub mod protocol;

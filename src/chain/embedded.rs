@@ -180,6 +180,16 @@ impl EmbeddedChain {
         })
     }
 
+    /// Moves the clock forward by `blocks` (genesis moves back in wall time) and returns
+    /// the new current block. Lets tests and demos step through intervals exactly, with a
+    /// long block time that keeps the chain still in between.
+    pub fn advance(&self, blocks: u64) -> Result<u64, ChainError> {
+        self.transact(|state| {
+            state.genesis_ms = state.genesis_ms.saturating_sub(blocks.saturating_mul(self.block_ms));
+            Ok(self.block_of(state))
+        })
+    }
+
     /// Turns commit-reveal weights on or off for `netuid` (tests and demos).
     pub fn set_commit_reveal(&self, netuid: NetUid, enabled: bool) -> Result<(), ChainError> {
         self.transact(|state| {
@@ -251,6 +261,13 @@ impl Chain for EmbeddedChain {
 
     async fn current_block(&self) -> Result<u64, ChainError> {
         self.transact(|s| Ok(self.block_of(s)))
+    }
+
+    async fn block_timestamp(&self, block: u64) -> Result<Option<DateTime<Utc>>, ChainError> {
+        if block > self.current_block().await? {
+            return Ok(None);
+        }
+        self.timestamp_of(block).map(Some)
     }
 
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError> {

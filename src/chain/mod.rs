@@ -14,6 +14,7 @@ pub mod wallet;
 pub mod weights;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 pub use commitment::ReadCredentials;
 pub use wallet::Hotkey;
@@ -111,6 +112,10 @@ pub trait Chain: Send + Sync {
 
     /// The current (best) block number.
     async fn current_block(&self) -> Result<u64, ChainError>;
+
+    /// The timestamp of `block` (`Timestamp.Now` at that block), or `None` when the chain
+    /// cannot tell (a pruned or future block).
+    async fn block_timestamp(&self, block: u64) -> Result<Option<DateTime<Utc>>, ChainError>;
 
     /// The subnet's neurons.
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError>;

@@ -330,7 +330,7 @@ impl SubtensorChain {
     }
 
     /// The timestamp (`Timestamp.Now`) of block `block`.
-    pub async fn block_timestamp(&self, block: u64) -> Result<Option<DateTime<Utc>>, ChainError> {
+    async fn timestamp_at(&self, block: u64) -> Result<Option<DateTime<Utc>>, ChainError> {
         self.read("Timestamp.Now", || async {
             let at = self.client.at_block(block).await.map_err(|e| self.fail(e))?;
             let addr = subxt::dynamic::storage::<(), u64>("Timestamp", "Now");
@@ -466,6 +466,10 @@ impl Chain for SubtensorChain {
 
     async fn current_block(&self) -> Result<u64, ChainError> {
         self.read("current block", || async { Ok(self.at_latest().await?.block_number()) }).await
+    }
+
+    async fn block_timestamp(&self, block: u64) -> Result<Option<DateTime<Utc>>, ChainError> {
+        self.timestamp_at(block).await
     }
 
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError> {

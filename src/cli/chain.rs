@@ -42,11 +42,11 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
-    fn network(&self) -> anyhow::Result<Network> {
+    pub fn network(&self) -> anyhow::Result<Network> {
         Ok(Network::parse(&self.network)?)
     }
 
-    fn netuid(&self, network: &Network) -> anyhow::Result<NetUid> {
+    pub fn netuid(&self, network: &Network) -> anyhow::Result<NetUid> {
         match (self.netuid, network) {
             (Some(n), _) => Ok(n),
             (None, Network::Embedded) => Ok(1),
@@ -62,11 +62,11 @@ impl ChainArgs {
         }
     }
 
-    fn hotkey(&self) -> anyhow::Result<Hotkey> {
+    pub fn hotkey(&self) -> anyhow::Result<Hotkey> {
         self.wallet().load_hotkey().context("loading the hotkey that signs")
     }
 
-    async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
+    pub async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
         if network.is_embedded() {
             return Ok(Box::new(EmbeddedChain::from_env()?));
         }

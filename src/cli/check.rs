@@ -43,6 +43,17 @@ pub struct CheckArgs {
     /// Print the exact decision JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub package: PackageArgs,
+    /// Directory for temporary downloads (default: the system temp directory).
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+/// Sampling, size caps and ffprobe: how one package is validated (shared by `check` and
+/// `validate`).
+#[derive(Debug, Args)]
+pub struct PackageArgs {
     /// Cap on sampled rows per miner.
     #[arg(long, env = "NEXIS_VALIDATOR_ROW_SAMPLE_MAX", default_value_t = 3)]
     pub row_sample_max: usize,
@@ -64,13 +75,11 @@ pub struct CheckArgs {
     /// Timeout of one ffprobe call, seconds.
     #[arg(long, env = "NEXIS_FFPROBE_TIMEOUT_SEC", default_value_t = 30)]
     pub ffprobe_timeout_sec: u64,
-    /// Directory for temporary downloads (default: the system temp directory).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
 }
 
-impl CheckArgs {
-    fn limits(&self) -> PackageLimits {
+impl PackageArgs {
+    /// The package limits these flags describe.
+    pub fn limits(&self) -> PackageLimits {
         let mut limits = PackageLimits {
             max_clip_bytes: self.max_clip_bytes,
             max_frame_bytes: self.max_frame_bytes,
@@ -82,6 +91,27 @@ impl CheckArgs {
         limits
     }
 
+    /// ffprobe, checked to be runnable.
+    pub async fn probe(&self) -> anyhow::Result<Ffprobe> {
+        let probe = Ffprobe::new(Some(self.ffprobe.clone()), Duration::from_secs(self.ffprobe_timeout_sec));
+        probe.check_available().await.context("ffprobe is needed to verify sampled clips")?;
+        Ok(probe)
+    }
+}
+
+/// The built-in spec registry, with every name in `specs` known.
+pub fn registry_for(specs: &[String]) -> anyhow::Result<SpecRegistry> {
+    let registry = SpecRegistry::builtin().context("loading the built-in dataset specs")?;
+    for spec in specs {
+        if registry.get(spec.trim()).is_none() {
+            let known: Vec<&str> = registry.ids().collect();
+            bail!("unknown spec {spec:?} in --specs; known specs: {}", known.join(", "));
+        }
+    }
+    Ok(registry)
+}
+
+impl CheckArgs {
     fn request(&self) -> PackageRequest {
         let category = self.category.trim();
         PackageRequest {
@@ -135,20 +165,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if !args.package_dir.is_dir() {
         bail!("package directory {} does not exist or is not a directory", args.package_dir.display());
     }
-    let probe = Ffprobe::new(Some(args.ffprobe.clone()), Duration::from_secs(args.ffprobe_timeout_sec));
-    probe.check_available().await.context("ffprobe is needed to verify sampled clips")?;
-    let registry = SpecRegistry::builtin().context("loading the built-in dataset specs")?;
-    for spec in &args.specs {
-        if registry.get(spec.trim()).is_none() {
-            let known: Vec<&str> = registry.ids().collect();
-            bail!("unknown spec {spec:?} in --specs; known specs: {}", known.join(", "));
-        }
-    }
+    let probe = args.package.probe().await?;
+    let registry = registry_for(&args.specs)?;
     let scratch = args.workdir.clone().unwrap_or_else(std::env::temp_dir).join("check");
     // The directory stands in for the bucket prefix `{interval}/`; a store rooted one level
     // up would expose siblings, so the store gets a private root with just this package.
     let store = PackageDirStore::new(&args.package_dir, args.interval);
-    let validator = PackageValidator::new(registry, Arc::new(probe), args.limits(), scratch);
+    let validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), scratch);
     let outcome = validator.validate(&store.0, &args.request()).await.context("validation could not run")?;
     if args.json {
         println!("{}", outcome.decision.to_json());

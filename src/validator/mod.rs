@@ -1,10 +1,18 @@
-//! The validator: package stages, the pipeline that runs them for one miner, and
-//! deterministic sampling.
+//! The validator: package stages and the pipeline that runs them for one miner,
+//! deterministic sampling, and the interval service around them (discovery, pruning,
+//! state, scheduling, scoring).
 
+pub mod discover;
+pub mod interval;
+pub mod metrics;
 mod pipeline;
+pub mod prune;
 mod request;
 pub mod sampling;
+pub mod service;
 pub mod stages;
+pub mod state;
+pub mod stores;
 
 pub use pipeline::{PackageOutcome, PackageValidator};
 pub use request::{PackageLimits, PackageRequest};

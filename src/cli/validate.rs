@@ -1,0 +1,281 @@
+//! `nexis validate`: the long-running validator service, and `nexis health`, the liveness
+//! probe a container health check runs against it.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tracing::{info, warn};
+
+use super::chain::ChainArgs;
+use super::check::{PackageArgs, registry_for};
+use nexis::chain::weights::ScoringWindows;
+use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
+use nexis::validator::PackageValidator;
+use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
+use nexis::validator::metrics::{self, Health, Metrics, check_health, heartbeat_path};
+use nexis::validator::service::{ServiceSettings, ValidatorService};
+use nexis::validator::state::ValidatorState;
+use nexis::validator::stores::{LocalBuckets, MinerStores};
+
+/// Arguments of `nexis validate`.
+#[derive(Debug, Args)]
+#[command(after_help = "Evaluates every closed interval once, in order, and sets weights once per \
+    weight epoch. State (last finished interval, decisions, weights, overlap index) lives in \
+    NEXIS_WORKDIR/validator-state; a restart resumes after the last recorded interval.\n\n\
+    Example (embedded chain, local buckets):\n  nexis validate --buckets-dir ./buckets --poll-sec 1")]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Miner hotkeys to leave out, comma-separated.
+    #[arg(long, env = "NEXIS_EXCLUDE_HOTKEYS", value_delimiter = ',')]
+    pub exclude_hotkeys: Vec<String>,
+    /// Enabled dataset specs, comma-separated.
+    #[arg(long, env = "NEXIS_VALIDATOR_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
+    pub specs: Vec<String>,
+    /// Required category; an empty string requires none.
+    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
+    pub category: String,
+    /// Seconds between block polls.
+    #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
+    pub poll_sec: f64,
+    /// State and scratch directory (default: the system temp directory's `nexis`).
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+    /// Read miner buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).
+    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
+    pub buckets_dir: Option<PathBuf>,
+    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
+    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Address of the Prometheus `/metrics` endpoint; empty turns it off.
+    #[arg(long, env = "NEXIS_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
+    /// Grace after the deadline block's time before a manifest counts as late, seconds.
+    #[arg(long, env = "NEXIS_VALIDATOR_UPLOAD_GRACE_SEC", default_value_t = 60)]
+    pub upload_grace_sec: u64,
+    /// Miners validated at once.
+    #[arg(long, env = "NEXIS_VALIDATOR_MINER_CONCURRENCY", default_value_t = 8)]
+    pub miner_concurrency: usize,
+    /// Time budget of one miner's validation, seconds.
+    #[arg(long, env = "NEXIS_VALIDATOR_MINER_BUDGET_SEC", default_value_t = 300)]
+    pub miner_budget_sec: u64,
+    /// `version_key` of weight submissions.
+    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
+    pub weights_version_key: u64,
+    /// Evaluate pending intervals, set weights if due, and exit.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub blocks: BlockArgs,
+    #[command(flatten)]
+    pub package: PackageArgs,
+}
+
+/// Block constants; the live-network values are the defaults and any override is logged.
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    /// Interval length in blocks (50).
+    #[arg(long, env = "NEXIS_INTERVAL_BLOCKS")]
+    pub interval_blocks: Option<u64>,
+    /// Blocks after an interval before it is validated (2).
+    #[arg(long, env = "NEXIS_UPLOAD_RESERVE_BLOCKS")]
+    pub upload_reserve_blocks: Option<u64>,
+    /// Weight epoch length in blocks (250).
+    #[arg(long, env = "NEXIS_WEIGHT_EPOCH_BLOCKS")]
+    pub weight_epoch_blocks: Option<u64>,
+    /// Block time used to estimate timestamps, seconds (12).
+    #[arg(long, env = "NEXIS_BLOCK_TIME_SEC")]
+    pub block_time_sec: Option<u64>,
+    /// Blocks of intervals summed into one epoch's scores (1600).
+    #[arg(long, env = "NEXIS_SCORE_WINDOW_BLOCKS")]
+    pub score_window_blocks: Option<u64>,
+    /// A rejection within this many blocks zeroes a miner (500).
+    #[arg(long, env = "NEXIS_REJECTION_WINDOW_BLOCKS")]
+    pub rejection_window_blocks: Option<u64>,
+}
+
+impl BlockArgs {
+    /// The clock and windows, refusing zero lengths and logging every override.
+    pub fn resolve(&self) -> anyhow::Result<(IntervalClock, ScoringWindows)> {
+        let mut clock = IntervalClock::default();
+        let mut windows = ScoringWindows::default();
+        let overrides = [
+            ("NEXIS_INTERVAL_BLOCKS", self.interval_blocks, &mut clock.interval_blocks),
+            ("NEXIS_UPLOAD_RESERVE_BLOCKS", self.upload_reserve_blocks, &mut clock.upload_reserve_blocks),
+            ("NEXIS_WEIGHT_EPOCH_BLOCKS", self.weight_epoch_blocks, &mut clock.weight_epoch_blocks),
+            ("NEXIS_BLOCK_TIME_SEC", self.block_time_sec, &mut clock.block_time_sec),
+            ("NEXIS_SCORE_WINDOW_BLOCKS", self.score_window_blocks, &mut windows.score_blocks),
+            ("NEXIS_REJECTION_WINDOW_BLOCKS", self.rejection_window_blocks, &mut windows.rejection_blocks),
+        ];
+        for (name, value, slot) in overrides {
+            if let Some(v) = value {
+                if v == 0 && name != "NEXIS_UPLOAD_RESERVE_BLOCKS" {
+                    bail!("{name} must be positive");
+                }
+                warn!(setting = name, value = v, default = *slot, "block constant overridden");
+                *slot = v;
+            }
+        }
+        Ok((clock, windows))
+    }
+}
+
+/// The default work directory.
+pub fn workdir(value: Option<PathBuf>) -> PathBuf {
+    value.unwrap_or_else(|| std::env::temp_dir().join("nexis"))
+}
+
+/// Resolves on Ctrl+C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn miner_stores(args: &ValidateArgs) -> anyhow::Result<Arc<dyn MinerStores>> {
+    if let Some(dir) = &args.buckets_dir {
+        info!(dir = %dir.display(), "reading miner buckets from a local directory");
+        return Ok(Arc::new(LocalBuckets { root: dir.clone() }));
+    }
+    Ok(Arc::new(nexis::validator::stores::S3Buckets::new(args.s3_endpoint.clone().filter(|e| !e.trim().is_empty()))))
+}
+
+/// Runs `nexis validate`.
+pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let (clock, windows) = args.blocks.resolve()?;
+    if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
+        bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
+    }
+    if args.workdir.is_none() && !network.is_embedded() {
+        warn!("NEXIS_WORKDIR is not set: validator state goes to the temp directory; set it to a persistent path");
+    }
+    let workdir = workdir(args.workdir.clone());
+    std::fs::create_dir_all(&workdir).with_context(|| format!("creating the work directory {}", workdir.display()))?;
+    let signer = Arc::new(args.chain.hotkey()?);
+    let registry = registry_for(&args.specs)?;
+    let probe = args.package.probe().await?;
+    let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
+    let state = ValidatorState::open(&workdir.join("validator-state"))?;
+    let metrics = Arc::new(Metrics::new());
+    if !args.metrics_addr.trim().is_empty() {
+        let addr: SocketAddr = args
+            .metrics_addr
+            .trim()
+            .parse()
+            .with_context(|| format!("NEXIS_METRICS_ADDR {:?} is not host:port", args.metrics_addr))?;
+        let bound = metrics::serve(metrics.clone(), addr)
+            .await
+            .with_context(|| format!("serving /metrics on {addr} (set NEXIS_METRICS_ADDR to another port or empty)"))?;
+        info!(%bound, "metrics on http://{bound}/metrics");
+    }
+    let category = args.category.trim();
+    let evaluator = IntervalEvaluator {
+        chain: chain.clone(),
+        stores: miner_stores(&args)?,
+        validator: PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch")),
+        settings: IntervalSettings {
+            netuid,
+            validator_hotkey: signer.ss58(),
+            expected_category: (!category.is_empty()).then(|| category.to_string()),
+            enabled_specs: args.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            max_miners: MAX_MINERS_PER_INTERVAL,
+            miner_concurrency: args.miner_concurrency.max(1),
+            miner_budget: Duration::from_secs(args.miner_budget_sec.max(1)),
+            upload_grace: Duration::from_secs(args.upload_grace_sec),
+            clock,
+            excluded: args.exclude_hotkeys.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect::<BTreeSet<_>>(),
+        },
+    };
+    let service = ValidatorService::new(
+        chain,
+        signer,
+        evaluator,
+        state,
+        super::api::evidence_api(&args)?,
+        metrics,
+        ServiceSettings {
+            netuid,
+            clock,
+            windows,
+            version_key: args.weights_version_key,
+            poll: Duration::from_secs_f64(args.poll_sec),
+            heartbeat: Some(heartbeat_path(&workdir, "validator")),
+            set_weights: true,
+        },
+    );
+    if args.once {
+        let report = service.tick().await?;
+        info!(block = report.block, intervals = report.intervals.len(), weights = report.weights.is_some(), "done");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutdown requested; stopping after the current step");
+        let _ = tx.send(true);
+    });
+    service.run(rx).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `nexis health`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 when the service's loop progressed within --max-age-sec, \
+    1 otherwise. Meant for container health checks.")]
+pub struct HealthArgs {
+    /// Which service to check.
+    #[arg(long, value_parser = ["validator", "owner-sync"], default_value = "validator")]
+    pub service: String,
+    /// Longest acceptable time since the loop last progressed, seconds.
+    #[arg(long, env = "NEXIS_HEALTH_MAX_AGE_SEC", default_value_t = 600)]
+    pub max_age_sec: u64,
+    /// The service's work directory.
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+/// Runs `nexis health`.
+pub fn health(args: HealthArgs) -> ExitCode {
+    let path = heartbeat_path(&workdir(args.workdir), &args.service);
+    match check_health(&path, Duration::from_secs(args.max_age_sec)) {
+        Health::Alive { age_sec, beat } => {
+            println!(
+                "healthy: {} progressed {age_sec} s ago (block {}, last interval {})",
+                args.service,
+                beat.block,
+                beat.last_interval.map_or("-".to_string(), |i| i.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Health::Stale { age_sec, .. } => {
+            println!("unhealthy: {} has not progressed for {age_sec} s (limit {} s)", args.service, args.max_age_sec);
+            ExitCode::from(1)
+        }
+        Health::Missing(why) => {
+            println!("unhealthy: no liveness file ({why}); is the {} running with this NEXIS_WORKDIR?", args.service);
+            ExitCode::from(1)
+        }
+    }
+}

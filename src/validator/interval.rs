@@ -1,0 +1,269 @@
+//! One interval end to end: discover the miners, validate each selected package with the
+//! same pipeline `nexis check` uses (bounded concurrency, a time budget per miner, one
+//! miner's trouble never touching another's decision), then prune overlaps and finalise
+//! the decisions. Nothing here writes state; the caller records the result atomically.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
+use tracing::{debug, info, warn};
+
+use super::discover::{Discovery, discover};
+use super::prune::{PackageRows, PruneError, prune};
+use super::sampling::interval_seed;
+use super::state::IntervalRecord;
+use super::stores::MinerStores;
+use super::{EnvironmentError, PackageOutcome, PackageRequest, PackageValidator};
+use crate::chain::{Chain, ChainError, NetUid};
+use crate::index::overlap::OverlapIndex;
+use crate::model::{Decision, DecisionNotes, Failure};
+use crate::protocol::IntervalClock;
+
+/// What an interval evaluation needs to know besides the interval id.
+#[derive(Debug, Clone)]
+pub struct IntervalSettings {
+    pub netuid: NetUid,
+    /// This validator's SS58 hotkey (seeds row sampling).
+    pub validator_hotkey: String,
+    pub expected_category: Option<String>,
+    pub enabled_specs: Vec<String>,
+    pub max_miners: usize,
+    /// Miners validated at once.
+    pub miner_concurrency: usize,
+    /// Wall-clock budget of one miner's validation.
+    pub miner_budget: Duration,
+    /// Added to the chain time of the deadline block.
+    pub upload_grace: Duration,
+    pub clock: IntervalClock,
+    /// `--exclude-hotkeys`.
+    pub excluded: BTreeSet<String>,
+}
+
+/// Trouble on the validator's side: the interval is not recorded and is tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum IntervalError {
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    #[error("validator environment: {0}")]
+    Environment(#[from] EnvironmentError),
+    #[error("overlap pruning: {0}")]
+    Prune(#[from] PruneError),
+    #[error("interval task failed: {0}")]
+    Task(String),
+}
+
+/// Stage durations of one interval.
+#[derive(Debug, Clone, Default)]
+pub struct IntervalTimings {
+    pub discover: Duration,
+    pub miners: Duration,
+    pub prune: Duration,
+}
+
+/// The outcome of one interval, ready to record.
+#[derive(Debug, Default)]
+pub struct IntervalReport {
+    pub record: IntervalRecord,
+    pub candidates: usize,
+    pub timings: IntervalTimings,
+    pub upload_deadline: Option<DateTime<Utc>>,
+}
+
+/// Evaluates intervals.
+#[derive(Clone)]
+pub struct IntervalEvaluator {
+    pub chain: Arc<dyn Chain>,
+    pub stores: Arc<dyn MinerStores>,
+    pub validator: PackageValidator,
+    pub settings: IntervalSettings,
+}
+
+impl IntervalEvaluator {
+    /// The upload deadline of `interval_id`: the chain time of its deadline block plus the
+    /// grace; estimated from the latest block at the block time when the chain cannot
+    /// give that block's time.
+    pub async fn upload_deadline(&self, interval_id: u64, current_block: u64) -> Option<DateTime<Utc>> {
+        let clock = &self.settings.clock;
+        let block = clock.deadline_block(interval_id);
+        let at = match self.chain.block_timestamp(block).await {
+            Ok(Some(t)) => Some(t),
+            other => {
+                if let Err(e) = other {
+                    debug!(block, error = %e, "no timestamp for the deadline block; estimating it");
+                }
+                match self.chain.block_timestamp(current_block).await {
+                    Ok(Some(now)) => {
+                        let behind = current_block.saturating_sub(block).saturating_mul(clock.block_time_sec);
+                        Some(now - chrono::Duration::seconds(i64::try_from(behind).unwrap_or(i64::MAX / 1000)))
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let grace = chrono::Duration::from_std(self.settings.upload_grace).unwrap_or_default();
+        at.map(|t| t + grace)
+    }
+
+    /// Evaluates `interval_id`, excluding `api_excluded` hotkeys, pruning against `index`.
+    pub async fn evaluate(
+        &self,
+        interval_id: u64,
+        current_block: u64,
+        api_excluded: &BTreeSet<String>,
+        index: &OverlapIndex,
+    ) -> Result<IntervalReport, IntervalError> {
+        let s = &self.settings;
+        let started = Instant::now();
+        let seed = interval_seed(interval_id);
+        let metagraph = self.chain.metagraph(s.netuid).await?;
+        let commitments = self.chain.commitments(s.netuid).await?;
+        let found = discover(&metagraph, commitments, &s.excluded, api_excluded, &seed, s.max_miners);
+        let upload_deadline = self.upload_deadline(interval_id, current_block).await;
+        if upload_deadline.is_none() {
+            warn!(interval_id, "the chain gives no block time; the late-submission check is off for this interval");
+        }
+        let discover_time = started.elapsed();
+        info!(
+            interval_id,
+            neurons = metagraph.neurons.len(),
+            candidates = found.candidates.len(),
+            selected = found.selected.len(),
+            without_credentials = found.skipped.no_credentials,
+            excluded = found.skipped.excluded,
+            api_excluded = found.skipped.api_excluded,
+            "discovered miners"
+        );
+
+        let started = Instant::now();
+        let outcomes = self.validate_miners(interval_id, &seed, upload_deadline, &found).await?;
+        let miners_time = started.elapsed();
+
+        let started = Instant::now();
+        let index = index.clone();
+        let (decisions, index_entries) = tokio::task::spawn_blocking(move || finalize(outcomes, &index))
+            .await
+            .map_err(|e| IntervalError::Task(e.to_string()))??;
+        let prune_time = started.elapsed();
+
+        Ok(IntervalReport {
+            record: IntervalRecord { interval_id, decisions, index_entries },
+            candidates: found.candidates.len(),
+            timings: IntervalTimings { discover: discover_time, miners: miners_time, prune: prune_time },
+            upload_deadline,
+        })
+    }
+
+    async fn validate_miners(
+        &self,
+        interval_id: u64,
+        seed: &str,
+        upload_deadline: Option<DateTime<Utc>>,
+        found: &Discovery,
+    ) -> Result<Vec<PackageOutcome>, IntervalError> {
+        let s = &self.settings;
+        let jobs = found.selected.iter().map(|hotkey| {
+            let req = PackageRequest {
+                miner_hotkey: hotkey.clone(),
+                interval_id,
+                validator_hotkey: Some(s.validator_hotkey.clone()),
+                interval_seed: seed.to_string(),
+                expected_category: s.expected_category.clone(),
+                enabled_specs: s.enabled_specs.clone(),
+                upload_deadline,
+            };
+            let store = found.credentials.get(hotkey).map(|c| self.stores.store_for(hotkey, c));
+            let validator = self.validator.clone();
+            let budget = s.miner_budget;
+            async move {
+                let store = match store {
+                    None => return Ok(outcome_of(failed(&req, Failure::MissingCommittedReadCredentials, None))),
+                    Some(Err(e)) => {
+                        return Ok(outcome_of(failed(&req, Failure::ValidationException, Some(e.to_string()))));
+                    }
+                    Some(Ok(store)) => store,
+                };
+                // A panic inside one miner's validation ends as that miner's decision.
+                let run = std::panic::AssertUnwindSafe(tokio::time::timeout(
+                    budget,
+                    validator.validate(store.as_ref(), &req),
+                ));
+                match run.catch_unwind().await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_elapsed)) => {
+                        let why = format!("validation exceeded the per-miner budget of {} s", budget.as_secs());
+                        Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
+                    }
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        let why = format!("validation panicked: {what}");
+                        Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
+                    }
+                }
+            }
+        });
+        let results: Vec<Result<PackageOutcome, EnvironmentError>> =
+            futures::stream::iter(jobs).buffered(s.miner_concurrency.max(1)).collect().await;
+        results.into_iter().map(|r| r.map_err(IntervalError::from)).collect()
+    }
+}
+
+/// A kept row for the overlap index: canonical source key and start seconds.
+type IndexEntry = (String, f64);
+
+fn failed(req: &PackageRequest, failure: Failure, error: Option<String>) -> Decision {
+    Decision::load_failure(&req.miner_hotkey, req.interval_id, failure, DecisionNotes { error, ..Default::default() })
+}
+
+fn outcome_of(decision: Decision) -> PackageOutcome {
+    PackageOutcome { decision, manifest: None, submitted_at: None, dataset: None }
+}
+
+/// Prunes the accepted packages and writes the post-prune counts into their decisions.
+/// Returns the decisions in selection order and the kept rows for the index.
+fn finalize(
+    outcomes: Vec<PackageOutcome>,
+    index: &OverlapIndex,
+) -> Result<(Vec<Decision>, Vec<IndexEntry>), IntervalError> {
+    let accepted: Vec<usize> =
+        (0..outcomes.len()).filter(|&i| outcomes[i].decision.accepted && outcomes[i].dataset.is_some()).collect();
+    let rows: Vec<PackageRows<'_>> = accepted
+        .iter()
+        .filter_map(|&i| {
+            let o = &outcomes[i];
+            let frame = &o.dataset.as_ref()?.frame;
+            let submitted_at = o.submitted_at.or_else(|| o.manifest.as_ref().and_then(|m| m.created_at));
+            Some(PackageRows { hotkey: &o.decision.miner_hotkey, submitted_at, frame })
+        })
+        .collect();
+    let pruned = prune(&rows, index)?;
+    let mut entries = Vec::new();
+    for (slot, row_set) in rows.iter().zip(&pruned.kept) {
+        let starts = slot.frame.starts().map_err(PruneError::from)?;
+        for &row in row_set {
+            let key = slot.frame.source_key(row as usize).map_err(PruneError::from)?;
+            entries.push((key.to_string(), starts[row as usize]));
+        }
+    }
+    let mut decisions: Vec<Decision> = Vec::with_capacity(outcomes.len());
+    let mut slot = 0;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let mut d = outcome.decision;
+        if accepted.get(slot) == Some(&i) {
+            let kept = pruned.kept[slot].len() as u64;
+            d.record_count = kept;
+            d.notes.record_count = Some(kept);
+            d.notes.global_overlap_pruned_count = Some(pruned.global_pruned[slot]);
+            d.notes.cross_miner_overlap_pruned_count = Some(pruned.cross_pruned[slot]);
+            slot += 1;
+        }
+        decisions.push(d);
+    }
+    Ok((decisions, entries))
+}

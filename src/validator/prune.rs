@@ -1,0 +1,123 @@
+//! Overlap pruning of one interval (protocol §10): rows that overlap the global index of
+//! already published clips are dropped first, then rows that overlap a row kept from a
+//! different miner of the same interval, earliest submitter first. Pruning removes rows
+//! from a miner's count; it never rejects a package.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::dataset::{DatasetError, DatasetFrame};
+use crate::index::overlap::{IndexError, OverlapIndex};
+use crate::protocol::MIN_START_DISTANCE_SEC;
+
+/// Pruning failures (ours, not the miners').
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+}
+
+/// One accepted package taking part in pruning.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageRows<'a> {
+    pub hotkey: &'a str,
+    /// Storage LastModified of the manifest, else its `created_at`.
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub frame: &'a DatasetFrame,
+}
+
+/// Per package (same order as the input): rows pruned against the index, rows pruned
+/// against other miners, and the rows kept (ascending).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneOutcome {
+    pub global_pruned: Vec<u64>,
+    pub cross_pruned: Vec<u64>,
+    pub kept: Vec<Vec<u32>>,
+}
+
+/// A total order on finite starts that sorts like the numbers.
+fn ordered(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+}
+
+struct Candidate<'a> {
+    package: usize,
+    row: u32,
+    key: &'a str,
+    start: f64,
+    clip_id: &'a str,
+}
+
+/// Prunes the interval's accepted packages against `index` and against each other.
+pub fn prune(packages: &[PackageRows<'_>], index: &OverlapIndex) -> Result<PruneOutcome, PruneError> {
+    let mut outcome = PruneOutcome {
+        global_pruned: vec![0; packages.len()],
+        cross_pruned: vec![0; packages.len()],
+        kept: vec![Vec::new(); packages.len()],
+    };
+    // Arbitration order of packages: submission time (unknown last), then hotkey.
+    let mut order: Vec<usize> = (0..packages.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (pa, pb) = (&packages[a], &packages[b]);
+        (pa.submitted_at.is_none(), pa.submitted_at, pa.hotkey).cmp(&(
+            pb.submitted_at.is_none(),
+            pb.submitted_at,
+            pb.hotkey,
+        ))
+    });
+    let mut rank = vec![0usize; packages.len()];
+    for (r, &p) in order.iter().enumerate() {
+        rank[p] = r;
+    }
+
+    let mut candidates = Vec::new();
+    for (p, package) in packages.iter().enumerate() {
+        let starts = package.frame.starts()?;
+        for (row, &start) in starts.iter().enumerate() {
+            let key = package.frame.source_key(row)?;
+            if index.overlaps(key, start)? {
+                outcome.global_pruned[p] += 1;
+                continue;
+            }
+            let clip_id = package.frame.clip_id(row)?;
+            candidates.push(Candidate { package: p, row: row as u32, key, start, clip_id });
+        }
+    }
+    candidates.sort_by(|a, b| {
+        a.key
+            .cmp(b.key)
+            .then(rank[a.package].cmp(&rank[b.package]))
+            .then(a.start.total_cmp(&b.start))
+            .then(a.clip_id.cmp(b.clip_id))
+    });
+
+    for group in candidates.chunk_by(|a, b| a.key == b.key) {
+        // Kept starts of this source, with the packages that kept them.
+        let mut kept: BTreeMap<u64, Vec<(f64, usize)>> = BTreeMap::new();
+        for c in group {
+            let lo = ordered(c.start - MIN_START_DISTANCE_SEC);
+            let hi = ordered(c.start + MIN_START_DISTANCE_SEC);
+            let clash = c.start.is_finite()
+                && kept
+                    .range(lo..=hi)
+                    .flat_map(|(_, v)| v)
+                    .any(|&(start, package)| package != c.package && (c.start - start).abs() < MIN_START_DISTANCE_SEC);
+            if clash {
+                outcome.cross_pruned[c.package] += 1;
+            } else {
+                outcome.kept[c.package].push(c.row);
+                if c.start.is_finite() {
+                    kept.entry(ordered(c.start)).or_default().push((c.start, c.package));
+                }
+            }
+        }
+    }
+    for rows in &mut outcome.kept {
+        rows.sort_unstable();
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,363 @@
+//! The long-running validator (protocol §2, §11): polls the block clock, evaluates every
+//! closed interval exactly once and in order (resuming after the last recorded one),
+//! records each atomically, reports it to the validation API, and sets weights once per
+//! epoch with the protocol's retry backoff.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use super::interval::{IntervalError, IntervalEvaluator, IntervalReport};
+use super::metrics::{Metrics, write_heartbeat};
+use super::state::{StateError, ValidatorState, WeightSubmission};
+use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
+use crate::chain::{Chain, ChainError, Hotkey, NetUid};
+use crate::model::Decision;
+use crate::protocol::IntervalClock;
+
+/// The optional central evidence service, as the loop uses it.
+#[async_trait]
+pub trait EvidenceApi: Send + Sync {
+    /// Hotkeys to leave out for `interval_id`: the API's invalid list and its blacklist.
+    async fn excluded_hotkeys(&self, interval_id: u64) -> BTreeSet<String>;
+    /// Reports an interval's decisions; failures are logged, never fatal.
+    async fn report(&self, interval_id: u64, decisions: &[Decision]);
+}
+
+/// Loop settings.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub netuid: NetUid,
+    pub clock: IntervalClock,
+    pub windows: ScoringWindows,
+    pub version_key: u64,
+    pub poll: Duration,
+    /// Liveness file written after every iteration that reached the chain.
+    pub heartbeat: Option<PathBuf>,
+    /// Whether to set weights at all (off for a dry run of the evaluation loop).
+    pub set_weights: bool,
+}
+
+/// Service failures that end the loop (state trouble). Chain and interval trouble is
+/// retried on the next poll instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(
+        "the recorded state is ahead of the chain: last finished interval {last} but the chain is at block \
+         {block}. This state belongs to another chain (an embedded chain that was reset?); point NEXIS_WORKDIR \
+         at a fresh directory or remove the old one"
+    )]
+    StateAheadOfChain { last: u64, block: u64 },
+}
+
+/// Failed weight submissions back off 10 s, 20 s, 40 s ... capped at 300 s; the count
+/// restarts with each epoch.
+#[derive(Debug, Clone, Default)]
+pub struct WeightBackoff {
+    epoch: Option<u64>,
+    failures: u32,
+    next_at: Option<Instant>,
+}
+
+impl WeightBackoff {
+    pub const BASE: Duration = Duration::from_secs(10);
+    pub const CAP: Duration = Duration::from_secs(300);
+
+    /// Whether a submission for `epoch` may be tried at `now`.
+    pub fn ready(&self, epoch: u64, now: Instant) -> bool {
+        self.epoch != Some(epoch) || self.next_at.is_none_or(|at| now >= at)
+    }
+
+    /// Records a failure for `epoch` at `now`; returns the delay before the next try.
+    pub fn failed(&mut self, epoch: u64, now: Instant) -> Duration {
+        if self.epoch != Some(epoch) {
+            *self = Self { epoch: Some(epoch), ..Self::default() };
+        }
+        let delay = Self::BASE.saturating_mul(1u32 << self.failures.min(16)).min(Self::CAP);
+        self.failures += 1;
+        self.next_at = Some(now + delay);
+        delay
+    }
+}
+
+/// What one poll did.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    pub block: u64,
+    pub intervals: Vec<IntervalReport>,
+    pub weights: Option<WeightSubmission>,
+}
+
+/// The validator loop.
+pub struct ValidatorService {
+    pub chain: Arc<dyn Chain>,
+    pub signer: Arc<Hotkey>,
+    pub evaluator: IntervalEvaluator,
+    pub state: ValidatorState,
+    pub api: Option<Arc<dyn EvidenceApi>>,
+    pub metrics: Arc<Metrics>,
+    pub settings: ServiceSettings,
+    backoff: Mutex<WeightBackoff>,
+}
+
+impl ValidatorService {
+    pub fn new(
+        chain: Arc<dyn Chain>,
+        signer: Arc<Hotkey>,
+        evaluator: IntervalEvaluator,
+        state: ValidatorState,
+        api: Option<Arc<dyn EvidenceApi>>,
+        metrics: Arc<Metrics>,
+        settings: ServiceSettings,
+    ) -> Self {
+        Self { chain, signer, evaluator, state, api, metrics, settings, backoff: Mutex::new(WeightBackoff::default()) }
+    }
+
+    /// Closed intervals still to evaluate at `block`, oldest first: after the last
+    /// recorded one, or just the latest closed one on a first start.
+    pub fn pending_intervals(&self, block: u64) -> Result<Vec<u64>, ServiceError> {
+        let clock = &self.settings.clock;
+        let Some(latest) = clock.latest_closed(block) else { return Ok(Vec::new()) };
+        let first = match self.state.last_finished_interval()? {
+            Some(last) if last > latest => return Err(ServiceError::StateAheadOfChain { last, block }),
+            Some(last) => last + clock.interval_blocks,
+            None => latest,
+        };
+        Ok((first..=latest).step_by(clock.interval_blocks as usize).collect())
+    }
+
+    async fn excluded(&self, interval_id: u64) -> BTreeSet<String> {
+        match &self.api {
+            Some(api) => api.excluded_hotkeys(interval_id).await,
+            None => BTreeSet::new(),
+        }
+    }
+
+    /// One poll: evaluate what is pending, then set weights if a new epoch began.
+    /// Interval and chain trouble is logged and left for the next poll.
+    pub async fn tick(&self) -> Result<TickReport, ServiceError> {
+        let block = match self.chain.current_block().await {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(chain = %self.chain.describe(), error = %e, "cannot read the current block; retrying next poll");
+                return Ok(TickReport::default());
+            }
+        };
+        self.metrics.current_block.set(block as i64);
+        let mut report = TickReport { block, ..Default::default() };
+        for interval_id in self.pending_intervals(block)? {
+            match self.run_interval(interval_id, block).await? {
+                Some(done) => report.intervals.push(done),
+                None => break,
+            }
+        }
+        if self.settings.set_weights {
+            report.weights = self.maybe_set_weights(block).await?;
+        }
+        if let Some(path) = &self.settings.heartbeat
+            && let Err(e) = write_heartbeat(path, block, self.state.last_finished_interval()?)
+        {
+            warn!(path = %path.display(), error = %e, "cannot write the liveness file");
+        }
+        Ok(report)
+    }
+
+    /// Evaluates and records one interval; `None` when it must be retried later.
+    async fn run_interval(&self, interval_id: u64, block: u64) -> Result<Option<IntervalReport>, ServiceError> {
+        let started = Instant::now();
+        let excluded = self.excluded(interval_id).await;
+        let report = match self.evaluator.evaluate(interval_id, block, &excluded, &self.state.index()).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.interval_errors.inc();
+                log_interval_error(interval_id, &e);
+                return Ok(None);
+            }
+        };
+        for d in &report.record.decisions {
+            info!(interval_id, miner = %d.miner_hotkey, accepted = d.accepted, decision = %d.to_json(), "decision");
+        }
+        if !self.state.record_interval(&report.record)? {
+            warn!(interval_id, "interval already recorded; not counting it again");
+            return Ok(None);
+        }
+        let m = &self.metrics;
+        m.intervals.inc();
+        m.last_interval.set(interval_id as i64);
+        for d in &report.record.decisions {
+            Metrics::count(&m.decisions, if d.accepted { "accepted" } else { "rejected" });
+            for f in &d.failures {
+                m.failures.get_or_create(&super::metrics::CodeLabel { code: f.code().to_string() }).inc();
+            }
+            let kinds = [
+                ("global", d.notes.global_overlap_pruned_count),
+                ("cross_miner", d.notes.cross_miner_overlap_pruned_count),
+            ];
+            for (kind, n) in kinds {
+                m.pruned.get_or_create(&super::metrics::KindLabel { kind: kind.to_string() }).inc_by(n.unwrap_or(0));
+            }
+        }
+        m.stage("discover", report.timings.discover);
+        m.stage("miners", report.timings.miners);
+        m.stage("prune", report.timings.prune);
+        m.stage("interval", started.elapsed());
+        let accepted = report.record.decisions.iter().filter(|d| d.accepted).count();
+        info!(
+            interval_id,
+            candidates = report.candidates,
+            evaluated = report.record.decisions.len(),
+            accepted,
+            index_entries_added = report.record.index_entries.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "interval recorded"
+        );
+        debug!(
+            interval_id,
+            discover_ms = report.timings.discover.as_millis() as u64,
+            miners_ms = report.timings.miners.as_millis() as u64,
+            prune_ms = report.timings.prune.as_millis() as u64,
+            "interval stage timings"
+        );
+        if let Some(api) = &self.api {
+            api.report(interval_id, &report.record.decisions).await;
+        }
+        Ok(Some(report))
+    }
+
+    /// Sets weights when `block` is in an epoch without a successful submission and the
+    /// backoff allows a try.
+    pub async fn maybe_set_weights(&self, block: u64) -> Result<Option<WeightSubmission>, ServiceError> {
+        let clock = &self.settings.clock;
+        let epoch = clock.weight_epoch(block);
+        if self.state.last_weight_epoch()?.is_some_and(|done| done >= epoch) {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if !self.lock_backoff().ready(epoch, now) {
+            return Ok(None);
+        }
+        match self.submit_weights(epoch, block).await {
+            Ok(submission) => {
+                self.state.record_weights(&submission)?;
+                Metrics::count(&self.metrics.weight_submissions, "ok");
+                self.metrics.last_weight_submission.set(submission.submitted_at.timestamp());
+                Ok(Some(submission))
+            }
+            Err(e) => {
+                Metrics::count(&self.metrics.weight_submissions, "error");
+                let delay = self.lock_backoff().failed(epoch, now);
+                error!(epoch, error = %e, retry_in_sec = delay.as_secs(), "setting weights failed");
+                Ok(None)
+            }
+        }
+    }
+
+    fn lock_backoff(&self) -> std::sync::MutexGuard<'_, WeightBackoff> {
+        self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn submit_weights(&self, epoch: u64, block: u64) -> Result<WeightSubmission, WeightError> {
+        let s = &self.settings;
+        let epoch_start = epoch * s.clock.weight_epoch_blocks;
+        let window = s.windows.score_blocks.max(s.windows.rejection_blocks);
+        let decisions: Vec<_> = self
+            .state
+            .decisions_between(epoch_start.saturating_sub(window), epoch_start)?
+            .iter()
+            .map(|d| d.scored())
+            .collect();
+        let current = s.clock.latest_closed(block).unwrap_or(0);
+        let excluded = self.excluded(current).await;
+        let scores = epoch_scores(&decisions, epoch_start, s.windows, &excluded);
+        let metagraph = self.chain.metagraph(s.netuid).await?;
+        let weights = to_uid_weights(&scores, &metagraph);
+        if !weights.unknown.is_empty() {
+            warn!(hotkeys = ?weights.unknown, "scored hotkeys are no longer in the metagraph; their weight is dropped");
+        }
+        let call = weights_call(s.netuid, s.version_key, &weights);
+        info!(
+            epoch,
+            epoch_start,
+            scored = scores.len(),
+            burned = weights.burned,
+            uids = ?call.uids,
+            weights = ?call.weights,
+            "setting weights"
+        );
+        self.chain.set_weights(&self.signer, &call).await?;
+        Ok(WeightSubmission {
+            epoch,
+            block,
+            uids: call.uids,
+            weights: call.weights,
+            burned: weights.burned,
+            submitted_at: Utc::now(),
+        })
+    }
+
+    /// Runs until `shutdown` turns true. An interrupted interval is simply not recorded.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+        info!(
+            chain = %self.chain.describe(),
+            netuid = self.settings.netuid,
+            hotkey = %self.signer.ss58(),
+            poll_sec = self.settings.poll.as_secs_f64(),
+            "validator started"
+        );
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            tokio::select! {
+                result = self.tick() => { result?; }
+                _ = shutdown.changed() => break,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        info!("validator stopped; state is consistent");
+        Ok(())
+    }
+}
+
+fn log_interval_error(interval_id: u64, e: &IntervalError) {
+    error!(interval_id, error = %e, "interval not evaluated; it will be retried on the next poll");
+}
+
+/// Why a weight submission failed.
+#[derive(Debug, thiserror::Error)]
+enum WeightError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_resets_per_epoch() {
+        let mut b = WeightBackoff::default();
+        let t0 = Instant::now();
+        assert!(b.ready(7, t0));
+        let delays: Vec<u64> = (0..7).map(|_| b.failed(7, t0).as_secs()).collect();
+        assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300]);
+        assert!(!b.ready(7, t0 + Duration::from_secs(299)));
+        assert!(b.ready(7, t0 + Duration::from_secs(300)));
+        // A new epoch may be tried at once and starts again at 10 s.
+        assert!(b.ready(8, t0));
+        assert_eq!(b.failed(8, t0), Duration::from_secs(10));
+    }
+}

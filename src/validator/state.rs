@@ -1,0 +1,205 @@
+//! The validator's durable state in one sled database under `NEXIS_WORKDIR`: the last
+//! finished interval, every decision, weight submissions and the overlap index. An
+//! interval's decisions, its new index entries and the "finished" mark are written by one
+//! atomic batch and flushed before the interval counts as done, so a crash at any moment
+//! neither loses a finished interval nor records one twice.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::chain::weights::ScoredDecision;
+use crate::index::overlap::OverlapIndex;
+use crate::model::Decision;
+
+const LAST_FINISHED: &[u8] = b"meta/last_finished_interval";
+const LAST_WEIGHT_EPOCH: &[u8] = b"meta/last_weight_epoch";
+const DECISION: &[u8] = b"decision/";
+const WEIGHTS: &[u8] = b"weights/";
+
+/// State failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "cannot open the validator state at {path}: {source} (is another nexis validator using this \
+         NEXIS_WORKDIR?)"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("validator state: {0}")]
+    Db(#[from] sled::Error),
+    #[error("validator state holds an unreadable record under {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// What the state keeps of one decision: the scoring fields plus the full decision JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredDecision {
+    pub miner_hotkey: String,
+    pub interval_id: u64,
+    pub accepted: bool,
+    pub record_count: u64,
+    pub failures: Vec<String>,
+    /// The decision exactly as logged.
+    pub decision: serde_json::Value,
+}
+
+impl StoredDecision {
+    /// The stored form of `d`.
+    pub fn from_decision(d: &Decision) -> Self {
+        Self {
+            miner_hotkey: d.miner_hotkey.clone(),
+            interval_id: d.interval_id,
+            accepted: d.accepted,
+            record_count: d.record_count,
+            failures: d.failures.iter().map(ToString::to_string).collect(),
+            decision: serde_json::to_value(d).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The fields scoring needs.
+    pub fn scored(&self) -> ScoredDecision {
+        ScoredDecision {
+            miner_hotkey: self.miner_hotkey.clone(),
+            interval_id: self.interval_id,
+            accepted: self.accepted,
+            record_count: self.record_count,
+        }
+    }
+}
+
+/// One weight submission attempt that reached the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightSubmission {
+    pub epoch: u64,
+    pub block: u64,
+    pub uids: Vec<u16>,
+    pub weights: Vec<u16>,
+    pub burned: bool,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// Everything an interval adds to the state, written at once.
+#[derive(Debug, Default)]
+pub struct IntervalRecord {
+    pub interval_id: u64,
+    pub decisions: Vec<Decision>,
+    /// Kept rows of accepted miners: `(canonical key, start seconds)`.
+    pub index_entries: Vec<(String, f64)>,
+}
+
+/// The validator's sled database.
+#[derive(Debug, Clone)]
+pub struct ValidatorState {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+fn u64_value(key: &[u8], bytes: &[u8]) -> Result<u64, StateError> {
+    let raw: [u8; 8] = bytes.try_into().map_err(|_| StateError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: format!("{} bytes where 8 were expected", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(raw))
+}
+
+impl ValidatorState {
+    /// Opens (creating when needed) the state database at `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|source| StateError::Open { path: dir.to_path_buf(), source })?;
+        let tree = db.open_tree("validator")?;
+        Ok(Self { db, tree })
+    }
+
+    /// The overlap index stored alongside.
+    pub fn index(&self) -> OverlapIndex {
+        OverlapIndex::new(self.tree.clone())
+    }
+
+    /// The last interval whose results are recorded.
+    pub fn last_finished_interval(&self) -> Result<Option<u64>, StateError> {
+        self.tree.get(LAST_FINISHED)?.map(|v| u64_value(LAST_FINISHED, &v)).transpose()
+    }
+
+    /// The last weight epoch with a successful submission.
+    pub fn last_weight_epoch(&self) -> Result<Option<u64>, StateError> {
+        self.tree.get(LAST_WEIGHT_EPOCH)?.map(|v| u64_value(LAST_WEIGHT_EPOCH, &v)).transpose()
+    }
+
+    fn decision_key(interval_id: u64, hotkey: &str) -> Vec<u8> {
+        let mut k = DECISION.to_vec();
+        k.extend_from_slice(&interval_id.to_be_bytes());
+        k.extend_from_slice(hotkey.as_bytes());
+        k
+    }
+
+    /// Records a finished interval atomically and durably. Refuses an interval that is not
+    /// after the last finished one, so nothing is ever counted twice.
+    pub fn record_interval(&self, record: &IntervalRecord) -> Result<bool, StateError> {
+        if self.last_finished_interval()?.is_some_and(|last| record.interval_id <= last) {
+            return Ok(false);
+        }
+        let mut batch = sled::Batch::default();
+        for d in &record.decisions {
+            let stored = StoredDecision::from_decision(d);
+            let json = serde_json::to_vec(&stored)
+                .map_err(|e| StateError::Corrupt { key: "decision".into(), reason: e.to_string() })?;
+            batch.insert(Self::decision_key(record.interval_id, &d.miner_hotkey), json);
+        }
+        for (key, start) in &record.index_entries {
+            OverlapIndex::insert_into(&mut batch, key, *start);
+        }
+        batch.insert(LAST_FINISHED, &record.interval_id.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(true)
+    }
+
+    /// Decisions of intervals in `[start, end)`.
+    pub fn decisions_between(&self, start: u64, end: u64) -> Result<Vec<StoredDecision>, StateError> {
+        let mut lo = DECISION.to_vec();
+        lo.extend_from_slice(&start.to_be_bytes());
+        let mut hi = DECISION.to_vec();
+        hi.extend_from_slice(&end.to_be_bytes());
+        self.tree
+            .range(lo..hi)
+            .map(|item| {
+                let (k, v) = item?;
+                serde_json::from_slice(&v).map_err(|e| StateError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Records a successful weight submission for its epoch.
+    pub fn record_weights(&self, submission: &WeightSubmission) -> Result<(), StateError> {
+        let mut key = WEIGHTS.to_vec();
+        key.extend_from_slice(&submission.epoch.to_be_bytes());
+        let json = serde_json::to_vec(submission)
+            .map_err(|e| StateError::Corrupt { key: "weights".into(), reason: e.to_string() })?;
+        let mut batch = sled::Batch::default();
+        batch.insert(key, json);
+        batch.insert(LAST_WEIGHT_EPOCH, &submission.epoch.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The most recent weight submission.
+    pub fn last_weights(&self) -> Result<Option<WeightSubmission>, StateError> {
+        let Some(item) = self.tree.scan_prefix(WEIGHTS).next_back() else { return Ok(None) };
+        let (k, v) = item?;
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt { key: String::from_utf8_lossy(&k).into_owned(), reason: e.to_string() })
+    }
+}

@@ -32,6 +32,9 @@ pub struct PackageSpec {
     pub validator_hotkey: Option<String>,
     pub interval_id: u64,
     pub row_sample_max: usize,
+    /// Added to every row's source number, so packages with different offsets share no
+    /// source (and never overlap each other).
+    pub source_offset: usize,
 }
 
 /// What was generated.
@@ -82,9 +85,10 @@ fn placeholder_hash(kind: &str, i: usize) -> String {
     hex::encode(Sha256::digest(format!("{kind}:{i}").as_bytes()))
 }
 
-/// Row `i` of a generated package, with placeholder asset hashes.
-pub fn synthetic_record(i: usize, interval_id: u64) -> ClipRecord {
-    let source = video_id(i);
+/// Row `i` of a generated package, with placeholder asset hashes; `source_offset` shifts
+/// the source numbering.
+pub fn synthetic_record(i: usize, interval_id: u64, source_offset: usize) -> ClipRecord {
+    let source = video_id(i + source_offset);
     let start = ((i % 900) * 5) as f64;
     let clip_id = deterministic_clip_id(&source, start, 5.0);
     ClipRecord {
@@ -122,7 +126,7 @@ pub async fn generate_package(dir: &Path, spec: &PackageSpec) -> Result<Generate
     // Real media for the sampled rows only; their hashes go into the dataset.
     let mut real = Vec::with_capacity(sampled.len());
     for (n, &row) in sampled.iter().enumerate() {
-        let mut record = synthetic_record(row, spec.interval_id);
+        let mut record = synthetic_record(row, spec.interval_id, spec.source_offset);
         let clip = dir.join(&record.clip_uri);
         let frame = dir.join(&record.first_frame_uri);
         synth_clip(&clip, &SynthClip { fps: FPS, seed: n as u32, ..SynthClip::default() }).await?;
@@ -164,7 +168,7 @@ fn write_rows(path: &Path, spec: &PackageSpec, real: &[(usize, ClipRecord)]) -> 
         let chunk: Vec<ClipRecord> = (start..end)
             .map(|i| match real.iter().find(|(row, _)| *row == i) {
                 Some((_, r)) => r.clone(),
-                None => synthetic_record(i, spec.interval_id),
+                None => synthetic_record(i, spec.interval_id, spec.source_offset),
             })
             .collect();
         writer.write(&to_batch(&chunk)?).map_err(enc)?;
@@ -180,8 +184,9 @@ mod tests {
 
     #[test]
     fn rows_are_unique_and_spaced() {
-        let a = synthetic_record(0, 7);
-        let b = synthetic_record(64, 7);
+        let a = synthetic_record(0, 7, 0);
+        let b = synthetic_record(64, 7, 0);
+        assert_ne!(a.source_video_id, synthetic_record(0, 7, 1).source_video_id);
         assert_ne!(a.source_video_id, b.source_video_id);
         assert_ne!(a.clip_id, b.clip_id);
         assert_eq!(a.source_video_id.len(), 11);

@@ -78,6 +78,7 @@ async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
             validator_hotkey: Some(VALIDATOR.into()),
             interval_id: INTERVAL,
             row_sample_max: 3,
+            source_offset: 0,
         };
         let generated = generate_package(&dir, &spec).await.with_context(|| format!("generating {rows} rows"))?;
         let mut best = Duration::MAX;

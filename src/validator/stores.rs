@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::chain::ReadCredentials;
 use crate::chain::commitment::bucket_for_hotkey;
-use crate::storage::{LocalStore, ObjectStore, StorageError};
+use crate::storage::{LocalStore, ObjectStore, S3Config, S3Store, StorageError};
 
 /// Opens the store of a miner's bucket.
 pub trait MinerStores: Send + Sync {
@@ -24,5 +24,32 @@ pub struct LocalBuckets {
 impl MinerStores for LocalBuckets {
     fn store_for(&self, hotkey: &str, _credentials: &ReadCredentials) -> Result<Arc<dyn ObjectStore>, StorageError> {
         Ok(Arc::new(LocalStore::new(self.root.join(bucket_for_hotkey(hotkey)))))
+    }
+}
+
+/// Miner buckets on R2 (or, with an endpoint override, any S3-compatible server), read
+/// with the credentials each miner committed; the bucket is the lowercase hotkey.
+#[derive(Debug, Clone, Default)]
+pub struct S3Buckets {
+    endpoint_override: Option<String>,
+}
+
+impl S3Buckets {
+    /// `endpoint_override` replaces `https://{account}.r2.cloudflarestorage.com`.
+    pub fn new(endpoint_override: Option<String>) -> Self {
+        Self { endpoint_override }
+    }
+}
+
+impl MinerStores for S3Buckets {
+    fn store_for(&self, hotkey: &str, credentials: &ReadCredentials) -> Result<Arc<dyn ObjectStore>, StorageError> {
+        let config = S3Config::r2(
+            &credentials.account_id,
+            bucket_for_hotkey(hotkey),
+            credentials.read_access_key.clone(),
+            credentials.read_secret_key.clone(),
+        )
+        .with_endpoint_override(self.endpoint_override.clone());
+        Ok(Arc::new(S3Store::new(config)?))
     }
 }

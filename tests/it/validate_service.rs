@@ -1,0 +1,281 @@
+//! The validator service end to end on the embedded chain: several miners (honest, lying
+//! about resolution, copying another miner, late, missing, uncommitted) over two intervals,
+//! with the decisions, pruning counts, recorded state and the weights set on chain.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::weights::ScoringWindows;
+use nexis::chain::{Chain, Hotkey, ReadCredentials};
+use nexis::media::synth::{SynthClip, synth_clip};
+use nexis::model::Decision;
+use nexis::protocol::IntervalClock;
+use nexis::storage::{ObjectStore, dataset_key, manifest_key};
+use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
+use nexis::validator::metrics::Metrics;
+use nexis::validator::service::{ServiceSettings, ValidatorService};
+use nexis::validator::state::ValidatorState;
+use nexis::validator::stores::MinerStores;
+
+use crate::support::{self, CATEGORY, TestPackage, sha256_hex};
+
+pub const NETUID: u16 = 1;
+/// One-hour blocks: the chain stands still unless a test advances it.
+pub const FROZEN_BLOCK_MS: u64 = 3_600_000;
+
+pub fn hotkey(n: u8) -> Hotkey {
+    Hotkey::from_seed([n; 32])
+}
+
+/// The read credentials every test miner commits (they match the test S3 server's keys).
+pub fn credentials() -> ReadCredentials {
+    let (access, secret) = crate::s3_server::KEYS;
+    ReadCredentials::new("0123456789abcdef0123456789abcdef", access, secret).expect("credentials")
+}
+
+/// A package for `miner` and `interval` from the golden valid_12 clips, with sources
+/// renamed by `tag` so different tags never overlap.
+pub fn package(miner: &str, interval: u64, tag: &str) -> TestPackage {
+    let mut p = TestPackage::valid();
+    for (i, r) in p.records.iter_mut().enumerate() {
+        let id = format!("{tag:_<5}{i:06}");
+        r.source_video_url = format!("https://www.youtube.com/watch?v={id}");
+        r.source_video_id = id.clone();
+        r.source_proof.source_video_id = id;
+    }
+    p.write();
+    p.edit_manifest(|m| {
+        m["miner_hotkey"] = miner.into();
+        m["interval_id"] = interval.into();
+    });
+    p
+}
+
+/// Uploads a package in the protocol's order: assets, dataset, manifest last.
+pub async fn publish(store: &dyn ObjectStore, interval: u64, dir: &Path) {
+    for sub in ["clips", "frames"] {
+        for entry in std::fs::read_dir(dir.join(sub)).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let key = format!("{interval}/{sub}/{}", entry.file_name().to_string_lossy());
+            store.put_file(&key, &entry.path()).await.expect("upload asset");
+        }
+    }
+    store.put_file(&dataset_key(interval), &dir.join("dataset.parquet")).await.expect("upload dataset");
+    store.put_file(&manifest_key(interval), &dir.join("manifest.json")).await.expect("upload manifest");
+}
+
+/// Sets a file's modification time (what both the local store and s3s-fs report as
+/// LastModified).
+pub fn set_mtime(path: &Path, at: SystemTime) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).expect("open for mtime");
+    f.set_modified(at).expect("set mtime");
+}
+
+/// The decisions of one interval by miner.
+fn by_miner(decisions: &[Decision]) -> BTreeMap<String, &Decision> {
+    decisions.iter().map(|d| (d.miner_hotkey.clone(), d)).collect()
+}
+
+fn codes(d: &Decision) -> Vec<String> {
+    d.failures.iter().map(|f| f.code().to_string()).collect()
+}
+
+pub struct World {
+    pub tmp: tempfile::TempDir,
+    pub chain: EmbeddedChain,
+    pub s3: crate::s3_server::S3Server,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let chain = EmbeddedChain::open(tmp.path().join("chain"), FROZEN_BLOCK_MS).expect("chain");
+        let s3 = crate::s3_server::S3Server::start().await;
+        Self { tmp, chain, s3 }
+    }
+
+    /// Registers `key` and, when `commit`, creates its bucket and commits credentials.
+    pub async fn miner(&self, key: &Hotkey, commit: bool) -> Arc<dyn ObjectStore> {
+        self.chain.register(NETUID, &key.ss58()).expect("register");
+        let bucket = nexis::chain::commitment::bucket_for_hotkey(&key.ss58());
+        self.s3.create_bucket(&bucket).await;
+        if commit {
+            self.chain.commit(key, NETUID, &credentials().payload()).await.expect("commit");
+        }
+        Arc::new(nexis::storage::S3Store::new(self.s3.config(&bucket)).expect("store"))
+    }
+
+    /// Where the S3 server keeps `key` of `hotkey`'s bucket on disk.
+    pub fn object_path(&self, hotkey: &str, key: &str) -> PathBuf {
+        self.s3.object_path(&nexis::chain::commitment::bucket_for_hotkey(hotkey), key)
+    }
+
+    pub fn stores(&self) -> Arc<dyn MinerStores> {
+        Arc::new(nexis::validator::stores::S3Buckets::new(Some(self.s3.endpoint())))
+    }
+
+    pub fn service(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorService {
+        let chain: Arc<dyn Chain> = Arc::new(self.chain.clone());
+        let state = ValidatorState::open(&self.tmp.path().join("state")).expect("state");
+        let evaluator = IntervalEvaluator {
+            chain: chain.clone(),
+            stores: self.stores(),
+            validator: support::validator_with(Default::default()),
+            settings: IntervalSettings {
+                netuid: NETUID,
+                validator_hotkey: validator.ss58(),
+                expected_category: Some(CATEGORY.into()),
+                enabled_specs: vec!["video_v1".into()],
+                max_miners: 35,
+                miner_concurrency: 4,
+                miner_budget: Duration::from_secs(120),
+                upload_grace: grace,
+                clock,
+                excluded: BTreeSet::new(),
+            },
+        };
+        ValidatorService::new(
+            chain,
+            Arc::new(validator.clone()),
+            evaluator,
+            state,
+            None,
+            Arc::new(Metrics::new()),
+            ServiceSettings {
+                netuid: NETUID,
+                clock,
+                windows: ScoringWindows::default(),
+                version_key: 0,
+                poll: Duration::from_millis(10),
+                heartbeat: None,
+                set_weights: true,
+            },
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intervals_decisions_pruning_and_weights() {
+    let w = World::new().await;
+    let validator = hotkey(1);
+    w.chain.register(NETUID, &validator.ss58()).expect("register validator");
+    let [a, b, liar, copier, late, missing, uncommitted] = [2, 3, 4, 5, 6, 7, 8].map(hotkey);
+    let mut stores = BTreeMap::new();
+    for (key, commit) in [(&a, true), (&b, true), (&liar, true), (&copier, true), (&late, true), (&missing, true), (&uncommitted, false)] {
+        stores.insert(key.ss58(), w.miner(key, commit).await);
+    }
+    let store = |k: &Hotkey| stores[&k.ss58()].clone();
+    let metagraph = w.chain.metagraph(NETUID).await.expect("metagraph");
+    let uid = |k: &Hotkey| metagraph.uid_of(&k.ss58()).expect("uid");
+
+    // Interval 0. The copier republishes a's rows, five minutes after a.
+    let now = SystemTime::now();
+    let pa = package(&a.ss58(), 0, "aaa0");
+    publish(store(&a).as_ref(), 0, pa.dir()).await;
+    set_mtime(&w.object_path(&a.ss58(), "0/manifest.json"), now - Duration::from_secs(600));
+    let pb = package(&b.ss58(), 0, "bbb0");
+    publish(store(&b).as_ref(), 0, pb.dir()).await;
+    let pc = package(&copier.ss58(), 0, "aaa0");
+    publish(store(&copier).as_ref(), 0, pc.dir()).await;
+    set_mtime(&w.object_path(&copier.ss58(), "0/manifest.json"), now - Duration::from_secs(300));
+    // The liar declares 1280x720 but every clip is 854x480.
+    let mut pl = package(&liar.ss58(), 0, "lll0");
+    for (i, r) in pl.records.iter_mut().enumerate() {
+        let clip = pl.tmp.path().join(&r.clip_uri);
+        let small = SynthClip { width: 854, height: 480, seed: i as u32, audio: false, ..Default::default() };
+        synth_clip(&clip, &small).await.expect("ffmpeg");
+        r.clip_sha256 = sha256_hex(&std::fs::read(&clip).expect("read"));
+    }
+    pl.write();
+    publish(store(&liar).as_ref(), 0, pl.dir()).await;
+    // The late miner's manifest lands two hours after the deadline.
+    let pt = package(&late.ss58(), 0, "ttt0");
+    publish(store(&late).as_ref(), 0, pt.dir()).await;
+    set_mtime(&w.object_path(&late.ss58(), "0/manifest.json"), now + Duration::from_secs(7200));
+    // The uncommitted miner publishes, but nobody can read it.
+    let pu = package(&uncommitted.ss58(), 0, "uuu0");
+    publish(store(&uncommitted).as_ref(), 0, pu.dir()).await;
+
+    let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
+    let service = w.service(&validator, clock, Duration::from_secs(3600));
+    assert_eq!(w.chain.advance(52).expect("advance"), 52);
+    let tick = service.tick().await.expect("tick");
+    assert_eq!(tick.intervals.len(), 1);
+    let first = &tick.intervals[0].record;
+    assert_eq!(first.interval_id, 0);
+    let d = by_miner(&first.decisions);
+    assert_eq!(d.len(), 6, "the uncommitted miner is not a candidate: {:?}", d.keys());
+    assert!(!d.contains_key(&uncommitted.ss58()));
+    let da = d[&a.ss58()];
+    assert!(da.accepted, "{}", da.to_json());
+    assert_eq!((da.record_count, da.notes.cross_miner_overlap_pruned_count), (12, Some(0)));
+    assert!(d[&b.ss58()].accepted && d[&b.ss58()].record_count == 12);
+    let dl = d[&liar.ss58()];
+    assert!(!dl.accepted);
+    assert!(!codes(dl).is_empty() && codes(dl).iter().all(|c| c == "invalid_resolution"), "{}", dl.to_json());
+    assert!(dl.failures.iter().all(|f| f.to_string().ends_with(":854x480")));
+    let dc = d[&copier.ss58()];
+    assert!(dc.accepted, "copying is not a rule failure: {}", dc.to_json());
+    assert_eq!(dc.record_count, 0, "every copied row goes to the earlier submitter");
+    assert_eq!(dc.notes.cross_miner_overlap_pruned_count, Some(12));
+    assert_eq!(codes(d[&late.ss58()]), ["late_submission"]);
+    assert!(d[&late.ss58()].notes.upload_deadline.is_some());
+    assert_eq!(codes(d[&missing.ss58()]), ["missing_submission_files"]);
+    // Epoch 0 had no earlier decisions: everything burns to uid 0 (the validator).
+    let sub = tick.weights.expect("weights for epoch 0");
+    assert!(sub.burned);
+    assert_eq!(w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights"), vec![(0, 65535)]);
+
+    // Polling again at the same block evaluates nothing and sets nothing.
+    let again = service.tick().await.expect("tick");
+    assert!(again.intervals.is_empty() && again.weights.is_none());
+
+    // Interval 50: a publishes new clips; b republishes one clip of interval 0.
+    let pa = package(&a.ss58(), 50, "aaa1");
+    publish(store(&a).as_ref(), 50, pa.dir()).await;
+    let mut pb = package(&b.ss58(), 50, "bbb1");
+    let reused = package(&b.ss58(), 0, "bbb0").records[4].clone();
+    pb.records[0].source_video_url = reused.source_video_url.replace("https://www.", "https://m.");
+    pb.records[0].source_video_id = reused.source_video_id.clone();
+    pb.records[0].clip_start_sec = reused.clip_start_sec + 1.0;
+    pb.write();
+    pb.edit_manifest(|m| {
+        m["miner_hotkey"] = b.ss58().into();
+        m["interval_id"] = 50.into();
+    });
+    publish(store(&b).as_ref(), 50, pb.dir()).await;
+
+    assert_eq!(w.chain.advance(50).expect("advance"), 102);
+    let tick = service.tick().await.expect("tick");
+    assert_eq!(tick.intervals.len(), 1);
+    let second = &tick.intervals[0].record;
+    assert_eq!(second.interval_id, 50);
+    let d = by_miner(&second.decisions);
+    assert!(d[&a.ss58()].accepted && d[&a.ss58()].record_count == 12);
+    let db = d[&b.ss58()];
+    assert!(db.accepted, "{}", db.to_json());
+    assert_eq!(db.record_count, 11, "{}", db.to_json());
+    assert_eq!(db.notes.global_overlap_pruned_count, Some(1));
+    for k in [&liar, &copier, &late, &missing] {
+        assert_eq!(codes(d[&k.ss58()]), ["missing_submission_files"]);
+    }
+
+    // Epoch 1 (block 100): a 24, b 23; the copier scored 0 and was rejected in interval 50;
+    // ranks 1 and 2 give 2/3 and 1/3, so 65535 and 32768.
+    assert!(!tick.weights.as_ref().expect("weights for epoch 1").burned);
+    let mut set = w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights");
+    set.sort();
+    let mut want = vec![(uid(&a), 65535), (uid(&b), 32768)];
+    want.sort();
+    assert_eq!(set, want);
+
+    // The state holds both intervals once, and the index the kept rows (12+12+12+11).
+    let state = &service.state;
+    assert_eq!(state.last_finished_interval().expect("state"), Some(50));
+    assert_eq!(state.decisions_between(0, 100).expect("decisions").len(), 12);
+    assert_eq!(state.index().len(), 47);
+    assert!(!state.record_interval(first).expect("record"), "an interval is never recorded twice");
+}

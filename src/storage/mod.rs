@@ -4,6 +4,7 @@
 mod keys;
 mod local;
 mod prefix;
+mod s3;
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub use keys::{asset_key, clip_uri, dataset_key, frame_uri, manifest_key, normalize_uri, normalize_uri_cow};
 pub use local::LocalStore;
 pub use prefix::PrefixStore;
+pub use s3::{S3Config, S3Store};
 
 /// Size and modification time of a stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Integration tests, one binary with a module per area (each `tests/*.rs` file would be
 //! a separate binary linked against everything).
 
+mod s3_server;
 mod support;
 
 mod chain_cli;
@@ -12,5 +13,6 @@ mod env_example;
 mod golden;
 mod hostile;
 mod rules;
+mod s3_store;
 mod wallet;
 mod weights;

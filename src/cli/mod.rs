@@ -4,6 +4,7 @@
 mod bench;
 mod chain;
 mod check;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,10 @@ enum Command {
     /// Inspect the chain: status, weights; register on the embedded chain.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
+    /// Run the validator service: evaluate every closed interval, set weights each epoch.
+    Validate(Box<validate::ValidateArgs>),
+    /// Exit 0 when a service's loop progressed recently (container health checks).
+    Health(validate::HealthArgs),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -86,6 +91,8 @@ pub fn main() -> ExitCode {
             Command::Check(args) => check::run(*args).await,
             Command::CommitCredentials(args) => chain::commit(*args).await,
             Command::Chain(cmd) => chain::run(cmd).await,
+            Command::Validate(args) => validate::run(*args).await,
+            Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,
         }
     });

@@ -213,7 +213,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         signer,
         evaluator,
         state,
-        super::api::evidence_api(&args)?,
+        None,
         metrics,
         ServiceSettings {
             netuid,

@@ -14,5 +14,7 @@ mod golden;
 mod hostile;
 mod rules;
 mod s3_store;
+mod validate_restart;
+mod validate_service;
 mod wallet;
 mod weights;

@@ -17,10 +17,12 @@ use tokio::task::JoinHandle;
 
 use nexis::storage::{S3Config, S3Store};
 
-/// Access key the server accepts.
-pub const ACCESS_KEY: &str = "NEXISTESTACCESSKEY01";
-/// Secret key the server accepts.
-pub const SECRET_KEY: &str = "nexis-test-secret-key-0123456789abcdefghij";
+/// Access key the server accepts (32 characters, so miners can commit it, protocol §4).
+pub const ACCESS_KEY: &str = "NEXISTESTACCESSKEY01234567890123";
+/// Secret key the server accepts (64 characters, as a committed R2 secret).
+pub const SECRET_KEY: &str = "nexis-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz012345";
+/// Both keys, as a miner commits them.
+pub const KEYS: (&str, &str) = (ACCESS_KEY, SECRET_KEY);
 /// Region the test configs sign for (s3s-fs accepts any).
 pub const REGION: &str = "us-east-1";
 
@@ -66,6 +68,12 @@ impl S3Server {
     /// The directory holding the buckets (one subdirectory each).
     pub fn root(&self) -> &Path {
         self.root.path()
+    }
+
+    /// Where the server keeps object `key` of `bucket` on disk (its mtime is the
+    /// object's LastModified).
+    pub fn object_path(&self, bucket: &str, key: &str) -> std::path::PathBuf {
+        self.root.path().join(bucket).join(key)
     }
 
     /// A config for `bucket` on this server with the test keys and short timeouts.

@@ -2,12 +2,15 @@
 //!
 //! The modules follow the protocol's domains; see `docs/` and the architecture notes.
 
+pub mod api;
 pub mod bench;
 pub mod chain;
 pub mod dataset;
+pub mod index;
 pub mod media;
 pub mod model;
 pub mod protocol;
+pub mod pyjson;
 pub mod spec;
 pub mod storage;
 pub mod validator;

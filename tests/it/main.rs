@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api_client;
 mod chain_cli;
 mod chain_contract;
 mod chain_encoding;
@@ -12,5 +13,6 @@ mod env_example;
 mod golden;
 mod hostile;
 mod rules;
+mod snapshot;
 mod wallet;
 mod weights;

@@ -2,6 +2,7 @@
 //!
 //! The modules follow the protocol's domains; see `docs/` and the architecture notes.
 
+pub mod api;
 pub mod bench;
 pub mod chain;
 pub mod dataset;
@@ -9,6 +10,7 @@ pub mod index;
 pub mod media;
 pub mod model;
 pub mod protocol;
+pub mod pyjson;
 pub mod spec;
 pub mod storage;
 pub mod validator;

@@ -1,4 +1,11 @@
-//! The global overlap index (protocol §10): already published clips per canonical source
-//! key, kept in sled, and the `record_info.json` snapshot codec it is refreshed from.
+//! The global overlap index of protocol §10: the start times already published per
+//! canonical source key.
+//!
+//! - [`overlap`]: the sled-backed index the validator prunes against.
+//! - [`snapshot`]: the shared `record_info.json` object — a lenient reader for every form
+//!   in circulation and the canonical writer.
 
 pub mod overlap;
+pub mod snapshot;
+
+pub use snapshot::{Snapshot, SnapshotError};

@@ -4,6 +4,7 @@
 mod s3_server;
 mod support;
 
+mod api_client;
 mod chain_cli;
 mod chain_contract;
 mod chain_encoding;
@@ -14,6 +15,7 @@ mod golden;
 mod hostile;
 mod rules;
 mod s3_store;
+mod snapshot;
 mod validate_restart;
 mod validate_service;
 mod wallet;

@@ -5,7 +5,6 @@
 //! `cargo bench --bench interval -- [--miners 35] [--rows 10000] [--runs 3]`
 
 #[path = "../tests/it/s3_server.rs"]
-#[allow(dead_code)]
 mod s3_server;
 
 use std::collections::BTreeSet;

@@ -69,6 +69,26 @@ fn init_logging(debug: bool, format: LogFormat) {
     };
 }
 
+/// Settings where an empty value means something ("no category", "metrics off").
+const MEANINGFUL_WHEN_EMPTY: [&str; 2] = ["NEXIS_DATASET_CATEGORY", "NEXIS_METRICS_ADDR"];
+
+/// Treats `NAME=` (as in a `.env` copied from `.env.example`) like an unset variable, so
+/// blank lines fall back to the defaults instead of failing to parse.
+fn drop_blank_settings() {
+    let blank: Vec<_> = std::env::vars_os()
+        .filter(|(k, v)| {
+            let k = k.to_string_lossy();
+            let ours = ["NEXIS_", "BT_", "R2_", "OPENAI_", "GEMINI_"].iter().any(|p| k.starts_with(p));
+            ours && v.to_string_lossy().trim().is_empty() && !MEANINGFUL_WHEN_EMPTY.contains(&k.as_ref())
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for key in blank {
+        // SAFETY: called from `main` before the runtime or any other thread exists.
+        unsafe { std::env::remove_var(key) };
+    }
+}
+
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is reported but not fatal.
@@ -77,6 +97,7 @@ pub fn main() -> ExitCode {
     {
         eprintln!("warning: ignoring .env: {e}");
     }
+    drop_blank_settings();
     let cli = Cli::parse();
     init_logging(cli.debug, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

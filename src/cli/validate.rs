@@ -14,12 +14,14 @@ use tracing::{info, warn};
 
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
+use nexis::api::ValidationApi;
+use nexis::chain::Hotkey;
 use nexis::chain::weights::ScoringWindows;
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use nexis::validator::PackageValidator;
 use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
 use nexis::validator::metrics::{self, Health, Metrics, check_health, heartbeat_path};
-use nexis::validator::service::{ServiceSettings, ValidatorService};
+use nexis::validator::service::{EvidenceApi, ServiceSettings, ValidatorService};
 use nexis::validator::state::ValidatorState;
 use nexis::validator::stores::{LocalBuckets, MinerStores};
 
@@ -68,6 +70,12 @@ pub struct ValidateArgs {
     /// `version_key` of weight submissions.
     #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
     pub weights_version_key: u64,
+    /// Validation API base URL (protocol §12); empty turns reporting off.
+    #[arg(long, env = "NEXIS_VALIDATION_API_URL")]
+    pub validation_api_url: Option<String>,
+    /// Timeout of each validation API request, seconds.
+    #[arg(long, env = "NEXIS_VALIDATION_API_TIMEOUT_SEC")]
+    pub validation_api_timeout_sec: Option<String>,
     /// Evaluate pending intervals, set weights if due, and exit.
     #[arg(long)]
     pub once: bool,
@@ -160,6 +168,24 @@ fn miner_stores(args: &ValidateArgs) -> anyhow::Result<Arc<dyn MinerStores>> {
     Ok(Arc::new(nexis::validator::stores::S3Buckets::new(args.s3_endpoint.clone().filter(|e| !e.trim().is_empty()))))
 }
 
+fn evidence_api(args: &ValidateArgs, signer: &Hotkey) -> anyhow::Result<Option<Arc<dyn EvidenceApi>>> {
+    let api = ValidationApi::from_env_values(
+        args.validation_api_url.as_deref(),
+        args.validation_api_timeout_sec.as_deref(),
+        signer.clone(),
+    )?;
+    match api {
+        Some(api) => {
+            info!(timeout_sec = api.timeout().as_secs_f64(), "validation API reporting is on");
+            Ok(Some(Arc::new(api)))
+        }
+        None => {
+            info!("NEXIS_VALIDATION_API_URL is empty: validation API reporting and exclusions are off");
+            Ok(None)
+        }
+    }
+}
+
 /// Runs `nexis validate`.
 pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let network = args.chain.network()?;
@@ -205,15 +231,21 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             miner_budget: Duration::from_secs(args.miner_budget_sec.max(1)),
             upload_grace: Duration::from_secs(args.upload_grace_sec),
             clock,
-            excluded: args.exclude_hotkeys.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect::<BTreeSet<_>>(),
+            excluded: args
+                .exclude_hotkeys
+                .iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect::<BTreeSet<_>>(),
         },
     };
+    let api = evidence_api(&args, &signer)?;
     let service = ValidatorService::new(
         chain,
         signer,
         evaluator,
         state,
-        None,
+        api,
         metrics,
         ServiceSettings {
             netuid,

@@ -30,6 +30,23 @@ pub trait EvidenceApi: Send + Sync {
     async fn report(&self, interval_id: u64, decisions: &[Decision]);
 }
 
+#[async_trait]
+impl EvidenceApi for crate::api::ValidationApi {
+    async fn excluded_hotkeys(&self, interval_id: u64) -> BTreeSet<String> {
+        let (invalid, blacklist) = tokio::join!(self.invalid_hotkeys(interval_id), self.blacklist());
+        invalid.into_iter().chain(blacklist).map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect()
+    }
+
+    async fn report(&self, interval_id: u64, decisions: &[Decision]) {
+        match self.post_results(interval_id, decisions).await {
+            Ok(()) => debug!(interval_id, decisions = decisions.len(), "reported to the validation API"),
+            Err(e) => {
+                warn!(interval_id, error = %e, "reporting to the validation API failed (validation is unaffected)")
+            }
+        }
+    }
+}
+
 /// Loop settings.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {

@@ -61,12 +61,16 @@ async fn kill_nine_and_restart_neither_loses_nor_repeats_an_interval() {
     let dir = tmp.path().join("wallets/validator/hotkeys");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let seed = [9u8; 32];
-    std::fs::write(dir.join("default"), serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string())
-        .expect("keyfile");
+    std::fs::write(
+        dir.join("default"),
+        serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
+    )
+    .expect("keyfile");
     let chain = EmbeddedChain::open(tmp.path().join("chain"), 20).expect("chain");
     let netuid: u16 = NETUID.parse().expect("netuid");
     chain.register(netuid, &Hotkey::from_seed(seed).ss58()).expect("register validator");
-    let creds = ReadCredentials::new("0123456789abcdef0123456789abcdef", &"a".repeat(32), &"b".repeat(64)).expect("creds");
+    let creds =
+        ReadCredentials::new("0123456789abcdef0123456789abcdef", &"a".repeat(32), &"b".repeat(64)).expect("creds");
     let miners: Vec<Hotkey> = (20..23).map(|n| Hotkey::from_seed([n; 32])).collect();
     for m in &miners {
         chain.register(netuid, &m.ss58()).expect("register miner");

@@ -164,7 +164,9 @@ async fn intervals_decisions_pruning_and_weights() {
     w.chain.register(NETUID, &validator.ss58()).expect("register validator");
     let [a, b, liar, copier, late, missing, uncommitted] = [2, 3, 4, 5, 6, 7, 8].map(hotkey);
     let mut stores = BTreeMap::new();
-    for (key, commit) in [(&a, true), (&b, true), (&liar, true), (&copier, true), (&late, true), (&missing, true), (&uncommitted, false)] {
+    for (key, commit) in
+        [(&a, true), (&b, true), (&liar, true), (&copier, true), (&late, true), (&missing, true), (&uncommitted, false)]
+    {
         stores.insert(key.ss58(), w.miner(key, commit).await);
     }
     let store = |k: &Hotkey| stores[&k.ss58()].clone();

@@ -17,7 +17,9 @@ use super::check::{PackageArgs, registry_for};
 use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
 use nexis::chain::weights::ScoringWindows;
+use nexis::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY, SnapshotSource};
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
+use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 use nexis::validator::PackageValidator;
 use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
 use nexis::validator::metrics::{self, Health, Metrics, check_health, heartbeat_path};
@@ -76,6 +78,8 @@ pub struct ValidateArgs {
     /// Timeout of each validation API request, seconds.
     #[arg(long, env = "NEXIS_VALIDATION_API_TIMEOUT_SEC")]
     pub validation_api_timeout_sec: Option<String>,
+    #[command(flatten)]
+    pub record_info: RecordInfoArgs,
     /// Evaluate pending intervals, set weights if due, and exit.
     #[arg(long)]
     pub once: bool,
@@ -83,6 +87,60 @@ pub struct ValidateArgs {
     pub blocks: BlockArgs,
     #[command(flatten)]
     pub package: PackageArgs,
+}
+
+/// The record-info bucket holding the shared overlap snapshot (protocol §10).
+#[derive(Debug, Args)]
+pub struct RecordInfoArgs {
+    /// Bucket of the shared `record_info.json`.
+    #[arg(long, env = "NEXIS_RECORD_INFO_BUCKET", default_value = DEFAULT_BUCKET)]
+    pub record_info_bucket: String,
+    /// Object key of the snapshot in that bucket.
+    #[arg(long, env = "NEXIS_RECORD_INFO_OBJECT_KEY", default_value = DEFAULT_OBJECT_KEY)]
+    pub record_info_object_key: String,
+    /// Cloudflare account id of the record-info bucket.
+    #[arg(long, env = "NEXIS_RECORD_INFO_ACCOUNT_ID", hide_env_values = true)]
+    pub record_info_account_id: Option<String>,
+    /// Read access key of the record-info bucket.
+    #[arg(long, env = "NEXIS_RECORD_INFO_READ_ACCESS_KEY", hide_env_values = true)]
+    pub record_info_read_access_key: Option<String>,
+    /// Read secret key of the record-info bucket.
+    #[arg(long, env = "NEXIS_RECORD_INFO_READ_SECRET_KEY", hide_env_values = true)]
+    pub record_info_read_secret_key: Option<String>,
+}
+
+impl RecordInfoArgs {
+    /// Where to read the snapshot: a local bucket directory, R2 with read keys, or nowhere.
+    pub fn source(
+        &self,
+        buckets_dir: Option<&PathBuf>,
+        endpoint: Option<String>,
+    ) -> anyhow::Result<Option<SnapshotSource>> {
+        let key = self.record_info_object_key.trim().to_string();
+        let bucket = self.record_info_bucket.trim();
+        let store: Arc<dyn ObjectStore> = if let Some(dir) = buckets_dir {
+            Arc::new(LocalStore::new(dir.join(bucket)))
+        } else {
+            match (&self.record_info_account_id, &self.record_info_read_access_key, &self.record_info_read_secret_key) {
+                (Some(account), Some(access), Some(secret)) => {
+                    let config = S3Config::r2(account.trim(), bucket, access.trim(), secret.trim())
+                        .with_endpoint_override(endpoint);
+                    Arc::new(S3Store::new(config).context("record-info bucket settings")?)
+                }
+                (None, None, None) => {
+                    info!(
+                        "no NEXIS_RECORD_INFO_* credentials: the overlap index holds this validator's own kept rows only"
+                    );
+                    return Ok(None);
+                }
+                _ => bail!(
+                    "set all of NEXIS_RECORD_INFO_ACCOUNT_ID, NEXIS_RECORD_INFO_READ_ACCESS_KEY and \
+                     NEXIS_RECORD_INFO_READ_SECRET_KEY, or none of them"
+                ),
+            }
+        };
+        Ok(Some(SnapshotSource { store, key }))
+    }
 }
 
 /// Block constants; the live-network values are the defaults and any override is logged.
@@ -240,6 +298,8 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let api = evidence_api(&args, &signer)?;
+    let endpoint = args.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
+    let snapshot = args.record_info.source(args.buckets_dir.as_ref(), endpoint)?;
     let service = ValidatorService::new(
         chain,
         signer,
@@ -257,6 +317,10 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             set_weights: true,
         },
     );
+    let service = match snapshot {
+        Some(source) => service.with_snapshot(source),
+        None => service,
+    };
     if args.once {
         let report = service.tick().await?;
         info!(block = report.block, intervals = report.intervals.len(), weights = report.weights.is_some(), "done");

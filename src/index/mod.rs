@@ -6,6 +6,7 @@
 //!   in circulation and the canonical writer.
 
 pub mod overlap;
+pub mod refresh;
 pub mod snapshot;
 
 pub use snapshot::{Snapshot, SnapshotError};

@@ -5,6 +5,7 @@
 //! Entries live under their own prefix in a tree shared with the validator state, so an
 //! interval's decisions and its new index entries are written by one atomic batch.
 
+use super::snapshot::seconds_to_ms;
 use crate::protocol::MIN_START_DISTANCE_SEC;
 
 /// Prefix of index entries in the shared tree.
@@ -15,9 +16,13 @@ const PREFIX: &[u8] = b"overlap/";
 #[error("overlap index: {0}")]
 pub struct IndexError(#[from] sled::Error);
 
-/// Starts are kept as whole milliseconds, as the snapshot's 3-decimal strings carry them.
+/// Starts are kept as whole milliseconds, rounded as the snapshot's 3-decimal strings
+/// round them (values the snapshot cannot hold, such as negatives, round half away).
 pub fn start_ms(start: f64) -> Option<i64> {
-    start.is_finite().then(|| (start * 1000.0).round() as i64)
+    if !start.is_finite() {
+        return None;
+    }
+    Some(seconds_to_ms(start).map_or_else(|| (start * 1000.0).round() as i64, |ms| ms as i64))
 }
 
 /// Order-preserving encoding of a signed millisecond value.

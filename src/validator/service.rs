@@ -18,6 +18,7 @@ use super::metrics::{Metrics, write_heartbeat};
 use super::state::{StateError, ValidatorState, WeightSubmission};
 use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
 use crate::chain::{Chain, ChainError, Hotkey, NetUid};
+use crate::index::refresh::{SnapshotRead, SnapshotSource};
 use crate::model::Decision;
 use crate::protocol::IntervalClock;
 
@@ -122,6 +123,9 @@ pub struct ValidatorService {
     pub api: Option<Arc<dyn EvidenceApi>>,
     pub metrics: Arc<Metrics>,
     pub settings: ServiceSettings,
+    /// The shared overlap snapshot, when a record-info bucket is configured.
+    pub snapshot: Option<SnapshotSource>,
+    last_snapshot: Mutex<Option<SnapshotRead>>,
     backoff: Mutex<WeightBackoff>,
 }
 
@@ -135,7 +139,29 @@ impl ValidatorService {
         metrics: Arc<Metrics>,
         settings: ServiceSettings,
     ) -> Self {
-        Self { chain, signer, evaluator, state, api, metrics, settings, backoff: Mutex::new(WeightBackoff::default()) }
+        Self {
+            chain,
+            signer,
+            evaluator,
+            state,
+            api,
+            metrics,
+            settings,
+            snapshot: None,
+            last_snapshot: Mutex::new(None),
+            backoff: Mutex::new(WeightBackoff::default()),
+        }
+    }
+
+    /// Refreshes the overlap index from `source` before evaluating intervals.
+    pub fn with_snapshot(mut self, source: SnapshotSource) -> Self {
+        self.snapshot = Some(source);
+        self
+    }
+
+    /// What the latest snapshot refresh found (`None` before the first, or without one).
+    pub fn last_snapshot_read(&self) -> Option<SnapshotRead> {
+        self.last_snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Closed intervals still to evaluate at `block`, oldest first: after the last
@@ -170,7 +196,14 @@ impl ValidatorService {
         };
         self.metrics.current_block.set(block as i64);
         let mut report = TickReport { block, ..Default::default() };
-        for interval_id in self.pending_intervals(block)? {
+        let pending = self.pending_intervals(block)?;
+        if !pending.is_empty()
+            && let Some(source) = &self.snapshot
+        {
+            let read = source.refresh(&self.state.index()).await;
+            *self.last_snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(read);
+        }
+        for interval_id in pending {
             match self.run_interval(interval_id, block).await? {
                 Some(done) => report.intervals.push(done),
                 None => break,

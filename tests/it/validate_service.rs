@@ -10,13 +10,14 @@ use std::time::{Duration, SystemTime};
 use nexis::chain::embedded::EmbeddedChain;
 use nexis::chain::weights::ScoringWindows;
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
+use nexis::index::refresh::{SnapshotRead, SnapshotSource};
 use nexis::media::synth::{SynthClip, synth_clip};
 use nexis::model::Decision;
 use nexis::protocol::IntervalClock;
 use nexis::storage::{ObjectStore, dataset_key, manifest_key};
 use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
 use nexis::validator::metrics::Metrics;
-use nexis::validator::service::{ServiceSettings, ValidatorService};
+use nexis::validator::service::{EvidenceApi, ServiceSettings, ValidatorService};
 use nexis::validator::state::ValidatorState;
 use nexis::validator::stores::MinerStores;
 
@@ -118,6 +119,16 @@ impl World {
     }
 
     pub fn service(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorService {
+        self.service_with(validator, clock, grace, None)
+    }
+
+    pub fn service_with(
+        &self,
+        validator: &Hotkey,
+        clock: IntervalClock,
+        grace: Duration,
+        api: Option<Arc<dyn EvidenceApi>>,
+    ) -> ValidatorService {
         let chain: Arc<dyn Chain> = Arc::new(self.chain.clone());
         let state = ValidatorState::open(&self.tmp.path().join("state")).expect("state");
         let evaluator = IntervalEvaluator {
@@ -142,7 +153,7 @@ impl World {
             Arc::new(validator.clone()),
             evaluator,
             state,
-            None,
+            api,
             Arc::new(Metrics::new()),
             ServiceSettings {
                 netuid: NETUID,
@@ -280,4 +291,136 @@ async fn intervals_decisions_pruning_and_weights() {
     assert_eq!(state.decisions_between(0, 100).expect("decisions").len(), 12);
     assert_eq!(state.index().len(), 47);
     assert!(!state.record_interval(first).expect("record"), "an interval is never recorded twice");
+}
+
+/// A validation API double: fixed invalid and blacklisted hotkeys, records what is posted.
+struct ApiDouble {
+    url: String,
+    posted: Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+async fn api_double(invalid: Vec<String>, blacklist: Vec<String>) -> ApiDouble {
+    use axum::routing::{get, post};
+    let posted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = posted.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/invalid-hotkeys",
+            get(move || async move { axum::Json(serde_json::json!({ "invalid_hotkeys": invalid })) }),
+        )
+        .route(
+            "/v1/get_blacklist",
+            get(move || async move { axum::Json(serde_json::json!({ "blacklist_hotkeys": blacklist })) }),
+        )
+        .route(
+            "/v1/validation-results",
+            post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let signer =
+                    headers.get("x-validator-hotkey").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                sink.lock().expect("lock").push((signer, json));
+                axum::Json(serde_json::json!({ "ok": true }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    ApiDouble { url, posted }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_api_exclusions_reporting_and_metrics() {
+    let w = World::new().await;
+    let validator = hotkey(1);
+    w.chain.register(NETUID, &validator.ss58()).expect("register validator");
+    let [a, invalid, banned, c] = [2, 3, 4, 5].map(hotkey);
+    let mut stores = BTreeMap::new();
+    for key in [&a, &invalid, &banned, &c] {
+        stores.insert(key.ss58(), w.miner(key, true).await);
+    }
+    let pa = package(&a.ss58(), 0, "aaa0");
+    for (key, tag) in [(&a, "aaa0"), (&invalid, "iii0"), (&banned, "nnn0"), (&c, "ccc0")] {
+        let p = if tag == "aaa0" { None } else { Some(package(&key.ss58(), 0, tag)) };
+        let dir = p.as_ref().map_or(pa.dir(), |p| p.dir());
+        publish(stores[&key.ss58()].as_ref(), 0, dir).await;
+    }
+    // The shared snapshot already holds a clip 2 s from a's first row (bare id form).
+    w.s3.create_bucket("nexis-record-info").await;
+    let record_info = Arc::new(w.s3.store("nexis-record-info"));
+    let first = &pa.records[0];
+    let snapshot = format!(r#"{{"{}": [{}]}}"#, first.source_video_id, first.clip_start_sec + 2.0);
+    record_info.put_bytes("record_info.json", snapshot.as_bytes()).await.expect("snapshot");
+
+    let api = api_double(vec![invalid.ss58()], vec![banned.ss58()]).await;
+    let client = nexis::api::ValidationApi::new(&api.url, Duration::from_secs(5), validator.clone()).expect("api");
+    let service = w
+        .service_with(&validator, IntervalClock::default(), Duration::from_secs(3600), Some(Arc::new(client)))
+        .with_snapshot(SnapshotSource { store: record_info.clone(), key: "record_info.json".into() });
+    w.chain.advance(52).expect("advance");
+    let tick = service.tick().await.expect("tick");
+    assert_eq!(service.last_snapshot_read(), Some(SnapshotRead::Trusted { entries: 1, added: 1 }));
+    let d = by_miner(&tick.intervals[0].record.decisions);
+    assert_eq!(
+        d.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from([a.ss58(), c.ss58()]),
+        "API-excluded miners are not evaluated"
+    );
+    assert_eq!((d[&a.ss58()].record_count, d[&a.ss58()].notes.global_overlap_pruned_count), (11, Some(1)));
+    assert_eq!(d[&c.ss58()].record_count, 12);
+
+    // The interval was reported, signed by this validator, with the protocol's fields.
+    let posted = api.posted.lock().expect("lock").clone();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].0, validator.ss58());
+    assert_eq!(posted[0].1["interval_id"], 0);
+    let reported: BTreeMap<String, u64> = posted[0].1["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| (d["miner_hotkey"].as_str().expect("hotkey").to_string(), d["record_count"].as_u64().expect("count")))
+        .collect();
+    assert_eq!(reported, BTreeMap::from([(a.ss58(), 11), (c.ss58(), 12)]));
+
+    // /metrics tells the same story.
+    let addr = nexis::validator::metrics::serve(service.metrics.clone(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve metrics");
+    let text = reqwest::get(format!("http://{addr}/metrics")).await.expect("get").text().await.expect("text");
+    for line in [
+        "nexis_validator_intervals_total 1",
+        "nexis_validator_decisions_total{result=\"accepted\"} 2",
+        "nexis_validator_overlap_pruned_rows_total{kind=\"global\"} 1",
+        "nexis_validator_weight_submissions_total{result=\"ok\"} 1",
+        "nexis_validator_last_interval 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    assert!(text.contains("nexis_validator_stage_seconds_bucket{le="), "{text}");
+
+    // An unparseable snapshot is untrusted and adds nothing.
+    record_info.put_bytes("record_info.json", b"<html>not json</html>").await.expect("snapshot");
+    let before = service.state.index().len();
+    w.chain.advance(50).expect("advance");
+    service.tick().await.expect("tick");
+    assert!(matches!(service.last_snapshot_read(), Some(SnapshotRead::Untrusted(_))));
+    assert_eq!(service.state.index().len(), before, "interval 50 had no packages, and the snapshot adds nothing");
+}
+
+#[test]
+fn health_follows_the_liveness_file() {
+    use nexis::validator::metrics::{Health, check_health, heartbeat_path, write_heartbeat};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = heartbeat_path(tmp.path(), "validator");
+    assert!(matches!(check_health(&path, Duration::from_secs(60)), Health::Missing(_)));
+    write_heartbeat(&path, 120, Some(100)).expect("write");
+    match check_health(&path, Duration::from_secs(60)) {
+        Health::Alive { beat, .. } => assert_eq!((beat.block, beat.last_interval), (120, Some(100))),
+        other => panic!("expected alive, got {other:?}"),
+    }
+    let mut beat: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    beat["at"] = (beat["at"].as_i64().expect("at") - 3600).into();
+    std::fs::write(&path, beat.to_string()).expect("write");
+    assert!(matches!(check_health(&path, Duration::from_secs(60)), Health::Stale { age_sec, .. } if age_sec >= 3600));
 }

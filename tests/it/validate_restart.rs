@@ -113,3 +113,49 @@ async fn kill_nine_and_restart_neither_loses_nor_repeats_an_interval() {
         assert!(per_interval.contains_key(id), "logged interval {id} missing from the state");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_health_reports_progress() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("wallets/validator/hotkeys");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let seed = [11u8; 32];
+    std::fs::write(
+        dir.join("default"),
+        serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
+    )
+    .expect("keyfile");
+    let chain = EmbeddedChain::open(tmp.path().join("chain"), 20).expect("chain");
+    chain.register(NETUID.parse().expect("netuid"), &Hotkey::from_seed(seed).ss58()).expect("register");
+    let log = tmp.path().join("run.log");
+    let mut child = spawn(tmp.path(), &log);
+    // Wait until the loop has recorded something, then ask it to stop.
+    for _ in 0..200 {
+        if !recorded_in_log(&log).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!recorded_in_log(&log).is_empty(), "the validator never recorded an interval");
+    let health = Command::new(env!("CARGO_BIN_EXE_nexis"))
+        .args(["health", "--max-age-sec", "60"])
+        .env("NEXIS_WORKDIR", tmp.path().join("work"))
+        .output()
+        .expect("nexis health");
+    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stdout));
+    // SAFETY: sending a signal to our own child process.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "SIGTERM must end the validator cleanly: {status:?}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("validator stopped; state is consistent"), "{text}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let stale = Command::new(env!("CARGO_BIN_EXE_nexis"))
+        .args(["health", "--max-age-sec", "0"])
+        .env("NEXIS_WORKDIR", tmp.path().join("work"))
+        .output()
+        .expect("nexis health");
+    assert_eq!(stale.status.code(), Some(1), "a stopped loop turns unhealthy");
+    assert!(String::from_utf8_lossy(&stale.stdout).contains("has not progressed"));
+}

@@ -19,7 +19,7 @@ use super::stores::MinerStores;
 use super::{EnvironmentError, PackageOutcome, PackageRequest, PackageValidator};
 use crate::chain::{Chain, ChainError, NetUid};
 use crate::index::overlap::OverlapIndex;
-use crate::model::{Decision, DecisionNotes, Failure};
+use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
 use crate::protocol::IntervalClock;
 
 /// What an interval evaluation needs to know besides the interval id.
@@ -67,9 +67,21 @@ pub struct IntervalTimings {
 #[derive(Debug, Default)]
 pub struct IntervalReport {
     pub record: IntervalRecord,
+    /// Accepted packages after pruning: the miner, its manifest and the dataset rows kept
+    /// (ascending row numbers), for owner publishing.
+    pub kept: Vec<KeptPackage>,
     pub candidates: usize,
     pub timings: IntervalTimings,
     pub upload_deadline: Option<DateTime<Utc>>,
+}
+
+/// An accepted package after pruning.
+#[derive(Debug, Clone)]
+pub struct KeptPackage {
+    pub miner_hotkey: String,
+    pub manifest: IntervalManifest,
+    /// Row numbers of `dataset.parquet` that survived pruning, ascending.
+    pub rows: Vec<u32>,
 }
 
 /// Evaluates intervals.
@@ -143,13 +155,15 @@ impl IntervalEvaluator {
 
         let started = Instant::now();
         let index = index.clone();
-        let (decisions, index_entries) = tokio::task::spawn_blocking(move || finalize(outcomes, &index))
-            .await
-            .map_err(|e| IntervalError::Task(e.to_string()))??;
+        let Finalized { decisions, index_entries, kept } =
+            tokio::task::spawn_blocking(move || finalize(outcomes, &index))
+                .await
+                .map_err(|e| IntervalError::Task(e.to_string()))??;
         let prune_time = started.elapsed();
 
         Ok(IntervalReport {
             record: IntervalRecord { interval_id, decisions, index_entries },
+            kept,
             candidates: found.candidates.len(),
             timings: IntervalTimings { discover: discover_time, miners: miners_time, prune: prune_time },
             upload_deadline,
@@ -214,8 +228,13 @@ impl IntervalEvaluator {
     }
 }
 
-/// A kept row for the overlap index: canonical source key and start seconds.
-type IndexEntry = (String, f64);
+/// What pruning leaves: final decisions (selection order), index entries for the kept
+/// rows (canonical key, start seconds) and the kept packages.
+struct Finalized {
+    decisions: Vec<Decision>,
+    index_entries: Vec<(String, f64)>,
+    kept: Vec<KeptPackage>,
+}
 
 fn failed(req: &PackageRequest, failure: Failure, error: Option<String>) -> Decision {
     Decision::load_failure(&req.miner_hotkey, req.interval_id, failure, DecisionNotes { error, ..Default::default() })
@@ -227,10 +246,7 @@ fn outcome_of(decision: Decision) -> PackageOutcome {
 
 /// Prunes the accepted packages and writes the post-prune counts into their decisions.
 /// Returns the decisions in selection order and the kept rows for the index.
-fn finalize(
-    outcomes: Vec<PackageOutcome>,
-    index: &OverlapIndex,
-) -> Result<(Vec<Decision>, Vec<IndexEntry>), IntervalError> {
+fn finalize(outcomes: Vec<PackageOutcome>, index: &OverlapIndex) -> Result<Finalized, IntervalError> {
     let accepted: Vec<usize> =
         (0..outcomes.len()).filter(|&i| outcomes[i].decision.accepted && outcomes[i].dataset.is_some()).collect();
     let rows: Vec<PackageRows<'_>> = accepted
@@ -252,10 +268,15 @@ fn finalize(
         }
     }
     let mut decisions: Vec<Decision> = Vec::with_capacity(outcomes.len());
+    let mut kept = Vec::with_capacity(accepted.len());
     let mut slot = 0;
     for (i, outcome) in outcomes.into_iter().enumerate() {
         let mut d = outcome.decision;
         if accepted.get(slot) == Some(&i) {
+            if let Some(manifest) = outcome.manifest {
+                let rows = pruned.kept[slot].clone();
+                kept.push(KeptPackage { miner_hotkey: d.miner_hotkey.clone(), manifest, rows });
+            }
             let kept = pruned.kept[slot].len() as u64;
             d.record_count = kept;
             d.notes.record_count = Some(kept);
@@ -265,5 +286,5 @@ fn finalize(
         }
         decisions.push(d);
     }
-    Ok((decisions, entries))
+    Ok(Finalized { decisions, index_entries: entries, kept })
 }

@@ -237,6 +237,10 @@ async fn intervals_decisions_pruning_and_weights() {
     assert_eq!(codes(d[&late.ss58()]), ["late_submission"]);
     assert!(d[&late.ss58()].notes.upload_deadline.is_some());
     assert_eq!(codes(d[&missing.ss58()]), ["missing_submission_files"]);
+    // The kept packages (for owner publishing) follow the pruning.
+    let kept: BTreeMap<String, usize> =
+        tick.intervals[0].kept.iter().map(|k| (k.miner_hotkey.clone(), k.rows.len())).collect();
+    assert_eq!(kept, BTreeMap::from([(a.ss58(), 12), (b.ss58(), 12), (copier.ss58(), 0)]));
     // Epoch 0 had no earlier decisions: everything burns to uid 0 (the validator).
     let sub = tick.weights.expect("weights for epoch 0");
     assert!(sub.burned);

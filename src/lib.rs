@@ -8,6 +8,7 @@ pub mod chain;
 pub mod dataset;
 pub mod index;
 pub mod media;
+pub mod miner;
 pub mod model;
 pub mod protocol;
 pub mod pyjson;

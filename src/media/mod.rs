@@ -1,6 +1,7 @@
-//! External media tools: `ffprobe` for the validator's media checks (and later `ffmpeg`
-//! and `yt-dlp` for the miner). Tools are system binaries; nothing is ever downloaded.
+//! External media tools: `ffprobe` for the validator's media checks, `ffmpeg` for the
+//! miner's clips and frames, and `yt-dlp` for its downloads. Tools are system binaries; nothing is ever downloaded.
 
+pub mod ffmpeg;
 mod probe;
 pub mod synth;
 

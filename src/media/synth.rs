@@ -2,11 +2,9 @@
 //! benchmarks and the demo (never downloaded, never from the network).
 
 use std::path::Path;
-use std::process::Stdio;
+use std::time::Duration;
 
-use tokio::process::Command;
-
-use super::{FFMPEG_INSTALL_HINT, MediaError};
+use super::MediaError;
 
 /// Parameters of a synthetic clip.
 #[derive(Debug, Clone)]
@@ -26,25 +24,11 @@ impl Default for SynthClip {
     }
 }
 
+/// Synthetic media is small; anything slower than this is a broken ffmpeg.
+const SYNTH_TIMEOUT: Duration = Duration::from_secs(120);
+
 async fn run_ffmpeg(args: &[String]) -> Result<(), MediaError> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                MediaError::ToolMissing { tool: "ffmpeg", path: "ffmpeg".into(), hint: FFMPEG_INSTALL_HINT }
-            }
-            _ => MediaError::Io { tool: "ffmpeg", message: e.to_string() },
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(MediaError::Io { tool: "ffmpeg", message: String::from_utf8_lossy(&out.stderr).into_owned() })
-    }
+    super::ffmpeg::run_ffmpeg(args, SYNTH_TIMEOUT).await
 }
 
 /// Writes an H.264 MP4 test clip (test pattern, optional sine audio) to `path`.
@@ -82,14 +66,5 @@ pub async fn synth_clip(path: &Path, clip: &SynthClip) -> Result<(), MediaError>
 
 /// Writes the first frame of `clip` as a JPEG to `path`.
 pub async fn first_frame(clip: &Path, path: &Path) -> Result<(), MediaError> {
-    run_ffmpeg(&[
-        "-i".into(),
-        clip.display().to_string(),
-        "-frames:v".into(),
-        "1".into(),
-        "-q:v".into(),
-        "3".into(),
-        path.display().to_string(),
-    ])
-    .await
+    super::ffmpeg::first_frame(clip, path, SYNTH_TIMEOUT).await
 }

@@ -13,6 +13,7 @@ mod compat;
 mod env_example;
 mod golden;
 mod hostile;
+mod mine;
 mod rules;
 mod s3_store;
 mod snapshot;

@@ -1,0 +1,196 @@
+//! `nexis mine`: build and upload this miner's package for each interval as it opens
+//! (or once, with `--once`), to its R2 bucket or, with `--out DIR`, to a local directory
+//! with the same layout.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tracing::{error, info};
+
+use super::chain::ChainArgs;
+use super::validate::{BlockArgs, shutdown_signal, workdir};
+use nexis::chain::commitment::bucket_for_hotkey;
+use nexis::media::{Ffprobe, MediaProbe};
+use nexis::miner::caption::Captioner;
+use nexis::miner::clipper::Clipper;
+use nexis::miner::download::Downloader;
+use nexis::miner::ledger::Ledger;
+use nexis::miner::package::{PackageInfo, UploadPolicy};
+use nexis::miner::{Miner, MinerSettings};
+use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
+use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
+
+/// Arguments of `nexis mine`.
+#[derive(Debug, Args)]
+#[command(after_help = "Sources come from NEXIS_SOURCES_FILE (one YouTube URL per line). A source file \
+    already in NEXIS_WORKDIR/raw/{video_id}.mp4 is used without downloading.\n\n\
+    Example (one package into a local directory):\n  nexis mine --once --interval 7756800 --out ./bucket")]
+pub struct MineArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// File of YouTube URLs, one per line.
+    #[arg(long, env = "NEXIS_SOURCES_FILE", default_value = "sources.txt")]
+    pub sources_file: PathBuf,
+    /// Downloads, packages in progress and the ledger of published segments.
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+    /// Dataset spec of the packages.
+    #[arg(long, env = "NEXIS_DATASET_SPEC_DEFAULT", default_value = DEFAULT_SPEC_ID)]
+    pub spec: String,
+    /// Category written in the manifest; empty for none.
+    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
+    pub category: String,
+    /// Build one package and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Interval of `--once` (default: the interval open now).
+    #[arg(long, requires = "once")]
+    pub interval: Option<u64>,
+    /// Write the package under DIR/{interval}/ instead of uploading to R2.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds between block polls.
+    #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
+    pub poll_sec: f64,
+    /// Most clips in one package.
+    #[arg(long, env = "NEXIS_MINER_MAX_CLIPS_PER_INTERVAL", default_value_t = 40)]
+    pub max_clips_per_interval: usize,
+    /// Clips cut at once (default: the number of cores).
+    #[arg(long, env = "NEXIS_MINER_CLIP_CONCURRENCY")]
+    pub clip_concurrency: Option<usize>,
+    /// Timeout of one ffmpeg run, seconds.
+    #[arg(long, env = "NEXIS_FFMPEG_TIMEOUT_SEC", default_value_t = 300)]
+    pub ffmpeg_timeout_sec: u64,
+    /// yt-dlp binary.
+    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
+    pub yt_dlp: PathBuf,
+    /// Timeout of one download attempt, seconds.
+    #[arg(long, env = "NEXIS_YT_DLP_TIMEOUT_SEC", default_value_t = 1800)]
+    pub yt_dlp_timeout_sec: u64,
+    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
+    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Cloudflare account id of the miner's bucket.
+    #[arg(long, env = "R2_ACCOUNT_ID", hide_env_values = true)]
+    pub r2_account_id: Option<String>,
+    /// R2 write access key.
+    #[arg(long, env = "R2_WRITE_ACCESS_KEY", hide_env_values = true)]
+    pub r2_write_access_key: Option<String>,
+    /// R2 write secret key.
+    #[arg(long, env = "R2_WRITE_SECRET_KEY", hide_env_values = true)]
+    pub r2_write_secret_key: Option<String>,
+    #[command(flatten)]
+    pub captions: super::caption::CaptionArgs,
+    #[command(flatten)]
+    pub blocks: BlockArgs,
+}
+
+fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    if let Some(out) = &args.out {
+        info!(dir = %out.display(), "writing packages to a local directory instead of R2");
+        return Ok(Arc::new(LocalStore::new(out)));
+    }
+    let (Some(account), Some(access), Some(secret)) =
+        (&args.r2_account_id, &args.r2_write_access_key, &args.r2_write_secret_key)
+    else {
+        bail!("set R2_ACCOUNT_ID, R2_WRITE_ACCESS_KEY and R2_WRITE_SECRET_KEY to upload packages (or use --out DIR)");
+    };
+    let config = S3Config::r2(account.trim(), bucket_for_hotkey(hotkey), access.trim(), secret.trim())
+        .with_endpoint_override(args.s3_endpoint.clone());
+    Ok(Arc::new(S3Store::new(config).context("R2 bucket settings")?))
+}
+
+/// Runs `nexis mine`.
+pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
+    let captioner: Arc<dyn Captioner> = args.captions.captioner()?;
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let (clock, _) = args.blocks.resolve()?;
+    let hotkey = args.chain.hotkey()?;
+    let workdir = workdir(args.workdir.clone());
+    std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let probe = Ffprobe::new(None, Duration::from_secs(60));
+    probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
+    let probe: Arc<dyn MediaProbe> = Arc::new(probe);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let category = args.category.trim();
+    let miner = Miner {
+        settings: MinerSettings {
+            sources_file: args.sources_file.clone(),
+            packages_dir: workdir.join("packages"),
+            max_clips: args.max_clips_per_interval,
+            clip_concurrency: args.clip_concurrency.unwrap_or(cores).max(1),
+            caption_concurrency: 8,
+            upload: UploadPolicy::default(),
+            progress: std::io::stderr().is_terminal(),
+        },
+        info: PackageInfo {
+            miner_hotkey: hotkey.ss58(),
+            netuid,
+            interval_id: 0,
+            spec_id: args.spec.trim().to_string(),
+            category: (!category.is_empty()).then(|| category.to_string()),
+        },
+        downloader: Downloader {
+            raw_dir: workdir.join("raw"),
+            binary: args.yt_dlp.clone(),
+            timeout: Duration::from_secs(args.yt_dlp_timeout_sec.max(1)),
+            attempts: 3,
+        },
+        clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(args.ffmpeg_timeout_sec.max(1)), threads: 1 },
+        probe,
+        captioner,
+        ledger: Ledger::open(&workdir.join("miner-ledger"))?,
+        store: bucket_store(&args, &hotkey.ss58())?,
+    };
+    if args.once && let Some(interval) = args.interval {
+        let report = miner.mine_interval(interval).await?;
+        println!("{}", serde_json::json!({
+            "interval_id": report.interval_id, "records": report.records, "clips_failed": report.clips_failed,
+            "captions_dropped": report.captions_dropped, "sources_failed": report.sources_failed,
+            "skipped": report.skipped, "resumed": report.resumed,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let chain = args.chain.connect(&network).await?;
+    if args.once {
+        let interval = clock.interval_start(chain.current_block().await?);
+        let report = miner.mine_interval(interval).await?;
+        info!(interval, records = report.records, "done");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
+        bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
+    }
+    let mut shutdown = Box::pin(shutdown_signal());
+    let mut last: Option<u64> = None;
+    info!(chain = %chain.describe(), hotkey = %hotkey.ss58(), "miner started");
+    loop {
+        match chain.current_block().await {
+            Ok(block) => {
+                let interval = clock.interval_start(block);
+                if last != Some(interval) {
+                    tokio::select! {
+                        r = miner.mine_interval(interval) => match r {
+                            Ok(_) => last = Some(interval),
+                            Err(e) => error!(interval, error = %e, "mining this interval failed; retrying next poll"),
+                        },
+                        _ = &mut shutdown => break,
+                    }
+                }
+            }
+            Err(e) => error!(error = %e, "cannot read the current block"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(args.poll_sec)) => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    info!("miner stopped; packages not yet uploaded are finished on the next start");
+    Ok(ExitCode::SUCCESS)
+}

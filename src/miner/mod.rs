@@ -1,0 +1,12 @@
+//! The miner: sources, yt-dlp downloads, ffmpeg clips, captions, the interval package and
+//! its upload in the protocol's order (§5, §6, §7, §14).
+
+pub mod caption;
+pub mod clipper;
+pub mod download;
+pub mod ledger;
+pub mod package;
+pub mod run;
+pub mod sources;
+
+pub use run::{MineError, MineReport, Miner, MinerSettings};

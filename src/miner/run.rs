@@ -1,0 +1,267 @@
+//! One interval of mining: sources → downloads → clips (in parallel, bounded) → captions
+//! → package → upload. A failing source or clip is logged and skipped; only trouble with
+//! our own disk or the bucket ends the interval with an error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing::{info, warn};
+
+use super::caption::{Captioner, caption_clip};
+use super::clipper::{Clipper, CutClip, segment_starts};
+use super::download::{DownloadError, Downloader};
+use super::ledger::{Ledger, LedgerError};
+use super::package::{
+    PackageError, PackageInfo, UploadPolicy, is_complete, package_dir, record_for, upload_package, write_package,
+};
+use super::sources::{SourcesError, read_sources};
+use crate::media::MediaProbe;
+use crate::media::ffmpeg::frames_at;
+use crate::storage::{ObjectStore, StorageError, manifest_key};
+
+/// Interval failures (the interval is retried on the next poll).
+#[derive(Debug, thiserror::Error)]
+pub enum MineError {
+    #[error(transparent)]
+    Sources(#[from] SourcesError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error("bucket: {0}")]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+}
+
+/// Miner settings.
+#[derive(Debug, Clone)]
+pub struct MinerSettings {
+    pub sources_file: PathBuf,
+    /// Where packages are built until uploaded.
+    pub packages_dir: PathBuf,
+    pub max_clips: usize,
+    pub clip_concurrency: usize,
+    pub caption_concurrency: usize,
+    pub upload: UploadPolicy,
+    /// Show progress bars (a terminal is attached).
+    pub progress: bool,
+}
+
+/// What one interval produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MineReport {
+    pub interval_id: u64,
+    /// Rows published (0 when the interval was skipped).
+    pub records: usize,
+    pub clips_failed: usize,
+    pub captions_dropped: usize,
+    pub sources_failed: usize,
+    /// The manifest was already in the bucket.
+    pub skipped: bool,
+    /// A package left by an earlier run was uploaded.
+    pub resumed: bool,
+}
+
+/// The miner.
+pub struct Miner {
+    pub settings: MinerSettings,
+    pub info: PackageInfo,
+    pub downloader: Downloader,
+    pub clipper: Clipper,
+    pub probe: Arc<dyn MediaProbe>,
+    pub captioner: Arc<dyn Captioner>,
+    pub ledger: Ledger,
+    pub store: Arc<dyn ObjectStore>,
+}
+
+impl Miner {
+    fn bar(&self, len: u64, what: &str) -> ProgressBar {
+        if !self.settings.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_string());
+        bar
+    }
+
+    /// Uploads every complete package left on disk whose manifest is not in the bucket.
+    pub async fn resume_pending(&self) -> Result<Vec<u64>, MineError> {
+        let mut done = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&self.settings.packages_dir) else { return Ok(done) };
+        let mut pending: Vec<u64> =
+            entries.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok())).collect();
+        pending.sort_unstable();
+        for interval_id in pending {
+            let dir = package_dir(&self.settings.packages_dir, interval_id);
+            if !is_complete(&dir) {
+                warn!(interval_id, "removing an unfinished package build");
+                let _ = std::fs::remove_dir_all(&dir);
+                continue;
+            }
+            if self.store.head(&manifest_key(interval_id)).await?.is_none() {
+                info!(interval_id, "finishing the upload of a package from an earlier run");
+                let bar = self.bar(0, "upload");
+                upload_package(self.store.as_ref(), &dir, interval_id, self.settings.upload, &bar).await?;
+                bar.finish_and_clear();
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            done.push(interval_id);
+        }
+        Ok(done)
+    }
+
+    /// Builds and uploads the package of `interval_id`.
+    pub async fn mine_interval(&self, interval_id: u64) -> Result<MineReport, MineError> {
+        let started = Instant::now();
+        let mut report = MineReport { interval_id, ..Default::default() };
+        let resumed = self.resume_pending().await?;
+        if resumed.contains(&interval_id) {
+            report.resumed = true;
+            return Ok(report);
+        }
+        if self.store.head(&manifest_key(interval_id)).await?.is_some() {
+            info!(interval_id, "this interval's manifest is already published; not rebuilding it");
+            report.skipped = true;
+            return Ok(report);
+        }
+        let dir = package_dir(&self.settings.packages_dir, interval_id);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // Sources and the plan of segments.
+        let sources = read_sources(&self.settings.sources_file)?;
+        let mut plan = Vec::new();
+        let bar = self.bar(sources.len() as u64, "download");
+        for source in &sources {
+            if plan.len() >= self.settings.max_clips {
+                break;
+            }
+            let path = match self.downloader.fetch(source).await {
+                Ok(p) => p,
+                Err(e @ DownloadError::ToolMissing(_)) => return Err(e.into()),
+                Err(e) => {
+                    warn!(video_id = %source.video_id, line = source.line, error = %e, "skipping this source");
+                    report.sources_failed += 1;
+                    bar.inc(1);
+                    continue;
+                }
+            };
+            let info = match self.probe.probe(&path).await {
+                Ok(i) => i,
+                Err(e) => {
+                    warn!(video_id = %source.video_id, error = %e, "cannot probe the source; skipping it");
+                    report.sources_failed += 1;
+                    bar.inc(1);
+                    continue;
+                }
+            };
+            let duration = info.duration_sec.unwrap_or(0.0);
+            let mut ledger_error = None;
+            let starts = segment_starts(duration, |start| {
+                self.ledger.contains(&source.video_id, start).unwrap_or_else(|e| {
+                    ledger_error.get_or_insert(e);
+                    true
+                })
+            });
+            if let Some(e) = ledger_error {
+                return Err(e.into());
+            }
+            for start in starts.into_iter().take(self.settings.max_clips - plan.len()) {
+                plan.push((source.clone(), path.clone(), start, info.has_audio));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        info!(interval_id, sources = sources.len(), planned = plan.len(), "cutting clips");
+
+        // Clips, in parallel.
+        let bar = self.bar(plan.len() as u64, "clips");
+        let cut: Vec<Result<CutClip, _>> = futures::stream::iter(plan.iter())
+            .map(|(source, path, start, audio)| {
+                let (bar, dir) = (&bar, &dir);
+                async move {
+                    let r = self.clipper.cut(source, path, *start, *audio, dir).await;
+                    bar.inc(1);
+                    if let Err(e) = &r {
+                        warn!(video_id = %source.video_id, start, error = %e, "skipping this clip");
+                    }
+                    r
+                }
+            })
+            .buffered(self.settings.clip_concurrency.max(1))
+            .collect()
+            .await;
+        bar.finish_and_clear();
+        report.clips_failed = cut.iter().filter(|r| r.is_err()).count();
+        let clips: Vec<CutClip> = cut.into_iter().flatten().collect();
+
+        // Captions, in parallel.
+        let bar = self.bar(clips.len() as u64, "captions");
+        let captioned: Vec<(CutClip, Option<String>)> = futures::stream::iter(clips)
+            .map(|clip| {
+                let bar = &bar;
+                async move {
+                    let caption =
+                        match frames_at(&clip.clip_path, &[0.5, 2.5, 4.5], self.clipper.timeout, 8 << 20).await {
+                            Ok(frames) => match caption_clip(self.captioner.as_ref(), &frames).await {
+                                Ok(c) => c,
+                                Err(e) => {
+                                    warn!(clip_id = %clip.clip_id, error = %e, "no caption; dropping the clip");
+                                    None
+                                }
+                            },
+                            Err(e) => {
+                                warn!(clip_id = %clip.clip_id, error = %e, "cannot extract frames; dropping the clip");
+                                None
+                            }
+                        };
+                    bar.inc(1);
+                    (clip, caption)
+                }
+            })
+            .buffered(self.settings.caption_concurrency.max(1))
+            .collect()
+            .await;
+        bar.finish_and_clear();
+
+        let mut records = Vec::new();
+        let mut kept = Vec::new();
+        for (clip, caption) in captioned {
+            match caption {
+                Some(text) => {
+                    records.push(record_for(&clip, text, interval_id));
+                    kept.push((clip.source.video_id.clone(), clip.start));
+                }
+                None => {
+                    report.captions_dropped += 1;
+                    let _ = std::fs::remove_file(&clip.clip_path);
+                    let _ = std::fs::remove_file(&clip.frame_path);
+                }
+            }
+        }
+        let package = PackageInfo { interval_id, ..self.info.clone() };
+        write_package(&dir, &package, &records)?;
+        self.ledger.record(interval_id, kept.iter().map(|(v, s)| (v.as_str(), *s)))?;
+        let bar = self.bar(0, "upload");
+        upload_package(self.store.as_ref(), &dir, interval_id, self.settings.upload, &bar).await?;
+        bar.finish_and_clear();
+        let _ = std::fs::remove_dir_all(&dir);
+        report.records = records.len();
+        info!(
+            interval_id,
+            records = report.records,
+            clips_failed = report.clips_failed,
+            captions_dropped = report.captions_dropped,
+            sources_failed = report.sources_failed,
+            took_s = started.elapsed().as_secs_f64(),
+            "interval package published"
+        );
+        Ok(report)
+    }
+}

@@ -22,6 +22,21 @@ pub enum BenchCommand {
     /// Generate valid packages of N rows and time `nexis check` on each (wall time and
     /// peak memory of the child process). Build with `--release` for meaningful numbers.
     Check(BenchCheckArgs),
+    /// Cut every 5-second clip of a generated 720p source the way `nexis mine` does
+    /// (parallel, one ffmpeg thread each) and the same ffmpeg commands one after another
+    /// (ffmpeg's own threading); report clips per minute for both.
+    Clips(BenchClipsArgs),
+}
+
+/// Arguments of `nexis bench clips`.
+#[derive(Debug, Args)]
+pub struct BenchClipsArgs {
+    /// Length of the generated 1280x720 source, seconds.
+    #[arg(long, default_value_t = 600)]
+    pub seconds: u32,
+    /// Clips cut at once by the miner path (default: the number of cores).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
 }
 
 /// Arguments of `nexis bench check`.
@@ -57,7 +72,66 @@ struct Measurement {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Check(args) => bench_check(args).await,
+        BenchCommand::Clips(args) => bench_clips(args).await,
     }
+}
+
+async fn bench_clips(args: BenchClipsArgs) -> anyhow::Result<ExitCode> {
+    use futures::StreamExt;
+    use nexis::media::ffmpeg::{clip_args, run_ffmpeg};
+    use nexis::media::synth::{SynthClip, synth_clip};
+    use nexis::miner::clipper::{Clipper, segment_starts};
+    use nexis::miner::sources::Source;
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    let source_path = tmp.path().join("source.mp4");
+    eprintln!("generating a {} s 1280x720 30 fps source with audio ...", args.seconds);
+    let spec = SynthClip { seconds: f64::from(args.seconds), ..SynthClip::default() };
+    synth_clip(&source_path, &spec).await.context("generating the source (is ffmpeg installed?)")?;
+    let starts = segment_starts(f64::from(args.seconds), |_| false);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let concurrency = args.concurrency.unwrap_or(cores).max(1);
+    let timeout = Duration::from_secs(600);
+
+    // The miner's path: parallel cuts with one ffmpeg thread each, plus first frame and probe.
+    let probe = nexis::media::Ffprobe::new(None, Duration::from_secs(60));
+    let clipper = Clipper { probe: Arc::new(probe), timeout, threads: 1 };
+    let source = Source { video_id: "benchsource".into(), url: String::new(), line: 1 };
+    let out = tmp.path().join("miner");
+    let started = Instant::now();
+    let results: Vec<_> = futures::stream::iter(starts.iter())
+        .map(|&start| clipper.cut(&source, &source_path, start, true, &out))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let miner_time = started.elapsed();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+
+    // The same encodes by hand, one after another, ffmpeg choosing its threads.
+    let raw = tmp.path().join("raw");
+    std::fs::create_dir_all(&raw)?;
+    let started = Instant::now();
+    for (i, &start) in starts.iter().enumerate() {
+        let args = clip_args(&source_path, start, 5.0, true, &raw.join(format!("{i}.mp4")), 0);
+        run_ffmpeg(&args, timeout).await.context("raw ffmpeg run")?;
+    }
+    let raw_time = started.elapsed();
+    let per_min = |d: Duration| starts.len() as f64 / d.as_secs_f64() * 60.0;
+    println!(
+        "{} clips from a {} s source on {cores} cores\n  nexis mine path ({concurrency} at once, 1 thread each, \
+         + first frame + probe): {:.1} s, {:.1} clips/min, {failed} failed\n  raw ffmpeg one after another \
+         (encode only): {:.1} s, {:.1} clips/min\n  per clip: {:.2} s vs {:.2} s",
+        starts.len(),
+        args.seconds,
+        miner_time.as_secs_f64(),
+        per_min(miner_time),
+        raw_time.as_secs_f64(),
+        per_min(raw_time),
+        miner_time.as_secs_f64() / starts.len() as f64,
+        raw_time.as_secs_f64() / starts.len() as f64,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod chain;
 pub mod dataset;
 pub mod index;
+pub mod llm;
 pub mod media;
 pub mod miner;
 pub mod model;

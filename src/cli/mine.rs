@@ -13,10 +13,12 @@ use clap::Args;
 use tracing::{error, info};
 
 use super::chain::ChainArgs;
+use super::llm::LlmArgs;
 use super::validate::{BlockArgs, shutdown_signal, workdir};
 use nexis::chain::commitment::bucket_for_hotkey;
+use nexis::llm::ChatClient;
 use nexis::media::{Ffprobe, MediaProbe};
-use nexis::miner::caption::Captioner;
+use nexis::miner::caption::{Captioner, LlmCaptioner};
 use nexis::miner::clipper::Clipper;
 use nexis::miner::download::Downloader;
 use nexis::miner::ledger::Ledger;
@@ -84,8 +86,14 @@ pub struct MineArgs {
     /// R2 write secret key.
     #[arg(long, env = "R2_WRITE_SECRET_KEY", hide_env_values = true)]
     pub r2_write_secret_key: Option<String>,
+    /// Caption model on OpenAI-compatible servers (a Gemini key always uses the protocol's model).
+    #[arg(long, env = "NEXIS_CAPTION_MODEL", default_value = "gpt-4o-mini")]
+    pub caption_model: String,
+    /// Timeout of one caption request, seconds.
+    #[arg(long, env = "NEXIS_CAPTION_TIMEOUT_SEC", default_value_t = 60)]
+    pub caption_timeout_sec: u64,
     #[command(flatten)]
-    pub captions: super::caption::CaptionArgs,
+    pub llm: LlmArgs,
     #[command(flatten)]
     pub blocks: BlockArgs,
 }
@@ -105,9 +113,23 @@ fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectS
     Ok(Arc::new(S3Store::new(config).context("R2 bucket settings")?))
 }
 
+fn captioner(args: &MineArgs) -> anyhow::Result<Arc<dyn Captioner>> {
+    let Some(provider) = args.llm.provider() else {
+        bail!(
+            "the miner needs a caption model: set OPENAI_API_KEY (and OPENAI_BASE_URL for another \
+             OpenAI-compatible server) or GEMINI_API_KEY"
+        );
+    };
+    let model = provider.model(Some(&args.caption_model), "gpt-4o-mini");
+    info!(provider = %provider.kind, model = %model, "captions");
+    let timeout = Duration::from_secs(args.caption_timeout_sec.max(1));
+    let client = ChatClient::new(provider, model, timeout, args.llm.llm_concurrency)?;
+    Ok(Arc::new(LlmCaptioner { client }))
+}
+
 /// Runs `nexis mine`.
 pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
-    let captioner: Arc<dyn Captioner> = args.captions.captioner()?;
+    let captioner = captioner(&args)?;
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;
     let (clock, _) = args.blocks.resolve()?;
@@ -125,7 +147,7 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
             packages_dir: workdir.join("packages"),
             max_clips: args.max_clips_per_interval,
             clip_concurrency: args.clip_concurrency.unwrap_or(cores).max(1),
-            caption_concurrency: 8,
+            caption_concurrency: args.llm.llm_concurrency.max(1),
             upload: UploadPolicy::default(),
             progress: std::io::stderr().is_terminal(),
         },
@@ -142,19 +164,28 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
             timeout: Duration::from_secs(args.yt_dlp_timeout_sec.max(1)),
             attempts: 3,
         },
-        clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(args.ffmpeg_timeout_sec.max(1)), threads: 1 },
+        clipper: Clipper {
+            probe: probe.clone(),
+            timeout: Duration::from_secs(args.ffmpeg_timeout_sec.max(1)),
+            threads: 1,
+        },
         probe,
         captioner,
         ledger: Ledger::open(&workdir.join("miner-ledger"))?,
         store: bucket_store(&args, &hotkey.ss58())?,
     };
-    if args.once && let Some(interval) = args.interval {
+    if args.once
+        && let Some(interval) = args.interval
+    {
         let report = miner.mine_interval(interval).await?;
-        println!("{}", serde_json::json!({
-            "interval_id": report.interval_id, "records": report.records, "clips_failed": report.clips_failed,
-            "captions_dropped": report.captions_dropped, "sources_failed": report.sources_failed,
-            "skipped": report.skipped, "resumed": report.resumed,
-        }));
+        println!(
+            "{}",
+            serde_json::json!({
+                "interval_id": report.interval_id, "records": report.records, "clips_failed": report.clips_failed,
+                "captions_dropped": report.captions_dropped, "sources_failed": report.sources_failed,
+                "skipped": report.skipped, "resumed": report.resumed,
+            })
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let chain = args.chain.connect(&network).await?;

@@ -4,6 +4,8 @@
 mod bench;
 mod chain;
 mod check;
+mod llm;
+mod mine;
 mod validate;
 
 use std::process::ExitCode;
@@ -50,6 +52,8 @@ enum Command {
     /// Inspect the chain: status, weights; register on the embedded chain.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
+    /// Build and upload this miner's package for every interval (or once).
+    Mine(Box<mine::MineArgs>),
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
@@ -112,6 +116,7 @@ pub fn main() -> ExitCode {
             Command::Check(args) => check::run(*args).await,
             Command::CommitCredentials(args) => chain::commit(*args).await,
             Command::Chain(cmd) => chain::run(cmd).await,
+            Command::Mine(args) => mine::run(*args).await,
             Command::Validate(args) => validate::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use crate::llm::{ChatClient, ChatRequest};
 use crate::protocol::MIN_CAPTION_WORDS;
 
 /// Caption failures on the provider's side.
@@ -22,6 +23,26 @@ pub trait Captioner: Send + Sync {
 pub const CAPTION_PROMPT: &str = "These are frames of one 5-second video clip, in order. Describe what the clip shows \
     in one concrete, factual English sentence of 25 to 45 words: the setting, the main subjects, their motion and the \
     camera movement. Do not mention frames, images or a video; no lists, no links, no quotes.";
+
+/// Captions from a vision-language model over the chat-completions API.
+#[derive(Debug, Clone)]
+pub struct LlmCaptioner {
+    pub client: ChatClient,
+}
+
+#[async_trait]
+impl Captioner for LlmCaptioner {
+    async fn caption(&self, frames: &[Vec<u8>]) -> Result<String, CaptionError> {
+        let request = ChatRequest {
+            system: CAPTION_PROMPT,
+            text: "Write the caption for this clip.",
+            images: frames,
+            max_tokens: 200,
+            temperature: 0.2,
+        };
+        self.client.complete(&request).await.map_err(|e| CaptionError(e.to_string()))
+    }
+}
 
 /// Why a caption would fail the validator's rules, if it would.
 pub fn caption_problem(caption: &str) -> Option<&'static str> {

@@ -41,6 +41,10 @@ pub struct DecisionNotes {
     /// Checks that could not run for reasons on the validator's side.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unavailable_checks: Vec<String>,
+    /// Observations from the content checks that did not fail a row (instruction-like
+    /// caption text, category scores of rejected rows).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub check_remarks: Vec<String>,
 }
 
 /// The decision for one miner and one interval.

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 use super::discover::{Discovery, discover};
 use super::prune::{PackageRows, PruneError, prune};
 use super::sampling::interval_seed;
+use super::stages::content::LlmUsage;
 use super::state::IntervalRecord;
 use super::stores::MinerStores;
 use super::{EnvironmentError, PackageOutcome, PackageRequest, PackageValidator};
@@ -61,6 +62,8 @@ pub struct IntervalTimings {
     pub discover: Duration,
     pub miners: Duration,
     pub prune: Duration,
+    /// Model usage of the content checks.
+    pub llm: LlmUsage,
 }
 
 /// The outcome of one interval, ready to record.
@@ -165,7 +168,12 @@ impl IntervalEvaluator {
             record: IntervalRecord { interval_id, decisions, index_entries },
             kept,
             candidates: found.candidates.len(),
-            timings: IntervalTimings { discover: discover_time, miners: miners_time, prune: prune_time },
+            timings: IntervalTimings {
+                discover: discover_time,
+                miners: miners_time,
+                prune: prune_time,
+                llm: self.validator.take_llm_usage(),
+            },
             upload_deadline,
         })
     }

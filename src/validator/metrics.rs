@@ -49,6 +49,8 @@ pub struct Metrics {
     pub current_block: Gauge,
     pub weight_submissions: Family<ResultLabel, Counter>,
     pub last_weight_submission: Gauge,
+    pub llm_judgements: Counter,
+    pub llm_unavailable: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,6 +80,8 @@ impl Metrics {
             current_block: Gauge::default(),
             weight_submissions: Family::default(),
             last_weight_submission: Gauge::default(),
+            llm_judgements: Counter::default(),
+            llm_unavailable: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("intervals", "Intervals evaluated and recorded", m.intervals.clone());
@@ -97,6 +101,12 @@ impl Metrics {
             "last_weight_submission_timestamp_seconds",
             "Unix time of the last successful weight submission",
             m.last_weight_submission.clone(),
+        );
+        registry.register("llm_judgements", "Semantic and category judgements requested", m.llm_judgements.clone());
+        registry.register(
+            "llm_unavailable_checks",
+            "Content checks left unavailable by model trouble (never the miner's fault)",
+            m.llm_unavailable.clone(),
         );
         Self { registry, ..m }
     }

@@ -11,7 +11,8 @@ use futures::StreamExt;
 use tracing::debug;
 
 use super::stages::assets::{EnvironmentError, verify_row};
-use super::stages::row_checks::RowCheck;
+use super::stages::content::{ContentChecks, LlmStats, LlmUsage};
+use super::stages::row_checks::{RowCheck, RowCheckResult};
 use super::stages::{LoadFailure, admit, fetch, integrity, sample, schema};
 use super::{PackageLimits, PackageRequest};
 use crate::dataset::LoadedDataset;
@@ -49,6 +50,7 @@ pub struct PackageValidator {
     probe: Arc<dyn MediaProbe>,
     limits: PackageLimits,
     row_checks: Vec<Arc<dyn RowCheck>>,
+    llm_stats: Option<Arc<LlmStats>>,
     scratch: PathBuf,
 }
 
@@ -59,13 +61,24 @@ fn timed(stage: &'static str, started: Instant) {
 impl PackageValidator {
     /// A validator writing temporary downloads under `scratch`.
     pub fn new(registry: SpecRegistry, probe: Arc<dyn MediaProbe>, limits: PackageLimits, scratch: PathBuf) -> Self {
-        Self { registry, probe, limits, row_checks: Vec::new(), scratch }
+        Self { registry, probe, limits, row_checks: Vec::new(), llm_stats: None, scratch }
     }
 
     /// Adds a check over sampled, verified rows (semantic, category).
     pub fn with_row_check(mut self, check: Arc<dyn RowCheck>) -> Self {
         self.row_checks.push(check);
         self
+    }
+
+    /// Adds the semantic and category checks and keeps their usage counters.
+    pub fn with_content_checks(mut self, checks: ContentChecks) -> Self {
+        self.llm_stats = Some(checks.stats.clone());
+        self.with_row_check(Arc::new(checks))
+    }
+
+    /// Model usage since the last call (zero without content checks).
+    pub fn take_llm_usage(&self) -> LlmUsage {
+        self.llm_stats.as_ref().map(|s| s.take()).unwrap_or_default()
     }
 
     /// Validates the package of `req.miner_hotkey` for `req.interval_id` in `store`.
@@ -143,21 +156,40 @@ impl PackageValidator {
             .buffered(self.limits.asset_concurrency.max(1))
             .collect()
             .await;
-        let mut unavailable = Vec::new();
-        for (row, result) in rows.iter().zip(checked) {
-            let assets = result.map_err(Stop::Environment)?;
-            failures.extend(assets.failures);
-            if let Some(clip) = assets.clip_path {
-                for check in &self.row_checks {
-                    let outcome = check.check(row, &clip).await;
-                    failures.extend(outcome.failures);
-                    if let Some(reason) = outcome.unavailable {
-                        unavailable.push(format!("{}:{}: {reason}", check.name(), row.clip_id));
-                    }
-                }
-            }
+        let mut verified = Vec::with_capacity(rows.len());
+        for result in checked {
+            verified.push(result.map_err(Stop::Environment)?);
         }
         timed("assets", t);
+
+        // Content checks run concurrently across rows; failures keep row order (each row's
+        // asset failures, then its content failures).
+        let t = Instant::now();
+        let content: Vec<Vec<RowCheckResult>> = futures::stream::iter(rows.iter().zip(&verified).enumerate())
+            .map(|(position, (row, assets))| async move {
+                let mut results = Vec::new();
+                if let Some(clip) = &assets.clip_path {
+                    for check in &self.row_checks {
+                        results.push(check.check(row, position, clip).await);
+                    }
+                }
+                results
+            })
+            .buffered(self.limits.asset_concurrency.max(1))
+            .collect()
+            .await;
+        let (mut unavailable, mut remarks) = (Vec::new(), Vec::new());
+        for (assets, results) in verified.into_iter().zip(content) {
+            failures.extend(assets.failures);
+            for outcome in results {
+                failures.extend(outcome.failures);
+                unavailable.extend(outcome.unavailable);
+                remarks.extend(outcome.remarks);
+            }
+        }
+        if !self.row_checks.is_empty() {
+            timed("content_checks", t);
+        }
 
         let record_count = loaded.num_rows() as u64;
         let sampled = rows.len() as u64;
@@ -170,6 +202,7 @@ impl PackageValidator {
             category: manifest.category.clone(),
             sampled_row_indices: Some(rows.iter().map(|r| r.index).collect()),
             unavailable_checks: unavailable,
+            check_remarks: remarks,
             ..Default::default()
         };
         let decision = Decision::evaluated(&req.miner_hotkey, req.interval_id, failures, record_count, sampled, notes);

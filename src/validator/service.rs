@@ -259,6 +259,25 @@ impl ValidatorService {
         m.stage("miners", report.timings.miners);
         m.stage("prune", report.timings.prune);
         m.stage("interval", started.elapsed());
+        let llm = report.timings.llm;
+        if llm.judgements > 0 {
+            m.stage("llm", llm.busy);
+            m.llm_judgements.inc_by(llm.judgements);
+            m.llm_unavailable.inc_by(llm.unavailable);
+            if llm.unavailable > 0 {
+                warn!(
+                    interval_id,
+                    unavailable = llm.unavailable,
+                    "some content checks were unavailable (see the decision notes)"
+                );
+            }
+            info!(
+                interval_id,
+                judgements = llm.judgements,
+                llm_ms = llm.busy.as_millis() as u64,
+                "LLM time this interval"
+            );
+        }
         let accepted = report.record.decisions.iter().filter(|d| d.accepted).count();
         info!(
             interval_id,

@@ -1,6 +1,7 @@
 //! Integration tests, one binary with a module per area (each `tests/*.rs` file would be
 //! a separate binary linked against everything).
 
+mod chat_server;
 mod s3_server;
 mod support;
 
@@ -13,6 +14,7 @@ mod compat;
 mod env_example;
 mod golden;
 mod hostile;
+mod llm_client;
 mod mine;
 mod rules;
 mod s3_store;

@@ -25,6 +25,7 @@ use nexis::storage::{Downloaded, LocalStore, ObjectMeta, ObjectStore, StorageErr
 use nexis::validator::sampling::interval_seed;
 use nexis::validator::{PackageLimits, PackageRequest};
 
+use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 use crate::support::{MINER, VALIDATOR, check_dir_with};
 
 const INTERVAL: u64 = 7_756_800;
@@ -311,4 +312,98 @@ async fn an_interrupted_upload_is_finished_on_the_next_start() {
     assert!(!setup.tmp.path().join("work/packages/200").exists());
     let decision = check_dir_with(&setup.out().join("200"), &request(200), PackageLimits::default()).await;
     assert!(decision.accepted && decision.record_count == 2, "{}", decision.to_json());
+}
+
+/// Runs the `nexis` binary with only the given settings (none inherited from the caller).
+async fn nexis(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
+    cmd.args(args).current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if ["NEXIS_", "BT_", "R2_", "OPENAI_", "GEMINI_"].iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
+    cmd.output().await.expect("run nexis")
+}
+
+fn miner_wallet(dir: &Path) -> String {
+    let seed = [7u8; 32];
+    let hotkeys = dir.join("wallets/miner/hotkeys");
+    std::fs::create_dir_all(&hotkeys).expect("mkdir");
+    let key = serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) });
+    std::fs::write(hotkeys.join("default"), key.to_string()).expect("keyfile");
+    nexis::chain::Hotkey::from_seed(seed).ss58()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_once_cli_with_a_chat_completions_server_builds_a_package_check_accepts() {
+    let setup = Setup::new(&[("srcCLIAAAAAA", 11.0)], &[]).await;
+    let dir = setup.tmp.path();
+    let hotkey = miner_wallet(dir);
+    let server = ChatServer::start(|_, n| {
+        Answer::Text(format!(
+            "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across the \
+             frame from left to right above a plain dark background"
+        ))
+    })
+    .await;
+    let out = dir.join("bucket");
+    let envs = vec![
+        ("BT_NETWORK", "embedded".to_string()),
+        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
+        ("BT_WALLET_NAME", "miner".to_string()),
+        ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
+        ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
+        ("NEXIS_YT_DLP", "/nonexistent/yt-dlp".to_string()),
+        ("NEXIS_CAPTION_MODEL", "caption-model-x".to_string()),
+        ("OPENAI_API_KEY", CHAT_KEY.to_string()),
+        ("OPENAI_BASE_URL", server.base_url()),
+    ];
+    let interval = INTERVAL.to_string();
+    let mined = nexis(dir, &["mine", "--once", "--interval", &interval, "--out", "bucket"], &envs).await;
+    let stderr = String::from_utf8_lossy(&mined.stderr);
+    assert!(mined.status.success(), "mine failed: {stderr}");
+    assert!(!stderr.contains(CHAT_KEY), "the API key is never logged");
+    let summary: serde_json::Value = serde_json::from_slice(&mined.stdout).expect("summary JSON");
+    assert_eq!(summary["records"], 2, "{summary}");
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "one caption request per clip");
+    for body in &requests {
+        assert_eq!(body["model"], "caption-model-x");
+        let images = image_urls(body);
+        assert!(
+            !images.is_empty() && images.iter().all(|u| u.starts_with("data:image/jpeg;base64,/9j/")),
+            "{images:?}"
+        );
+    }
+
+    let package = out.join(&interval);
+    assert_section6_schema(&package.join("dataset.parquet"));
+    let pkg = package.display().to_string();
+    let checked = nexis(dir, &["check", &pkg, "--hotkey", &hotkey, "--interval", &interval, "--json"], &envs).await;
+    let decision: serde_json::Value = serde_json::from_slice(&checked.stdout).expect("decision JSON");
+    assert_eq!(decision["accepted"], true, "{decision}\n{}", String::from_utf8_lossy(&checked.stderr));
+    assert_eq!(decision["record_count"], 2);
+    assert!(checked.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_refuses_to_start_without_a_model_key_and_names_the_variables() {
+    let setup = Setup::new(&[], &[]).await;
+    let dir = setup.tmp.path();
+    miner_wallet(dir);
+    let envs = vec![
+        ("BT_NETWORK", "embedded".to_string()),
+        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
+        ("BT_WALLET_NAME", "miner".to_string()),
+        ("OPENAI_API_KEY", "  ".to_string()),
+    ];
+    let out = nexis(dir, &["mine", "--once", "--interval", "7756800", "--out", "bucket"], &envs).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("OPENAI_API_KEY") && stderr.contains("GEMINI_API_KEY"), "{stderr}");
+    assert!(!dir.join("bucket").exists(), "nothing is written");
 }

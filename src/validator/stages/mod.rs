@@ -3,6 +3,7 @@
 
 pub mod admit;
 pub mod assets;
+pub mod content;
 pub mod fetch;
 pub mod integrity;
 pub mod row_checks;

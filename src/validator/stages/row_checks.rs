@@ -13,8 +13,11 @@ use crate::model::Failure;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowCheckResult {
     pub failures: Vec<Failure>,
-    /// Set when the check could not run (timeouts, rate limits, configuration).
-    pub unavailable: Option<String>,
+    /// Checks that could not run (timeouts, rate limits, configuration), each
+    /// `{check}:{clip_id}: {reason}`.
+    pub unavailable: Vec<String>,
+    /// Observations for the operator that do not fail the row.
+    pub remarks: Vec<String>,
 }
 
 /// A check over one sampled row whose clip was fetched and verified.
@@ -22,6 +25,7 @@ pub struct RowCheckResult {
 pub trait RowCheck: Send + Sync {
     /// Short name for notes and logs.
     fn name(&self) -> &'static str;
-    /// Checks the row.
-    async fn check(&self, row: &SampledRow, clip: &Path) -> RowCheckResult;
+    /// Checks the row; `position` is its place among the package's sampled rows (0-based),
+    /// so a check can cap how many rows of one package it looks at.
+    async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult;
 }

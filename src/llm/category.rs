@@ -1,0 +1,182 @@
+//! The nature category check (protocol §8): the model labels the three middle frames of a
+//! sampled clip with a winner among seven classes and a 0–1 score for each of the first
+//! six; a row is accepted iff nature wins at least 2 of 3 frames, the mean nature score is
+//! at least 0.72, and it beats the largest mean of the other five by at least 0.12.
+
+use serde_json::Value;
+
+use super::client::{ChatClient, ChatRequest, LlmError};
+
+/// Classes a frame can be labelled with; the first six carry scores.
+pub const LABELS: [&str; 7] = ["nature", "people", "animal", "vehicle", "urban", "indoor", "other"];
+/// Frames the model labels.
+pub const CATEGORY_FRAMES: usize = 3;
+/// Least mean nature score.
+pub const MIN_MEAN_NATURE: f64 = 0.72;
+/// Least lead of the mean nature score over the strongest other class.
+pub const MIN_MARGIN: f64 = 0.12;
+/// Tolerance for the binary rounding of means at the thresholds.
+const EPS: f64 = 1e-9;
+
+/// One frame's label and scores (`scores[i]` belongs to `LABELS[i]`, clamped to 0–1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameLabel {
+    pub winner: &'static str,
+    pub scores: [f64; 6],
+}
+
+/// The numbers behind a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryScore {
+    pub nature_wins: usize,
+    pub avg_nature: f64,
+    /// Largest mean score among the other five classes.
+    pub rival: f64,
+    pub margin: f64,
+}
+
+impl CategoryScore {
+    /// Scores three labelled frames.
+    pub fn of(frames: &[FrameLabel]) -> Self {
+        let n = frames.len().max(1) as f64;
+        let mean = |i: usize| frames.iter().map(|f| f.scores[i]).sum::<f64>() / n;
+        let avg_nature = mean(0);
+        let rival = (1..6).map(mean).fold(0.0, f64::max);
+        Self {
+            nature_wins: frames.iter().filter(|f| f.winner == "nature").count(),
+            avg_nature,
+            rival,
+            margin: avg_nature - rival,
+        }
+    }
+
+    /// The reasons the row is rejected; empty means accepted.
+    pub fn reject_reasons(&self) -> Vec<&'static str> {
+        let mut reasons = Vec::new();
+        if self.nature_wins < 2 {
+            reasons.push("nature_wins_under_2_of_3");
+        }
+        if self.avg_nature + EPS < MIN_MEAN_NATURE {
+            reasons.push("mean_nature_under_0.72");
+        }
+        if self.margin + EPS < MIN_MARGIN {
+            reasons.push("margin_under_0.12");
+        }
+        reasons
+    }
+
+    pub fn accepted(&self) -> bool {
+        self.reject_reasons().is_empty()
+    }
+}
+
+fn score(frame: &serde_json::Map<String, Value>, label: &str) -> Result<f64, String> {
+    let v = frame.get(&format!("{label}_score")).ok_or_else(|| format!("no {label}_score"))?;
+    let x = v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+    match x {
+        Some(x) if x.is_finite() => Ok(x.clamp(0.0, 1.0)),
+        _ => Err(format!("{label}_score is not a number")),
+    }
+}
+
+fn frame_label(value: &Value) -> Result<FrameLabel, String> {
+    let frame = value.as_object().ok_or("a frame is not an object")?;
+    let winner = frame.get("winner").and_then(Value::as_str).ok_or("no winner")?.trim().to_ascii_lowercase();
+    let winner = LABELS.iter().copied().find(|l| *l == winner).ok_or_else(|| format!("unknown winner {winner:?}"))?;
+    let mut scores = [0.0; 6];
+    for (slot, label) in scores.iter_mut().zip(LABELS) {
+        *slot = score(frame, label)?;
+    }
+    Ok(FrameLabel { winner, scores })
+}
+
+fn reply_object(reply: &str) -> Option<Value> {
+    let text = reply.trim();
+    let text = text
+        .strip_prefix("```")
+        .map(|t| t.trim_start_matches("json").trim_start_matches("JSON"))
+        .and_then(|t| t.trim_end().strip_suffix("```"))
+        .unwrap_or(text)
+        .trim();
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return Some(v);
+    }
+    let (start, end) = (text.find('{')?, text.rfind('}')?);
+    serde_json::from_str(text.get(start..=end)?).ok()
+}
+
+/// The three labelled frames of a reply, or why the reply is unusable.
+pub fn parse_category_reply(reply: &str) -> Result<Vec<FrameLabel>, String> {
+    let value = reply_object(reply).ok_or("no JSON object in the reply")?;
+    let frames = value.get("frames").and_then(Value::as_array).or_else(|| value.as_array()).ok_or("no frames array")?;
+    if frames.len() != CATEGORY_FRAMES {
+        return Err(format!("{} frames labelled, expected {CATEGORY_FRAMES}", frames.len()));
+    }
+    frames.iter().map(frame_label).collect()
+}
+
+/// Instructions of the category judge.
+pub const CATEGORY_PROMPT: &str = "You classify video frames. For each image, in order, choose the single best \
+    label among nature, people, animal, vehicle, urban, indoor, other (nature means natural landscapes and scenery: \
+    mountains, forests, water, sky, fields, with no people, vehicles or buildings as the subject) and give a score \
+    from 0 to 1 for how strongly each of nature, people, animal, vehicle, urban and indoor is present. Reply with \
+    exactly one JSON object and nothing else: {\"frames\": [{\"winner\": \"nature\", \"nature_score\": 0.0, \
+    \"people_score\": 0.0, \"animal_score\": 0.0, \"vehicle_score\": 0.0, \"urban_score\": 0.0, \
+    \"indoor_score\": 0.0}, ...] } with one entry per image.";
+
+/// What the category check concluded for one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CategoryVerdict {
+    Accept(CategoryScore),
+    Reject(CategoryScore),
+    /// The check could not run (never the miner's fault).
+    Unavailable(String),
+}
+
+/// Labels the three middle `frames`; an unusable reply is asked once more.
+pub async fn judge_category(client: &ChatClient, frames: &[Vec<u8>]) -> CategoryVerdict {
+    let text = format!("Label these {} frames.", frames.len());
+    let request =
+        ChatRequest { system: CATEGORY_PROMPT, text: &text, images: frames, max_tokens: 400, temperature: 0.0 };
+    let mut last = String::new();
+    for _ in 0..2 {
+        match client.complete(&request).await {
+            Ok(reply) => match parse_category_reply(&reply) {
+                Ok(labels) => {
+                    let score = CategoryScore::of(&labels);
+                    return if score.accepted() {
+                        CategoryVerdict::Accept(score)
+                    } else {
+                        CategoryVerdict::Reject(score)
+                    };
+                }
+                Err(why) => last = format!("category_strict_response_invalid: {why}"),
+            },
+            Err(e @ LlmError::BadReply(_)) => last = format!("{}: {e}", e.class()),
+            Err(e) => return CategoryVerdict::Unavailable(format!("{}: {e}", e.class())),
+        }
+    }
+    CategoryVerdict::Unavailable(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fenced_and_embedded_replies_parse() {
+        let frame = r#"{"winner":"Nature","nature_score":0.9,"people_score":0,"animal_score":0,"vehicle_score":0,"urban_score":0,"indoor_score":"0.1"}"#;
+        let body = format!("{{\"frames\":[{frame},{frame},{frame}]}}");
+        let fenced = format!("```json\n{body}\n```");
+        let chatty = format!("Here you go: {body} Thanks");
+        for reply in [body.as_str(), fenced.as_str(), chatty.as_str()] {
+            let labels = parse_category_reply(reply).expect(reply);
+            assert_eq!(labels.len(), 3);
+            assert_eq!(labels[0].winner, "nature");
+            assert_eq!(labels[0].scores[5], 0.1);
+        }
+        assert!(parse_category_reply("I cannot see any images.").is_err());
+        let missing = body.replace(",\"indoor_score\":\"0.1\"", "");
+        assert!(parse_category_reply(&missing).expect_err("missing score").contains("indoor_score"));
+    }
+}

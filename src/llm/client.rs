@@ -1,0 +1,290 @@
+//! The chat-completions client: builds the request body (system prompt, user text and
+//! JPEG frames as `data:image/jpeg;base64` parts), sends it with a per-attempt timeout
+//! under a shared concurrency limit, retries transient failures with exponential backoff
+//! and classifies everything else so callers can tell "the model said no" from "the
+//! service is unavailable".
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::provider::LlmProvider;
+
+/// Largest reply body read from the server.
+const MAX_REPLY_BYTES: usize = 1 << 20;
+
+/// Why a completion could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("the model did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("rate limited by the provider (HTTP {0})")]
+    RateLimited(u16),
+    #[error("provider server error (HTTP {0})")]
+    Server(u16),
+    #[error("request refused (HTTP {status}: {detail}); check the API key, the model name and the base URL")]
+    Config { status: u16, detail: String },
+    #[error("cannot reach the provider: {0}")]
+    Transport(String),
+    #[error("unusable reply: {0}")]
+    BadReply(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Setup(String),
+}
+
+impl LlmError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::RateLimited(_) | Self::Server(_) | Self::Transport(_))
+    }
+
+    /// A short stable name for metrics and decision notes.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Server(_) => "server_error",
+            Self::Config { .. } => "config_error",
+            Self::Transport(_) => "transport",
+            Self::BadReply(_) => "bad_reply",
+            Self::Setup(_) => "setup",
+        }
+    }
+}
+
+/// How often and how patiently transient failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (at least 1).
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 3, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(8) }
+    }
+}
+
+impl RetryPolicy {
+    fn delay(&self, failed_attempts: u32) -> Duration {
+        let factor = 1u32 << failed_attempts.saturating_sub(1).min(16);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// One request: instructions, the user's text and JPEG images.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRequest<'a> {
+    pub system: &'a str,
+    pub text: &'a str,
+    pub images: &'a [Vec<u8>],
+    pub max_tokens: u32,
+    pub temperature: f32,
+}
+
+/// A chat-completions client for one provider and model.
+#[derive(Debug, Clone)]
+pub struct ChatClient {
+    http: reqwest::Client,
+    provider: LlmProvider,
+    model: String,
+    timeout: Duration,
+    retry: RetryPolicy,
+    limit: Arc<Semaphore>,
+}
+
+impl ChatClient {
+    /// A client allowing `concurrency` requests in flight at once.
+    pub fn new(provider: LlmProvider, model: String, timeout: Duration, concurrency: usize) -> Result<Self, LlmError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .user_agent(concat!("nexis/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LlmError::Setup(e.to_string()))?;
+        Ok(Self {
+            http,
+            provider,
+            model,
+            timeout,
+            retry: RetryPolicy::default(),
+            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+        })
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Shares a concurrency limit with other clients (e.g. both validator checks).
+    pub fn with_limit(mut self, limit: Arc<Semaphore>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The model requests name.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The provider, for logs.
+    pub fn provider(&self) -> &LlmProvider {
+        &self.provider
+    }
+
+    /// The JSON body sent for `req`.
+    pub fn body(&self, req: &ChatRequest<'_>) -> Value {
+        let mut content = vec![json!({"type": "text", "text": req.text})];
+        for image in req.images {
+            let url = format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(image));
+            content.push(json!({"type": "image_url", "image_url": {"url": url}}));
+        }
+        json!({
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": req.system},
+                {"role": "user", "content": content},
+            ],
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+        })
+    }
+
+    /// The model's text reply, retrying transient failures.
+    pub async fn complete(&self, req: &ChatRequest<'_>) -> Result<String, LlmError> {
+        let body = self.body(req);
+        let attempts = self.retry.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let result = {
+                let _permit = self.limit.acquire().await.map_err(|e| LlmError::Setup(e.to_string()))?;
+                match tokio::time::timeout(self.timeout, self.attempt(&body)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(LlmError::Timeout(self.timeout)),
+                }
+            };
+            match result {
+                Err(e) if e.is_transient() && attempt < attempts => {
+                    let wait = self.retry.delay(attempt);
+                    tracing::debug!(attempt, error = %e, wait_ms = wait.as_millis() as u64, "LLM request failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(&self, body: &Value) -> Result<String, LlmError> {
+        let response = self
+            .http
+            .post(self.provider.chat_url())
+            .bearer_auth(self.provider.api_key())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() { LlmError::Timeout(self.timeout) } else { LlmError::Transport(e.to_string()) }
+            })?;
+        let status = response.status().as_u16();
+        let bytes = read_capped(response).await?;
+        match status {
+            200..=299 => reply_text(&bytes),
+            429 => Err(LlmError::RateLimited(status)),
+            500..=599 => Err(LlmError::Server(status)),
+            _ => Err(LlmError::Config { status, detail: error_detail(&bytes) }),
+        }
+    }
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, LlmError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| LlmError::Transport(e.to_string()))? {
+        if out.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(LlmError::BadReply(format!("reply larger than {MAX_REPLY_BYTES} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The server's error message, shortened, for the log.
+fn error_detail(bytes: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message").or_else(|| v.pointer("/0/error/message")))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned());
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    message.chars().take(200).collect()
+}
+
+/// `choices[0].message.content` of a chat-completions reply (a string, or text parts).
+fn reply_text(bytes: &[u8]) -> Result<String, LlmError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| LlmError::BadReply(format!("not JSON: {e}")))?;
+    let content = value
+        .pointer("/choices/0/message/content")
+        .ok_or_else(|| LlmError::BadReply("no choices[0].message.content".into()))?;
+    let text = match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+        }
+        _ => String::new(),
+    };
+    if text.trim().is_empty() {
+        return Err(LlmError::BadReply("empty message content".into()));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_content_string_or_parts() {
+        let r = br#"{"choices":[{"message":{"role":"assistant","content":"hello"}}]}"#;
+        assert_eq!(reply_text(r).expect("text"), "hello");
+        let r = br#"{"choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}}]}"#;
+        assert_eq!(reply_text(r).expect("parts"), "ab");
+        assert!(matches!(reply_text(br#"{"choices":[]}"#), Err(LlmError::BadReply(_))));
+        assert!(matches!(reply_text(br#"{"choices":[{"message":{"content":"  "}}]}"#), Err(LlmError::BadReply(_))));
+        assert!(matches!(reply_text(b"<html>"), Err(LlmError::BadReply(_))));
+    }
+
+    #[test]
+    fn error_detail_prefers_the_message() {
+        assert_eq!(
+            error_detail(br#"{"error":{"message":"The model `x` does not exist"}}"#),
+            "The model `x` does not exist"
+        );
+        assert_eq!(error_detail(&[b'a'; 500]).len(), 200);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p =
+            RetryPolicy { attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(350) };
+        assert_eq!(p.delay(1), Duration::from_millis(100));
+        assert_eq!(p.delay(2), Duration::from_millis(200));
+        assert_eq!(p.delay(3), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn transient_classes() {
+        assert!(LlmError::Timeout(Duration::from_secs(1)).is_transient());
+        assert!(LlmError::RateLimited(429).is_transient());
+        assert!(LlmError::Server(503).is_transient());
+        assert!(!LlmError::Config { status: 401, detail: String::new() }.is_transient());
+        assert!(!LlmError::BadReply(String::new()).is_transient());
+    }
+}

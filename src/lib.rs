@@ -6,6 +6,7 @@ pub mod api;
 pub mod bench;
 pub mod chain;
 pub mod dataset;
+pub mod demo;
 pub mod index;
 pub mod llm;
 pub mod media;

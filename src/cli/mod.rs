@@ -4,6 +4,7 @@
 mod bench;
 mod chain;
 mod check;
+mod demo;
 mod llm;
 mod mine;
 mod validate;
@@ -58,6 +59,8 @@ enum Command {
     Validate(Box<validate::ValidateArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
     Health(validate::HealthArgs),
+    /// Run a whole subnet on this machine: honest and cheating miners, a validator, weights.
+    Demo(Box<demo::DemoArgs>),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Demo(args) => demo::run_demo(*args).await,
         }
     });
     match result {

@@ -1,0 +1,295 @@
+//! What the demo tells: a timeline of events (intervals opening and closing, each
+//! miner's package, each decision with its failure codes and pruning counts, each weight
+//! submission as uid → weight), a summary table per participant, and the same as one
+//! JSON document for machines.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::subnet::Role;
+
+/// One participant as the report shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ParticipantInfo {
+    pub name: String,
+    pub role: Role,
+    pub uid: u16,
+    pub hotkey: String,
+    /// The bucket the validator reads (miners only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+}
+
+/// One uid's weight in a submission.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UidWeight {
+    pub uid: u16,
+    pub name: String,
+    pub weight: u16,
+    /// The weight as a share of all weights (0–1).
+    pub share: f64,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The chain, buckets, miners and validator are in place.
+    SubnetReady {
+        netuid: u16,
+        interval_blocks: u64,
+        upload_reserve_blocks: u64,
+        weight_epoch_blocks: u64,
+        intervals: u64,
+        participants: Vec<ParticipantInfo>,
+    },
+    /// A new interval is open for mining.
+    IntervalOpened { interval_id: u64, block: u64 },
+    /// A miner uploaded its package (manifest last).
+    PackagePublished {
+        interval_id: u64,
+        miner: String,
+        role: Role,
+        records: u64,
+        /// What the miner did, for the dishonest ones.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A miner published nothing this interval.
+    PackageMissing { interval_id: u64, miner: String, role: Role, reason: String },
+    /// The upload reserve after the interval has passed; the validator evaluates it.
+    IntervalClosed { interval_id: u64, block: u64 },
+    /// The validator's decision for one miner.
+    Decision {
+        interval_id: u64,
+        miner: String,
+        role: Role,
+        uid: u16,
+        accepted: bool,
+        /// Failure codes without their detail, in order.
+        codes: Vec<String>,
+        /// The failures as the decision JSON writes them (`code:detail`).
+        failures: Vec<String>,
+        /// Rows that survived pruning.
+        record_count: u64,
+        sampled_rows: u64,
+        global_overlap_pruned: u64,
+        cross_miner_overlap_pruned: u64,
+    },
+    /// The validator set weights on chain.
+    WeightsSet {
+        epoch: u64,
+        block: u64,
+        /// Nothing scored: all weight went to the burn uid.
+        burned: bool,
+        weights: Vec<UidWeight>,
+    },
+}
+
+/// An event and when it happened, in seconds since the demo started.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Timed {
+    pub at_sec: f64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// One row of the summary table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SummaryRow {
+    pub name: String,
+    pub role: Role,
+    pub uid: u16,
+    pub hotkey: String,
+    pub intervals_published: u64,
+    pub intervals_accepted: u64,
+    pub intervals_rejected: u64,
+    /// Sum of post-prune rows over accepted intervals.
+    pub rows_kept: u64,
+    /// Rows pruned as already published (globally or by another miner earlier).
+    pub rows_pruned: u64,
+    /// Failure codes this miner received (distinct, first-seen order).
+    pub failure_codes: Vec<String>,
+    /// The weight the validator's last submission gives this uid (u16 on chain).
+    pub final_weight: u16,
+    pub final_share: f64,
+}
+
+/// The whole demo run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DemoReport {
+    pub workdir: String,
+    /// Whether `workdir` is removed when the command ends.
+    pub workdir_temporary: bool,
+    pub timeline: Vec<Timed>,
+    pub summary: Vec<SummaryRow>,
+    pub elapsed_sec: f64,
+}
+
+/// `5Gx3ab...9fQk`: enough of a hotkey to tell participants apart.
+pub fn short_hotkey(hotkey: &str) -> String {
+    let chars: Vec<char> = hotkey.chars().collect();
+    if chars.len() <= 12 {
+        return hotkey.to_string();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Validator => "validator",
+        Role::Honest => "honest",
+        Role::ResolutionLiar => "resolution liar",
+        Role::Copier => "copier",
+        Role::Absentee => "absentee",
+    }
+}
+
+/// The human lines of one event (no trailing newline).
+pub fn render_event(t: &Timed) -> String {
+    let at = format!("[{:>6.1}s]", t.at_sec);
+    let mut out = String::new();
+    match &t.event {
+        Event::SubnetReady {
+            netuid,
+            interval_blocks,
+            upload_reserve_blocks,
+            weight_epoch_blocks,
+            intervals,
+            participants,
+        } => {
+            let _ = writeln!(
+                out,
+                "{at} subnet {netuid} ready on an embedded chain: intervals of {interval_blocks} blocks (+{upload_reserve_blocks} \
+                 upload reserve), weights every {weight_epoch_blocks} blocks; running {intervals} intervals"
+            );
+            for p in participants {
+                let _ = writeln!(
+                    out,
+                    "           uid {:<2} {:<9} {:<15} {}  ({})",
+                    p.uid,
+                    p.name,
+                    role_label(p.role),
+                    short_hotkey(&p.hotkey),
+                    p.role.describe()
+                );
+            }
+            out.pop();
+        }
+        Event::IntervalOpened { interval_id, block } => {
+            let _ =
+                write!(out, "{at} block {block:>3}: interval {interval_id} opens; miners build and upload packages");
+        }
+        Event::PackagePublished { miner, records, note, .. } => {
+            let _ = write!(out, "{at}            {miner:<9} published {records} clip(s)");
+            if let Some(note) = note {
+                let _ = write!(out, " -- {note}");
+            }
+        }
+        Event::PackageMissing { miner, reason, .. } => {
+            let _ = write!(out, "{at}            {miner:<9} published nothing -- {reason}");
+        }
+        Event::IntervalClosed { interval_id, block } => {
+            let _ = write!(out, "{at} block {block:>3}: interval {interval_id} closed; the validator evaluates it");
+        }
+        Event::Decision {
+            miner,
+            accepted,
+            failures,
+            record_count,
+            sampled_rows,
+            global_overlap_pruned,
+            cross_miner_overlap_pruned,
+            ..
+        } => {
+            if *accepted {
+                let _ = write!(
+                    out,
+                    "{at}            {miner:<9} ACCEPTED  {record_count} row(s) kept, {sampled_rows} sampled"
+                );
+                let pruned = global_overlap_pruned + cross_miner_overlap_pruned;
+                if pruned > 0 {
+                    let _ = write!(
+                        out,
+                        "; pruned {global_overlap_pruned} already published, {cross_miner_overlap_pruned} published \
+                         earlier by another miner"
+                    );
+                }
+            } else {
+                let _ = write!(out, "{at}            {miner:<9} REJECTED  {}", failures.join(", "));
+            }
+        }
+        Event::WeightsSet { epoch, block, burned, weights } => {
+            let list: Vec<String> =
+                weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
+            let why = if *burned { " -- nothing scored yet, so all weight goes to uid 0 (burn)" } else { "" };
+            let _ = write!(out, "{at} block {block:>3}: weights set for epoch {epoch}: {}{why}", list.join(", "));
+        }
+    }
+    out
+}
+
+/// The summary table.
+pub fn render_summary(rows: &[SummaryRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<9} {:<15} {:>3}  {:<13}  {:>8} {:>8} {:>9} {:>11}  {:>12}  failures",
+        "miner", "role", "uid", "hotkey", "accepted", "rejected", "rows kept", "rows pruned", "final weight"
+    );
+    for r in rows {
+        let codes = if r.failure_codes.is_empty() { "-".to_string() } else { r.failure_codes.join(", ") };
+        let _ = writeln!(
+            out,
+            "{:<9} {:<15} {:>3}  {:<13}  {:>8} {:>8} {:>9} {:>11}  {:>5} {:>5.1}%  {codes}",
+            r.name,
+            role_label(r.role),
+            r.uid,
+            short_hotkey(&r.hotkey),
+            r.intervals_accepted,
+            r.intervals_rejected,
+            r.rows_kept,
+            r.rows_pruned,
+            r.final_weight,
+            r.final_share * 100.0,
+        );
+    }
+    out
+}
+
+/// The whole report as text: timeline, then the summary table.
+pub fn render(report: &DemoReport) -> String {
+    let mut out = String::new();
+    for t in &report.timeline {
+        out.push_str(&render_event(t));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&render_summary(&report.summary));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_with_their_kind_and_time() {
+        let t = Timed { at_sec: 1.5, event: Event::IntervalOpened { interval_id: 10, block: 12 } };
+        let json = serde_json::to_value(&t).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"at_sec": 1.5, "event": "interval_opened", "interval_id": 10, "block": 12})
+        );
+        assert!(render_event(&t).contains("interval 10 opens"));
+    }
+
+    #[test]
+    fn hotkeys_are_shortened() {
+        assert_eq!(short_hotkey("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"), "5Grwva...utQY");
+        assert_eq!(short_hotkey("short"), "short");
+    }
+}

@@ -1,0 +1,244 @@
+//! The demo's loop: for each interval, every miner builds and uploads its package (or
+//! cheats, or stays away), the chain is stepped block by block until the interval closes,
+//! and one [`ValidatorService::tick`](crate::validator::service::ValidatorService::tick)
+//! evaluates it and, at the start of each weight epoch, sets weights. Every step becomes
+//! a timeline event; the summary comes from the decisions and the weights read back from
+//! the chain.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+use super::cheats::{copy_package, publish, shrink_clips};
+use super::report::{DemoReport, Event, ParticipantInfo, SummaryRow, Timed, UidWeight};
+use super::subnet::{LIAR_SIZE, MinerNode, NETUID, Role, Subnet};
+use super::{DemoError, DemoSettings};
+use crate::chain::Chain;
+use crate::chain::commitment::bucket_for_hotkey;
+use crate::miner::package::package_dir;
+
+/// Collects events, passing each to an observer as it happens (live output).
+struct Timeline<'a> {
+    started: Instant,
+    events: Vec<Timed>,
+    observer: &'a mut (dyn FnMut(&Timed) + Send),
+}
+
+impl Timeline<'_> {
+    fn push(&mut self, event: Event) {
+        let timed = Timed { at_sec: (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0, event };
+        (self.observer)(&timed);
+        self.events.push(timed);
+    }
+}
+
+/// Runs the demo in `settings.workdir`, handing every event to `observer` as it happens,
+/// and returns the full report.
+pub async fn run(
+    settings: &DemoSettings,
+    workdir_temporary: bool,
+    observer: &mut (dyn FnMut(&Timed) + Send),
+) -> Result<DemoReport, DemoError> {
+    let mut timeline = Timeline { started: Instant::now(), events: Vec::new(), observer };
+    let subnet = Subnet::build(settings).await?;
+    let clock = settings.clock;
+    timeline.push(Event::SubnetReady {
+        netuid: NETUID,
+        interval_blocks: clock.interval_blocks,
+        upload_reserve_blocks: clock.upload_reserve_blocks,
+        weight_epoch_blocks: clock.weight_epoch_blocks,
+        intervals: settings.intervals,
+        participants: subnet
+            .participants()
+            .map(|p| ParticipantInfo {
+                name: p.name.clone(),
+                role: p.role,
+                uid: p.uid,
+                hotkey: p.ss58(),
+                bucket: (p.role != Role::Validator).then(|| bucket_for_hotkey(&p.ss58())),
+            })
+            .collect(),
+    });
+
+    let mut block = subnet.chain.current_block().await?;
+    for round in 0..settings.intervals {
+        let interval_id = clock.interval_start(block);
+        timeline.push(Event::IntervalOpened { interval_id, block });
+        for node in &subnet.miners {
+            let event = act(&subnet, node, round, interval_id).await?;
+            timeline.push(event);
+        }
+        block = step_to(&subnet, block, clock.deadline_block(interval_id), settings.block_time).await?;
+        timeline.push(Event::IntervalClosed { interval_id, block });
+        let tick = subnet.service.tick().await?;
+        let mut evaluated = false;
+        for report in &tick.intervals {
+            evaluated |= report.record.interval_id == interval_id;
+            for d in &report.record.decisions {
+                let who = subnet.by_hotkey(&d.miner_hotkey);
+                timeline.push(Event::Decision {
+                    interval_id: d.interval_id,
+                    miner: who.map_or_else(|| d.miner_hotkey.clone(), |p| p.name.clone()),
+                    role: who.map_or(Role::Honest, |p| p.role),
+                    uid: who.map_or(u16::MAX, |p| p.uid),
+                    accepted: d.accepted,
+                    codes: d.failures.iter().map(|f| f.code().to_string()).collect(),
+                    failures: d.failures.iter().map(ToString::to_string).collect(),
+                    record_count: d.record_count,
+                    sampled_rows: d.sampled_rows,
+                    global_overlap_pruned: d.notes.global_overlap_pruned_count.unwrap_or(0),
+                    cross_miner_overlap_pruned: d.notes.cross_miner_overlap_pruned_count.unwrap_or(0),
+                });
+            }
+        }
+        if !evaluated {
+            return Err(DemoError::NotEvaluated(interval_id));
+        }
+        if let Some(w) = &tick.weights {
+            let pairs: Vec<(u16, u16)> = w.uids.iter().copied().zip(w.weights.iter().copied()).collect();
+            timeline.push(Event::WeightsSet {
+                epoch: w.epoch,
+                block: w.block,
+                burned: w.burned,
+                weights: uid_weights(&subnet, &pairs),
+            });
+        }
+    }
+
+    let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
+    let summary = summarize(&subnet, &timeline.events, &uid_weights(&subnet, &on_chain));
+    let elapsed_sec = timeline.started.elapsed().as_secs_f64();
+    info!(elapsed_sec, "demo finished");
+    Ok(DemoReport {
+        workdir: settings.workdir.display().to_string(),
+        workdir_temporary,
+        timeline: timeline.events,
+        summary,
+        elapsed_sec,
+    })
+}
+
+/// What `node` does in `round` (0-based) for `interval_id`.
+async fn act(subnet: &Subnet, node: &MinerNode, round: u64, interval_id: u64) -> Result<Event, DemoError> {
+    let who = &node.who;
+    let published = |records: u64, note: Option<String>| Event::PackagePublished {
+        interval_id,
+        miner: who.name.clone(),
+        role: who.role,
+        records,
+        note,
+    };
+    let missing =
+        |reason: String| Event::PackageMissing { interval_id, miner: who.name.clone(), role: who.role, reason };
+    if node.skip == Some(round) {
+        return Ok(missing("this miner is offline for the interval".into()));
+    }
+    if let Some(victim) = node.victim.and_then(|i| subnet.miners.get(i)) {
+        let copied = copy_package(victim.bucket.as_ref(), node.bucket.as_ref(), interval_id, &who.ss58()).await?;
+        return Ok(match copied {
+            Some(rows) => published(rows, Some(format!("copied {}'s package, uploaded after it", victim.who.name))),
+            None => missing(format!("{} published nothing to copy", victim.who.name)),
+        });
+    }
+    let Some(miner) = &node.miner else { return Ok(missing("no miner configured".into())) };
+    let report =
+        miner.mine_interval(interval_id).await.map_err(|source| DemoError::Mine { miner: who.name.clone(), source })?;
+    let records = report.records as u64;
+    let Some(staging) = &node.staging else { return Ok(published(records, None)) };
+    // The resolution liar: doctor the package it built, then upload it to its bucket.
+    let dir = package_dir(staging, interval_id);
+    let (width, height) = LIAR_SIZE;
+    let shrunk = shrink_clips(&dir, width, height, miner.clipper.timeout).await?;
+    publish(node.bucket.as_ref(), &dir, interval_id).await?;
+    Ok(published(
+        records,
+        Some(format!(
+            "clips re-encoded to {}x{}, hashes updated, dataset still declares 1280x720",
+            shrunk.width, shrunk.height
+        )),
+    ))
+}
+
+/// Steps the chain one block at a time (one `block_time` apart) from `block` to `target`.
+async fn step_to(subnet: &Subnet, mut block: u64, target: u64, block_time: Duration) -> Result<u64, DemoError> {
+    while block < target {
+        if !block_time.is_zero() {
+            tokio::time::sleep(block_time).await;
+        }
+        block = subnet.chain.advance(1)?;
+    }
+    Ok(block)
+}
+
+fn uid_weights(subnet: &Subnet, pairs: &[(u16, u16)]) -> Vec<UidWeight> {
+    let total: f64 = pairs.iter().map(|(_, w)| f64::from(*w)).sum();
+    pairs
+        .iter()
+        .map(|&(uid, weight)| UidWeight {
+            uid,
+            name: subnet.by_uid(uid).map_or_else(|| format!("uid {uid}"), |p| p.name.clone()),
+            weight,
+            share: if total > 0.0 { f64::from(weight) / total } else { 0.0 },
+        })
+        .collect()
+}
+
+fn summarize(subnet: &Subnet, events: &[Timed], weights: &[UidWeight]) -> Vec<SummaryRow> {
+    let mut rows: BTreeMap<u16, SummaryRow> = subnet
+        .miners
+        .iter()
+        .map(|m| {
+            let w = weights.iter().find(|w| w.uid == m.who.uid);
+            let row = SummaryRow {
+                name: m.who.name.clone(),
+                role: m.who.role,
+                uid: m.who.uid,
+                hotkey: m.who.ss58(),
+                intervals_published: 0,
+                intervals_accepted: 0,
+                intervals_rejected: 0,
+                rows_kept: 0,
+                rows_pruned: 0,
+                failure_codes: Vec::new(),
+                final_weight: w.map_or(0, |w| w.weight),
+                final_share: w.map_or(0.0, |w| w.share),
+            };
+            (m.who.uid, row)
+        })
+        .collect();
+    for t in events {
+        match &t.event {
+            Event::PackagePublished { miner, .. } => {
+                if let Some(r) = rows.values_mut().find(|r| &r.name == miner) {
+                    r.intervals_published += 1;
+                }
+            }
+            Event::Decision {
+                uid,
+                accepted,
+                codes,
+                record_count,
+                global_overlap_pruned,
+                cross_miner_overlap_pruned,
+                ..
+            } => {
+                let Some(r) = rows.get_mut(uid) else { continue };
+                r.rows_pruned += global_overlap_pruned + cross_miner_overlap_pruned;
+                if *accepted {
+                    r.intervals_accepted += 1;
+                    r.rows_kept += record_count;
+                } else {
+                    r.intervals_rejected += 1;
+                }
+                for code in codes {
+                    if !r.failure_codes.contains(code) {
+                        r.failure_codes.push(code.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    rows.into_values().collect()
+}

@@ -1,0 +1,370 @@
+//! The demo's world: an embedded chain in `{workdir}/chain` whose clock only moves when
+//! the demo steps it, a bucket directory per miner under `{workdir}/buckets/{hotkey
+//! lowercase}` (protocol §4, §5), one validator and five miners with deterministic demo
+//! keys, synthetic sources made by ffmpeg and pre-seeded in each miner's `raw/` (so
+//! yt-dlp is never run), and the validator service assembled from the same parts
+//! `nexis validate` uses, reading the buckets through [`LocalBuckets`] as
+//! `NEXIS_LOCAL_BUCKETS_DIR` does.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use super::captions::ColourCaptioner;
+use super::{DemoError, DemoSettings};
+use crate::chain::commitment::bucket_for_hotkey;
+use crate::chain::embedded::EmbeddedChain;
+use crate::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid};
+use crate::media::synth::{SynthClip, synth_clip};
+use crate::media::{Ffprobe, MediaProbe};
+use crate::miner::clipper::Clipper;
+use crate::miner::download::Downloader;
+use crate::miner::ledger::Ledger;
+use crate::miner::package::{PackageInfo, UploadPolicy};
+use crate::miner::{Miner, MinerSettings};
+use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
+use crate::spec::SpecRegistry;
+use crate::storage::{LocalStore, ObjectStore};
+use crate::validator::interval::{IntervalEvaluator, IntervalSettings};
+use crate::validator::metrics::Metrics;
+use crate::validator::service::{ServiceSettings, ValidatorService};
+use crate::validator::state::ValidatorState;
+use crate::validator::stores::LocalBuckets;
+use crate::validator::{PackageLimits, PackageValidator};
+
+/// The demo subnet's id.
+pub const NETUID: NetUid = 1;
+/// The chain's own block time: an hour, so wall time never moves the clock during a demo;
+/// the demo steps it block by block instead.
+const STEPPED_CHAIN_BLOCK_MS: u64 = 3_600_000;
+/// Manifest lateness is measured against block times; on a stepped clock those are not
+/// wall times, so the demo validator allows an hour of grace.
+const UPLOAD_GRACE: Duration = Duration::from_secs(3600);
+/// Length of each synthetic source: three whole 5-second segments.
+const SOURCE_SECONDS: f64 = 15.5;
+/// The size the resolution liar really ships.
+pub const LIAR_SIZE: (u32, u32) = (854, 480);
+
+/// What a participant does in the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Evaluates every interval and sets weights.
+    Validator,
+    /// Mines by the rules.
+    Honest,
+    /// Ships 854x480 clips while the dataset declares 1280x720.
+    ResolutionLiar,
+    /// Republishes another miner's package as its own, later.
+    Copier,
+    /// Mines by the rules but publishes nothing in one interval.
+    Absentee,
+}
+
+impl Role {
+    /// What the role does, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Validator => "validates every interval, sets weights each epoch",
+            Self::Honest => "mines by the rules",
+            Self::ResolutionLiar => "ships 854x480 clips, declares 1280x720",
+            Self::Copier => "republishes another miner's clips, later",
+            Self::Absentee => "mines by the rules but skips one interval",
+        }
+    }
+}
+
+/// A registered participant.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub name: String,
+    pub role: Role,
+    pub hotkey: Hotkey,
+    pub uid: Uid,
+}
+
+impl Participant {
+    /// The SS58 hotkey.
+    pub fn ss58(&self) -> String {
+        self.hotkey.ss58()
+    }
+}
+
+/// A demo miner: its bucket and, unless it only copies, a real [`Miner`].
+pub struct MinerNode {
+    pub who: Participant,
+    /// The miner's own bucket (what validators read).
+    pub bucket: Arc<dyn ObjectStore>,
+    /// The real miner (the copier has none).
+    pub miner: Option<Miner>,
+    /// The resolution liar builds into this directory store first, then doctors and
+    /// uploads the package to its bucket.
+    pub staging: Option<PathBuf>,
+    /// The miner the copier copies (an index into [`Subnet::miners`]).
+    pub victim: Option<usize>,
+    /// The interval (0-based position in the run) the absentee skips.
+    pub skip: Option<u64>,
+}
+
+/// The whole demo subnet.
+pub struct Subnet {
+    pub chain: EmbeddedChain,
+    pub validator: Participant,
+    pub miners: Vec<MinerNode>,
+    pub service: ValidatorService,
+    pub buckets_dir: PathBuf,
+}
+
+impl Subnet {
+    /// Name, role and uid of every participant, validator first.
+    pub fn participants(&self) -> impl Iterator<Item = &Participant> {
+        std::iter::once(&self.validator).chain(self.miners.iter().map(|m| &m.who))
+    }
+
+    /// The participant registered under `hotkey`.
+    pub fn by_hotkey(&self, hotkey: &str) -> Option<&Participant> {
+        self.participants().find(|p| p.ss58() == hotkey)
+    }
+
+    /// The participant at `uid`.
+    pub fn by_uid(&self, uid: Uid) -> Option<&Participant> {
+        self.participants().find(|p| p.uid == uid)
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// The demo's deterministic hotkey for `name` (never use these keys anywhere else).
+pub fn demo_hotkey(name: &str) -> Hotkey {
+    Hotkey::from_seed(digest(&format!("nexis-demo hotkey {name}")))
+}
+
+/// Well-formed but fake read credentials (the demo's buckets are directories).
+fn demo_credentials(name: &str) -> Result<ReadCredentials, DemoError> {
+    let hex = |t: &str| hex::encode(digest(&format!("nexis-demo {t} {name}")));
+    Ok(ReadCredentials::new(&hex("account")[..32], &hex("access")[..32], &hex("secret"))?)
+}
+
+/// An 11-character, YouTube-like video id unique to `miner` and `n`.
+fn video_id(miner: &str, n: usize) -> String {
+    let tag: String = miner.chars().filter(char::is_ascii_alphanumeric).take(7).collect();
+    format!("nx{tag:-<7}{n:02}")
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
+    move |e| DemoError::Io { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// Refuses a work directory that is not empty: the demo's chain and validator state must
+/// start fresh.
+fn prepare_workdir(dir: &Path) -> Result<(), DemoError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(DemoError::Settings(format!(
+                    "the demo work directory {} is not empty; give an empty or new directory (or none, for a \
+                     temporary one)",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir).map_err(io(dir)),
+        Err(e) => Err(io(dir)(e)),
+    }
+}
+
+/// The miners of the demo: (name, role), in registration order.
+const MINERS: [(&str, Role); 5] = [
+    ("honest-1", Role::Honest),
+    ("honest-2", Role::Honest),
+    ("liar", Role::ResolutionLiar),
+    ("copier", Role::Copier),
+    ("absentee", Role::Absentee),
+];
+
+/// Writes the synthetic sources of one miner into `raw_dir` and returns the sources file
+/// lines.
+async fn seed_sources(miner: &str, count: usize, seed_base: u32, raw_dir: &Path) -> Result<Vec<String>, DemoError> {
+    std::fs::create_dir_all(raw_dir).map_err(io(raw_dir))?;
+    let mut lines = Vec::with_capacity(count);
+    for n in 0..count {
+        let id = video_id(miner, n);
+        let clip = SynthClip {
+            width: 640,
+            height: 360,
+            seconds: SOURCE_SECONDS,
+            fps: 25,
+            seed: seed_base + n as u32,
+            audio: false,
+        };
+        synth_clip(&raw_dir.join(format!("{id}.mp4")), &clip).await?;
+        lines.push(format!("https://www.youtube.com/watch?v={id}"));
+    }
+    Ok(lines)
+}
+
+impl Subnet {
+    /// Builds the world in `settings.workdir` (which must be empty or absent).
+    pub async fn build(settings: &DemoSettings) -> Result<Self, DemoError> {
+        let clock = settings.clock;
+        if clock.upload_reserve_blocks >= clock.interval_blocks {
+            return Err(DemoError::Settings(format!(
+                "the upload reserve ({} blocks) must be shorter than an interval ({} blocks)",
+                clock.upload_reserve_blocks, clock.interval_blocks
+            )));
+        }
+        if settings.intervals == 0 || settings.clips_per_interval == 0 {
+            return Err(DemoError::Settings("the demo needs at least one interval and one clip per interval".into()));
+        }
+        let workdir = settings.workdir.as_path();
+        prepare_workdir(workdir)?;
+        let probe = Ffprobe::new(None, Duration::from_secs(60));
+        probe.check_available().await?;
+        let probe: Arc<dyn MediaProbe> = Arc::new(probe);
+
+        let chain = EmbeddedChain::open(workdir.join("chain"), STEPPED_CHAIN_BLOCK_MS)?;
+        let validator_key = demo_hotkey("validator");
+        let uid = chain.register(NETUID, &validator_key.ss58())?;
+        let validator = Participant { name: "validator".into(), role: Role::Validator, hotkey: validator_key, uid };
+
+        let buckets_dir = workdir.join("buckets");
+        let clips_needed = settings.intervals as usize * settings.clips_per_interval;
+        let sources_per_miner = clips_needed.div_ceil(3).max(1);
+        let clip_concurrency = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+        let mut miners = Vec::with_capacity(MINERS.len());
+        for (i, (name, role)) in MINERS.into_iter().enumerate() {
+            let hotkey = demo_hotkey(name);
+            let uid = chain.register(NETUID, &hotkey.ss58())?;
+            chain.commit(&hotkey, NETUID, &demo_credentials(name)?.payload()).await?;
+            let bucket: Arc<dyn ObjectStore> =
+                Arc::new(LocalStore::new(buckets_dir.join(bucket_for_hotkey(&hotkey.ss58()))));
+            let who = Participant { name: name.to_string(), role, hotkey, uid };
+            let home = workdir.join("miners").join(name);
+            let (miner, staging) = if role == Role::Copier {
+                (None, None)
+            } else {
+                let lines = seed_sources(name, sources_per_miner, 10 * i as u32, &home.join("raw")).await?;
+                let sources_file = home.join("sources.txt");
+                std::fs::write(&sources_file, lines.join("\n") + "\n").map_err(io(&sources_file))?;
+                let staging = (role == Role::ResolutionLiar).then(|| home.join("staging"));
+                let store: Arc<dyn ObjectStore> = match &staging {
+                    Some(dir) => Arc::new(LocalStore::new(dir)),
+                    None => bucket.clone(),
+                };
+                let miner = Miner {
+                    settings: MinerSettings {
+                        sources_file,
+                        packages_dir: home.join("packages"),
+                        max_clips: settings.clips_per_interval,
+                        clip_concurrency,
+                        caption_concurrency: clip_concurrency,
+                        upload: UploadPolicy { attempts: 2, backoff: Duration::from_millis(50), concurrency: 4 },
+                        progress: false,
+                    },
+                    info: PackageInfo {
+                        miner_hotkey: who.ss58(),
+                        netuid: NETUID,
+                        interval_id: 0,
+                        spec_id: DEFAULT_SPEC_ID.into(),
+                        category: Some(DEFAULT_CATEGORY.into()),
+                    },
+                    downloader: Downloader {
+                        raw_dir: home.join("raw"),
+                        // Every source is pre-seeded; a missing one fails instead of downloading.
+                        binary: home.join("no-downloads-in-the-demo"),
+                        timeout: Duration::from_secs(1),
+                        attempts: 1,
+                    },
+                    clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(120), threads: 1 },
+                    probe: probe.clone(),
+                    captioner: Arc::new(ColourCaptioner::default()),
+                    ledger: Ledger::open(&home.join("miner-ledger"))?,
+                    store,
+                };
+                (Some(miner), staging)
+            };
+            let victim = (role == Role::Copier).then_some(0);
+            let skip = (role == Role::Absentee).then(|| 1.min(settings.intervals - 1));
+            miners.push(MinerNode { who, bucket, miner, staging, victim, skip });
+        }
+        info!(workdir = %workdir.display(), miners = miners.len(), "demo subnet registered, sources seeded");
+
+        let chain_arc: Arc<dyn Chain> = Arc::new(chain.clone());
+        let validator_dir = workdir.join("validator");
+        let evaluator = IntervalEvaluator {
+            chain: chain_arc.clone(),
+            stores: Arc::new(LocalBuckets { root: buckets_dir.clone() }),
+            validator: PackageValidator::new(
+                SpecRegistry::builtin()?,
+                probe.clone(),
+                PackageLimits::default(),
+                validator_dir.join("scratch"),
+            ),
+            settings: IntervalSettings {
+                netuid: NETUID,
+                validator_hotkey: validator.ss58(),
+                expected_category: Some(DEFAULT_CATEGORY.into()),
+                enabled_specs: vec![DEFAULT_SPEC_ID.into()],
+                max_miners: MAX_MINERS_PER_INTERVAL,
+                miner_concurrency: clip_concurrency,
+                miner_budget: Duration::from_secs(120),
+                upload_grace: UPLOAD_GRACE,
+                clock,
+                excluded: BTreeSet::new(),
+            },
+        };
+        let service = ValidatorService::new(
+            chain_arc,
+            Arc::new(validator.hotkey.clone()),
+            evaluator,
+            ValidatorState::open(&validator_dir.join("validator-state"))?,
+            None,
+            Arc::new(Metrics::new()),
+            ServiceSettings {
+                netuid: NETUID,
+                clock,
+                windows: settings.windows,
+                version_key: 0,
+                poll: settings.block_time,
+                heartbeat: None,
+                set_weights: true,
+            },
+        );
+        Ok(Self { chain, validator, miners, service, buckets_dir })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_keys_and_credentials_are_deterministic_and_well_formed() {
+        for (name, _) in MINERS {
+            let id = video_id(name, 3);
+            assert_eq!(id.len(), 11, "{id}");
+            assert!(id.ends_with("03"));
+            assert!(demo_credentials(name).is_ok());
+            assert_eq!(demo_hotkey(name).ss58(), demo_hotkey(name).ss58());
+        }
+        assert_ne!(demo_hotkey("honest-1").ss58(), demo_hotkey("honest-2").ss58());
+        assert_ne!(video_id("honest-1", 0), video_id("honest-2", 0));
+    }
+
+    #[test]
+    fn a_used_workdir_is_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        prepare_workdir(&tmp.path().join("new")).expect("a new directory is fine");
+        std::fs::write(tmp.path().join("new/file"), b"x").expect("write");
+        let err = prepare_workdir(&tmp.path().join("new")).expect_err("not empty");
+        assert!(err.to_string().contains("not empty"), "{err}");
+    }
+}

@@ -47,7 +47,7 @@ pub struct DemoArgs {
 pub async fn run_demo(mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     let demo = DemoSettings::demo_clock();
     args.blocks.interval_blocks.get_or_insert(demo.interval_blocks);
-    args.blocks.upload_reserve_blocks.get_or_insert(demo.upload_reserve_blocks);
+    // The upload reserve keeps the live value (2 blocks).
     args.blocks.weight_epoch_blocks.get_or_insert(demo.weight_epoch_blocks);
     let (clock, windows) = args.blocks.resolve()?;
 

@@ -65,7 +65,14 @@ pub async fn run(
     for round in 0..settings.intervals {
         let interval_id = clock.interval_start(block);
         timeline.push(Event::IntervalOpened { interval_id, block });
-        for node in &subnet.miners {
+        // Miners that build their own packages work at once; copiers go after them.
+        let (builders, copiers): (Vec<&MinerNode>, Vec<&MinerNode>) =
+            subnet.miners.iter().partition(|node| node.victim.is_none());
+        let built = futures::future::join_all(builders.iter().map(|node| act(&subnet, node, round, interval_id))).await;
+        for event in built {
+            timeline.push(event?);
+        }
+        for node in copiers {
             let event = act(&subnet, node, round, interval_id).await?;
             timeline.push(event);
         }

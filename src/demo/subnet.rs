@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::info;
@@ -190,25 +191,41 @@ const MINERS: [(&str, Role); 5] = [
     ("absentee", Role::Absentee),
 ];
 
-/// Writes the synthetic sources of one miner into `raw_dir` and returns the sources file
-/// lines.
-async fn seed_sources(miner: &str, count: usize, seed_base: u32, raw_dir: &Path) -> Result<Vec<String>, DemoError> {
-    std::fs::create_dir_all(raw_dir).map_err(io(raw_dir))?;
-    let mut lines = Vec::with_capacity(count);
-    for n in 0..count {
-        let id = video_id(miner, n);
-        let clip = SynthClip {
-            width: 640,
-            height: 360,
-            seconds: SOURCE_SECONDS,
-            fps: 25,
-            seed: seed_base + n as u32,
-            audio: false,
-        };
-        synth_clip(&raw_dir.join(format!("{id}.mp4")), &clip).await?;
-        lines.push(format!("https://www.youtube.com/watch?v={id}"));
+/// Frame rate of the synthetic sources (and so of every clip): low, so ffmpeg is quick.
+const SOURCE_FPS: u32 = 10;
+
+/// The synthetic sources of one miner: the sources-file lines and, for each, where to
+/// write the video and what to draw.
+fn plan_sources(miner: &str, count: usize, seed_base: u32, raw_dir: &Path) -> (Vec<String>, Vec<(PathBuf, SynthClip)>) {
+    (0..count)
+        .map(|n| {
+            let id = video_id(miner, n);
+            let clip = SynthClip {
+                width: 640,
+                height: 360,
+                seconds: SOURCE_SECONDS,
+                fps: SOURCE_FPS,
+                seed: seed_base + n as u32,
+                audio: false,
+            };
+            (format!("https://www.youtube.com/watch?v={id}"), (raw_dir.join(format!("{id}.mp4")), clip))
+        })
+        .unzip()
+}
+
+/// Writes the planned sources with ffmpeg, `concurrency` at a time.
+async fn seed_sources(jobs: Vec<(PathBuf, SynthClip)>, concurrency: usize) -> Result<(), DemoError> {
+    for (path, _) in &jobs {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
     }
-    Ok(lines)
+    let results: Vec<Result<(), DemoError>> = futures::stream::iter(jobs)
+        .map(|(path, clip)| async move { Ok(synth_clip(&path, &clip).await?) })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 impl Subnet {
@@ -240,6 +257,7 @@ impl Subnet {
         let sources_per_miner = clips_needed.div_ceil(3).max(1);
         let clip_concurrency = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
         let mut miners = Vec::with_capacity(MINERS.len());
+        let mut synth_jobs = Vec::new();
         for (i, (name, role)) in MINERS.into_iter().enumerate() {
             let hotkey = demo_hotkey(name);
             let uid = chain.register(NETUID, &hotkey.ss58())?;
@@ -251,7 +269,9 @@ impl Subnet {
             let (miner, staging) = if role == Role::Copier {
                 (None, None)
             } else {
-                let lines = seed_sources(name, sources_per_miner, 10 * i as u32, &home.join("raw")).await?;
+                let (lines, jobs) = plan_sources(name, sources_per_miner, 10 * i as u32, &home.join("raw"));
+                synth_jobs.extend(jobs);
+                std::fs::create_dir_all(&home).map_err(io(&home))?;
                 let sources_file = home.join("sources.txt");
                 std::fs::write(&sources_file, lines.join("\n") + "\n").map_err(io(&sources_file))?;
                 let staging = (role == Role::ResolutionLiar).then(|| home.join("staging"));
@@ -295,6 +315,7 @@ impl Subnet {
             let skip = (role == Role::Absentee).then(|| 1.min(settings.intervals - 1));
             miners.push(MinerNode { who, bucket, miner, staging, victim, skip });
         }
+        seed_sources(synth_jobs, clip_concurrency).await?;
         info!(workdir = %workdir.display(), miners = miners.len(), "demo subnet registered, sources seeded");
 
         let chain_arc: Arc<dyn Chain> = Arc::new(chain.clone());

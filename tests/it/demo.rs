@@ -1,0 +1,161 @@
+//! `nexis demo --json` as a user runs it: the built binary in an empty directory, with no
+//! inherited `NEXIS_`/`BT_`/`R2_`/`OPENAI_`/`GEMINI_` settings. Every cheater gets the
+//! protocol's outcome (the resolution liar `invalid_resolution`, the absentee
+//! `missing_submission_files` in the interval it skipped, the copier accepted but with
+//! every copied row pruned to the earlier submitter), honest miners are accepted in every
+//! interval, and the one weight submission per epoch ends up favouring the honest miners.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+const INHERITED: [&str; 5] = ["NEXIS_", "BT_", "R2_", "OPENAI_", "GEMINI_"];
+
+/// `nexis` started in `cwd` without any inherited nexis settings.
+fn nexis(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexis"));
+    cmd.current_dir(cwd);
+    for (key, _) in std::env::vars_os() {
+        if INHERITED.iter().any(|p| key.to_string_lossy().starts_with(p)) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn run_demo(workdir: &Path, cwd: &Path) -> Value {
+    let mut cmd = nexis(cwd);
+    cmd.args(["demo", "--json", "--workdir"]).arg(workdir);
+    let started = Instant::now();
+    let out = cmd.output().expect("run nexis demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nexis demo failed ({}):\n{stderr}", out.status);
+    eprintln!("nexis demo took {:.1} s", started.elapsed().as_secs_f64());
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn events<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["timeline"].as_array().expect("timeline").iter().filter(|e| e["event"] == kind).collect()
+}
+
+fn str_list(v: &Value) -> Vec<String> {
+    v.as_array().expect("list").iter().map(|s| s.as_str().expect("string").to_string()).collect()
+}
+
+#[test]
+fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let workdir = tmp.path().join("work");
+    let report = run_demo(&workdir, tmp.path());
+
+    // The world: one validator and five miners, with buckets named after their hotkeys.
+    let ready = events(&report, "subnet_ready");
+    assert_eq!(ready.len(), 1);
+    let participants = ready[0]["participants"].as_array().expect("participants");
+    let role_of: BTreeMap<String, String> = participants
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name").to_string(), p["role"].as_str().expect("role").to_string()))
+        .collect();
+    let roles: BTreeSet<&str> = role_of.values().map(String::as_str).collect();
+    assert_eq!(roles, BTreeSet::from(["validator", "honest", "resolution_liar", "copier", "absentee"]));
+    for p in participants.iter().filter(|p| p["role"] != "validator") {
+        let bucket = p["bucket"].as_str().expect("bucket");
+        assert_eq!(bucket, p["hotkey"].as_str().expect("hotkey").to_lowercase());
+        assert!(workdir.join("buckets").join(bucket).is_dir(), "bucket directory {bucket}");
+    }
+    let honest: Vec<&String> = role_of.iter().filter(|(_, r)| *r == "honest").map(|(n, _)| n).collect();
+    assert!(honest.len() >= 2, "{honest:?}");
+
+    // Every interval opened, closed and was evaluated for every miner.
+    let intervals: Vec<u64> =
+        events(&report, "interval_opened").iter().map(|e| e["interval_id"].as_u64().expect("id")).collect();
+    assert_eq!(intervals, [0, 10, 20]);
+    assert_eq!(events(&report, "interval_closed").len(), intervals.len());
+    let decisions = events(&report, "decision");
+    assert_eq!(decisions.len(), intervals.len() * 5);
+    let published: BTreeSet<(u64, String)> = events(&report, "package_published")
+        .iter()
+        .map(|e| (e["interval_id"].as_u64().expect("id"), e["miner"].as_str().expect("miner").to_string()))
+        .collect();
+
+    for d in &decisions {
+        let miner = d["miner"].as_str().expect("miner");
+        let interval = d["interval_id"].as_u64().expect("interval");
+        let codes = str_list(&d["codes"]);
+        let accepted = d["accepted"].as_bool().expect("accepted");
+        match d["role"].as_str().expect("role") {
+            "honest" => {
+                assert!(published.contains(&(interval, miner.to_string())));
+                assert!(accepted && codes.is_empty(), "{d}");
+                assert_eq!(d["record_count"], 2, "{d}");
+            }
+            "resolution_liar" => {
+                assert!(!accepted, "{d}");
+                assert!(!codes.is_empty() && codes.iter().all(|c| c == "invalid_resolution"), "{d}");
+                assert!(str_list(&d["failures"]).iter().all(|f| f.ends_with(":854x480")), "{d}");
+            }
+            "copier" => {
+                // Copying breaks no package rule; cross-miner arbitration gives every copied
+                // row to the miner that published it first (protocol §10).
+                assert!(accepted && codes.is_empty(), "{d}");
+                assert_eq!(d["record_count"], 0, "{d}");
+                assert_eq!(d["cross_miner_overlap_pruned"], 2, "{d}");
+            }
+            "absentee" if interval == 10 => {
+                assert!(!published.contains(&(interval, miner.to_string())));
+                assert!(!accepted && codes == ["missing_submission_files"], "{d}");
+            }
+            "absentee" => assert!(accepted && d["record_count"] == 2, "{d}"),
+            other => panic!("unexpected role {other}"),
+        }
+    }
+
+    // Weights: once per epoch (0 at block 12, nothing scored yet; 1 at block 32).
+    let weights = events(&report, "weights_set");
+    let epochs: Vec<u64> = weights.iter().map(|w| w["epoch"].as_u64().expect("epoch")).collect();
+    assert_eq!(epochs, [0, 1], "one submission per epoch");
+    assert_eq!(weights[0]["burned"], true);
+    let last: BTreeMap<String, u64> = weights[1]["weights"]
+        .as_array()
+        .expect("weights")
+        .iter()
+        .map(|w| (w["name"].as_str().expect("name").to_string(), w["weight"].as_u64().expect("weight")))
+        .collect();
+    assert_eq!(last.keys().collect::<Vec<_>>(), honest, "only the honest miners get weight: {last:?}");
+    assert!(last.values().all(|w| *w == 65535), "{last:?}");
+
+    // The summary agrees, read back from the chain.
+    let summary = report["summary"].as_array().expect("summary");
+    assert_eq!(summary.len(), 5);
+    let row = |role: &str| summary.iter().filter(move |r| r["role"] == role).collect::<Vec<_>>();
+    for r in row("honest") {
+        assert_eq!((r["intervals_accepted"].as_u64(), r["intervals_rejected"].as_u64()), (Some(3), Some(0)), "{r}");
+        assert_eq!(r["rows_kept"], 6);
+        assert_eq!(r["final_weight"], 65535);
+    }
+    let best_cheater = summary
+        .iter()
+        .filter(|r| r["role"] != "honest")
+        .map(|r| r["final_weight"].as_u64().expect("weight"))
+        .max()
+        .expect("cheaters");
+    assert_eq!(best_cheater, 0);
+    assert_eq!(row("resolution_liar")[0]["failure_codes"], serde_json::json!(["invalid_resolution"]));
+    assert_eq!(row("absentee")[0]["failure_codes"], serde_json::json!(["missing_submission_files"]));
+    assert_eq!((row("copier")[0]["rows_kept"].as_u64(), row("copier")[0]["rows_pruned"].as_u64()), (Some(0), Some(6)));
+    assert!(report["elapsed_sec"].as_f64().is_some_and(|s| s > 0.0));
+    assert_eq!(report["workdir_temporary"], false);
+}
+
+#[test]
+fn demo_refuses_a_used_workdir() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("something"), b"x").expect("write");
+    let out = nexis(tmp.path()).args(["demo", "--workdir"]).arg(tmp.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -80,7 +80,10 @@ pub async fn run_demo(mut args: DemoArgs) -> anyhow::Result<ExitCode> {
     let report = tokio::select! {
         r = run(&settings, temporary.is_some(), &mut live) => r.context("the demo failed")?,
         _ = shutdown_signal() => {
-            eprintln!("interrupted: the demo stopped; nothing outside its work directory was touched");
+            match &args.workdir {
+                Some(dir) => eprintln!("interrupted: the demo stopped; its partial state is in {}", dir.display()),
+                None => eprintln!("interrupted: the demo stopped and its temporary directory is removed"),
+            }
             return Ok(ExitCode::from(130));
         }
     };

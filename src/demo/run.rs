@@ -83,6 +83,7 @@ pub async fn run(
         for report in &tick.intervals {
             evaluated |= report.record.interval_id == interval_id;
             for d in &report.record.decisions {
+                // Only committed miners are candidates, and every one of them is a demo miner.
                 let who = subnet.by_hotkey(&d.miner_hotkey);
                 timeline.push(Event::Decision {
                     interval_id: d.interval_id,

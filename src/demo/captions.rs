@@ -185,4 +185,29 @@ mod tests {
         }
         assert_eq!(caption_for(&[]), None);
     }
+
+    /// A solid-colour JPEG made by the system ffmpeg.
+    async fn solid_jpeg(dir: &std::path::Path, colour: &str) -> Vec<u8> {
+        let path = dir.join(format!("{colour}.jpg"));
+        let args = ["-f", "lavfi", "-i", &format!("color=c={colour}:s=64x36"), "-frames:v", "1"]
+            .into_iter()
+            .map(String::from)
+            .chain([path.display().to_string()])
+            .collect::<Vec<_>>();
+        crate::media::ffmpeg::run_ffmpeg(&args, Duration::from_secs(60)).await.expect("ffmpeg");
+        std::fs::read(&path).expect("jpeg")
+    }
+
+    #[tokio::test]
+    async fn ffmpeg_measures_the_mean_colour_of_each_frame() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let frames = vec![solid_jpeg(tmp.path(), "red").await, solid_jpeg(tmp.path(), "blue").await];
+        let captioner = ColourCaptioner::default();
+        let colours = captioner.mean_colours(&frames).await.expect("colours");
+        let names: Vec<String> = colours.iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["deep red", "deep blue"], "{colours:?}");
+        let caption = captioner.caption(&frames).await.expect("caption");
+        assert!(caption.contains("opens in deep red tones") && caption.contains("ends in deep blue"), "{caption}");
+        assert!(captioner.mean_colours(&[b"not a jpeg".to_vec()]).await.is_err());
+    }
 }

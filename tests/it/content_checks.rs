@@ -19,7 +19,7 @@ use nexis::validator::stages::content::ContentChecks;
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 use crate::compat::vectors;
-use crate::support::{INTERVAL, SAMPLED, TestPackage, failures, request, validator_with};
+use crate::support::{INTERVAL, SAMPLED, TestPackage, failures, nexis_command, request, validator_with};
 
 const SEMANTIC_MODEL: &str = "judge-semantic";
 const CATEGORY_MODEL: &str = "judge-category";
@@ -272,19 +272,14 @@ fn category_score_vectors() {
 }
 
 async fn check_cli(pkg: &TestPackage, envs: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
     let interval = INTERVAL.to_string();
     let dir = pkg.dir().display().to_string();
-    cmd.args(["check", &dir, "--hotkey", crate::support::MINER, "--interval", &interval, "--json"]);
-    cmd.args(["--validator-hotkey", crate::support::VALIDATOR]);
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if ["NEXIS_", "BT_", "R2_", "OPENAI_", "GEMINI_"].iter().any(|p| k.starts_with(p)) {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
-    cmd.output().await.expect("run nexis check")
+    nexis_command(pkg.dir(), envs)
+        .args(["check", &dir, "--hotkey", crate::support::MINER, "--interval", &interval, "--json"])
+        .args(["--validator-hotkey", crate::support::VALIDATOR])
+        .output()
+        .await
+        .expect("run nexis check")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

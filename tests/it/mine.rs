@@ -26,7 +26,7 @@ use nexis::validator::sampling::interval_seed;
 use nexis::validator::{PackageLimits, PackageRequest};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
-use crate::support::{MINER, VALIDATOR, check_dir_with};
+use crate::support::{MINER, VALIDATOR, check_dir_with, nexis_command};
 
 const INTERVAL: u64 = 7_756_800;
 
@@ -316,16 +316,7 @@ async fn an_interrupted_upload_is_finished_on_the_next_start() {
 
 /// Runs the `nexis` binary with only the given settings (none inherited from the caller).
 async fn nexis(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
-    cmd.args(args).current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if ["NEXIS_", "BT_", "R2_", "OPENAI_", "GEMINI_"].iter().any(|p| k.starts_with(p)) {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
-    cmd.output().await.expect("run nexis")
+    nexis_command(dir, envs).args(args).output().await.expect("run nexis")
 }
 
 fn miner_wallet(dir: &Path) -> String {

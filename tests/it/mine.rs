@@ -435,3 +435,54 @@ async fn llm_captioner_retries_short_captions_and_drops_rows_on_server_errors() 
     assert_eq!(failing.requests().len(), 4, "transient errors retried by the client, then the row is dropped");
     assert!(setup.out().join("300/manifest.json").is_file());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_once_uploads_to_an_s3_bucket_named_after_the_hotkey_and_skips_it_next_time() {
+    use crate::s3_server::{KEYS, REGION, S3Server};
+
+    let setup = Setup::new(&[("srcS3AAAAAAA", 6.0)], &[]).await;
+    let dir = setup.tmp.path();
+    let hotkey = miner_wallet(dir);
+    let bucket = hotkey.to_lowercase();
+    let s3 = S3Server::start().await;
+    s3.create_bucket(&bucket).await;
+    let chat = ChatServer::start(|_, _| {
+        Answer::Text(
+            "a colourful test pattern slowly shifts its hues while a small bright box glides across the frame from \
+             left to right above a plain dark background"
+                .into(),
+        )
+    })
+    .await;
+    let envs = vec![
+        ("BT_NETWORK", "embedded".to_string()),
+        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
+        ("BT_WALLET_NAME", "miner".to_string()),
+        ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
+        ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
+        ("OPENAI_API_KEY", CHAT_KEY.to_string()),
+        ("OPENAI_BASE_URL", chat.base_url()),
+        ("NEXIS_S3_ENDPOINT", s3.endpoint()),
+        ("R2_REGION", REGION.to_string()),
+        ("R2_ACCOUNT_ID", "0123456789abcdef0123456789abcdef".to_string()),
+        ("R2_WRITE_ACCESS_KEY", KEYS.0.to_string()),
+        ("R2_WRITE_SECRET_KEY", KEYS.1.to_string()),
+    ];
+    let interval = INTERVAL.to_string();
+    let out = nexis(dir, &["mine", "--once", "--interval", &interval], &envs).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(KEYS.1) && !stderr.contains(KEYS.0), "keys never logged");
+    for key in ["manifest.json", "dataset.parquet"] {
+        assert!(s3.object_path(&bucket, &format!("{interval}/{key}")).is_file(), "{key} uploaded");
+    }
+    let package = s3.object_path(&bucket, &interval);
+    let pkg = package.display().to_string();
+    let checked = nexis(dir, &["check", &pkg, "--hotkey", &hotkey, "--interval", &interval, "--json"], &envs).await;
+    let decision: serde_json::Value = serde_json::from_slice(&checked.stdout).expect("decision");
+    assert_eq!(decision["accepted"], true, "{decision}");
+
+    let again = nexis(dir, &["mine", "--once", "--interval", &interval], &envs).await;
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).expect("summary");
+    assert_eq!(summary["skipped"], true, "an interval whose manifest exists is skipped: {summary}");
+}

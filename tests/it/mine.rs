@@ -486,3 +486,66 @@ async fn mine_once_uploads_to_an_s3_bucket_named_after_the_hotkey_and_skips_it_n
     let summary: serde_json::Value = serde_json::from_slice(&again.stdout).expect("summary");
     assert_eq!(summary["skipped"], true, "an interval whose manifest exists is skipped: {summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mining_loop_publishes_each_new_interval_and_stops_cleanly_on_sigterm() {
+    let setup = Setup::new(&[("srcLOOPAAAAA", 16.0)], &[]).await;
+    let dir = setup.tmp.path();
+    miner_wallet(dir);
+    let chat = ChatServer::start(|_, n| {
+        Answer::Text(format!(
+            "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across the \
+             frame from left to right above a plain dark background"
+        ))
+    })
+    .await;
+    let envs = vec![
+        ("BT_NETWORK", "embedded".to_string()),
+        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
+        ("BT_WALLET_NAME", "miner".to_string()),
+        ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
+        ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
+        ("NEXIS_EMBEDDED_CHAIN_DIR", dir.join("chain").display().to_string()),
+        ("NEXIS_EMBEDDED_BLOCK_MS", "100".to_string()),
+        ("NEXIS_INTERVAL_BLOCKS", "10".to_string()),
+        ("NEXIS_WEIGHT_EPOCH_BLOCKS", "50".to_string()),
+        ("NEXIS_MINER_MAX_CLIPS_PER_INTERVAL", "1".to_string()),
+        ("OPENAI_API_KEY", CHAT_KEY.to_string()),
+        ("OPENAI_BASE_URL", chat.base_url()),
+    ];
+    let bucket = dir.join("bucket");
+    let mut child = nexis_command(dir, &envs)
+        .args(["mine", "--out", "bucket", "--poll-sec", "0.2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn miner");
+    let manifests = || -> Vec<u64> {
+        let mut ids: Vec<u64> = std::fs::read_dir(&bucket)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().join("manifest.json").is_file())
+                    .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    };
+    for _ in 0..600 {
+        if manifests().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let published = manifests();
+    assert!(published.len() >= 2, "two intervals mined: {published:?}");
+    assert!(published.iter().all(|i| i % 10 == 0), "packages are keyed by interval start: {published:?}");
+    let pid = child.id().expect("pid") as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().await.expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "SIGTERM ends the miner cleanly: {stderr}");
+    assert!(stderr.contains("miner stopped"), "{stderr}");
+}

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
+use super::llm::ContentCheckArgs;
 use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
 use nexis::chain::weights::ScoringWindows;
@@ -87,6 +88,8 @@ pub struct ValidateArgs {
     pub blocks: BlockArgs,
     #[command(flatten)]
     pub package: PackageArgs,
+    #[command(flatten)]
+    pub content: ContentCheckArgs,
 }
 
 /// The record-info bucket holding the shared overlap snapshot (protocol §10).
@@ -275,10 +278,15 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         info!(%bound, "metrics on http://{bound}/metrics");
     }
     let category = args.category.trim();
+    let mut validator =
+        PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"));
+    if let Some(checks) = args.content.content_checks((!category.is_empty()).then_some(category))? {
+        validator = validator.with_content_checks(checks);
+    }
     let evaluator = IntervalEvaluator {
         chain: chain.clone(),
         stores: miner_stores(&args)?,
-        validator: PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch")),
+        validator,
         settings: IntervalSettings {
             netuid,
             validator_hotkey: signer.ss58(),

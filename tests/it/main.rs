@@ -11,6 +11,7 @@ mod chain_contract;
 mod chain_encoding;
 mod cli;
 mod compat;
+mod content_checks;
 mod env_example;
 mod golden;
 mod hostile;

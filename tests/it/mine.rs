@@ -407,3 +407,40 @@ async fn mine_refuses_to_start_without_a_model_key_and_names_the_variables() {
     assert!(stderr.contains("OPENAI_API_KEY") && stderr.contains("GEMINI_API_KEY"), "{stderr}");
     assert!(!dir.join("bucket").exists(), "nothing is written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_captioner_retries_short_captions_and_drops_rows_on_server_errors() {
+    use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
+    use nexis::miner::caption::LlmCaptioner;
+
+    let good = "a colourful test pattern slowly shifts its hues while a small bright box glides across the frame \
+                from left to right above a plain dark background";
+    // Every clip's first answer is too short; the second is good.
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    let server = ChatServer::start(move |body, _| {
+        let first = seen.lock().expect("lock").insert(body.to_string());
+        Answer::Text(if first { "too short".into() } else { good.into() })
+    })
+    .await;
+    let captioner = |server: &ChatServer| -> Arc<dyn Captioner> {
+        let provider = LlmProvider::from_settings(Some(CHAT_KEY), Some(&server.base_url()), None).expect("provider");
+        let client = ChatClient::new(provider, "m".into(), Duration::from_secs(10), 2).expect("client").with_retry(
+            RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(10) },
+        );
+        Arc::new(LlmCaptioner { client })
+    };
+    let setup = Setup::new(&[("llmcapAAAAA", 11.0)], &[]).await;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(setup.out()));
+    let report = setup.miner(captioner(&server), store, 10).mine_interval(300).await.expect("mine");
+    assert_eq!((report.records, report.captions_dropped), (2, 0), "{report:?}");
+    assert_eq!(server.requests().len(), 4, "each clip asked twice");
+
+    // A caption service that keeps failing: rows dropped, the interval still published.
+    let failing = ChatServer::start(|_, _| Answer::Status(500)).await;
+    let setup = Setup::new(&[("llmerrAAAAA", 11.0)], &[]).await;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(setup.out()));
+    let report = setup.miner(captioner(&failing), store, 10).mine_interval(300).await.expect("mine");
+    assert_eq!((report.records, report.captions_dropped), (0, 2), "{report:?}");
+    assert_eq!(failing.requests().len(), 4, "transient errors retried by the client, then the row is dropped");
+    assert!(setup.out().join("300/manifest.json").is_file());
+}

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod index;
 pub mod media;
 pub mod miner;
+pub mod owner;
 pub mod model;
 pub mod protocol;
 pub mod pyjson;

@@ -4,6 +4,7 @@
 mod bench;
 mod chain;
 mod check;
+mod sync;
 mod validate;
 
 use std::process::ExitCode;
@@ -52,6 +53,8 @@ enum Command {
     Chain(chain::ChainCommand),
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
+    /// Owner: copy accepted clips from the miners' buckets into the owner dataset bucket.
+    SyncOwnerDatasets(Box<sync::SyncArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
     Health(validate::HealthArgs),
     /// Measure performance (see `nexis bench --help`).
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
             Command::CommitCredentials(args) => chain::commit(*args).await,
             Command::Chain(cmd) => chain::run(cmd).await,
             Command::Validate(args) => validate::run(*args).await,
+            Command::SyncOwnerDatasets(args) => sync::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,
         }

@@ -532,12 +532,12 @@ impl OwnerSync {
             let got = store
                 .get_to_file(key, path, *cap)
                 .await
-                .map_err(|error| RowError::Fetch { what, key: key.clone(), error })?;
-            if &got.sha256 != *expected {
-                return Err(RowError::HashMismatch { what, expected: (*expected).clone(), actual: got.sha256 });
+                .map_err(|error| RowError::Fetch { what: *what, key: key.clone(), error })?;
+            if got.sha256 != **expected {
+                return Err(RowError::HashMismatch { what: *what, expected: (*expected).clone(), actual: got.sha256 });
             }
         }
-        let upload = |key: String| move |error| RowError::Upload { key, error };
+        let upload = |key: String| move |error: StorageError| RowError::Upload { key, error };
         let key = owner_clip_key(id);
         self.owner_db.put_file(&key, &assets[0].4).await.map_err(upload(key.clone()))?;
         let key = owner_image_key(id);

@@ -14,6 +14,8 @@ mod env_example;
 mod golden;
 mod hostile;
 mod mine;
+mod owner_publish;
+mod owner_sync;
 mod rules;
 mod s3_store;
 mod snapshot;

@@ -1,0 +1,244 @@
+//! Owner mode of the validator (protocol §13): after an interval, bundles of accepted
+//! miners only (post-prune rows, manifest copy with count and digest updated) and the
+//! merged `record_info.json` in the canonical form; an unparseable snapshot is never
+//! overwritten; owner mode refuses to start without the record-info write credentials.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexis::chain::{Chain, Hotkey};
+use nexis::index::refresh::{SnapshotRead, SnapshotSource};
+use nexis::index::snapshot::{self, format_start, seconds_to_ms};
+use nexis::model::IntervalManifest;
+use nexis::model::source_key::canonical_source_key;
+use nexis::owner::{OwnerPublisher, SnapshotPublish};
+use nexis::protocol::IntervalClock;
+use nexis::storage::{ObjectStore, S3Store};
+
+use crate::support::{read_records, sha256_hex};
+use crate::validate_service::{NETUID, World, hotkey, package, publish};
+
+const RECORD_INFO: &str = "nexis-record-info";
+const SNAPSHOT_KEY: &str = "record_info.json";
+
+fn publisher(w: &World, store: Arc<dyn ObjectStore>) -> OwnerPublisher {
+    OwnerPublisher {
+        record_info: store,
+        snapshot_key: SNAPSHOT_KEY.into(),
+        chain: Arc::new(w.chain.clone()),
+        netuid: NETUID,
+        stores: w.stores(),
+        scratch: w.tmp.path().join("scratch"),
+        max_dataset_bytes: 256 << 20,
+    }
+}
+
+async fn keys(store: &dyn ObjectStore) -> BTreeSet<String> {
+    store.list("").await.expect("list").into_iter().map(|o| o.key).collect()
+}
+
+/// Downloads a bundle and returns its records and manifest.
+async fn bundle(
+    store: &dyn ObjectStore,
+    dir: &Path,
+    interval: u64,
+    miner: &str,
+) -> (Vec<nexis::model::ClipRecord>, IntervalManifest, String) {
+    let path = dir.join(format!("{miner}.parquet"));
+    let got = store.get_to_file(&format!("{interval}/{miner}/dataset.parquet"), &path, 1 << 30).await.expect("dataset");
+    let manifest = store.get_bytes(&format!("{interval}/{miner}/manifest.json"), 1 << 20).await.expect("manifest");
+    (read_records(&path), IntervalManifest::parse(&manifest).expect("manifest parses"), got.sha256)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_of_accepted_miners_only_and_the_merged_snapshot() {
+    let w = World::new().await;
+    let validator = hotkey(1);
+    w.chain.register(NETUID, &validator.ss58()).expect("register validator");
+    let [a, b, impostor, missing] = [2, 3, 4, 5].map(hotkey);
+    let mut stores = Vec::new();
+    for key in [&a, &b, &impostor, &missing] {
+        stores.push(w.miner(key, true).await);
+    }
+    w.s3.create_bucket(RECORD_INFO).await;
+    let info: Arc<dyn ObjectStore> = Arc::new(S3Store::new(w.s3.config(RECORD_INFO)).expect("store"));
+
+    let pa = package(&a.ss58(), 0, "aaa0");
+    publish(stores[0].as_ref(), 0, pa.dir()).await;
+    let pb = package(&b.ss58(), 0, "bbb0");
+    publish(stores[1].as_ref(), 0, pb.dir()).await;
+    // The impostor's manifest names another miner: rejected.
+    let pi = package(&impostor.ss58(), 0, "iii0");
+    pi.edit_manifest(|m| m["miner_hotkey"] = a.ss58().into());
+    publish(stores[2].as_ref(), 0, pi.dir()).await;
+
+    // The published snapshot already holds b's first clip (so it is pruned) and another source.
+    let b0 = &pb.records[0];
+    let b0_key = canonical_source_key(&b0.source_video_url);
+    let b0_start = format_start(seconds_to_ms(b0.clip_start_sec).expect("start"));
+    let initial = format!(
+        "{{\"video_v1\": {{\"{b0_key}\": [\"{b0_start}\"], \"https://www.youtube.com/watch?v=zzzzzzzzzzz\": [1]}}}}"
+    );
+    info.put_bytes(SNAPSHOT_KEY, initial.as_bytes()).await.expect("seed snapshot");
+
+    let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
+    let source = SnapshotSource { store: info.clone(), key: SNAPSHOT_KEY.into() };
+    let service = w
+        .service(&validator, clock, Duration::from_secs(3600))
+        .with_snapshot(source)
+        .with_publisher(Arc::new(publisher(&w, info.clone())));
+    w.chain.advance(52).expect("advance");
+    let tick = service.tick().await.expect("tick");
+    assert_eq!(tick.intervals.len(), 1);
+    let decisions = &tick.intervals[0].record.decisions;
+    let accepted: BTreeSet<String> = decisions.iter().filter(|d| d.accepted).map(|d| d.miner_hotkey.clone()).collect();
+    assert_eq!(accepted, BTreeSet::from([a.ss58(), b.ss58()]), "{decisions:?}");
+
+    // Bundles for the accepted miners only, plus the snapshot and its temporary copy.
+    let expected: BTreeSet<String> = [
+        format!("0/{}/dataset.parquet", a.ss58()),
+        format!("0/{}/manifest.json", a.ss58()),
+        format!("0/{}/dataset.parquet", b.ss58()),
+        format!("0/{}/manifest.json", b.ss58()),
+        SNAPSHOT_KEY.to_string(),
+        format!("{SNAPSHOT_KEY}.tmp"),
+    ]
+    .into();
+    assert_eq!(keys(info.as_ref()).await, expected);
+
+    let dl = tempfile::tempdir().expect("tempdir");
+    let (rows_a, manifest_a, sha_a) = bundle(info.as_ref(), dl.path(), 0, &a.ss58()).await;
+    assert_eq!(rows_a, pa.records, "a kept every row");
+    let (rows_b, manifest_b, sha_b) = bundle(info.as_ref(), dl.path(), 0, &b.ss58()).await;
+    assert_eq!(rows_b, pb.records[1..].to_vec(), "b's first row was in the published index");
+    // The manifest copies carry the bundle's own count and digest, the rest unchanged.
+    assert_eq!((manifest_a.record_count, manifest_a.dataset_sha256.as_str()), (12, sha_a.as_str()));
+    assert_eq!((manifest_b.record_count, manifest_b.dataset_sha256.as_str()), (11, sha_b.as_str()));
+    let original_b = pb.manifest();
+    assert_ne!(original_b.dataset_sha256, manifest_b.dataset_sha256);
+    assert_eq!(
+        IntervalManifest { record_count: 11, dataset_sha256: sha_b.clone(), ..original_b },
+        manifest_b,
+        "only record_count and dataset_sha256 change"
+    );
+
+    // The snapshot: canonical form, the old entries plus every kept row.
+    let bytes = info.get_bytes(SNAPSHOT_KEY, 1 << 30).await.expect("snapshot");
+    let parsed = snapshot::parse(&bytes).expect("published snapshot parses");
+    assert_eq!(snapshot::serialize(&parsed), bytes, "written in the canonical form");
+    assert_eq!(info.get_bytes(&format!("{SNAPSHOT_KEY}.tmp"), 1 << 30).await.expect("tmp"), bytes);
+    assert_eq!(parsed.len(), 2 + 12 + 11);
+    assert!(parsed.starts("https://www.youtube.com/watch?v=zzzzzzzzzzz").is_some_and(|s| s.contains(&1000)));
+    for r in pa.records.iter().chain(&pb.records) {
+        let ms = seconds_to_ms(r.clip_start_sec).expect("start");
+        assert!(parsed.starts(&r.source_video_url).is_some_and(|s| s.contains(&ms)), "{}", r.source_video_url);
+    }
+    for r in &pi.records {
+        assert!(parsed.starts(&r.source_video_url).is_none(), "rejected rows are not indexed");
+    }
+    assert_eq!(sha256_hex(&bytes).len(), 64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparseable_snapshot_is_never_overwritten() {
+    let w = World::new().await;
+    let validator = hotkey(1);
+    w.chain.register(NETUID, &validator.ss58()).expect("register validator");
+    let a = hotkey(2);
+    let store = w.miner(&a, true).await;
+    w.s3.create_bucket(RECORD_INFO).await;
+    let info: Arc<dyn ObjectStore> = Arc::new(S3Store::new(w.s3.config(RECORD_INFO)).expect("store"));
+    let garbage = b"{\"video_v1\": {\"https://www.youtube.com/watch?v=x\": [\"1.000\"]".to_vec();
+    info.put_bytes(SNAPSHOT_KEY, &garbage).await.expect("seed");
+    let pa = package(&a.ss58(), 0, "aaa0");
+    publish(store.as_ref(), 0, pa.dir()).await;
+
+    let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
+    let source = SnapshotSource { store: info.clone(), key: SNAPSHOT_KEY.into() };
+    let owner = publisher(&w, info.clone());
+    let service = w
+        .service(&validator, clock, Duration::from_secs(3600))
+        .with_snapshot(source)
+        .with_publisher(Arc::new(owner.clone()));
+    w.chain.advance(52).expect("advance");
+    let tick = service.tick().await.expect("tick");
+    assert!(matches!(service.last_snapshot_read(), Some(SnapshotRead::Untrusted(_))));
+    assert_eq!(tick.intervals[0].kept.len(), 1);
+    assert_eq!(info.get_bytes(SNAPSHOT_KEY, 1 << 20).await.expect("snapshot"), garbage, "left as it was");
+    let keys = keys(info.as_ref()).await;
+    assert!(!keys.contains(&format!("{SNAPSHOT_KEY}.tmp")), "not even the temporary key is written: {keys:?}");
+    assert!(keys.contains(&format!("0/{}/manifest.json", a.ss58())), "bundles do not depend on the snapshot");
+
+    // A snapshot that turns unparseable after a trusted read is not overwritten either.
+    let index = service.state.index();
+    let trusted = SnapshotRead::Trusted { entries: 0, added: 0 };
+    let outcome = owner.publish_snapshot(Some(&trusted), &index).await;
+    assert!(matches!(outcome, SnapshotPublish::Untrusted(_)), "{outcome:?}");
+    assert_eq!(info.get_bytes(SNAPSHOT_KEY, 1 << 20).await.expect("snapshot"), garbage);
+    // Without a read there is nothing to vouch for the published file.
+    assert_eq!(owner.publish_snapshot(None, &index).await, SnapshotPublish::NotRead);
+    // Once the file is fixed, a trusted read publishes the merge (the kept rows included).
+    info.put_bytes(SNAPSHOT_KEY, b"{}").await.expect("fix");
+    let outcome = owner.publish_snapshot(Some(&trusted), &index).await;
+    assert_eq!(outcome, SnapshotPublish::Uploaded { entries: 12 });
+}
+
+fn validate_command(tmp: &Path, seed: [u8; 32]) -> Command {
+    let dir = tmp.join("wallets/validator/hotkeys");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("default"),
+        serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
+    )
+    .expect("keyfile");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexis"));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("NEXIS_") || k.starts_with("BT_") || k.starts_with("R2_") || k == "RUST_LOG" {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.args(["validate", "--once"])
+        .current_dir(tmp)
+        .env("BT_NETWORK", "embedded")
+        .env("NEXIS_EMBEDDED_CHAIN_DIR", tmp.join("chain"))
+        .env("NEXIS_WORKDIR", tmp.join("work"))
+        .env("NEXIS_METRICS_ADDR", "")
+        .env("BT_WALLET_PATH", tmp.join("wallets"))
+        .env("BT_WALLET_NAME", "validator")
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_mode_refuses_to_start_without_write_credentials() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let seed = [21u8; 32];
+    let me = Hotkey::from_seed(seed).ss58();
+    let chain = nexis::chain::embedded::EmbeddedChain::open(tmp.path().join("chain"), 3_600_000).expect("chain");
+    chain.register(1, &me).expect("register");
+    assert!(chain.current_block().await.is_ok());
+    let secret = "s3cr3t-value-that-must-never-be-printed-0123456789abcdefghijklmn";
+    let out = validate_command(tmp.path(), seed)
+        .env("NEXIS_OWNER_VALIDATOR_HOTKEY", &me)
+        .env("NEXIS_RECORD_INFO_WRITE_SECRET_KEY", secret)
+        .output()
+        .expect("run nexis validate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("owner mode"), "{stderr}");
+    assert!(stderr.contains("NEXIS_RECORD_INFO_ACCOUNT_ID"), "{stderr}");
+    assert!(stderr.contains("NEXIS_RECORD_INFO_WRITE_ACCESS_KEY"), "{stderr}");
+    assert!(!stderr.contains("NEXIS_RECORD_INFO_WRITE_SECRET_KEY"), "the secret is set: {stderr}");
+    assert!(!stderr.contains(secret), "secrets are never printed");
+
+    // Another hotkey as the owner: a plain validator, which needs no write credentials.
+    let out = validate_command(tmp.path(), seed)
+        .env("NEXIS_OWNER_VALIDATOR_HOTKEY", hotkey(99).ss58())
+        .output()
+        .expect("run nexis validate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -144,8 +144,12 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;
     let endpoint = args.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
-    let record_info =
-        args.record_info_write.store(&args.record_info, args.buckets_dir.as_ref(), endpoint.clone(), "the owner sync")?;
+    let record_info = args.record_info_write.store(
+        &args.record_info,
+        args.buckets_dir.as_ref(),
+        endpoint.clone(),
+        "the owner sync",
+    )?;
     let owner_db = owner_db(&args, endpoint.clone())?;
     let stores: Arc<dyn MinerStores> = match &args.buckets_dir {
         Some(dir) => Arc::new(LocalBuckets { root: dir.clone() }),

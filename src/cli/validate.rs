@@ -17,8 +17,8 @@ use super::check::{PackageArgs, registry_for};
 use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
 use nexis::chain::weights::ScoringWindows;
-use nexis::owner::OwnerPublisher;
 use nexis::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY, SnapshotSource};
+use nexis::owner::OwnerPublisher;
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 use nexis::validator::PackageValidator;
@@ -317,7 +317,8 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let owner_store = match owner_hotkey {
         Some(owner) if owner == signer.ss58() => {
             let who = "owner mode (NEXIS_OWNER_VALIDATOR_HOTKEY is this validator's hotkey)";
-            let store = args.record_info_write.store(&args.record_info, args.buckets_dir.as_ref(), endpoint.clone(), who)?;
+            let store =
+                args.record_info_write.store(&args.record_info, args.buckets_dir.as_ref(), endpoint.clone(), who)?;
             info!("owner mode: publishing accepted bundles and the overlap snapshot after each interval");
             Some(store)
         }
@@ -368,8 +369,10 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         Some(store) => {
             // Without separate read keys the owner reads the snapshot with its write keys.
             if snapshot.is_none() {
-                snapshot =
-                    Some(SnapshotSource { store: store.clone(), key: args.record_info.record_info_object_key.trim().into() });
+                snapshot = Some(SnapshotSource {
+                    store: store.clone(),
+                    key: args.record_info.record_info_object_key.trim().into(),
+                });
             }
             Some(Arc::new(OwnerPublisher {
                 record_info: store,

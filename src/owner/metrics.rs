@@ -57,7 +57,11 @@ impl SyncMetrics {
             pass_seconds: Histogram::new(exponential_buckets(0.1, 2.0, 16)),
         };
         registry.register("passes", "Finished sync passes", m.passes.clone());
-        registry.register("pass_errors", "Passes that could not list the record-info bucket or read the chain", m.pass_errors.clone());
+        registry.register(
+            "pass_errors",
+            "Passes that could not list the record-info bucket or read the chain",
+            m.pass_errors.clone(),
+        );
         registry.register("rows", "Row copy outcomes", m.rows.clone());
         registry.register("bundles", "Bundle outcomes per pass", m.bundles.clone());
         registry.register("last_pass", "Summary counters of the last pass", m.last_pass.clone());

@@ -65,7 +65,13 @@ impl RetryPolicy {
         let attempts = previous.map_or(0, |p| p.attempts).saturating_add(1);
         let status = if attempts >= self.max_attempts.max(1) { RowStatus::GivenUp } else { RowStatus::Failed };
         let delay = i64::try_from(self.delay(attempts).as_secs()).unwrap_or(i64::MAX / 2);
-        RowProgress { status, attempts, id: id.to_string(), last_error: Some(error), retry_at: now.saturating_add(delay) }
+        RowProgress {
+            status,
+            attempts,
+            id: id.to_string(),
+            last_error: Some(error),
+            retry_at: now.saturating_add(delay),
+        }
     }
 }
 

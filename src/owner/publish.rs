@@ -198,14 +198,18 @@ impl OwnerPublisher {
             Some(_) => self.write_snapshot(index).await,
         };
         match &outcome {
-            SnapshotPublish::Uploaded { entries } => info!(key = %self.snapshot_key, entries, "overlap snapshot published"),
+            SnapshotPublish::Uploaded { entries } => {
+                info!(key = %self.snapshot_key, entries, "overlap snapshot published")
+            }
             SnapshotPublish::Untrusted(why) => {
                 warn!(key = %self.snapshot_key, reason = %why, "the snapshot read was untrusted; not overwriting it")
             }
             SnapshotPublish::NotRead => {
                 warn!(key = %self.snapshot_key, "no snapshot was read this interval; not publishing it")
             }
-            SnapshotPublish::Failed(why) => warn!(key = %self.snapshot_key, error = %why, "publishing the snapshot failed"),
+            SnapshotPublish::Failed(why) => {
+                warn!(key = %self.snapshot_key, error = %why, "publishing the snapshot failed")
+            }
         }
         outcome
     }

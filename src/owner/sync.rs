@@ -25,8 +25,8 @@ use tracing::{debug, info, warn};
 
 use super::bundle::{BundleError, BundleRow, read_bundle_rows};
 use super::keys::{
-    BundleObject, MARKER_BODY, bundle_dataset_key, bundle_manifest_key, marker_key, owner_clip_key,
-    owner_image_key, owner_metadata_key, owner_row_id, parse_bundle_key,
+    BundleObject, MARKER_BODY, bundle_dataset_key, bundle_manifest_key, marker_key, owner_clip_key, owner_image_key,
+    owner_metadata_key, owner_row_id, parse_bundle_key,
 };
 use super::metrics::SyncMetrics;
 use super::progress::{ProgressError, ProgressStore, RetryPolicy, RowProgress, RowStatus};
@@ -519,22 +519,27 @@ impl OwnerSync {
         let clip_uri = normalize_uri(&row.clip_uri).ok_or_else(|| RowError::InvalidUri(row.clip_uri.clone()))?;
         let frame_uri =
             normalize_uri(&row.first_frame_uri).ok_or_else(|| RowError::InvalidUri(row.first_frame_uri.clone()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix("row-")
-            .tempdir_in(dir)
-            .map_err(|e| RowError::Scratch(e.to_string()))?;
+        let tmp =
+            tempfile::Builder::new().prefix("row-").tempdir_in(dir).map_err(|e| RowError::Scratch(e.to_string()))?;
         let s = &self.settings;
         let assets = [
             ("clip", asset_key(interval_id, &clip_uri), &row.clip_sha256, s.max_clip_bytes, tmp.path().join("clip")),
-            ("first frame", asset_key(interval_id, &frame_uri), &row.first_frame_sha256, s.max_frame_bytes, tmp.path().join("frame")),
+            (
+                "first frame",
+                asset_key(interval_id, &frame_uri),
+                &row.first_frame_sha256,
+                s.max_frame_bytes,
+                tmp.path().join("frame"),
+            ),
         ];
         for (what, key, expected, cap, path) in &assets {
-            let got = store
-                .get_to_file(key, path, *cap)
-                .await
-                .map_err(|error| RowError::Fetch { what: *what, key: key.clone(), error })?;
+            let got = store.get_to_file(key, path, *cap).await.map_err(|error| RowError::Fetch {
+                what,
+                key: key.clone(),
+                error,
+            })?;
             if got.sha256 != **expected {
-                return Err(RowError::HashMismatch { what: *what, expected: (*expected).clone(), actual: got.sha256 });
+                return Err(RowError::HashMismatch { what, expected: (*expected).clone(), actual: got.sha256 });
             }
         }
         let upload = |key: String| move |error: StorageError| RowError::Upload { key, error };

@@ -41,7 +41,13 @@ impl SyncWorld {
 
     /// Publishes `miner`'s package (after `edit`) to its bucket and its bundle (the same
     /// dataset and manifest, as the owner validator writes it when nothing is pruned).
-    async fn bundle(&self, miner: &Hotkey, interval: u64, tag: &str, edit: impl FnOnce(&mut TestPackage)) -> TestPackage {
+    async fn bundle(
+        &self,
+        miner: &Hotkey,
+        interval: u64,
+        tag: &str,
+        edit: impl FnOnce(&mut TestPackage),
+    ) -> TestPackage {
         let store = self.w.miner(miner, true).await;
         let mut p = package(&miner.ss58(), interval, tag);
         edit(&mut p);
@@ -293,16 +299,20 @@ async fn killed_mid_bundle_then_rerun_finishes_without_duplicates() {
 
     // One row at a time with a pause after each, so the kill lands inside the bundle.
     let log = tmp.join("run1.log");
-    let mut child = sync_command(tmp, &sw.w.s3.endpoint(), &log, &["--concurrency", "1", "--pause-after-row-ms", "400"])
-        .spawn()
-        .expect("spawn nexis sync-owner-datasets");
+    let mut child =
+        sync_command(tmp, &sw.w.s3.endpoint(), &log, &["--concurrency", "1", "--pause-after-row-ms", "400"])
+            .spawn()
+            .expect("spawn nexis sync-owner-datasets");
     loop {
         let copied = sw.owner_keys().await.iter().filter(|k| k.ends_with("/metadata.json")).count();
         if copied >= 2 {
             break;
         }
         if let Some(status) = child.try_wait().expect("try_wait") {
-            panic!("the worker ended before it could be killed: {status:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "the worker ended before it could be killed: {status:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -16,7 +16,7 @@ use nexis::model::IntervalManifest;
 use nexis::model::source_key::canonical_source_key;
 use nexis::owner::{OwnerPublisher, SnapshotPublish};
 use nexis::protocol::IntervalClock;
-use nexis::storage::{ObjectStore, S3Store};
+use nexis::storage::{ObjectStore, S3Store, StorageError};
 
 use crate::support::{read_records, sha256_hex};
 use crate::validate_service::{NETUID, World, hotkey, package, publish};
@@ -241,4 +241,99 @@ async fn owner_mode_refuses_to_start_without_write_credentials() {
         .output()
         .expect("run nexis validate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A store whose reads fail (a flaky or misconfigured read path).
+struct UnreadableStore;
+
+#[async_trait::async_trait]
+impl ObjectStore for UnreadableStore {
+    async fn head(&self, key: &str) -> Result<Option<nexis::storage::ObjectMeta>, StorageError> {
+        Err(StorageError::Backend { key: key.into(), message: "unreachable".into() })
+    }
+    async fn get_to_file(
+        &self,
+        key: &str,
+        _dest: &Path,
+        _max: u64,
+    ) -> Result<nexis::storage::Downloaded, StorageError> {
+        Err(StorageError::Backend { key: key.into(), message: "unreachable".into() })
+    }
+    async fn get_bytes(&self, key: &str, _max: u64) -> Result<Vec<u8>, StorageError> {
+        Err(StorageError::Backend { key: key.into(), message: "unreachable".into() })
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<nexis::storage::ObjectMeta>, StorageError> {
+        Err(StorageError::Backend { key: prefix.into(), message: "unreachable".into() })
+    }
+    async fn put_file(&self, key: &str, _src: &Path) -> Result<(), StorageError> {
+        Err(StorageError::Backend { key: key.into(), message: "unreachable".into() })
+    }
+    async fn put_bytes(&self, key: &str, _bytes: &[u8]) -> Result<(), StorageError> {
+        Err(StorageError::Backend { key: key.into(), message: "unreachable".into() })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_read_never_leads_to_a_write_even_if_the_file_is_fine_now() {
+    let w = World::new().await;
+    let validator = hotkey(1);
+    w.chain.register(NETUID, &validator.ss58()).expect("register validator");
+    let a = hotkey(2);
+    let store = w.miner(&a, true).await;
+    w.s3.create_bucket(RECORD_INFO).await;
+    let info: Arc<dyn ObjectStore> = Arc::new(S3Store::new(w.s3.config(RECORD_INFO)).expect("store"));
+    let published = b"{\"video_v1\": {}}".to_vec();
+    info.put_bytes(SNAPSHOT_KEY, &published).await.expect("seed");
+    let pa = package(&a.ss58(), 0, "aaa0");
+    publish(store.as_ref(), 0, pa.dir()).await;
+    // The snapshot is read through a path that fails; the publisher's own path works.
+    let source = SnapshotSource { store: Arc::new(UnreadableStore), key: SNAPSHOT_KEY.into() };
+    let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
+    let service = w
+        .service(&validator, clock, Duration::from_secs(3600))
+        .with_snapshot(source)
+        .with_publisher(Arc::new(publisher(&w, info.clone())));
+    w.chain.advance(52).expect("advance");
+    service.tick().await.expect("tick");
+    assert!(matches!(service.last_snapshot_read(), Some(SnapshotRead::Untrusted(_))));
+    assert_eq!(info.get_bytes(SNAPSHOT_KEY, 1 << 20).await.expect("snapshot"), published);
+    assert!(!keys(info.as_ref()).await.contains(&format!("{SNAPSHOT_KEY}.tmp")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_changed_after_validation_is_not_published() {
+    let w = World::new().await;
+    let a = hotkey(2);
+    let store = w.miner(&a, true).await;
+    w.s3.create_bucket(RECORD_INFO).await;
+    let info: Arc<dyn ObjectStore> = Arc::new(S3Store::new(w.s3.config(RECORD_INFO)).expect("store"));
+    let pa = package(&a.ss58(), 0, "aaa0");
+    publish(store.as_ref(), 0, pa.dir()).await;
+    let accepted = pa.manifest();
+    let kept = |manifest: IntervalManifest| nexis::validator::interval::KeptPackage {
+        miner_hotkey: a.ss58(),
+        manifest,
+        rows: vec![0, 2, 5],
+    };
+    let report = |k| nexis::validator::interval::IntervalReport {
+        record: nexis::validator::state::IntervalRecord { interval_id: 0, decisions: vec![], index_entries: vec![] },
+        kept: vec![k],
+        ..Default::default()
+    };
+    let owner = publisher(&w, info.clone());
+    let index = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state").index();
+    // The miner swapped its dataset since it was accepted: the digest no longer matches.
+    let stale = IntervalManifest { dataset_sha256: "0".repeat(64), ..accepted.clone() };
+    let out = owner.publish(&report(kept(stale)), None, &index).await;
+    assert!(out.published.is_empty());
+    assert!(out.failed[0].1.contains("changed after validation"), "{:?}", out.failed);
+    assert!(keys(info.as_ref()).await.is_empty(), "nothing written");
+    // With the accepted digest the selected rows are published, in order.
+    let out = owner.publish(&report(kept(accepted)), None, &index).await;
+    assert_eq!(out.published, vec![(a.ss58(), 3)]);
+    assert_eq!(out.snapshot, SnapshotPublish::NotRead);
+    let dl = tempfile::tempdir().expect("tempdir");
+    let (rows, manifest, sha) = bundle(info.as_ref(), dl.path(), 0, &a.ss58()).await;
+    assert_eq!(rows, vec![pa.records[0].clone(), pa.records[2].clone(), pa.records[5].clone()]);
+    assert_eq!((manifest.record_count, manifest.dataset_sha256), (3, sha));
 }

@@ -19,6 +19,8 @@ use nexis::chain::Hotkey;
 use nexis::chain::weights::ScoringWindows;
 use nexis::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY, SnapshotSource};
 use nexis::owner::OwnerPublisher;
+use nexis::owner::pending::PendingBundles;
+use nexis::owner::publish::DEFAULT_MAX_ATTEMPTS;
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 use nexis::validator::PackageValidator;
@@ -382,6 +384,11 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 stores: miner_stores(&args)?,
                 scratch: workdir.join("scratch"),
                 max_dataset_bytes: args.package.limits().max_dataset_bytes,
+                pending: Some(
+                    PendingBundles::open(&workdir.join("owner-publish"))
+                        .context("opening NEXIS_WORKDIR/owner-publish (the owner's pending bundles)")?,
+                ),
+                max_attempts: DEFAULT_MAX_ATTEMPTS,
             }))
         }
         None => None,

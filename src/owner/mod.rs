@@ -7,6 +7,7 @@
 //! - [`sync`]: `nexis sync-owner-datasets` — copy every row of every unmarked bundle from
 //!   the miner's bucket into the owner dataset bucket, verifying both hashes, with per-row
 //!   progress in sled ([`progress`]), retries with backoff and a completion marker.
+//! - [`pending`]: bundles not published yet (retried after the next interval).
 //! - [`bundle`]: the bundle's parquet edge (writing the kept rows, reading rows back).
 //! - [`keys`]: every record-info and owner-bucket key, and the deterministic owner row id.
 //! - [`metrics`]: the sync worker's Prometheus counters.
@@ -14,6 +15,7 @@
 pub mod bundle;
 pub mod keys;
 pub mod metrics;
+pub mod pending;
 pub mod progress;
 pub mod publish;
 pub mod sync;

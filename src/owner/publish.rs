@@ -12,6 +12,11 @@
 //! unparseable; then the published entries, this validator's whole index (which already
 //! holds the snapshot and every kept row) are merged, written in the canonical form to a
 //! temporary key, read back and compared, and only then written to the real key.
+//!
+//! A bundle that cannot be published (miner bucket unreachable, a crash mid-publish) stays
+//! in [`PendingBundles`] and is tried again after the next interval, up to
+//! [`DEFAULT_MAX_ATTEMPTS`] times by default. The snapshot needs no such bookkeeping: each
+//! publication writes the whole merged index.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +28,7 @@ use tracing::{info, warn};
 
 use super::bundle::{BundleError, write_kept_rows};
 use super::keys::{bundle_dataset_key, bundle_manifest_key, snapshot_temp_key};
+use super::pending::{PendingBundle, PendingBundles};
 use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{MAX_SNAPSHOT_BYTES, SnapshotRead};
@@ -31,6 +37,9 @@ use crate::storage::{ObjectStore, StorageError, dataset_key};
 use crate::validator::interval::{IntervalReport, KeptPackage};
 use crate::validator::service::IntervalPublisher;
 use crate::validator::stores::MinerStores;
+
+/// Attempts per bundle before it is given up (one per interval: about an hour).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 
 /// Why one bundle was not published.
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +78,12 @@ pub enum SnapshotPublish {
 #[derive(Debug, Clone)]
 pub struct PublishReport {
     pub interval_id: u64,
-    /// Hotkeys whose bundle was written, with the number of rows.
-    pub published: Vec<(String, u64)>,
-    /// Hotkeys whose bundle was not written, with the reason.
-    pub failed: Vec<(String, String)>,
+    /// Bundles written: interval, hotkey, rows.
+    pub published: Vec<(u64, String, u64)>,
+    /// Bundles not written this time: interval, hotkey, reason.
+    pub failed: Vec<(u64, String, String)>,
+    /// Bundles that failed their last attempt and are dropped: interval, hotkey, reason.
+    pub given_up: Vec<(u64, String, String)>,
     pub snapshot: SnapshotPublish,
 }
 
@@ -91,6 +102,10 @@ pub struct OwnerPublisher {
     pub scratch: PathBuf,
     /// Size cap of a miner's dataset download.
     pub max_dataset_bytes: u64,
+    /// Bundles not published yet; without it a failed bundle is not retried.
+    pub pending: Option<PendingBundles>,
+    /// Attempts per bundle before it is given up.
+    pub max_attempts: u32,
 }
 
 impl std::fmt::Debug for OwnerPublisher {
@@ -100,8 +115,9 @@ impl std::fmt::Debug for OwnerPublisher {
 }
 
 impl OwnerPublisher {
-    /// Publishes the bundles of `report`'s accepted miners, then the snapshot when `read`
-    /// (this interval's snapshot read) was trusted.
+    /// Publishes the bundles of `report`'s accepted miners and any bundle still pending
+    /// from earlier intervals, then the snapshot when `read` (this interval's snapshot
+    /// read) was trusted.
     pub async fn publish(
         &self,
         report: &IntervalReport,
@@ -113,35 +129,77 @@ impl OwnerPublisher {
             interval_id,
             published: Vec::new(),
             failed: Vec::new(),
+            given_up: Vec::new(),
             snapshot: SnapshotPublish::NotRead,
         };
-        if !report.kept.is_empty() {
+        let jobs = self.jobs(interval_id, &report.kept);
+        if !jobs.is_empty() {
             match self.credentials().await {
                 Ok(credentials) => {
-                    for kept in &report.kept {
-                        let creds = credentials.get(&kept.miner_hotkey);
-                        match self.publish_bundle(interval_id, kept, creds).await {
-                            Ok(rows) => {
-                                info!(interval_id, miner = %kept.miner_hotkey, rows, "owner bundle published");
-                                out.published.push((kept.miner_hotkey.clone(), rows));
-                            }
-                            Err(e) => {
-                                warn!(interval_id, miner = %kept.miner_hotkey, error = %e, "owner bundle not published");
-                                out.failed.push((kept.miner_hotkey.clone(), e.to_string()));
-                            }
-                        }
+                    for job in jobs {
+                        let creds = credentials.get(&job.kept.miner_hotkey);
+                        let result = self.publish_bundle(job.interval_id, &job.kept, creds).await;
+                        self.settle(job, result, &mut out);
                     }
                 }
                 Err(e) => {
-                    warn!(interval_id, error = %e, "cannot read commitments; no owner bundle published");
-                    for kept in &report.kept {
-                        out.failed.push((kept.miner_hotkey.clone(), e.to_string()));
+                    // Chain trouble is ours, not the bundle's: no attempt is counted.
+                    warn!(interval_id, error = %e, "cannot read commitments; owner bundles wait for the next interval");
+                    for job in jobs {
+                        out.failed.push((job.interval_id, job.kept.miner_hotkey, e.to_string()));
                     }
                 }
             }
         }
         out.snapshot = self.publish_snapshot(read, index).await;
         out
+    }
+
+    /// This interval's bundles, recorded as pending first, plus older pending ones.
+    fn jobs(&self, interval_id: u64, kept: &[KeptPackage]) -> Vec<PendingBundle> {
+        let fresh = || kept.iter().map(|k| PendingBundle { interval_id, kept: k.clone(), attempts: 0 }).collect();
+        let Some(pending) = &self.pending else { return fresh() };
+        for k in kept {
+            if let Err(e) = pending.put(interval_id, k, 0, None) {
+                warn!(interval_id, miner = %k.miner_hotkey, error = %e, "cannot record the bundle as pending");
+            }
+        }
+        match pending.all() {
+            Ok(all) => all,
+            Err(e) => {
+                warn!(error = %e, "cannot read pending owner bundles; publishing this interval's only");
+                fresh()
+            }
+        }
+    }
+
+    /// Records the outcome of one bundle attempt.
+    fn settle(&self, job: PendingBundle, result: Result<u64, PublishError>, out: &mut PublishReport) {
+        let PendingBundle { interval_id, kept, attempts } = job;
+        let hotkey = kept.miner_hotkey.clone();
+        let stored = match result {
+            Ok(rows) => {
+                info!(interval_id, miner = %hotkey, rows, "owner bundle published");
+                out.published.push((interval_id, hotkey.clone(), rows));
+                self.pending.as_ref().map(|p| p.remove(interval_id, &hotkey))
+            }
+            Err(e) => {
+                let attempts = attempts.saturating_add(1);
+                let error = e.to_string();
+                out.failed.push((interval_id, hotkey.clone(), error.clone()));
+                if attempts >= self.max_attempts.max(1) {
+                    warn!(interval_id, miner = %hotkey, attempts, error = %error, "owner bundle given up");
+                    out.given_up.push((interval_id, hotkey.clone(), error));
+                    self.pending.as_ref().map(|p| p.remove(interval_id, &hotkey))
+                } else {
+                    warn!(interval_id, miner = %hotkey, attempts, error = %error, "owner bundle not published; retried after the next interval");
+                    self.pending.as_ref().map(|p| p.put(interval_id, &kept, attempts, Some(error)))
+                }
+            }
+        };
+        if let Some(Err(e)) = stored {
+            warn!(interval_id, miner = %hotkey, error = %e, "cannot update the pending owner bundles");
+        }
     }
 
     async fn credentials(&self) -> Result<BTreeMap<String, ReadCredentials>, ChainError> {
@@ -264,6 +322,7 @@ impl IntervalPublisher for OwnerPublisher {
             interval_id = out.interval_id,
             bundles = out.published.len(),
             bundle_failures = out.failed.len(),
+            bundles_given_up = out.given_up.len(),
             snapshot = ?out.snapshot,
             "owner publishing done"
         );

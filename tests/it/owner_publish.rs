@@ -14,6 +14,7 @@ use nexis::index::refresh::{SnapshotRead, SnapshotSource};
 use nexis::index::snapshot::{self, format_start, seconds_to_ms};
 use nexis::model::IntervalManifest;
 use nexis::model::source_key::canonical_source_key;
+use nexis::owner::pending::PendingBundles;
 use nexis::owner::{OwnerPublisher, SnapshotPublish};
 use nexis::protocol::IntervalClock;
 use nexis::storage::{ObjectStore, S3Store, StorageError};
@@ -33,6 +34,8 @@ fn publisher(w: &World, store: Arc<dyn ObjectStore>) -> OwnerPublisher {
         stores: w.stores(),
         scratch: w.tmp.path().join("scratch"),
         max_dataset_bytes: 256 << 20,
+        pending: None,
+        max_attempts: 1,
     }
 }
 
@@ -326,14 +329,62 @@ async fn a_dataset_changed_after_validation_is_not_published() {
     let stale = IntervalManifest { dataset_sha256: "0".repeat(64), ..accepted.clone() };
     let out = owner.publish(&report(kept(stale)), None, &index).await;
     assert!(out.published.is_empty());
-    assert!(out.failed[0].1.contains("changed after validation"), "{:?}", out.failed);
+    assert!(out.failed[0].2.contains("changed after validation"), "{:?}", out.failed);
     assert!(keys(info.as_ref()).await.is_empty(), "nothing written");
     // With the accepted digest the selected rows are published, in order.
     let out = owner.publish(&report(kept(accepted)), None, &index).await;
-    assert_eq!(out.published, vec![(a.ss58(), 3)]);
+    assert_eq!(out.published, vec![(0, a.ss58(), 3)]);
     assert_eq!(out.snapshot, SnapshotPublish::NotRead);
     let dl = tempfile::tempdir().expect("tempdir");
     let (rows, manifest, sha) = bundle(info.as_ref(), dl.path(), 0, &a.ss58()).await;
     assert_eq!(rows, vec![pa.records[0].clone(), pa.records[2].clone(), pa.records[5].clone()]);
     assert_eq!((manifest.record_count, manifest.dataset_sha256), (3, sha));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_that_failed_is_retried_after_the_next_interval_and_then_given_up() {
+    let w = World::new().await;
+    let (a, b) = (hotkey(2), hotkey(3));
+    let store_a = w.miner(&a, true).await;
+    let store_b = w.miner(&b, true).await;
+    w.s3.create_bucket(RECORD_INFO).await;
+    let info: Arc<dyn ObjectStore> = Arc::new(S3Store::new(w.s3.config(RECORD_INFO)).expect("store"));
+    let pa = package(&a.ss58(), 0, "aaa0");
+    let pb = package(&b.ss58(), 0, "bbb0");
+    // a's dataset is not reachable yet; b's never matches what was accepted.
+    publish(store_b.as_ref(), 0, pb.dir()).await;
+    let kept = |hk: &Hotkey, manifest| nexis::validator::interval::KeptPackage {
+        miner_hotkey: hk.ss58(),
+        manifest,
+        rows: vec![1, 3],
+    };
+    let report = |interval_id, kept| nexis::validator::interval::IntervalReport {
+        record: nexis::validator::state::IntervalRecord { interval_id, decisions: vec![], index_entries: vec![] },
+        kept,
+        ..Default::default()
+    };
+    let pending_dir = w.tmp.path().join("owner-publish");
+    let owner = |pending| OwnerPublisher { pending: Some(pending), max_attempts: 2, ..publisher(&w, info.clone()) };
+    let index = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state").index();
+    let stale_b = IntervalManifest { dataset_sha256: "0".repeat(64), ..pb.manifest() };
+    let first = owner(PendingBundles::open(&pending_dir).expect("pending"))
+        .publish(&report(0, vec![kept(&a, pa.manifest()), kept(&b, stale_b)]), None, &index)
+        .await;
+    assert!(first.published.is_empty());
+    assert_eq!(first.failed.len(), 2);
+    assert!(keys(info.as_ref()).await.is_empty());
+
+    // A restart in between: the pending bundles are on disk.
+    publish(store_a.as_ref(), 0, pa.dir()).await;
+    let pending = PendingBundles::open(&pending_dir).expect("reopen pending");
+    assert_eq!(pending.all().expect("all").iter().map(|p| p.attempts).collect::<Vec<_>>(), [1, 1]);
+    let second = owner(pending.clone()).publish(&report(50, vec![]), None, &index).await;
+    assert_eq!(second.published, vec![(0, a.ss58(), 2)], "a is published on the retry");
+    assert_eq!(second.given_up.len(), 1, "b failed its last attempt: {second:?}");
+    assert_eq!(second.given_up[0].1, b.ss58());
+    assert!(pending.all().expect("all").is_empty(), "nothing left to retry");
+    let dl = tempfile::tempdir().expect("tempdir");
+    let (rows, _, _) = bundle(info.as_ref(), dl.path(), 0, &a.ss58()).await;
+    assert_eq!(rows, vec![pa.records[1].clone(), pa.records[3].clone()]);
+    assert!(!keys(info.as_ref()).await.iter().any(|k| k.contains(&b.ss58())));
 }

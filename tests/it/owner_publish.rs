@@ -388,3 +388,65 @@ async fn a_bundle_that_failed_is_retried_after_the_next_interval_and_then_given_
     assert_eq!(rows, vec![pa.records[1].clone(), pa.records[3].clone()]);
     assert!(!keys(info.as_ref()).await.iter().any(|k| k.contains(&b.ss58())));
 }
+
+/// The real binary end to end on local bucket directories: an owner-mode validator
+/// publishes the bundle and the snapshot, then `nexis sync-owner-datasets` copies the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_validator_then_sync_on_local_buckets() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let seed = [23u8; 32];
+    let me = Hotkey::from_seed(seed).ss58();
+    let chain = nexis::chain::embedded::EmbeddedChain::open(tmp.path().join("chain"), 3_600_000).expect("chain");
+    chain.register(1, &me).expect("register validator");
+    let a = hotkey(2);
+    chain.register(1, &a.ss58()).expect("register miner");
+    chain.commit(&a, 1, &crate::validate_service::credentials().payload()).await.expect("commit");
+    let buckets = tmp.path().join("buckets");
+    let miner_bucket = buckets.join(nexis::chain::commitment::bucket_for_hotkey(&a.ss58()));
+    let pa = package(&a.ss58(), 0, "aaa0");
+    publish(&nexis::storage::LocalStore::new(&miner_bucket), 0, pa.dir()).await;
+    chain.advance(52).expect("advance");
+
+    let out = validate_command(tmp.path(), seed)
+        .env("NEXIS_EMBEDDED_BLOCK_MS", "3600000")
+        .env("NEXIS_LOCAL_BUCKETS_DIR", &buckets)
+        .env("NEXIS_OWNER_VALIDATOR_HOTKEY", &me)
+        .output()
+        .expect("run nexis validate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let info = buckets.join(RECORD_INFO);
+    assert!(info.join(format!("0/{}/manifest.json", a.ss58())).is_file(), "{stderr}");
+    assert!(info.join(format!("0/{}/dataset.parquet", a.ss58())).is_file());
+    let snapshot = std::fs::read(info.join(SNAPSHOT_KEY)).expect("snapshot published");
+    assert_eq!(snapshot::parse(&snapshot).expect("parses").len(), 12);
+
+    let mut sync = Command::new(env!("CARGO_BIN_EXE_nexis"));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("NEXIS_") || k.starts_with("BT_") || k.starts_with("R2_") || k == "RUST_LOG" {
+            sync.env_remove(&key);
+        }
+    }
+    let out = sync
+        .args(["sync-owner-datasets", "--once", "--metrics-addr=", "--owner-db-bucket", "owner-db"])
+        .current_dir(tmp.path())
+        .env("BT_NETWORK", "embedded")
+        .env("NEXIS_EMBEDDED_CHAIN_DIR", tmp.path().join("chain"))
+        .env("NEXIS_EMBEDDED_BLOCK_MS", "3600000")
+        .env("NEXIS_WORKDIR", tmp.path().join("sync-work"))
+        .env("NEXIS_LOCAL_BUCKETS_DIR", &buckets)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nexis sync-owner-datasets");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("rows_copied=12") && stdout.contains("bundles_completed=1"), "{stdout}");
+    assert_eq!(std::fs::read(info.join(format!("0/{}/copied_to_owner.marker", a.ss58()))).expect("marker"), b"ok\n");
+    for r in &pa.records {
+        let id = nexis::owner::owner_row_id(&a.ss58(), 0, &r.clip_id);
+        for name in ["clip.mp4", "first_image.jpg", "metadata.json"] {
+            assert!(buckets.join(format!("owner-db/nature/{id}/{name}")).is_file(), "{id}/{name}");
+        }
+    }
+}

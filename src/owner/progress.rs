@@ -17,6 +17,8 @@ pub enum ProgressError {
     Db(#[from] sled::Error),
     #[error("owner sync progress entry is corrupt: {0}")]
     Corrupt(String),
+    #[error("owner sync progress task failed: {0}")]
+    Task(String),
 }
 
 /// Where a row stands.

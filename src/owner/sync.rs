@@ -471,7 +471,7 @@ impl OwnerSync {
             Ok(()) => {
                 let attempts = previous.map_or(0, |p| p.attempts);
                 let done = RowProgress { status: RowStatus::Copied, attempts, id, last_error: None, retry_at: 0 };
-                self.progress.put(interval_id, hotkey, &row.clip_id, &done)?;
+                self.record(interval_id, hotkey, &row.clip_id, done).await?;
                 debug!(interval_id, miner = %hotkey, clip_id = %row.clip_id, "row copied");
                 if !self.settings.pause_after_row.is_zero() {
                     tokio::time::sleep(self.settings.pause_after_row).await;
@@ -480,13 +480,14 @@ impl OwnerSync {
             }
             Err(e) => {
                 let state = self.settings.retry.after_failure(previous.as_ref(), &id, e.to_string(), now_unix());
-                self.progress.put(interval_id, hotkey, &row.clip_id, &state)?;
                 let given_up = state.status == RowStatus::GivenUp;
+                let attempts = state.attempts;
+                self.record(interval_id, hotkey, &row.clip_id, state).await?;
                 warn!(
                     interval_id,
                     miner = %hotkey,
                     clip_id = %row.clip_id,
-                    attempts = state.attempts,
+                    attempts,
                     given_up,
                     error = %e,
                     "row not copied"
@@ -495,12 +496,27 @@ impl OwnerSync {
                     interval_id,
                     hotkey: hotkey.to_string(),
                     clip_id: row.clip_id.clone(),
-                    attempts: state.attempts,
+                    attempts,
                     given_up,
                     error: e.to_string(),
                 }))
             }
         }
+    }
+
+    /// Stores a row's progress durably, off the async runtime (sled flushes to disk).
+    async fn record(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        clip_id: &str,
+        progress: RowProgress,
+    ) -> Result<(), ProgressError> {
+        let store = self.progress.clone();
+        let (hotkey, clip_id) = (hotkey.to_string(), clip_id.to_string());
+        tokio::task::spawn_blocking(move || store.put(interval_id, &hotkey, &clip_id, &progress))
+            .await
+            .map_err(|e| ProgressError::Task(e.to_string()))?
     }
 
     /// Fetches and verifies both assets, then writes the three owner objects.

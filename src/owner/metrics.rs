@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::sync::PassSummary;
+use super::summary::PassSummary;
 use crate::validator::metrics::ResultLabel;
 
 /// The sync worker's metrics.

@@ -9,17 +9,22 @@
 //!   progress in sled ([`progress`]), retries with backoff and a completion marker.
 //! - [`pending`]: bundles not published yet (retried after the next interval).
 //! - [`bundle`]: the bundle's parquet edge (writing the kept rows, reading rows back).
+//! - [`metadata`]: the `metadata.json` beside each owner clip.
+//! - [`summary`]: the counters and failures of one sync pass.
 //! - [`keys`]: every record-info and owner-bucket key, and the deterministic owner row id.
 //! - [`metrics`]: the sync worker's Prometheus counters.
 
 pub mod bundle;
 pub mod keys;
+pub mod metadata;
 pub mod metrics;
 pub mod pending;
 pub mod progress;
 pub mod publish;
+pub mod summary;
 pub mod sync;
 
 pub use keys::owner_row_id;
 pub use publish::{OwnerPublisher, PublishReport, SnapshotPublish};
-pub use sync::{OwnerSync, PassSummary, SyncError, SyncSettings};
+pub use summary::{PassSummary, RowFailure};
+pub use sync::{OwnerSync, SyncError, SyncSettings};

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -28,10 +27,11 @@ use super::keys::{
     BundleObject, MARKER_BODY, bundle_dataset_key, bundle_manifest_key, marker_key, owner_clip_key, owner_image_key,
     owner_metadata_key, owner_row_id, parse_bundle_key,
 };
+use super::metadata::OwnerMetadata;
 use super::metrics::SyncMetrics;
 use super::progress::{ProgressError, ProgressStore, RetryPolicy, RowProgress, RowStatus};
+use super::summary::{PassSummary, RowFailure};
 use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
-use crate::index::snapshot::seconds_to_ms;
 use crate::model::IntervalManifest;
 use crate::storage::{ObjectStore, StorageError, asset_key, normalize_uri};
 use crate::validator::metrics::write_heartbeat;
@@ -130,97 +130,6 @@ pub enum RowError {
     Upload { key: String, error: StorageError },
     #[error("scratch space: {0}")]
     Scratch(String),
-}
-
-/// A row that failed this pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowFailure {
-    pub interval_id: u64,
-    pub hotkey: String,
-    pub clip_id: String,
-    pub attempts: u32,
-    /// Whether this was the last attempt.
-    pub given_up: bool,
-    pub error: String,
-}
-
-/// Counters of one pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PassSummary {
-    /// Bundles (manifests) in the record-info bucket.
-    pub bundles_listed: u64,
-    /// Bundles skipped because their marker exists.
-    pub bundles_marked: u64,
-    /// Bundles skipped because the hotkey is excluded.
-    pub bundles_excluded: u64,
-    /// Bundles whose marker this pass wrote.
-    pub bundles_completed: u64,
-    /// Bundles with rows still to retry.
-    pub bundles_incomplete: u64,
-    /// Bundles that could not be read this pass.
-    pub bundle_errors: u64,
-    pub rows_copied: u64,
-    /// Rows copied on an earlier pass.
-    pub rows_already_copied: u64,
-    /// Rows that failed this pass and will be retried.
-    pub rows_failed: u64,
-    /// Rows given up this pass.
-    pub rows_given_up: u64,
-    /// Rows given up on an earlier pass.
-    pub rows_already_given_up: u64,
-    /// Failed rows whose retry time has not come.
-    pub rows_waiting: u64,
-    /// Every row failure of this pass.
-    pub failures: Vec<RowFailure>,
-}
-
-impl PassSummary {
-    /// The counters by name.
-    pub fn fields(&self) -> [(&'static str, u64); 12] {
-        [
-            ("bundles_listed", self.bundles_listed),
-            ("bundles_marked", self.bundles_marked),
-            ("bundles_excluded", self.bundles_excluded),
-            ("bundles_completed", self.bundles_completed),
-            ("bundles_incomplete", self.bundles_incomplete),
-            ("bundle_errors", self.bundle_errors),
-            ("rows_copied", self.rows_copied),
-            ("rows_already_copied", self.rows_already_copied),
-            ("rows_failed", self.rows_failed),
-            ("rows_given_up", self.rows_given_up),
-            ("rows_already_given_up", self.rows_already_given_up),
-            ("rows_waiting", self.rows_waiting),
-        ]
-    }
-}
-
-/// The `metadata.json` of an owner row, fields in protocol order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OwnerMetadata {
-    pub source_id: String,
-    pub source_url: String,
-    /// The clip start in seconds, rounded to 3 decimals.
-    pub first_image_position: f64,
-    pub caption: String,
-}
-
-impl OwnerMetadata {
-    /// The metadata of `row`; `None` when its start is not a usable number.
-    pub fn of(row: &BundleRow) -> Option<Self> {
-        let ms = seconds_to_ms(row.clip_start_sec)?;
-        Some(Self {
-            source_id: row.source_video_id.clone(),
-            source_url: row.source_video_url.clone(),
-            first_image_position: ms as f64 / 1000.0,
-            caption: row.caption.clone(),
-        })
-    }
-
-    /// 2-space indented JSON.
-    pub fn to_json(&self) -> Vec<u8> {
-        // A struct of strings and a finite float always serialises.
-        serde_json::to_vec_pretty(self).unwrap_or_default()
-    }
 }
 
 /// What happened to one row this pass.

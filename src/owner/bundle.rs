@@ -169,3 +169,51 @@ pub fn read_bundle_rows(path: &Path, max_rows: u64) -> Result<Vec<BundleRow>, Bu
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClipRecord, SourceProof};
+
+    fn record(i: usize) -> ClipRecord {
+        ClipRecord {
+            clip_id: format!("clip{i}"),
+            clip_uri: format!("clips/clip{i}.mp4"),
+            clip_sha256: "a".repeat(64),
+            first_frame_uri: format!("frames/clip{i}.jpg"),
+            first_frame_sha256: "b".repeat(64),
+            source_video_id: format!("v{i}"),
+            split_group_id: format!("v{i}:0"),
+            split: "train".into(),
+            clip_start_sec: i as f64 * 5.0,
+            duration_sec: 5.0,
+            width: 1280,
+            height: 720,
+            fps: 30.0,
+            num_frames: 150,
+            has_audio: false,
+            caption: format!(" caption {i} "),
+            source_video_url: format!("https://www.youtube.com/watch?v=v{i}"),
+            source_proof: SourceProof { extractor: "youtube".into(), source_video_id: format!("v{i}") },
+        }
+    }
+
+    #[test]
+    fn kept_rows_round_trip_and_bad_selections_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src.parquet");
+        let records: Vec<ClipRecord> = (0..5).map(record).collect();
+        write_dataset(&src, &records).expect("write");
+        let dest = dir.path().join("kept.parquet");
+        assert_eq!(write_kept_rows(&src, &[0, 3, 4], &dest).expect("kept"), 3);
+        let rows = read_bundle_rows(&dest, 10).expect("read");
+        assert_eq!(rows.iter().map(|r| r.clip_id.as_str()).collect::<Vec<_>>(), ["clip0", "clip3", "clip4"]);
+        assert_eq!((rows[1].clip_start_sec, rows[1].caption.as_str()), (15.0, "caption 3"));
+        assert!(matches!(read_bundle_rows(&dest, 2), Err(BundleError::TooManyRows { rows: 3, cap: 2 })));
+        assert!(matches!(write_kept_rows(&src, &[5], &dest), Err(BundleError::RowOutOfRange { row: 5, .. })));
+        assert!(matches!(write_kept_rows(&src, &[2, 1], &dest), Err(BundleError::RowOutOfRange { row: 1, .. })));
+        assert!(matches!(write_kept_rows(&src, &[2, 2], &dest), Err(BundleError::RowOutOfRange { row: 2, .. })));
+        assert_eq!(write_kept_rows(&src, &[], &dest).expect("empty"), 0);
+        assert!(read_bundle_rows(&dest, 10).expect("read").is_empty());
+    }
+}

@@ -33,3 +33,37 @@ impl OwnerMetadata {
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(start: f64) -> BundleRow {
+        BundleRow {
+            clip_id: "c".into(),
+            clip_uri: "clips/c.mp4".into(),
+            clip_sha256: String::new(),
+            first_frame_uri: "frames/c.jpg".into(),
+            first_frame_sha256: String::new(),
+            source_video_id: "abc".into(),
+            source_video_url: "https://youtu.be/abc".into(),
+            clip_start_sec: start,
+            caption: "a caption".into(),
+        }
+    }
+
+    #[test]
+    fn position_has_three_decimals_and_fields_keep_protocol_order() {
+        let m = OwnerMetadata::of(&row(12.3456)).expect("metadata");
+        assert_eq!(m.first_image_position, 12.346);
+        let text = String::from_utf8(m.to_json()).expect("utf-8");
+        assert_eq!(
+            text,
+            "{\n  \"source_id\": \"abc\",\n  \"source_url\": \"https://youtu.be/abc\",\n  \
+             \"first_image_position\": 12.346,\n  \"caption\": \"a caption\"\n}"
+        );
+        assert_eq!(OwnerMetadata::of(&row(0.0)).expect("zero").first_image_position, 0.0);
+        assert!(OwnerMetadata::of(&row(f64::NAN)).is_none());
+        assert!(OwnerMetadata::of(&row(-1.0)).is_none());
+    }
+}

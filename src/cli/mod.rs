@@ -6,6 +6,7 @@ mod chain;
 mod check;
 mod llm;
 mod mine;
+mod sync;
 mod validate;
 
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ enum Command {
     Mine(Box<mine::MineArgs>),
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
+    /// Owner: copy accepted clips from the miners' buckets into the owner dataset bucket.
+    SyncOwnerDatasets(Box<sync::SyncArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
     Health(validate::HealthArgs),
     /// Measure performance (see `nexis bench --help`).
@@ -118,6 +121,7 @@ pub fn main() -> ExitCode {
             Command::Chain(cmd) => chain::run(cmd).await,
             Command::Mine(args) => mine::run(*args).await,
             Command::Validate(args) => validate::run(*args).await,
+            Command::SyncOwnerDatasets(args) => sync::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,
         }

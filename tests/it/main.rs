@@ -17,6 +17,8 @@ mod golden;
 mod hostile;
 mod llm_client;
 mod mine;
+mod owner_publish;
+mod owner_sync;
 mod rules;
 mod s3_store;
 mod snapshot;

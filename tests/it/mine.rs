@@ -514,7 +514,7 @@ async fn the_mining_loop_publishes_each_new_interval_and_stops_cleanly_on_sigter
         ("OPENAI_BASE_URL", chat.base_url()),
     ];
     let bucket = dir.join("bucket");
-    let mut child = nexis_command(dir, &envs)
+    let child = nexis_command(dir, &envs)
         .args(["mine", "--out", "bucket", "--poll-sec", "0.2"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -12,6 +12,7 @@ pub mod llm;
 pub mod media;
 pub mod miner;
 pub mod model;
+pub mod owner;
 pub mod protocol;
 pub mod pyjson;
 pub mod spec;

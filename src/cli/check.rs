@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::llm::ContentCheckArgs;
 use anyhow::{Context, bail};
 use clap::Args;
 
@@ -45,6 +46,8 @@ pub struct CheckArgs {
     pub json: bool,
     #[command(flatten)]
     pub package: PackageArgs,
+    #[command(flatten)]
+    pub content: ContentCheckArgs,
     /// Directory for temporary downloads (default: the system temp directory).
     #[arg(long, env = "NEXIS_WORKDIR")]
     pub workdir: Option<PathBuf>,
@@ -156,7 +159,10 @@ pub fn print_summary(d: &Decision) {
         println!("  record count: manifest {m}, dataset {r}");
     }
     for u in &d.notes.unavailable_checks {
-        println!("  unavailable: {u}");
+        println!("  unavailable (not the miner's fault): {u}");
+    }
+    for r in &d.notes.check_remarks {
+        println!("  remark: {r}");
     }
 }
 
@@ -171,7 +177,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // The directory stands in for the bucket prefix `{interval}/`; a store rooted one level
     // up would expose siblings, so the store gets a private root with just this package.
     let store = PackageDirStore::new(&args.package_dir, args.interval);
-    let validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), scratch);
+    let mut validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), scratch);
+    if let Some(checks) = args.content.content_checks(args.request().expected_category.as_deref())? {
+        validator = validator.with_content_checks(checks);
+    }
     let outcome = validator.validate(&store.0, &args.request()).await.context("validation could not run")?;
     if args.json {
         println!("{}", outcome.decision.to_json());

@@ -2,9 +2,16 @@
 //! category checks): the keys, an optional OpenAI-compatible base URL and the request
 //! concurrency limit.
 
-use clap::Args;
+use std::sync::Arc;
+use std::time::Duration;
 
-use nexis::llm::LlmProvider;
+use clap::{ArgAction, Args};
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use nexis::llm::{ChatClient, LlmProvider};
+use nexis::protocol::DEFAULT_CATEGORY as NATURE_CATEGORY;
+use nexis::validator::stages::content::ContentChecks;
 
 /// Provider flags; keys are read from the environment and never shown in `--help`.
 #[derive(Debug, Args)]
@@ -31,5 +38,77 @@ impl LlmArgs {
             self.openai_base_url.as_deref(),
             self.gemini_api_key.as_deref(),
         )
+    }
+}
+
+/// The validator's semantic caption check and nature category check (protocol §8).
+#[derive(Debug, Args)]
+pub struct ContentCheckArgs {
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Run the semantic caption check when a model key is set.
+    #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_CHECK_ENABLED", default_value_t = true, action = ArgAction::Set)]
+    pub semantic_check: bool,
+    /// Model of the semantic check on OpenAI-compatible servers.
+    #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_MODEL", default_value = "gpt-4o")]
+    pub semantic_model: String,
+    /// Timeout of one semantic request, seconds.
+    #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_TIMEOUT_SEC", default_value_t = 30)]
+    pub semantic_timeout_sec: u64,
+    /// Sampled rows per package the semantic check looks at.
+    #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_MAX_SAMPLES", default_value_t = 8)]
+    pub semantic_max_samples: usize,
+    /// Run the nature category check when a model key is set and the category is nature_landscape_scenery.
+    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_CHECK_ENABLED", default_value_t = true, action = ArgAction::Set)]
+    pub category_check: bool,
+    /// Model of the category check on OpenAI-compatible servers.
+    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_MODEL", default_value = "gpt-4o")]
+    pub category_model: String,
+    /// Timeout of one category request, seconds.
+    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_TIMEOUT_SEC", default_value_t = 30)]
+    pub category_timeout_sec: u64,
+    /// Sampled rows per package the category check looks at.
+    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_MAX_SAMPLES", default_value_t = 8)]
+    pub category_max_samples: usize,
+}
+
+impl ContentCheckArgs {
+    /// The configured checks, or `None` (with a warning) when none can run.
+    pub fn content_checks(&self, expected_category: Option<&str>) -> anyhow::Result<Option<ContentChecks>> {
+        let wanted_category = self.category_check && expected_category == Some(NATURE_CATEGORY);
+        if !self.semantic_check && !wanted_category {
+            info!("semantic and category checks are off");
+            return Ok(None);
+        }
+        let Some(provider) = self.llm.provider() else {
+            warn!(
+                "no OPENAI_API_KEY or GEMINI_API_KEY: the semantic caption and category checks are OFF; \
+                 set a key to run them"
+            );
+            return Ok(None);
+        };
+        let limit = Arc::new(Semaphore::new(self.llm.llm_concurrency.max(1)));
+        let client = |model: &str, timeout: u64| -> anyhow::Result<ChatClient> {
+            let model = provider.model(Some(model), model);
+            let timeout = Duration::from_secs(timeout.max(1));
+            Ok(ChatClient::new(provider.clone(), model, timeout, 1)?.with_limit(limit.clone()))
+        };
+        let semantic =
+            self.semantic_check.then(|| client(&self.semantic_model, self.semantic_timeout_sec)).transpose()?;
+        let category = wanted_category.then(|| client(&self.category_model, self.category_timeout_sec)).transpose()?;
+        info!(
+            provider = %provider.kind,
+            semantic_model = semantic.as_ref().map(|c| c.model()),
+            category_model = category.as_ref().map(|c| c.model()),
+            "content checks on"
+        );
+        Ok(Some(ContentChecks {
+            semantic,
+            category,
+            semantic_max_samples: self.semantic_max_samples,
+            category_max_samples: self.category_max_samples,
+            ffmpeg_timeout: Duration::from_secs(60),
+            stats: Arc::default(),
+        }))
     }
 }

@@ -13,6 +13,7 @@ use clap::Args;
 use tracing::{error, info};
 
 use super::chain::ChainArgs;
+use super::check::registry_for;
 use super::llm::LlmArgs;
 use super::validate::{BlockArgs, shutdown_signal, workdir};
 use nexis::chain::commitment::bucket_for_hotkey;
@@ -44,6 +45,9 @@ pub struct MineArgs {
     /// Dataset spec of the packages.
     #[arg(long, env = "NEXIS_DATASET_SPEC_DEFAULT", default_value = DEFAULT_SPEC_ID)]
     pub spec: String,
+    /// Specs this miner may build, comma-separated; `--spec` must be one of them.
+    #[arg(long, env = "NEXIS_MINER_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
+    pub enabled_specs: Vec<String>,
     /// Category written in the manifest; empty for none.
     #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
     pub category: String,
@@ -80,6 +84,9 @@ pub struct MineArgs {
     /// Cloudflare account id of the miner's bucket.
     #[arg(long, env = "R2_ACCOUNT_ID", hide_env_values = true)]
     pub r2_account_id: Option<String>,
+    /// Signing region of the bucket (`auto` for R2).
+    #[arg(long, env = "R2_REGION", default_value = "auto")]
+    pub r2_region: String,
     /// R2 write access key.
     #[arg(long, env = "R2_WRITE_ACCESS_KEY", hide_env_values = true)]
     pub r2_write_access_key: Option<String>,
@@ -108,8 +115,9 @@ fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectS
     else {
         bail!("set R2_ACCOUNT_ID, R2_WRITE_ACCESS_KEY and R2_WRITE_SECRET_KEY to upload packages (or use --out DIR)");
     };
-    let config = S3Config::r2(account.trim(), bucket_for_hotkey(hotkey), access.trim(), secret.trim())
+    let mut config = S3Config::r2(account.trim(), bucket_for_hotkey(hotkey), access.trim(), secret.trim())
         .with_endpoint_override(args.s3_endpoint.clone());
+    config.region = args.r2_region.trim().to_string();
     Ok(Arc::new(S3Store::new(config).context("R2 bucket settings")?))
 }
 
@@ -129,6 +137,11 @@ fn captioner(args: &MineArgs) -> anyhow::Result<Arc<dyn Captioner>> {
 
 /// Runs `nexis mine`.
 pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
+    let spec = args.spec.trim();
+    registry_for(&[spec.to_string()])?;
+    if !args.enabled_specs.iter().any(|s| s.trim() == spec) {
+        bail!("--spec {spec} is not in NEXIS_MINER_ENABLED_SPECS ({})", args.enabled_specs.join(","));
+    }
     let captioner = captioner(&args)?;
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;

@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod llm;
 mod mine;
+mod sync;
 mod validate;
 
 use std::process::ExitCode;
@@ -57,6 +58,8 @@ enum Command {
     Mine(Box<mine::MineArgs>),
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
+    /// Owner: copy accepted clips from the miners' buckets into the owner dataset bucket.
+    SyncOwnerDatasets(Box<sync::SyncArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
     Health(validate::HealthArgs),
     /// Run a whole subnet on this machine: honest and cheating miners, a validator, weights.
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
             Command::Chain(cmd) => chain::run(cmd).await,
             Command::Mine(args) => mine::run(*args).await,
             Command::Validate(args) => validate::run(*args).await,
+            Command::SyncOwnerDatasets(args) => sync::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Demo(args) => demo::run_demo(*args).await,

@@ -14,10 +14,14 @@ use tracing::{info, warn};
 
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
+use super::llm::ContentCheckArgs;
 use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
 use nexis::chain::weights::ScoringWindows;
 use nexis::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY, SnapshotSource};
+use nexis::owner::OwnerPublisher;
+use nexis::owner::pending::PendingBundles;
+use nexis::owner::publish::DEFAULT_MAX_ATTEMPTS;
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 use nexis::validator::PackageValidator;
@@ -80,6 +84,12 @@ pub struct ValidateArgs {
     pub validation_api_timeout_sec: Option<String>,
     #[command(flatten)]
     pub record_info: RecordInfoArgs,
+    /// The subnet owner's validator hotkey (SS58). When it is this validator's hotkey, owner
+    /// mode publishes accepted bundles and the overlap snapshot after each interval.
+    #[arg(long, env = "NEXIS_OWNER_VALIDATOR_HOTKEY")]
+    pub owner_validator_hotkey: Option<String>,
+    #[command(flatten)]
+    pub record_info_write: RecordInfoWriteArgs,
     /// Evaluate pending intervals, set weights if due, and exit.
     #[arg(long)]
     pub once: bool,
@@ -87,6 +97,8 @@ pub struct ValidateArgs {
     pub blocks: BlockArgs,
     #[command(flatten)]
     pub package: PackageArgs,
+    #[command(flatten)]
+    pub content: ContentCheckArgs,
 }
 
 /// The record-info bucket holding the shared overlap snapshot (protocol §10).
@@ -140,6 +152,53 @@ impl RecordInfoArgs {
             }
         };
         Ok(Some(SnapshotSource { store, key }))
+    }
+}
+
+/// Write access to the record-info bucket (owner validator and owner sync). No defaults.
+#[derive(Debug, Args)]
+pub struct RecordInfoWriteArgs {
+    /// Write access key of the record-info bucket (owner only).
+    #[arg(long, env = "NEXIS_RECORD_INFO_WRITE_ACCESS_KEY", hide_env_values = true)]
+    pub record_info_write_access_key: Option<String>,
+    /// Write secret key of the record-info bucket (owner only).
+    #[arg(long, env = "NEXIS_RECORD_INFO_WRITE_SECRET_KEY", hide_env_values = true)]
+    pub record_info_write_secret_key: Option<String>,
+}
+
+impl RecordInfoWriteArgs {
+    /// The record-info bucket with write access: a local bucket directory, or R2 with the
+    /// account id and write keys, refusing (naming every missing variable) without them.
+    pub fn store(
+        &self,
+        info: &RecordInfoArgs,
+        buckets_dir: Option<&PathBuf>,
+        endpoint: Option<String>,
+        who: &str,
+    ) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        let bucket = info.record_info_bucket.trim();
+        if bucket.is_empty() {
+            bail!("NEXIS_RECORD_INFO_BUCKET is empty; {who} needs the record-info bucket");
+        }
+        if let Some(dir) = buckets_dir {
+            return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
+        }
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let values = [
+            ("NEXIS_RECORD_INFO_ACCOUNT_ID", given(&info.record_info_account_id)),
+            ("NEXIS_RECORD_INFO_WRITE_ACCESS_KEY", given(&self.record_info_write_access_key)),
+            ("NEXIS_RECORD_INFO_WRITE_SECRET_KEY", given(&self.record_info_write_secret_key)),
+        ];
+        let missing: Vec<&str> = values.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+        let [(_, Some(account)), (_, Some(access)), (_, Some(secret))] = values else {
+            bail!(
+                "{who} writes to the record-info bucket and needs its write credentials, which have no default: \
+                 set {}",
+                missing.join(", ")
+            );
+        };
+        let config = S3Config::r2(&account, bucket, access, secret).with_endpoint_override(endpoint);
+        Ok(Arc::new(S3Store::new(config).context("record-info bucket settings")?))
     }
 }
 
@@ -258,6 +317,18 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let workdir = workdir(args.workdir.clone());
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating the work directory {}", workdir.display()))?;
     let signer = Arc::new(args.chain.hotkey()?);
+    let endpoint = args.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
+    let owner_hotkey = args.owner_validator_hotkey.as_deref().map(str::trim).filter(|h| !h.is_empty());
+    let owner_store = match owner_hotkey {
+        Some(owner) if owner == signer.ss58() => {
+            let who = "owner mode (NEXIS_OWNER_VALIDATOR_HOTKEY is this validator's hotkey)";
+            let store =
+                args.record_info_write.store(&args.record_info, args.buckets_dir.as_ref(), endpoint.clone(), who)?;
+            info!("owner mode: publishing accepted bundles and the overlap snapshot after each interval");
+            Some(store)
+        }
+        _ => None,
+    };
     let registry = registry_for(&args.specs)?;
     let probe = args.package.probe().await?;
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
@@ -275,10 +346,15 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         info!(%bound, "metrics on http://{bound}/metrics");
     }
     let category = args.category.trim();
+    let mut validator =
+        PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"));
+    if let Some(checks) = args.content.content_checks((!category.is_empty()).then_some(category))? {
+        validator = validator.with_content_checks(checks);
+    }
     let evaluator = IntervalEvaluator {
         chain: chain.clone(),
         stores: miner_stores(&args)?,
-        validator: PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch")),
+        validator,
         settings: IntervalSettings {
             netuid,
             validator_hotkey: signer.ss58(),
@@ -298,10 +374,35 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let api = evidence_api(&args, &signer)?;
-    let endpoint = args.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
-    let snapshot = args.record_info.source(args.buckets_dir.as_ref(), endpoint)?;
+    let mut snapshot = args.record_info.source(args.buckets_dir.as_ref(), endpoint)?;
+    let publisher = match owner_store {
+        Some(store) => {
+            // Without separate read keys the owner reads the snapshot with its write keys.
+            if snapshot.is_none() {
+                snapshot = Some(SnapshotSource {
+                    store: store.clone(),
+                    key: args.record_info.record_info_object_key.trim().into(),
+                });
+            }
+            Some(Arc::new(OwnerPublisher {
+                record_info: store,
+                snapshot_key: args.record_info.record_info_object_key.trim().to_string(),
+                chain: chain.clone(),
+                netuid,
+                stores: miner_stores(&args)?,
+                scratch: workdir.join("scratch"),
+                max_dataset_bytes: args.package.limits().max_dataset_bytes,
+                pending: Some(
+                    PendingBundles::open(&workdir.join("owner-publish"))
+                        .context("opening NEXIS_WORKDIR/owner-publish (the owner's pending bundles)")?,
+                ),
+                max_attempts: DEFAULT_MAX_ATTEMPTS,
+            }))
+        }
+        None => None,
+    };
     let service = ValidatorService::new(
-        chain,
+        chain.clone(),
         signer,
         evaluator,
         state,
@@ -319,6 +420,10 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     );
     let service = match snapshot {
         Some(source) => service.with_snapshot(source),
+        None => service,
+    };
+    let service = match publisher {
+        Some(p) => service.with_publisher(p),
         None => service,
     };
     if args.once {

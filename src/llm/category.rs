@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::client::{ChatClient, ChatRequest, LlmError};
+use super::client::{ChatClient, ChatRequest};
 
 /// Classes a frame can be labelled with; the first six carry scores.
 pub const LABELS: [&str; 7] = ["nature", "people", "animal", "vehicle", "urban", "indoor", "other"];
@@ -138,25 +138,13 @@ pub async fn judge_category(client: &ChatClient, frames: &[Vec<u8>]) -> Category
     let text = format!("Label these {} frames.", frames.len());
     let request =
         ChatRequest { system: CATEGORY_PROMPT, text: &text, images: frames, max_tokens: 400, temperature: 0.0 };
-    let mut last = String::new();
-    for _ in 0..2 {
-        match client.complete(&request).await {
-            Ok(reply) => match parse_category_reply(&reply) {
-                Ok(labels) => {
-                    let score = CategoryScore::of(&labels);
-                    return if score.accepted() {
-                        CategoryVerdict::Accept(score)
-                    } else {
-                        CategoryVerdict::Reject(score)
-                    };
-                }
-                Err(why) => last = format!("category_strict_response_invalid: {why}"),
-            },
-            Err(e @ LlmError::BadReply(_)) => last = format!("{}: {e}", e.class()),
-            Err(e) => return CategoryVerdict::Unavailable(format!("{}: {e}", e.class())),
+    match client.ask_parsed(&request, "category_strict_response_invalid", parse_category_reply).await {
+        Ok(labels) => {
+            let score = CategoryScore::of(&labels);
+            if score.accepted() { CategoryVerdict::Accept(score) } else { CategoryVerdict::Reject(score) }
         }
+        Err(reason) => CategoryVerdict::Unavailable(reason),
     }
-    CategoryVerdict::Unavailable(last)
 }
 
 #[cfg(test)]

@@ -181,6 +181,28 @@ impl ChatClient {
         }
     }
 
+    /// The reply parsed by `parse`; an unusable reply is asked for once more. Errors are
+    /// `"{class}: {detail}"`, ready for decision notes.
+    pub async fn ask_parsed<T>(
+        &self,
+        req: &ChatRequest<'_>,
+        invalid_class: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut last = String::new();
+        for _ in 0..2 {
+            match self.complete(req).await {
+                Ok(reply) => match parse(&reply) {
+                    Ok(v) => return Ok(v),
+                    Err(why) => last = format!("{invalid_class}: {why}"),
+                },
+                Err(e @ LlmError::BadReply(_)) => last = format!("{}: {e}", e.class()),
+                Err(e) => return Err(format!("{}: {e}", e.class())),
+            }
+        }
+        Err(last)
+    }
+
     async fn attempt(&self, body: &Value) -> Result<String, LlmError> {
         let response = self
             .http

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::client::{ChatClient, ChatRequest, LlmError};
+use super::client::{ChatClient, ChatRequest};
 
 /// Whether `caption` contains the whole word `match` or `true` in any case (words are
 /// runs of letters, digits and `_`, so `true-color` counts and `truly` does not).
@@ -145,19 +145,12 @@ pub async fn judge_caption(client: &ChatClient, caption: &str, frames: &[Vec<u8>
     let text = format!("<caption>{quoted}</caption>\nDoes this caption match the frames?");
     let request =
         ChatRequest { system: SEMANTIC_PROMPT, text: &text, images: frames, max_tokens: 20, temperature: 0.0 };
-    let mut last = String::new();
-    for _ in 0..2 {
-        match client.complete(&request).await {
-            Ok(reply) => match parse_match(&reply) {
-                Some(true) => return SemanticVerdict::Match,
-                Some(false) => return SemanticVerdict::Mismatch,
-                None => last = format!("bad_reply: {}", reply.chars().take(80).collect::<String>()),
-            },
-            Err(e @ LlmError::BadReply(_)) => last = format!("{}: {e}", e.class()),
-            Err(e) => return SemanticVerdict::Unavailable(format!("{}: {e}", e.class())),
-        }
+    let parse = |reply: &str| parse_match(reply).ok_or_else(|| reply.chars().take(80).collect::<String>());
+    match client.ask_parsed(&request, "bad_reply", parse).await {
+        Ok(true) => SemanticVerdict::Match,
+        Ok(false) => SemanticVerdict::Mismatch,
+        Err(reason) => SemanticVerdict::Unavailable(reason),
     }
-    SemanticVerdict::Unavailable(last)
 }
 
 #[cfg(test)]

@@ -83,34 +83,55 @@ pub async fn first_frame(clip: &Path, path: &Path, timeout: Duration) -> Result<
     run_ffmpeg(&args, timeout).await
 }
 
-/// JPEG frames of `clip` at the given times (seconds), in order, each at most `max_bytes`.
+/// The `select` filter expression that keeps frame 0 for time 0 and, for every other
+/// time `T`, the first frame at or after `T`.
+fn select_expr(times: &[f64]) -> String {
+    let terms: Vec<String> = times
+        .iter()
+        .map(|&t| if t <= 0.0 { "eq(n\\,0)".to_string() } else { format!("gte(t\\,{t:.3})*lt(prev_t\\,{t:.3})") })
+        .collect();
+    format!("select='{}'", terms.join("+"))
+}
+
+/// JPEG frames of `clip` at the given distinct times (seconds), in order, each at most
+/// `max_bytes`, from one decoding pass. Fewer frames than times (a time past the end) is
+/// an error.
 pub async fn frames_at(
     clip: &Path,
     times: &[f64],
     timeout: Duration,
     max_bytes: u64,
 ) -> Result<Vec<Vec<u8>>, MediaError> {
-    let dir = tempfile::tempdir().map_err(|e| MediaError::Io { tool: "ffmpeg", message: e.to_string() })?;
-    let mut frames = Vec::with_capacity(times.len());
-    for (i, t) in times.iter().enumerate() {
-        let out = dir.path().join(format!("{i}.jpg"));
-        let args = [
-            "-ss".into(),
-            format!("{t:.3}"),
-            "-i".into(),
-            clip.display().to_string(),
-            "-frames:v".into(),
-            "1".into(),
-            "-q:v".into(),
-            "4".into(),
-            out.display().to_string(),
-        ];
-        run_ffmpeg(&args, timeout).await?;
+    let io = |e: std::io::Error| MediaError::Io { tool: "ffmpeg", message: e.to_string() };
+    let dir = tempfile::tempdir().map_err(io)?;
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let args = [
+        "-i".into(),
+        clip.display().to_string(),
+        "-vf".into(),
+        select_expr(&sorted),
+        "-fps_mode".into(),
+        "vfr".into(),
+        "-frames:v".into(),
+        sorted.len().to_string(),
+        "-q:v".into(),
+        "4".into(),
+        dir.path().join("%d.jpg").display().to_string(),
+    ];
+    run_ffmpeg(&args, timeout).await?;
+    let mut by_time = Vec::with_capacity(sorted.len());
+    for (i, t) in sorted.iter().enumerate() {
+        let out = dir.path().join(format!("{}.jpg", i + 1));
         let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         if size == 0 || size > max_bytes {
-            return Err(MediaError::NotVideo(format!("frame at {t:.3} s of {} is empty or too large", clip.display())));
+            return Err(MediaError::NotVideo(format!("no usable frame at {t:.3} s of {}", clip.display())));
         }
-        frames.push(std::fs::read(&out).map_err(|e| MediaError::Io { tool: "ffmpeg", message: e.to_string() })?);
+        by_time.push((*t, std::fs::read(&out).map_err(io)?));
     }
+    let frames = times
+        .iter()
+        .map(|t| by_time.iter().find(|(bt, _)| bt == t).map(|(_, f)| f.clone()).unwrap_or_default())
+        .collect();
     Ok(frames)
 }

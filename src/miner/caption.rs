@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use crate::llm::semantic::has_injection_keyword;
 use crate::llm::{ChatClient, ChatRequest};
 use crate::protocol::MIN_CAPTION_WORDS;
 
@@ -56,8 +57,7 @@ pub fn caption_problem(caption: &str) -> Option<&'static str> {
     if text.contains("http://") || text.contains("https://") {
         return Some("contains a URL");
     }
-    let words = text.split(|c: char| !c.is_alphanumeric() && c != '_');
-    if words.into_iter().any(|w| w == "match" || w == "true") {
+    if has_injection_keyword(&text) {
         return Some("contains an injection word");
     }
     None

@@ -132,15 +132,24 @@ impl Metrics {
 
 /// Serves `/metrics` on `addr` until the process ends. Returns the bound address.
 pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    serve_render(move || metrics.render(), addr).await
+}
+
+/// Serves `/metrics` with the text `render` returns (any registry) until the process
+/// ends. Returns the bound address.
+pub async fn serve_render(
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+    addr: SocketAddr,
+) -> std::io::Result<SocketAddr> {
     use axum::routing::get;
     let app = axum::Router::new().route(
         "/metrics",
         get(move || {
-            let metrics = metrics.clone();
+            let render = render.clone();
             async move {
                 (
                     [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                    metrics.render(),
+                    render(),
                 )
             }
         }),

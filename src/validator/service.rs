@@ -18,6 +18,7 @@ use super::metrics::{Metrics, write_heartbeat};
 use super::state::{StateError, ValidatorState, WeightSubmission};
 use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
 use crate::chain::{Chain, ChainError, Hotkey, NetUid};
+use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
 use crate::model::Decision;
 use crate::protocol::IntervalClock;
@@ -46,6 +47,15 @@ impl EvidenceApi for crate::api::ValidationApi {
             }
         }
     }
+}
+
+/// Work done after an interval is recorded (owner publishing, protocol §13). Failures
+/// are the implementation's to log; they never undo or repeat the interval.
+#[async_trait]
+pub trait IntervalPublisher: Send + Sync {
+    /// Called once per recorded interval with the snapshot read of this poll (`None` when
+    /// no snapshot source is configured) and the index after the interval was recorded.
+    async fn after_interval(&self, report: &IntervalReport, snapshot: Option<&SnapshotRead>, index: &OverlapIndex);
 }
 
 /// Loop settings.
@@ -125,6 +135,8 @@ pub struct ValidatorService {
     pub settings: ServiceSettings,
     /// The shared overlap snapshot, when a record-info bucket is configured.
     pub snapshot: Option<SnapshotSource>,
+    /// Post-interval work (owner mode).
+    pub publisher: Option<Arc<dyn IntervalPublisher>>,
     last_snapshot: Mutex<Option<SnapshotRead>>,
     backoff: Mutex<WeightBackoff>,
 }
@@ -148,6 +160,7 @@ impl ValidatorService {
             metrics,
             settings,
             snapshot: None,
+            publisher: None,
             last_snapshot: Mutex::new(None),
             backoff: Mutex::new(WeightBackoff::default()),
         }
@@ -156,6 +169,12 @@ impl ValidatorService {
     /// Refreshes the overlap index from `source` before evaluating intervals.
     pub fn with_snapshot(mut self, source: SnapshotSource) -> Self {
         self.snapshot = Some(source);
+        self
+    }
+
+    /// Runs `publisher` after every recorded interval.
+    pub fn with_publisher(mut self, publisher: Arc<dyn IntervalPublisher>) -> Self {
+        self.publisher = Some(publisher);
         self
     }
 
@@ -297,6 +316,10 @@ impl ValidatorService {
         );
         if let Some(api) = &self.api {
             api.report(interval_id, &report.record.decisions).await;
+        }
+        if let Some(publisher) = &self.publisher {
+            let read = self.last_snapshot_read();
+            publisher.after_interval(&report, read.as_ref(), &self.state.index()).await;
         }
         Ok(Some(report))
     }

@@ -26,7 +26,7 @@ use nexis::validator::sampling::interval_seed;
 use nexis::validator::{PackageLimits, PackageRequest};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
-use crate::support::{MINER, VALIDATOR, check_dir_with};
+use crate::support::{MINER, VALIDATOR, check_dir_with, nexis_command};
 
 const INTERVAL: u64 = 7_756_800;
 
@@ -316,16 +316,7 @@ async fn an_interrupted_upload_is_finished_on_the_next_start() {
 
 /// Runs the `nexis` binary with only the given settings (none inherited from the caller).
 async fn nexis(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
-    cmd.args(args).current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if ["NEXIS_", "BT_", "R2_", "OPENAI_", "GEMINI_"].iter().any(|p| k.starts_with(p)) {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
-    cmd.output().await.expect("run nexis")
+    nexis_command(dir, envs).args(args).output().await.expect("run nexis")
 }
 
 fn miner_wallet(dir: &Path) -> String {
@@ -406,4 +397,155 @@ async fn mine_refuses_to_start_without_a_model_key_and_names_the_variables() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("OPENAI_API_KEY") && stderr.contains("GEMINI_API_KEY"), "{stderr}");
     assert!(!dir.join("bucket").exists(), "nothing is written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_captioner_retries_short_captions_and_drops_rows_on_server_errors() {
+    use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
+    use nexis::miner::caption::LlmCaptioner;
+
+    let good = "a colourful test pattern slowly shifts its hues while a small bright box glides across the frame \
+                from left to right above a plain dark background";
+    // Every clip's first answer is too short; the second is good.
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    let server = ChatServer::start(move |body, _| {
+        let first = seen.lock().expect("lock").insert(body.to_string());
+        Answer::Text(if first { "too short".into() } else { good.into() })
+    })
+    .await;
+    let captioner = |server: &ChatServer| -> Arc<dyn Captioner> {
+        let provider = LlmProvider::from_settings(Some(CHAT_KEY), Some(&server.base_url()), None).expect("provider");
+        let client = ChatClient::new(provider, "m".into(), Duration::from_secs(10), 2).expect("client").with_retry(
+            RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(10) },
+        );
+        Arc::new(LlmCaptioner { client })
+    };
+    let setup = Setup::new(&[("llmcapAAAAA", 11.0)], &[]).await;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(setup.out()));
+    let report = setup.miner(captioner(&server), store, 10).mine_interval(300).await.expect("mine");
+    assert_eq!((report.records, report.captions_dropped), (2, 0), "{report:?}");
+    assert_eq!(server.requests().len(), 4, "each clip asked twice");
+
+    // A caption service that keeps failing: rows dropped, the interval still published.
+    let failing = ChatServer::start(|_, _| Answer::Status(500)).await;
+    let setup = Setup::new(&[("llmerrAAAAA", 11.0)], &[]).await;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(setup.out()));
+    let report = setup.miner(captioner(&failing), store, 10).mine_interval(300).await.expect("mine");
+    assert_eq!((report.records, report.captions_dropped), (0, 2), "{report:?}");
+    assert_eq!(failing.requests().len(), 4, "transient errors retried by the client, then the row is dropped");
+    assert!(setup.out().join("300/manifest.json").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_once_uploads_to_an_s3_bucket_named_after_the_hotkey_and_skips_it_next_time() {
+    use crate::s3_server::{KEYS, REGION, S3Server};
+
+    let setup = Setup::new(&[("srcS3AAAAAAA", 6.0)], &[]).await;
+    let dir = setup.tmp.path();
+    let hotkey = miner_wallet(dir);
+    let bucket = hotkey.to_lowercase();
+    let s3 = S3Server::start().await;
+    s3.create_bucket(&bucket).await;
+    let chat = ChatServer::start(|_, _| {
+        Answer::Text(
+            "a colourful test pattern slowly shifts its hues while a small bright box glides across the frame from \
+             left to right above a plain dark background"
+                .into(),
+        )
+    })
+    .await;
+    let envs = vec![
+        ("BT_NETWORK", "embedded".to_string()),
+        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
+        ("BT_WALLET_NAME", "miner".to_string()),
+        ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
+        ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
+        ("OPENAI_API_KEY", CHAT_KEY.to_string()),
+        ("OPENAI_BASE_URL", chat.base_url()),
+        ("NEXIS_S3_ENDPOINT", s3.endpoint()),
+        ("R2_REGION", REGION.to_string()),
+        ("R2_ACCOUNT_ID", "0123456789abcdef0123456789abcdef".to_string()),
+        ("R2_WRITE_ACCESS_KEY", KEYS.0.to_string()),
+        ("R2_WRITE_SECRET_KEY", KEYS.1.to_string()),
+    ];
+    let interval = INTERVAL.to_string();
+    let out = nexis(dir, &["mine", "--once", "--interval", &interval], &envs).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(KEYS.1) && !stderr.contains(KEYS.0), "keys never logged");
+    for key in ["manifest.json", "dataset.parquet"] {
+        assert!(s3.object_path(&bucket, &format!("{interval}/{key}")).is_file(), "{key} uploaded");
+    }
+    let package = s3.object_path(&bucket, &interval);
+    let pkg = package.display().to_string();
+    let checked = nexis(dir, &["check", &pkg, "--hotkey", &hotkey, "--interval", &interval, "--json"], &envs).await;
+    let decision: serde_json::Value = serde_json::from_slice(&checked.stdout).expect("decision");
+    assert_eq!(decision["accepted"], true, "{decision}");
+
+    let again = nexis(dir, &["mine", "--once", "--interval", &interval], &envs).await;
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).expect("summary");
+    assert_eq!(summary["skipped"], true, "an interval whose manifest exists is skipped: {summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mining_loop_publishes_each_new_interval_and_stops_cleanly_on_sigterm() {
+    let setup = Setup::new(&[("srcLOOPAAAAA", 16.0)], &[]).await;
+    let dir = setup.tmp.path();
+    miner_wallet(dir);
+    let chat = ChatServer::start(|_, n| {
+        Answer::Text(format!(
+            "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across the \
+             frame from left to right above a plain dark background"
+        ))
+    })
+    .await;
+    let envs = vec![
+        ("BT_NETWORK", "embedded".to_string()),
+        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
+        ("BT_WALLET_NAME", "miner".to_string()),
+        ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
+        ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
+        ("NEXIS_EMBEDDED_CHAIN_DIR", dir.join("chain").display().to_string()),
+        ("NEXIS_EMBEDDED_BLOCK_MS", "100".to_string()),
+        ("NEXIS_INTERVAL_BLOCKS", "10".to_string()),
+        ("NEXIS_WEIGHT_EPOCH_BLOCKS", "50".to_string()),
+        ("NEXIS_MINER_MAX_CLIPS_PER_INTERVAL", "1".to_string()),
+        ("OPENAI_API_KEY", CHAT_KEY.to_string()),
+        ("OPENAI_BASE_URL", chat.base_url()),
+    ];
+    let bucket = dir.join("bucket");
+    let child = nexis_command(dir, &envs)
+        .args(["mine", "--out", "bucket", "--poll-sec", "0.2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn miner");
+    let manifests = || -> Vec<u64> {
+        let mut ids: Vec<u64> = std::fs::read_dir(&bucket)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().join("manifest.json").is_file())
+                    .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    };
+    for _ in 0..600 {
+        if manifests().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let published = manifests();
+    assert!(published.len() >= 2, "two intervals mined: {published:?}");
+    assert!(published.iter().all(|i| i % 10 == 0), "packages are keyed by interval start: {published:?}");
+    let pid = child.id().expect("pid") as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().await.expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "SIGTERM ends the miner cleanly: {stderr}");
+    assert!(stderr.contains("miner stopped"), "{stderr}");
 }

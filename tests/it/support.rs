@@ -241,3 +241,18 @@ impl TestPackage {
         self.dir().join(&self.records[row].clip_uri)
     }
 }
+
+/// The `nexis` binary with none of the caller's nexis, wallet, R2 or model settings, so a
+/// test sees only the settings it passes.
+pub fn nexis_command(dir: &Path, envs: &[(&str, String)]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if ["NEXIS_", "BT_", "R2_", "OPENAI_", "GEMINI_"].iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
+    cmd
+}

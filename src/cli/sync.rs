@@ -1,0 +1,233 @@
+//! `nexis sync-owner-datasets`: the owner's worker that copies every accepted row from the
+//! miners' buckets into the owner dataset bucket (protocol §13).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tracing::info;
+
+use super::chain::ChainArgs;
+use super::validate::{RecordInfoArgs, RecordInfoWriteArgs, shutdown_signal, workdir};
+use nexis::owner::metrics::SyncMetrics;
+use nexis::owner::progress::{ProgressStore, RetryPolicy};
+use nexis::owner::{OwnerSync, SyncSettings};
+use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
+use nexis::validator::metrics::{heartbeat_path, serve_render};
+use nexis::validator::stores::{LocalBuckets, MinerStores, S3Buckets};
+
+/// Arguments of `nexis sync-owner-datasets`.
+#[derive(Debug, Args)]
+#[command(after_help = "Copies every row of every bundle in the record-info bucket that has no \
+    copied_to_owner.marker into NEXIS_OWNER_DB_BUCKET as nature/{id}/clip.mp4, first_image.jpg and \
+    metadata.json, verifying both sha256 digests. Progress lives in NEXIS_WORKDIR/owner-sync; a \
+    restart resumes and overwrites instead of duplicating.\n\n\
+    Example (embedded chain, local buckets):\n  nexis sync-owner-datasets --buckets-dir ./buckets \
+    --owner-db-bucket owner-db --once")]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Seconds between passes.
+    #[arg(long, env = "NEXIS_OWNER_SYNC_POLL_SEC", default_value_t = 60.0)]
+    pub poll_sec: f64,
+    /// Miner hotkeys whose bundles are left alone, comma-separated.
+    #[arg(long, env = "NEXIS_OWNER_SYNC_EXCLUDE_HOTKEYS", value_delimiter = ',')]
+    pub exclude_hotkeys: Vec<String>,
+    /// Run one pass and exit (exit status 1 when the pass failed or rows still fail).
+    #[arg(long)]
+    pub once: bool,
+    /// Rows copied at once.
+    #[arg(long, env = "NEXIS_OWNER_SYNC_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Failed attempts after which a row is given up (recorded and reported).
+    #[arg(long, env = "NEXIS_OWNER_SYNC_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// First retry delay of a failed row, seconds; doubles per attempt.
+    #[arg(long, env = "NEXIS_OWNER_SYNC_RETRY_BASE_SEC", default_value_t = 60)]
+    pub retry_base_sec: u64,
+    /// Longest retry delay, seconds.
+    #[arg(long, env = "NEXIS_OWNER_SYNC_RETRY_CAP_SEC", default_value_t = 3600)]
+    pub retry_cap_sec: u64,
+    /// State and scratch directory (default: the system temp directory's `nexis`).
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+    /// Use `{DIR}/{bucket}/` directories for every bucket instead of R2 (embedded network, demos).
+    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
+    pub buckets_dir: Option<PathBuf>,
+    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
+    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Address of the Prometheus `/metrics` endpoint; empty turns it off.
+    #[arg(long, env = "NEXIS_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
+    #[command(flatten)]
+    pub record_info: RecordInfoArgs,
+    #[command(flatten)]
+    pub record_info_write: RecordInfoWriteArgs,
+    /// The owner dataset bucket.
+    #[arg(long, env = "NEXIS_OWNER_DB_BUCKET")]
+    pub owner_db_bucket: Option<String>,
+    /// Cloudflare account id of the owner dataset bucket.
+    #[arg(long, env = "NEXIS_OWNER_DB_ACCOUNT_ID", hide_env_values = true)]
+    pub owner_db_account_id: Option<String>,
+    /// Write access key of the owner dataset bucket.
+    #[arg(long, env = "NEXIS_OWNER_DB_WRITE_ACCESS_KEY", hide_env_values = true)]
+    pub owner_db_write_access_key: Option<String>,
+    /// Write secret key of the owner dataset bucket.
+    #[arg(long, env = "NEXIS_OWNER_DB_WRITE_SECRET_KEY", hide_env_values = true)]
+    pub owner_db_write_secret_key: Option<String>,
+    /// Size cap of one clip download, bytes.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_CLIP_BYTES", default_value_t = 64 << 20)]
+    pub max_clip_bytes: u64,
+    /// Size cap of one first-frame download, bytes.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
+    pub max_frame_bytes: u64,
+    /// Size cap of a bundle's dataset.parquet, bytes.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_BYTES", default_value_t = 256 << 20)]
+    pub max_dataset_bytes: u64,
+    /// Most rows a bundle may hold.
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_ROWS", default_value_t = 2_000_000)]
+    pub max_dataset_rows: u64,
+    /// Pause after each copied row, milliseconds (throttling; tests use it).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub pause_after_row_ms: u64,
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> anyhow::Result<&'a str> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => bail!("{name} is not set; the owner sync needs it"),
+    }
+}
+
+/// The owner dataset bucket: a local directory, or R2 with the owner's write keys.
+fn owner_db(args: &SyncArgs, endpoint: Option<String>) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let bucket = required(&args.owner_db_bucket, "NEXIS_OWNER_DB_BUCKET")?;
+    if let Some(dir) = &args.buckets_dir {
+        return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
+    }
+    let missing: Vec<&str> = [
+        ("NEXIS_OWNER_DB_ACCOUNT_ID", &args.owner_db_account_id),
+        ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", &args.owner_db_write_access_key),
+        ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", &args.owner_db_write_secret_key),
+    ]
+    .iter()
+    .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+    .map(|(n, _)| *n)
+    .collect();
+    if !missing.is_empty() {
+        bail!("the owner dataset bucket needs write credentials: set {}", missing.join(", "));
+    }
+    let config = S3Config::r2(
+        required(&args.owner_db_account_id, "NEXIS_OWNER_DB_ACCOUNT_ID")?,
+        bucket,
+        required(&args.owner_db_write_access_key, "NEXIS_OWNER_DB_WRITE_ACCESS_KEY")?,
+        required(&args.owner_db_write_secret_key, "NEXIS_OWNER_DB_WRITE_SECRET_KEY")?,
+    )
+    .with_endpoint_override(endpoint);
+    Ok(Arc::new(S3Store::new(config).context("owner dataset bucket settings")?))
+}
+
+/// Runs `nexis sync-owner-datasets`.
+pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
+    if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
+        bail!("--poll-sec / NEXIS_OWNER_SYNC_POLL_SEC must be a positive number of seconds");
+    }
+    if args.max_attempts == 0 {
+        bail!("--max-attempts / NEXIS_OWNER_SYNC_MAX_ATTEMPTS must be at least 1");
+    }
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let endpoint = args.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
+    let record_info = args.record_info_write.store(
+        &args.record_info,
+        args.buckets_dir.as_ref(),
+        endpoint.clone(),
+        "the owner sync",
+    )?;
+    let owner_db = owner_db(&args, endpoint.clone())?;
+    let stores: Arc<dyn MinerStores> = match &args.buckets_dir {
+        Some(dir) => Arc::new(LocalBuckets { root: dir.clone() }),
+        None => Arc::new(S3Buckets::new(endpoint)),
+    };
+    let workdir = workdir(args.workdir.clone());
+    std::fs::create_dir_all(&workdir).with_context(|| format!("creating the work directory {}", workdir.display()))?;
+    let progress = ProgressStore::open(&workdir.join("owner-sync").join("progress"))?;
+    let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
+    let metrics = Arc::new(SyncMetrics::new());
+    if !args.metrics_addr.trim().is_empty() {
+        let addr: SocketAddr = args
+            .metrics_addr
+            .trim()
+            .parse()
+            .with_context(|| format!("NEXIS_METRICS_ADDR {:?} is not host:port", args.metrics_addr))?;
+        let m = metrics.clone();
+        let bound = serve_render(move || m.render(), addr)
+            .await
+            .with_context(|| format!("serving /metrics on {addr} (set NEXIS_METRICS_ADDR to another port or empty)"))?;
+        info!(%bound, "metrics on http://{bound}/metrics");
+    }
+    let sync = OwnerSync {
+        record_info,
+        owner_db,
+        chain,
+        stores,
+        progress,
+        metrics,
+        settings: SyncSettings {
+            netuid,
+            concurrency: args.concurrency.max(1),
+            retry: RetryPolicy {
+                max_attempts: args.max_attempts,
+                base: Duration::from_secs(args.retry_base_sec),
+                cap: Duration::from_secs(args.retry_cap_sec.max(args.retry_base_sec)),
+            },
+            excluded: args
+                .exclude_hotkeys
+                .iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect::<BTreeSet<_>>(),
+            max_dataset_bytes: args.max_dataset_bytes,
+            max_dataset_rows: args.max_dataset_rows,
+            max_clip_bytes: args.max_clip_bytes,
+            max_frame_bytes: args.max_frame_bytes,
+            scratch: workdir.join("owner-sync").join("scratch"),
+            progress_bar: true,
+            pause_after_row: Duration::from_millis(args.pause_after_row_ms),
+            ..SyncSettings::default()
+        },
+        heartbeat: Some(heartbeat_path(&workdir, "owner-sync")),
+    };
+    if args.once {
+        let summary = sync.pass().await?;
+        for f in &summary.failures {
+            eprintln!(
+                "{} {}/{} row {}: attempt {}: {}",
+                if f.given_up { "gave up" } else { "failed" },
+                f.interval_id,
+                f.hotkey,
+                f.clip_id,
+                f.attempts,
+                f.error
+            );
+        }
+        let fields: Vec<String> = summary.fields().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("{}", fields.join(" "));
+        let clean = summary.rows_failed == 0 && summary.bundle_errors == 0;
+        return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutdown requested; stopping after the current step");
+        let _ = tx.send(true);
+    });
+    sync.run(Duration::from_secs_f64(args.poll_sec), rx).await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,219 @@
+//! The parquet side of a bundle: writing an accepted package's post-prune rows as a new
+//! `dataset.parquet` (the miner's own schema and values, only the kept rows, snappy), and
+//! reading a bundle's rows back for the sync worker.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::dataset::write_dataset;
+
+/// Rows decoded per batch.
+const BATCH_ROWS: usize = 8 * 1024;
+
+/// Bundle parquet failures.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("cannot open {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bundle dataset {path}: {message}")]
+    Parquet { path: String, message: String },
+    #[error(
+        "bundle dataset declares {rows} rows, more than the cap of {cap}; raise NEXIS_VALIDATOR_MAX_DATASET_ROWS if \
+         this is expected"
+    )]
+    TooManyRows { rows: u64, cap: u64 },
+    #[error("kept row {row} is outside the dataset's {rows} rows")]
+    RowOutOfRange { row: u32, rows: u64 },
+}
+
+/// One bundle row as the sync worker needs it (strings trimmed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleRow {
+    pub clip_id: String,
+    pub clip_uri: String,
+    pub clip_sha256: String,
+    pub first_frame_uri: String,
+    pub first_frame_sha256: String,
+    pub source_video_id: String,
+    pub source_video_url: String,
+    pub clip_start_sec: f64,
+    pub caption: String,
+}
+
+fn parquet_err(path: &Path, e: impl std::fmt::Display) -> BundleError {
+    BundleError::Parquet { path: path.display().to_string(), message: e.to_string() }
+}
+
+fn open(path: &Path) -> Result<File, BundleError> {
+    File::open(path).map_err(|source| BundleError::Io { path: path.display().to_string(), source })
+}
+
+/// Writes the rows `kept` (ascending, distinct row numbers) of the dataset at `src` to
+/// `dest`, keeping the file's schema; returns the number of rows written. With no kept
+/// row the bundle is an empty `video_v1` dataset.
+pub fn write_kept_rows(src: &Path, kept: &[u32], dest: &Path) -> Result<u64, BundleError> {
+    if kept.is_empty() {
+        write_dataset(dest, &[]).map_err(|e| parquet_err(dest, e))?;
+        return Ok(0);
+    }
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open(src)?).map_err(|e| parquet_err(src, e))?;
+    let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let mut selectors = Vec::with_capacity(kept.len() * 2 + 1);
+    let mut next = 0u64;
+    for (i, &row) in kept.iter().enumerate() {
+        let row64 = u64::from(row);
+        if row64 >= total || (i > 0 && row <= kept[i - 1]) {
+            return Err(BundleError::RowOutOfRange { row, rows: total });
+        }
+        if row64 > next {
+            selectors.push(RowSelector::skip((row64 - next) as usize));
+        }
+        selectors.push(RowSelector::select(1));
+        next = row64 + 1;
+    }
+    if total > next {
+        selectors.push(RowSelector::skip((total - next) as usize));
+    }
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_row_selection(RowSelection::from(selectors))
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| parquet_err(src, e))?;
+    let out = File::create(dest).map_err(|source| BundleError::Io { path: dest.display().to_string(), source })?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| parquet_err(dest, e))?;
+    let mut written = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_err(src, e))?;
+        written += batch.num_rows() as u64;
+        writer.write(&batch).map_err(|e| parquet_err(dest, e))?;
+    }
+    writer.close().map_err(|e| parquet_err(dest, e))?;
+    if written != kept.len() as u64 {
+        return Err(parquet_err(src, format!("wrote {written} rows, expected {}", kept.len())));
+    }
+    Ok(written)
+}
+
+fn text_column(path: &Path, batch: &RecordBatch, name: &str) -> Result<StringArray, BundleError> {
+    let column: &ArrayRef =
+        batch.column_by_name(name).ok_or_else(|| parquet_err(path, format!("missing column `{name}`")))?;
+    let cast = arrow_cast::cast(column, &DataType::Utf8).map_err(|e| parquet_err(path, format!("{name}: {e}")))?;
+    cast.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| parquet_err(path, format!("column `{name}` is not text")))
+}
+
+/// Reads every row of a bundle dataset, refusing files that declare more than `max_rows`.
+/// Text columns may use any string encoding; the start any numeric type.
+pub fn read_bundle_rows(path: &Path, max_rows: u64) -> Result<Vec<BundleRow>, BundleError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| parquet_err(path, e))?;
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    if rows > max_rows {
+        return Err(BundleError::TooManyRows { rows, cap: max_rows });
+    }
+    if rows == 0 {
+        return Ok(Vec::new());
+    }
+    let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| parquet_err(path, e))?;
+    let mut out = Vec::with_capacity(rows as usize);
+    const TEXT: [&str; 8] = [
+        "clip_id",
+        "clip_uri",
+        "clip_sha256",
+        "first_frame_uri",
+        "first_frame_sha256",
+        "source_video_id",
+        "source_video_url",
+        "caption",
+    ];
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_err(path, e))?;
+        let text: Vec<StringArray> =
+            TEXT.iter().map(|name| text_column(path, &batch, name)).collect::<Result<_, _>>()?;
+        let start = batch
+            .column_by_name("clip_start_sec")
+            .ok_or_else(|| parquet_err(path, "missing column `clip_start_sec`"))?;
+        let start = arrow_cast::cast(start, &DataType::Float64).map_err(|e| parquet_err(path, e))?;
+        let start = start
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| parquet_err(path, "clip_start_sec is not numeric"))?;
+        for i in 0..batch.num_rows() {
+            let t = |k: usize| if text[k].is_null(i) { String::new() } else { text[k].value(i).trim().to_string() };
+            out.push(BundleRow {
+                clip_id: t(0),
+                clip_uri: t(1),
+                clip_sha256: t(2),
+                first_frame_uri: t(3),
+                first_frame_sha256: t(4),
+                source_video_id: t(5),
+                source_video_url: t(6),
+                clip_start_sec: if start.is_null(i) { f64::NAN } else { start.value(i) },
+                caption: t(7),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClipRecord, SourceProof};
+
+    fn record(i: usize) -> ClipRecord {
+        ClipRecord {
+            clip_id: format!("clip{i}"),
+            clip_uri: format!("clips/clip{i}.mp4"),
+            clip_sha256: "a".repeat(64),
+            first_frame_uri: format!("frames/clip{i}.jpg"),
+            first_frame_sha256: "b".repeat(64),
+            source_video_id: format!("v{i}"),
+            split_group_id: format!("v{i}:0"),
+            split: "train".into(),
+            clip_start_sec: i as f64 * 5.0,
+            duration_sec: 5.0,
+            width: 1280,
+            height: 720,
+            fps: 30.0,
+            num_frames: 150,
+            has_audio: false,
+            caption: format!(" caption {i} "),
+            source_video_url: format!("https://www.youtube.com/watch?v=v{i}"),
+            source_proof: SourceProof { extractor: "youtube".into(), source_video_id: format!("v{i}") },
+        }
+    }
+
+    #[test]
+    fn kept_rows_round_trip_and_bad_selections_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src.parquet");
+        let records: Vec<ClipRecord> = (0..5).map(record).collect();
+        write_dataset(&src, &records).expect("write");
+        let dest = dir.path().join("kept.parquet");
+        assert_eq!(write_kept_rows(&src, &[0, 3, 4], &dest).expect("kept"), 3);
+        let rows = read_bundle_rows(&dest, 10).expect("read");
+        assert_eq!(rows.iter().map(|r| r.clip_id.as_str()).collect::<Vec<_>>(), ["clip0", "clip3", "clip4"]);
+        assert_eq!((rows[1].clip_start_sec, rows[1].caption.as_str()), (15.0, "caption 3"));
+        assert!(matches!(read_bundle_rows(&dest, 2), Err(BundleError::TooManyRows { rows: 3, cap: 2 })));
+        assert!(matches!(write_kept_rows(&src, &[5], &dest), Err(BundleError::RowOutOfRange { row: 5, .. })));
+        assert!(matches!(write_kept_rows(&src, &[2, 1], &dest), Err(BundleError::RowOutOfRange { row: 1, .. })));
+        assert!(matches!(write_kept_rows(&src, &[2, 2], &dest), Err(BundleError::RowOutOfRange { row: 2, .. })));
+        assert_eq!(write_kept_rows(&src, &[], &dest).expect("empty"), 0);
+        assert!(read_bundle_rows(&dest, 10).expect("read").is_empty());
+    }
+}

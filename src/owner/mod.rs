@@ -1,0 +1,30 @@
+//! The subnet owner's two extra duties (protocol §10, §13).
+//!
+//! - [`publish`]: owner mode of `nexis validate` — after each interval, publish every
+//!   accepted miner's post-prune bundle (`{I}/{hotkey}/dataset.parquet` + manifest copy) to
+//!   the record-info bucket, and the merged `record_info.json` overlap snapshot (only when
+//!   this interval's snapshot read was trusted; temporary key first, then the real key).
+//! - [`sync`]: `nexis sync-owner-datasets` — copy every row of every unmarked bundle from
+//!   the miner's bucket into the owner dataset bucket, verifying both hashes, with per-row
+//!   progress in sled ([`progress`]), retries with backoff and a completion marker.
+//! - [`pending`]: bundles not published yet (retried after the next interval).
+//! - [`bundle`]: the bundle's parquet edge (writing the kept rows, reading rows back).
+//! - [`metadata`]: the `metadata.json` beside each owner clip.
+//! - [`summary`]: the counters and failures of one sync pass.
+//! - [`keys`]: every record-info and owner-bucket key, and the deterministic owner row id.
+//! - [`metrics`]: the sync worker's Prometheus counters.
+
+pub mod bundle;
+pub mod keys;
+pub mod metadata;
+pub mod metrics;
+pub mod pending;
+pub mod progress;
+pub mod publish;
+pub mod summary;
+pub mod sync;
+
+pub use keys::owner_row_id;
+pub use publish::{OwnerPublisher, PublishReport, SnapshotPublish};
+pub use summary::{PassSummary, RowFailure};
+pub use sync::{OwnerSync, SyncError, SyncSettings};

@@ -1,0 +1,108 @@
+//! Bundles the owner validator has not published yet, in a sled database under
+//! `NEXIS_WORKDIR`. Every accepted package is written here before its bundle is built and
+//! removed once published, so a transient failure, or a crash or restart in the middle of
+//! publishing, is retried after the next interval (up to a set number of attempts).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::IntervalManifest;
+use crate::validator::interval::KeptPackage;
+
+/// Pending-bundle database failures.
+#[derive(Debug, thiserror::Error)]
+pub enum PendingError {
+    #[error("owner publishing database: {0} (is another owner validator running with this NEXIS_WORKDIR?)")]
+    Db(#[from] sled::Error),
+    #[error("owner publishing entry is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    interval_id: u64,
+    miner_hotkey: String,
+    /// The accepted manifest as `IntervalManifest::to_pretty_json` writes it.
+    manifest: String,
+    rows: Vec<u32>,
+    attempts: u32,
+    last_error: Option<String>,
+}
+
+/// A bundle still to publish.
+#[derive(Debug, Clone)]
+pub struct PendingBundle {
+    pub interval_id: u64,
+    pub kept: KeptPackage,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// The pending-bundle database.
+#[derive(Debug, Clone)]
+pub struct PendingBundles {
+    _db: sled::Db,
+    tree: sled::Tree,
+}
+
+fn key(interval_id: u64, hotkey: &str) -> Vec<u8> {
+    let mut k = interval_id.to_be_bytes().to_vec();
+    k.extend_from_slice(hotkey.as_bytes());
+    k
+}
+
+impl PendingBundles {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, PendingError> {
+        let db = sled::open(path)?;
+        let tree = db.open_tree("pending")?;
+        Ok(Self { _db: db, tree })
+    }
+
+    /// Records `kept` of `interval_id` as pending after `attempts` failures.
+    pub fn put(
+        &self,
+        interval_id: u64,
+        kept: &KeptPackage,
+        attempts: u32,
+        last_error: Option<String>,
+    ) -> Result<(), PendingError> {
+        let stored = Stored {
+            interval_id,
+            miner_hotkey: kept.miner_hotkey.clone(),
+            manifest: kept.manifest.to_pretty_json(),
+            rows: kept.rows.clone(),
+            attempts,
+            last_error,
+        };
+        let bytes = serde_json::to_vec(&stored).map_err(|e| PendingError::Corrupt(e.to_string()))?;
+        self.tree.insert(key(interval_id, &kept.miner_hotkey), bytes)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Removes a bundle (published or given up).
+    pub fn remove(&self, interval_id: u64, hotkey: &str) -> Result<(), PendingError> {
+        self.tree.remove(key(interval_id, hotkey))?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Every pending bundle, oldest interval first.
+    pub fn all(&self) -> Result<Vec<PendingBundle>, PendingError> {
+        let mut out = Vec::new();
+        for item in self.tree.iter() {
+            let (_, v) = item?;
+            let s: Stored = serde_json::from_slice(&v).map_err(|e| PendingError::Corrupt(e.to_string()))?;
+            let manifest =
+                IntervalManifest::parse(s.manifest.as_bytes()).map_err(|e| PendingError::Corrupt(e.to_string()))?;
+            out.push(PendingBundle {
+                interval_id: s.interval_id,
+                kept: KeptPackage { miner_hotkey: s.miner_hotkey, manifest, rows: s.rows },
+                attempts: s.attempts,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,170 @@
+//! Per-row progress of the owner sync worker, in a sled database under `NEXIS_WORKDIR`:
+//! which rows are copied, which failed (attempts, last error, when to retry) and which
+//! were given up. A row's entry is written only after its objects are uploaded, so a
+//! crash at any point at worst repeats a row, and a repeat overwrites the same keys.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Progress database failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgressError {
+    #[error(
+        "owner sync progress database: {0} (is another `nexis sync-owner-datasets` running with this NEXIS_WORKDIR?)"
+    )]
+    Db(#[from] sled::Error),
+    #[error("owner sync progress entry is corrupt: {0}")]
+    Corrupt(String),
+    #[error("owner sync progress task failed: {0}")]
+    Task(String),
+}
+
+/// Where a row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    /// Clip, first image and metadata are in the owner bucket.
+    Copied,
+    /// The last attempt failed; retried after `retry_at`.
+    Failed,
+    /// Failed `attempts` times; not retried again.
+    GivenUp,
+}
+
+/// The stored state of one row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowProgress {
+    pub status: RowStatus,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The owner row id (UUID text).
+    pub id: String,
+    pub last_error: Option<String>,
+    /// Unix seconds before which a failed row is not retried.
+    pub retry_at: i64,
+}
+
+/// Retry schedule of failed rows: `base * 2^(attempts-1)`, capped, and given up after
+/// `max_attempts` failed attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl RetryPolicy {
+    /// Delay before the next try after `attempts` failures.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(30);
+        self.base.saturating_mul(1u32 << exp).min(self.cap)
+    }
+
+    /// The state after one more failure at unix time `now`.
+    pub fn after_failure(&self, previous: Option<&RowProgress>, id: &str, error: String, now: i64) -> RowProgress {
+        let attempts = previous.map_or(0, |p| p.attempts).saturating_add(1);
+        let status = if attempts >= self.max_attempts.max(1) { RowStatus::GivenUp } else { RowStatus::Failed };
+        let delay = i64::try_from(self.delay(attempts).as_secs()).unwrap_or(i64::MAX / 2);
+        RowProgress {
+            status,
+            attempts,
+            id: id.to_string(),
+            last_error: Some(error),
+            retry_at: now.saturating_add(delay),
+        }
+    }
+}
+
+/// The progress database.
+#[derive(Debug, Clone)]
+pub struct ProgressStore {
+    _db: sled::Db,
+    rows: sled::Tree,
+}
+
+fn row_key(interval_id: u64, hotkey: &str, clip_id: &str) -> Vec<u8> {
+    // Length-prefixed parts, so no part can run into the next.
+    let mut key = Vec::with_capacity(8 + 8 + hotkey.len() + clip_id.len());
+    key.extend_from_slice(&interval_id.to_be_bytes());
+    key.extend_from_slice(&(hotkey.len() as u32).to_be_bytes());
+    key.extend_from_slice(hotkey.as_bytes());
+    key.extend_from_slice(clip_id.as_bytes());
+    key
+}
+
+impl ProgressStore {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, ProgressError> {
+        let db = sled::open(path)?;
+        let rows = db.open_tree("rows")?;
+        Ok(Self { _db: db, rows })
+    }
+
+    /// The state of a row, if it was ever attempted.
+    pub fn get(&self, interval_id: u64, hotkey: &str, clip_id: &str) -> Result<Option<RowProgress>, ProgressError> {
+        match self.rows.get(row_key(interval_id, hotkey, clip_id))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ProgressError::Corrupt(e.to_string())),
+        }
+    }
+
+    /// Records the state of a row durably.
+    pub fn put(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        clip_id: &str,
+        progress: &RowProgress,
+    ) -> Result<(), ProgressError> {
+        let bytes = serde_json::to_vec(progress).map_err(|e| ProgressError::Corrupt(e.to_string()))?;
+        self.rows.insert(row_key(interval_id, hotkey, clip_id), bytes)?;
+        self.rows.flush()?;
+        Ok(())
+    }
+
+    /// Number of rows per status.
+    pub fn counts(&self) -> Result<[(RowStatus, usize); 3], ProgressError> {
+        let mut counts = [(RowStatus::Copied, 0), (RowStatus::Failed, 0), (RowStatus::GivenUp, 0)];
+        for item in self.rows.iter() {
+            let (_, v) = item?;
+            let p: RowProgress = serde_json::from_slice(&v).map_err(|e| ProgressError::Corrupt(e.to_string()))?;
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == p.status) {
+                slot.1 += 1;
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_gives_up() {
+        let p = RetryPolicy { max_attempts: 3, base: Duration::from_secs(60), cap: Duration::from_secs(150) };
+        assert_eq!([1, 2, 3, 4].map(|a| p.delay(a).as_secs()), [60, 120, 150, 150]);
+        let first = p.after_failure(None, "id", "boom".into(), 1000);
+        assert_eq!((first.status, first.attempts, first.retry_at), (RowStatus::Failed, 1, 1060));
+        let second = p.after_failure(Some(&first), "id", "boom".into(), 2000);
+        assert_eq!((second.status, second.attempts), (RowStatus::Failed, 2));
+        let third = p.after_failure(Some(&second), "id", "boom".into(), 3000);
+        assert_eq!((third.status, third.attempts), (RowStatus::GivenUp, 3));
+        let once = RetryPolicy { max_attempts: 1, ..p };
+        assert_eq!(once.after_failure(None, "id", "x".into(), 0).status, RowStatus::GivenUp);
+    }
+
+    #[test]
+    fn rows_round_trip_and_keys_do_not_collide() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ProgressStore::open(&dir.path().join("db")).expect("open");
+        let p = RowProgress { status: RowStatus::Copied, attempts: 0, id: "u".into(), last_error: None, retry_at: 0 };
+        store.put(5, "ab", "c", &p).expect("put");
+        assert_eq!(store.get(5, "ab", "c").expect("get"), Some(p));
+        assert_eq!(store.get(5, "a", "bc").expect("get"), None);
+        assert_eq!(store.get(6, "ab", "c").expect("get"), None);
+        assert_eq!(store.counts().expect("counts")[0], (RowStatus::Copied, 1));
+    }
+}

@@ -1,0 +1,506 @@
+//! `nexis sync-owner-datasets` (protocol §13): copy every accepted row into the owner
+//! dataset bucket.
+//!
+//! A pass lists the record-info bucket (paginated by the store), takes every
+//! `{I}/{hotkey}/manifest.json` without a `copied_to_owner.marker` (minus excluded
+//! hotkeys), checks the bundle's dataset against its manifest, and for each row: fetches
+//! the clip and first frame from the miner's bucket (credentials from the chain
+//! commitments), verifies both sha256 digests, and uploads `nature/{id}/clip.mp4`,
+//! `first_image.jpg` and `metadata.json` with `{id}` = [`owner_row_id`]. Rows run with a
+//! concurrency limit; progress is recorded per row in sled, failed rows are retried on
+//! later passes with backoff and given up after a set number of attempts; the marker is
+//! written once every row is copied or given up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::bundle::{BundleError, BundleRow, read_bundle_rows};
+use super::keys::{
+    BundleObject, MARKER_BODY, bundle_dataset_key, bundle_manifest_key, marker_key, owner_clip_key, owner_image_key,
+    owner_metadata_key, owner_row_id, parse_bundle_key,
+};
+use super::metadata::OwnerMetadata;
+use super::metrics::SyncMetrics;
+use super::progress::{ProgressError, ProgressStore, RetryPolicy, RowProgress, RowStatus};
+use super::summary::{PassSummary, RowFailure};
+use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
+use crate::model::IntervalManifest;
+use crate::storage::{ObjectStore, StorageError, asset_key, normalize_uri};
+use crate::validator::metrics::write_heartbeat;
+use crate::validator::stores::MinerStores;
+
+/// Settings of the sync worker.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub netuid: NetUid,
+    /// Rows copied at once.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// Miner hotkeys whose bundles are left alone (`--exclude-hotkeys`).
+    pub excluded: BTreeSet<String>,
+    pub max_manifest_bytes: u64,
+    pub max_dataset_bytes: u64,
+    pub max_dataset_rows: u64,
+    pub max_clip_bytes: u64,
+    pub max_frame_bytes: u64,
+    /// Temporary downloads go here.
+    pub scratch: PathBuf,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress_bar: bool,
+    /// Pause after each copied row (gentler on miners' buckets; tests use it to land a
+    /// kill mid-bundle).
+    pub pause_after_row: Duration,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            netuid: 1,
+            concurrency: 4,
+            retry: RetryPolicy { max_attempts: 5, base: Duration::from_secs(60), cap: Duration::from_secs(3600) },
+            excluded: BTreeSet::new(),
+            max_manifest_bytes: 1 << 20,
+            max_dataset_bytes: 256 << 20,
+            max_dataset_rows: 2_000_000,
+            max_clip_bytes: 64 << 20,
+            max_frame_bytes: 8 << 20,
+            scratch: std::env::temp_dir().join("nexis-owner-sync"),
+            progress_bar: false,
+            pause_after_row: Duration::ZERO,
+        }
+    }
+}
+
+/// Failures that end a pass early (retried on the next pass; no row attempt is counted).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot list the record-info bucket: {0}")]
+    List(StorageError),
+    #[error("cannot read the miners' commitments from the chain: {0}")]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Progress(#[from] ProgressError),
+}
+
+/// Why a bundle could not be worked on this pass (retried next pass).
+#[derive(Debug, thiserror::Error)]
+pub enum BundleSyncError {
+    #[error("bundle object: {0}")]
+    Storage(#[from] StorageError),
+    #[error("bundle manifest is invalid: {0}")]
+    Manifest(String),
+    #[error("bundle manifest names miner {hotkey} interval {interval_id}, not its own path")]
+    Identity { hotkey: String, interval_id: u64 },
+    #[error("bundle dataset sha256 {actual} differs from its manifest's {expected}")]
+    DatasetDigest { expected: String, actual: String },
+    #[error("bundle dataset has {actual} rows but its manifest says {expected}")]
+    RowCount { expected: u64, actual: u64 },
+    #[error(transparent)]
+    Dataset(#[from] BundleError),
+    #[error(transparent)]
+    Progress(#[from] ProgressError),
+    #[error("scratch space: {0}")]
+    Scratch(String),
+}
+
+/// Why one row was not copied (counted as a failed attempt).
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error("row has no clip_id")]
+    NoClipId,
+    #[error("invalid asset uri {0:?}")]
+    InvalidUri(String),
+    #[error("invalid clip_start_sec {0}")]
+    InvalidStart(f64),
+    #[error("miner has no usable committed read credentials: {0}")]
+    NoCredentials(String),
+    #[error("cannot fetch the {what} {key}: {error}")]
+    Fetch { what: &'static str, key: String, error: StorageError },
+    #[error("{what} sha256 mismatch: row says {expected}, the bytes hash to {actual}")]
+    HashMismatch { what: &'static str, expected: String, actual: String },
+    #[error("cannot write {key} to the owner bucket: {error}")]
+    Upload { key: String, error: StorageError },
+    #[error("scratch space: {0}")]
+    Scratch(String),
+}
+
+/// What happened to one row this pass.
+enum RowOutcome {
+    AlreadyCopied,
+    AlreadyGivenUp,
+    Waiting,
+    Copied,
+    Failed(RowFailure),
+}
+
+/// The sync worker.
+pub struct OwnerSync {
+    /// The record-info bucket (read bundles, write markers).
+    pub record_info: Arc<dyn ObjectStore>,
+    /// The owner dataset bucket (write).
+    pub owner_db: Arc<dyn ObjectStore>,
+    pub chain: Arc<dyn Chain>,
+    pub stores: Arc<dyn MinerStores>,
+    pub progress: ProgressStore,
+    pub metrics: Arc<SyncMetrics>,
+    pub settings: SyncSettings,
+    /// Liveness file written after every bundle and pass.
+    pub heartbeat: Option<PathBuf>,
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl OwnerSync {
+    fn beat(&self, block: u64, last_interval: Option<u64>) {
+        if let Some(path) = &self.heartbeat
+            && let Err(e) = write_heartbeat(path, block, last_interval)
+        {
+            warn!(path = %path.display(), error = %e, "cannot write the liveness file");
+        }
+    }
+
+    /// One pass over every unmarked bundle.
+    pub async fn pass(&self) -> Result<PassSummary, SyncError> {
+        let started = Instant::now();
+        let result = self.pass_inner().await;
+        match &result {
+            Ok(summary) => {
+                self.metrics.record_pass(summary, started.elapsed());
+                let f = summary.fields();
+                info!(
+                    took_ms = started.elapsed().as_millis() as u64,
+                    bundles_listed = f[0].1,
+                    bundles_marked = f[1].1,
+                    bundles_excluded = f[2].1,
+                    bundles_completed = f[3].1,
+                    bundles_incomplete = f[4].1,
+                    bundle_errors = f[5].1,
+                    rows_copied = f[6].1,
+                    rows_already_copied = f[7].1,
+                    rows_failed = f[8].1,
+                    rows_given_up = f[9].1,
+                    rows_already_given_up = f[10].1,
+                    rows_waiting = f[11].1,
+                    "owner sync pass finished"
+                );
+            }
+            Err(e) => {
+                self.metrics.pass_errors.inc();
+                warn!(error = %e, "owner sync pass failed; retrying next pass");
+            }
+        }
+        result
+    }
+
+    async fn pass_inner(&self) -> Result<PassSummary, SyncError> {
+        let mut summary = PassSummary::default();
+        let objects = self.record_info.list("").await.map_err(SyncError::List)?;
+        let mut manifests = BTreeSet::new();
+        let mut markers = BTreeSet::new();
+        for object in &objects {
+            match parse_bundle_key(&object.key) {
+                Some(BundleObject::Manifest { interval_id, hotkey }) => {
+                    manifests.insert((interval_id, hotkey));
+                }
+                Some(BundleObject::Marker { interval_id, hotkey }) => {
+                    markers.insert((interval_id, hotkey));
+                }
+                None => {}
+            }
+        }
+        summary.bundles_listed = manifests.len() as u64;
+        let last_interval = manifests.iter().map(|(i, _)| *i).max();
+        let mut todo = Vec::new();
+        for bundle in manifests {
+            if markers.contains(&bundle) {
+                summary.bundles_marked += 1;
+            } else if self.settings.excluded.contains(&bundle.1) {
+                summary.bundles_excluded += 1;
+            } else {
+                todo.push(bundle);
+            }
+        }
+        let block = self.chain.current_block().await.unwrap_or(0);
+        if todo.is_empty() {
+            self.beat(block, last_interval);
+            return Ok(summary);
+        }
+        let credentials: BTreeMap<String, ReadCredentials> = self
+            .chain
+            .commitments(self.settings.netuid)
+            .await?
+            .into_iter()
+            .map(|c| (c.hotkey, c.credentials))
+            .collect();
+        for (interval_id, hotkey) in todo {
+            match self.sync_bundle(interval_id, &hotkey, credentials.get(&hotkey), &mut summary).await {
+                Ok(true) => summary.bundles_completed += 1,
+                Ok(false) => summary.bundles_incomplete += 1,
+                Err(BundleSyncError::Progress(e)) => return Err(e.into()),
+                Err(e) => {
+                    summary.bundle_errors += 1;
+                    warn!(interval_id, miner = %hotkey, error = %e, "owner bundle skipped this pass");
+                }
+            }
+            self.beat(block, last_interval);
+        }
+        self.beat(block, last_interval);
+        Ok(summary)
+    }
+
+    /// Works through one bundle; `Ok(true)` when its marker was written.
+    async fn sync_bundle(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        credentials: Option<&ReadCredentials>,
+        summary: &mut PassSummary,
+    ) -> Result<bool, BundleSyncError> {
+        let s = &self.settings;
+        let manifest_bytes =
+            self.record_info.get_bytes(&bundle_manifest_key(interval_id, hotkey), s.max_manifest_bytes).await?;
+        let manifest =
+            IntervalManifest::parse(&manifest_bytes).map_err(|e| BundleSyncError::Manifest(e.to_string()))?;
+        if manifest.miner_hotkey.trim() != hotkey || manifest.interval_id != interval_id {
+            return Err(BundleSyncError::Identity { hotkey: manifest.miner_hotkey, interval_id: manifest.interval_id });
+        }
+        std::fs::create_dir_all(&s.scratch)
+            .map_err(|e| BundleSyncError::Scratch(format!("{}: {e}", s.scratch.display())))?;
+        let dir = tempfile::Builder::new()
+            .prefix("nexis-owner-bundle-")
+            .tempdir_in(&s.scratch)
+            .map_err(|e| BundleSyncError::Scratch(e.to_string()))?;
+        let dataset = dir.path().join("dataset.parquet");
+        let fetched = self
+            .record_info
+            .get_to_file(&bundle_dataset_key(interval_id, hotkey), &dataset, s.max_dataset_bytes)
+            .await?;
+        if fetched.sha256 != manifest.dataset_sha256.trim() {
+            return Err(BundleSyncError::DatasetDigest { expected: manifest.dataset_sha256, actual: fetched.sha256 });
+        }
+        let max_rows = s.max_dataset_rows;
+        let path = dataset.clone();
+        let rows = tokio::task::spawn_blocking(move || read_bundle_rows(&path, max_rows))
+            .await
+            .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")))??;
+        if rows.len() as u64 != manifest.record_count {
+            return Err(BundleSyncError::RowCount { expected: manifest.record_count, actual: rows.len() as u64 });
+        }
+        let store: Result<Arc<dyn ObjectStore>, String> = match credentials {
+            None => Err(format!("no commitment for {hotkey} on netuid {}", s.netuid)),
+            Some(c) => self.stores.store_for(hotkey, c).map_err(|e| e.to_string()),
+        };
+        let bar = self.progress_bar(rows.len() as u64, interval_id, hotkey);
+        let outcomes: Vec<Result<RowOutcome, ProgressError>> = futures::stream::iter(rows.iter())
+            .map(|row| {
+                let store = store.as_ref().map(|s| s.as_ref());
+                let bar = &bar;
+                let dir = dir.path();
+                async move {
+                    let out = self.sync_row(interval_id, hotkey, row, store, dir).await;
+                    bar.inc(1);
+                    out
+                }
+            })
+            .buffer_unordered(s.concurrency.max(1))
+            .collect()
+            .await;
+        bar.finish_and_clear();
+        let mut complete = true;
+        for outcome in outcomes {
+            match outcome? {
+                RowOutcome::AlreadyCopied => summary.rows_already_copied += 1,
+                RowOutcome::AlreadyGivenUp => summary.rows_already_given_up += 1,
+                RowOutcome::Copied => summary.rows_copied += 1,
+                RowOutcome::Waiting => {
+                    summary.rows_waiting += 1;
+                    complete = false;
+                }
+                RowOutcome::Failed(f) => {
+                    if f.given_up {
+                        summary.rows_given_up += 1;
+                    } else {
+                        summary.rows_failed += 1;
+                        complete = false;
+                    }
+                    summary.failures.push(f);
+                }
+            }
+        }
+        if complete {
+            self.record_info.put_bytes(&marker_key(interval_id, hotkey), MARKER_BODY).await?;
+            info!(interval_id, miner = %hotkey, rows = rows.len(), "owner bundle copied; marker written");
+        }
+        Ok(complete)
+    }
+
+    fn progress_bar(&self, len: u64, interval_id: u64, hotkey: &str) -> ProgressBar {
+        if !self.settings.progress_bar || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} rows ({eta})") {
+            bar.set_style(style);
+        }
+        bar.set_message(format!("{interval_id}/{hotkey}"));
+        bar
+    }
+
+    async fn sync_row(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        row: &BundleRow,
+        store: Result<&dyn ObjectStore, &String>,
+        dir: &Path,
+    ) -> Result<RowOutcome, ProgressError> {
+        let previous = self.progress.get(interval_id, hotkey, &row.clip_id)?;
+        match &previous {
+            Some(p) if p.status == RowStatus::Copied => return Ok(RowOutcome::AlreadyCopied),
+            Some(p) if p.status == RowStatus::GivenUp => return Ok(RowOutcome::AlreadyGivenUp),
+            Some(p) if p.retry_at > now_unix() => return Ok(RowOutcome::Waiting),
+            _ => {}
+        }
+        let id = owner_row_id(hotkey, interval_id, &row.clip_id);
+        let result = match store {
+            Ok(store) => self.copy_row(interval_id, row, &id, store, dir).await,
+            Err(why) => Err(RowError::NoCredentials(why.clone())),
+        };
+        match result {
+            Ok(()) => {
+                let attempts = previous.map_or(0, |p| p.attempts);
+                let done = RowProgress { status: RowStatus::Copied, attempts, id, last_error: None, retry_at: 0 };
+                self.record(interval_id, hotkey, &row.clip_id, done).await?;
+                debug!(interval_id, miner = %hotkey, clip_id = %row.clip_id, "row copied");
+                if !self.settings.pause_after_row.is_zero() {
+                    tokio::time::sleep(self.settings.pause_after_row).await;
+                }
+                Ok(RowOutcome::Copied)
+            }
+            Err(e) => {
+                let state = self.settings.retry.after_failure(previous.as_ref(), &id, e.to_string(), now_unix());
+                let given_up = state.status == RowStatus::GivenUp;
+                let attempts = state.attempts;
+                self.record(interval_id, hotkey, &row.clip_id, state).await?;
+                warn!(
+                    interval_id,
+                    miner = %hotkey,
+                    clip_id = %row.clip_id,
+                    attempts,
+                    given_up,
+                    error = %e,
+                    "row not copied"
+                );
+                Ok(RowOutcome::Failed(RowFailure {
+                    interval_id,
+                    hotkey: hotkey.to_string(),
+                    clip_id: row.clip_id.clone(),
+                    attempts,
+                    given_up,
+                    error: e.to_string(),
+                }))
+            }
+        }
+    }
+
+    /// Stores a row's progress durably, off the async runtime (sled flushes to disk).
+    async fn record(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        clip_id: &str,
+        progress: RowProgress,
+    ) -> Result<(), ProgressError> {
+        let store = self.progress.clone();
+        let (hotkey, clip_id) = (hotkey.to_string(), clip_id.to_string());
+        tokio::task::spawn_blocking(move || store.put(interval_id, &hotkey, &clip_id, &progress))
+            .await
+            .map_err(|e| ProgressError::Task(e.to_string()))?
+    }
+
+    /// Fetches and verifies both assets, then writes the three owner objects.
+    async fn copy_row(
+        &self,
+        interval_id: u64,
+        row: &BundleRow,
+        id: &str,
+        store: &dyn ObjectStore,
+        dir: &Path,
+    ) -> Result<(), RowError> {
+        if row.clip_id.is_empty() {
+            return Err(RowError::NoClipId);
+        }
+        let metadata = OwnerMetadata::of(row).ok_or(RowError::InvalidStart(row.clip_start_sec))?;
+        let clip_uri = normalize_uri(&row.clip_uri).ok_or_else(|| RowError::InvalidUri(row.clip_uri.clone()))?;
+        let frame_uri =
+            normalize_uri(&row.first_frame_uri).ok_or_else(|| RowError::InvalidUri(row.first_frame_uri.clone()))?;
+        let tmp =
+            tempfile::Builder::new().prefix("row-").tempdir_in(dir).map_err(|e| RowError::Scratch(e.to_string()))?;
+        let s = &self.settings;
+        let assets = [
+            ("clip", asset_key(interval_id, &clip_uri), &row.clip_sha256, s.max_clip_bytes, tmp.path().join("clip")),
+            (
+                "first frame",
+                asset_key(interval_id, &frame_uri),
+                &row.first_frame_sha256,
+                s.max_frame_bytes,
+                tmp.path().join("frame"),
+            ),
+        ];
+        for (what, key, expected, cap, path) in &assets {
+            let got = store.get_to_file(key, path, *cap).await.map_err(|error| RowError::Fetch {
+                what,
+                key: key.clone(),
+                error,
+            })?;
+            if got.sha256 != **expected {
+                return Err(RowError::HashMismatch { what, expected: (*expected).clone(), actual: got.sha256 });
+            }
+        }
+        let upload = |key: String| move |error: StorageError| RowError::Upload { key, error };
+        let key = owner_clip_key(id);
+        self.owner_db.put_file(&key, &assets[0].4).await.map_err(upload(key.clone()))?;
+        let key = owner_image_key(id);
+        self.owner_db.put_file(&key, &assets[1].4).await.map_err(upload(key.clone()))?;
+        let key = owner_metadata_key(id);
+        self.owner_db.put_bytes(&key, &metadata.to_json()).await.map_err(upload(key.clone()))?;
+        Ok(())
+    }
+
+    /// Passes every `poll` until `shutdown` turns true. Stopping mid-pass is safe: a row's
+    /// progress is recorded only after its objects are written, and a repeat overwrites.
+    pub async fn run(&self, poll: Duration, mut shutdown: watch::Receiver<bool>) {
+        info!(
+            chain = %self.chain.describe(),
+            netuid = self.settings.netuid,
+            poll_sec = poll.as_secs_f64(),
+            concurrency = self.settings.concurrency,
+            max_attempts = self.settings.retry.max_attempts,
+            "owner sync started"
+        );
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            tokio::select! {
+                _ = self.pass() => {}
+                _ = shutdown.changed() => break,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        info!("owner sync stopped");
+    }
+}

@@ -549,3 +549,68 @@ async fn the_mining_loop_publishes_each_new_interval_and_stops_cleanly_on_sigter
     assert!(out.status.success(), "SIGTERM ends the miner cleanly: {stderr}");
     assert!(stderr.contains("miner stopped"), "{stderr}");
 }
+
+/// A stand-in `yt-dlp` (a shell script speaking its command line): logs its arguments,
+/// then behaves as `mode` says: `ok` writes a small file to the `-o` path, `fail` prints
+/// an error and exits 1, `hang` sleeps.
+fn fake_yt_dlp(dir: &Path, mode: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("yt-dlp-{mode}"));
+    let log = dir.join(format!("yt-dlp-{mode}.log"));
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{log}'\necho --- >> '{log}'\ncase '{mode}' in\n\
+         ok) while [ $# -gt 0 ]; do if [ \"$1\" = -o ]; then printf 'video' > \"$2\"; fi; shift; done ;;\n\
+         fail) echo 'ERROR: [youtube] abc: Video unavailable' >&2; exit 1 ;;\n\
+         hang) sleep 30 ;;\nesac\n",
+        log = log.display()
+    );
+    std::fs::write(&path, script).expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[tokio::test]
+async fn yt_dlp_gets_720p_mp4_no_playlist_an_explicit_path_and_is_skipped_for_cached_sources() {
+    use nexis::miner::sources::parse_sources;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let source = parse_sources("https://www.youtube.com/watch?v=dlTESTAAAAA").remove(0);
+    let downloader = |binary: PathBuf, attempts: u32, timeout: Duration| Downloader {
+        raw_dir: tmp.path().join("raw"),
+        binary,
+        timeout,
+        attempts,
+    };
+    let ok = downloader(fake_yt_dlp(tmp.path(), "ok"), 1, Duration::from_secs(30));
+    let path = ok.fetch(&source).await.expect("download");
+    assert_eq!(path, tmp.path().join("raw/dlTESTAAAAA.mp4"));
+    assert_eq!(std::fs::read(&path).expect("file"), b"video");
+    let log = std::fs::read_to_string(tmp.path().join("yt-dlp-ok.log")).expect("log");
+    let args: Vec<&str> = log.lines().collect();
+    assert!(args.contains(&"--no-playlist"), "{args:?}");
+    let format = args.iter().position(|a| *a == "-f").map(|i| args[i + 1]).expect("-f");
+    assert!(format.starts_with("bv*[height<=720]") && !format.contains("height>"), "{format}");
+    let merge = args.iter().position(|a| *a == "--merge-output-format").map(|i| args[i + 1]);
+    assert_eq!(merge, Some("mp4"));
+    let out = args.iter().position(|a| *a == "-o").map(|i| args[i + 1]).expect("-o");
+    assert!(out.starts_with(&tmp.path().join("raw").display().to_string()), "explicit output path: {out}");
+    assert_eq!(args.last(), Some(&"---"));
+    assert_eq!(args[args.len() - 2], "https://www.youtube.com/watch?v=dlTESTAAAAA");
+    // Cached: no second call.
+    ok.fetch(&source).await.expect("cached");
+    let calls = std::fs::read_to_string(tmp.path().join("yt-dlp-ok.log")).expect("log").matches("---").count();
+    assert_eq!(calls, 1);
+
+    // Failures are retried, then reported with yt-dlp's message; nothing is left behind.
+    let other = parse_sources("https://youtu.be/dlFAILAAAAA").remove(0);
+    let failing = downloader(fake_yt_dlp(tmp.path(), "fail"), 2, Duration::from_secs(30));
+    let err = failing.fetch(&other).await.expect_err("fails");
+    assert!(matches!(err, DownloadError::Failed { .. }) && err.to_string().contains("Video unavailable"), "{err}");
+    let calls = std::fs::read_to_string(tmp.path().join("yt-dlp-fail.log")).expect("log").matches("---").count();
+    assert_eq!(calls, 2);
+    assert!(!tmp.path().join("raw/dlFAILAAAAA.mp4").exists());
+
+    // A hanging download is cut off by the timeout.
+    let hanging = downloader(fake_yt_dlp(tmp.path(), "hang"), 1, Duration::from_millis(300));
+    assert!(matches!(hanging.fetch(&other).await, Err(DownloadError::Timeout(_))));
+}

@@ -2,8 +2,6 @@
 //! miners' buckets into the owner dataset bucket (protocol §13).
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +11,13 @@ use clap::Args;
 use tracing::info;
 
 use super::chain::ChainArgs;
-use super::validate::{RecordInfoArgs, RecordInfoWriteArgs, shutdown_signal, workdir};
+use super::service::ServiceArgs;
+use super::validate::{RecordInfoArgs, RecordInfoWriteArgs, shutdown_signal};
 use nexis::owner::metrics::SyncMetrics;
 use nexis::owner::progress::{ProgressStore, RetryPolicy};
 use nexis::owner::{OwnerSync, SyncSettings};
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
-use nexis::validator::metrics::{heartbeat_path, serve_render};
-use nexis::validator::stores::{LocalBuckets, MinerStores, S3Buckets};
+use nexis::validator::metrics::heartbeat_path;
 
 /// Arguments of `nexis sync-owner-datasets`.
 #[derive(Debug, Args)]
@@ -53,18 +51,8 @@ pub struct SyncArgs {
     /// Longest retry delay, seconds.
     #[arg(long, env = "NEXIS_OWNER_SYNC_RETRY_CAP_SEC", default_value_t = 3600)]
     pub retry_cap_sec: u64,
-    /// State and scratch directory (default: the system temp directory's `nexis`).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
-    /// Use `{DIR}/{bucket}/` directories for every bucket instead of R2 (embedded network, demos).
-    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
-    pub buckets_dir: Option<PathBuf>,
-    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
-    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-    /// Address of the Prometheus `/metrics` endpoint; empty turns it off.
-    #[arg(long, env = "NEXIS_METRICS_ADDR", default_value = "127.0.0.1:9464")]
-    pub metrics_addr: String,
+    #[command(flatten)]
+    pub service: ServiceArgs,
     #[command(flatten)]
     pub record_info: RecordInfoArgs,
     #[command(flatten)]
@@ -108,7 +96,7 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> anyhow::Result<&'a str
 /// The owner dataset bucket: a local directory, or R2 with the owner's write keys.
 fn owner_db(args: &SyncArgs, endpoint: Option<String>) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let bucket = required(&args.owner_db_bucket, "NEXIS_OWNER_DB_BUCKET")?;
-    if let Some(dir) = &args.buckets_dir {
+    if let Some(dir) = &args.service.buckets_dir {
         return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
     }
     let missing: Vec<&str> = [
@@ -143,35 +131,21 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     }
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;
-    let endpoint = args.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
+    let endpoint = args.service.endpoint();
     let record_info = args.record_info_write.store(
         &args.record_info,
-        args.buckets_dir.as_ref(),
+        args.service.buckets_dir.as_ref(),
         endpoint.clone(),
         "the owner sync",
     )?;
     let owner_db = owner_db(&args, endpoint.clone())?;
-    let stores: Arc<dyn MinerStores> = match &args.buckets_dir {
-        Some(dir) => Arc::new(LocalBuckets { root: dir.clone() }),
-        None => Arc::new(S3Buckets::new(endpoint)),
-    };
-    let workdir = workdir(args.workdir.clone());
-    std::fs::create_dir_all(&workdir).with_context(|| format!("creating the work directory {}", workdir.display()))?;
+    let stores = args.service.miner_stores();
+    let workdir = args.service.workdir()?;
     let progress = ProgressStore::open(&workdir.join("owner-sync").join("progress"))?;
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
     let metrics = Arc::new(SyncMetrics::new());
-    if !args.metrics_addr.trim().is_empty() {
-        let addr: SocketAddr = args
-            .metrics_addr
-            .trim()
-            .parse()
-            .with_context(|| format!("NEXIS_METRICS_ADDR {:?} is not host:port", args.metrics_addr))?;
-        let m = metrics.clone();
-        let bound = serve_render(move || m.render(), addr)
-            .await
-            .with_context(|| format!("serving /metrics on {addr} (set NEXIS_METRICS_ADDR to another port or empty)"))?;
-        info!(%bound, "metrics on http://{bound}/metrics");
-    }
+    let m = metrics.clone();
+    args.service.serve_metrics(move || m.render()).await?;
     let sync = OwnerSync {
         record_info,
         owner_db,

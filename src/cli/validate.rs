@@ -2,7 +2,6 @@
 //! probe a container health check runs against it.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use tracing::{info, warn};
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
 use super::llm::ContentCheckArgs;
+use super::service::ServiceArgs;
 use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
 use nexis::chain::weights::ScoringWindows;
@@ -26,10 +26,9 @@ use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINE
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 use nexis::validator::PackageValidator;
 use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
-use nexis::validator::metrics::{self, Health, Metrics, check_health, heartbeat_path};
+use nexis::validator::metrics::{Health, Metrics, check_health, heartbeat_path};
 use nexis::validator::service::{EvidenceApi, ServiceSettings, ValidatorService};
 use nexis::validator::state::ValidatorState;
-use nexis::validator::stores::{LocalBuckets, MinerStores};
 
 /// Arguments of `nexis validate`.
 #[derive(Debug, Args)]
@@ -52,18 +51,8 @@ pub struct ValidateArgs {
     /// Seconds between block polls.
     #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
     pub poll_sec: f64,
-    /// State and scratch directory (default: the system temp directory's `nexis`).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
-    /// Read miner buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).
-    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
-    pub buckets_dir: Option<PathBuf>,
-    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
-    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-    /// Address of the Prometheus `/metrics` endpoint; empty turns it off.
-    #[arg(long, env = "NEXIS_METRICS_ADDR", default_value = "127.0.0.1:9464")]
-    pub metrics_addr: String,
+    #[command(flatten)]
+    pub service: ServiceArgs,
     /// Grace after the deadline block's time before a manifest counts as late, seconds.
     #[arg(long, env = "NEXIS_VALIDATOR_UPLOAD_GRACE_SEC", default_value_t = 60)]
     pub upload_grace_sec: u64,
@@ -277,14 +266,6 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn miner_stores(args: &ValidateArgs) -> anyhow::Result<Arc<dyn MinerStores>> {
-    if let Some(dir) = &args.buckets_dir {
-        info!(dir = %dir.display(), "reading miner buckets from a local directory");
-        return Ok(Arc::new(LocalBuckets { root: dir.clone() }));
-    }
-    Ok(Arc::new(nexis::validator::stores::S3Buckets::new(args.s3_endpoint.clone().filter(|e| !e.trim().is_empty()))))
-}
-
 fn evidence_api(args: &ValidateArgs, signer: &Hotkey) -> anyhow::Result<Option<Arc<dyn EvidenceApi>>> {
     let api = ValidationApi::from_env_values(
         args.validation_api_url.as_deref(),
@@ -311,19 +292,22 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
         bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
     }
-    if args.workdir.is_none() && !network.is_embedded() {
+    if args.service.workdir.is_none() && !network.is_embedded() {
         warn!("NEXIS_WORKDIR is not set: validator state goes to the temp directory; set it to a persistent path");
     }
-    let workdir = workdir(args.workdir.clone());
-    std::fs::create_dir_all(&workdir).with_context(|| format!("creating the work directory {}", workdir.display()))?;
+    let workdir = args.service.workdir()?;
     let signer = Arc::new(args.chain.hotkey()?);
-    let endpoint = args.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
+    let endpoint = args.service.endpoint();
     let owner_hotkey = args.owner_validator_hotkey.as_deref().map(str::trim).filter(|h| !h.is_empty());
     let owner_store = match owner_hotkey {
         Some(owner) if owner == signer.ss58() => {
             let who = "owner mode (NEXIS_OWNER_VALIDATOR_HOTKEY is this validator's hotkey)";
-            let store =
-                args.record_info_write.store(&args.record_info, args.buckets_dir.as_ref(), endpoint.clone(), who)?;
+            let store = args.record_info_write.store(
+                &args.record_info,
+                args.service.buckets_dir.as_ref(),
+                endpoint.clone(),
+                who,
+            )?;
             info!("owner mode: publishing accepted bundles and the overlap snapshot after each interval");
             Some(store)
         }
@@ -334,17 +318,8 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
     let state = ValidatorState::open(&workdir.join("validator-state"))?;
     let metrics = Arc::new(Metrics::new());
-    if !args.metrics_addr.trim().is_empty() {
-        let addr: SocketAddr = args
-            .metrics_addr
-            .trim()
-            .parse()
-            .with_context(|| format!("NEXIS_METRICS_ADDR {:?} is not host:port", args.metrics_addr))?;
-        let bound = metrics::serve(metrics.clone(), addr)
-            .await
-            .with_context(|| format!("serving /metrics on {addr} (set NEXIS_METRICS_ADDR to another port or empty)"))?;
-        info!(%bound, "metrics on http://{bound}/metrics");
-    }
+    let m = metrics.clone();
+    args.service.serve_metrics(move || m.render()).await?;
     let category = args.category.trim();
     let mut validator =
         PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"));
@@ -353,7 +328,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     let evaluator = IntervalEvaluator {
         chain: chain.clone(),
-        stores: miner_stores(&args)?,
+        stores: args.service.miner_stores(),
         validator,
         settings: IntervalSettings {
             netuid,
@@ -374,7 +349,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let api = evidence_api(&args, &signer)?;
-    let mut snapshot = args.record_info.source(args.buckets_dir.as_ref(), endpoint)?;
+    let mut snapshot = args.record_info.source(args.service.buckets_dir.as_ref(), endpoint)?;
     let publisher = match owner_store {
         Some(store) => {
             // Without separate read keys the owner reads the snapshot with its write keys.
@@ -389,7 +364,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 snapshot_key: args.record_info.record_info_object_key.trim().to_string(),
                 chain: chain.clone(),
                 netuid,
-                stores: miner_stores(&args)?,
+                stores: args.service.miner_stores(),
                 scratch: workdir.join("scratch"),
                 max_dataset_bytes: args.package.limits().max_dataset_bytes,
                 pending: Some(

@@ -60,6 +60,20 @@ pub struct PackageArgs {
     /// Cap on sampled rows per miner.
     #[arg(long, env = "NEXIS_VALIDATOR_ROW_SAMPLE_MAX", default_value_t = 3)]
     pub row_sample_max: usize,
+    #[command(flatten)]
+    pub caps: SizeCapArgs,
+    /// ffprobe binary.
+    #[arg(long, env = "NEXIS_FFPROBE", default_value = "ffprobe")]
+    pub ffprobe: PathBuf,
+    /// Timeout of one ffprobe call, seconds.
+    #[arg(long, env = "NEXIS_FFPROBE_TIMEOUT_SEC", default_value_t = 30)]
+    pub ffprobe_timeout_sec: u64,
+}
+
+/// Size caps on everything downloaded from a miner's bucket (shared by `check`,
+/// `validate` and `sync-owner-datasets`).
+#[derive(Debug, Args)]
+pub struct SizeCapArgs {
     /// Size cap of one clip download, bytes.
     #[arg(long, env = "NEXIS_VALIDATOR_MAX_CLIP_BYTES", default_value_t = 64 << 20)]
     pub max_clip_bytes: u64,
@@ -72,25 +86,19 @@ pub struct PackageArgs {
     /// Most rows a dataset may declare.
     #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_ROWS", default_value_t = 2_000_000)]
     pub max_dataset_rows: u64,
-    /// ffprobe binary.
-    #[arg(long, env = "NEXIS_FFPROBE", default_value = "ffprobe")]
-    pub ffprobe: PathBuf,
-    /// Timeout of one ffprobe call, seconds.
-    #[arg(long, env = "NEXIS_FFPROBE_TIMEOUT_SEC", default_value_t = 30)]
-    pub ffprobe_timeout_sec: u64,
 }
 
 impl PackageArgs {
     /// The package limits these flags describe.
     pub fn limits(&self) -> PackageLimits {
         let mut limits = PackageLimits {
-            max_clip_bytes: self.max_clip_bytes,
-            max_frame_bytes: self.max_frame_bytes,
-            max_dataset_bytes: self.max_dataset_bytes,
+            max_clip_bytes: self.caps.max_clip_bytes,
+            max_frame_bytes: self.caps.max_frame_bytes,
+            max_dataset_bytes: self.caps.max_dataset_bytes,
             row_sample_max: self.row_sample_max,
             ..PackageLimits::default()
         };
-        limits.read.max_rows = self.max_dataset_rows;
+        limits.read.max_rows = self.caps.max_dataset_rows;
         limits
     }
 

@@ -11,6 +11,7 @@ use clap::Args;
 use tracing::info;
 
 use super::chain::ChainArgs;
+use super::check::SizeCapArgs;
 use super::service::ServiceArgs;
 use super::validate::{RecordInfoArgs, RecordInfoWriteArgs, shutdown_signal};
 use nexis::owner::metrics::SyncMetrics;
@@ -69,18 +70,8 @@ pub struct SyncArgs {
     /// Write secret key of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_WRITE_SECRET_KEY", hide_env_values = true)]
     pub owner_db_write_secret_key: Option<String>,
-    /// Size cap of one clip download, bytes.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_CLIP_BYTES", default_value_t = 64 << 20)]
-    pub max_clip_bytes: u64,
-    /// Size cap of one first-frame download, bytes.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
-    pub max_frame_bytes: u64,
-    /// Size cap of a bundle's dataset.parquet, bytes.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_BYTES", default_value_t = 256 << 20)]
-    pub max_dataset_bytes: u64,
-    /// Most rows a bundle may hold.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_ROWS", default_value_t = 2_000_000)]
-    pub max_dataset_rows: u64,
+    #[command(flatten)]
+    pub caps: SizeCapArgs,
     /// Pause after each copied row, milliseconds (throttling; tests use it).
     #[arg(long, hide = true, default_value_t = 0)]
     pub pause_after_row_ms: u64,
@@ -167,10 +158,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty())
                 .collect::<BTreeSet<_>>(),
-            max_dataset_bytes: args.max_dataset_bytes,
-            max_dataset_rows: args.max_dataset_rows,
-            max_clip_bytes: args.max_clip_bytes,
-            max_frame_bytes: args.max_frame_bytes,
+            max_dataset_bytes: args.caps.max_dataset_bytes,
+            max_dataset_rows: args.caps.max_dataset_rows,
+            max_clip_bytes: args.caps.max_clip_bytes,
+            max_frame_bytes: args.caps.max_frame_bytes,
             scratch: workdir.join("owner-sync").join("scratch"),
             progress_bar: true,
             pause_after_row: Duration::from_millis(args.pause_after_row_ms),

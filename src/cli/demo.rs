@@ -44,12 +44,18 @@ pub struct DemoArgs {
 }
 
 /// Runs `nexis demo`.
-pub async fn run_demo(mut args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let demo = DemoSettings::demo_clock();
-    args.blocks.interval_blocks.get_or_insert(demo.interval_blocks);
-    // The upload reserve keeps the live value (2 blocks).
-    args.blocks.weight_epoch_blocks.get_or_insert(demo.weight_epoch_blocks);
-    let (clock, windows) = args.blocks.resolve()?;
+    // The demo's own short intervals and epoch are not operator overrides, so they are
+    // applied after `resolve` (which warns about overrides); the upload reserve keeps the
+    // live value (2 blocks).
+    let (mut clock, windows) = args.blocks.resolve()?;
+    if args.blocks.interval_blocks.is_none() {
+        clock.interval_blocks = demo.interval_blocks;
+    }
+    if args.blocks.weight_epoch_blocks.is_none() {
+        clock.weight_epoch_blocks = demo.weight_epoch_blocks;
+    }
 
     let (workdir, temporary) = match &args.workdir {
         Some(dir) => (dir.clone(), None),

@@ -176,21 +176,20 @@ impl OwnerSync {
         match &result {
             Ok(summary) => {
                 self.metrics.record_pass(summary, started.elapsed());
-                let f = summary.fields();
                 info!(
                     took_ms = started.elapsed().as_millis() as u64,
-                    bundles_listed = f[0].1,
-                    bundles_marked = f[1].1,
-                    bundles_excluded = f[2].1,
-                    bundles_completed = f[3].1,
-                    bundles_incomplete = f[4].1,
-                    bundle_errors = f[5].1,
-                    rows_copied = f[6].1,
-                    rows_already_copied = f[7].1,
-                    rows_failed = f[8].1,
-                    rows_given_up = f[9].1,
-                    rows_already_given_up = f[10].1,
-                    rows_waiting = f[11].1,
+                    bundles_listed = summary.bundles_listed,
+                    bundles_marked = summary.bundles_marked,
+                    bundles_excluded = summary.bundles_excluded,
+                    bundles_completed = summary.bundles_completed,
+                    bundles_incomplete = summary.bundles_incomplete,
+                    bundle_errors = summary.bundle_errors,
+                    rows_copied = summary.rows_copied,
+                    rows_already_copied = summary.rows_already_copied,
+                    rows_failed = summary.rows_failed,
+                    rows_given_up = summary.rows_given_up,
+                    rows_already_given_up = summary.rows_already_given_up,
+                    rows_waiting = summary.rows_waiting,
                     "owner sync pass finished"
                 );
             }

@@ -328,30 +328,41 @@ fn miner_wallet(dir: &Path) -> String {
     nexis::chain::Hotkey::from_seed(seed).ss58()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mine_once_cli_with_a_chat_completions_server_builds_a_package_check_accepts() {
-    let setup = Setup::new(&[("srcCLIAAAAAA", 11.0)], &[]).await;
-    let dir = setup.tmp.path();
-    let hotkey = miner_wallet(dir);
-    let server = ChatServer::start(|_, n| {
+/// A chat-completions server whose captions always pass the validator's rules.
+async fn caption_server() -> ChatServer {
+    ChatServer::start(|_, n| {
         Answer::Text(format!(
             "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across the \
              frame from left to right above a plain dark background"
         ))
     })
-    .await;
-    let out = dir.join("bucket");
-    let envs = vec![
+    .await
+}
+
+/// The settings every CLI miner test needs: embedded chain, the test wallet, the
+/// set-up's work directory and sources, and the local caption server.
+fn miner_env(dir: &Path, chat: &ChatServer) -> Vec<(&'static str, String)> {
+    vec![
         ("BT_NETWORK", "embedded".to_string()),
         ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
         ("BT_WALLET_NAME", "miner".to_string()),
         ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
         ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
-        ("NEXIS_YT_DLP", "/nonexistent/yt-dlp".to_string()),
-        ("NEXIS_CAPTION_MODEL", "caption-model-x".to_string()),
         ("OPENAI_API_KEY", CHAT_KEY.to_string()),
-        ("OPENAI_BASE_URL", server.base_url()),
-    ];
+        ("OPENAI_BASE_URL", chat.base_url()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_once_cli_with_a_chat_completions_server_builds_a_package_check_accepts() {
+    let setup = Setup::new(&[("srcCLIAAAAAA", 11.0)], &[]).await;
+    let dir = setup.tmp.path();
+    let hotkey = miner_wallet(dir);
+    let server = caption_server().await;
+    let out = dir.join("bucket");
+    let mut envs = miner_env(dir, &server);
+    envs.push(("NEXIS_YT_DLP", "/nonexistent/yt-dlp".to_string()));
+    envs.push(("NEXIS_CAPTION_MODEL", "caption-model-x".to_string()));
     let interval = INTERVAL.to_string();
     let mined = nexis(dir, &["mine", "--once", "--interval", &interval, "--out", "bucket"], &envs).await;
     let stderr = String::from_utf8_lossy(&mined.stderr);
@@ -446,28 +457,15 @@ async fn mine_once_uploads_to_an_s3_bucket_named_after_the_hotkey_and_skips_it_n
     let bucket = hotkey.to_lowercase();
     let s3 = S3Server::start().await;
     s3.create_bucket(&bucket).await;
-    let chat = ChatServer::start(|_, _| {
-        Answer::Text(
-            "a colourful test pattern slowly shifts its hues while a small bright box glides across the frame from \
-             left to right above a plain dark background"
-                .into(),
-        )
-    })
-    .await;
-    let envs = vec![
-        ("BT_NETWORK", "embedded".to_string()),
-        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
-        ("BT_WALLET_NAME", "miner".to_string()),
-        ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
-        ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
-        ("OPENAI_API_KEY", CHAT_KEY.to_string()),
-        ("OPENAI_BASE_URL", chat.base_url()),
+    let chat = caption_server().await;
+    let mut envs = miner_env(dir, &chat);
+    envs.extend([
         ("NEXIS_S3_ENDPOINT", s3.endpoint()),
         ("R2_REGION", REGION.to_string()),
         ("R2_ACCOUNT_ID", "0123456789abcdef0123456789abcdef".to_string()),
         ("R2_WRITE_ACCESS_KEY", KEYS.0.to_string()),
         ("R2_WRITE_SECRET_KEY", KEYS.1.to_string()),
-    ];
+    ]);
     let interval = INTERVAL.to_string();
     let out = nexis(dir, &["mine", "--once", "--interval", &interval], &envs).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -492,27 +490,15 @@ async fn the_mining_loop_publishes_each_new_interval_and_stops_cleanly_on_sigter
     let setup = Setup::new(&[("srcLOOPAAAAA", 16.0)], &[]).await;
     let dir = setup.tmp.path();
     miner_wallet(dir);
-    let chat = ChatServer::start(|_, n| {
-        Answer::Text(format!(
-            "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across the \
-             frame from left to right above a plain dark background"
-        ))
-    })
-    .await;
-    let envs = vec![
-        ("BT_NETWORK", "embedded".to_string()),
-        ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
-        ("BT_WALLET_NAME", "miner".to_string()),
-        ("NEXIS_WORKDIR", dir.join("work").display().to_string()),
-        ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
+    let chat = caption_server().await;
+    let mut envs = miner_env(dir, &chat);
+    envs.extend([
         ("NEXIS_EMBEDDED_CHAIN_DIR", dir.join("chain").display().to_string()),
         ("NEXIS_EMBEDDED_BLOCK_MS", "100".to_string()),
         ("NEXIS_INTERVAL_BLOCKS", "10".to_string()),
         ("NEXIS_WEIGHT_EPOCH_BLOCKS", "50".to_string()),
         ("NEXIS_MINER_MAX_CLIPS_PER_INTERVAL", "1".to_string()),
-        ("OPENAI_API_KEY", CHAT_KEY.to_string()),
-        ("OPENAI_BASE_URL", chat.base_url()),
-    ];
+    ]);
     let bucket = dir.join("bucket");
     let child = nexis_command(dir, &envs)
         .args(["mine", "--out", "bucket", "--poll-sec", "0.2"])

@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
 use arrow_schema::DataType;
@@ -15,13 +16,88 @@ use xxhash_rust::xxh3::xxh3_128;
 use super::DatasetError;
 use super::arena::StrArena;
 use super::inspect::Footer;
+use super::pages::walk_column;
 use crate::model::source_key::{classify_source_url, fast_canonical_key};
 use crate::protocol::MIN_CAPTION_WORDS;
 use crate::spec::{ColumnKind, ColumnRole, ColumnSpec};
 use crate::storage::normalize_uri_cow;
 
-/// Rows decoded per batch; small enough that one batch of hostile text stays bounded.
+/// Most rows decoded per batch.
 const BATCH_ROWS: usize = 8192;
+/// Most bytes one batch of one column may decode to: batches shrink for columns whose
+/// values can be long (a long dictionary entry repeated on every row).
+const BATCH_BYTES: usize = 16 << 20;
+/// Text cap for columns whose spec names none (protocol §6, rev. 2).
+pub const DEFAULT_TEXT_MAX_BYTES: usize = 4096;
+/// Too-long rows kept per column (the decision lists at most 256 failures).
+const TOO_LONG_KEPT: usize = 256;
+
+/// The bytes all columns of one dataset may decode to, counted as they are produced
+/// (never trusting the sizes the file declares).
+#[derive(Debug)]
+pub struct DecodeBudget {
+    used: AtomicU64,
+    cap: u64,
+}
+
+impl DecodeBudget {
+    /// A budget of `cap` bytes.
+    pub fn new(cap: u64) -> Self {
+        Self { used: AtomicU64::new(0), cap }
+    }
+
+    /// Charges `bytes`; fails once the total passes the cap.
+    fn charge(&self, bytes: usize, column: &str) -> Result<(), DatasetError> {
+        let total = self.used.fetch_add(bytes as u64, AtomicOrdering::Relaxed).saturating_add(bytes as u64);
+        if total > self.cap {
+            return Err(DatasetError::Schema(format!(
+                "columns decode to more than the limit of {} bytes (reached in `{column}`)",
+                self.cap
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bytes decoded so far.
+    pub fn used(&self) -> u64 {
+        self.used.load(AtomicOrdering::Relaxed)
+    }
+}
+
+/// Rows of one column whose value is longer than its cap: the first ones, and how many.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TooLong {
+    pub rows: Vec<u32>,
+    pub total: u64,
+}
+
+impl TooLong {
+    fn push(&mut self, row: usize) {
+        if self.rows.len() < TOO_LONG_KEPT {
+            self.rows.push(row as u32);
+        }
+        self.total += 1;
+    }
+}
+
+/// Cuts `v` to the column's cap; returns the kept text and whether it was cut.
+pub(crate) fn cap_text<'a>(spec: &ColumnSpec, v: &'a str) -> (&'a str, bool) {
+    if let Some(chars) = spec.rules.max_chars {
+        return match v.char_indices().nth(chars) {
+            Some((at, _)) => (&v[..at], true),
+            None => (v, false),
+        };
+    }
+    let bytes = spec.rules.max_bytes.unwrap_or(DEFAULT_TEXT_MAX_BYTES);
+    if v.len() <= bytes {
+        return (v, false);
+    }
+    let mut at = bytes;
+    while !v.is_char_boundary(at) {
+        at -= 1;
+    }
+    (&v[..at], true)
+}
 
 /// The first rule violation found in a column.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +150,8 @@ pub enum ColumnData {
 pub struct ColumnOutcome {
     pub error: Option<RowError>,
     pub data: ColumnData,
+    /// Rows whose value was cut to the column's cap.
+    pub too_long: TooLong,
 }
 
 fn as_text(array: &ArrayRef) -> Result<StringArray, String> {
@@ -107,9 +185,13 @@ fn check_text<'a>(spec: &ColumnSpec, value: &'a str) -> Result<&'a str, String> 
     Ok(v)
 }
 
-/// Applies the numeric rules to one value (NaN fails every comparison).
+/// Applies the numeric rules to one value. Non-finite values (NaN, ±inf) are refused
+/// outright (rev. 2): `inf <= inf` would otherwise pass an upper bound.
 fn check_number(spec: &ColumnSpec, v: f64) -> Result<(), String> {
     let r = &spec.rules;
+    if !v.is_finite() {
+        return Err(format!("must be a finite number, is {v}"));
+    }
     if spec.kind == ColumnKind::Integer && !(v.is_finite() && v.fract() == 0.0) {
         return Err(format!("must be an integer, is {v}"));
     }
@@ -238,28 +320,50 @@ impl Collector {
     }
 }
 
-/// Decodes and checks column `spec` (file field `index`) of the dataset at `path`.
+/// Batch rows for a column whose values decode to at most `longest` bytes each.
+fn batch_rows(longest: usize) -> usize {
+    (BATCH_BYTES / longest.max(1)).clamp(1, BATCH_ROWS)
+}
+
+/// The leaf columns under top-level field `index`.
+fn leaves(footer: &Footer, index: usize) -> Vec<usize> {
+    let schema = footer.metadata.parquet_schema();
+    (0..schema.num_columns()).filter(|&leaf| schema.get_column_root_idx(leaf) == index).collect()
+}
+
+/// Decodes and checks column `spec` (file field `index`) of the dataset at `path`,
+/// charging every decoded byte to `budget`.
 pub fn decode_column(
     path: &Path,
     footer: &Footer,
     spec: &ColumnSpec,
     index: usize,
+    budget: &DecodeBudget,
 ) -> Result<ColumnOutcome, DatasetError> {
     let rows = footer.num_rows as usize;
     let mut collector = Collector::new(spec.role, rows);
     if spec.kind == ColumnKind::Struct {
-        return Ok(ColumnOutcome { error: None, data: collector.data });
+        return Ok(ColumnOutcome { error: None, data: collector.data, too_long: TooLong::default() });
+    }
+    let mut longest = 8;
+    for leaf in leaves(footer, index) {
+        longest = longest.max(walk_column(path, footer.metadata.metadata(), leaf)?);
     }
     let file = File::open(path).map_err(|e| DatasetError::Internal(format!("cannot open dataset: {e}")))?;
     let mask = ProjectionMask::roots(footer.metadata.parquet_schema(), [index]);
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, footer.metadata.clone())
         .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(batch_rows(longest))
         .build()
         .map_err(|e| DatasetError::Schema(format!("column `{}` cannot be read: {e}", spec.name)))?;
     let fail = |row: usize, message: String| {
-        Ok(ColumnOutcome { error: Some(RowError { row, message }), data: ColumnData::Checked })
+        Ok(ColumnOutcome {
+            error: Some(RowError { row, message }),
+            data: ColumnData::Checked,
+            too_long: TooLong::default(),
+        })
     };
+    let mut too_long = TooLong::default();
     let mut row = 0usize;
     for batch in reader {
         let batch =
@@ -269,18 +373,26 @@ pub fn decode_column(
         match spec.kind {
             ColumnKind::Text => {
                 let text = as_text(array).map_err(bad_type)?;
+                budget.charge(text.value_data().len() + 4 * text.len(), &spec.name)?;
                 for i in 0..text.len() {
                     if text.is_null(i) {
                         return fail(row + i, "is null".into());
                     }
                     match check_text(spec, text.value(i)) {
-                        Ok(v) => collector.text(v),
+                        Ok(v) => {
+                            let (kept, cut) = cap_text(spec, v);
+                            if cut {
+                                too_long.push(row + i);
+                            }
+                            collector.text(kept);
+                        }
                         Err(m) => return fail(row + i, m),
                     }
                 }
             }
             ColumnKind::Integer | ColumnKind::Float => {
                 let numbers = as_f64(array).map_err(bad_type)?;
+                budget.charge(8 * numbers.len(), &spec.name)?;
                 for i in 0..numbers.len() {
                     if numbers.is_null(i) {
                         return fail(row + i, "is null".into());
@@ -293,6 +405,7 @@ pub fn decode_column(
                 }
             }
             ColumnKind::Boolean => {
+                budget.charge(array.len(), &spec.name)?;
                 if let Some(flags) = array.as_any().downcast_ref::<BooleanArray>() {
                     if let Some(i) = (0..flags.len()).find(|&i| flags.is_null(i)) {
                         return fail(row + i, "is null".into());
@@ -320,7 +433,7 @@ pub fn decode_column(
             spec.name
         )));
     }
-    Ok(ColumnOutcome { error: None, data: collector.data })
+    Ok(ColumnOutcome { error: None, data: collector.data, too_long })
 }
 
 #[cfg(test)]
@@ -351,6 +464,27 @@ mod tests {
         assert!(check_number(&width, 1280.0).is_ok());
         assert!(check_number(&width, 1280.5).is_err());
         assert!(check_number(&width, 0.0).is_err());
+        let fps = col(ColumnKind::Float, ColumnRules { gt: Some(0.0), ..Default::default() });
+        for v in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            assert!(check_number(&fps, v).is_err(), "{v}");
+        }
+        assert!(check_number(&start, f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn text_caps_cut_at_character_boundaries() {
+        let id = col(ColumnKind::Text, ColumnRules { max_chars: Some(3), ..Default::default() });
+        assert_eq!(cap_text(&id, "äöü"), ("äöü", false));
+        assert_eq!(cap_text(&id, "äöüx"), ("äöü", true));
+        let url = col(ColumnKind::Text, ColumnRules { max_bytes: Some(3), ..Default::default() });
+        assert_eq!(cap_text(&url, "aä"), ("aä", false));
+        assert_eq!(cap_text(&url, "aäb"), ("aä", true));
+        assert_eq!(cap_text(&url, "aaä"), ("aa", true));
+        let other = col(ColumnKind::Text, ColumnRules::default());
+        assert!(!cap_text(&other, &"x".repeat(DEFAULT_TEXT_MAX_BYTES)).1);
+        assert!(cap_text(&other, &"x".repeat(DEFAULT_TEXT_MAX_BYTES + 1)).1);
+        assert_eq!(batch_rows(1 << 30), 1);
+        assert_eq!(batch_rows(10), BATCH_ROWS);
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub struct DatasetFrame {
     pub caption_words: Vec<u8>,
     /// Whether each caption holds a URL.
     pub caption_has_url: Vec<bool>,
+    /// The first rows (in row order, then column order) whose value was longer than its
+    /// column's cap, with that column's name; at most 256.
+    pub too_long: Vec<(u32, String)>,
+    /// How many values were longer than their cap in all.
+    pub too_long_total: u64,
 }
 
 fn internal(e: PolarsError) -> DatasetError {
@@ -65,6 +70,8 @@ pub struct FrameParts {
     pub youtube: Vec<bool>,
     pub caption_words: Vec<u8>,
     pub caption_has_url: Vec<bool>,
+    pub too_long: Vec<(u32, String)>,
+    pub too_long_total: u64,
 }
 
 /// For every row, the first row with the same fingerprint: a group id that sorts groups
@@ -112,6 +119,8 @@ impl DatasetFrame {
             youtube: parts.youtube,
             caption_words: parts.caption_words,
             caption_has_url: parts.caption_has_url,
+            too_long: parts.too_long,
+            too_long_total: parts.too_long_total,
         })
     }
 

@@ -8,6 +8,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 
 use super::DatasetError;
+use super::pages::check_chunk_ranges;
 use super::types::{accepts, kind_name};
 use crate::spec::SpecDefinition;
 
@@ -16,7 +17,8 @@ use crate::spec::SpecDefinition;
 pub struct ReadLimits {
     /// Most rows a dataset may declare.
     pub max_rows: u64,
-    /// Most uncompressed bytes the decoded columns may declare in the footer.
+    /// Most bytes the spec's columns may decode to: the footer's declared sizes are
+    /// checked against it first, then the bytes actually decoded, as they are produced.
     pub max_decoded_bytes: u64,
 }
 
@@ -68,6 +70,10 @@ pub fn inspect(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Resul
         )));
     }
     let schema = metadata.schema().clone();
+    let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+    if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(*n)) {
+        return Err(DatasetError::Schema(format!("column `{dup}` appears more than once")));
+    }
     let mut column_indices = Vec::with_capacity(spec.columns.len());
     for col in &spec.columns {
         let index = schema.fields().iter().position(|f| f.name() == &col.name);
@@ -91,6 +97,10 @@ pub fn inspect(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Resul
     }
     if num_rows > 0 {
         let wanted: Vec<usize> = column_indices.iter().flatten().copied().collect();
+        let leaves: Vec<usize> = (0..metadata.parquet_schema().num_columns())
+            .filter(|&leaf| wanted.contains(&metadata.parquet_schema().get_column_root_idx(leaf)))
+            .collect();
+        check_chunk_ranges(path, pq, &leaves)?;
         let mut decoded: i64 = 0;
         for group in pq.row_groups() {
             for (leaf, chunk) in group.columns().iter().enumerate() {

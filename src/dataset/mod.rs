@@ -5,6 +5,7 @@ mod arena;
 mod columns;
 mod frame;
 mod inspect;
+mod pages;
 mod rows;
 pub mod types;
 mod writer;
@@ -14,9 +15,10 @@ use std::path::Path;
 use rayon::prelude::*;
 
 pub use arena::StrArena;
-pub use columns::{ColumnData, KeyedRows, RowError};
+pub use columns::{ColumnData, DEFAULT_TEXT_MAX_BYTES, DecodeBudget, KeyedRows, RowError, TooLong};
 pub use frame::{DUPLICATE_COLUMNS, DatasetFrame, FrameParts, SourceGrouping};
 pub use inspect::{Footer, ReadLimits, inspect};
+pub use pages::MAX_PAGE_BYTES;
 pub use rows::{SampledRow, read_rows};
 pub use writer::{WriteError, to_batch, video_v1_schema, write_dataset};
 
@@ -60,19 +62,22 @@ impl LoadedDataset {
 
 /// Inspects, decodes and checks every column of the dataset at `path` against `spec`.
 ///
-/// Columns decode in parallel (rayon), each streaming bounded batches; a rule violation
-/// reports the lowest offending row (ties by column order).
+/// Columns decode in parallel (rayon), each streaming batches sized to a byte budget and
+/// charging every decoded byte to one cap for the whole dataset; a rule violation reports
+/// the lowest offending row (ties by column order). Values longer than their column's cap
+/// are cut and their rows listed (`value_too_long`, a row failure).
 pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<LoadedDataset, DatasetError> {
     let footer = inspect(path, spec, limits)?;
     if footer.num_rows == 0 {
         let frame = DatasetFrame::from_parts(FrameParts::default())?;
         return Ok(LoadedDataset { footer, frame });
     }
+    let budget = DecodeBudget::new(limits.max_decoded_bytes);
     let outcomes: Vec<columns::ColumnOutcome> = spec
         .columns
         .par_iter()
         .zip(footer.column_indices.par_iter())
-        .filter_map(|(col, index)| index.map(|i| columns::decode_column(path, &footer, col, i)))
+        .filter_map(|(col, index)| index.map(|i| columns::decode_column(path, &footer, col, i, &budget)))
         .collect::<Result<_, _>>()?;
     let names: Vec<&str> = spec
         .columns
@@ -90,6 +95,14 @@ pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<L
         return Err(DatasetError::Schema(format!("row {}: column `{name}` {}", e.row, e.message)));
     }
     let mut parts = FrameParts::default();
+    let mut too_long: Vec<(u32, usize)> = Vec::new();
+    for (position, outcome) in outcomes.iter().enumerate() {
+        parts.too_long_total += outcome.too_long.total;
+        too_long.extend(outcome.too_long.rows.iter().map(|&row| (row, position)));
+    }
+    too_long.sort_unstable();
+    too_long.truncate(crate::model::MAX_DECISION_FAILURES);
+    parts.too_long = too_long.into_iter().map(|(row, position)| (row, names[position].to_string())).collect();
     for outcome in outcomes {
         match outcome.data {
             ColumnData::Checked => {}

@@ -8,6 +8,7 @@ use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 
+use super::columns::cap_text;
 use super::{DatasetError, Footer};
 use crate::spec::{ColumnRole, SpecDefinition};
 
@@ -71,8 +72,10 @@ pub fn read_rows(
     }
     let missing = |role| DatasetError::Internal(format!("spec {} has no {role:?} column", spec.spec_id));
     let mut file_indices = Vec::with_capacity(ROLES.len());
+    let mut columns = Vec::with_capacity(ROLES.len());
     for role in ROLES {
         let col = spec.column_for(role).ok_or_else(|| missing(role))?;
+        columns.push(col);
         let idx = footer.schema().fields().iter().position(|f| f.name() == &col.name).ok_or_else(|| missing(role))?;
         file_indices.push(idx);
     }
@@ -101,16 +104,18 @@ pub fn read_rows(
         for i in 0..batch.num_rows() {
             let index =
                 *indices.get(rows.len()).ok_or_else(|| DatasetError::Internal("too many sampled rows".into()))?;
-            let t = |k: usize| text[k].value(i).trim().to_string();
+            // Values are cut to their caps, as in the frame (a too-long value already
+            // failed its row).
+            let t = |k: usize, role: usize| cap_text(columns[role], text[k].value(i).trim()).0.to_string();
             rows.push(SampledRow {
                 index,
-                clip_id: t(0),
-                clip_uri: t(1),
-                clip_sha256: t(2),
-                first_frame_uri: t(3),
-                first_frame_sha256: t(4),
+                clip_id: t(0, 0),
+                clip_uri: t(1, 1),
+                clip_sha256: t(2, 2),
+                first_frame_uri: t(3, 3),
+                first_frame_sha256: t(4, 4),
                 fps: fps.value(i),
-                caption: t(5),
+                caption: t(5, 6),
             });
         }
     }

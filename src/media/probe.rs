@@ -1,5 +1,9 @@
 //! `ffprobe` as a [`MediaProbe`]: one bounded, time-limited subprocess per file, reading
 //! only the local file as MP4 (no network protocols, no playlists).
+//!
+//! Duration and frame count are measured on the video stream itself: its packets are
+//! counted (`-count_packets`) and timed at the stream's frame rate, so a container header
+//! (`mvhd`) or track header (`mdhd`) patched to claim 5 s does not hide a 20 s clip.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -96,6 +100,7 @@ struct ProbeStream {
     avg_frame_rate: Option<String>,
     r_frame_rate: Option<String>,
     nb_frames: Option<String>,
+    nb_read_packets: Option<String>,
     duration: Option<String>,
 }
 
@@ -126,16 +131,27 @@ fn parse_output(stdout: &[u8]) -> Result<VideoInfo, MediaError> {
         return Err(MediaError::NotVideo("video stream without dimensions".into()));
     };
     let number = |s: &Option<String>| s.as_deref().and_then(|d| d.trim().parse::<f64>().ok()).filter(|d| d.is_finite());
+    let fps = video
+        .avg_frame_rate
+        .as_deref()
+        .and_then(parse_rate)
+        .or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate));
+    let packets: Option<u64> = video.nb_read_packets.as_deref().and_then(|n| n.trim().parse().ok());
+    // The stream's real length: its packets at its frame rate (timestamps, not headers).
+    // The longest of that and the stream's declared duration wins, so neither a patched
+    // container nor a patched track header can shorten a clip.
+    let timed = packets.zip(fps).map(|(n, rate)| n as f64 / rate).filter(|d| d.is_finite());
+    let declared = number(&video.duration).or_else(|| out.format.as_ref().and_then(|f| number(&f.duration)));
+    let duration_sec = match (timed, declared) {
+        (Some(t), Some(d)) => Some(t.max(d)),
+        (t, d) => t.or(d),
+    };
     Ok(VideoInfo {
         width,
         height,
-        duration_sec: out.format.as_ref().and_then(|f| number(&f.duration)).or_else(|| number(&video.duration)),
-        fps: video
-            .avg_frame_rate
-            .as_deref()
-            .and_then(parse_rate)
-            .or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate)),
-        frame_count: video.nb_frames.as_deref().and_then(|n| n.trim().parse().ok()),
+        duration_sec,
+        fps,
+        frame_count: packets.or_else(|| video.nb_frames.as_deref().and_then(|n| n.trim().parse().ok())),
         has_audio: out.streams.iter().any(|s| s.codec_type.as_deref() == Some("audio")),
     })
 }
@@ -144,10 +160,11 @@ fn parse_output(stdout: &[u8]) -> Result<VideoInfo, MediaError> {
 impl MediaProbe for Ffprobe {
     async fn probe(&self, path: &Path) -> Result<VideoInfo, MediaError> {
         let mut cmd = Command::new(&self.binary);
-        cmd.args(["-v", "error", "-protocol_whitelist", "file", "-f", "mp4", "-print_format", "json"])
+        cmd.args(["-v", "error", "-protocol_whitelist", "file", "-f", "mp4", "-count_packets", "-print_format", "json"])
             .args([
                 "-show_entries",
-                "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:format=duration",
+                "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets,duration:\
+                 format=duration",
             ])
             .arg("-i")
             .arg(path)
@@ -187,8 +204,13 @@ mod tests {
         let json = br#"{"streams":[{"codec_type":"audio"},{"codec_type":"video","width":1280,"height":720,"avg_frame_rate":"30/1","r_frame_rate":"30/1","nb_frames":"150","duration":"5.0"}],"format":{"duration":"5.021"}}"#;
         let info = parse_output(json).unwrap();
         assert_eq!((info.width, info.height, info.frame_count, info.has_audio), (1280, 720, Some(150), true));
-        assert_eq!(info.duration_sec, Some(5.021));
+        assert_eq!(info.duration_sec, Some(5.0));
         assert!(matches!(parse_output(br#"{"streams":[]}"#), Err(MediaError::NotVideo(_))));
+        // A 20 s clip whose container and track headers were patched to say 5 s: its 600
+        // packets at 30 fps still make 20 s.
+        let patched = br#"{"streams":[{"codec_type":"video","width":1280,"height":720,"avg_frame_rate":"30/1","r_frame_rate":"30/1","nb_frames":"600","nb_read_packets":"600","duration":"5.000000"}],"format":{"duration":"5.000000"}}"#;
+        let info = parse_output(patched).unwrap();
+        assert_eq!((info.duration_sec, info.frame_count), (Some(20.0), Some(600)));
         assert!(matches!(parse_output(b"garbage"), Err(MediaError::NotVideo(_))));
     }
 }

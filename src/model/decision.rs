@@ -1,9 +1,11 @@
 //! The per-miner decision of protocol §8, built in one place.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Failure;
+use super::{Failure, FailureList};
 
 /// Details attached to a decision. Field order follows protocol §8.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -20,6 +22,12 @@ pub struct DecisionNotes {
     pub spec_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// How many failures were found, when more than the decision lists (rev. 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures_total: Option<u64>,
+    /// Failures found per code, when more than the decision lists (rev. 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures_by_code: Option<BTreeMap<String, u64>>,
     /// Indices of the sampled rows, ascending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampled_row_indices: Option<Vec<usize>>,
@@ -80,20 +88,27 @@ impl Decision {
         }
     }
 
-    /// A decision after the full pipeline; accepted iff there is no failure.
+    /// A decision after the full pipeline; accepted iff there is no failure. Only the
+    /// first failures are listed; when some were only counted, `notes` carries the total
+    /// and the count per code (protocol §8, rev. 2).
     pub fn evaluated(
         miner_hotkey: &str,
         interval_id: u64,
-        failures: Vec<Failure>,
+        failures: impl Into<FailureList>,
         record_count: u64,
         sampled_rows: u64,
-        notes: DecisionNotes,
+        mut notes: DecisionNotes,
     ) -> Self {
+        let failures = failures.into();
+        if failures.is_truncated() {
+            notes.failures_total = Some(failures.total());
+            notes.failures_by_code = Some(failures.by_code());
+        }
         Self {
             miner_hotkey: miner_hotkey.to_string(),
             interval_id,
             accepted: failures.is_empty(),
-            failures,
+            failures: failures.into_kept(),
             record_count,
             sampled_rows,
             checked_at: Utc::now(),
@@ -122,7 +137,7 @@ mod tests {
             category: Some("nature_landscape_scenery".into()),
             ..Default::default()
         };
-        let mut d = Decision::evaluated("5H", 7756800, vec![], 12, 3, notes);
+        let mut d = Decision::evaluated("5H", 7756800, FailureList::new(), 12, 3, notes);
         d.checked_at = DateTime::parse_from_rfc3339("2026-11-22T03:24:41.469474Z").unwrap().with_timezone(&Utc);
         assert_eq!(
             d.to_json(),
@@ -131,5 +146,19 @@ mod tests {
         let f = Decision::load_failure("5H", 1, Failure::DatasetSha256Mismatch, DecisionNotes::default());
         assert!(!f.accepted);
         assert_eq!((f.record_count, f.sampled_rows), (0, 0));
+    }
+
+    #[test]
+    fn long_failure_lists_are_bounded_with_counts() {
+        let many: FailureList = (0..300).map(|i| Failure::ShortCaption { clip_id: format!("c{i}") }).collect();
+        let d = Decision::evaluated("5H", 1, many, 300, 0, DecisionNotes::default());
+        assert!(!d.accepted);
+        assert_eq!(d.failures.len(), crate::model::MAX_DECISION_FAILURES);
+        assert_eq!(d.notes.failures_total, Some(300));
+        let json = d.to_json();
+        assert!(json.contains(r#""failures_total":300,"failures_by_code":{"short_caption":300}"#), "{json}");
+        let few: FailureList = [Failure::DatasetSchemaInvalid].into_iter().collect();
+        let d = Decision::evaluated("5H", 1, few, 0, 0, DecisionNotes::default());
+        assert_eq!((d.notes.failures_total, d.failures.len()), (None, 1));
     }
 }

@@ -1,8 +1,12 @@
 //! The failure codes of protocol §8: one enum value per code, one string form each.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+
+/// Most failures a decision lists (protocol §8, rev. 2); the rest are only counted.
+pub const MAX_DECISION_FAILURES: usize = 256;
 
 /// Which field of a clip disagrees with its probed media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +74,8 @@ pub enum Failure {
     ClipStartGt5000 { clip_id: String },
     /// The row repeats an earlier row's id, URI or hash (stricter).
     DuplicateClip { clip_id: String },
+    /// A text value is longer than its cap (rev. 2); `clip_id` is cut to 64 characters.
+    ValueTooLong { column: String, clip_id: String },
     // Sampled assets.
     /// A row URI is not a valid relative path.
     InvalidAssetUri { uri: String },
@@ -125,6 +131,7 @@ impl Failure {
             Self::UrlLikeCaption { .. } => "url_like_caption",
             Self::ClipStartGt5000 { .. } => "clip_start_gt_5000",
             Self::DuplicateClip { .. } => "duplicate_clip",
+            Self::ValueTooLong { .. } => "value_too_long",
             Self::InvalidAssetUri { .. } => "invalid_asset_uri",
             Self::MissingClipAsset { .. } => "missing_clip_asset",
             Self::ClipSha256Mismatch { .. } => "clip_sha256_mismatch",
@@ -178,6 +185,7 @@ impl fmt::Display for Failure {
                 write!(f, "{code}:{source}:{earlier}:{later}")
             }
             Self::InvalidAssetUri { uri } => write!(f, "{code}:{uri}"),
+            Self::ValueTooLong { column, clip_id } => write!(f, "{code}:{column}:{clip_id}"),
             Self::InvalidResolution { clip_id, width, height } => {
                 write!(f, "{code}:{clip_id}:{width}x{height}")
             }
@@ -211,9 +219,129 @@ impl Serialize for Failure {
     }
 }
 
+/// The failures of one decision, bounded: the first [`MAX_DECISION_FAILURES`] in order
+/// are kept, every failure is counted, in total and per code. A package with a million
+/// bad rows costs a few kilobytes here, not a million strings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailureList {
+    kept: Vec<Failure>,
+    total: u64,
+    by_code: BTreeMap<&'static str, u64>,
+}
+
+impl FailureList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether more failures would still be kept (not only counted).
+    pub fn has_room(&self) -> bool {
+        self.kept.len() < MAX_DECISION_FAILURES
+    }
+
+    /// Adds a failure.
+    pub fn push(&mut self, failure: Failure) {
+        self.count(failure.code(), 1);
+        if self.has_room() {
+            self.kept.push(failure);
+        }
+    }
+
+    /// Adds a failure of `code`, building it only when it will be kept.
+    pub fn push_with<E>(&mut self, code: &'static str, make: impl FnOnce() -> Result<Failure, E>) -> Result<(), E> {
+        if self.has_room() {
+            self.push(make()?);
+        } else {
+            self.count(code, 1);
+        }
+        Ok(())
+    }
+
+    /// Counts `n` failures of `code` that come after the kept ones, without keeping them.
+    pub fn count(&mut self, code: &'static str, n: u64) {
+        self.total = self.total.saturating_add(n);
+        *self.by_code.entry(code).or_default() += n;
+    }
+
+    /// Whether there is no failure at all.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// How many failures were found (kept or not).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The kept failures, in order.
+    pub fn kept(&self) -> &[Failure] {
+        &self.kept
+    }
+
+    /// Whether some failures were only counted.
+    pub fn is_truncated(&self) -> bool {
+        self.total > self.kept.len() as u64
+    }
+
+    /// Count per code.
+    pub fn by_code(&self) -> BTreeMap<String, u64> {
+        self.by_code.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+    }
+
+    /// The kept failures.
+    pub fn into_kept(self) -> Vec<Failure> {
+        self.kept
+    }
+}
+
+impl Extend<Failure> for FailureList {
+    fn extend<T: IntoIterator<Item = Failure>>(&mut self, iter: T) {
+        for f in iter {
+            self.push(f);
+        }
+    }
+}
+
+impl From<Vec<Failure>> for FailureList {
+    fn from(failures: Vec<Failure>) -> Self {
+        failures.into_iter().collect()
+    }
+}
+
+impl FromIterator<Failure> for FailureList {
+    fn from_iter<T: IntoIterator<Item = Failure>>(iter: T) -> Self {
+        let mut list = Self::new();
+        list.extend(iter);
+        list
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_list_keeps_the_first_ones_and_counts_all() {
+        let mut list = FailureList::new();
+        for i in 0..1000 {
+            list.push(Failure::ShortCaption { clip_id: i.to_string() });
+        }
+        list.push_with::<()>("empty_caption", || panic!("not built once the list is full")).unwrap();
+        list.count("duplicate_clip", 5);
+        assert_eq!(list.kept().len(), MAX_DECISION_FAILURES);
+        assert_eq!(list.kept()[255].to_string(), "short_caption:255");
+        assert_eq!(list.total(), 1006);
+        assert!(list.is_truncated());
+        let by_code = list.by_code();
+        assert_eq!((by_code["short_caption"], by_code["empty_caption"], by_code["duplicate_clip"]), (1000, 1, 5));
+        let small: FailureList = [Failure::DatasetSchemaInvalid].into_iter().collect();
+        assert!(!small.is_truncated() && !small.is_empty());
+        assert_eq!(
+            Failure::ValueTooLong { column: "caption".into(), clip_id: "abc".into() }.to_string(),
+            "value_too_long:caption:abc"
+        );
+    }
 
     #[test]
     fn string_forms() {

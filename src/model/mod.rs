@@ -7,6 +7,6 @@ mod record;
 pub mod source_key;
 
 pub use decision::{Decision, DecisionNotes};
-pub use failure::{Failure, MediaField};
+pub use failure::{Failure, FailureList, MAX_DECISION_FAILURES, MediaField};
 pub use manifest::{IntervalManifest, ManifestError, format_timestamp};
 pub use record::{ClipRecord, SourceProof, declared_num_frames, deterministic_clip_id};

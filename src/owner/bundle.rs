@@ -1,21 +1,23 @@
 //! The parquet side of a bundle: writing an accepted package's post-prune rows as a new
-//! `dataset.parquet` (the miner's own schema and values, only the kept rows, snappy), and
-//! reading a bundle's rows back for the sync worker.
+//! `dataset.parquet` (the miner's own types and values of the spec's columns only, only the
+//! kept rows, snappy, under the decode cap), and reading a bundle's rows back for the sync
+//! worker.
 
 use std::fs::File;
 use std::path::Path;
 
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::DataType;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::dataset::write_dataset;
+use crate::dataset::{ReadLimits, video_v1_schema, write_dataset};
 
-/// Rows decoded per batch.
-const BATCH_ROWS: usize = 8 * 1024;
+/// Rows decoded per batch (kept rows hold values within the text caps, so a batch stays
+/// within a few megabytes).
+const BATCH_ROWS: usize = 1024;
 
 /// Bundle parquet failures.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum BundleError {
     TooManyRows { rows: u64, cap: u64 },
     #[error("kept row {row} is outside the dataset's {rows} rows")]
     RowOutOfRange { row: u32, rows: u64 },
+    #[error("bundle dataset decodes to more than the cap of {cap} bytes")]
+    TooLarge { cap: u64 },
 }
 
 /// One bundle row as the sync worker needs it (strings trimmed).
@@ -60,9 +64,15 @@ fn open(path: &Path) -> Result<File, BundleError> {
 }
 
 /// Writes the rows `kept` (ascending, distinct row numbers) of the dataset at `src` to
-/// `dest`, keeping the file's schema; returns the number of rows written. With no kept
-/// row the bundle is an empty `video_v1` dataset.
+/// `dest`, keeping the file's types for the spec's columns and dropping any other column;
+/// returns the number of rows written. With no kept row the bundle is an empty `video_v1`
+/// dataset. Decoding stops at the default decode cap.
 pub fn write_kept_rows(src: &Path, kept: &[u32], dest: &Path) -> Result<u64, BundleError> {
+    write_kept_rows_capped(src, kept, dest, ReadLimits::default().max_decoded_bytes)
+}
+
+/// [`write_kept_rows`] with an explicit cap on the bytes decoded (counted as produced).
+pub fn write_kept_rows_capped(src: &Path, kept: &[u32], dest: &Path, max_decoded: u64) -> Result<u64, BundleError> {
     if kept.is_empty() {
         write_dataset(dest, &[]).map_err(|e| parquet_err(dest, e))?;
         return Ok(0);
@@ -85,18 +95,33 @@ pub fn write_kept_rows(src: &Path, kept: &[u32], dest: &Path) -> Result<u64, Bun
     if total > next {
         selectors.push(RowSelector::skip((total - next) as usize));
     }
-    let schema = builder.schema().clone();
+    let spec_schema = video_v1_schema();
+    let roots: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| spec_schema.field_with_name(f.name()).is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
+        .with_projection(mask)
         .with_row_selection(RowSelection::from(selectors))
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| parquet_err(src, e))?;
+    let schema = arrow_array::RecordBatchReader::schema(&reader);
     let out = File::create(dest).map_err(|source| BundleError::Io { path: dest.display().to_string(), source })?;
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut writer = ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| parquet_err(dest, e))?;
-    let mut written = 0u64;
+    let (mut written, mut decoded) = (0u64, 0u64);
     for batch in reader {
         let batch = batch.map_err(|e| parquet_err(src, e))?;
+        decoded = decoded.saturating_add(batch.get_array_memory_size() as u64);
+        if decoded > max_decoded {
+            return Err(BundleError::TooLarge { cap: max_decoded });
+        }
         written += batch.num_rows() as u64;
         writer.write(&batch).map_err(|e| parquet_err(dest, e))?;
     }
@@ -215,5 +240,28 @@ mod tests {
         assert!(matches!(write_kept_rows(&src, &[2, 2], &dest), Err(BundleError::RowOutOfRange { row: 2, .. })));
         assert_eq!(write_kept_rows(&src, &[], &dest).expect("empty"), 0);
         assert!(read_bundle_rows(&dest, 10).expect("read").is_empty());
+    }
+
+    #[test]
+    fn bundles_keep_only_the_spec_columns_under_the_decode_cap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("src.parquet");
+        let records: Vec<ClipRecord> = (0..4).map(record).collect();
+        let batch = crate::dataset::to_batch(&records).expect("batch");
+        let mut fields: Vec<arrow_schema::Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut columns = batch.columns().to_vec();
+        fields.push(arrow_schema::Field::new("payload", DataType::Utf8, true));
+        columns.push(std::sync::Arc::new(StringArray::from(vec!["x".repeat(100_000); 4])));
+        let batch = RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), columns).expect("batch");
+        let mut w = ArrowWriter::try_new(File::create(&src).expect("create"), batch.schema(), None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        let dest = dir.path().join("kept.parquet");
+        assert_eq!(write_kept_rows(&src, &[1, 2], &dest).expect("kept"), 2);
+        let kept = ParquetRecordBatchReaderBuilder::try_new(open(&dest).expect("open")).expect("parquet");
+        let names: Vec<String> = kept.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let spec: Vec<String> = video_v1_schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, spec);
+        assert!(matches!(write_kept_rows_capped(&src, &[1, 2], &dest, 100), Err(BundleError::TooLarge { cap: 100 })));
     }
 }

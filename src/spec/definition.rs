@@ -44,6 +44,10 @@ pub struct ColumnRules {
     #[serde(default)]
     pub non_empty: bool,
     pub exact_chars: Option<usize>,
+    /// Longest allowed (trimmed) value in characters (rev. 2, `value_too_long`).
+    pub max_chars: Option<usize>,
+    /// Longest allowed (trimmed) value in bytes; text columns without a cap get 4,096.
+    pub max_bytes: Option<usize>,
     pub min: Option<f64>,
     pub gt: Option<f64>,
     pub around: Option<Around>,

@@ -11,14 +11,15 @@ pub use definition::{Around, ColumnKind, ColumnRole, ColumnRules, ColumnSpec, Sp
 pub use video_v1::VideoV1;
 
 use crate::dataset::DatasetFrame;
-use crate::model::{Failure, IntervalManifest};
+use crate::model::{Failure, FailureList, IntervalManifest};
 
 /// A dataset spec: its data definition plus the package-wide hard checks.
 pub trait DatasetSpec: Send + Sync {
     /// The columns, versions and rules of the spec.
     fn definition(&self) -> &SpecDefinition;
-    /// Hard checks over all rows, failures in protocol order.
-    fn hard_checks(&self, frame: &DatasetFrame) -> Result<Vec<Failure>, crate::dataset::DatasetError>;
+    /// Hard checks over all rows, failures in protocol order (bounded: only the first are
+    /// kept, all are counted).
+    fn hard_checks(&self, frame: &DatasetFrame) -> Result<FailureList, crate::dataset::DatasetError>;
 }
 
 /// Errors loading a spec definition.

@@ -17,6 +17,10 @@ const LAST_FINISHED: &[u8] = b"meta/last_finished_interval";
 const LAST_WEIGHT_EPOCH: &[u8] = b"meta/last_weight_epoch";
 const DECISION: &[u8] = b"decision/";
 const WEIGHTS: &[u8] = b"weights/";
+/// How far back decisions are kept, in blocks: far more than scoring reads (the score
+/// window of 1,600 blocks plus a weight epoch). Older decisions are removed by the batch
+/// that records each new interval, a few at a time, so the state stays bounded.
+pub const DECISION_RETENTION_BLOCKS: u64 = 10_000;
 
 /// State failures.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +101,7 @@ pub struct IntervalRecord {
 pub struct ValidatorState {
     db: sled::Db,
     tree: sled::Tree,
+    retention_blocks: u64,
 }
 
 fn u64_value(key: &[u8], bytes: &[u8]) -> Result<u64, StateError> {
@@ -115,7 +120,26 @@ impl ValidatorState {
             .open()
             .map_err(|source| StateError::Open { path: dir.to_path_buf(), source })?;
         let tree = db.open_tree("validator")?;
-        Ok(Self { db, tree })
+        Ok(Self { db, tree, retention_blocks: DECISION_RETENTION_BLOCKS })
+    }
+
+    /// Keeps decisions of the last `blocks` blocks only (at least the scoring windows).
+    pub fn with_decision_retention(mut self, blocks: u64) -> Self {
+        self.retention_blocks = blocks;
+        self
+    }
+
+    /// Adds to `batch` the removal of decisions older than the retention window before
+    /// `interval_id`.
+    fn prune_decisions(&self, batch: &mut sled::Batch, interval_id: u64) -> Result<(), StateError> {
+        let cutoff = interval_id.saturating_sub(self.retention_blocks);
+        let mut hi = DECISION.to_vec();
+        hi.extend_from_slice(&cutoff.to_be_bytes());
+        for item in self.tree.range(DECISION.to_vec()..hi) {
+            let (key, _) = item?;
+            batch.remove(key);
+        }
+        Ok(())
     }
 
     /// The overlap index stored alongside.
@@ -156,6 +180,7 @@ impl ValidatorState {
         for (key, start) in &record.index_entries {
             OverlapIndex::insert_into(&mut batch, key, *start);
         }
+        self.prune_decisions(&mut batch, record.interval_id)?;
         batch.insert(LAST_FINISHED, &record.interval_id.to_be_bytes());
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
@@ -201,5 +226,31 @@ impl ValidatorState {
         serde_json::from_slice(&v)
             .map(Some)
             .map_err(|e| StateError::Corrupt { key: String::from_utf8_lossy(&k).into_owned(), reason: e.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DecisionNotes, Failure};
+
+    fn record(interval_id: u64, failures: usize) -> IntervalRecord {
+        let list: Vec<Failure> = (0..failures).map(|i| Failure::ShortCaption { clip_id: format!("{i:064}") }).collect();
+        let d = Decision::evaluated("miner", interval_id, list, 0, 0, DecisionNotes::default());
+        IntervalRecord { interval_id, decisions: vec![d], index_entries: Vec::new() }
+    }
+
+    #[test]
+    fn old_decisions_are_pruned_and_stored_decisions_are_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = ValidatorState::open(tmp.path()).unwrap().with_decision_retention(1_000);
+        for interval in [0, 500, 1_000, 1_400, 2_000] {
+            assert!(state.record_interval(&record(interval, 10_000)).unwrap());
+        }
+        let kept: Vec<u64> = state.decisions_between(0, u64::MAX).unwrap().iter().map(|d| d.interval_id).collect();
+        assert_eq!(kept, [1_000, 1_400, 2_000]);
+        let stored = state.decisions_between(2_000, 2_001).unwrap();
+        assert_eq!(stored[0].failures.len(), crate::model::MAX_DECISION_FAILURES);
+        assert_eq!(stored[0].decision["notes"]["failures_total"], 10_000);
     }
 }

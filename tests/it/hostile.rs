@@ -1,8 +1,17 @@
 //! Packages from strangers: broken or lying files, huge values, path tricks. Each must end
 //! in the right failure code, never a panic, never unbounded memory.
 
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+use parquet::file::properties::WriterProperties;
+
 use crate::support::{INTERVAL, SAMPLED, TestPackage, check_dir, check_dir_with, failures, request, sha256_hex};
-use nexis::dataset::ReadLimits;
+use nexis::dataset::{ReadLimits, to_batch};
+use nexis::model::MAX_DECISION_FAILURES;
 use nexis::validator::PackageLimits;
 
 async fn decide(pkg: &TestPackage) -> Vec<String> {
@@ -118,12 +127,12 @@ async fn oversized_submission_files_count_as_missing() {
 }
 
 #[tokio::test]
-async fn a_fifty_megabyte_caption_is_read_within_the_caps() {
+async fn a_fifty_megabyte_caption_is_too_long_and_read_within_the_caps() {
     let mut pkg = TestPackage::valid();
     pkg.records[0].caption = "wave ".repeat(10 << 20);
+    let id = pkg.records[0].clip_id.clone();
     pkg.write();
-    let d = check_dir(pkg.dir()).await;
-    assert!(d.accepted, "a long caption breaks no rule: {:?}", d.failures);
+    assert_eq!(decide(&pkg).await, [format!("value_too_long:caption:{id}")]);
     // With a smaller dataset cap the same file is refused as an oversized download.
     let limits = PackageLimits { max_dataset_bytes: 1 << 20, ..PackageLimits::default() };
     assert_eq!(decide_with(&pkg, limits).await, ["missing_submission_files"]);
@@ -227,4 +236,198 @@ async fn a_symlink_out_of_the_package_is_not_followed() {
     std::os::unix::fs::symlink(outside.path(), &clip).expect("symlink");
     let id = pkg.records[row].clip_id.clone();
     assert_eq!(decide(&pkg).await, [format!("missing_clip_asset:{id}")]);
+}
+
+// ---- Issue 14, part A -------------------------------------------------------------------
+
+/// 20,000 rows, each with a 200-character clip id, a short caption and a repeated URI: the
+/// failure-list bomb. The decision lists 256 failures and counts the rest.
+#[tokio::test]
+async fn a_failure_list_bomb_gives_a_bounded_decision_with_counts() {
+    let mut pkg = TestPackage::valid();
+    let template = pkg.records[0].clone();
+    pkg.records = (0..20_000)
+        .map(|i| {
+            let mut r = template.clone();
+            r.clip_id = format!("{i:0>200}");
+            r.clip_start_sec = (i * 5) as f64;
+            r.caption = "too short".into();
+            r
+        })
+        .collect();
+    pkg.write();
+    let d = check_dir(pkg.dir()).await;
+    assert!(!d.accepted);
+    assert_eq!(d.failures.len(), MAX_DECISION_FAILURES);
+    // value_too_long comes first, in row order, with the clip id cut to 64 characters.
+    let first = d.failures[0].to_string();
+    assert_eq!(first, format!("value_too_long:clip_id:{}", &format!("{:0>200}", 0)[..64]));
+    assert!(d.failures.iter().all(|f| f.to_string().len() < 300), "every listed failure is short");
+    let total = d.notes.failures_total.expect("failures_total");
+    let by_code = d.notes.failures_by_code.clone().expect("failures_by_code");
+    assert_eq!(by_code["value_too_long"], 20_000);
+    assert_eq!(by_code["short_caption"], 20_000);
+    assert!(by_code["duplicate_clip"] >= 19_999, "{by_code:?}");
+    assert_eq!(by_code.values().sum::<u64>(), total);
+    let json = d.to_json();
+    assert!(json.len() < 64 << 10, "decision JSON is {} bytes", json.len());
+}
+
+#[tokio::test]
+async fn text_values_over_their_caps_are_value_too_long() {
+    let mut pkg = TestPackage::valid();
+    let cases = [(0, "source_video_id", 65), (1, "source_video_url", 2049), (2, "first_frame_uri", 2049)];
+    for (row, column, len) in cases {
+        let r = &mut pkg.records[row];
+        match column {
+            "source_video_id" => r.source_video_id = "v".repeat(len),
+            "source_video_url" => r.source_video_url = format!("https://www.youtube.com/watch?v=x&pad={}", "p".repeat(len)),
+            _ => r.first_frame_uri = format!("frames/{}", "f".repeat(len)),
+        }
+    }
+    // Exactly at the caps: fine (64 characters of a multi-byte letter, 2,048 bytes).
+    pkg.records[3].split = "s".repeat(4096);
+    pkg.records[4].source_video_id = "é".repeat(64);
+    let ids: Vec<String> = pkg.records.iter().map(|r| r.clip_id.clone()).collect();
+    pkg.write();
+    let got = decide(&pkg).await;
+    let too_long: Vec<&String> = got.iter().filter(|f| f.starts_with("value_too_long")).collect();
+    assert_eq!(
+        too_long,
+        [
+            &format!("value_too_long:source_video_id:{}", ids[0]),
+            &format!("value_too_long:source_video_url:{}", ids[1]),
+            &format!("value_too_long:first_frame_uri:{}", ids[2]),
+        ]
+    );
+}
+
+/// A caption column whose dictionary holds one 4,000-byte caption used by every row: the
+/// footer declares a few kilobytes, decoding produces far more. The cap counts what is
+/// decoded.
+#[tokio::test]
+async fn the_decode_cap_counts_decoded_bytes_not_declared_sizes() {
+    let mut pkg = TestPackage::valid();
+    let caption = "wave ".repeat(800);
+    for r in &mut pkg.records {
+        r.caption = caption.clone();
+    }
+    pkg.write();
+    assert!(decide(&pkg).await.is_empty(), "long identical captions break no rule");
+    let limits = PackageLimits {
+        read: ReadLimits { max_decoded_bytes: 40_000, ..ReadLimits::default() },
+        ..PackageLimits::default()
+    };
+    assert_eq!(decide_with(&pkg, limits).await, ["dataset_schema_invalid"]);
+}
+
+fn with_extra_column(pkg: &TestPackage, name: &str, array: ArrayRef) -> RecordBatch {
+    let batch = to_batch(&pkg.records).expect("batch");
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = batch.columns().to_vec();
+    fields.push(Field::new(name, array.data_type().clone(), true));
+    columns.push(array);
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
+}
+
+#[tokio::test]
+async fn duplicate_column_names_are_schema_invalid() {
+    let pkg = TestPackage::valid();
+    let n = pkg.records.len();
+    let vimeo: ArrayRef = Arc::new(StringArray::from(vec!["https://vimeo.com/1"; n]));
+    pkg.write_batch(&with_extra_column(&pkg, "source_video_url", vimeo));
+    assert_eq!(decide(&pkg).await, ["dataset_schema_invalid"]);
+    let url_caption: ArrayRef = Arc::new(StringArray::from(vec!["see https://evil.example now"; n]));
+    pkg.write_batch(&with_extra_column(&pkg, "caption", url_caption));
+    assert_eq!(decide(&pkg).await, ["dataset_schema_invalid"]);
+    // An extra column with a new name is still ignored.
+    let extra: ArrayRef = Arc::new(StringArray::from(vec!["x"; n]));
+    pkg.write_batch(&with_extra_column(&pkg, "notes", extra));
+    assert!(decide(&pkg).await.is_empty());
+}
+
+/// Writes the dataset in two row groups of six rows, then rewrites the footer so row group
+/// 1's column chunks point at row group 0's pages (pyarrow refuses such a file).
+#[tokio::test]
+async fn a_row_group_pointing_at_another_row_groups_pages_is_schema_invalid() {
+    let pkg = TestPackage::valid();
+    let batch = to_batch(&pkg.records).expect("batch");
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(6)).build();
+    let mut bytes = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props)).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    std::fs::write(pkg.dataset(), &bytes).expect("write");
+    pkg.fix_manifest(12);
+    assert!(decide(&pkg).await.is_empty(), "the honest two-row-group file is valid");
+
+    let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().expect("4")) as usize;
+    let body = bytes.len() - 8 - footer_len;
+    let file = std::fs::File::open(pkg.dataset()).expect("open");
+    let meta = ParquetMetaDataReader::new().parse_and_finish(&file).expect("footer");
+    assert_eq!(meta.num_row_groups(), 2);
+    let first = meta.row_group(0).clone();
+    let second = meta.row_group(1).clone().into_builder().set_column_metadata(first.columns().to_vec());
+    let patched = meta
+        .clone()
+        .into_builder()
+        .set_row_groups(vec![first, second.build().expect("row group")])
+        .build();
+    let mut out = bytes[..body].to_vec();
+    ParquetMetaDataWriter::new(&mut out, &patched).finish().expect("footer");
+    std::fs::write(pkg.dataset(), &out).expect("write");
+    pkg.fix_manifest(12);
+    assert_eq!(decide(&pkg).await, ["dataset_schema_invalid"]);
+}
+
+#[tokio::test]
+async fn non_finite_numbers_are_schema_invalid() {
+    for (column, value) in [("fps", f64::INFINITY), ("clip_start_sec", f64::INFINITY), ("duration_sec", f64::NAN)] {
+        let pkg = TestPackage::valid();
+        let batch = to_batch(&pkg.records).expect("batch");
+        let current = batch.column_by_name(column).expect(column);
+        let mut values: Vec<f64> =
+            current.as_any().downcast_ref::<Float64Array>().expect("f64").values().iter().copied().collect();
+        values[0] = value;
+        pkg.write_batch(&pkg.batch_with(column, Arc::new(Float64Array::from(values))));
+        assert_eq!(decide(&pkg).await, ["dataset_schema_invalid"], "{column} = {value}");
+    }
+}
+
+/// Rewrites the `mvhd` duration of an MP4 to `seconds` (version 0 box).
+fn patch_mvhd(bytes: &mut [u8], seconds: u32) {
+    let at = bytes.windows(4).position(|w| w == b"mvhd").expect("mvhd box");
+    assert_eq!(bytes[at + 4], 0, "version 0 mvhd");
+    let timescale = u32::from_be_bytes(bytes[at + 16..at + 20].try_into().expect("4"));
+    bytes[at + 20..at + 24].copy_from_slice(&(timescale * seconds).to_be_bytes());
+}
+
+#[tokio::test]
+async fn a_twenty_second_clip_with_a_patched_container_duration_fails_the_duration_check() {
+    let mut pkg = TestPackage::valid();
+    let row = SAMPLED[0];
+    let fps = pkg.records[row].fps;
+    let clip = pkg.clip_path(row);
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=1280x720:rate={fps}"))
+        .args(["-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mp4"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let mut bytes = std::fs::read(&clip).expect("clip");
+    patch_mvhd(&mut bytes, 5);
+    std::fs::write(&clip, &bytes).expect("write");
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe");
+    let container: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().expect("duration");
+    assert!((container - 5.0).abs() < 0.01, "the container claims {container} s");
+    pkg.records[row].clip_sha256 = sha256_hex(&bytes);
+    let id = pkg.records[row].clip_id.clone();
+    pkg.write();
+    assert_eq!(decide(&pkg).await, [format!("clip_metadata_mismatch:{id}:duration")]);
 }

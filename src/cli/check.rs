@@ -15,6 +15,7 @@ use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
 use nexis::spec::SpecRegistry;
 use nexis::storage::LocalStore;
 use nexis::validator::sampling::interval_seed;
+use nexis::validator::stages::content::forgive_unusable_replies;
 use nexis::validator::{PackageLimits, PackageRequest, PackageValidator};
 
 /// Arguments of `nexis check`.
@@ -189,7 +190,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Some(checks) = args.content.content_checks(args.request().expected_category.as_deref())? {
         validator = validator.with_content_checks(checks);
     }
-    let outcome = validator.validate(&store.0, &args.request()).await.context("validation could not run")?;
+    let mut outcome = validator.validate(&store.0, &args.request()).await.context("validation could not run")?;
+    forgive_unusable_replies(&mut [&mut outcome.decision], &validator.take_llm_usage());
     if args.json {
         println!("{}", outcome.decision.to_json());
     } else {

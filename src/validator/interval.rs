@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 use super::discover::{Discovery, discover};
 use super::prune::{PackageRows, PruneError, prune};
 use super::sampling::interval_seed;
-use super::stages::content::LlmUsage;
+use super::budget::run_within;
+use super::stages::content::{LlmUsage, forgive_unusable_replies};
 use super::state::IntervalRecord;
 use super::stores::MinerStores;
 use super::{EnvironmentError, PackageOutcome, PackageRequest, PackageValidator};
@@ -153,8 +154,13 @@ impl IntervalEvaluator {
         );
 
         let started = Instant::now();
-        let outcomes = self.validate_miners(interval_id, &seed, upload_deadline, &found).await?;
+        let mut outcomes = self.validate_miners(interval_id, &seed, upload_deadline, &found).await?;
         let miners_time = started.elapsed();
+        let llm = self.validator.take_llm_usage();
+        let forgiven = forgive_unusable_replies(&mut outcomes.iter_mut().map(|o| &mut o.decision).collect::<Vec<_>>(), &llm);
+        if forgiven > 0 {
+            warn!(interval_id, forgiven, "unusable model replies counted as unavailable for this interval");
+        }
 
         let started = Instant::now();
         let index = index.clone();
@@ -172,7 +178,7 @@ impl IntervalEvaluator {
                 discover: discover_time,
                 miners: miners_time,
                 prune: prune_time,
-                llm: self.validator.take_llm_usage(),
+                llm,
             },
             upload_deadline,
         })
@@ -207,15 +213,19 @@ impl IntervalEvaluator {
                     }
                     Some(Ok(store)) => store,
                 };
-                // A panic inside one miner's validation ends as that miner's decision.
-                let run = std::panic::AssertUnwindSafe(tokio::time::timeout(
-                    budget,
-                    validator.validate(store.as_ref(), &req),
-                ));
+                // A panic inside one miner's validation ends as that miner's decision. Waits
+                // on the validator's own dependencies (LLM, sources) are not charged.
+                let run =
+                    std::panic::AssertUnwindSafe(run_within(budget, validator.validate(store.as_ref(), &req)));
                 match run.catch_unwind().await {
                     Ok(Ok(result)) => result,
-                    Ok(Err(_elapsed)) => {
-                        let why = format!("validation exceeded the per-miner budget of {} s", budget.as_secs());
+                    Ok(Err(over)) => {
+                        let why = format!(
+                            "validation exceeded the per-miner budget of {} s (not counting {:.1} s waiting on the \
+                             validator's own dependencies)",
+                            budget.as_secs(),
+                            over.excluded.as_secs_f64()
+                        );
                         Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
                     }
                     Err(panic) => {

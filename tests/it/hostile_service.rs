@@ -266,3 +266,55 @@ async fn an_api_key_echoed_by_the_provider_never_reaches_notes_or_logs() {
     assert!(!stderr.contains(CHAT_KEY), "{stderr}");
     assert!(stderr.contains("<redacted>"), "the log keeps the rest of the message: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_model_does_not_use_up_an_honest_miners_budget() {
+    use crate::validate_service::{NETUID, World, hotkey, package, publish};
+    use nexis::protocol::IntervalClock;
+    use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
+
+    let w = World::new().await;
+    let validator = hotkey(1);
+    let miner = hotkey(2);
+    w.chain.register(NETUID, &validator.ss58()).expect("register validator");
+    let store = w.miner(&miner, true).await;
+    let pkg = package(&miner.ss58(), 0, "slow0");
+    publish(store.as_ref(), 0, pkg.dir()).await;
+    // Every answer takes 4 s (under the 5 s model timeout) and one request runs at a time:
+    // the three sampled rows need 6 answers, 24 s of waiting, more than the 20 s budget.
+    let server = ChatServer::start(|body, _| {
+        let text = if body["model"] == SEMANTIC { "{\"match\": true}".to_string() } else { nature_reply() };
+        Answer::Delay(Duration::from_secs(4), Box::new(Answer::Text(text)))
+    })
+    .await;
+    let limit = Arc::new(tokio::sync::Semaphore::new(1));
+    let mut content = checks(&server, true, true);
+    content.semantic = content.semantic.map(|c| c.with_limit(limit.clone()));
+    content.category = content.category.map(|c| c.with_limit(limit.clone()));
+    let evaluator = IntervalEvaluator {
+        chain: Arc::new(w.chain.clone()),
+        stores: w.stores(),
+        validator: validator_with(PackageLimits::default()).with_content_checks(content),
+        settings: IntervalSettings {
+            netuid: NETUID,
+            validator_hotkey: validator.ss58(),
+            expected_category: Some(crate::support::CATEGORY.into()),
+            enabled_specs: vec!["video_v1".into()],
+            max_miners: 35,
+            miner_concurrency: 2,
+            miner_budget: Duration::from_secs(20),
+            upload_grace: Duration::from_secs(86_400),
+            clock: IntervalClock::default(),
+            excluded: Default::default(),
+        },
+    };
+    assert_eq!(w.chain.advance(52).expect("advance"), 52);
+    let state = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state");
+    let index = state.index();
+    let report = evaluator.evaluate(0, 52, &Default::default(), &index).await.expect("interval");
+    let d = &report.record.decisions[0];
+    assert!(d.accepted, "{}", d.to_json());
+    assert_eq!(d.record_count, 12);
+    assert_eq!(server.requests().len(), 6);
+    assert!(report.timings.llm.busy >= Duration::from_secs(20), "the model really was slow: {:?}", report.timings.llm);
+}

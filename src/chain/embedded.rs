@@ -253,6 +253,13 @@ fn check_weights(subnet: &Subnet, call: &WeightsCall) -> Result<Vec<(Uid, u16)>,
     Ok(call.uids.iter().copied().zip(call.weights.iter().copied()).filter(|(_, w)| *w > 0).collect())
 }
 
+/// The embedded chain's hash of `block`: deterministic (`sha256("nexis-embedded-block:{n}")`),
+/// so tests and demos repeat exactly; only a real chain makes it unpredictable.
+pub fn embedded_block_hash(block: u64) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!("nexis-embedded-block:{block}").as_bytes()))
+}
+
 #[async_trait]
 impl Chain for EmbeddedChain {
     fn describe(&self) -> String {
@@ -268,6 +275,13 @@ impl Chain for EmbeddedChain {
             return Ok(None);
         }
         self.timestamp_of(block).map(Some)
+    }
+
+    async fn block_hash(&self, block: u64) -> Result<Option<String>, ChainError> {
+        if block > self.current_block().await? {
+            return Ok(None);
+        }
+        Ok(Some(embedded_block_hash(block)))
     }
 
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError> {

@@ -55,6 +55,8 @@ pub enum IntervalError {
     Prune(#[from] PruneError),
     #[error("interval task failed: {0}")]
     Task(String),
+    #[error("the deadline block {block} of the interval is not on chain yet (current block {current}); waiting")]
+    DeadlineBlockPending { block: u64, current: u64 },
 }
 
 /// Stage durations of one interval.
@@ -138,6 +140,7 @@ impl IntervalEvaluator {
         let commitments = self.chain.commitments(s.netuid).await?;
         let found = discover(&metagraph, commitments, &s.excluded, api_excluded, &seed, s.max_miners);
         let upload_deadline = self.upload_deadline(interval_id, current_block).await;
+        let extra_sample_seed = self.extra_sample_seed(interval_id, current_block).await?;
         if upload_deadline.is_none() {
             warn!(interval_id, "the chain gives no block time; the late-submission check is off for this interval");
         }
@@ -154,7 +157,8 @@ impl IntervalEvaluator {
         );
 
         let started = Instant::now();
-        let mut outcomes = self.validate_miners(interval_id, &seed, upload_deadline, &found).await?;
+        let mut outcomes =
+            self.validate_miners(interval_id, &seed, upload_deadline, extra_sample_seed.as_deref(), &found).await?;
         let miners_time = started.elapsed();
         let llm = self.validator.take_llm_usage();
         let forgiven = forgive_unusable_replies(&mut outcomes.iter_mut().map(|o| &mut o.decision).collect::<Vec<_>>(), &llm);
@@ -184,11 +188,33 @@ impl IntervalEvaluator {
         })
     }
 
+    /// The hash of the interval's deadline block, seeding the extra samples (§9 rev. 2).
+    /// A block the chain does not have yet means waiting; an old block the node no longer
+    /// keeps (a pruned, non-archive node) means this interval runs without extra samples.
+    pub async fn extra_sample_seed(&self, interval_id: u64, current_block: u64) -> Result<Option<String>, IntervalError> {
+        let block = self.settings.clock.deadline_block(interval_id);
+        if block > current_block {
+            return Err(IntervalError::DeadlineBlockPending { block, current: current_block });
+        }
+        match self.chain.block_hash(block).await? {
+            Some(hash) => Ok(Some(hash)),
+            None => {
+                let current = self.chain.current_block().await?;
+                if block > current {
+                    return Err(IntervalError::DeadlineBlockPending { block, current });
+                }
+                warn!(interval_id, block, "the chain no longer has the deadline block's hash: no extra samples this interval");
+                Ok(None)
+            }
+        }
+    }
+
     async fn validate_miners(
         &self,
         interval_id: u64,
         seed: &str,
         upload_deadline: Option<DateTime<Utc>>,
+        extra_sample_seed: Option<&str>,
         found: &Discovery,
     ) -> Result<Vec<PackageOutcome>, IntervalError> {
         let s = &self.settings;
@@ -201,6 +227,7 @@ impl IntervalEvaluator {
                 expected_category: s.expected_category.clone(),
                 enabled_specs: s.enabled_specs.clone(),
                 upload_deadline,
+                extra_sample_seed: extra_sample_seed.map(str::to_string),
             };
             let store = found.credentials.get(hotkey).map(|c| self.stores.store_for(hotkey, c));
             let validator = self.validator.clone();

@@ -318,3 +318,124 @@ async fn a_slow_model_does_not_use_up_an_honest_miners_budget() {
     assert_eq!(server.requests().len(), 6);
     assert!(report.timings.llm.busy >= Duration::from_secs(20), "the model really was slow: {:?}", report.timings.llm);
 }
+
+/// A 300-row package that has real media only at `real` (the rows a miner can predict the
+/// validator samples); every other row points at clips and frames that were never uploaded.
+fn fabricated_package(miner: &str, interval: u64, real: &[usize]) -> TestPackage {
+    let mut pkg = TestPackage::valid();
+    let originals = pkg.records.clone();
+    pkg.records = (0..300usize)
+        .map(|i| {
+            let mut r = originals[i % originals.len()].clone();
+            let id = format!("fab{i:08}");
+            r.source_video_url = format!("https://www.youtube.com/watch?v={id}");
+            r.source_video_id = id.clone();
+            r.source_proof.source_video_id = id;
+            if let Some(k) = real.iter().position(|&x| x == i) {
+                let o = &originals[k];
+                (r.clip_id, r.clip_uri, r.clip_sha256) = (o.clip_id.clone(), o.clip_uri.clone(), o.clip_sha256.clone());
+                (r.first_frame_uri, r.first_frame_sha256) = (o.first_frame_uri.clone(), o.first_frame_sha256.clone());
+                r.caption = o.caption.clone();
+            } else {
+                let fake = crate::support::sha256_hex(format!("fake {i}").as_bytes());
+                r.clip_id = fake[..24].to_string();
+                r.clip_uri = format!("clips/{}.mp4", r.clip_id);
+                r.clip_sha256 = fake.clone();
+                r.first_frame_uri = format!("frames/{}.jpg", r.clip_id);
+                r.first_frame_sha256 = crate::support::sha256_hex(fake.as_bytes());
+            }
+            r
+        })
+        .collect();
+    pkg.write();
+    pkg.edit_manifest(|m| {
+        m["miner_hotkey"] = miner.into();
+        m["interval_id"] = interval.into();
+    });
+    pkg
+}
+
+fn predicted(miner: &str, validator: &str, interval: u64) -> Vec<usize> {
+    use nexis::validator::sampling::{interval_seed, select_row_indices};
+    select_row_indices(300, miner, Some(validator), &interval_seed(interval), 3)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_real_only_at_the_predictable_rows_is_caught_by_the_extra_samples() {
+    use crate::validate_service::{NETUID, World, hotkey, publish};
+    use nexis::chain::Chain;
+    use nexis::protocol::IntervalClock;
+    use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
+
+    let w = World::new().await;
+    let (validator, miner) = (hotkey(1), hotkey(2));
+    w.chain.register(NETUID, &validator.ss58()).expect("register validator");
+    let store = w.miner(&miner, true).await;
+    let real = predicted(&miner.ss58(), &validator.ss58(), 0);
+    let pkg = fabricated_package(&miner.ss58(), 0, &real);
+    publish(store.as_ref(), 0, pkg.dir()).await;
+
+    // The hole: the deterministic sample alone accepts all 300 rows.
+    let mut req = request(0);
+    (req.miner_hotkey, req.validator_hotkey) = (miner.ss58(), Some(validator.ss58()));
+    let plain = crate::support::check_dir_with(pkg.dir(), &req, PackageLimits::default()).await;
+    assert!(plain.accepted && plain.record_count == 300, "{}", plain.to_json());
+
+    let evaluator = IntervalEvaluator {
+        chain: Arc::new(w.chain.clone()),
+        stores: w.stores(),
+        validator: validator_with(PackageLimits::default()),
+        settings: IntervalSettings {
+            netuid: NETUID,
+            validator_hotkey: validator.ss58(),
+            expected_category: Some(crate::support::CATEGORY.into()),
+            enabled_specs: vec!["video_v1".into()],
+            max_miners: 35,
+            miner_concurrency: 2,
+            miner_budget: Duration::from_secs(300),
+            upload_grace: Duration::from_secs(86_400),
+            clock: IntervalClock::default(),
+            excluded: Default::default(),
+        },
+    };
+    let state = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state");
+    // Before the deadline block exists the evaluation waits instead of sampling blind.
+    assert_eq!(w.chain.advance(51).expect("advance"), 51);
+    let early = evaluator.evaluate(0, 51, &Default::default(), &state.index()).await;
+    assert!(early.is_err_and(|e| e.to_string().contains("not on chain yet")));
+    assert_eq!(w.chain.advance(1).expect("advance"), 52);
+    let report = evaluator.evaluate(0, 52, &Default::default(), &state.index()).await.expect("interval");
+    let d = &report.record.decisions[0];
+    assert!(!d.accepted, "{}", d.to_json());
+    let extra = d.notes.extra_sampled_row_indices.clone().expect("extra rows listed");
+    assert_eq!(extra.len(), 5);
+    assert!(extra.iter().all(|i| !real.contains(i)));
+    assert_eq!(d.notes.sampled_row_indices.as_deref(), Some(real.as_slice()), "sampled rows keep their meaning");
+    assert_eq!(d.sampled_rows, 3);
+    for &i in &extra {
+        let id = &pkg.records[i].clip_id;
+        assert!(failures(d).contains(&format!("missing_clip_asset:{id}")), "row {i}: {:?}", failures(d));
+    }
+    // The seed is the deadline block's hash, which the chain reports.
+    let hash = w.chain.block_hash(52).await.expect("chain").expect("block 52 exists");
+    assert_eq!(hash.len(), 64);
+    assert_eq!(w.chain.block_hash(53).await.expect("chain"), None, "a future block has no hash");
+
+    // `nexis check --extra-sample-seed` reproduces the decision offline.
+    let interval = "0".to_string();
+    let dir = pkg.dir().display().to_string();
+    let (m, v) = (miner.ss58(), validator.ss58());
+    let args = ["check", &dir, "--hotkey", &m, "--interval", &interval, "--validator-hotkey", &v, "--json"];
+    let out = nexis_command(pkg.dir(), &[]).args(args).arg("--extra-sample-seed").arg(format!("0x{hash}")).output();
+    let out = out.await.expect("run nexis check");
+    let cli: Value = serde_json::from_slice(&out.stdout).expect("decision JSON");
+    assert_eq!(out.status.code(), Some(1), "{cli}");
+    assert_eq!(cli["notes"]["extra_sampled_row_indices"], json!(extra));
+    assert_eq!(cli["failures"], serde_json::to_value(&d.failures).expect("json"));
+    let out = nexis_command(pkg.dir(), &[]).args(args).output().await.expect("run nexis check");
+    assert_eq!(out.status.code(), Some(0), "without the flag: no extra samples, the golden behaviour");
+    let out = nexis_command(pkg.dir(), &[]).args(args).args(["--extra-sample-seed", "not-hex"]).output();
+    let out = out.await.expect("run nexis check");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a hex block hash"));
+}

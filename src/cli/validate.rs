@@ -245,6 +245,19 @@ pub fn workdir(value: Option<PathBuf>) -> PathBuf {
     value.unwrap_or_else(|| std::env::temp_dir().join("nexis"))
 }
 
+/// The owner's pending bundles, in the validator state (moved from the stand-alone
+/// `owner-publish` database of earlier versions, which is imported once).
+fn owner_pending(state: &ValidatorState, workdir: &std::path::Path) -> anyhow::Result<PendingBundles> {
+    let pending = PendingBundles::in_tree(state.owner_pending_tree());
+    let old = workdir.join("owner-publish");
+    if old.is_dir() {
+        let n = pending.import_from(&old).context("importing NEXIS_WORKDIR/owner-publish")?;
+        std::fs::rename(&old, workdir.join("owner-publish.imported")).context("retiring NEXIS_WORKDIR/owner-publish")?;
+        info!(bundles = n, "pending owner bundles moved into the validator state");
+    }
+    Ok(pending)
+}
+
 /// Resolves on Ctrl+C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -367,10 +380,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 stores: args.service.miner_stores(),
                 scratch: workdir.join("scratch"),
                 max_dataset_bytes: args.package.limits().max_dataset_bytes,
-                pending: Some(
-                    PendingBundles::open(&workdir.join("owner-publish"))
-                        .context("opening NEXIS_WORKDIR/owner-publish (the owner's pending bundles)")?,
-                ),
+                pending: Some(owner_pending(&state, &workdir)?),
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
             }))
         }
@@ -402,6 +412,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         None => service,
     };
     if args.once {
+        service.resume().await;
         let report = service.tick().await?;
         info!(block = report.block, intervals = report.intervals.len(), weights = report.weights.is_some(), "done");
         return Ok(ExitCode::SUCCESS);
@@ -409,7 +420,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
-        info!("shutdown requested; stopping after the current step");
+        info!("shutdown requested; stopping after the current step (a step cut short is retried after restart)");
         let _ = tx.send(true);
     });
     service.run(rx).await?;

@@ -175,7 +175,7 @@ impl IntervalEvaluator {
         let prune_time = started.elapsed();
 
         Ok(IntervalReport {
-            record: IntervalRecord { interval_id, decisions, index_entries },
+            record: IntervalRecord { interval_id, decisions, index_entries, pending_bundles: Vec::new() },
             kept,
             candidates: found.candidates.len(),
             timings: IntervalTimings {

@@ -439,3 +439,131 @@ async fn a_package_real_only_at_the_predictable_rows_is_caught_by_the_extra_samp
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a hex block hash"));
 }
+
+/// A validation API whose result POSTs never answer (GETs fail fast); `posted` is set once
+/// a POST arrived.
+async fn hanging_api(posted: Arc<std::sync::atomic::AtomicBool>) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::{Method, StatusCode};
+    let app = axum::Router::new().fallback(move |method: Method| {
+        let posted = posted.clone();
+        async move {
+            if method == Method::POST {
+                posted.store(true, std::sync::atomic::Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            }
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    (url, tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") }))
+}
+
+fn owner_validate(tmp: &std::path::Path, seed: [u8; 32], buckets: &std::path::Path) -> tokio::process::Command {
+    let dir = tmp.join("wallets/validator/hotkeys");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let keyfile = json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string();
+    std::fs::write(dir.join("default"), keyfile).expect("keyfile");
+    let me = nexis::chain::Hotkey::from_seed(seed).ss58();
+    let envs = [
+        ("BT_NETWORK", "embedded".to_string()),
+        ("NEXIS_EMBEDDED_CHAIN_DIR", tmp.join("chain").display().to_string()),
+        ("NEXIS_EMBEDDED_BLOCK_MS", "3600000".to_string()),
+        ("NEXIS_WORKDIR", tmp.join("work").display().to_string()),
+        ("NEXIS_METRICS_ADDR", String::new()),
+        ("NEXIS_LOCAL_BUCKETS_DIR", buckets.display().to_string()),
+        ("NEXIS_OWNER_VALIDATOR_HOTKEY", me),
+        ("BT_WALLET_PATH", tmp.join("wallets").display().to_string()),
+        ("BT_WALLET_NAME", "validator".to_string()),
+    ];
+    let mut cmd = nexis_command(tmp, &envs);
+    cmd.arg("validate").stdin(std::process::Stdio::null());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_bundle_survives_a_stop_while_the_api_post_is_pending() {
+    use crate::validate_service::{credentials, hotkey, package, publish};
+    use nexis::chain::Chain;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let seed = [23u8; 32];
+    let chain = nexis::chain::embedded::EmbeddedChain::open(tmp.path().join("chain"), 3_600_000).expect("chain");
+    chain.register(1, &nexis::chain::Hotkey::from_seed(seed).ss58()).expect("register validator");
+    let a = hotkey(2);
+    chain.register(1, &a.ss58()).expect("register miner");
+    chain.commit(&a, 1, &credentials().payload()).await.expect("commit");
+    let buckets = tmp.path().join("buckets");
+    let miner_bucket = buckets.join(nexis::chain::commitment::bucket_for_hotkey(&a.ss58()));
+    let pa = package(&a.ss58(), 0, "stop0");
+    publish(&nexis::storage::LocalStore::new(&miner_bucket), 0, pa.dir()).await;
+    chain.advance(52).expect("advance");
+    let bundle = buckets.join(format!("nexis-record-info/0/{}/manifest.json", a.ss58()));
+
+    let posted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (api, server) = hanging_api(posted.clone()).await;
+    let mut child = owner_validate(tmp.path(), seed, &buckets)
+        .env("NEXIS_VALIDATION_API_URL", &api)
+        .env("NEXIS_VALIDATION_API_TIMEOUT_SEC", "3600")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start nexis validate");
+    // Interval 0 is evaluated and recorded; the decisions' POST hangs. Stop now.
+    for _ in 0..1200 {
+        if posted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        assert!(child.try_wait().expect("poll child").is_none(), "the validator exited early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(posted.load(std::sync::atomic::Ordering::SeqCst), "the validator never reported");
+    let pid = child.id().expect("pid").to_string();
+    let kill = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    assert!(kill.success());
+    let out = child.wait_with_output().await.expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("interval recorded"), "{stderr}");
+    assert!(!bundle.exists(), "the stop came before publishing");
+    server.abort();
+
+    // Restarted (without the API): the pending bundle is published first.
+    let out = owner_validate(tmp.path(), seed, &buckets).arg("--once").output().await.expect("restart");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(bundle.is_file(), "bundle written after the restart: {stderr}");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(&bundle).expect("manifest")).expect("json");
+    assert_eq!(manifest["record_count"], 12);
+    assert!(buckets.join(format!("nexis-record-info/0/{}/dataset.parquet", a.ss58())).is_file());
+}
+
+#[test]
+fn pending_bundles_of_an_earlier_version_are_imported_into_the_state() {
+    use nexis::owner::pending::PendingBundles;
+    use nexis::validator::interval::KeptPackage;
+    use nexis::validator::state::{IntervalRecord, ValidatorState};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pkg = TestPackage::valid();
+    let kept = |hotkey: &str| KeptPackage { miner_hotkey: hotkey.into(), manifest: pkg.manifest(), rows: vec![1, 2] };
+    {
+        let old = PendingBundles::open(&tmp.path().join("owner-publish")).expect("old db");
+        old.put(0, &kept("old-miner"), 2, Some("bucket down".into())).expect("put");
+    }
+    let state = ValidatorState::open(&tmp.path().join("state")).expect("state");
+    let pending = PendingBundles::in_tree(state.owner_pending_tree());
+    assert_eq!(pending.import_from(&tmp.path().join("owner-publish")).expect("import"), 1);
+    // An interval's bundles land with the interval, in one transaction.
+    let record = IntervalRecord {
+        interval_id: 50,
+        pending_bundles: vec![PendingBundles::entry(50, &kept("new-miner")).expect("entry")],
+        ..Default::default()
+    };
+    assert!(state.record_interval(&record).expect("record"));
+    let all: Vec<(u64, String, u32)> = pending
+        .all()
+        .expect("all")
+        .into_iter()
+        .map(|p| (p.interval_id, p.kept.miner_hotkey, p.attempts))
+        .collect();
+    assert_eq!(all, [(0, "old-miner".to_string(), 2), (50, "new-miner".to_string(), 0)]);
+    assert_eq!(state.last_finished_interval().expect("last"), Some(50));
+}

@@ -567,3 +567,28 @@ fn pending_bundles_of_an_earlier_version_are_imported_into_the_state() {
     assert_eq!(all, [(0, "old-miner".to_string(), 2), (50, "new-miner".to_string(), 0)]);
     assert_eq!(state.last_finished_interval().expect("last"), Some(50));
 }
+
+#[tokio::test]
+async fn the_default_work_directory_is_the_xdg_state_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let envs = [("BT_NETWORK", "embedded".to_string()), ("HOME", home.display().to_string())];
+    let out = nexis_command(tmp.path(), &envs)
+        .env_remove("XDG_STATE_HOME")
+        .args(["chain", "status", "--json"])
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(home.join(".local/state/nexis/embedded-chain").is_dir(), "state under ~/.local/state/nexis");
+    let xdg = tmp.path().join("xdg-state");
+    let out = nexis_command(tmp.path(), &envs)
+        .env("XDG_STATE_HOME", &xdg)
+        .args(["chain", "status", "--json"])
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(xdg.join("nexis/embedded-chain").is_dir(), "XDG_STATE_HOME is honoured");
+}

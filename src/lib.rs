@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bench;
 pub mod chain;
+pub mod config;
 pub mod dataset;
 pub mod demo;
 pub mod index;

@@ -208,7 +208,7 @@ pub fn settings(
 ) -> Result<(PathBuf, u64), ChainError> {
     let set = |v: Option<&OsStr>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
     let dir = set(chain_dir)
-        .unwrap_or_else(|| set(workdir).unwrap_or_else(|| std::env::temp_dir().join("nexis")).join("embedded-chain"));
+        .unwrap_or_else(|| set(workdir).unwrap_or_else(crate::config::default_workdir).join("embedded-chain"));
     let block_ms = match block_ms.map(str::trim).filter(|v| !v.is_empty()) {
         None => DEFAULT_BLOCK_MS,
         Some(v) => v.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
@@ -253,6 +253,13 @@ fn check_weights(subnet: &Subnet, call: &WeightsCall) -> Result<Vec<(Uid, u16)>,
     Ok(call.uids.iter().copied().zip(call.weights.iter().copied()).filter(|(_, w)| *w > 0).collect())
 }
 
+/// The embedded chain's hash of `block`: deterministic (`sha256("nexis-embedded-block:{n}")`),
+/// so tests and demos repeat exactly; only a real chain makes it unpredictable.
+pub fn embedded_block_hash(block: u64) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!("nexis-embedded-block:{block}").as_bytes()))
+}
+
 #[async_trait]
 impl Chain for EmbeddedChain {
     fn describe(&self) -> String {
@@ -268,6 +275,13 @@ impl Chain for EmbeddedChain {
             return Ok(None);
         }
         self.timestamp_of(block).map(Some)
+    }
+
+    async fn block_hash(&self, block: u64) -> Result<Option<String>, ChainError> {
+        if block > self.current_block().await? {
+            return Ok(None);
+        }
+        Ok(Some(embedded_block_hash(block)))
     }
 
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError> {
@@ -347,7 +361,7 @@ mod tests {
     #[test]
     fn settings_defaults_and_refusals() {
         let (dir, ms) = settings(None, None, None).expect("defaults");
-        assert_eq!((dir, ms), (std::env::temp_dir().join("nexis").join("embedded-chain"), DEFAULT_BLOCK_MS));
+        assert_eq!((dir, ms), (crate::config::default_workdir().join("embedded-chain"), DEFAULT_BLOCK_MS));
         let (dir, ms) = settings(Some(OsStr::new("")), Some(OsStr::new("/w")), Some(" 20 ")).expect("workdir");
         assert_eq!((dir, ms), (PathBuf::from("/w/embedded-chain"), 20));
         let (dir, _) = settings(Some(OsStr::new("/c")), Some(OsStr::new("/w")), None).expect("explicit dir");

@@ -117,6 +117,10 @@ pub trait Chain: Send + Sync {
     /// cannot tell (a pruned or future block).
     async fn block_timestamp(&self, block: u64) -> Result<Option<DateTime<Utc>>, ChainError>;
 
+    /// The lowercase hex hash (no `0x`) of `block`, or `None` when the chain has no such
+    /// block yet (or no longer keeps it). Seeds the unpredictable extra samples (§9 rev. 2).
+    async fn block_hash(&self, block: u64) -> Result<Option<String>, ChainError>;
+
     /// The subnet's neurons.
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError>;
 

@@ -472,6 +472,18 @@ impl Chain for SubtensorChain {
         self.timestamp_at(block).await
     }
 
+    async fn block_hash(&self, block: u64) -> Result<Option<String>, ChainError> {
+        // `at_block` with a number asks the node's `chain_getBlockHash`.
+        self.read("chain_getBlockHash", || async {
+            match self.client.at_block(block).await {
+                Ok(at) => Ok(Some(hex::encode(at.block_hash().as_ref()))),
+                Err(subxt::error::OnlineClientAtBlockError::BlockNotFound { .. }) => Ok(None),
+                Err(e) => Err(self.fail(e)),
+            }
+        })
+        .await
+    }
+
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError> {
         self.read("metagraph", || async {
             let at = self.at_latest().await?;

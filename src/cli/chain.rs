@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use super::secret::Secret;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -88,10 +89,16 @@ pub struct CommitArgs {
     pub account_id: String,
     /// R2 read access key id (32 characters).
     #[arg(long, env = "R2_READ_ACCESS_KEY", hide_env_values = true)]
-    pub read_access_key: String,
+    pub read_access_key: Secret,
     /// R2 read secret key (64 characters).
     #[arg(long, env = "R2_READ_SECRET_KEY", hide_env_values = true)]
-    pub read_secret_key: String,
+    pub read_secret_key: Secret,
+    /// The miner's R2 write access key, read only to refuse committing it as the read key.
+    #[arg(long, env = "R2_WRITE_ACCESS_KEY", hide_env_values = true, hide = true)]
+    pub write_access_key: Option<Secret>,
+    /// The miner's R2 write secret key, read only to refuse committing it as the read key.
+    #[arg(long, env = "R2_WRITE_SECRET_KEY", hide_env_values = true, hide = true)]
+    pub write_secret_key: Option<Secret>,
     /// Print the signer and call data instead of submitting.
     #[arg(long)]
     pub dry_run: bool,
@@ -142,6 +149,7 @@ pub struct RegisterArgs {
 pub async fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
     let creds = ReadCredentials::new(args.account_id.trim(), args.read_access_key.trim(), args.read_secret_key.trim())
         .context("R2 read credentials")?;
+    refuse_write_keys(&args)?;
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;
     let hotkey = args.chain.hotkey()?;
@@ -171,6 +179,19 @@ pub async fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
     chain.commit(&hotkey, netuid, &payload).await.context("committing the credentials")?;
     println!("committed on {}", chain.describe());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses read keys that are the configured write keys: the commitment is public.
+fn refuse_write_keys(args: &CommitArgs) -> anyhow::Result<()> {
+    let same = |read: &str, write: &Option<Secret>| write.as_deref().is_some_and(|w| !w.trim().is_empty() && w.trim() == read.trim());
+    if same(&args.read_access_key, &args.write_access_key) || same(&args.read_secret_key, &args.write_secret_key) {
+        bail!(
+            "refusing to commit: R2_READ_ACCESS_KEY / R2_READ_SECRET_KEY are the R2_WRITE_* keys. The commitment is \
+             public on chain, so anyone could overwrite or delete your packages. Create a separate R2 API token with \
+             Object Read only on your bucket and set R2_READ_ACCESS_KEY and R2_READ_SECRET_KEY to it"
+        );
+    }
+    Ok(())
 }
 
 /// Runs `nexis chain ...`.

@@ -14,7 +14,8 @@ use nexis::model::Decision;
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
 use nexis::spec::SpecRegistry;
 use nexis::storage::LocalStore;
-use nexis::validator::sampling::interval_seed;
+use nexis::validator::sampling::{DEFAULT_EXTRA_SAMPLES, interval_seed, normalize_block_hash};
+use nexis::validator::stages::content::forgive_unusable_replies;
 use nexis::validator::{PackageLimits, PackageRequest, PackageValidator};
 
 /// Arguments of `nexis check`.
@@ -41,6 +42,10 @@ pub struct CheckArgs {
     /// Enabled dataset specs, comma-separated.
     #[arg(long, env = "NEXIS_VALIDATOR_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
     pub specs: Vec<String>,
+    /// Hex hash of the interval's deadline block (`I + 52`): also check the unpredictable
+    /// extra rows it selects (protocol §9 rev. 2). Without it there are no extra samples.
+    #[arg(long, value_name = "HEX")]
+    pub extra_sample_seed: Option<String>,
     /// Print the exact decision JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -60,6 +65,9 @@ pub struct PackageArgs {
     /// Cap on sampled rows per miner.
     #[arg(long, env = "NEXIS_VALIDATOR_ROW_SAMPLE_MAX", default_value_t = 3)]
     pub row_sample_max: usize,
+    /// Unpredictable extra rows checked per miner, seeded by the deadline block's hash.
+    #[arg(long, env = "NEXIS_VALIDATOR_EXTRA_SAMPLES", default_value_t = DEFAULT_EXTRA_SAMPLES)]
+    pub extra_samples: usize,
     #[command(flatten)]
     pub caps: SizeCapArgs,
     /// ffprobe binary.
@@ -96,6 +104,7 @@ impl PackageArgs {
             max_frame_bytes: self.caps.max_frame_bytes,
             max_dataset_bytes: self.caps.max_dataset_bytes,
             row_sample_max: self.row_sample_max,
+            extra_samples: self.extra_samples,
             ..PackageLimits::default()
         };
         limits.read.max_rows = self.caps.max_dataset_rows;
@@ -123,9 +132,15 @@ pub fn registry_for(specs: &[String]) -> anyhow::Result<SpecRegistry> {
 }
 
 impl CheckArgs {
-    fn request(&self) -> PackageRequest {
+    fn request(&self) -> anyhow::Result<PackageRequest> {
         let category = self.category.trim();
-        PackageRequest {
+        let extra_sample_seed = match &self.extra_sample_seed {
+            Some(hex) => Some(normalize_block_hash(hex).with_context(|| {
+                format!("--extra-sample-seed {hex:?} is not a hex block hash (the hash of block interval + 52)")
+            })?),
+            None => None,
+        };
+        Ok(PackageRequest {
             miner_hotkey: self.hotkey.clone(),
             interval_id: self.interval,
             validator_hotkey: self.validator_hotkey.clone().filter(|v| !v.is_empty()),
@@ -133,7 +148,8 @@ impl CheckArgs {
             expected_category: (!category.is_empty()).then(|| category.to_string()),
             enabled_specs: self.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             upload_deadline: None,
-        }
+            extra_sample_seed,
+        })
     }
 }
 
@@ -148,6 +164,10 @@ pub fn print_summary(d: &Decision) {
         .map(|rows| rows.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
         .unwrap_or_default();
     println!("  records: {}   sampled: {} [{}]", d.record_count, d.sampled_rows, sampled);
+    if let Some(extra) = &d.notes.extra_sampled_row_indices {
+        let list = extra.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        println!("  extra sampled: {} [{list}]", extra.len());
+    }
     if let Some(spec) = &d.notes.spec_id {
         println!("  spec: {spec}   category: {}", d.notes.category.as_deref().unwrap_or("-"));
     }
@@ -179,6 +199,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if !args.package_dir.is_dir() {
         bail!("package directory {} does not exist or is not a directory", args.package_dir.display());
     }
+    let request = args.request()?;
     let probe = args.package.probe().await?;
     let registry = registry_for(&args.specs)?;
     let scratch = args.workdir.clone().unwrap_or_else(std::env::temp_dir).join("check");
@@ -186,10 +207,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // up would expose siblings, so the store gets a private root with just this package.
     let store = PackageDirStore::new(&args.package_dir, args.interval);
     let mut validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), scratch);
-    if let Some(checks) = args.content.content_checks(args.request().expected_category.as_deref())? {
+    if let Some(checks) = args.content.content_checks(request.expected_category.as_deref())? {
         validator = validator.with_content_checks(checks);
     }
-    let outcome = validator.validate(&store.0, &args.request()).await.context("validation could not run")?;
+    let mut outcome = validator.validate(&store.0, &request).await.context("validation could not run")?;
+    forgive_unusable_replies(&mut [&mut outcome.decision], &validator.take_llm_usage());
     if args.json {
         println!("{}", outcome.decision.to_json());
     } else {

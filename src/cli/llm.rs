@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::secret::Secret;
 use clap::{ArgAction, Args};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
@@ -18,13 +19,13 @@ use nexis::validator::stages::content::ContentChecks;
 pub struct LlmArgs {
     /// OpenAI API key (used first when set).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
-    pub openai_api_key: Option<String>,
+    pub openai_api_key: Option<Secret>,
     /// Base URL of any OpenAI-compatible server (default https://api.openai.com/v1).
     #[arg(long, env = "OPENAI_BASE_URL")]
     pub openai_base_url: Option<String>,
     /// Gemini API key (Gemini's OpenAI-compatible endpoint) when no OpenAI key is set.
     #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
-    pub gemini_api_key: Option<String>,
+    pub gemini_api_key: Option<Secret>,
     /// Model requests in flight at once.
     #[arg(long, env = "NEXIS_LLM_CONCURRENCY", default_value_t = 8)]
     pub llm_concurrency: usize,

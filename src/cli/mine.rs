@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use super::secret::Secret;
 use clap::Args;
 use tracing::{error, info};
 
@@ -89,10 +90,10 @@ pub struct MineArgs {
     pub r2_region: String,
     /// R2 write access key.
     #[arg(long, env = "R2_WRITE_ACCESS_KEY", hide_env_values = true)]
-    pub r2_write_access_key: Option<String>,
+    pub r2_write_access_key: Option<Secret>,
     /// R2 write secret key.
     #[arg(long, env = "R2_WRITE_SECRET_KEY", hide_env_values = true)]
-    pub r2_write_secret_key: Option<String>,
+    pub r2_write_secret_key: Option<Secret>,
     /// Caption model on OpenAI-compatible servers (a Gemini key always uses the protocol's model).
     #[arg(long, env = "NEXIS_CAPTION_MODEL", default_value = "gpt-4o-mini")]
     pub caption_model: String,

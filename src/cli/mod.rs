@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod llm;
 mod mine;
+mod secret;
 mod service;
 mod sync;
 mod validate;

@@ -16,7 +16,7 @@ use nexis::validator::stores::{LocalBuckets, MinerStores, S3Buckets};
 /// State directory, bucket access and metrics address of a service.
 #[derive(Debug, Args)]
 pub struct ServiceArgs {
-    /// State and scratch directory (default: the system temp directory's `nexis`).
+    /// State and scratch directory (default: `$XDG_STATE_HOME/nexis`, i.e. `~/.local/state/nexis`).
     #[arg(long, env = "NEXIS_WORKDIR")]
     pub workdir: Option<PathBuf>,
     /// Read buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use super::secret::Secret;
 use clap::Args;
 use tracing::info;
 
@@ -66,10 +67,10 @@ pub struct SyncArgs {
     pub owner_db_account_id: Option<String>,
     /// Write access key of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_WRITE_ACCESS_KEY", hide_env_values = true)]
-    pub owner_db_write_access_key: Option<String>,
+    pub owner_db_write_access_key: Option<Secret>,
     /// Write secret key of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_WRITE_SECRET_KEY", hide_env_values = true)]
-    pub owner_db_write_secret_key: Option<String>,
+    pub owner_db_write_secret_key: Option<Secret>,
     #[command(flatten)]
     pub caps: SizeCapArgs,
     /// Pause after each copied row, milliseconds (throttling; tests use it).
@@ -77,7 +78,7 @@ pub struct SyncArgs {
     pub pause_after_row_ms: u64,
 }
 
-fn required<'a>(value: &'a Option<String>, name: &str) -> anyhow::Result<&'a str> {
+fn required<'a, T: std::ops::Deref<Target = str>>(value: &'a Option<T>, name: &str) -> anyhow::Result<&'a str> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => bail!("{name} is not set; the owner sync needs it"),
@@ -91,12 +92,12 @@ fn owner_db(args: &SyncArgs, endpoint: Option<String>) -> anyhow::Result<Arc<dyn
         return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
     }
     let missing: Vec<&str> = [
-        ("NEXIS_OWNER_DB_ACCOUNT_ID", &args.owner_db_account_id),
-        ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", &args.owner_db_write_access_key),
-        ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", &args.owner_db_write_secret_key),
+        ("NEXIS_OWNER_DB_ACCOUNT_ID", args.owner_db_account_id.as_deref()),
+        ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", args.owner_db_write_access_key.as_deref()),
+        ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", args.owner_db_write_secret_key.as_deref()),
     ]
     .iter()
-    .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+    .filter(|(_, v)| v.is_none_or(|v| v.trim().is_empty()))
     .map(|(n, _)| *n)
     .collect();
     if !missing.is_empty() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use super::secret::Secret;
 use clap::Args;
 use tracing::{info, warn};
 
@@ -104,10 +105,10 @@ pub struct RecordInfoArgs {
     pub record_info_account_id: Option<String>,
     /// Read access key of the record-info bucket.
     #[arg(long, env = "NEXIS_RECORD_INFO_READ_ACCESS_KEY", hide_env_values = true)]
-    pub record_info_read_access_key: Option<String>,
+    pub record_info_read_access_key: Option<Secret>,
     /// Read secret key of the record-info bucket.
     #[arg(long, env = "NEXIS_RECORD_INFO_READ_SECRET_KEY", hide_env_values = true)]
-    pub record_info_read_secret_key: Option<String>,
+    pub record_info_read_secret_key: Option<Secret>,
 }
 
 impl RecordInfoArgs {
@@ -149,10 +150,10 @@ impl RecordInfoArgs {
 pub struct RecordInfoWriteArgs {
     /// Write access key of the record-info bucket (owner only).
     #[arg(long, env = "NEXIS_RECORD_INFO_WRITE_ACCESS_KEY", hide_env_values = true)]
-    pub record_info_write_access_key: Option<String>,
+    pub record_info_write_access_key: Option<Secret>,
     /// Write secret key of the record-info bucket (owner only).
     #[arg(long, env = "NEXIS_RECORD_INFO_WRITE_SECRET_KEY", hide_env_values = true)]
-    pub record_info_write_secret_key: Option<String>,
+    pub record_info_write_secret_key: Option<Secret>,
 }
 
 impl RecordInfoWriteArgs {
@@ -172,11 +173,11 @@ impl RecordInfoWriteArgs {
         if let Some(dir) = buckets_dir {
             return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
         }
-        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let given = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
         let values = [
-            ("NEXIS_RECORD_INFO_ACCOUNT_ID", given(&info.record_info_account_id)),
-            ("NEXIS_RECORD_INFO_WRITE_ACCESS_KEY", given(&self.record_info_write_access_key)),
-            ("NEXIS_RECORD_INFO_WRITE_SECRET_KEY", given(&self.record_info_write_secret_key)),
+            ("NEXIS_RECORD_INFO_ACCOUNT_ID", given(info.record_info_account_id.as_deref())),
+            ("NEXIS_RECORD_INFO_WRITE_ACCESS_KEY", given(self.record_info_write_access_key.as_deref())),
+            ("NEXIS_RECORD_INFO_WRITE_SECRET_KEY", given(self.record_info_write_secret_key.as_deref())),
         ];
         let missing: Vec<&str> = values.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
         let [(_, Some(account)), (_, Some(access)), (_, Some(secret))] = values else {
@@ -240,9 +241,22 @@ impl BlockArgs {
     }
 }
 
-/// The default work directory.
+/// The work directory: the given one, else the XDG state directory (`~/.local/state/nexis`).
 pub fn workdir(value: Option<PathBuf>) -> PathBuf {
-    value.unwrap_or_else(|| std::env::temp_dir().join("nexis"))
+    value.filter(|v| !v.as_os_str().is_empty()).unwrap_or_else(nexis::config::default_workdir)
+}
+
+/// The owner's pending bundles, in the validator state (moved from the stand-alone
+/// `owner-publish` database of earlier versions, which is imported once).
+fn owner_pending(state: &ValidatorState, workdir: &std::path::Path) -> anyhow::Result<PendingBundles> {
+    let pending = PendingBundles::in_tree(state.owner_pending_tree());
+    let old = workdir.join("owner-publish");
+    if old.is_dir() {
+        let n = pending.import_from(&old).context("importing NEXIS_WORKDIR/owner-publish")?;
+        std::fs::rename(&old, workdir.join("owner-publish.imported")).context("retiring NEXIS_WORKDIR/owner-publish")?;
+        info!(bundles = n, "pending owner bundles moved into the validator state");
+    }
+    Ok(pending)
 }
 
 /// Resolves on Ctrl+C or SIGTERM.
@@ -293,7 +307,10 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
     }
     if args.service.workdir.is_none() && !network.is_embedded() {
-        warn!("NEXIS_WORKDIR is not set: validator state goes to the temp directory; set it to a persistent path");
+        warn!(
+            workdir = %workdir(None).display(),
+            "NEXIS_WORKDIR is not set: validator state goes to the default state directory; set it explicitly for a service"
+        );
     }
     let workdir = args.service.workdir()?;
     let signer = Arc::new(args.chain.hotkey()?);
@@ -367,10 +384,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 stores: args.service.miner_stores(),
                 scratch: workdir.join("scratch"),
                 max_dataset_bytes: args.package.limits().max_dataset_bytes,
-                pending: Some(
-                    PendingBundles::open(&workdir.join("owner-publish"))
-                        .context("opening NEXIS_WORKDIR/owner-publish (the owner's pending bundles)")?,
-                ),
+                pending: Some(owner_pending(&state, &workdir)?),
                 max_attempts: DEFAULT_MAX_ATTEMPTS,
             }))
         }
@@ -402,6 +416,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         None => service,
     };
     if args.once {
+        service.resume().await;
         let report = service.tick().await?;
         info!(block = report.block, intervals = report.intervals.len(), weights = report.weights.is_some(), "done");
         return Ok(ExitCode::SUCCESS);
@@ -409,7 +424,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
-        info!("shutdown requested; stopping after the current step");
+        info!("shutdown requested; stopping after the current step (a step cut short is retried after restart)");
         let _ = tx.send(true);
     });
     service.run(rx).await?;

@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 
-use super::client::{ChatClient, ChatRequest};
+use std::sync::LazyLock;
+
+use super::client::{AskFailure, ChatClient, ChatRequest, ReplySchema};
 
 /// Classes a frame can be labelled with; the first six carry scores.
 pub const LABELS: [&str; 7] = ["nature", "people", "animal", "vehicle", "urban", "indoor", "other"];
@@ -129,21 +131,57 @@ pub const CATEGORY_PROMPT: &str = "You classify video frames. For each image, in
 pub enum CategoryVerdict {
     Accept(CategoryScore),
     Reject(CategoryScore),
+    /// The model answered, twice, without usable labels: the row fails
+    /// `category_strict_response_invalid` unless the interval's model is broken.
+    Unusable(String),
     /// The check could not run (never the miner's fault).
     Unavailable(String),
 }
 
+/// The structured-output schema of the category reply.
+static FRAMES_SCHEMA: LazyLock<ReplySchema> = LazyLock::new(|| {
+    let mut properties = serde_json::Map::new();
+    properties.insert("winner".into(), serde_json::json!({"type": "string", "enum": LABELS}));
+    let mut required = vec!["winner".to_string()];
+    for label in &LABELS[..6] {
+        properties.insert(format!("{label}_score"), serde_json::json!({"type": "number"}));
+        required.push(format!("{label}_score"));
+    }
+    let frame = serde_json::json!({
+        "type": "object", "properties": properties, "required": required, "additionalProperties": false,
+    });
+    ReplySchema {
+        name: "frame_labels",
+        schema: serde_json::json!({
+            "type": "object",
+            "properties": {"frames": {"type": "array", "items": frame}},
+            "required": ["frames"],
+            "additionalProperties": false,
+        }),
+    }
+});
+
+/// Room for three labelled frames (and any reasoning before them).
+const CATEGORY_MAX_TOKENS: u32 = 1024;
+
 /// Labels the three middle `frames`; an unusable reply is asked once more.
 pub async fn judge_category(client: &ChatClient, frames: &[Vec<u8>]) -> CategoryVerdict {
     let text = format!("Label these {} frames.", frames.len());
-    let request =
-        ChatRequest { system: CATEGORY_PROMPT, text: &text, images: frames, max_tokens: 400, temperature: 0.0 };
+    let request = ChatRequest {
+        system: CATEGORY_PROMPT,
+        text: &text,
+        images: frames,
+        max_tokens: CATEGORY_MAX_TOKENS,
+        temperature: 0.0,
+        schema: Some(&FRAMES_SCHEMA),
+    };
     match client.ask_parsed(&request, "category_strict_response_invalid", parse_category_reply).await {
         Ok(labels) => {
             let score = CategoryScore::of(&labels);
             if score.accepted() { CategoryVerdict::Accept(score) } else { CategoryVerdict::Reject(score) }
         }
-        Err(reason) => CategoryVerdict::Unavailable(reason),
+        Err(AskFailure::Unusable(reason)) => CategoryVerdict::Unusable(reason),
+        Err(AskFailure::Unavailable(reason)) => CategoryVerdict::Unavailable(reason),
     }
 }
 

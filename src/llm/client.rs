@@ -5,6 +5,7 @@
 //! service is unavailable".
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -31,11 +32,28 @@ pub enum LlmError {
     Transport(String),
     #[error("unusable reply: {0}")]
     BadReply(String),
+    /// An HTTP 200 completion without an answer: empty content or a refusal.
+    #[error("no answer in the reply: {0}")]
+    NoAnswer(String),
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
 }
 
 impl LlmError {
+    /// The error with every occurrence of `secret` in its texts replaced by `<redacted>`
+    /// (providers echo keys in error bodies).
+    pub fn scrubbed(self, secret: &str) -> Self {
+        let s = |text: String| scrub(&text, secret);
+        match self {
+            Self::Config { status, detail } => Self::Config { status, detail: s(detail) },
+            Self::Transport(t) => Self::Transport(s(t)),
+            Self::BadReply(t) => Self::BadReply(s(t)),
+            Self::NoAnswer(t) => Self::NoAnswer(s(t)),
+            Self::Setup(t) => Self::Setup(s(t)),
+            other => other,
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Timeout(_) | Self::RateLimited(_) | Self::Server(_) | Self::Transport(_))
@@ -50,6 +68,7 @@ impl LlmError {
             Self::Config { .. } => "config_error",
             Self::Transport(_) => "transport",
             Self::BadReply(_) => "bad_reply",
+            Self::NoAnswer(_) => "no_answer",
             Self::Setup(_) => "setup",
         }
     }
@@ -77,6 +96,19 @@ impl RetryPolicy {
     }
 }
 
+/// `text` with every occurrence of `secret` (when not blank) replaced by `<redacted>`.
+pub fn scrub(text: &str, secret: &str) -> String {
+    if secret.trim().is_empty() { text.to_string() } else { text.replace(secret, "<redacted>") }
+}
+
+/// A JSON schema the reply must follow (structured output, where the provider supports it).
+#[derive(Debug, Clone)]
+pub struct ReplySchema {
+    /// Schema name sent to the provider.
+    pub name: &'static str,
+    pub schema: Value,
+}
+
 /// One request: instructions, the user's text and JPEG images.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
@@ -85,6 +117,18 @@ pub struct ChatRequest<'a> {
     pub images: &'a [Vec<u8>],
     pub max_tokens: u32,
     pub temperature: f32,
+    /// Structured output, when the provider accepts `response_format` with a JSON schema.
+    pub schema: Option<&'a ReplySchema>,
+}
+
+/// Why [`ChatClient::ask_parsed`] has no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskFailure {
+    /// The provider answered (HTTP 200) but, twice, with nothing usable: a refusal, prose,
+    /// wrong JSON. This depends on the content shown to the model.
+    Unusable(String),
+    /// The validator's own trouble: timeouts, rate limits, server or configuration errors.
+    Unavailable(String),
 }
 
 /// A chat-completions client for one provider and model.
@@ -96,6 +140,8 @@ pub struct ChatClient {
     timeout: Duration,
     retry: RetryPolicy,
     limit: Arc<Semaphore>,
+    /// Cleared when the server refuses `response_format` (HTTP 400): it is not sent again.
+    structured: Arc<AtomicBool>,
 }
 
 impl ChatClient {
@@ -113,6 +159,7 @@ impl ChatClient {
             timeout,
             retry: RetryPolicy::default(),
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            structured: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -145,7 +192,7 @@ impl ChatClient {
             let url = format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(image));
             content.push(json!({"type": "image_url", "image_url": {"url": url}}));
         }
-        json!({
+        let mut body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": req.system},
@@ -153,12 +200,19 @@ impl ChatClient {
             ],
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
-        })
+        });
+        if let Some(schema) = req.schema.filter(|_| self.structured.load(Ordering::Relaxed)) {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": schema.name, "strict": true, "schema": schema.schema},
+            });
+        }
+        body
     }
 
     /// The model's text reply, retrying transient failures.
     pub async fn complete(&self, req: &ChatRequest<'_>) -> Result<String, LlmError> {
-        let body = self.body(req);
+        let mut body = self.body(req);
         let attempts = self.retry.attempts.max(1);
         let mut attempt = 1;
         loop {
@@ -170,6 +224,11 @@ impl ChatClient {
                 }
             };
             match result {
+                Err(LlmError::Config { status: 400, detail }) if body.get("response_format").is_some() => {
+                    tracing::warn!(model = %self.model, %detail, "the provider refuses structured output; asking without it");
+                    self.structured.store(false, Ordering::Relaxed);
+                    body = self.body(req);
+                }
                 Err(e) if e.is_transient() && attempt < attempts => {
                     let wait = self.retry.delay(attempt);
                     tracing::debug!(attempt, error = %e, wait_ms = wait.as_millis() as u64, "LLM request failed; retrying");
@@ -181,29 +240,39 @@ impl ChatClient {
         }
     }
 
-    /// The reply parsed by `parse`; an unusable reply is asked for once more. Errors are
-    /// `"{class}: {detail}"`, ready for decision notes.
+    /// The reply parsed by `parse`; an unusable reply is asked for once more. Failures
+    /// carry `"{class}: {detail}"`, ready for decision notes, with the key scrubbed.
     pub async fn ask_parsed<T>(
         &self,
         req: &ChatRequest<'_>,
         invalid_class: &str,
         parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, String> {
-        let mut last = String::new();
+    ) -> Result<T, AskFailure> {
+        let mut last = AskFailure::Unusable(String::new());
         for _ in 0..2 {
             match self.complete(req).await {
                 Ok(reply) => match parse(&reply) {
                     Ok(v) => return Ok(v),
-                    Err(why) => last = format!("{invalid_class}: {why}"),
+                    Err(why) => last = AskFailure::Unusable(self.scrub(&format!("{invalid_class}: {why}"))),
                 },
-                Err(e @ LlmError::BadReply(_)) => last = format!("{}: {e}", e.class()),
-                Err(e) => return Err(format!("{}: {e}", e.class())),
+                Err(e @ LlmError::NoAnswer(_)) => last = AskFailure::Unusable(format!("{}: {e}", e.class())),
+                Err(e @ LlmError::BadReply(_)) => last = AskFailure::Unavailable(format!("{}: {e}", e.class())),
+                Err(e) => return Err(AskFailure::Unavailable(format!("{}: {e}", e.class()))),
             }
         }
         Err(last)
     }
 
+    /// `text` with this client's API key redacted.
+    pub fn scrub(&self, text: &str) -> String {
+        scrub(text, self.provider.api_key())
+    }
+
     async fn attempt(&self, body: &Value) -> Result<String, LlmError> {
+        self.attempt_raw(body).await.map_err(|e| e.scrubbed(self.provider.api_key()))
+    }
+
+    async fn attempt_raw(&self, body: &Value) -> Result<String, LlmError> {
         let response = self
             .http
             .post(self.provider.chat_url())
@@ -252,9 +321,9 @@ fn error_detail(bytes: &[u8]) -> String {
 /// `choices[0].message.content` of a chat-completions reply (a string, or text parts).
 fn reply_text(bytes: &[u8]) -> Result<String, LlmError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| LlmError::BadReply(format!("not JSON: {e}")))?;
-    let content = value
-        .pointer("/choices/0/message/content")
-        .ok_or_else(|| LlmError::BadReply("no choices[0].message.content".into()))?;
+    let message =
+        value.pointer("/choices/0/message").ok_or_else(|| LlmError::BadReply("no choices[0].message".into()))?;
+    let content = message.get("content").unwrap_or(&Value::Null);
     let text = match content {
         Value::String(s) => s.clone(),
         Value::Array(parts) => {
@@ -262,8 +331,13 @@ fn reply_text(bytes: &[u8]) -> Result<String, LlmError> {
         }
         _ => String::new(),
     };
+    if let Some(refusal) = message.get("refusal").and_then(Value::as_str)
+        && text.trim().is_empty()
+    {
+        return Err(LlmError::NoAnswer(format!("refusal: {}", refusal.chars().take(120).collect::<String>())));
+    }
     if text.trim().is_empty() {
-        return Err(LlmError::BadReply("empty message content".into()));
+        return Err(LlmError::NoAnswer("empty message content".into()));
     }
     Ok(text)
 }
@@ -279,7 +353,9 @@ mod tests {
         let r = br#"{"choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}}]}"#;
         assert_eq!(reply_text(r).expect("parts"), "ab");
         assert!(matches!(reply_text(br#"{"choices":[]}"#), Err(LlmError::BadReply(_))));
-        assert!(matches!(reply_text(br#"{"choices":[{"message":{"content":"  "}}]}"#), Err(LlmError::BadReply(_))));
+        assert!(matches!(reply_text(br#"{"choices":[{"message":{"content":"  "}}]}"#), Err(LlmError::NoAnswer(_))));
+        let refusal = br#"{"choices":[{"message":{"content":null,"refusal":"I can't help with that"}}]}"#;
+        assert!(matches!(reply_text(refusal), Err(LlmError::NoAnswer(r)) if r.contains("can't help")));
         assert!(matches!(reply_text(b"<html>"), Err(LlmError::BadReply(_))));
     }
 

@@ -9,5 +9,5 @@ mod provider;
 pub mod semantic;
 
 pub use category::CATEGORY_FRAMES;
-pub use client::{ChatClient, ChatRequest, LlmError, RetryPolicy};
+pub use client::{AskFailure, ChatClient, ChatRequest, LlmError, ReplySchema, RetryPolicy, scrub};
 pub use provider::{GEMINI_BASE_URL, GEMINI_MODEL, LlmProvider, OPENAI_BASE_URL, ProviderKind};

@@ -40,6 +40,7 @@ impl Captioner for LlmCaptioner {
             images: frames,
             max_tokens: 200,
             temperature: 0.2,
+            schema: None,
         };
         self.client.complete(&request).await.map_err(|e| CaptionError(e.to_string()))
     }

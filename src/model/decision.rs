@@ -31,6 +31,9 @@ pub struct DecisionNotes {
     /// Indices of the sampled rows, ascending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampled_row_indices: Option<Vec<usize>>,
+    /// The unpredictable extra rows checked (§9 rev. 2), when extra sampling ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_sampled_row_indices: Option<Vec<usize>>,
     /// Human-readable cause of a load-stage failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

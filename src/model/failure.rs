@@ -98,6 +98,8 @@ pub enum Failure {
     CaptionSemanticInjectionKeyword { clip_id: String },
     /// The model says the caption does not match the clip.
     CaptionSemanticMismatch { clip_id: String },
+    /// The semantic model answered without a usable verdict (rev. 2).
+    CaptionSemanticResponseInvalid { clip_id: String },
     /// The category check rejected the clip.
     CategoryStrictReject { clip_id: String },
     /// Fewer than three frames for the category check.
@@ -142,6 +144,7 @@ impl Failure {
             Self::FirstFrameSha256Mismatch { .. } => "first_frame_sha256_mismatch",
             Self::CaptionSemanticInjectionKeyword { .. } => "caption_semantic_injection_keyword",
             Self::CaptionSemanticMismatch { .. } => "caption_semantic_mismatch",
+            Self::CaptionSemanticResponseInvalid { .. } => "caption_semantic_response_invalid",
             Self::CategoryStrictReject { .. } => "category_strict_reject",
             Self::CategoryStrictFramesMissing { .. } => "category_strict_frames_missing",
             Self::CategoryStrictResponseInvalid { .. } => "category_strict_response_invalid",
@@ -205,11 +208,20 @@ impl fmt::Display for Failure {
             | Self::FirstFrameSha256Mismatch { clip_id }
             | Self::CaptionSemanticInjectionKeyword { clip_id }
             | Self::CaptionSemanticMismatch { clip_id }
+            | Self::CaptionSemanticResponseInvalid { clip_id }
             | Self::CategoryStrictReject { clip_id }
             | Self::CategoryStrictFramesMissing { clip_id }
             | Self::CategoryStrictResponseInvalid { clip_id } => write!(f, "{code}:{clip_id}"),
             _ => f.write_str(code),
         }
+    }
+}
+
+impl Failure {
+    /// Whether this failure stands for a model reply without a usable verdict (the codes
+    /// an interval with a broken model turns into *unavailable*).
+    pub fn is_unusable_reply(&self) -> bool {
+        matches!(self, Self::CaptionSemanticResponseInvalid { .. } | Self::CategoryStrictResponseInvalid { .. })
     }
 }
 
@@ -370,6 +382,15 @@ mod tests {
         );
         assert_eq!(Failure::ClipStartGt5000 { clip_id: id() }.to_string(), "clip_start_gt_5000:abc");
         assert_eq!(serde_json::to_string(&Failure::DuplicateClip { clip_id: id() }).unwrap(), "\"duplicate_clip:abc\"");
+    }
+
+    #[test]
+    fn unusable_reply_codes() {
+        let f = Failure::CaptionSemanticResponseInvalid { clip_id: "abc".into() };
+        assert_eq!(f.to_string(), "caption_semantic_response_invalid:abc");
+        assert!(f.is_unusable_reply());
+        assert!(Failure::CategoryStrictResponseInvalid { clip_id: "abc".into() }.is_unusable_reply());
+        assert!(!Failure::CaptionSemanticMismatch { clip_id: "abc".into() }.is_unusable_reply());
     }
 
     #[test]

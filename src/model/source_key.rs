@@ -5,17 +5,37 @@ use url::Url;
 
 const WATCH_PREFIX: &str = "https://www.youtube.com/watch?v=";
 
+/// The raw host of `url` as written (between `//`, any userinfo and any port), lowercased.
+fn raw_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#', '\\']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+/// The parsed URL and its host, only for `http`/`https` URLs whose host is written
+/// exactly as the parser reads it: no IDNA mapping (full-width letters), no
+/// percent-escapes, no trailing dot (the existing validator compares the raw host too).
 fn host_of(url: &str) -> Option<(Url, String)> {
-    let parsed = Url::parse(url.trim()).ok()?;
-    let host = parsed.host_str()?.trim_end_matches('.').to_ascii_lowercase();
-    Some((parsed, host))
+    let url = url.trim();
+    let parsed = Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    (raw_host(url)? == host).then_some((parsed, host))
 }
 
 fn is_youtube_com(host: &str) -> bool {
     host == "youtube.com" || host.ends_with(".youtube.com")
 }
 
-/// Whether the URL's host is `youtube.com`, `*.youtube.com` or `youtu.be`.
+/// Whether the URL is `http`/`https` and its host is `youtube.com`, `*.youtube.com` or
+/// `youtu.be`, written plainly.
 pub fn is_youtube_url(url: &str) -> bool {
     match host_of(url) {
         Some((_, host)) => is_youtube_com(&host) || host == "youtu.be",
@@ -23,24 +43,29 @@ pub fn is_youtube_url(url: &str) -> bool {
     }
 }
 
-/// The YouTube video id a URL points to, if it is one of the recognised forms.
+/// The leading run of id characters (`A-Z a-z 0-9 - _`) of `value`, if any: trailing junk
+/// (`ID%20`, `ID&x`, `ID/`) does not make a different video.
+fn id_prefix(value: &str) -> Option<String> {
+    let end = value.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(value.len());
+    (end > 0).then(|| value[..end].to_string())
+}
+
+/// The YouTube video id a URL points to, if it is one of the recognised forms
+/// (`youtu.be/{id}`, `v={id}`, `/shorts/`, `/embed/`, `/v/`, `/live/`).
 pub fn youtube_video_id(url: &str) -> Option<String> {
     let (parsed, host) = host_of(url)?;
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     if host == "youtu.be" {
-        return parsed.path_segments()?.next().and_then(non_empty);
+        return parsed.path_segments()?.next().and_then(id_prefix);
     }
     if !is_youtube_com(&host) {
         return None;
     }
-    if let Some(id) = parsed.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned())
-        && !id.is_empty()
-    {
+    if let Some(id) = parsed.query_pairs().find(|(k, _)| k == "v").and_then(|(_, v)| id_prefix(&v)) {
         return Some(id);
     }
     let mut segments = parsed.path_segments()?;
     match segments.next() {
-        Some("shorts" | "embed" | "v") => segments.next().and_then(non_empty),
+        Some("shorts" | "embed" | "v" | "live") => segments.next().and_then(id_prefix),
         _ => None,
     }
 }
@@ -130,5 +155,40 @@ mod tests {
         assert_eq!(canonical_source_key("  https://youtu.be/abc?t=4 "), k);
         assert_eq!(canonical_source_key("https://www.youtube.com/watch?v="), "https://www.youtube.com/watch?v=");
         assert_eq!(canonical_source_key(" https://example.com/v "), "https://example.com/v");
+    }
+
+    #[test]
+    fn live_paths_and_trailing_junk_share_the_key() {
+        let k = canonical_key_for_id("dQw4w9WgXcQ");
+        for url in [
+            "https://www.youtube.com/live/dQw4w9WgXcQ",
+            "https://www.youtube.com/live/dQw4w9WgXcQ?feature=share",
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ%20",
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ%22junk",
+            "https://youtu.be/dQw4w9WgXcQ%20",
+            "https://www.youtube.com/shorts/dQw4w9WgXcQ%09",
+            "https://www.youtube.com:443/watch?v=dQw4w9WgXcQ",
+        ] {
+            assert_eq!(canonical_source_key(url), k, "{url}");
+            assert_eq!(classify_source_url(url), (true, k.clone()), "{url}");
+        }
+    }
+
+    #[test]
+    fn look_alike_hosts_and_other_schemes_are_not_youtube() {
+        for url in [
+            "https://\u{ff59}outube.com/watch?v=abc",
+            "https://www.\u{ff59}outube.com/watch?v=abc",
+            "https://youtube.com.:443/watch?v=abc",
+            "https://www.youtube.com./watch?v=abc",
+            "https://you%74ube.com/watch?v=abc",
+            "javascript://www.youtube.com/%0Aalert(1)",
+            "ftp://www.youtube.com/watch?v=abc",
+            "file://youtube.com/watch?v=abc",
+        ] {
+            assert!(!is_youtube_url(url), "{url}");
+            assert_eq!(canonical_source_key(url), url, "{url}");
+            assert_eq!(classify_source_url(url), (false, url.to_string()), "{url}");
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! Bundles the owner validator has not published yet, in a sled database under
-//! `NEXIS_WORKDIR`. Every accepted package is written here before its bundle is built and
-//! removed once published, so a transient failure, or a crash or restart in the middle of
-//! publishing, is retried after the next interval (up to a set number of attempts).
+//! Bundles the owner validator has not published yet, in the validator's sled state under
+//! `NEXIS_WORKDIR` (recorded in the same transaction as their interval). Every accepted
+//! package is written here before its bundle is built and removed once published, so a
+//! transient failure, or a stop, crash or restart in the middle of publishing, is retried
+//! (on the next start, then after each interval, up to a set number of attempts).
 
 use std::path::Path;
 
@@ -42,7 +43,7 @@ pub struct PendingBundle {
 /// The pending-bundle database.
 #[derive(Debug, Clone)]
 pub struct PendingBundles {
-    _db: sled::Db,
+    _db: Option<sled::Db>,
     tree: sled::Tree,
 }
 
@@ -57,7 +58,47 @@ impl PendingBundles {
     pub fn open(path: &Path) -> Result<Self, PendingError> {
         let db = sled::open(path)?;
         let tree = db.open_tree("pending")?;
-        Ok(Self { _db: db, tree })
+        Ok(Self { _db: Some(db), tree })
+    }
+
+    /// Pending bundles kept in `tree` (the validator state's owner-pending tree, so this
+    /// interval's bundles are recorded atomically with the interval).
+    pub fn in_tree(tree: sled::Tree) -> Self {
+        Self { _db: None, tree }
+    }
+
+    /// The `(key, value)` entry recording `kept` of `interval_id` as pending with no
+    /// attempts yet, for [`crate::validator::state::IntervalRecord::pending_bundles`].
+    pub fn entry(interval_id: u64, kept: &KeptPackage) -> Result<(Vec<u8>, Vec<u8>), PendingError> {
+        Ok((key(interval_id, &kept.miner_hotkey), Self::value(interval_id, kept, 0, None)?))
+    }
+
+    fn value(interval_id: u64, kept: &KeptPackage, attempts: u32, last_error: Option<String>) -> Result<Vec<u8>, PendingError> {
+        let stored = Stored {
+            interval_id,
+            miner_hotkey: kept.miner_hotkey.clone(),
+            manifest: kept.manifest.to_pretty_json(),
+            rows: kept.rows.clone(),
+            attempts,
+            last_error,
+        };
+        serde_json::to_vec(&stored).map_err(|e| PendingError::Corrupt(e.to_string()))
+    }
+
+    /// Copies every entry of the stand-alone database at `path` (before pending bundles
+    /// moved into the validator state) into this one; returns how many.
+    pub fn import_from(&self, path: &Path) -> Result<usize, PendingError> {
+        let old = Self::open(path)?;
+        let mut n = 0;
+        for item in old.tree.iter() {
+            let (k, v) = item?;
+            if !self.tree.contains_key(&k)? {
+                self.tree.insert(k, v)?;
+                n += 1;
+            }
+        }
+        self.tree.flush()?;
+        Ok(n)
     }
 
     /// Records `kept` of `interval_id` as pending after `attempts` failures.
@@ -68,15 +109,7 @@ impl PendingBundles {
         attempts: u32,
         last_error: Option<String>,
     ) -> Result<(), PendingError> {
-        let stored = Stored {
-            interval_id,
-            miner_hotkey: kept.miner_hotkey.clone(),
-            manifest: kept.manifest.to_pretty_json(),
-            rows: kept.rows.clone(),
-            attempts,
-            last_error,
-        };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| PendingError::Corrupt(e.to_string()))?;
+        let bytes = Self::value(interval_id, kept, attempts, last_error)?;
         self.tree.insert(key(interval_id, &kept.miner_hotkey), bytes)?;
         self.tree.flush()?;
         Ok(())

@@ -316,6 +316,34 @@ impl OwnerPublisher {
 
 #[async_trait]
 impl IntervalPublisher for OwnerPublisher {
+    fn pending_entries(&self, report: &IntervalReport) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if self.pending.is_none() {
+            return Vec::new();
+        }
+        let interval_id = report.record.interval_id;
+        report
+            .kept
+            .iter()
+            .filter_map(|k| match PendingBundles::entry(interval_id, k) {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    warn!(interval_id, miner = %k.miner_hotkey, error = %e, "cannot record the bundle as pending");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    async fn resume(&self, index: &OverlapIndex) {
+        let waiting = self.pending.as_ref().and_then(|p| p.all().ok()).map_or(0, |all| all.len());
+        if waiting == 0 {
+            return;
+        }
+        info!(bundles = waiting, "publishing owner bundles left pending by the last run");
+        let out = self.publish(&IntervalReport::default(), None, index).await;
+        info!(bundles = out.published.len(), bundle_failures = out.failed.len(), "pending owner bundles retried");
+    }
+
     async fn after_interval(&self, report: &IntervalReport, read: Option<&SnapshotRead>, index: &OverlapIndex) {
         let out = self.publish(report, read, index).await;
         info!(

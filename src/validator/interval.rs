@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 use super::discover::{Discovery, discover};
 use super::prune::{PackageRows, PruneError, prune};
 use super::sampling::interval_seed;
-use super::stages::content::LlmUsage;
+use super::budget::run_within;
+use super::stages::content::{LlmUsage, forgive_unusable_replies};
 use super::state::IntervalRecord;
 use super::stores::MinerStores;
 use super::{EnvironmentError, PackageOutcome, PackageRequest, PackageValidator};
@@ -54,6 +55,8 @@ pub enum IntervalError {
     Prune(#[from] PruneError),
     #[error("interval task failed: {0}")]
     Task(String),
+    #[error("the deadline block {block} of the interval is not on chain yet (current block {current}); waiting")]
+    DeadlineBlockPending { block: u64, current: u64 },
 }
 
 /// Stage durations of one interval.
@@ -137,6 +140,7 @@ impl IntervalEvaluator {
         let commitments = self.chain.commitments(s.netuid).await?;
         let found = discover(&metagraph, commitments, &s.excluded, api_excluded, &seed, s.max_miners);
         let upload_deadline = self.upload_deadline(interval_id, current_block).await;
+        let extra_sample_seed = self.extra_sample_seed(interval_id, current_block).await?;
         if upload_deadline.is_none() {
             warn!(interval_id, "the chain gives no block time; the late-submission check is off for this interval");
         }
@@ -153,8 +157,14 @@ impl IntervalEvaluator {
         );
 
         let started = Instant::now();
-        let outcomes = self.validate_miners(interval_id, &seed, upload_deadline, &found).await?;
+        let mut outcomes =
+            self.validate_miners(interval_id, &seed, upload_deadline, extra_sample_seed.as_deref(), &found).await?;
         let miners_time = started.elapsed();
+        let llm = self.validator.take_llm_usage();
+        let forgiven = forgive_unusable_replies(&mut outcomes.iter_mut().map(|o| &mut o.decision).collect::<Vec<_>>(), &llm);
+        if forgiven > 0 {
+            warn!(interval_id, forgiven, "unusable model replies counted as unavailable for this interval");
+        }
 
         let started = Instant::now();
         let index = index.clone();
@@ -165,17 +175,38 @@ impl IntervalEvaluator {
         let prune_time = started.elapsed();
 
         Ok(IntervalReport {
-            record: IntervalRecord { interval_id, decisions, index_entries },
+            record: IntervalRecord { interval_id, decisions, index_entries, pending_bundles: Vec::new() },
             kept,
             candidates: found.candidates.len(),
             timings: IntervalTimings {
                 discover: discover_time,
                 miners: miners_time,
                 prune: prune_time,
-                llm: self.validator.take_llm_usage(),
+                llm,
             },
             upload_deadline,
         })
+    }
+
+    /// The hash of the interval's deadline block, seeding the extra samples (§9 rev. 2).
+    /// A block the chain does not have yet means waiting; an old block the node no longer
+    /// keeps (a pruned, non-archive node) means this interval runs without extra samples.
+    pub async fn extra_sample_seed(&self, interval_id: u64, current_block: u64) -> Result<Option<String>, IntervalError> {
+        let block = self.settings.clock.deadline_block(interval_id);
+        if block > current_block {
+            return Err(IntervalError::DeadlineBlockPending { block, current: current_block });
+        }
+        match self.chain.block_hash(block).await? {
+            Some(hash) => Ok(Some(hash)),
+            None => {
+                let current = self.chain.current_block().await?;
+                if block > current {
+                    return Err(IntervalError::DeadlineBlockPending { block, current });
+                }
+                warn!(interval_id, block, "the chain no longer has the deadline block's hash: no extra samples this interval");
+                Ok(None)
+            }
+        }
     }
 
     async fn validate_miners(
@@ -183,6 +214,7 @@ impl IntervalEvaluator {
         interval_id: u64,
         seed: &str,
         upload_deadline: Option<DateTime<Utc>>,
+        extra_sample_seed: Option<&str>,
         found: &Discovery,
     ) -> Result<Vec<PackageOutcome>, IntervalError> {
         let s = &self.settings;
@@ -195,6 +227,7 @@ impl IntervalEvaluator {
                 expected_category: s.expected_category.clone(),
                 enabled_specs: s.enabled_specs.clone(),
                 upload_deadline,
+                extra_sample_seed: extra_sample_seed.map(str::to_string),
             };
             let store = found.credentials.get(hotkey).map(|c| self.stores.store_for(hotkey, c));
             let validator = self.validator.clone();
@@ -207,15 +240,19 @@ impl IntervalEvaluator {
                     }
                     Some(Ok(store)) => store,
                 };
-                // A panic inside one miner's validation ends as that miner's decision.
-                let run = std::panic::AssertUnwindSafe(tokio::time::timeout(
-                    budget,
-                    validator.validate(store.as_ref(), &req),
-                ));
+                // A panic inside one miner's validation ends as that miner's decision. Waits
+                // on the validator's own dependencies (LLM, sources) are not charged.
+                let run =
+                    std::panic::AssertUnwindSafe(run_within(budget, validator.validate(store.as_ref(), &req)));
                 match run.catch_unwind().await {
                     Ok(Ok(result)) => result,
-                    Ok(Err(_elapsed)) => {
-                        let why = format!("validation exceeded the per-miner budget of {} s", budget.as_secs());
+                    Ok(Err(over)) => {
+                        let why = format!(
+                            "validation exceeded the per-miner budget of {} s (not counting {:.1} s waiting on the \
+                             validator's own dependencies)",
+                            budget.as_secs(),
+                            over.excluded.as_secs_f64()
+                        );
                         Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
                     }
                     Err(panic) => {

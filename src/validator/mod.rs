@@ -2,6 +2,7 @@
 //! deterministic sampling, and the interval service around them (discovery, pruning,
 //! state, scheduling, scoring).
 
+pub mod budget;
 pub mod discover;
 pub mod interval;
 pub mod metrics;

@@ -146,20 +146,22 @@ impl PackageValidator {
         timed("hard_checks", t);
 
         let t = Instant::now();
-        let rows = sample::sample_rows(submission.dataset_path.clone(), &loaded, spec, req, self.limits.row_sample_max)
-            .await?;
+        let sample::Sample { rows, extra } =
+            sample::sample_rows(submission.dataset_path.clone(), &loaded, spec, req, &self.limits).await?;
         timed("sample", t);
 
+        // The extra rows (§9 rev. 2) go through the same asset checks, after the others.
         let t = Instant::now();
-        let checked: Vec<_> = futures::stream::iter(rows.iter())
+        let checked: Vec<_> = futures::stream::iter(rows.iter().chain(&extra))
             .map(|row| verify_row(store, self.probe.as_ref(), req.interval_id, row, &self.limits, dir))
             .buffered(self.limits.asset_concurrency.max(1))
             .collect()
             .await;
-        let mut verified = Vec::with_capacity(rows.len());
+        let mut verified = Vec::with_capacity(rows.len() + extra.len());
         for result in checked {
             verified.push(result.map_err(Stop::Environment)?);
         }
+        let extra_verified = verified.split_off(rows.len());
         timed("assets", t);
 
         // Content checks run concurrently across rows; failures keep row order (each row's
@@ -187,6 +189,9 @@ impl PackageValidator {
                 remarks.extend(outcome.remarks);
             }
         }
+        for assets in extra_verified {
+            failures.extend(assets.failures);
+        }
         if !self.row_checks.is_empty() {
             timed("content_checks", t);
         }
@@ -201,6 +206,7 @@ impl PackageValidator {
             spec_id: Some(manifest.spec_id.clone()),
             category: manifest.category.clone(),
             sampled_row_indices: Some(rows.iter().map(|r| r.index).collect()),
+            extra_sampled_row_indices: req.extra_sample_seed.as_ref().map(|_| extra.iter().map(|r| r.index).collect()),
             unavailable_checks: unavailable,
             check_remarks: remarks,
             ..Default::default()

@@ -21,6 +21,9 @@ pub struct PackageRequest {
     pub enabled_specs: Vec<String>,
     /// Latest acceptable `manifest.json` LastModified (deadline plus grace), if known.
     pub upload_deadline: Option<DateTime<Utc>>,
+    /// Lowercase hex hash of the deadline block, seeding the unpredictable extra samples
+    /// (§9 rev. 2); `None` means no extra samples.
+    pub extra_sample_seed: Option<String>,
 }
 
 /// Size caps and fan-out limits for one package.
@@ -35,6 +38,8 @@ pub struct PackageLimits {
     pub row_sample_max: usize,
     /// Sampled rows verified at once.
     pub asset_concurrency: usize,
+    /// Unpredictable extra rows checked per miner (`NEXIS_VALIDATOR_EXTRA_SAMPLES`).
+    pub extra_samples: usize,
 }
 
 impl Default for PackageLimits {
@@ -47,6 +52,7 @@ impl Default for PackageLimits {
             read: ReadLimits::default(),
             row_sample_max: DEFAULT_ROW_SAMPLE_MAX,
             asset_concurrency: 4,
+            extra_samples: crate::validator::sampling::DEFAULT_EXTRA_SAMPLES,
         }
     }
 }

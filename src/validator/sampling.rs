@@ -98,6 +98,45 @@ pub fn select_row_indices(
     picked
 }
 
+/// Extra rows checked per miner by default (`NEXIS_VALIDATOR_EXTRA_SAMPLES`, §9 rev. 2).
+pub const DEFAULT_EXTRA_SAMPLES: usize = 5;
+
+/// The unpredictable extra samples (§9 rev. 2): CPython shuffle of `0..total` seeded by
+/// `"{miner}:{validator}:{block_hash_hex}:{total}"` (`"{miner}:{block_hash_hex}:{total}"`
+/// without a validator hotkey), the first `extra` indices not in `already` (all of them
+/// when fewer remain), ascending.
+pub fn select_extra_row_indices(
+    total: usize,
+    miner_hotkey: &str,
+    validator_hotkey: Option<&str>,
+    block_hash_hex: &str,
+    extra: usize,
+    already: &[usize],
+) -> Vec<usize> {
+    if extra == 0 || total == 0 {
+        return Vec::new();
+    }
+    let seed_text = match validator_hotkey {
+        Some(v) => format!("{miner_hotkey}:{v}:{block_hash_hex}:{total}"),
+        None => format!("{miner_hotkey}:{block_hash_hex}:{total}"),
+    };
+    let mut rng = PyRandom::new(seed_int(&seed_text));
+    let mut indices: Vec<u32> = (0..total as u32).collect();
+    rng.shuffle(&mut indices);
+    let mut picked: Vec<usize> =
+        indices.iter().map(|&i| i as usize).filter(|i| !already.contains(i)).take(extra).collect();
+    picked.sort_unstable();
+    picked
+}
+
+/// A block hash as the seed text uses it: trimmed, without `0x`, lowercase hex; `None`
+/// when it is not hexadecimal.
+pub fn normalize_block_hash(hash: &str) -> Option<String> {
+    let h = hash.trim();
+    let h = h.strip_prefix("0x").or_else(|| h.strip_prefix("0X")).unwrap_or(h);
+    (!h.is_empty() && h.len() <= 128 && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| h.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +150,25 @@ mod tests {
         let mut v: Vec<u32> = (0..10).collect();
         r.shuffle(&mut v);
         assert_eq!(v, [7, 3, 2, 8, 5, 6, 9, 4, 0, 1]);
+    }
+
+    #[test]
+    fn extra_samples_skip_the_deterministic_rows_and_depend_on_the_hash() {
+        let base = select_row_indices(300, "m", Some("v"), "seed", 3);
+        let a = select_extra_row_indices(300, "m", Some("v"), "aa", 5, &base);
+        let b = select_extra_row_indices(300, "m", Some("v"), "ab", 5, &base);
+        assert_eq!(a.len(), 5);
+        assert!(a.iter().all(|i| !base.contains(i) && *i < 300));
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_ne!(a, b, "another block hash picks other rows");
+        assert_eq!(a, select_extra_row_indices(300, "m", Some("v"), "aa", 5, &base), "deterministic");
+        // Fewer rows left than asked: all of them.
+        assert_eq!(select_extra_row_indices(6, "m", None, "aa", 5, &[0, 1, 2]), vec![3, 4, 5]);
+        assert!(select_extra_row_indices(3, "m", None, "aa", 5, &[0, 1, 2]).is_empty());
+        assert!(select_extra_row_indices(300, "m", None, "aa", 0, &[]).is_empty());
+        assert_eq!(normalize_block_hash(" 0xABcd "), Some("abcd".into()));
+        assert_eq!(normalize_block_hash("xyz"), None);
+        assert_eq!(normalize_block_hash("0x"), None);
     }
 
     #[test]

@@ -56,6 +56,15 @@ pub trait IntervalPublisher: Send + Sync {
     /// Called once per recorded interval with the snapshot read of this poll (`None` when
     /// no snapshot source is configured) and the index after the interval was recorded.
     async fn after_interval(&self, report: &IntervalReport, snapshot: Option<&SnapshotRead>, index: &OverlapIndex);
+
+    /// Entries of the state's owner-pending tree to record atomically with the interval,
+    /// so its work survives a stop between recording and publishing.
+    fn pending_entries(&self, _report: &IntervalReport) -> Vec<(Vec<u8>, Vec<u8>)> {
+        Vec::new()
+    }
+
+    /// Called once when the service starts: finishes work a stop cut short.
+    async fn resume(&self, _index: &OverlapIndex) {}
 }
 
 /// Loop settings.
@@ -203,6 +212,14 @@ impl ValidatorService {
         }
     }
 
+    /// Finishes work a stop cut short (owner bundles recorded but not published); call
+    /// once at start.
+    pub async fn resume(&self) {
+        if let Some(publisher) = &self.publisher {
+            publisher.resume(&self.state.index()).await;
+        }
+    }
+
     /// One poll: evaluate what is pending, then set weights if a new epoch began.
     /// Interval and chain trouble is logged and left for the next poll.
     pub async fn tick(&self) -> Result<TickReport, ServiceError> {
@@ -243,7 +260,7 @@ impl ValidatorService {
     async fn run_interval(&self, interval_id: u64, block: u64) -> Result<Option<IntervalReport>, ServiceError> {
         let started = Instant::now();
         let excluded = self.excluded(interval_id).await;
-        let report = match self.evaluator.evaluate(interval_id, block, &excluded, &self.state.index()).await {
+        let mut report = match self.evaluator.evaluate(interval_id, block, &excluded, &self.state.index()).await {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.interval_errors.inc();
@@ -253,6 +270,9 @@ impl ValidatorService {
         };
         for d in &report.record.decisions {
             info!(interval_id, miner = %d.miner_hotkey, accepted = d.accepted, decision = %d.to_json(), "decision");
+        }
+        if let Some(publisher) = &self.publisher {
+            report.record.pending_bundles = publisher.pending_entries(&report);
         }
         if !self.state.record_interval(&report.record)? {
             warn!(interval_id, "interval already recorded; not counting it again");
@@ -404,6 +424,13 @@ impl ValidatorService {
             poll_sec = self.settings.poll.as_secs_f64(),
             "validator started"
         );
+        tokio::select! {
+            _ = self.resume() => {}
+            _ = shutdown.changed() => {
+                info!("validator stopped; state is consistent");
+                return Ok(());
+            }
+        }
         loop {
             if *shutdown.borrow() {
                 break;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sled::Transactional;
 
 use crate::chain::weights::ScoredDecision;
 use crate::index::overlap::OverlapIndex;
@@ -94,6 +95,10 @@ pub struct IntervalRecord {
     pub decisions: Vec<Decision>,
     /// Kept rows of accepted miners: `(canonical key, start seconds)`.
     pub index_entries: Vec<(String, f64)>,
+    /// Owner mode: the interval's bundles still to publish, as `(key, value)` entries of
+    /// the owner-pending tree, written in the same transaction as the interval so a stop
+    /// right after recording never loses them.
+    pub pending_bundles: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The validator's sled database.
@@ -102,6 +107,7 @@ pub struct ValidatorState {
     db: sled::Db,
     tree: sled::Tree,
     retention_blocks: u64,
+    owner_pending: sled::Tree,
 }
 
 fn u64_value(key: &[u8], bytes: &[u8]) -> Result<u64, StateError> {
@@ -120,7 +126,8 @@ impl ValidatorState {
             .open()
             .map_err(|source| StateError::Open { path: dir.to_path_buf(), source })?;
         let tree = db.open_tree("validator")?;
-        Ok(Self { db, tree, retention_blocks: DECISION_RETENTION_BLOCKS })
+        let owner_pending = db.open_tree("owner-pending")?;
+        Ok(Self { db, tree, retention_blocks: DECISION_RETENTION_BLOCKS, owner_pending })
     }
 
     /// Keeps decisions of the last `blocks` blocks only (at least the scoring windows).
@@ -140,6 +147,12 @@ impl ValidatorState {
             batch.remove(key);
         }
         Ok(())
+    }
+
+    /// The owner's pending-bundle tree, in the same database (see
+    /// [`IntervalRecord::pending_bundles`]).
+    pub fn owner_pending_tree(&self) -> sled::Tree {
+        self.owner_pending.clone()
     }
 
     /// The overlap index stored alongside.
@@ -182,7 +195,26 @@ impl ValidatorState {
         }
         self.prune_decisions(&mut batch, record.interval_id)?;
         batch.insert(LAST_FINISHED, &record.interval_id.to_be_bytes());
-        self.tree.apply_batch(batch)?;
+        if record.pending_bundles.is_empty() {
+            self.tree.apply_batch(batch)?;
+        } else {
+            let mut pending = sled::Batch::default();
+            for (k, v) in &record.pending_bundles {
+                pending.insert(k.as_slice(), v.as_slice());
+            }
+            (&self.tree, &self.owner_pending)
+                .transaction(|(tree, owner)| {
+                    tree.apply_batch(&batch)?;
+                    owner.apply_batch(&pending)?;
+                    Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| match e {
+                    sled::transaction::TransactionError::Storage(e) => StateError::from(e),
+                    sled::transaction::TransactionError::Abort(()) => {
+                        StateError::Corrupt { key: "interval".into(), reason: "transaction aborted".into() }
+                    }
+                })?;
+        }
         self.db.flush()?;
         Ok(true)
     }

@@ -28,6 +28,8 @@ pub enum Answer {
     Delay(Duration, Box<Answer>),
     /// A 200 whose body is not a completion.
     Raw(String),
+    /// An HTTP status with an OpenAI-style error body carrying this message.
+    StatusMessage(u16, String),
 }
 
 type Responder = Arc<dyn Fn(&Value, usize) -> Answer + Send + Sync>;
@@ -123,6 +125,10 @@ async fn complete(State(shared): State<Shared>, headers: HeaderMap, Json(body): 
             Answer::Text(text) => return Json(completion(&text)).into_response(),
             Answer::Status(status) => return error(status),
             Answer::Raw(text) => return (StatusCode::OK, text).into_response(),
+            Answer::StatusMessage(status, message) => {
+                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return (code, Json(json!({"error": {"message": message, "type": "test"}}))).into_response();
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ fn client(server: &ChatServer, key: &str, timeout: Duration) -> ChatClient {
 const JPEG: [u8; 6] = [0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10];
 
 fn request(images: &[Vec<u8>]) -> ChatRequest<'_> {
-    ChatRequest { system: "be brief", text: "describe", images, max_tokens: 50, temperature: 0.0 }
+    ChatRequest { system: "be brief", text: "describe", images, max_tokens: 50, temperature: 0.0, schema: None }
 }
 
 #[tokio::test]

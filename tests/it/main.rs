@@ -16,6 +16,7 @@ mod demo;
 mod env_example;
 mod golden;
 mod hostile;
+mod hostile_service;
 mod llm_client;
 mod mine;
 mod owner_publish;

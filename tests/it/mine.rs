@@ -128,6 +128,7 @@ fn request(interval: u64) -> PackageRequest {
         expected_category: Some("nature_landscape_scenery".into()),
         enabled_specs: vec!["video_v1".into()],
         upload_deadline: None,
+        extra_sample_seed: None,
     }
 }
 

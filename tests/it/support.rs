@@ -55,6 +55,7 @@ pub fn request(interval: u64) -> PackageRequest {
         expected_category: Some(CATEGORY.into()),
         enabled_specs: vec!["video_v1".into()],
         upload_deadline: None,
+        extra_sample_seed: None,
     }
 }
 

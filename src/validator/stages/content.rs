@@ -13,6 +13,8 @@ use tracing::{debug, warn};
 
 use super::row_checks::{RowCheck, RowCheckResult};
 use crate::dataset::SampledRow;
+use crate::model::Decision;
+use crate::validator::budget::dependency_wait;
 use crate::llm::category::{CategoryVerdict, judge_category};
 use crate::llm::semantic::{SemanticVerdict, has_injection_keyword, instruction_like_phrases, judge_caption};
 use crate::llm::{CATEGORY_FRAMES, ChatClient};
@@ -44,6 +46,8 @@ pub struct LlmStats {
     requests: AtomicU64,
     busy_ms: AtomicU64,
     unavailable: AtomicU64,
+    replies: AtomicU64,
+    unusable: AtomicU64,
 }
 
 /// A reading of [`LlmStats`].
@@ -55,6 +59,18 @@ pub struct LlmUsage {
     pub busy: Duration,
     /// Checks that ended unavailable.
     pub unavailable: u64,
+    /// Checks the model answered (usable or not).
+    pub replies: u64,
+    /// Answered checks without a usable verdict.
+    pub unusable: u64,
+}
+
+impl LlmUsage {
+    /// Whether more than half of the replies were unusable: the model, not the miners, is
+    /// broken, and unusable replies count as unavailable (protocol §8 rev. 2).
+    pub fn model_looks_broken(&self) -> bool {
+        self.unusable * 2 > self.replies
+    }
 }
 
 impl LlmStats {
@@ -64,6 +80,15 @@ impl LlmStats {
             judgements: self.requests.swap(0, Ordering::Relaxed),
             busy: Duration::from_millis(self.busy_ms.swap(0, Ordering::Relaxed)),
             unavailable: self.unavailable.swap(0, Ordering::Relaxed),
+            replies: self.replies.swap(0, Ordering::Relaxed),
+            unusable: self.unusable.swap(0, Ordering::Relaxed),
+        }
+    }
+
+    fn answered(&self, usable: bool) {
+        self.replies.fetch_add(1, Ordering::Relaxed);
+        if !usable {
+            self.unusable.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -91,15 +116,30 @@ impl ContentChecks {
         out.unavailable.push(format!("{check}:{}: {reason}", row.clip_id));
     }
 
+    fn unusable(&self, out: &mut RowCheckResult, check: &str, row: &SampledRow, reason: String, failure: Failure) {
+        warn!(check, clip_id = %row.clip_id, reason = %reason, "the model answered without a usable verdict");
+        out.remarks.push(format!("{check}:{}: unusable reply: {reason}", row.clip_id));
+        out.failures.push(failure);
+    }
+
     async fn semantic(&self, client: &ChatClient, row: &SampledRow, frames: &[Vec<u8>], out: &mut RowCheckResult) {
         let started = Instant::now();
-        let verdict = judge_caption(client, &row.caption, frames).await;
+        let verdict = {
+            let _not_the_miners_time = dependency_wait();
+            judge_caption(client, &row.caption, frames).await
+        };
         self.stats.record(started);
         debug!(clip_id = %row.clip_id, ?verdict, "semantic check");
         match verdict {
-            SemanticVerdict::Match => {}
+            SemanticVerdict::Match => self.stats.answered(true),
             SemanticVerdict::Mismatch => {
+                self.stats.answered(true);
                 out.failures.push(Failure::CaptionSemanticMismatch { clip_id: row.clip_id.clone() })
+            }
+            SemanticVerdict::Unusable(reason) => {
+                self.stats.answered(false);
+                let failure = Failure::CaptionSemanticResponseInvalid { clip_id: row.clip_id.clone() };
+                self.unusable(out, "semantic", row, reason, failure);
             }
             SemanticVerdict::Unavailable(reason) => self.unavailable(out, "semantic", row, reason),
         }
@@ -107,12 +147,16 @@ impl ContentChecks {
 
     async fn category(&self, client: &ChatClient, row: &SampledRow, frames: &[Vec<u8>], out: &mut RowCheckResult) {
         let started = Instant::now();
-        let verdict = judge_category(client, frames).await;
+        let verdict = {
+            let _not_the_miners_time = dependency_wait();
+            judge_category(client, frames).await
+        };
         self.stats.record(started);
         debug!(clip_id = %row.clip_id, ?verdict, "category check");
         match verdict {
-            CategoryVerdict::Accept(_) => {}
+            CategoryVerdict::Accept(_) => self.stats.answered(true),
             CategoryVerdict::Reject(score) => {
+                self.stats.answered(true);
                 out.remarks.push(format!(
                     "category:{}: {} (nature wins {}/3, mean nature {:.3}, margin {:.3})",
                     row.clip_id,
@@ -122,6 +166,11 @@ impl ContentChecks {
                     score.margin
                 ));
                 out.failures.push(Failure::CategoryStrictReject { clip_id: row.clip_id.clone() });
+            }
+            CategoryVerdict::Unusable(reason) => {
+                self.stats.answered(false);
+                let failure = Failure::CategoryStrictResponseInvalid { clip_id: row.clip_id.clone() };
+                self.unusable(out, "category", row, reason, failure);
             }
             CategoryVerdict::Unavailable(reason) => self.unavailable(out, "category", row, reason),
         }
@@ -180,6 +229,34 @@ impl RowCheck for ContentChecks {
         }
         out
     }
+}
+
+/// Turns the unusable-reply failures of `decisions` into *unavailable* notes when the
+/// model looks broken over the interval (`usage`), re-deciding acceptance. Returns how many
+/// failures were forgiven.
+pub fn forgive_unusable_replies(decisions: &mut [&mut Decision], usage: &LlmUsage) -> usize {
+    if usage.unusable == 0 || !usage.model_looks_broken() {
+        return 0;
+    }
+    tracing::error!(
+        replies = usage.replies,
+        unusable = usage.unusable,
+        "more than half of this interval's model replies were unusable: the model looks broken; \
+         unusable replies count as unavailable, not as miner failures"
+    );
+    let mut forgiven = 0;
+    for d in decisions.iter_mut() {
+        let (unusable, kept): (Vec<Failure>, Vec<Failure>) =
+            std::mem::take(&mut d.failures).into_iter().partition(Failure::is_unusable_reply);
+        d.failures = kept;
+        if !unusable.is_empty() {
+            forgiven += unusable.len();
+            let note = |f: &Failure| format!("{f}: unavailable, the model looks broken this interval");
+            d.notes.unavailable_checks.extend(unusable.iter().map(note));
+            d.accepted = d.failures.is_empty();
+        }
+    }
+    forgiven
 }
 
 #[cfg(test)]

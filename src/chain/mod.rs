@@ -6,6 +6,7 @@
 //! keyfiles live in [`wallet`], the credential payload codec in [`commitment`], and the
 //! score-to-weights conversion in [`weights`].
 
+pub mod commit_reveal;
 pub mod commitment;
 pub mod embedded;
 pub mod network;

@@ -10,6 +10,7 @@ mod chain_cli;
 mod chain_contract;
 mod chain_encoding;
 mod cli;
+mod commit_reveal;
 mod compat;
 mod content_checks;
 mod demo;

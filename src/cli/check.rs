@@ -48,6 +48,8 @@ pub struct CheckArgs {
     pub package: PackageArgs,
     #[command(flatten)]
     pub content: ContentCheckArgs,
+    #[command(flatten)]
+    pub source: super::source_auth::SourceCheckArgs,
     /// Directory for temporary downloads (default: the system temp directory).
     #[arg(long, env = "NEXIS_WORKDIR")]
     pub workdir: Option<PathBuf>,
@@ -189,6 +191,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Some(checks) = args.content.content_checks(args.request().expected_category.as_deref())? {
         validator = validator.with_content_checks(checks);
     }
+    // Source sections are cached where `nexis validate` keeps them, so checks reuse them.
+    let validator = args.source.apply(validator, &super::validate::workdir(args.workdir.clone()))?;
     let outcome = validator.validate(&store.0, &args.request()).await.context("validation could not run")?;
     if args.json {
         println!("{}", outcome.decision.to_json());

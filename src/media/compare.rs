@@ -253,8 +253,8 @@ fn scores_at(clip: &GreyFrames, source: &GreyFrames, base: i64, offset: i64) -> 
         .filter_map(|&at| {
             let c = usize::try_from(sample_index(at)).ok().filter(|&i| i < clip.len())?;
             let s = usize::try_from(base + sample_index(at) + offset).ok().filter(|&i| i < source.len())?;
-            let informative = stddev(&clip.ssim[c]) >= MIN_INFORMATIVE_STDDEV
-                && stddev(&source.ssim[s]) >= MIN_INFORMATIVE_STDDEV;
+            let informative =
+                stddev(&clip.ssim[c]) >= MIN_INFORMATIVE_STDDEV && stddev(&source.ssim[s]) >= MIN_INFORMATIVE_STDDEV;
             Some(InstantScore {
                 at,
                 mad: mean_abs_diff(&clip.mad[c], &source.mad[s]),

@@ -230,7 +230,9 @@ mod tests {
         assert!(says_not_found("ERROR: [youtube] abc: Incomplete YouTube ID abc."));
         assert!(!says_not_found("ERROR: [youtube] abc: Private video. Sign in if you've been granted access"));
         assert!(!says_not_found("ERROR: [youtube] abc: Sign in to confirm you're not a bot"));
-        assert!(!says_not_found("ERROR: [youtube] abc: Video unavailable. The uploader has not made this video available in your country"));
+        assert!(!says_not_found(
+            "ERROR: [youtube] abc: Video unavailable. The uploader has not made this video available in your country"
+        ));
     }
 
     #[test]

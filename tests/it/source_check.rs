@@ -34,8 +34,25 @@ async fn moving_source(path: &Path, generator: &str, width: u32, height: u32) {
     let (w, h) = (width.to_string(), height.to_string());
     let filter = format!("scroll=h=0.004:v=0.001,scale={w}:{h},setsar=1");
     ffmpeg(&[
-        "-f", "lavfi", "-i", &input, "-t", "12", "-vf", &filter, "-c:v", "libx264", "-preset", "ultrafast", "-crf",
-        "18", "-g", "60", "-pix_fmt", "yuv420p", &path.display().to_string(),
+        "-f",
+        "lavfi",
+        "-i",
+        &input,
+        "-t",
+        "12",
+        "-vf",
+        &filter,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        &path.display().to_string(),
     ])
     .await;
 }
@@ -43,8 +60,20 @@ async fn moving_source(path: &Path, generator: &str, width: u32, height: u32) {
 /// Re-encodes `input` to `output` with the video filter and encoder settings given.
 async fn reencode(input: &Path, output: &Path, filter: &str, crf: &str, preset: &str) {
     ffmpeg(&[
-        "-i", &input.display().to_string(), "-vf", filter, "-c:v", "libx264", "-preset", preset, "-crf", crf,
-        "-pix_fmt", "yuv420p", "-an", &output.display().to_string(),
+        "-i",
+        &input.display().to_string(),
+        "-vf",
+        filter,
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        crf,
+        "-pix_fmt",
+        "yuv420p",
+        "-an",
+        &output.display().to_string(),
     ])
     .await;
 }
@@ -53,7 +82,8 @@ async fn reencode(input: &Path, output: &Path, filter: &str, crf: &str, preset: 
 async fn miner_cut(input: &Path, video_id: &str, start: f64, out: &Path) -> PathBuf {
     let probe: Arc<dyn MediaProbe> = Arc::new(Ffprobe::new(None, Duration::from_secs(60)));
     let clipper = Clipper { probe, timeout: TIMEOUT, threads: 1 };
-    let source = Source { video_id: video_id.into(), url: format!("https://www.youtube.com/watch?v={video_id}"), line: 1 };
+    let source =
+        Source { video_id: video_id.into(), url: format!("https://www.youtube.com/watch?v={video_id}"), line: 1 };
     clipper.cut(&source, input, start, false, out).await.expect("the miner cuts the clip").clip_path
 }
 
@@ -243,8 +273,23 @@ async fn yt_dlp_fetches_only_the_section_with_the_operator_options_and_caches_it
     // What YouTube would serve for `*4.000-11.000`: those seconds, at 854x480.
     let section = fx.path("section.mp4");
     ffmpeg(&[
-        "-ss", "4", "-i", &fx.source_a.display().to_string(), "-t", "7", "-vf", "scale=854:480", "-c:v", "libx264",
-        "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p", &section.display().to_string(),
+        "-ss",
+        "4",
+        "-i",
+        &fx.source_a.display().to_string(),
+        "-t",
+        "7",
+        "-vf",
+        "scale=854:480",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "26",
+        "-pix_fmt",
+        "yuv420p",
+        &section.display().to_string(),
     ])
     .await;
     let script = fake_yt_dlp(&fx.path("bin"), &format!("cp '{}' \"$OUT\"", section.display()));
@@ -298,7 +343,11 @@ async fn a_source_that_cannot_be_fetched_never_fails_the_miner() {
         let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
         assert!(result.failures.is_empty(), "{name}: {:?}", codes(&result));
         assert_eq!(result.unavailable.len(), 1, "{name}: {result:?}");
-        assert!(result.unavailable[0].starts_with("source:clip0: ") && result.unavailable[0].contains(why), "{name}: {:?}", result.unavailable);
+        assert!(
+            result.unavailable[0].starts_with("source:clip0: ") && result.unavailable[0].contains(why),
+            "{name}: {:?}",
+            result.unavailable
+        );
         assert_eq!(check.stats.take().unavailable, 1, "{name}");
     }
     // No yt-dlp at all.

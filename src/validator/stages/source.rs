@@ -154,7 +154,8 @@ impl RowCheck for SourceCheck {
             }
             Verdict::Inconclusive => {
                 self.stats.inconclusive.fetch_add(1, Ordering::Relaxed);
-                out.remarks.push(format!("source:{}: inconclusive against {id} at {start:.3} s: {summary}", row.clip_id));
+                out.remarks
+                    .push(format!("source:{}: inconclusive against {id} at {start:.3} s: {summary}", row.clip_id));
             }
         }
         out

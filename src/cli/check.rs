@@ -53,6 +53,8 @@ pub struct CheckArgs {
     pub package: PackageArgs,
     #[command(flatten)]
     pub content: ContentCheckArgs,
+    #[command(flatten)]
+    pub source: super::source_auth::SourceCheckArgs,
     /// Directory for temporary downloads (default: the system temp directory).
     #[arg(long, env = "NEXIS_WORKDIR")]
     pub workdir: Option<PathBuf>,
@@ -210,6 +212,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Some(checks) = args.content.content_checks(request.expected_category.as_deref())? {
         validator = validator.with_content_checks(checks);
     }
+    // Source sections are cached where `nexis validate` keeps them, so checks reuse them.
+    let validator = args.source.apply(validator, &super::validate::workdir(args.workdir.clone()))?;
     let mut outcome = validator.validate(&store.0, &request).await.context("validation could not run")?;
     forgive_unusable_replies(&mut [&mut outcome.decision], &validator.take_llm_usage());
     if args.json {

@@ -9,6 +9,7 @@ mod llm;
 mod mine;
 mod secret;
 mod service;
+mod source_auth;
 mod sync;
 mod validate;
 
@@ -60,6 +61,8 @@ enum Command {
     Mine(Box<mine::MineArgs>),
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
+    /// Report miners whose clips do not come from the YouTube source they claim (sidecar).
+    ValidateSourceAuth(Box<source_auth::SourceAuthArgs>),
     /// Owner: copy accepted clips from the miners' buckets into the owner dataset bucket.
     SyncOwnerDatasets(Box<sync::SyncArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
@@ -126,6 +129,7 @@ pub fn main() -> ExitCode {
             Command::Chain(cmd) => chain::run(cmd).await,
             Command::Mine(args) => mine::run(*args).await,
             Command::Validate(args) => validate::run(*args).await,
+            Command::ValidateSourceAuth(args) => source_auth::run(*args).await,
             Command::SyncOwnerDatasets(args) => sync::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,

@@ -89,6 +89,8 @@ pub struct ValidateArgs {
     pub package: PackageArgs,
     #[command(flatten)]
     pub content: ContentCheckArgs,
+    #[command(flatten)]
+    pub source: super::source_auth::SourceCheckArgs,
 }
 
 /// The record-info bucket holding the shared overlap snapshot (protocol §10).
@@ -343,6 +345,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     if let Some(checks) = args.content.content_checks((!category.is_empty()).then_some(category))? {
         validator = validator.with_content_checks(checks);
     }
+    let validator = args.source.apply(validator, &workdir)?;
     let evaluator = IntervalEvaluator {
         chain: chain.clone(),
         stores: args.service.miner_stores(),

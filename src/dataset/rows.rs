@@ -23,9 +23,13 @@ pub struct SampledRow {
     pub first_frame_sha256: String,
     pub fps: f64,
     pub caption: String,
+    /// The claimed source (the source check): declared video id, URL and start seconds.
+    pub source_video_id: String,
+    pub source_video_url: String,
+    pub clip_start_sec: f64,
 }
 
-const ROLES: [ColumnRole; 7] = [
+const ROLES: [ColumnRole; 10] = [
     ColumnRole::ClipId,
     ColumnRole::ClipUri,
     ColumnRole::ClipSha256,
@@ -33,6 +37,9 @@ const ROLES: [ColumnRole; 7] = [
     ColumnRole::FrameSha256,
     ColumnRole::Fps,
     ColumnRole::Caption,
+    ColumnRole::SourceId,
+    ColumnRole::SourceUrl,
+    ColumnRole::Start,
 ];
 
 fn selection(indices: &[usize], total: usize) -> RowSelection {
@@ -58,6 +65,15 @@ fn column_text(batch: &RecordBatch, pos: usize) -> Result<StringArray, DatasetEr
         .downcast_ref::<StringArray>()
         .cloned()
         .ok_or_else(|| DatasetError::Internal("sampled column is not text".into()))
+}
+
+fn column_f64(batch: &RecordBatch, pos: usize) -> Result<arrow_array::Float64Array, DatasetError> {
+    let cast =
+        arrow_cast::cast(batch.column(pos), &DataType::Float64).map_err(|e| DatasetError::Internal(e.to_string()))?;
+    cast.as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .cloned()
+        .ok_or_else(|| DatasetError::Internal("sampled column is not numeric".into()))
 }
 
 /// Reads the rows at `indices` (ascending, distinct, in range) of an already checked dataset.
@@ -94,13 +110,8 @@ pub fn read_rows(
     for batch in reader {
         let batch = batch.map_err(|e| DatasetError::Internal(format!("sampled rows: {e}")))?;
         let text: Vec<StringArray> =
-            [0, 1, 2, 3, 4, 6].iter().map(|&r| column_text(&batch, pos(r))).collect::<Result<_, _>>()?;
-        let fps_array = arrow_cast::cast(batch.column(pos(5)), &DataType::Float64)
-            .map_err(|e| DatasetError::Internal(e.to_string()))?;
-        let fps = fps_array
-            .as_any()
-            .downcast_ref::<arrow_array::Float64Array>()
-            .ok_or_else(|| DatasetError::Internal("fps is not numeric".into()))?;
+            [0, 1, 2, 3, 4, 6, 7, 8].iter().map(|&r| column_text(&batch, pos(r))).collect::<Result<_, _>>()?;
+        let (fps, start) = (column_f64(&batch, pos(5))?, column_f64(&batch, pos(9))?);
         for i in 0..batch.num_rows() {
             let index =
                 *indices.get(rows.len()).ok_or_else(|| DatasetError::Internal("too many sampled rows".into()))?;
@@ -116,6 +127,9 @@ pub fn read_rows(
                 first_frame_sha256: t(4, 4),
                 fps: fps.value(i),
                 caption: t(5, 6),
+                source_video_id: t(6, 7),
+                source_video_url: t(7, 8),
+                clip_start_sec: start.value(i),
             });
         }
     }

@@ -3,8 +3,9 @@
 //! written to an explicit path `raw/{video_id}.mp4`. A file already there is reused
 //! without calling yt-dlp, so sources can be pre-seeded or cached.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use tokio::process::Command;
@@ -15,6 +16,10 @@ use super::sources::Source;
 /// How to install yt-dlp.
 pub const YT_DLP_INSTALL_HINT: &str =
     "install it with `pip install yt-dlp` (or `apt-get install -y yt-dlp`), or set NEXIS_YT_DLP to its path";
+
+/// yt-dlp's format selection: height at most 720, MP4 preferred.
+pub const FORMAT_720P: &str =
+    "bv*[height<=720][ext=mp4]+ba[ext=m4a]/b[height<=720][ext=mp4]/bv*[height<=720]+ba/b[height<=720]/b";
 
 /// Download failures.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,55 @@ pub enum DownloadError {
     Failed { url: String, message: String },
     #[error("download I/O on {path}: {message}")]
     Io { path: String, message: String },
+    #[error("yt-dlp output grew past the size cap of {0} bytes")]
+    TooLarge(u64),
+}
+
+/// Total size of the files directly in `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+/// Runs yt-dlp (`binary` with `args`) within `timeout`, killing it when the files it
+/// writes into `watch.0` grow past `watch.1` bytes. Returns its output, whatever its exit
+/// status.
+pub async fn run_yt_dlp(
+    binary: &Path,
+    args: &[OsString],
+    timeout: Duration,
+    watch: Option<(&Path, u64)>,
+) -> Result<Output, DownloadError> {
+    let child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DownloadError::ToolMissing(binary.display().to_string()),
+            _ => DownloadError::Failed { url: String::new(), message: e.to_string() },
+        })?;
+    let guarded = async {
+        let output = child.wait_with_output();
+        tokio::pin!(output);
+        loop {
+            tokio::select! {
+                out = &mut output => {
+                    return out.map_err(|e| DownloadError::Failed { url: String::new(), message: e.to_string() });
+                }
+                () = tokio::time::sleep(Duration::from_millis(200)), if watch.is_some() => {
+                    if let Some((dir, cap)) = watch && dir_bytes(dir) > cap {
+                        return Err(DownloadError::TooLarge(cap));
+                    }
+                }
+            }
+        }
+    };
+    // Dropping the future (timeout, size cap) drops the child, which kills it.
+    tokio::time::timeout(timeout, guarded).await.map_err(|_| DownloadError::Timeout(timeout.as_secs()))?
 }
 
 /// Fetches sources into `raw_dir`.
@@ -73,30 +127,25 @@ impl Downloader {
     async fn run(&self, source: &Source, dest: &Path) -> Result<(), DownloadError> {
         let partial = dest.with_extension("download.mp4");
         let _ = std::fs::remove_file(&partial);
-        let out = Command::new(&self.binary)
-            .args([
-                "--no-playlist",
-                "--no-progress",
-                "--quiet",
-                "--no-warnings",
-                "-f",
-                "bv*[height<=720][ext=mp4]+ba[ext=m4a]/b[height<=720][ext=mp4]/bv*[height<=720]+ba/b[height<=720]/b",
-                "--merge-output-format",
-                "mp4",
-                "-o",
-            ])
-            .arg(&partial)
-            .arg(&source.url)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(self.timeout, out)
-            .await
-            .map_err(|_| DownloadError::Timeout(self.timeout.as_secs()))?
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => DownloadError::ToolMissing(self.binary.display().to_string()),
-                _ => DownloadError::Failed { url: source.url.clone(), message: e.to_string() },
-            })?;
+        let mut args: Vec<OsString> = [
+            "--no-playlist",
+            "--no-progress",
+            "--quiet",
+            "--no-warnings",
+            "-f",
+            FORMAT_720P,
+            "--merge-output-format",
+            "mp4",
+            "-o",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        args.push(partial.clone().into_os_string());
+        args.push(source.url.clone().into());
+        let out = run_yt_dlp(&self.binary, &args, self.timeout, None).await.map_err(|e| match e {
+            DownloadError::Failed { message, .. } => DownloadError::Failed { url: source.url.clone(), message },
+            other => other,
+        })?;
         if !out.status.success() || !partial.is_file() {
             let _ = std::fs::remove_file(&partial);
             let stderr = String::from_utf8_lossy(&out.stderr);

@@ -106,6 +106,11 @@ pub enum Failure {
     CategoryStrictFramesMissing { clip_id: String },
     /// The category model's reply is unusable.
     CategoryStrictResponseInvalid { clip_id: String },
+    // Source check.
+    /// The clip's frames confidently differ from the claimed source at the claimed time.
+    SourceFrameMismatch { clip_id: String },
+    /// YouTube reports the claimed source as not existing (only when configured hard).
+    SourceUnavailable { clip_id: String },
 }
 
 impl Failure {
@@ -148,6 +153,8 @@ impl Failure {
             Self::CategoryStrictReject { .. } => "category_strict_reject",
             Self::CategoryStrictFramesMissing { .. } => "category_strict_frames_missing",
             Self::CategoryStrictResponseInvalid { .. } => "category_strict_response_invalid",
+            Self::SourceFrameMismatch { .. } => "source_frame_mismatch",
+            Self::SourceUnavailable { .. } => "source_unavailable",
         }
     }
 
@@ -211,7 +218,9 @@ impl fmt::Display for Failure {
             | Self::CaptionSemanticResponseInvalid { clip_id }
             | Self::CategoryStrictReject { clip_id }
             | Self::CategoryStrictFramesMissing { clip_id }
-            | Self::CategoryStrictResponseInvalid { clip_id } => write!(f, "{code}:{clip_id}"),
+            | Self::CategoryStrictResponseInvalid { clip_id }
+            | Self::SourceFrameMismatch { clip_id }
+            | Self::SourceUnavailable { clip_id } => write!(f, "{code}:{clip_id}"),
             _ => f.write_str(code),
         }
     }
@@ -381,6 +390,8 @@ mod tests {
             "clip_metadata_mismatch:abc:fps"
         );
         assert_eq!(Failure::ClipStartGt5000 { clip_id: id() }.to_string(), "clip_start_gt_5000:abc");
+        assert_eq!(Failure::SourceFrameMismatch { clip_id: id() }.to_string(), "source_frame_mismatch:abc");
+        assert_eq!(Failure::SourceUnavailable { clip_id: id() }.to_string(), "source_unavailable:abc");
         assert_eq!(serde_json::to_string(&Failure::DuplicateClip { clip_id: id() }).unwrap(), "\"duplicate_clip:abc\"");
     }
 

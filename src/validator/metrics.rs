@@ -51,6 +51,8 @@ pub struct Metrics {
     pub last_weight_submission: Gauge,
     pub llm_judgements: Counter,
     pub llm_unavailable: Counter,
+    /// Row checks left unavailable by trouble on the validator's side, by check name.
+    pub unavailable_checks: Family<KindLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -82,6 +84,7 @@ impl Metrics {
             last_weight_submission: Gauge::default(),
             llm_judgements: Counter::default(),
             llm_unavailable: Counter::default(),
+            unavailable_checks: Family::default(),
             registry: Registry::default(),
         };
         registry.register("intervals", "Intervals evaluated and recorded", m.intervals.clone());
@@ -107,6 +110,11 @@ impl Metrics {
             "llm_unavailable_checks",
             "Content checks left unavailable by model trouble (never the miner's fault)",
             m.llm_unavailable.clone(),
+        );
+        registry.register(
+            "unavailable_checks",
+            "Row checks (semantic, category, source) left unavailable, never the miner's fault",
+            m.unavailable_checks.clone(),
         );
         Self { registry, ..m }
     }

@@ -11,6 +11,8 @@ pub mod prune;
 mod request;
 pub mod sampling;
 pub mod service;
+pub mod source_auth;
+pub mod source_fetch;
 pub mod stages;
 pub mod state;
 pub mod stores;

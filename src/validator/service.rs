@@ -286,6 +286,10 @@ impl ValidatorService {
             for f in &d.failures {
                 m.failures.get_or_create(&super::metrics::CodeLabel { code: f.code().to_string() }).inc();
             }
+            for note in &d.notes.unavailable_checks {
+                let kind = note.split(':').next().unwrap_or_default().to_string();
+                m.unavailable_checks.get_or_create(&super::metrics::KindLabel { kind }).inc();
+            }
             let kinds = [
                 ("global", d.notes.global_overlap_pruned_count),
                 ("cross_miner", d.notes.cross_miner_overlap_pruned_count),

@@ -25,6 +25,7 @@ mod owner_sync;
 mod rules;
 mod s3_store;
 mod snapshot;
+mod source_check;
 mod validate_restart;
 mod validate_service;
 mod wallet;

@@ -9,6 +9,7 @@ pub mod integrity;
 pub mod row_checks;
 pub mod sample;
 pub mod schema;
+pub mod source;
 
 use crate::model::{DecisionNotes, Failure};
 

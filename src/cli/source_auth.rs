@@ -1,0 +1,251 @@
+//! The source-authenticity check on the command line: its settings (shared by `check`,
+//! `validate` and `validate-source-auth`) and `nexis validate-source-auth`, the drop-in
+//! for the Python sidecar that reports miners whose clips do not come from the source
+//! they claim.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args};
+use tracing::info;
+
+use super::chain::ChainArgs;
+use super::check::{PackageArgs, registry_for};
+use super::service::ServiceArgs;
+use super::validate::{BlockArgs, shutdown_signal};
+use nexis::api::ValidationApi;
+use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
+use nexis::validator::PackageValidator;
+use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
+use nexis::validator::source_auth::SourceAuthSidecar;
+use nexis::validator::source_fetch::SourceFetchSettings;
+use nexis::validator::stages::source::{DEFAULT_MAX_ROWS, SourceCheck};
+
+/// Settings of the source check.
+#[derive(Debug, Args)]
+pub struct SourceCheckArgs {
+    /// Compare sampled clips with the YouTube source they claim (downloads from YouTube;
+    /// off by default because datacenter IPs are often blocked).
+    #[arg(long = "source-check", env = "NEXIS_VALIDATOR_SOURCE_CHECK_ENABLED", action = ArgAction::SetTrue)]
+    pub enabled: bool,
+    /// Sampled rows per package whose source is checked.
+    #[arg(long, env = "NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS", default_value_t = DEFAULT_MAX_ROWS)]
+    pub source_check_max_rows: usize,
+    /// Fail rows whose source YouTube reports as not existing (`source_unavailable`)
+    /// instead of only noting it.
+    #[arg(long, env = "NEXIS_VALIDATOR_SOURCE_UNAVAILABLE_HARD", default_value_t = false, action = ArgAction::Set)]
+    pub source_unavailable_hard: bool,
+    /// Directory of whole source videos `{video_id}.mp4` used instead of downloading.
+    #[arg(long, env = "NEXIS_SOURCE_CACHE_DIR")]
+    pub source_cache_dir: Option<PathBuf>,
+    /// Size bound of the downloaded-section cache under the work directory, bytes.
+    #[arg(long, env = "NEXIS_SOURCE_SECTION_CACHE_MAX_BYTES", default_value_t = 1 << 30)]
+    pub source_section_cache_max_bytes: u64,
+    /// Size cap of one downloaded source section, bytes.
+    #[arg(long, env = "NEXIS_SOURCE_SECTION_MAX_BYTES", default_value_t = 64 << 20)]
+    pub source_section_max_bytes: u64,
+    /// Timeout of one source download, seconds.
+    #[arg(long, env = "NEXIS_SOURCE_FETCH_TIMEOUT_SEC", default_value_t = 120)]
+    pub source_fetch_timeout_sec: u64,
+    /// yt-dlp binary.
+    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
+    pub yt_dlp: PathBuf,
+    /// Netscape cookies file for yt-dlp (helps with YouTube's bot checks).
+    #[arg(long, env = "NEXIS_YTDLP_COOKIES_FILE")]
+    pub ytdlp_cookies_file: Option<PathBuf>,
+    /// Proxy URL for yt-dlp, e.g. `socks5://host:1080`.
+    #[arg(long, env = "NEXIS_YTDLP_PROXY", hide_env_values = true)]
+    pub ytdlp_proxy: Option<String>,
+}
+
+impl SourceCheckArgs {
+    /// The source check with its section cache under `workdir`, when enabled (or `force`).
+    pub fn source_check(&self, workdir: &Path, force: bool) -> anyhow::Result<Option<SourceCheck>> {
+        if !(self.enabled || force) {
+            return Ok(None);
+        }
+        if let Some(cookies) = &self.ytdlp_cookies_file
+            && !cookies.is_file()
+        {
+            bail!("NEXIS_YTDLP_COOKIES_FILE {} is not a file", cookies.display());
+        }
+        if let Some(dir) = &self.source_cache_dir
+            && !dir.is_dir()
+        {
+            bail!("NEXIS_SOURCE_CACHE_DIR {} is not a directory", dir.display());
+        }
+        let check = SourceCheck {
+            fetch: SourceFetchSettings {
+                yt_dlp: self.yt_dlp.clone(),
+                timeout: Duration::from_secs(self.source_fetch_timeout_sec.max(1)),
+                max_section_bytes: self.source_section_max_bytes,
+                cache_dir: workdir.join("source-cache"),
+                cache_max_bytes: self.source_section_cache_max_bytes,
+                mirror_dir: self.source_cache_dir.clone(),
+                cookies_file: self.ytdlp_cookies_file.clone(),
+                proxy: self.ytdlp_proxy.clone().filter(|p| !p.trim().is_empty()),
+            },
+            max_rows: self.source_check_max_rows,
+            not_found_is_hard: self.source_unavailable_hard,
+            ffmpeg_timeout: Duration::from_secs(120),
+            stats: Arc::default(),
+        };
+        info!(
+            max_rows = check.max_rows,
+            mirror = ?check.fetch.mirror_dir,
+            cookies = check.fetch.cookies_file.is_some(),
+            proxy = check.fetch.proxy.is_some(),
+            "source-authenticity check is on"
+        );
+        Ok(Some(check))
+    }
+
+    /// Adds the source check to `validator` when enabled.
+    pub fn apply(&self, validator: PackageValidator, workdir: &Path) -> anyhow::Result<PackageValidator> {
+        Ok(match self.source_check(workdir, false)? {
+            Some(check) => validator.with_row_check(Arc::new(check)),
+            None => validator,
+        })
+    }
+}
+
+/// Arguments of `nexis validate-source-auth`.
+#[derive(Debug, Args)]
+#[command(after_help = "Checks every closed interval once: discovers and samples miners exactly as \
+    `nexis validate` does, runs only the source check on the sampled clips, and posts the hotkeys \
+    with a source_frame_mismatch to the validation API (POST /v1/invalid-hotkeys, signed). A source \
+    that cannot be fetched never lists a miner.\n\n\
+    Example (embedded chain, local buckets, local source mirror):\n  \
+    nexis validate-source-auth --buckets-dir ./buckets --source-cache-dir ./sources --once")]
+pub struct SourceAuthArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// State and scratch directory (default: the system temp directory's `nexis`).
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+    /// Read buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).
+    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
+    pub buckets_dir: Option<PathBuf>,
+    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
+    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Enabled dataset specs, comma-separated.
+    #[arg(long, env = "NEXIS_VALIDATOR_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
+    pub specs: Vec<String>,
+    /// Required category; an empty string requires none.
+    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
+    pub category: String,
+    /// Miner hotkeys to leave out, comma-separated.
+    #[arg(long, env = "NEXIS_EXCLUDE_HOTKEYS", value_delimiter = ',')]
+    pub exclude_hotkeys: Vec<String>,
+    /// Seconds between block polls.
+    #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
+    pub poll_sec: f64,
+    /// Miners checked at once.
+    #[arg(long, env = "NEXIS_VALIDATOR_MINER_CONCURRENCY", default_value_t = 8)]
+    pub miner_concurrency: usize,
+    /// Time budget of one miner's check, seconds.
+    #[arg(long, env = "NEXIS_VALIDATOR_MINER_BUDGET_SEC", default_value_t = 600)]
+    pub miner_budget_sec: u64,
+    /// Validation API base URL (protocol §12); empty only logs the mismatching miners.
+    #[arg(long, env = "NEXIS_VALIDATION_API_URL")]
+    pub validation_api_url: Option<String>,
+    /// Timeout of each validation API request, seconds.
+    #[arg(long, env = "NEXIS_VALIDATION_API_TIMEOUT_SEC")]
+    pub validation_api_timeout_sec: Option<String>,
+    /// Check pending intervals and exit.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub blocks: BlockArgs,
+    #[command(flatten)]
+    pub package: PackageArgs,
+    #[command(flatten)]
+    pub source: SourceCheckArgs,
+}
+
+/// Runs `nexis validate-source-auth`.
+pub async fn run(args: SourceAuthArgs) -> anyhow::Result<ExitCode> {
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let (clock, _) = args.blocks.resolve()?;
+    if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
+        bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
+    }
+    let service = ServiceArgs {
+        workdir: args.workdir.clone(),
+        buckets_dir: args.buckets_dir.clone(),
+        s3_endpoint: args.s3_endpoint.clone(),
+        metrics_addr: String::new(),
+    };
+    let workdir = service.workdir()?;
+    let signer = args.chain.hotkey()?;
+    let api = ValidationApi::from_env_values(
+        args.validation_api_url.as_deref(),
+        args.validation_api_timeout_sec.as_deref(),
+        signer.clone(),
+    )?;
+    if api.is_none() {
+        info!("NEXIS_VALIDATION_API_URL is empty: mismatching miners are logged, not reported");
+    }
+    let registry = registry_for(&args.specs)?;
+    let probe = args.package.probe().await?;
+    let check = args.source.source_check(&workdir, true)?.context("the source check could not be set up")?;
+    let validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"))
+        .with_row_check(Arc::new(check));
+    let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
+    let category = args.category.trim();
+    let evaluator = IntervalEvaluator {
+        chain,
+        stores: service.miner_stores(),
+        validator,
+        settings: IntervalSettings {
+            netuid,
+            validator_hotkey: signer.ss58(),
+            expected_category: (!category.is_empty()).then(|| category.to_string()),
+            enabled_specs: args.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            max_miners: MAX_MINERS_PER_INTERVAL,
+            miner_concurrency: args.miner_concurrency.max(1),
+            miner_budget: Duration::from_secs(args.miner_budget_sec.max(1)),
+            // Lateness is the validator's business; the sidecar checks every package.
+            upload_grace: Duration::from_secs(u64::from(u32::MAX)),
+            clock,
+            excluded: args
+                .exclude_hotkeys
+                .iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect::<BTreeSet<_>>(),
+        },
+    };
+    let sidecar =
+        SourceAuthSidecar { evaluator, api, state_path: workdir.join("source-auth").join("last_interval"), clock };
+    if args.once {
+        let reports = sidecar.tick().await?;
+        for r in &reports {
+            println!(
+                "interval {}: {} miners checked, reported: [{}]",
+                r.interval_id,
+                r.evaluated,
+                r.reported.join(", ")
+            );
+        }
+        if reports.is_empty() {
+            println!("no closed interval to check");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutdown requested; stopping after the current step");
+        let _ = tx.send(true);
+    });
+    info!(hotkey = %signer.ss58(), netuid, "source-auth sidecar started");
+    sidecar.run(Duration::from_secs_f64(args.poll_sec), rx).await;
+    Ok(ExitCode::SUCCESS)
+}

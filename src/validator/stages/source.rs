@@ -1,0 +1,163 @@
+//! The source stage: for the first sampled rows whose clip passed the asset checks, fetch
+//! the claimed source around the claimed start and compare frames
+//! ([`crate::media::compare`]). A confident mismatch fails the row
+//! (`source_frame_mismatch:{clip_id}`); a source we cannot fetch makes the check
+//! *unavailable* (never the miner's fault), except a video YouTube reports as not
+//! existing: `source_unavailable:{clip_id}`, a remark by default, a failure when
+//! configured hard.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::{debug, info, warn};
+
+use super::row_checks::{RowCheck, RowCheckResult};
+use crate::dataset::SampledRow;
+use crate::media::compare::{Geometry, SAMPLE_FPS, Verdict, compare, grey_frames};
+use crate::miner::sources::video_id;
+use crate::model::Failure;
+use crate::protocol::CLIP_DURATION_SEC;
+use crate::validator::source_fetch::{SourceFetchSettings, SourceMissing};
+
+/// Rows per package checked when `NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS` is unset.
+pub const DEFAULT_MAX_ROWS: usize = 3;
+/// Source seconds decoded before and after the clip's span (covers the offset search).
+const DECODE_MARGIN_SEC: f64 = 0.6;
+
+/// Counters over all source checks, read and reset by the caller.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    pub matched: AtomicU64,
+    pub mismatched: AtomicU64,
+    pub inconclusive: AtomicU64,
+    pub unavailable: AtomicU64,
+    pub not_found: AtomicU64,
+}
+
+/// A reading of [`SourceStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceUsage {
+    pub matched: u64,
+    pub mismatched: u64,
+    pub inconclusive: u64,
+    pub unavailable: u64,
+    pub not_found: u64,
+}
+
+impl SourceStats {
+    /// The counts since the last call, resetting them.
+    pub fn take(&self) -> SourceUsage {
+        let t = |c: &AtomicU64| c.swap(0, Ordering::Relaxed);
+        SourceUsage {
+            matched: t(&self.matched),
+            mismatched: t(&self.mismatched),
+            inconclusive: t(&self.inconclusive),
+            unavailable: t(&self.unavailable),
+            not_found: t(&self.not_found),
+        }
+    }
+}
+
+/// The source-authenticity check.
+#[derive(Debug, Clone)]
+pub struct SourceCheck {
+    pub fetch: SourceFetchSettings,
+    /// Rows per package checked (`NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS`).
+    pub max_rows: usize,
+    /// Whether a video YouTube reports as not existing fails the row.
+    pub not_found_is_hard: bool,
+    /// Timeout of one ffmpeg decoding pass.
+    pub ffmpeg_timeout: Duration,
+    pub stats: Arc<SourceStats>,
+}
+
+impl SourceCheck {
+    fn unavailable(&self, out: &mut RowCheckResult, row: &SampledRow, reason: String) {
+        warn!(clip_id = %row.clip_id, reason = %reason, "source check unavailable for this row; the miner is not penalised");
+        self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
+        out.unavailable.push(format!("source:{}: {reason}", row.clip_id));
+    }
+
+    fn not_found(&self, out: &mut RowCheckResult, row: &SampledRow, reason: String) {
+        info!(clip_id = %row.clip_id, reason = %reason, hard = self.not_found_is_hard, "claimed source does not exist");
+        self.stats.not_found.fetch_add(1, Ordering::Relaxed);
+        let failure = Failure::SourceUnavailable { clip_id: row.clip_id.clone() };
+        out.remarks.push(format!("{failure}: {reason}"));
+        if self.not_found_is_hard {
+            out.failures.push(failure);
+        }
+    }
+}
+
+#[async_trait]
+impl RowCheck for SourceCheck {
+    fn name(&self) -> &'static str {
+        "source"
+    }
+
+    async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult {
+        let mut out = RowCheckResult::default();
+        if position >= self.max_rows {
+            return out;
+        }
+        let Some(id) = video_id(&row.source_video_url) else {
+            self.not_found(&mut out, row, format!("{:?} names no YouTube video", row.source_video_url));
+            return out;
+        };
+        let start = row.clip_start_sec;
+        if !(start.is_finite() && start >= 0.0) {
+            self.unavailable(&mut out, row, format!("unusable clip_start_sec {start}"));
+            return out;
+        }
+        let media = match self.fetch.fetch(&id, start, CLIP_DURATION_SEC).await {
+            Ok(media) => media,
+            Err(SourceMissing::NotFound(why)) => {
+                self.not_found(&mut out, row, why);
+                return out;
+            }
+            Err(SourceMissing::Unavailable(why)) => {
+                self.unavailable(&mut out, row, why);
+                return out;
+            }
+        };
+        let clip_frames = grey_frames(clip, 0.0, CLIP_DURATION_SEC, Geometry::Clip, self.ffmpeg_timeout).await;
+        let seek = (media.origin - DECODE_MARGIN_SEC).max(0.0);
+        let span = CLIP_DURATION_SEC + 2.0 * DECODE_MARGIN_SEC;
+        let source_frames = grey_frames(&media.path, seek, span, Geometry::FitToClip, self.ffmpeg_timeout).await;
+        let (clip_frames, source_frames) = match (clip_frames, source_frames) {
+            (Ok(c), Ok(s)) => (c, s),
+            (Err(e), _) => {
+                self.unavailable(&mut out, row, format!("clip frames: {e}"));
+                return out;
+            }
+            (_, Err(e)) => {
+                self.unavailable(&mut out, row, format!("source frames ({}): {e}", media.from));
+                return out;
+            }
+        };
+        let base = ((media.origin - seek) * SAMPLE_FPS).round() as i64;
+        let result = compare(&clip_frames, &source_frames, base);
+        debug!(clip_id = %row.clip_id, video_id = %id, from = media.from, ?result, "source comparison");
+        let summary = result.summary();
+        match result.verdict {
+            Verdict::Match => {
+                self.stats.matched.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Mismatch => {
+                self.stats.mismatched.fetch_add(1, Ordering::Relaxed);
+                info!(clip_id = %row.clip_id, video_id = %id, %summary, "clip does not match its claimed source");
+                out.remarks.push(format!("source:{}: mismatch with {id} at {start:.3} s: {summary}", row.clip_id));
+                out.failures.push(Failure::SourceFrameMismatch { clip_id: row.clip_id.clone() });
+            }
+            Verdict::Inconclusive => {
+                self.stats.inconclusive.fetch_add(1, Ordering::Relaxed);
+                out.remarks
+                    .push(format!("source:{}: inconclusive against {id} at {start:.3} s: {summary}", row.clip_id));
+            }
+        }
+        out
+    }
+}

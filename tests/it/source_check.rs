@@ -1,0 +1,379 @@
+//! The source-authenticity stage on real media: moving synthetic sources made with
+//! ffmpeg, clips cut by the miner's own clipper, honest re-encodes that must pass,
+//! fabrications (another source, a 2 s shift, a mirror) that must fail, letterboxed
+//! sources, and a fake `yt-dlp` speaking its command line (arguments, failure, hang,
+//! size cap). Run with `--no-capture` to see the measured similarity numbers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexis::dataset::SampledRow;
+use nexis::media::compare::{Comparison, Geometry, SAMPLE_FPS, Verdict, compare, grey_frames};
+use nexis::media::ffmpeg::run_ffmpeg;
+use nexis::media::{Ffprobe, MediaProbe};
+use nexis::miner::clipper::Clipper;
+use nexis::miner::sources::Source;
+use nexis::validator::source_fetch::SourceFetchSettings;
+use nexis::validator::stages::row_checks::{RowCheck, RowCheckResult};
+use nexis::validator::stages::source::{SourceCheck, SourceStats};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+const ID_A: &str = "srcAAAAAAAA";
+const START: f64 = 5.0;
+
+async fn ffmpeg(args: &[&str]) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    run_ffmpeg(&args, TIMEOUT).await.expect("ffmpeg runs");
+}
+
+/// A 12-second moving source: a lavfi generator scrolling sideways (global motion, so
+/// two seconds apart look different), H.264 with a normal GOP.
+async fn moving_source(path: &Path, generator: &str, width: u32, height: u32) {
+    let input = format!("{generator}=size={width}x{height}:rate=30");
+    let (w, h) = (width.to_string(), height.to_string());
+    let filter = format!("scroll=h=0.004:v=0.001,scale={w}:{h},setsar=1");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &input,
+        "-t",
+        "12",
+        "-vf",
+        &filter,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        &path.display().to_string(),
+    ])
+    .await;
+}
+
+/// Re-encodes `input` to `output` with the video filter and encoder settings given.
+async fn reencode(input: &Path, output: &Path, filter: &str, crf: &str, preset: &str) {
+    ffmpeg(&[
+        "-i",
+        &input.display().to_string(),
+        "-vf",
+        filter,
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        crf,
+        "-pix_fmt",
+        "yuv420p",
+        "-an",
+        &output.display().to_string(),
+    ])
+    .await;
+}
+
+/// Cuts `[start, start+5)` of `input` with the miner's clipper; returns the clip path.
+async fn miner_cut(input: &Path, video_id: &str, start: f64, out: &Path) -> PathBuf {
+    let probe: Arc<dyn MediaProbe> = Arc::new(Ffprobe::new(None, Duration::from_secs(60)));
+    let clipper = Clipper { probe, timeout: TIMEOUT, threads: 1 };
+    let source =
+        Source { video_id: video_id.into(), url: format!("https://www.youtube.com/watch?v={video_id}"), line: 1 };
+    clipper.cut(&source, input, start, false, out).await.expect("the miner cuts the clip").clip_path
+}
+
+fn row(clip_id: &str, video_id: &str, start: f64) -> SampledRow {
+    SampledRow {
+        index: 0,
+        clip_id: clip_id.into(),
+        clip_uri: format!("clips/{clip_id}.mp4"),
+        clip_sha256: String::new(),
+        first_frame_uri: String::new(),
+        first_frame_sha256: String::new(),
+        fps: 30.0,
+        caption: String::new(),
+        source_video_id: video_id.into(),
+        source_video_url: format!("https://www.youtube.com/watch?v={video_id}"),
+        clip_start_sec: start,
+    }
+}
+
+fn settings(dir: &Path, mirror: Option<&Path>, yt_dlp: &Path) -> SourceFetchSettings {
+    SourceFetchSettings {
+        yt_dlp: yt_dlp.to_path_buf(),
+        timeout: Duration::from_secs(60),
+        max_section_bytes: 64 << 20,
+        cache_dir: dir.join("source-cache"),
+        cache_max_bytes: 256 << 20,
+        mirror_dir: mirror.map(Path::to_path_buf),
+        cookies_file: None,
+        proxy: None,
+    }
+}
+
+fn check_with(fetch: SourceFetchSettings, hard: bool) -> SourceCheck {
+    SourceCheck {
+        fetch,
+        max_rows: 3,
+        not_found_is_hard: hard,
+        ffmpeg_timeout: TIMEOUT,
+        stats: Arc::new(SourceStats::default()),
+    }
+}
+
+/// The raw comparison of `clip` with the mirror file of the source, as the stage does it.
+async fn measure(clip: &Path, source: &Path, start: f64) -> Comparison {
+    let c = grey_frames(clip, 0.0, 5.0, Geometry::Clip, TIMEOUT).await.expect("clip frames");
+    let seek = start - 0.6;
+    let s = grey_frames(source, seek, 6.2, Geometry::FitToClip, TIMEOUT).await.expect("source frames");
+    compare(&c, &s, ((start - seek) * SAMPLE_FPS).round() as i64)
+}
+
+fn report(label: &str, c: &Comparison) {
+    let mads: Vec<String> = c.instants.iter().map(|s| format!("{:.2}", s.mad)).collect();
+    let ssims: Vec<String> = c.instants.iter().map(|s| format!("{:.3}", s.ssim)).collect();
+    println!(
+        "{label:<34} {:?} offset {:+} MAD [{}] SSIM [{}]",
+        c.verdict,
+        c.offset_frames,
+        mads.join(" "),
+        ssims.join(" ")
+    );
+}
+
+struct Fixture {
+    tmp: tempfile::TempDir,
+    mirror: PathBuf,
+    source_a: PathBuf,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mirror = tmp.path().join("mirror");
+        std::fs::create_dir_all(&mirror).expect("mkdir");
+        let source_a = mirror.join(format!("{ID_A}.mp4"));
+        moving_source(&source_a, "testsrc2", 1280, 720).await;
+        Self { tmp, mirror, source_a }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    async fn run(&self, clip: &Path, video_id: &str, start: f64) -> RowCheckResult {
+        let check = check_with(settings(self.tmp.path(), Some(&self.mirror), Path::new("/nonexistent/yt-dlp")), false);
+        check.check(&row("clip0", video_id, start), 0, clip).await
+    }
+}
+
+fn codes(r: &RowCheckResult) -> Vec<String> {
+    r.failures.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn honest_clips_and_reencodes_pass() {
+    let fx = Fixture::new().await;
+    let clip = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
+    let variants = [
+        ("crf35_lanczos_bicubic", "scale=640:360:flags=lanczos,scale=1280:720:flags=bicubic", "35", "ultrafast"),
+        ("crf28_bilinear_medium", "scale=960:540:flags=bilinear,scale=1280:720:flags=neighbor", "28", "medium"),
+    ];
+    let mut clips = vec![("miner_cut".to_string(), clip.clone())];
+    for (name, filter, crf, preset) in variants {
+        let out = fx.path(&format!("{name}.mp4"));
+        reencode(&clip, &out, filter, crf, preset).await;
+        clips.push((name.to_string(), out));
+    }
+    // The validator's copy of the source may be another rendition: 854x480 at CRF 30.
+    let low = fx.path("low480.mp4");
+    reencode(&fx.source_a, &low, "scale=854:480:flags=bicubic", "30", "veryfast").await;
+    for (name, clip) in &clips {
+        report(&format!("honest {name}"), &measure(clip, &fx.source_a, START).await);
+        report(&format!("honest {name} vs 480p source"), &measure(clip, &low, START).await);
+        let result = fx.run(clip, ID_A, START).await;
+        assert!(result.failures.is_empty(), "{name}: {:?} {:?}", codes(&result), result.remarks);
+        assert!(result.unavailable.is_empty(), "{name}: {:?}", result.unavailable);
+        assert!(result.remarks.is_empty(), "{name} must be a clear match: {:?}", result.remarks);
+        assert_eq!(measure(clip, &low, START).await.verdict, Verdict::Match, "{name} vs the 480p rendition");
+    }
+}
+
+#[tokio::test]
+async fn fabricated_clips_fail_with_source_frame_mismatch() {
+    let fx = Fixture::new().await;
+    let other = fx.path("other.mp4");
+    moving_source(&other, "mandelbrot", 1280, 720).await;
+    let sibling = fx.path("sibling.mp4");
+    moving_source(&sibling, "testsrc", 1280, 720).await;
+    let honest = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
+    let mirrored = fx.path("mirrored.mp4");
+    reencode(&honest, &mirrored, "hflip", "23", "veryfast").await;
+    let fabricated = [
+        ("other source (mandelbrot)", miner_cut(&other, "srcBBBBBBBB", START, &fx.path("b")).await),
+        ("other source (testsrc)", miner_cut(&sibling, "srcCCCCCCCC", START, &fx.path("c")).await),
+        ("shift +2 s", miner_cut(&fx.source_a, ID_A, START + 2.0, &fx.path("later")).await),
+        ("shift -2 s", miner_cut(&fx.source_a, ID_A, START - 2.0, &fx.path("earlier")).await),
+        ("mirrored", mirrored),
+    ];
+    for (name, clip) in &fabricated {
+        report(&format!("fabricated {name}"), &measure(clip, &fx.source_a, START).await);
+        let result = fx.run(clip, ID_A, START).await;
+        assert_eq!(codes(&result), vec!["source_frame_mismatch:clip0"], "{name}: {:?}", result.remarks);
+        assert!(result.unavailable.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn letterboxed_honest_sources_pass() {
+    let fx = Fixture::new().await;
+    for (name, w, h, id) in [("4:3", 960, 720, "src43AAAAAA"), ("9:16", 720, 1280, "src916AAAAA")] {
+        let source = fx.mirror.join(format!("{id}.mp4"));
+        moving_source(&source, "testsrc2", w, h).await;
+        let clip = miner_cut(&source, id, START, &fx.path(id)).await;
+        report(&format!("honest letterboxed {name}"), &measure(&clip, &source, START).await);
+        let result = fx.run(&clip, id, START).await;
+        assert!(result.failures.is_empty() && result.remarks.is_empty(), "{name}: {:?}", result.remarks);
+        // The same clip claimed from the 16:9 source is a fabrication.
+        let wrong = fx.run(&clip, ID_A, START).await;
+        assert_eq!(codes(&wrong), vec!["source_frame_mismatch:clip0"], "{name} claimed as 16:9");
+    }
+}
+
+/// Writes an executable fake yt-dlp that records its arguments (one per line) into
+/// `args.txt` beside it and then runs `body` (`$OUT` is the `-o` path with `%(ext)s`
+/// replaced by `mp4`).
+fn fake_yt_dlp(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let script = dir.join("yt-dlp");
+    let args = dir.join("args.txt");
+    let text = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nOUT=''\nPREV=''\nfor a in \"$@\"; do\n  if [ \"$PREV\" = '-o' ]; then OUT=\"$a\"; fi\n  PREV=\"$a\"\ndone\nOUT=$(printf '%s' \"$OUT\" | sed 's/%(ext)s/mp4/')\n{body}\n",
+        args.display()
+    );
+    std::fs::write(&script, text).expect("write script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+fn recorded_args(script: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(script.with_file_name("args.txt")).unwrap_or_default();
+    text.lines().map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn yt_dlp_fetches_only_the_section_with_the_operator_options_and_caches_it() {
+    let fx = Fixture::new().await;
+    // What YouTube would serve for `*4.000-11.000`: those seconds, at 854x480.
+    let section = fx.path("section.mp4");
+    ffmpeg(&[
+        "-ss",
+        "4",
+        "-i",
+        &fx.source_a.display().to_string(),
+        "-t",
+        "7",
+        "-vf",
+        "scale=854:480",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "26",
+        "-pix_fmt",
+        "yuv420p",
+        &section.display().to_string(),
+    ])
+    .await;
+    let script = fake_yt_dlp(&fx.path("bin"), &format!("cp '{}' \"$OUT\"", section.display()));
+    let clip = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
+    let mut fetch = settings(fx.tmp.path(), None, &script);
+    fetch.cookies_file = Some(PathBuf::from("/etc/nexis/cookies.txt"));
+    fetch.proxy = Some("socks5://127.0.0.1:1080".into());
+    let check = check_with(fetch.clone(), false);
+    let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+    assert!(result.failures.is_empty() && result.unavailable.is_empty(), "{result:?}");
+    assert_eq!(check.stats.take().matched, 1);
+    let args = recorded_args(&script);
+    let after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    assert_eq!(after("--download-sections").as_deref(), Some("*4.000-11.000"));
+    assert!(after("-f").is_some_and(|f| f.contains("height<=720")), "{args:?}");
+    assert_eq!(after("--cookies").as_deref(), Some("/etc/nexis/cookies.txt"));
+    assert_eq!(after("--proxy").as_deref(), Some("socks5://127.0.0.1:1080"));
+    assert!(args.iter().any(|a| a == "--no-playlist"), "{args:?}");
+    assert_eq!(args.last().map(String::as_str), Some("https://www.youtube.com/watch?v=srcAAAAAAAA"));
+    assert!(fetch.cache_path(ID_A, START).is_file(), "the section is cached under (video id, start)");
+
+    // A second check of the same (video, start) uses the cache, not yt-dlp.
+    std::fs::remove_file(script.with_file_name("args.txt")).expect("rm");
+    let again = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+    assert!(again.failures.is_empty() && again.unavailable.is_empty(), "{again:?}");
+    assert!(recorded_args(&script).is_empty(), "yt-dlp must not run again");
+
+    // The same section served for a clip cut 2 s later is a mismatch.
+    let later = miner_cut(&fx.source_a, ID_A, START + 2.0, &fx.path("later")).await;
+    assert_eq!(codes(&check.check(&row("clip0", ID_A, START), 0, &later).await), vec!["source_frame_mismatch:clip0"]);
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_be_fetched_never_fails_the_miner() {
+    let fx = Fixture::new().await;
+    let clip = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
+    let bin = fx.path("bin");
+    let cases = [
+        ("bot check", "echo \"ERROR: [youtube] x: Sign in to confirm you're not a bot\" >&2\nexit 1", "yt-dlp failed"),
+        ("private", "echo 'ERROR: [youtube] x: Video unavailable. This video is private' >&2\nexit 1", "yt-dlp failed"),
+        ("hangs", "exec sleep 60", "timed out"),
+        ("no file", "exit 0", "wrote no file"),
+        ("too large", "head -c 3000000 /dev/zero > \"$OUT.part\"\nexec sleep 60", "size cap"),
+    ];
+    for (i, (name, body, why)) in cases.into_iter().enumerate() {
+        let script = fake_yt_dlp(&bin.join(i.to_string()), body);
+        let mut fetch = settings(&fx.path(&format!("w{i}")), None, &script);
+        fetch.timeout = Duration::from_secs(2);
+        fetch.max_section_bytes = 1 << 20;
+        let check = check_with(fetch, true);
+        let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+        assert!(result.failures.is_empty(), "{name}: {:?}", codes(&result));
+        assert_eq!(result.unavailable.len(), 1, "{name}: {result:?}");
+        assert!(
+            result.unavailable[0].starts_with("source:clip0: ") && result.unavailable[0].contains(why),
+            "{name}: {:?}",
+            result.unavailable
+        );
+        assert_eq!(check.stats.take().unavailable, 1, "{name}");
+    }
+    // No yt-dlp at all.
+    let check = check_with(settings(&fx.path("none"), None, Path::new("/nonexistent/yt-dlp")), true);
+    let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+    assert!(result.failures.is_empty() && result.unavailable[0].contains("not found"), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_video_youtube_says_does_not_exist_is_soft_unless_configured_hard() {
+    let fx = Fixture::new().await;
+    let clip = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
+    let script = fake_yt_dlp(
+        &fx.path("bin"),
+        "echo 'ERROR: [youtube] srcAAAAAAAA: Incomplete YouTube ID srcAAAAAAAA. URL looks truncated.' >&2\nexit 1",
+    );
+    for hard in [false, true] {
+        let check = check_with(settings(&fx.path(&format!("w{hard}")), None, &script), hard);
+        let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+        let want: Vec<String> = if hard { vec!["source_unavailable:clip0".into()] } else { Vec::new() };
+        assert_eq!(codes(&result), want, "hard = {hard}");
+        assert!(result.remarks.iter().any(|r| r.starts_with("source_unavailable:clip0: ")), "{:?}", result.remarks);
+        assert!(result.unavailable.is_empty());
+        assert_eq!(check.stats.take().not_found, 1);
+    }
+    // Rows past the configured maximum are not checked at all.
+    let check = check_with(settings(&fx.path("skip"), None, &script), true);
+    assert_eq!(check.check(&row("clip0", ID_A, START), 3, &clip).await, RowCheckResult::default());
+}

@@ -16,6 +16,7 @@
 
 mod auth;
 mod payload;
+pub mod server;
 
 use std::fmt;
 use std::time::Duration;

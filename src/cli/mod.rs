@@ -1,6 +1,7 @@
 //! Command-line parsing (clap derive; flags also read from their environment variables and
 //! a `.env` file), logging set-up and exit codes. Each subcommand has its own file.
 
+mod api;
 mod bench;
 mod chain;
 mod check;
@@ -69,6 +70,8 @@ enum Command {
     Health(validate::HealthArgs),
     /// Run a whole subnet on this machine: honest and cheating miners, a validator, weights.
     Demo(Box<demo::DemoArgs>),
+    /// Run the validation evidence server, or manage its blacklist.
+    Api(Box<api::ApiArgs>),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -132,6 +135,7 @@ pub fn main() -> ExitCode {
             Command::ValidateSourceAuth(args) => source_auth::run(*args).await,
             Command::SyncOwnerDatasets(args) => sync::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
+            Command::Api(args) => api::run(*args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Demo(args) => demo::run_demo(*args).await,
         }

@@ -2,10 +2,12 @@
 //! a separate binary linked against everything).
 
 mod chat_server;
+mod pg_server;
 mod s3_server;
 mod support;
 
 mod api_client;
+mod api_server;
 mod chain_cli;
 mod chain_contract;
 mod chain_encoding;

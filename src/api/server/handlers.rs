@@ -1,0 +1,183 @@
+//! The HTTP endpoints. Errors are FastAPI-shaped: `{"detail": "..."}` with the status.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::store::{Evidence, EvidenceKind, ResultFilter, StoreError};
+use super::verify::{Reject, Signed, check};
+use super::{ApiServer, body, quorum, status};
+use crate::api::{PATH_BLACKLIST, PATH_INVALID_HOTKEYS, PATH_RESULTS, unix_now};
+
+/// Default and largest row count of `GET /v1/validation-results`.
+const RESULTS_DEFAULT_LIMIT: usize = 1000;
+const RESULTS_MAX_LIMIT: usize = 10_000;
+
+type S = State<Arc<ApiServer>>;
+
+/// Every route of the server.
+pub(super) fn routes() -> Router<Arc<ApiServer>> {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(PATH_RESULTS, get(get_results).post(post_results))
+        .route(PATH_INVALID_HOTKEYS, get(get_invalid).post(post_invalid))
+        .route(PATH_BLACKLIST, get(get_blacklist))
+        .route("/v1/get_latest_result", get(get_latest))
+        .route("/get_latest_result", get(get_latest))
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "detail": self.detail }))).into_response()
+    }
+}
+
+fn reject(status: StatusCode, detail: impl Into<String>) -> Reject {
+    Reject::new(status, detail)
+}
+
+fn store_error(e: StoreError) -> Reject {
+    match e {
+        StoreError::NonceReplayed => reject(StatusCode::CONFLICT, "Nonce already used"),
+        other => {
+            tracing::warn!(error = %other, "evidence store failure");
+            reject(StatusCode::SERVICE_UNAVAILABLE, "Evidence store unavailable; retry later")
+        }
+    }
+}
+
+/// Reads the body (capped, with a timeout) and checks the signature; then the rate limit.
+async fn signed_body(server: &ApiServer, request: Request) -> Result<(Signed, Bytes), Reject> {
+    let (parts, body) = request.into_parts();
+    let limit = server.config.max_body_bytes;
+    let bytes = match tokio::time::timeout(server.config.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => return Err(reject(StatusCode::REQUEST_TIMEOUT, "Request body not received in time")),
+        Ok(Err(_)) => return Err(reject(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body over {limit} bytes"))),
+        Ok(Ok(b)) => b,
+    };
+    let allow = server.allowlist();
+    let signed = check(&parts.headers, parts.method.as_str(), parts.uri.path(), &bytes, unix_now() as i64, &allow)?;
+    if !server.rate_ok(&signed.hotkey) {
+        return Err(reject(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded for this hotkey"));
+    }
+    Ok((signed, bytes))
+}
+
+fn evidence(signed: Signed, kind: EvidenceKind, interval_id: u64, bytes: &Bytes) -> Evidence {
+    Evidence {
+        validator_hotkey: signed.hotkey,
+        interval_id,
+        kind,
+        signature: signed.signature,
+        timestamp: signed.timestamp,
+        nonce: signed.nonce,
+        body_sha256: signed.body_sha256,
+        body: String::from_utf8_lossy(bytes).into_owned(),
+        received_at: unix_now() as i64,
+    }
+}
+
+async fn post_results(State(server): S, request: Request) -> Result<Response, Reject> {
+    let (signed, bytes) = signed_body(&server, request).await?;
+    let (interval_id, rows) = body::parse_results(&bytes).map_err(|e| reject(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let hotkey = signed.hotkey.clone();
+    let ev = evidence(signed, EvidenceKind::Results, interval_id, &bytes);
+    let stored = server.store.record_results(&ev, &rows).await.map_err(store_error)?;
+    tracing::info!(validator = %hotkey, interval_id, stored, "validation results stored");
+    Ok(axum::Json(json!({"status": "ok", "interval_id": interval_id, "validator_hotkey": hotkey, "stored": stored}))
+        .into_response())
+}
+
+async fn post_invalid(State(server): S, request: Request) -> Result<Response, Reject> {
+    let (signed, bytes) = signed_body(&server, request).await?;
+    let (interval_id, hotkeys) =
+        body::parse_invalid(&bytes).map_err(|e| reject(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let hotkey = signed.hotkey.clone();
+    let ev = evidence(signed, EvidenceKind::InvalidHotkeys, interval_id, &bytes);
+    let stored = server.store.record_invalid(&ev, &hotkeys).await.map_err(store_error)?;
+    tracing::info!(validator = %hotkey, interval_id, stored, "invalid hotkeys stored");
+    Ok(axum::Json(json!({"status": "ok", "interval_id": interval_id, "validator_hotkey": hotkey, "stored": stored}))
+        .into_response())
+}
+
+fn int_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Reject> {
+    match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => {
+            v.parse::<u64>().ok().filter(|n| *n <= i64::MAX as u64).map(Some).ok_or_else(|| {
+                reject(StatusCode::UNPROCESSABLE_ENTITY, format!("{name} must be a non-negative integer"))
+            })
+        }
+    }
+}
+
+async fn get_results(State(server): S, Query(q): Query<HashMap<String, String>>) -> Result<Response, Reject> {
+    let interval_id = int_param(&q, "interval_id")?;
+    let limit = int_param(&q, "limit")?.map_or(RESULTS_DEFAULT_LIMIT, |l| (l as usize).clamp(1, RESULTS_MAX_LIMIT));
+    let validator_hotkey = q.get("validator_hotkey").map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    let filter = ResultFilter {
+        validator_hotkey: validator_hotkey.clone(),
+        interval_id,
+        with_evidence: true,
+        limit,
+        ..Default::default()
+    };
+    let results = server.store.results(&filter).await.map_err(store_error)?;
+    Ok(axum::Json(json!({
+        "validator_hotkey": validator_hotkey,
+        "interval_id": interval_id,
+        "count": results.len(),
+        "results": results,
+    }))
+    .into_response())
+}
+
+/// The invalid hotkeys of the window of `interval_id` under the current allowlist.
+pub(super) async fn invalid_window(server: &ApiServer, interval_id: u64) -> Result<Vec<String>, StoreError> {
+    let (lo, hi) = quorum::window(interval_id);
+    let votes = server.store.votes(lo, hi).await?;
+    Ok(quorum::invalid_union(&votes, &server.allowlist(), server.config.quorum))
+}
+
+async fn get_invalid(State(server): S, Query(q): Query<HashMap<String, String>>) -> Result<Response, Reject> {
+    let Some(interval_id) = int_param(&q, "interval_id")? else {
+        return Err(reject(StatusCode::UNPROCESSABLE_ENTITY, "interval_id is required"));
+    };
+    let hotkeys = invalid_window(&server, interval_id).await.map_err(store_error)?;
+    let (lo, hi) = quorum::window(interval_id);
+    Ok(axum::Json(json!({
+        "interval_id": interval_id,
+        "window_start": lo,
+        "window_end": hi,
+        "quorum": server.config.quorum.to_string(),
+        "invalid_hotkeys": hotkeys,
+    }))
+    .into_response())
+}
+
+async fn get_blacklist(State(server): S) -> Result<Response, Reject> {
+    let list = server.store.blacklist().await.map_err(store_error)?;
+    Ok(axum::Json(json!({ "blacklist_hotkeys": list })).into_response())
+}
+
+async fn get_latest(State(server): S) -> Result<Response, Reject> {
+    let Some(cache) = server.latest() else {
+        return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "Latest results are not ready yet"));
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from(cache.body)).into_response())
+}
+
+async fn status_page(State(server): S) -> Response {
+    match status::render(&server).await {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => store_error(e).into_response(),
+    }
+}

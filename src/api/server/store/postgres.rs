@@ -1,0 +1,389 @@
+//! The production evidence store on PostgreSQL (`tokio-postgres`, no TLS: run it on
+//! loopback or a private network, or put a TLS-terminating proxy in front). A small pool
+//! of connections; a connection the server closed (restart, `pg_terminate_backend`) is
+//! re-opened and the operation retried once. Migrations run at start and keep the Python
+//! deployment's tables, adding the columns and the evidence table this server needs.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+use super::{
+    DecisionRow, Evidence, EvidenceKind, EvidenceStore, ResultFilter, StoreError, StoredDecision, Vote, failures_json,
+    parse_failures, to_i64, to_u64,
+};
+
+/// Connections opened by [`super::open_store`].
+pub const DEFAULT_POOL: usize = 4;
+
+const MIGRATIONS: &str = "
+CREATE TABLE IF NOT EXISTS validation_evidence (
+    id BIGSERIAL PRIMARY KEY,
+    validator_hotkey TEXT NOT NULL, interval_id BIGINT NOT NULL, kind TEXT NOT NULL,
+    signature TEXT NOT NULL, timestamp BIGINT NOT NULL, nonce TEXT NOT NULL,
+    body_sha256 TEXT NOT NULL, body TEXT NOT NULL, received_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS validation_results (
+    id BIGSERIAL PRIMARY KEY,
+    validator_hotkey TEXT NOT NULL, interval_id BIGINT NOT NULL, miner_hotkey TEXT NOT NULL,
+    accepted BOOLEAN NOT NULL);
+ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS failures TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS record_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS global_overlap_pruned_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS cross_miner_overlap_pruned_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now();
+ALTER TABLE validation_results ADD COLUMN IF NOT EXISTS evidence_id BIGINT REFERENCES validation_evidence(id);
+CREATE UNIQUE INDEX IF NOT EXISTS validation_results_key
+    ON validation_results (validator_hotkey, interval_id, miner_hotkey);
+CREATE INDEX IF NOT EXISTS validation_results_interval ON validation_results (interval_id);
+CREATE TABLE IF NOT EXISTS validator_request_nonces (
+    validator_hotkey TEXT NOT NULL, nonce TEXT NOT NULL);
+ALTER TABLE validator_request_nonces ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now();
+CREATE UNIQUE INDEX IF NOT EXISTS validator_request_nonces_key ON validator_request_nonces (validator_hotkey, nonce);
+CREATE INDEX IF NOT EXISTS validator_request_nonces_age ON validator_request_nonces (created_at);
+CREATE TABLE IF NOT EXISTS interval_invalid_hotkeys (
+    id BIGSERIAL PRIMARY KEY, interval_id BIGINT NOT NULL, hotkey TEXT NOT NULL);
+ALTER TABLE interval_invalid_hotkeys ADD COLUMN IF NOT EXISTS validator_hotkey TEXT NOT NULL DEFAULT '';
+ALTER TABLE interval_invalid_hotkeys ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now();
+ALTER TABLE interval_invalid_hotkeys ADD COLUMN IF NOT EXISTS evidence_id BIGINT REFERENCES validation_evidence(id);
+CREATE UNIQUE INDEX IF NOT EXISTS interval_invalid_hotkeys_vote
+    ON interval_invalid_hotkeys (interval_id, hotkey, validator_hotkey);
+CREATE TABLE IF NOT EXISTS blacklisted_hotkeys (hotkey TEXT PRIMARY KEY);
+ALTER TABLE blacklisted_hotkeys ADD COLUMN IF NOT EXISTS reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE blacklisted_hotkeys ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now();
+";
+
+const UPSERT_RESULT: &str = "INSERT INTO validation_results (validator_hotkey, interval_id, miner_hotkey, accepted,
+        failures, record_count, global_overlap_pruned_count, cross_miner_overlap_pruned_count, created_at, evidence_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), $10)
+    ON CONFLICT (validator_hotkey, interval_id, miner_hotkey) DO UPDATE SET
+        accepted = excluded.accepted, failures = excluded.failures, record_count = excluded.record_count,
+        global_overlap_pruned_count = excluded.global_overlap_pruned_count,
+        cross_miner_overlap_pruned_count = excluded.cross_miner_overlap_pruned_count,
+        created_at = excluded.created_at, evidence_id = excluded.evidence_id";
+
+const UPSERT_INVALID: &str = "INSERT INTO interval_invalid_hotkeys (interval_id, hotkey, validator_hotkey,
+        created_at, evidence_id) VALUES ($1, $2, $3, to_timestamp($4), $5)
+    ON CONFLICT (interval_id, hotkey, validator_hotkey) DO UPDATE SET
+        created_at = excluded.created_at, evidence_id = excluded.evidence_id";
+
+/// The PostgreSQL evidence store.
+pub struct PgStore {
+    url: String,
+    shown: String,
+    pool: Vec<Mutex<Option<Client>>>,
+    next: AtomicUsize,
+}
+
+fn db(e: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
+    let lost = e.is_closed()
+        || e.code().is_some_and(|c| {
+            [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(c)
+        });
+    if lost { StoreError::ConnectionLost(e.to_string()) } else { StoreError::Database(e.to_string()) }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "postgres://(unparsable URL)".into(),
+    }
+}
+
+async fn open(url: &str) -> Result<Client, StoreError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(db)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "evidence store: PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+impl PgStore {
+    /// Connects `pool` connections to `url` and applies the migrations.
+    pub async fn connect(url: &str, pool: usize) -> Result<Self, StoreError> {
+        let first = open(url).await?;
+        first.batch_execute(MIGRATIONS).await.map_err(db)?;
+        let mut slots = vec![Mutex::new(Some(first))];
+        for _ in 1..pool.max(1) {
+            slots.push(Mutex::new(None));
+        }
+        Ok(Self { url: url.to_string(), shown: redact(url), pool: slots, next: AtomicUsize::new(0) })
+    }
+
+    /// Runs `op` on a pooled connection; a closed connection is re-opened and `op` retried
+    /// once.
+    async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: for<'c> Fn(&'c mut Client) -> futures::future::BoxFuture<'c, Result<T, StoreError>>,
+    {
+        let slot = &self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()];
+        let mut guard = slot.lock().await;
+        for attempt in 0..2 {
+            if guard.as_ref().is_none_or(Client::is_closed) {
+                *guard = None;
+                *guard = Some(open(&self.url).await.map_err(|e| match e {
+                    StoreError::ConnectionLost(r) => StoreError::Database(r),
+                    other => other,
+                })?);
+            }
+            let Some(client) = guard.as_mut() else { continue };
+            match op(client).await {
+                Err(StoreError::ConnectionLost(reason)) if attempt == 0 => {
+                    tracing::warn!(%reason, "evidence store: connection lost; reconnecting");
+                    *guard = None;
+                }
+                other => return other,
+            }
+        }
+        Err(StoreError::Database("PostgreSQL connection lost twice".into()))
+    }
+}
+
+async fn insert_evidence(tx: &tokio_postgres::Transaction<'_>, ev: &Evidence) -> Result<i64, StoreError> {
+    let n = tx
+        .execute(
+            "INSERT INTO validator_request_nonces (validator_hotkey, nonce, created_at)
+             VALUES ($1, $2, to_timestamp($3)) ON CONFLICT DO NOTHING",
+            &[&ev.validator_hotkey, &ev.nonce, &(ev.received_at as f64)],
+        )
+        .await
+        .map_err(db)?;
+    if n == 0 {
+        return Err(StoreError::NonceReplayed);
+    }
+    let row = tx
+        .query_one(
+            "INSERT INTO validation_evidence (validator_hotkey, interval_id, kind, signature, timestamp, nonce,
+                body_sha256, body, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                &ev.validator_hotkey,
+                &to_i64(ev.interval_id),
+                &ev.kind.as_str(),
+                &ev.signature,
+                &ev.timestamp,
+                &ev.nonce,
+                &ev.body_sha256,
+                &ev.body,
+                &ev.received_at,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.get(0))
+}
+
+fn read_decision(row: &tokio_postgres::Row) -> Result<StoredDecision, StoreError> {
+    let validator_hotkey: String = row.get(0);
+    let interval_id = to_u64(row.get(1), "interval_id")?;
+    let failures: String = row.get(4);
+    let decision = DecisionRow {
+        miner_hotkey: row.get(2),
+        accepted: row.get(3),
+        failures: parse_failures(&failures)?,
+        record_count: to_u64(row.get(5), "record_count")?,
+        global_overlap_pruned_count: to_u64(row.get(6), "global_overlap_pruned_count")?,
+        cross_miner_overlap_pruned_count: to_u64(row.get(7), "cross_miner_overlap_pruned_count")?,
+    };
+    let evidence = match row.get::<_, Option<String>>(8) {
+        Some(kind) => Some(Evidence {
+            validator_hotkey: validator_hotkey.clone(),
+            interval_id,
+            kind: if kind == "invalid_hotkeys" { EvidenceKind::InvalidHotkeys } else { EvidenceKind::Results },
+            signature: row.get(9),
+            timestamp: row.get(10),
+            nonce: row.get(11),
+            body_sha256: row.get(12),
+            body: row.get(13),
+            received_at: row.get(14),
+        }),
+        None => None,
+    };
+    Ok(StoredDecision { validator_hotkey, interval_id, decision, evidence })
+}
+
+#[async_trait]
+impl EvidenceStore for PgStore {
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+
+    async fn record_results(&self, evidence: &Evidence, decisions: &[DecisionRow]) -> Result<usize, StoreError> {
+        self.run(|client| {
+            let (evidence, decisions) = (evidence.clone(), decisions.to_vec());
+            Box::pin(async move {
+                let tx = client.transaction().await.map_err(db)?;
+                let id = insert_evidence(&tx, &evidence).await?;
+                let stmt = tx.prepare(UPSERT_RESULT).await.map_err(db)?;
+                let at = evidence.received_at as f64;
+                for d in &decisions {
+                    let failures = failures_json(&d.failures);
+                    tx.execute(
+                        &stmt,
+                        &[
+                            &evidence.validator_hotkey,
+                            &to_i64(evidence.interval_id),
+                            &d.miner_hotkey,
+                            &d.accepted,
+                            &failures,
+                            &to_i64(d.record_count),
+                            &to_i64(d.global_overlap_pruned_count),
+                            &to_i64(d.cross_miner_overlap_pruned_count),
+                            &at,
+                            &id,
+                        ],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+                tx.commit().await.map_err(db)?;
+                Ok(decisions.len())
+            })
+        })
+        .await
+    }
+
+    async fn record_invalid(&self, evidence: &Evidence, hotkeys: &[String]) -> Result<usize, StoreError> {
+        self.run(|client| {
+            let (evidence, hotkeys) = (evidence.clone(), hotkeys.to_vec());
+            Box::pin(async move {
+                let tx = client.transaction().await.map_err(db)?;
+                let id = insert_evidence(&tx, &evidence).await?;
+                let stmt = tx.prepare(UPSERT_INVALID).await.map_err(db)?;
+                let at = evidence.received_at as f64;
+                for h in &hotkeys {
+                    tx.execute(&stmt, &[&to_i64(evidence.interval_id), h, &evidence.validator_hotkey, &at, &id])
+                        .await
+                        .map_err(db)?;
+                }
+                tx.commit().await.map_err(db)?;
+                Ok(hotkeys.len())
+            })
+        })
+        .await
+    }
+
+    async fn sweep_nonces(&self, before: i64) -> Result<u64, StoreError> {
+        self.run(|client| {
+            Box::pin(async move {
+                client
+                    .execute(
+                        "DELETE FROM validator_request_nonces WHERE created_at < to_timestamp($1)",
+                        &[&(before as f64)],
+                    )
+                    .await
+                    .map_err(db)
+            })
+        })
+        .await
+    }
+
+    async fn results(&self, filter: &ResultFilter) -> Result<Vec<StoredDecision>, StoreError> {
+        let (lo, hi) = filter.interval_range.unwrap_or((0, u64::MAX));
+        let (lo, hi) = (to_i64(lo), to_i64(hi));
+        let interval = filter.interval_id.map(to_i64);
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        self.run(|client| {
+            let hotkey = filter.validator_hotkey.clone();
+            let with = filter.with_evidence;
+            Box::pin(async move {
+                let rows = client
+                    .query(
+                        "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted, r.failures,
+                            r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
+                            CASE WHEN $5 THEN e.kind END, e.signature, e.timestamp, e.nonce, e.body_sha256,
+                            e.body, e.received_at
+                         FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
+                         WHERE ($1::TEXT IS NULL OR r.validator_hotkey = $1)
+                           AND ($2::BIGINT IS NULL OR r.interval_id = $2)
+                           AND r.interval_id BETWEEN $3 AND $4
+                         ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $6",
+                        &[&hotkey, &interval, &lo, &hi, &with, &limit],
+                    )
+                    .await
+                    .map_err(db)?;
+                rows.iter().map(read_decision).collect()
+            })
+        })
+        .await
+    }
+
+    async fn votes(&self, lo: u64, hi: u64) -> Result<Vec<Vote>, StoreError> {
+        let (lo, hi) = (to_i64(lo), to_i64(hi));
+        self.run(|client| {
+            Box::pin(async move {
+                let rows = client
+                    .query(
+                        "SELECT interval_id, miner_hotkey, validator_hotkey FROM validation_results
+                           WHERE NOT accepted AND interval_id BETWEEN $1 AND $2
+                         UNION
+                         SELECT interval_id, hotkey, validator_hotkey FROM interval_invalid_hotkeys
+                           WHERE interval_id BETWEEN $1 AND $2
+                         ORDER BY 1, 2, 3",
+                        &[&lo, &hi],
+                    )
+                    .await
+                    .map_err(db)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Vote {
+                            interval_id: to_u64(r.get(0), "interval_id")?,
+                            miner_hotkey: r.get(1),
+                            reporter: r.get(2),
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn blacklist(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|client| {
+            Box::pin(async move {
+                let rows =
+                    client.query("SELECT hotkey FROM blacklisted_hotkeys ORDER BY hotkey", &[]).await.map_err(db)?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            })
+        })
+        .await
+    }
+
+    async fn blacklist_add(&self, hotkey: &str, reason: &str) -> Result<bool, StoreError> {
+        self.run(|client| {
+            let (hotkey, reason) = (hotkey.to_string(), reason.to_string());
+            Box::pin(async move {
+                let n = client
+                    .execute(
+                        "INSERT INTO blacklisted_hotkeys (hotkey, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[&hotkey, &reason],
+                    )
+                    .await
+                    .map_err(db)?;
+                Ok(n > 0)
+            })
+        })
+        .await
+    }
+
+    async fn blacklist_remove(&self, hotkey: &str) -> Result<bool, StoreError> {
+        self.run(|client| {
+            let hotkey = hotkey.to_string();
+            Box::pin(async move {
+                let n = client
+                    .execute("DELETE FROM blacklisted_hotkeys WHERE hotkey = $1", &[&hotkey])
+                    .await
+                    .map_err(db)?;
+                Ok(n > 0)
+            })
+        })
+        .await
+    }
+}

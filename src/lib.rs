@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod catalog;
 pub mod chain;
 pub mod dataset;
 pub mod demo;

@@ -4,6 +4,7 @@
 mod bench;
 mod chain;
 mod check;
+mod dataset;
 mod demo;
 mod llm;
 mod mine;
@@ -65,6 +66,9 @@ enum Command {
     Health(validate::HealthArgs),
     /// Run a whole subnet on this machine: honest and cheating miners, a validator, weights.
     Demo(Box<demo::DemoArgs>),
+    /// The owner dataset: stats, SQL queries, WebDataset export, catalog rebuild.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -128,6 +132,7 @@ pub fn main() -> ExitCode {
             Command::SyncOwnerDatasets(args) => sync::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Dataset(cmd) => dataset::run(cmd).await,
             Command::Demo(args) => demo::run_demo(*args).await,
         }
     });

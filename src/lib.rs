@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod catalog;
 pub mod chain;
 pub mod config;
 pub mod dataset;

@@ -5,6 +5,7 @@ mod api;
 mod bench;
 mod chain;
 mod check;
+mod dataset;
 mod demo;
 mod llm;
 mod mine;
@@ -72,6 +73,9 @@ enum Command {
     Demo(Box<demo::DemoArgs>),
     /// Run the validation evidence server, or manage its blacklist.
     Api(Box<api::ApiArgs>),
+    /// The owner dataset: stats, SQL queries, WebDataset export, catalog rebuild.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -137,6 +141,7 @@ pub fn main() -> ExitCode {
             Command::Health(args) => Ok(validate::health(args)),
             Command::Api(args) => api::run(*args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Dataset(cmd) => dataset::run(cmd).await,
             Command::Demo(args) => demo::run_demo(*args).await,
         }
     });

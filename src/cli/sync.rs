@@ -25,7 +25,8 @@ use nexis::validator::metrics::heartbeat_path;
 #[derive(Debug, Args)]
 #[command(after_help = "Copies every row of every bundle in the record-info bucket that has no \
     copied_to_owner.marker into NEXIS_OWNER_DB_BUCKET as nature/{id}/clip.mp4, first_image.jpg and \
-    metadata.json, verifying both sha256 digests. Progress lives in NEXIS_WORKDIR/owner-sync; a \
+    metadata.json, verifying both sha256 digests, and keeps the parquet catalog catalog/interval={I}/part-*.parquet \
+    (see `nexis dataset`) up to date. Progress lives in NEXIS_WORKDIR/owner-sync; a \
     restart resumes and overwrites instead of duplicating.\n\n\
     Example (embedded chain, local buckets):\n  nexis sync-owner-datasets --buckets-dir ./buckets \
     --owner-db-bucket owner-db --once")]
@@ -73,6 +74,15 @@ pub struct SyncArgs {
     pub owner_db_write_secret_key: Option<Secret>,
     #[command(flatten)]
     pub caps: SizeCapArgs,
+    /// Interval length in blocks (the sync lists only the intervals since its high-water mark).
+    #[arg(long, env = "NEXIS_INTERVAL_BLOCKS", default_value_t = 50)]
+    pub interval_blocks: u64,
+    /// Longest time between two listings of the whole record-info bucket, seconds.
+    #[arg(long, env = "NEXIS_OWNER_SYNC_FULL_LIST_SEC", default_value_t = 3600)]
+    pub full_list_sec: u64,
+    /// The validator that accepted the bundles (the owner's hotkey), written to the catalog.
+    #[arg(long, env = "NEXIS_OWNER_SYNC_VALIDATOR_HOTKEY")]
+    pub validator_hotkey: Option<String>,
     /// Pause after each copied row, milliseconds (throttling; tests use it).
     #[arg(long, hide = true, default_value_t = 0)]
     pub pause_after_row_ms: u64,
@@ -166,6 +176,14 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
             scratch: workdir.join("owner-sync").join("scratch"),
             progress_bar: true,
             pause_after_row: Duration::from_millis(args.pause_after_row_ms),
+            interval_blocks: args.interval_blocks.max(1),
+            full_list_every: Duration::from_secs(args.full_list_sec),
+            validator_hotkey: args
+                .validator_hotkey
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from),
             ..SyncSettings::default()
         },
         heartbeat: Some(heartbeat_path(&workdir, "owner-sync")),

@@ -2,11 +2,17 @@
 //! which rows are copied, which failed (attempts, last error, when to retry) and which
 //! were given up. A row's entry is written only after its objects are uploaded, so a
 //! crash at any point at worst repeats a row, and a repeat overwrites the same keys.
+//!
+//! Beside the rows it keeps each copied row's catalog entry (so a catalog part is rebuilt
+//! from recorded state, byte for byte), each broken bundle's attempts, and the high-water
+//! interval below which every bundle is finished.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CatalogRow, hotkey_prefix};
 
 /// Progress database failures.
 #[derive(Debug, thiserror::Error)]
@@ -77,11 +83,37 @@ impl RetryPolicy {
     }
 }
 
+/// The stored state of a bundle that could not be read (broken manifest or dataset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleProgress {
+    /// Failed passes so far.
+    pub attempts: u32,
+    /// Failed as often as the row attempt limit; not tried again.
+    pub given_up: bool,
+    pub last_error: String,
+}
+
 /// The progress database.
 #[derive(Debug, Clone)]
 pub struct ProgressStore {
     _db: sled::Db,
     rows: sled::Tree,
+    catalog: sled::Tree,
+    bundles: sled::Tree,
+    meta: sled::Tree,
+}
+
+const HIGH_WATER: &[u8] = b"high_water_interval";
+const LAST_FULL_LIST: &[u8] = b"last_full_list_unix";
+
+fn bundle_key(interval_id: u64, hotkey: &str) -> Vec<u8> {
+    let mut key = interval_id.to_be_bytes().to_vec();
+    key.extend_from_slice(hotkey.as_bytes());
+    key
+}
+
+fn corrupt(e: serde_json::Error) -> ProgressError {
+    ProgressError::Corrupt(e.to_string())
 }
 
 fn row_key(interval_id: u64, hotkey: &str, clip_id: &str) -> Vec<u8> {
@@ -99,7 +131,10 @@ impl ProgressStore {
     pub fn open(path: &Path) -> Result<Self, ProgressError> {
         let db = sled::open(path)?;
         let rows = db.open_tree("rows")?;
-        Ok(Self { _db: db, rows })
+        let catalog = db.open_tree("catalog")?;
+        let bundles = db.open_tree("bundles")?;
+        let meta = db.open_tree("meta")?;
+        Ok(Self { _db: db, rows, catalog, bundles, meta })
     }
 
     /// The state of a row, if it was ever attempted.
@@ -121,6 +156,67 @@ impl ProgressStore {
         let bytes = serde_json::to_vec(progress).map_err(|e| ProgressError::Corrupt(e.to_string()))?;
         self.rows.insert(row_key(interval_id, hotkey, clip_id), bytes)?;
         self.rows.flush()?;
+        Ok(())
+    }
+
+    /// Records the catalog entry of a copied row (before its progress says copied).
+    pub fn put_catalog(&self, row: &CatalogRow) -> Result<(), ProgressError> {
+        let bytes = serde_json::to_vec(row).map_err(corrupt)?;
+        self.catalog.insert(row_key(row.interval, &row.miner_hotkey, &row.clip_id), bytes)?;
+        Ok(())
+    }
+
+    /// The catalog entries of interval `interval_id` whose miner hotkey has part prefix
+    /// `prefix` (see [`hotkey_prefix`]).
+    pub fn catalog_rows(&self, interval_id: u64, prefix: &str) -> Result<Vec<CatalogRow>, ProgressError> {
+        let mut out = Vec::new();
+        for item in self.catalog.scan_prefix(interval_id.to_be_bytes()) {
+            let (_, v) = item?;
+            let row: CatalogRow = serde_json::from_slice(&v).map_err(corrupt)?;
+            if hotkey_prefix(&row.miner_hotkey) == prefix {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The state of a broken bundle, if it ever failed.
+    pub fn bundle(&self, interval_id: u64, hotkey: &str) -> Result<Option<BundleProgress>, ProgressError> {
+        match self.bundles.get(bundle_key(interval_id, hotkey))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(corrupt),
+        }
+    }
+
+    /// Records the state of a broken bundle.
+    pub fn put_bundle(&self, interval_id: u64, hotkey: &str, state: &BundleProgress) -> Result<(), ProgressError> {
+        let bytes = serde_json::to_vec(state).map_err(corrupt)?;
+        self.bundles.insert(bundle_key(interval_id, hotkey), bytes)?;
+        self.bundles.flush()?;
+        Ok(())
+    }
+
+    /// The high-water interval: every bundle below it is finished.
+    pub fn high_water(&self) -> Result<Option<u64>, ProgressError> {
+        Ok(self.meta.get(HIGH_WATER)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_be_bytes))
+    }
+
+    /// Records the high-water interval.
+    pub fn set_high_water(&self, interval_id: u64) -> Result<(), ProgressError> {
+        self.meta.insert(HIGH_WATER, &interval_id.to_be_bytes())?;
+        self.meta.flush()?;
+        Ok(())
+    }
+
+    /// When the whole record-info bucket was last listed (unix seconds).
+    pub fn last_full_list(&self) -> Result<Option<i64>, ProgressError> {
+        Ok(self.meta.get(LAST_FULL_LIST)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(i64::from_be_bytes))
+    }
+
+    /// Records a whole listing at unix time `at`.
+    pub fn set_last_full_list(&self, at: i64) -> Result<(), ProgressError> {
+        self.meta.insert(LAST_FULL_LIST, &at.to_be_bytes())?;
+        self.meta.flush()?;
         Ok(())
     }
 

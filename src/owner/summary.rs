@@ -28,6 +28,12 @@ pub struct PassSummary {
     pub bundles_incomplete: u64,
     /// Bundles that could not be read this pass.
     pub bundle_errors: u64,
+    /// Broken bundles given up this pass (failed as often as the row attempt limit).
+    pub bundles_given_up: u64,
+    /// Broken bundles given up on an earlier pass (not read again).
+    pub bundles_already_given_up: u64,
+    /// Catalog parts written this pass.
+    pub catalog_parts_written: u64,
     pub rows_copied: u64,
     /// Rows copied on an earlier pass.
     pub rows_already_copied: u64,
@@ -45,7 +51,7 @@ pub struct PassSummary {
 
 impl PassSummary {
     /// The counters by name.
-    pub fn fields(&self) -> [(&'static str, u64); 12] {
+    pub fn fields(&self) -> [(&'static str, u64); 15] {
         [
             ("bundles_listed", self.bundles_listed),
             ("bundles_marked", self.bundles_marked),
@@ -53,6 +59,9 @@ impl PassSummary {
             ("bundles_completed", self.bundles_completed),
             ("bundles_incomplete", self.bundles_incomplete),
             ("bundle_errors", self.bundle_errors),
+            ("bundles_given_up", self.bundles_given_up),
+            ("bundles_already_given_up", self.bundles_already_given_up),
+            ("catalog_parts_written", self.catalog_parts_written),
             ("rows_copied", self.rows_copied),
             ("rows_already_copied", self.rows_already_copied),
             ("rows_failed", self.rows_failed),

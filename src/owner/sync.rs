@@ -10,6 +10,16 @@
 //! concurrency limit; progress is recorded per row in sled, failed rows are retried on
 //! later passes with backoff and given up after a set number of attempts; the marker is
 //! written once every row is copied or given up.
+//!
+//! Catalog (issue 18): each copied row's catalog entry is recorded with its progress, and
+//! after a bundle's rows are done the part `catalog/interval={I}/part-{hotkey prefix}` is
+//! rewritten from the recorded entries (so after the objects it names, byte for byte the
+//! same on a rerun) and `catalog/_index.json` updated, before the marker.
+//!
+//! Listing: the first pass, and one pass every [`SyncSettings::full_list_every`], list the
+//! whole record-info bucket; the others list only `{I}/` for the intervals from the
+//! high-water interval (every bundle below it finished, kept in sled) to the current one.
+//! A bundle that cannot be read is given up after as many failed passes as a row.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -29,11 +39,14 @@ use super::keys::{
 };
 use super::metadata::OwnerMetadata;
 use super::metrics::SyncMetrics;
-use super::progress::{ProgressError, ProgressStore, RetryPolicy, RowProgress, RowStatus};
+use super::progress::{BundleProgress, ProgressError, ProgressStore, RetryPolicy, RowProgress, RowStatus};
 use super::summary::{PassSummary, RowFailure};
+use crate::catalog::publish::{put_part, update_index};
+use crate::catalog::shape::{ClipShape, read_shapes};
+use crate::catalog::{CatalogError, CatalogRow, hotkey_prefix};
 use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::model::IntervalManifest;
-use crate::storage::{ObjectStore, StorageError, asset_key, normalize_uri};
+use crate::storage::{ObjectMeta, ObjectStore, StorageError, asset_key, normalize_uri};
 use crate::validator::metrics::write_heartbeat;
 use crate::validator::stores::MinerStores;
 
@@ -58,7 +71,19 @@ pub struct SyncSettings {
     /// Pause after each copied row (gentler on miners' buckets; tests use it to land a
     /// kill mid-bundle).
     pub pause_after_row: Duration,
+    /// Interval length in blocks (listing only the intervals since the high-water mark).
+    pub interval_blocks: u64,
+    /// Longest time between two listings of the whole record-info bucket.
+    pub full_list_every: Duration,
+    /// The validator that accepted the bundles (the owner's hotkey), for the catalog.
+    pub validator_hotkey: Option<String>,
 }
+
+/// Intervals kept below the current one when the high-water mark moves: bundles are
+/// published up to a few intervals late (retries), so they must still be listed.
+pub const HIGH_WATER_LOOKBACK_INTERVALS: u64 = 12;
+/// More interval prefixes than this since the high-water mark: list the whole bucket.
+const MAX_PREFIX_LISTS: u64 = 500;
 
 impl Default for SyncSettings {
     fn default() -> Self {
@@ -75,6 +100,9 @@ impl Default for SyncSettings {
             scratch: std::env::temp_dir().join("nexis-owner-sync"),
             progress_bar: false,
             pause_after_row: Duration::ZERO,
+            interval_blocks: 50,
+            full_list_every: Duration::from_secs(3600),
+            validator_hotkey: None,
         }
     }
 }
@@ -109,6 +137,15 @@ pub enum BundleSyncError {
     Progress(#[from] ProgressError),
     #[error("scratch space: {0}")]
     Scratch(String),
+    #[error("catalog: {0}")]
+    Catalog(#[from] CatalogError),
+}
+
+impl BundleSyncError {
+    /// Whether the failure is the bundle's (counted towards giving it up), not ours.
+    fn is_bundles_fault(&self) -> bool {
+        !matches!(self, Self::Progress(_) | Self::Scratch(_) | Self::Catalog(_))
+    }
 }
 
 /// Why one row was not copied (counted as a failed attempt).
@@ -201,9 +238,36 @@ impl OwnerSync {
         result
     }
 
+    /// Lists the record-info bucket: the whole bucket, or only the intervals from the
+    /// high-water mark to the current one. Returns the objects and whether it was whole.
+    async fn list_bundles(&self, block: Option<u64>) -> Result<(Vec<ObjectMeta>, bool), SyncError> {
+        let list = |prefix: String| async move { self.record_info.list(&prefix).await.map_err(SyncError::List) };
+        let step = self.settings.interval_blocks.max(1);
+        let now = now_unix();
+        let last_full = self.progress.last_full_list()?;
+        let stale = last_full.is_none_or(|t| now.saturating_sub(t) >= self.settings.full_list_every.as_secs() as i64);
+        let (Some(high), Some(block), false) = (self.progress.high_water()?, block, stale) else {
+            let objects = list(String::new()).await?;
+            self.progress.set_last_full_list(now)?;
+            return Ok((objects, true));
+        };
+        let (first, current) = (high - high % step, block - block % step);
+        if current.saturating_sub(first) / step > MAX_PREFIX_LISTS {
+            let objects = list(String::new()).await?;
+            self.progress.set_last_full_list(now)?;
+            return Ok((objects, true));
+        }
+        let mut objects = Vec::new();
+        for interval in (first..=current).step_by(step as usize) {
+            objects.extend(list(format!("{interval}/")).await?);
+        }
+        Ok((objects, false))
+    }
+
     async fn pass_inner(&self) -> Result<PassSummary, SyncError> {
         let mut summary = PassSummary::default();
-        let objects = self.record_info.list("").await.map_err(SyncError::List)?;
+        let block = self.chain.current_block().await.ok();
+        let (objects, _whole) = self.list_bundles(block).await?;
         let mut manifests = BTreeSet::new();
         let mut markers = BTreeSet::new();
         for object in &objects {
@@ -225,36 +289,79 @@ impl OwnerSync {
                 summary.bundles_marked += 1;
             } else if self.settings.excluded.contains(&bundle.1) {
                 summary.bundles_excluded += 1;
+            } else if self.progress.bundle(bundle.0, &bundle.1)?.is_some_and(|b| b.given_up) {
+                summary.bundles_already_given_up += 1;
             } else {
                 todo.push(bundle);
             }
         }
-        let block = self.chain.current_block().await.unwrap_or(0);
-        if todo.is_empty() {
-            self.beat(block, last_interval);
-            return Ok(summary);
-        }
-        let credentials: BTreeMap<String, ReadCredentials> = self
-            .chain
-            .commitments(self.settings.netuid)
-            .await?
-            .into_iter()
-            .map(|c| (c.hotkey, c.credentials))
-            .collect();
-        for (interval_id, hotkey) in todo {
-            match self.sync_bundle(interval_id, &hotkey, credentials.get(&hotkey), &mut summary).await {
-                Ok(true) => summary.bundles_completed += 1,
-                Ok(false) => summary.bundles_incomplete += 1,
-                Err(BundleSyncError::Progress(e)) => return Err(e.into()),
-                Err(e) => {
-                    summary.bundle_errors += 1;
-                    warn!(interval_id, miner = %hotkey, error = %e, "owner bundle skipped this pass");
+        let beat_block = block.unwrap_or(0);
+        let mut unfinished: Option<u64> = None;
+        if !todo.is_empty() {
+            let credentials: BTreeMap<String, ReadCredentials> = self
+                .chain
+                .commitments(self.settings.netuid)
+                .await?
+                .into_iter()
+                .map(|c| (c.hotkey, c.credentials))
+                .collect();
+            for (interval_id, hotkey) in todo {
+                let done = self.work_bundle(interval_id, &hotkey, credentials.get(&hotkey), &mut summary).await?;
+                if !done {
+                    unfinished = Some(unfinished.map_or(interval_id, |u| u.min(interval_id)));
                 }
+                self.beat(beat_block, last_interval);
             }
-            self.beat(block, last_interval);
         }
-        self.beat(block, last_interval);
+        if let Some(block) = block {
+            let step = self.settings.interval_blocks.max(1);
+            let floor = (block - block % step).saturating_sub(HIGH_WATER_LOOKBACK_INTERVALS * step);
+            self.progress.set_high_water(unfinished.map_or(floor, |u| u.min(floor)))?;
+        }
+        self.beat(beat_block, last_interval);
         Ok(summary)
+    }
+
+    /// Works through one bundle, counting the outcome; `Ok(true)` when it is finished
+    /// (marked or given up). A bundle that cannot be read counts a failed attempt.
+    async fn work_bundle(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        credentials: Option<&ReadCredentials>,
+        summary: &mut PassSummary,
+    ) -> Result<bool, SyncError> {
+        match self.sync_bundle(interval_id, hotkey, credentials, summary).await {
+            Ok(true) => {
+                summary.bundles_completed += 1;
+                Ok(true)
+            }
+            Ok(false) => {
+                summary.bundles_incomplete += 1;
+                Ok(false)
+            }
+            Err(BundleSyncError::Progress(e)) => Err(e.into()),
+            Err(e) if e.is_bundles_fault() => {
+                let previous = self.progress.bundle(interval_id, hotkey)?;
+                let attempts = previous.map_or(0, |p| p.attempts).saturating_add(1);
+                let given_up = attempts >= self.settings.retry.max_attempts.max(1);
+                let state = BundleProgress { attempts, given_up, last_error: e.to_string() };
+                self.progress.put_bundle(interval_id, hotkey, &state)?;
+                if given_up {
+                    summary.bundles_given_up += 1;
+                    warn!(interval_id, miner = %hotkey, attempts, error = %e, "owner bundle given up");
+                } else {
+                    summary.bundle_errors += 1;
+                    warn!(interval_id, miner = %hotkey, attempts, error = %e, "owner bundle skipped this pass");
+                }
+                Ok(given_up)
+            }
+            Err(e) => {
+                summary.bundle_errors += 1;
+                warn!(interval_id, miner = %hotkey, error = %e, "owner bundle skipped this pass");
+                Ok(false)
+            }
+        }
     }
 
     /// Works through one bundle; `Ok(true)` when its marker was written.
@@ -289,10 +396,14 @@ impl OwnerSync {
         }
         let max_rows = s.max_dataset_rows;
         let path = dataset.clone();
-        let rows = tokio::task::spawn_blocking(move || read_bundle_rows(&path, max_rows))
-            .await
-            .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")))??;
-        if rows.len() as u64 != manifest.record_count {
+        let (rows, shapes) = tokio::task::spawn_blocking(move || {
+            let rows = read_bundle_rows(&path, max_rows)?;
+            let shapes = read_shapes(&path, max_rows)?;
+            Ok::<_, BundleSyncError>((rows, shapes))
+        })
+        .await
+        .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")))??;
+        if rows.len() as u64 != manifest.record_count || shapes.len() != rows.len() {
             return Err(BundleSyncError::RowCount { expected: manifest.record_count, actual: rows.len() as u64 });
         }
         let store: Result<Arc<dyn ObjectStore>, String> = match credentials {
@@ -300,13 +411,13 @@ impl OwnerSync {
             Some(c) => self.stores.store_for(hotkey, c).map_err(|e| e.to_string()),
         };
         let bar = self.progress_bar(rows.len() as u64, interval_id, hotkey);
-        let outcomes: Vec<Result<RowOutcome, ProgressError>> = futures::stream::iter(rows.iter())
-            .map(|row| {
+        let outcomes: Vec<Result<RowOutcome, ProgressError>> = futures::stream::iter(rows.iter().zip(&shapes))
+            .map(|(row, shape)| {
                 let store = store.as_ref().map(|s| s.as_ref());
                 let bar = &bar;
                 let dir = dir.path();
                 async move {
-                    let out = self.sync_row(interval_id, hotkey, row, store, dir).await;
+                    let out = self.sync_row(interval_id, hotkey, (row, shape), store, dir).await;
                     bar.inc(1);
                     out
                 }
@@ -316,11 +427,15 @@ impl OwnerSync {
             .await;
         bar.finish_and_clear();
         let mut complete = true;
+        let mut copied_now = false;
         for outcome in outcomes {
             match outcome? {
                 RowOutcome::AlreadyCopied => summary.rows_already_copied += 1,
                 RowOutcome::AlreadyGivenUp => summary.rows_already_given_up += 1,
-                RowOutcome::Copied => summary.rows_copied += 1,
+                RowOutcome::Copied => {
+                    summary.rows_copied += 1;
+                    copied_now = true;
+                }
                 RowOutcome::Waiting => {
                     summary.rows_waiting += 1;
                     complete = false;
@@ -336,11 +451,35 @@ impl OwnerSync {
                 }
             }
         }
+        if complete || copied_now {
+            self.write_catalog_part(interval_id, hotkey, dir.path(), summary).await?;
+        }
         if complete {
             self.record_info.put_bytes(&marker_key(interval_id, hotkey), MARKER_BODY).await?;
             info!(interval_id, miner = %hotkey, rows = rows.len(), "owner bundle copied; marker written");
         }
         Ok(complete)
+    }
+
+    /// Rewrites the catalog part of `(interval, hotkey prefix)` from the recorded entries
+    /// and updates the index. Every entry was recorded after its objects were written.
+    async fn write_catalog_part(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        scratch: &Path,
+        summary: &mut PassSummary,
+    ) -> Result<(), BundleSyncError> {
+        let prefix = hotkey_prefix(hotkey);
+        let rows = self.progress.catalog_rows(interval_id, &prefix)?;
+        let count = rows.len();
+        if let Some(entry) = put_part(self.owner_db.as_ref(), interval_id, &prefix, rows, scratch).await? {
+            let key = entry.key.clone();
+            update_index(self.owner_db.as_ref(), vec![entry]).await?;
+            summary.catalog_parts_written += 1;
+            debug!(interval_id, key = %key, rows = count, "catalog part written");
+        }
+        Ok(())
     }
 
     fn progress_bar(&self, len: u64, interval_id: u64, hotkey: &str) -> ProgressBar {
@@ -359,7 +498,7 @@ impl OwnerSync {
         &self,
         interval_id: u64,
         hotkey: &str,
-        row: &BundleRow,
+        (row, shape): (&BundleRow, &ClipShape),
         store: Result<&dyn ObjectStore, &String>,
         dir: &Path,
     ) -> Result<RowOutcome, ProgressError> {
@@ -376,7 +515,33 @@ impl OwnerSync {
             Err(why) => Err(RowError::NoCredentials(why.clone())),
         };
         match result {
-            Ok(()) => {
+            Ok((clip_bytes, image_bytes)) => {
+                let entry = CatalogRow {
+                    clip_key: owner_clip_key(&id),
+                    image_key: owner_image_key(&id),
+                    metadata_key: owner_metadata_key(&id),
+                    id: id.clone(),
+                    clip_id: row.clip_id.clone(),
+                    caption: row.caption.clone(),
+                    source_video_id: row.source_video_id.clone(),
+                    source_video_url: row.source_video_url.clone(),
+                    clip_start_sec: row.clip_start_sec,
+                    duration_sec: shape.duration_sec,
+                    width: shape.width,
+                    height: shape.height,
+                    fps: shape.fps,
+                    num_frames: shape.num_frames,
+                    has_audio: shape.has_audio,
+                    clip_sha256: row.clip_sha256.clone(),
+                    first_frame_sha256: row.first_frame_sha256.clone(),
+                    clip_bytes,
+                    image_bytes,
+                    interval: interval_id,
+                    miner_hotkey: hotkey.to_string(),
+                    validator_hotkey: self.settings.validator_hotkey.clone(),
+                    copied_at_us: Some(chrono::Utc::now().timestamp_micros()),
+                };
+                self.progress.put_catalog(&entry)?;
                 let attempts = previous.map_or(0, |p| p.attempts);
                 let done = RowProgress { status: RowStatus::Copied, attempts, id, last_error: None, retry_at: 0 };
                 self.record(interval_id, hotkey, &row.clip_id, done).await?;
@@ -427,7 +592,8 @@ impl OwnerSync {
             .map_err(|e| ProgressError::Task(e.to_string()))?
     }
 
-    /// Fetches and verifies both assets, then writes the three owner objects.
+    /// Fetches and verifies both assets, then writes the three owner objects; returns the
+    /// clip's and the image's sizes.
     async fn copy_row(
         &self,
         interval_id: u64,
@@ -435,7 +601,7 @@ impl OwnerSync {
         id: &str,
         store: &dyn ObjectStore,
         dir: &Path,
-    ) -> Result<(), RowError> {
+    ) -> Result<(u64, u64), RowError> {
         if row.clip_id.is_empty() {
             return Err(RowError::NoClipId);
         }
@@ -456,7 +622,8 @@ impl OwnerSync {
                 tmp.path().join("frame"),
             ),
         ];
-        for (what, key, expected, cap, path) in &assets {
+        let mut sizes = [0u64; 2];
+        for (slot, (what, key, expected, cap, path)) in assets.iter().enumerate() {
             let got = store.get_to_file(key, path, *cap).await.map_err(|error| RowError::Fetch {
                 what,
                 key: key.clone(),
@@ -465,6 +632,7 @@ impl OwnerSync {
             if got.sha256 != **expected {
                 return Err(RowError::HashMismatch { what, expected: (*expected).clone(), actual: got.sha256 });
             }
+            sizes[slot] = got.size;
         }
         let upload = |key: String| move |error: StorageError| RowError::Upload { key, error };
         let key = owner_clip_key(id);
@@ -473,7 +641,7 @@ impl OwnerSync {
         self.owner_db.put_file(&key, &assets[1].4).await.map_err(upload(key.clone()))?;
         let key = owner_metadata_key(id);
         self.owner_db.put_bytes(&key, &metadata.to_json()).await.map_err(upload(key.clone()))?;
-        Ok(())
+        Ok((sizes[0], sizes[1]))
     }
 
     /// Passes every `poll` until `shutdown` turns true. Stopping mid-pass is safe: a row's

@@ -1,0 +1,186 @@
+//! One catalog row: a copied clip with everything a dataset user filters on, and the
+//! arrow schema of a part file. The interval is the Hive partition (`interval=`) and is
+//! not stored in the file; readers add it from the path.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// A copied clip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogRow {
+    /// The owner row id (UUID text), the `{id}` of its objects.
+    pub id: String,
+    pub clip_key: String,
+    pub image_key: String,
+    pub metadata_key: String,
+    /// The miner's clip id.
+    pub clip_id: String,
+    pub caption: String,
+    pub source_video_id: String,
+    pub source_video_url: String,
+    pub clip_start_sec: f64,
+    pub duration_sec: Option<f64>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub fps: Option<f64>,
+    pub num_frames: Option<i64>,
+    pub has_audio: Option<bool>,
+    pub clip_sha256: String,
+    pub first_frame_sha256: String,
+    pub clip_bytes: u64,
+    pub image_bytes: u64,
+    /// The partition; not a column of the part file.
+    pub interval: u64,
+    pub miner_hotkey: String,
+    /// The validator whose acceptance published the bundle, when known.
+    pub validator_hotkey: Option<String>,
+    /// When the row was copied (unix microseconds, UTC), from the recorded state.
+    pub copied_at_us: Option<i64>,
+}
+
+/// Column names of a part file, in order.
+pub const COLUMNS: [&str; 22] = [
+    "id",
+    "clip_key",
+    "image_key",
+    "metadata_key",
+    "clip_id",
+    "caption",
+    "source_video_id",
+    "source_video_url",
+    "clip_start_sec",
+    "duration_sec",
+    "width",
+    "height",
+    "fps",
+    "num_frames",
+    "has_audio",
+    "clip_sha256",
+    "first_frame_sha256",
+    "clip_bytes",
+    "image_bytes",
+    "miner_hotkey",
+    "validator_hotkey",
+    "copied_at",
+];
+
+/// The schema of a part file (the interval comes from the path).
+pub fn part_schema() -> SchemaRef {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let mut fields: Vec<Field> = COLUMNS[..8].iter().map(|n| text(n, false)).collect();
+    fields.extend([
+        Field::new("clip_start_sec", DataType::Float64, false),
+        Field::new("duration_sec", DataType::Float64, true),
+        Field::new("width", DataType::Int64, true),
+        Field::new("height", DataType::Int64, true),
+        Field::new("fps", DataType::Float64, true),
+        Field::new("num_frames", DataType::Int64, true),
+        Field::new("has_audio", DataType::Boolean, true),
+        text("clip_sha256", false),
+        text("first_frame_sha256", false),
+        Field::new("clip_bytes", DataType::Int64, false),
+        Field::new("image_bytes", DataType::Int64, false),
+        text("miner_hotkey", false),
+        text("validator_hotkey", true),
+        Field::new("copied_at", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+fn text_array(rows: &[CatalogRow], f: impl Fn(&CatalogRow) -> Option<&str>) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 32);
+    for r in rows {
+        b.append_option(f(r));
+    }
+    Arc::new(b.finish())
+}
+
+fn f64_array(rows: &[CatalogRow], f: impl Fn(&CatalogRow) -> Option<f64>) -> ArrayRef {
+    let mut b = Float64Builder::with_capacity(rows.len());
+    rows.iter().for_each(|r| b.append_option(f(r)));
+    Arc::new(b.finish())
+}
+
+fn i64_array(rows: &[CatalogRow], f: impl Fn(&CatalogRow) -> Option<i64>) -> ArrayRef {
+    let mut b = Int64Builder::with_capacity(rows.len());
+    rows.iter().for_each(|r| b.append_option(f(r)));
+    Arc::new(b.finish())
+}
+
+fn size(v: u64) -> Option<i64> {
+    Some(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// The rows as one record batch of [`part_schema`].
+pub fn to_batch(rows: &[CatalogRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut audio = BooleanBuilder::with_capacity(rows.len());
+    rows.iter().for_each(|r| audio.append_option(r.has_audio));
+    let mut copied = TimestampMicrosecondBuilder::with_capacity(rows.len());
+    rows.iter().for_each(|r| copied.append_option(r.copied_at_us));
+    let columns: Vec<ArrayRef> = vec![
+        text_array(rows, |r| Some(&r.id)),
+        text_array(rows, |r| Some(&r.clip_key)),
+        text_array(rows, |r| Some(&r.image_key)),
+        text_array(rows, |r| Some(&r.metadata_key)),
+        text_array(rows, |r| Some(&r.clip_id)),
+        text_array(rows, |r| Some(&r.caption)),
+        text_array(rows, |r| Some(&r.source_video_id)),
+        text_array(rows, |r| Some(&r.source_video_url)),
+        f64_array(rows, |r| Some(r.clip_start_sec)),
+        f64_array(rows, |r| r.duration_sec),
+        i64_array(rows, |r| r.width),
+        i64_array(rows, |r| r.height),
+        f64_array(rows, |r| r.fps),
+        i64_array(rows, |r| r.num_frames),
+        Arc::new(audio.finish()),
+        text_array(rows, |r| Some(&r.clip_sha256)),
+        text_array(rows, |r| Some(&r.first_frame_sha256)),
+        i64_array(rows, |r| size(r.clip_bytes)),
+        i64_array(rows, |r| size(r.image_bytes)),
+        text_array(rows, |r| Some(&r.miner_hotkey)),
+        text_array(rows, |r| r.validator_hotkey.as_deref()),
+        Arc::new(copied.finish()),
+    ];
+    RecordBatch::try_new(part_schema(), columns)
+}
+
+impl CatalogRow {
+    /// The sample's JSON in a WebDataset export: every column plus `interval`, with
+    /// `copied_at` as RFC 3339 text.
+    pub fn to_json(&self) -> Vec<u8> {
+        let copied_at = self
+            .copied_at_us
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        let value = serde_json::json!({
+            "id": self.id,
+            "clip_key": self.clip_key,
+            "image_key": self.image_key,
+            "metadata_key": self.metadata_key,
+            "clip_id": self.clip_id,
+            "caption": self.caption,
+            "source_video_id": self.source_video_id,
+            "source_video_url": self.source_video_url,
+            "clip_start_sec": self.clip_start_sec,
+            "duration_sec": self.duration_sec,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "has_audio": self.has_audio,
+            "clip_sha256": self.clip_sha256,
+            "first_frame_sha256": self.first_frame_sha256,
+            "clip_bytes": self.clip_bytes,
+            "image_bytes": self.image_bytes,
+            "interval": self.interval,
+            "miner_hotkey": self.miner_hotkey,
+            "validator_hotkey": self.validator_hotkey,
+            "copied_at": copied_at,
+        });
+        serde_json::to_vec(&value).unwrap_or_default()
+    }
+}

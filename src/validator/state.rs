@@ -269,7 +269,7 @@ mod tests {
     fn record(interval_id: u64, failures: usize) -> IntervalRecord {
         let list: Vec<Failure> = (0..failures).map(|i| Failure::ShortCaption { clip_id: format!("{i:064}") }).collect();
         let d = Decision::evaluated("miner", interval_id, list, 0, 0, DecisionNotes::default());
-        IntervalRecord { interval_id, decisions: vec![d], index_entries: Vec::new() }
+        IntervalRecord { interval_id, decisions: vec![d], index_entries: Vec::new(), pending_bundles: Vec::new() }
     }
 
     #[test]

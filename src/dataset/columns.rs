@@ -170,9 +170,20 @@ fn as_f64(array: &ArrayRef) -> Result<Float64Array, String> {
     cast.as_any().downcast_ref::<Float64Array>().cloned().ok_or_else(|| "not a numeric column".to_string())
 }
 
+/// Whitespace as Python's `str.split()`/`str.strip()` see it: Unicode whitespace plus the
+/// information separators U+001C..U+001F (which Rust's `char::is_whitespace` leaves out).
+pub(crate) fn is_py_whitespace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// `value.strip()` as Python does it.
+pub(crate) fn py_trim(value: &str) -> &str {
+    value.trim_matches(is_py_whitespace)
+}
+
 /// Applies the text rules to one value; returns the trimmed text.
 fn check_text<'a>(spec: &ColumnSpec, value: &'a str) -> Result<&'a str, String> {
-    let v = value.trim();
+    let v = py_trim(value);
     if spec.rules.non_empty && v.is_empty() {
         return Err("is empty".into());
     }
@@ -229,7 +240,7 @@ fn fingerprint_lowercase(v: &str) -> u128 {
 }
 
 fn word_count_capped(text: &str) -> u8 {
-    text.split_whitespace().take(MIN_CAPTION_WORDS).count() as u8
+    text.split(is_py_whitespace).filter(|w| !w.is_empty()).take(MIN_CAPTION_WORDS).count() as u8
 }
 
 /// Whether the text holds `http://` or `https://` in any case: every occurrence of
@@ -501,6 +512,8 @@ mod tests {
     fn caption_facts() {
         assert_eq!(word_count_capped("a b  c\td\ne"), 5);
         assert_eq!(word_count_capped(&"w ".repeat(500)), 20);
+        assert_eq!(word_count_capped("a\u{1f}b\u{1c}c d"), 4);
+        assert_eq!(py_trim("\u{1f} x \u{1e}"), "x");
         assert!(has_url_scheme("see HTTPS://x.y"));
         assert!(has_url_scheme("hTtP://x"));
         assert!(has_url_scheme("ftp://a then http://b"));

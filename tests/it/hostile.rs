@@ -431,3 +431,57 @@ async fn a_twenty_second_clip_with_a_patched_container_duration_fails_the_durati
     pkg.write();
     assert_eq!(decide(&pkg).await, [format!("clip_metadata_mismatch:{id}:duration")]);
 }
+
+// Item 17: lenient types. Each case either reads like the Python validator or is refused
+// on purpose (docs/dataset-schema.md, "Deliberately stricter").
+
+#[tokio::test]
+async fn a_decimal_duration_is_read_like_the_python_validator() {
+    let pkg = TestPackage::valid();
+    let millis: Vec<i128> = pkg.records.iter().map(|r| (r.duration_sec * 1000.0).round() as i128).collect();
+    let decimals = arrow_array::Decimal128Array::from(millis).with_precision_and_scale(6, 3).expect("decimal");
+    pkg.write_batch(&pkg.batch_with("duration_sec", Arc::new(decimals)));
+    assert!(decide(&pkg).await.is_empty());
+}
+
+#[tokio::test]
+async fn information_separators_split_caption_words_like_python() {
+    let mut pkg = TestPackage::valid();
+    let row = 0;
+    assert!(!SAMPLED.contains(&row));
+    pkg.records[row].caption = format!("\u{1f}{}\u{1f}", vec!["word"; 20].join("\u{1f}"));
+    pkg.write();
+    assert!(decide(&pkg).await.is_empty(), "Python's split() sees 20 words");
+    pkg.records[row].caption = vec!["word"; 19].join("\u{1e}");
+    let id = pkg.records[row].clip_id.clone();
+    pkg.write();
+    assert_eq!(decide(&pkg).await, [format!("short_caption:{id}")]);
+}
+
+#[tokio::test]
+async fn has_audio_as_text_is_refused_deliberately() {
+    let pkg = TestPackage::valid();
+    let text: ArrayRef = Arc::new(StringArray::from(vec!["true"; pkg.records.len()]));
+    pkg.write_batch(&pkg.batch_with("has_audio", text));
+    assert_eq!(decide(&pkg).await, ["dataset_schema_invalid"]);
+}
+
+#[tokio::test]
+async fn lenient_manifest_values_are_refused_deliberately() {
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["netuid"] = true.into());
+    assert_eq!(decide(&pkg).await, ["manifest_schema_invalid"], "netuid: true");
+
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["record_count"] = "12.0".into());
+    assert_eq!(decide(&pkg).await, ["manifest_schema_invalid"], "record_count: \"12.0\"");
+
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["miner_hotkey"] = format!(" {} ", crate::support::MINER).into());
+    assert_eq!(decide(&pkg).await, ["manifest_identity_mismatch"], "padded miner_hotkey");
+
+    // Integer fields given as integral numeric strings (trimmed) are accepted.
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["record_count"] = " 12 ".into());
+    assert!(decide(&pkg).await.is_empty());
+}

@@ -17,6 +17,7 @@ use super::DatasetError;
 use super::arena::StrArena;
 use super::inspect::Footer;
 use super::pages::walk_column;
+use crate::index::snapshot::MAX_KEY_BYTES;
 use crate::model::source_key::{classify_source_url, fast_canonical_key};
 use crate::protocol::MIN_CAPTION_WORDS;
 use crate::spec::{ColumnKind, ColumnRole, ColumnSpec};
@@ -122,6 +123,18 @@ impl KeyedRows {
     fn push(&mut self, key: &str) {
         self.keys.push(key);
         self.fingerprints.push(fingerprint(key.as_bytes()));
+    }
+
+    /// Groups by the whole key but stores at most [`MAX_KEY_BYTES`] of it, and nothing of
+    /// a key that is not a YouTube source (such a row already fails `non_youtube_source`
+    /// and its key is only ever grouped, never published).
+    fn push_bounded(&mut self, key: &str, youtube: bool) {
+        self.fingerprints.push(fingerprint(key.as_bytes()));
+        let mut end = if youtube { key.len().min(MAX_KEY_BYTES) } else { 0 };
+        while !key.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.keys.push(&key[..end]);
     }
 }
 
@@ -308,13 +321,13 @@ impl Collector {
             ColumnData::SourceUrl { youtube, keys } => {
                 if let Some(key) = fast_canonical_key(v) {
                     youtube.push(true);
-                    keys.push(&key);
+                    keys.push_bounded(&key, true);
                     return;
                 }
                 let (yt, key) =
                     self.url_cache.entry(fingerprint(v.as_bytes())).or_insert_with(|| classify_source_url(v));
                 youtube.push(*yt);
-                keys.push(key);
+                keys.push_bounded(key, *yt);
             }
             ColumnData::Caption { words, has_url } => {
                 words.push(word_count_capped(v));

@@ -23,7 +23,10 @@ fn is_float(dt: &DataType) -> bool {
 
 /// Decimals are read as floats, as the Python validator reads a `Decimal` into a float.
 fn is_decimal(dt: &DataType) -> bool {
-    matches!(dt, DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..))
+    matches!(
+        dt,
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..)
+    )
 }
 
 /// Whether a column of logical `kind` may be stored as `dt`.

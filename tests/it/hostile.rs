@@ -281,7 +281,9 @@ async fn text_values_over_their_caps_are_value_too_long() {
         let r = &mut pkg.records[row];
         match column {
             "source_video_id" => r.source_video_id = "v".repeat(len),
-            "source_video_url" => r.source_video_url = format!("https://www.youtube.com/watch?v=x&pad={}", "p".repeat(len)),
+            "source_video_url" => {
+                r.source_video_url = format!("https://www.youtube.com/watch?v=x&pad={}", "p".repeat(len))
+            }
             _ => r.first_frame_uri = format!("frames/{}", "f".repeat(len)),
         }
     }
@@ -368,11 +370,7 @@ async fn a_row_group_pointing_at_another_row_groups_pages_is_schema_invalid() {
     assert_eq!(meta.num_row_groups(), 2);
     let first = meta.row_group(0).clone();
     let second = meta.row_group(1).clone().into_builder().set_column_metadata(first.columns().to_vec());
-    let patched = meta
-        .clone()
-        .into_builder()
-        .set_row_groups(vec![first, second.build().expect("row group")])
-        .build();
+    let patched = meta.clone().into_builder().set_row_groups(vec![first, second.build().expect("row group")]).build();
     let mut out = bytes[..body].to_vec();
     ParquetMetaDataWriter::new(&mut out, &patched).finish().expect("footer");
     std::fs::write(pkg.dataset(), &out).expect("write");

@@ -3,6 +3,8 @@
 //! the rows a validator will sample get real media (made with the system ffmpeg), the
 //! others reference assets that are never fetched.
 
+mod hostile;
+
 use std::fs::File;
 use std::path::Path;
 
@@ -19,6 +21,8 @@ use crate::model::{ClipRecord, IntervalManifest, SourceProof, declared_num_frame
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, PROTOCOL_VERSION, SCHEMA_VERSION};
 use crate::storage::{clip_uri, frame_uri};
 use crate::validator::sampling::{interval_seed, select_row_indices};
+
+pub use hostile::{generate_hostile_package, hostile_record};
 
 /// Rows per record batch written, bounding the generator's memory.
 const CHUNK_ROWS: usize = 64 * 1024;

@@ -26,6 +26,39 @@ pub enum BenchCommand {
     /// (parallel, one ffmpeg thread each) and the same ffmpeg commands one after another
     /// (ffmpeg's own threading); report clips per minute for both.
     Clips(BenchClipsArgs),
+    /// Generate one hostile package at the size caps (every row over its text caps, with
+    /// rule failures on every row) and validate it as N miners at once in one child
+    /// process, the way `nexis validate` evaluates an interval; report the child's peak
+    /// memory. The process-wide dataset memory budget keeps it bounded.
+    Hostile(BenchHostileArgs),
+    /// (internal) The measured child of `bench hostile`.
+    #[command(hide = true)]
+    HostileRun(BenchHostileRunArgs),
+}
+
+/// Arguments of `nexis bench hostile`.
+#[derive(Debug, Args)]
+pub struct BenchHostileArgs {
+    /// Rows of the hostile package.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub rows: usize,
+    /// Miners evaluated at once (each validates the same package).
+    #[arg(long, default_value_t = 8)]
+    pub miners: usize,
+    /// Where the package goes (default: a temporary directory removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Arguments of the hidden `nexis bench hostile-run`.
+#[derive(Debug, Args)]
+pub struct BenchHostileRunArgs {
+    /// The package directory (the content of `{interval}/`).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Miners evaluated at once.
+    #[arg(long, default_value_t = 8)]
+    pub miners: usize,
 }
 
 /// Arguments of `nexis bench clips`.
@@ -73,6 +106,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Check(args) => bench_check(args).await,
         BenchCommand::Clips(args) => bench_clips(args).await,
+        BenchCommand::Hostile(args) => bench_hostile(args),
+        BenchCommand::HostileRun(args) => bench_hostile_run(args).await,
     }
 }
 
@@ -192,6 +227,76 @@ async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         if args.dir.is_none() {
             std::fs::remove_dir_all(&dir).ok();
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the nexis binary")?;
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().join("package"));
+    eprintln!("generating a hostile {}-row package in {} ...", args.rows, dir.display());
+    let bytes = nexis::bench::generate_hostile_package(&dir, args.rows, MINER, INTERVAL)
+        .context("generating the hostile package")?;
+    eprintln!("validating it as {} miners at once ...", args.miners);
+    let started = Instant::now();
+    let child = Command::new(&exe)
+        .args(["bench", "hostile-run", "--miners", &args.miners.to_string(), "--dir"])
+        .arg(&dir)
+        .env("NEXIS_LOG", "warn")
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting nexis bench hostile-run")?;
+    let (status, rusage) = wait_with_rusage(child.id())?;
+    let peak_mib = u64::try_from(rusage.ru_maxrss).unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "{} miners x {} hostile rows ({:.1} MB parquet): {:.1} s, peak memory {:.1} MiB (budget {} MiB)",
+        args.miners,
+        args.rows,
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        peak_mib,
+        nexis::dataset::budget::DEFAULT_BUDGET_BYTES >> 20
+    );
+    if status != Some(0) {
+        bail!("the measured child failed (exit {status:?})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench_hostile_run(args: BenchHostileRunArgs) -> anyhow::Result<ExitCode> {
+    use nexis::media::Ffprobe;
+    use nexis::spec::SpecRegistry;
+    use nexis::storage::{LocalStore, PrefixStore};
+    use nexis::validator::sampling::interval_seed;
+    use nexis::validator::{PackageLimits, PackageRequest, PackageValidator};
+
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let probe = std::sync::Arc::new(Ffprobe::new(None, Duration::from_secs(60)));
+    let registry = SpecRegistry::builtin().context("loading the built-in specs")?;
+    let validator = PackageValidator::new(registry, probe, PackageLimits::default(), scratch.path().to_path_buf());
+    let store = PrefixStore::new(LocalStore::new(&args.dir), format!("{INTERVAL}/"));
+    let request = PackageRequest {
+        miner_hotkey: MINER.into(),
+        interval_id: INTERVAL,
+        validator_hotkey: Some(VALIDATOR.into()),
+        interval_seed: interval_seed(INTERVAL),
+        expected_category: Some(nexis::protocol::DEFAULT_CATEGORY.into()),
+        enabled_specs: vec![nexis::protocol::DEFAULT_SPEC_ID.into()],
+        upload_deadline: None,
+    };
+    let runs = (0..args.miners.max(1)).map(|_| validator.validate(&store, &request));
+    let outcomes = futures::future::join_all(runs).await;
+    for outcome in outcomes {
+        let d = outcome.context("validation environment")?.decision;
+        println!(
+            "  accepted={} failures listed={} total={} json={} bytes",
+            d.accepted,
+            d.failures.len(),
+            d.notes.failures_total.unwrap_or(d.failures.len() as u64),
+            d.to_json().len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

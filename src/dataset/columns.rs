@@ -17,6 +17,7 @@ use super::DatasetError;
 use super::arena::StrArena;
 use super::inspect::Footer;
 use super::pages::walk_column;
+use crate::index::snapshot::MAX_KEY_BYTES;
 use crate::model::source_key::{classify_source_url, fast_canonical_key};
 use crate::protocol::MIN_CAPTION_WORDS;
 use crate::spec::{ColumnKind, ColumnRole, ColumnSpec};
@@ -123,6 +124,18 @@ impl KeyedRows {
         self.keys.push(key);
         self.fingerprints.push(fingerprint(key.as_bytes()));
     }
+
+    /// Groups by the whole key but stores at most [`MAX_KEY_BYTES`] of it, and nothing of
+    /// a key that is not a YouTube source (such a row already fails `non_youtube_source`
+    /// and its key is only ever grouped, never published).
+    fn push_bounded(&mut self, key: &str, youtube: bool) {
+        self.fingerprints.push(fingerprint(key.as_bytes()));
+        let mut end = if youtube { key.len().min(MAX_KEY_BYTES) } else { 0 };
+        while !key.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.keys.push(&key[..end]);
+    }
 }
 
 /// The facts kept from one column, by role.
@@ -170,9 +183,20 @@ fn as_f64(array: &ArrayRef) -> Result<Float64Array, String> {
     cast.as_any().downcast_ref::<Float64Array>().cloned().ok_or_else(|| "not a numeric column".to_string())
 }
 
+/// Whitespace as Python's `str.split()`/`str.strip()` see it: Unicode whitespace plus the
+/// information separators U+001C..U+001F (which Rust's `char::is_whitespace` leaves out).
+pub(crate) fn is_py_whitespace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// `value.strip()` as Python does it.
+pub(crate) fn py_trim(value: &str) -> &str {
+    value.trim_matches(is_py_whitespace)
+}
+
 /// Applies the text rules to one value; returns the trimmed text.
 fn check_text<'a>(spec: &ColumnSpec, value: &'a str) -> Result<&'a str, String> {
-    let v = value.trim();
+    let v = py_trim(value);
     if spec.rules.non_empty && v.is_empty() {
         return Err("is empty".into());
     }
@@ -229,7 +253,7 @@ fn fingerprint_lowercase(v: &str) -> u128 {
 }
 
 fn word_count_capped(text: &str) -> u8 {
-    text.split_whitespace().take(MIN_CAPTION_WORDS).count() as u8
+    text.split(is_py_whitespace).filter(|w| !w.is_empty()).take(MIN_CAPTION_WORDS).count() as u8
 }
 
 /// Whether the text holds `http://` or `https://` in any case: every occurrence of
@@ -297,13 +321,13 @@ impl Collector {
             ColumnData::SourceUrl { youtube, keys } => {
                 if let Some(key) = fast_canonical_key(v) {
                     youtube.push(true);
-                    keys.push(&key);
+                    keys.push_bounded(&key, true);
                     return;
                 }
                 let (yt, key) =
                     self.url_cache.entry(fingerprint(v.as_bytes())).or_insert_with(|| classify_source_url(v));
                 youtube.push(*yt);
-                keys.push(key);
+                keys.push_bounded(key, *yt);
             }
             ColumnData::Caption { words, has_url } => {
                 words.push(word_count_capped(v));
@@ -501,6 +525,8 @@ mod tests {
     fn caption_facts() {
         assert_eq!(word_count_capped("a b  c\td\ne"), 5);
         assert_eq!(word_count_capped(&"w ".repeat(500)), 20);
+        assert_eq!(word_count_capped("a\u{1f}b\u{1c}c d"), 4);
+        assert_eq!(py_trim("\u{1f} x \u{1e}"), "x");
         assert!(has_url_scheme("see HTTPS://x.y"));
         assert!(has_url_scheme("hTtP://x"));
         assert!(has_url_scheme("ftp://a then http://b"));

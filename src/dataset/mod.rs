@@ -2,6 +2,7 @@
 //! into the compact [`DatasetFrame`] the checks run on, and targeted reads of sampled rows.
 
 mod arena;
+pub mod budget;
 mod columns;
 mod frame;
 mod inspect;
@@ -46,14 +47,22 @@ impl DatasetError {
     }
 }
 
-/// A loaded dataset: its footer and its checked frame.
+/// A loaded dataset: its footer and its checked frame, holding its share of the memory
+/// budget until [`LoadedDataset::release_budget`] (or until dropped).
 #[derive(Debug, Clone)]
 pub struct LoadedDataset {
     pub footer: Footer,
     pub frame: DatasetFrame,
+    reservation: Option<std::sync::Arc<budget::Reservation>>,
 }
 
 impl LoadedDataset {
+    /// Gives this dataset's memory reservation back (its evaluation is over; what stays
+    /// alive for interval-level pruning is the accepted packages' frames only).
+    pub fn release_budget(&mut self) {
+        self.reservation = None;
+    }
+
     /// Row count.
     pub fn num_rows(&self) -> usize {
         self.footer.num_rows as usize
@@ -70,8 +79,9 @@ pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<L
     let footer = inspect(path, spec, limits)?;
     if footer.num_rows == 0 {
         let frame = DatasetFrame::from_parts(FrameParts::default())?;
-        return Ok(LoadedDataset { footer, frame });
+        return Ok(LoadedDataset { footer, frame, reservation: None });
     }
+    let reservation = budget::global().reserve(footer.num_rows.saturating_mul(budget::ROW_COST_BYTES));
     let budget = DecodeBudget::new(limits.max_decoded_bytes);
     let outcomes: Vec<columns::ColumnOutcome> = spec
         .columns
@@ -128,5 +138,5 @@ pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<L
         }
     }
     let frame = DatasetFrame::from_parts(parts)?;
-    Ok(LoadedDataset { footer, frame })
+    Ok(LoadedDataset { footer, frame, reservation: Some(std::sync::Arc::new(reservation)) })
 }

@@ -121,7 +121,8 @@ pub fn walk_column(path: &Path, meta: &ParquetMetaData, leaf: usize) -> Result<u
                 }
                 _ => {
                     values += i64::from(page.num_values());
-                    let delta = matches!(page.encoding(), Encoding::DELTA_BYTE_ARRAY | Encoding::DELTA_LENGTH_BYTE_ARRAY);
+                    let delta =
+                        matches!(page.encoding(), Encoding::DELTA_BYTE_ARRAY | Encoding::DELTA_LENGTH_BYTE_ARRAY);
                     if byte_array && delta {
                         longest = longest.max(page.buffer().len());
                     }

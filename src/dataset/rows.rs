@@ -8,7 +8,7 @@ use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 
-use super::columns::cap_text;
+use super::columns::{cap_text, py_trim};
 use super::{DatasetError, Footer};
 use crate::spec::{ColumnRole, SpecDefinition};
 
@@ -117,7 +117,7 @@ pub fn read_rows(
                 *indices.get(rows.len()).ok_or_else(|| DatasetError::Internal("too many sampled rows".into()))?;
             // Values are cut to their caps, as in the frame (a too-long value already
             // failed its row).
-            let t = |k: usize, role: usize| cap_text(columns[role], text[k].value(i).trim()).0.to_string();
+            let t = |k: usize, role: usize| cap_text(columns[role], py_trim(text[k].value(i))).0.to_string();
             rows.push(SampledRow {
                 index,
                 clip_id: t(0, 0),

@@ -21,18 +21,26 @@ fn is_float(dt: &DataType) -> bool {
     matches!(dt, DataType::Float16 | DataType::Float32 | DataType::Float64)
 }
 
+/// Decimals are read as floats, as the Python validator reads a `Decimal` into a float.
+fn is_decimal(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..)
+    )
+}
+
 /// Whether a column of logical `kind` may be stored as `dt`.
 ///
 /// Integer columns take any integer width, or floats whose values are integral (checked
 /// per value). Float columns take float32/float64 and integers (widened exactly, as the
-/// reference's lax model does). Text must really be text: numbers stored in a text column
+/// reference's lax model does), and decimals. Text must really be text: numbers stored in a text column
 /// are refused (stricter). Booleans take bool or 0/1 integers. `source_proof` must be a
 /// struct (an all-null column counts as absent); a JSON string or map is refused.
 pub fn accepts(kind: ColumnKind, dt: &DataType) -> bool {
     match kind {
         ColumnKind::Text => is_text(dt),
         ColumnKind::Integer => is_integer(dt) || is_float(dt),
-        ColumnKind::Float => is_float(dt) || is_integer(dt),
+        ColumnKind::Float => is_float(dt) || is_integer(dt) || is_decimal(dt),
         ColumnKind::Boolean => matches!(dt, DataType::Boolean) || is_integer(dt),
         ColumnKind::Struct => matches!(dt, DataType::Struct(_) | DataType::Null),
     }
@@ -68,6 +76,9 @@ mod tests {
         }
         assert!(!accepts(ColumnKind::Integer, &DataType::Utf8));
         assert!(accepts(ColumnKind::Float, &DataType::Float32));
+        assert!(accepts(ColumnKind::Float, &DataType::Decimal128(6, 3)));
+        assert!(!accepts(ColumnKind::Text, &DataType::Decimal128(6, 3)));
+        assert!(!accepts(ColumnKind::Boolean, &DataType::Utf8));
         assert!(!accepts(ColumnKind::Float, &DataType::Utf8));
         assert!(accepts(ColumnKind::Boolean, &DataType::Boolean));
         let map = DataType::Map(

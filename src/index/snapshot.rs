@@ -32,6 +32,40 @@ const ID_PREFIX: &str = "video_v1:";
 /// while keeping every millisecond exact in an `f64`.
 pub const MAX_START_SEC: f64 = 1e12;
 
+/// Longest canonical key kept, in bytes: a YouTube key is 43 bytes; longer keys (only a
+/// hostile URL makes them) are skipped when reading and never written.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Every validator refuses to read a snapshot above this size
+/// ([`crate::index::refresh::MAX_SNAPSHOT_BYTES`], 512 MiB).
+const READ_LIMIT_BYTES: usize = 512 << 20;
+/// The owner never publishes a snapshot above this size: half the readers' limit, so
+/// there is always room to grow after an operator reacts.
+pub const PUBLISH_LIMIT_BYTES: usize = READ_LIMIT_BYTES / 2;
+/// Above this size the owner publishes but raises an alert (error log) every interval.
+pub const ALERT_BYTES: usize = READ_LIMIT_BYTES / 4;
+
+/// What the owner does with a snapshot of a given size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishSize {
+    /// Publish.
+    Fine,
+    /// Publish and alert: the snapshot is approaching the publish limit.
+    Alert,
+    /// Do not publish: above [`PUBLISH_LIMIT_BYTES`].
+    Refuse,
+}
+
+/// The owner's verdict for a serialized snapshot of `len` bytes.
+pub fn publish_size(len: usize) -> PublishSize {
+    if len > PUBLISH_LIMIT_BYTES {
+        PublishSize::Refuse
+    } else if len > ALERT_BYTES {
+        PublishSize::Alert
+    } else {
+        PublishSize::Fine
+    }
+}
+
 /// Why a snapshot is untrusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
@@ -61,6 +95,9 @@ impl Snapshot {
             return false;
         }
         let canonical = fast_canonical_key(key).unwrap_or_else(|| canonical_source_key(key));
+        if canonical.len() > MAX_KEY_BYTES {
+            return false;
+        }
         self.entries.entry(canonical).or_default().insert(start_ms)
     }
 
@@ -120,11 +157,12 @@ pub fn parse(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     Ok(snapshot)
 }
 
-/// Writes the canonical form (see the module docs).
+/// Writes the canonical form (see the module docs); keys over [`MAX_KEY_BYTES`] are left out.
 pub fn serialize(snapshot: &Snapshot) -> Vec<u8> {
     let section: Map<String, Value> = snapshot
         .entries
         .iter()
+        .filter(|(key, _)| key.len() <= MAX_KEY_BYTES)
         .map(|(key, starts)| {
             let starts = starts.iter().map(|ms| Value::String(format_start(*ms))).collect();
             (key.clone(), Value::Array(starts))
@@ -138,16 +176,18 @@ pub fn serialize(snapshot: &Snapshot) -> Vec<u8> {
 /// The canonical key of a snapshot key: `video_v1:` prefix removed; a URL (anything with
 /// `://`) canonicalised as a source URL; a bare id `X` taken as
 /// `https://www.youtube.com/watch?v=X`. `None` for a blank key.
+/// Keys longer than [`MAX_KEY_BYTES`] (after canonicalisation) are `None` too.
 pub fn snapshot_key(raw: &str) -> Option<String> {
     let key = raw.trim();
     let key = key.strip_prefix(ID_PREFIX).map(str::trim).unwrap_or(key);
-    if key.is_empty() {
-        None
+    let canonical = if key.is_empty() {
+        return None;
     } else if key.contains("://") {
-        Some(fast_canonical_key(key).unwrap_or_else(|| canonical_source_key(key)))
+        fast_canonical_key(key).unwrap_or_else(|| canonical_source_key(key))
     } else {
-        Some(canonical_key_for_id(key))
-    }
+        canonical_key_for_id(key)
+    };
+    (canonical.len() <= MAX_KEY_BYTES).then_some(canonical)
 }
 
 /// A start item in milliseconds: a JSON number or numeric string of finite seconds in
@@ -245,5 +285,23 @@ mod tests {
             a.starts("https://youtu.be/abc").map(|s| s.iter().copied().collect::<Vec<_>>()),
             Some(vec![0, 5000])
         );
+    }
+
+    #[test]
+    fn long_keys_are_skipped_and_large_snapshots_are_not_published() {
+        let long = format!("https://www.youtube.com/watch?v={}", "x".repeat(1 << 20));
+        let mut snap = Snapshot::new();
+        assert!(!snap.insert(&long, 0));
+        assert!(snap.insert("https://youtu.be/abcdefghijk", 0));
+        let text = format!(r#"{{"video_v1": {{"{long}": ["1.000"], "abcdefghijk": ["5.000"]}}}}"#);
+        let read = parse(text.as_bytes()).unwrap();
+        assert_eq!(read.key_count(), 1);
+        snap.entries.insert("k".repeat(MAX_KEY_BYTES + 1), [1].into());
+        assert!(serialize(&snap).len() < 200);
+        assert_eq!(publish_size(1 << 20), PublishSize::Fine);
+        assert_eq!(publish_size(ALERT_BYTES + 1), PublishSize::Alert);
+        assert_eq!(publish_size(PUBLISH_LIMIT_BYTES), PublishSize::Alert);
+        assert_eq!(publish_size(PUBLISH_LIMIT_BYTES + 1), PublishSize::Refuse);
+        assert!(PUBLISH_LIMIT_BYTES < crate::index::refresh::MAX_SNAPSHOT_BYTES as usize);
     }
 }

@@ -160,18 +160,28 @@ fn parse_output(stdout: &[u8]) -> Result<VideoInfo, MediaError> {
 impl MediaProbe for Ffprobe {
     async fn probe(&self, path: &Path) -> Result<VideoInfo, MediaError> {
         let mut cmd = Command::new(&self.binary);
-        cmd.args(["-v", "error", "-protocol_whitelist", "file", "-f", "mp4", "-count_packets", "-print_format", "json"])
-            .args([
-                "-show_entries",
-                "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets,duration:\
+        cmd.args([
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "file",
+            "-f",
+            "mp4",
+            "-count_packets",
+            "-print_format",
+            "json",
+        ])
+        .args([
+            "-show_entries",
+            "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets,duration:\
                  format=duration",
-            ])
-            .arg("-i")
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        ])
+        .arg("-i")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
         let child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
         let out = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await

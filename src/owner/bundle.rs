@@ -8,8 +8,8 @@ use std::path::Path;
 
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::DataType;
-use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -252,7 +252,8 @@ mod tests {
         let mut columns = batch.columns().to_vec();
         fields.push(arrow_schema::Field::new("payload", DataType::Utf8, true));
         columns.push(std::sync::Arc::new(StringArray::from(vec!["x".repeat(100_000); 4])));
-        let batch = RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), columns).expect("batch");
+        let batch =
+            RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), columns).expect("batch");
         let mut w = ArrowWriter::try_new(File::create(&src).expect("create"), batch.schema(), None).expect("writer");
         w.write(&batch).expect("write");
         w.close().expect("close");

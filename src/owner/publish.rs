@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::bundle::{BundleError, write_kept_rows};
 use super::keys::{bundle_dataset_key, bundle_manifest_key, snapshot_temp_key};
@@ -298,6 +298,22 @@ impl OwnerPublisher {
             Ok(b) => b,
             Err(e) => return SnapshotPublish::Failed(format!("building the snapshot: {e}")),
         };
+        match snapshot::publish_size(bytes.len()) {
+            snapshot::PublishSize::Fine => {}
+            snapshot::PublishSize::Alert => error!(
+                key = %self.snapshot_key, bytes = bytes.len(), limit = snapshot::PUBLISH_LIMIT_BYTES,
+                "ALERT: the overlap snapshot is approaching the size the owner will not publish; investigate its largest keys"
+            ),
+            snapshot::PublishSize::Refuse => {
+                error!(key = %self.snapshot_key, bytes = bytes.len(), limit = snapshot::PUBLISH_LIMIT_BYTES,
+                    "ALERT: the overlap snapshot is above the publish limit; not publishing it");
+                return SnapshotPublish::Failed(format!(
+                    "the snapshot would be {} bytes, above the publish limit of {} bytes",
+                    bytes.len(),
+                    snapshot::PUBLISH_LIMIT_BYTES
+                ));
+            }
+        }
         let temp = snapshot_temp_key(&self.snapshot_key);
         if let Err(e) = self.record_info.put_bytes(&temp, &bytes).await {
             return SnapshotPublish::Failed(format!("writing {temp}: {e}"));

@@ -96,26 +96,38 @@ impl DatasetSpec for VideoV1 {
         too_long_failures(frame, &mut failures)?;
         for (row, youtube) in frame.youtube.iter().enumerate() {
             if !youtube {
-                failures.push_with("non_youtube_source", || Ok::<_, DatasetError>(Failure::NonYoutubeSource { clip_id: id(row)? }))?;
+                failures.push_with("non_youtube_source", || {
+                    Ok::<_, DatasetError>(Failure::NonYoutubeSource { clip_id: id(row)? })
+                })?;
             }
         }
         overlap_failures(frame, &mut failures)?;
         for (row, (&words, &has_url)) in frame.caption_words.iter().zip(&frame.caption_has_url).enumerate() {
             if words == 0 {
-                failures.push_with("empty_caption", || Ok::<_, DatasetError>(Failure::EmptyCaption { clip_id: id(row)? }))?;
+                failures.push_with("empty_caption", || {
+                    Ok::<_, DatasetError>(Failure::EmptyCaption { clip_id: id(row)? })
+                })?;
             } else if usize::from(words) < MIN_CAPTION_WORDS {
-                failures.push_with("short_caption", || Ok::<_, DatasetError>(Failure::ShortCaption { clip_id: id(row)? }))?;
+                failures.push_with("short_caption", || {
+                    Ok::<_, DatasetError>(Failure::ShortCaption { clip_id: id(row)? })
+                })?;
             } else if has_url {
-                failures.push_with("url_like_caption", || Ok::<_, DatasetError>(Failure::UrlLikeCaption { clip_id: id(row)? }))?;
+                failures.push_with("url_like_caption", || {
+                    Ok::<_, DatasetError>(Failure::UrlLikeCaption { clip_id: id(row)? })
+                })?;
             }
         }
         for (row, start) in frame.starts()?.into_iter().enumerate() {
             if start > MAX_CLIP_START_SEC {
-                failures.push_with("clip_start_gt_5000", || Ok::<_, DatasetError>(Failure::ClipStartGt5000 { clip_id: id(row)? }))?;
+                failures.push_with("clip_start_gt_5000", || {
+                    Ok::<_, DatasetError>(Failure::ClipStartGt5000 { clip_id: id(row)? })
+                })?;
             }
         }
         for row in frame.duplicate_rows()? {
-            failures.push_with("duplicate_clip", || Ok::<_, DatasetError>(Failure::DuplicateClip { clip_id: id(row as usize)? }))?;
+            failures.push_with("duplicate_clip", || {
+                Ok::<_, DatasetError>(Failure::DuplicateClip { clip_id: id(row as usize)? })
+            })?;
         }
         Ok(failures)
     }

@@ -28,7 +28,7 @@ pub struct PackageOutcome {
     pub manifest: Option<IntervalManifest>,
     /// Storage LastModified of the manifest (submission time for arbitration).
     pub submitted_at: Option<DateTime<Utc>>,
-    /// The loaded dataset, when loading succeeded (input to overlap pruning).
+    /// The loaded dataset of an accepted package (input to overlap pruning).
     pub dataset: Option<LoadedDataset>,
 }
 
@@ -100,7 +100,14 @@ impl PackageValidator {
         let mut manifest = None;
         let mut submitted_at = None;
         match self.run(store, req, dir.path(), &mut manifest, &mut submitted_at).await {
-            Ok((decision, dataset)) => Ok(PackageOutcome { decision, manifest, submitted_at, dataset: Some(dataset) }),
+            Ok((decision, mut dataset)) => {
+                // Only accepted packages take part in pruning: a rejected one's frame is
+                // freed now instead of living until the interval ends, and the memory
+                // budget of concurrent loads is given back either way.
+                dataset.release_budget();
+                let dataset = decision.accepted.then_some(dataset);
+                Ok(PackageOutcome { decision, manifest, submitted_at, dataset })
+            }
             Err(Stop::Load(LoadFailure { failure, mut notes })) => {
                 if let Some(m) = &manifest {
                     notes.spec_id.get_or_insert_with(|| m.spec_id.clone());

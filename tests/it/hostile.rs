@@ -281,7 +281,9 @@ async fn text_values_over_their_caps_are_value_too_long() {
         let r = &mut pkg.records[row];
         match column {
             "source_video_id" => r.source_video_id = "v".repeat(len),
-            "source_video_url" => r.source_video_url = format!("https://www.youtube.com/watch?v=x&pad={}", "p".repeat(len)),
+            "source_video_url" => {
+                r.source_video_url = format!("https://www.youtube.com/watch?v=x&pad={}", "p".repeat(len))
+            }
             _ => r.first_frame_uri = format!("frames/{}", "f".repeat(len)),
         }
     }
@@ -368,11 +370,7 @@ async fn a_row_group_pointing_at_another_row_groups_pages_is_schema_invalid() {
     assert_eq!(meta.num_row_groups(), 2);
     let first = meta.row_group(0).clone();
     let second = meta.row_group(1).clone().into_builder().set_column_metadata(first.columns().to_vec());
-    let patched = meta
-        .clone()
-        .into_builder()
-        .set_row_groups(vec![first, second.build().expect("row group")])
-        .build();
+    let patched = meta.clone().into_builder().set_row_groups(vec![first, second.build().expect("row group")]).build();
     let mut out = bytes[..body].to_vec();
     ParquetMetaDataWriter::new(&mut out, &patched).finish().expect("footer");
     std::fs::write(pkg.dataset(), &out).expect("write");
@@ -430,4 +428,58 @@ async fn a_twenty_second_clip_with_a_patched_container_duration_fails_the_durati
     let id = pkg.records[row].clip_id.clone();
     pkg.write();
     assert_eq!(decide(&pkg).await, [format!("clip_metadata_mismatch:{id}:duration")]);
+}
+
+// Item 17: lenient types. Each case either reads like the Python validator or is refused
+// on purpose (docs/dataset-schema.md, "Deliberately stricter").
+
+#[tokio::test]
+async fn a_decimal_duration_is_read_like_the_python_validator() {
+    let pkg = TestPackage::valid();
+    let millis: Vec<i128> = pkg.records.iter().map(|r| (r.duration_sec * 1000.0).round() as i128).collect();
+    let decimals = arrow_array::Decimal128Array::from(millis).with_precision_and_scale(6, 3).expect("decimal");
+    pkg.write_batch(&pkg.batch_with("duration_sec", Arc::new(decimals)));
+    assert!(decide(&pkg).await.is_empty());
+}
+
+#[tokio::test]
+async fn information_separators_split_caption_words_like_python() {
+    let mut pkg = TestPackage::valid();
+    let row = 0;
+    assert!(!SAMPLED.contains(&row));
+    pkg.records[row].caption = format!("\u{1f}{}\u{1f}", vec!["word"; 20].join("\u{1f}"));
+    pkg.write();
+    assert!(decide(&pkg).await.is_empty(), "Python's split() sees 20 words");
+    pkg.records[row].caption = vec!["word"; 19].join("\u{1e}");
+    let id = pkg.records[row].clip_id.clone();
+    pkg.write();
+    assert_eq!(decide(&pkg).await, [format!("short_caption:{id}")]);
+}
+
+#[tokio::test]
+async fn has_audio_as_text_is_refused_deliberately() {
+    let pkg = TestPackage::valid();
+    let text: ArrayRef = Arc::new(StringArray::from(vec!["true"; pkg.records.len()]));
+    pkg.write_batch(&pkg.batch_with("has_audio", text));
+    assert_eq!(decide(&pkg).await, ["dataset_schema_invalid"]);
+}
+
+#[tokio::test]
+async fn lenient_manifest_values_are_refused_deliberately() {
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["netuid"] = true.into());
+    assert_eq!(decide(&pkg).await, ["manifest_schema_invalid"], "netuid: true");
+
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["record_count"] = "12.0".into());
+    assert_eq!(decide(&pkg).await, ["manifest_schema_invalid"], "record_count: \"12.0\"");
+
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["miner_hotkey"] = format!(" {} ", crate::support::MINER).into());
+    assert_eq!(decide(&pkg).await, ["manifest_identity_mismatch"], "padded miner_hotkey");
+
+    // Integer fields given as integral numeric strings (trimmed) are accepted.
+    let pkg = TestPackage::valid();
+    pkg.edit_manifest(|m| m["record_count"] = " 12 ".into());
+    assert!(decide(&pkg).await.is_empty());
 }

@@ -1,0 +1,81 @@
+//! A hostile package at the size caps for the bounded-memory benchmark: every row breaks
+//! several rules with values at (or just over) their length caps, long values repeat so
+//! the file stays small while decoding is large, and no media exists.
+
+use std::fs::File;
+use std::path::Path;
+
+use chrono::Utc;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use super::{CHUNK_ROWS, GenerateError, io_err, sha256_file};
+use crate::dataset::{WriteError, to_batch, video_v1_schema};
+use crate::model::{ClipRecord, IntervalManifest, SourceProof};
+use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, PROTOCOL_VERSION, SCHEMA_VERSION};
+
+/// One hostile row: a unique 65-character clip id (one over its cap), a 2,049-byte
+/// non-YouTube URL, a 4,097-byte caption, 64-character source ids and repeated URIs.
+pub fn hostile_record(i: usize) -> ClipRecord {
+    ClipRecord {
+        clip_id: format!("{i:0>65}"),
+        clip_uri: format!("clips/{}", "c".repeat(2042)),
+        clip_sha256: "a".repeat(64),
+        first_frame_uri: format!("frames/{}", "f".repeat(2041)),
+        first_frame_sha256: "b".repeat(64),
+        source_video_id: "v".repeat(64),
+        split_group_id: "g".repeat(4096),
+        split: "train".into(),
+        clip_start_sec: (i % 1000) as f64,
+        duration_sec: 5.0,
+        width: 1280,
+        height: 720,
+        fps: 30.0,
+        num_frames: 150,
+        has_audio: false,
+        caption: format!("{} https://x.example/", "word ".repeat(816)),
+        source_video_url: format!("https://vimeo.com/{}", "u".repeat(2031)),
+        source_proof: SourceProof { extractor: "e".repeat(4096), source_video_id: "v".repeat(64) },
+    }
+}
+
+/// Writes a hostile package of `rows` rows for `miner_hotkey` and `interval_id` into
+/// `dir`; returns the dataset's size in bytes.
+pub fn generate_hostile_package(
+    dir: &Path,
+    rows: usize,
+    miner_hotkey: &str,
+    interval_id: u64,
+) -> Result<u64, GenerateError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join("dataset.parquet");
+    let file = File::create(&path).map_err(io_err(&path))?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let enc = |e: parquet::errors::ParquetError| WriteError::Encode(e.to_string());
+    let mut writer = ArrowWriter::try_new(file, video_v1_schema(), Some(props)).map_err(enc)?;
+    let mut start = 0;
+    while start < rows {
+        let end = (start + CHUNK_ROWS).min(rows);
+        let chunk: Vec<ClipRecord> = (start..end).map(hostile_record).collect();
+        writer.write(&to_batch(&chunk)?).map_err(enc)?;
+        start = end;
+    }
+    writer.close().map_err(enc)?;
+    let manifest = IntervalManifest {
+        protocol_version: PROTOCOL_VERSION.into(),
+        schema_version: SCHEMA_VERSION.into(),
+        spec_id: DEFAULT_SPEC_ID.into(),
+        dataset_type: DEFAULT_SPEC_ID.into(),
+        category: Some(DEFAULT_CATEGORY.into()),
+        netuid: 0,
+        miner_hotkey: miner_hotkey.into(),
+        interval_id,
+        created_at: Some(Utc::now()),
+        record_count: rows as u64,
+        dataset_sha256: sha256_file(&path)?,
+    };
+    let manifest_path = dir.join("manifest.json");
+    std::fs::write(&manifest_path, manifest.to_pretty_json()).map_err(io_err(&manifest_path))?;
+    std::fs::metadata(&path).map(|m| m.len()).map_err(io_err(&path))
+}

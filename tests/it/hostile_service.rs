@@ -33,7 +33,12 @@ fn client(server: &ChatServer, model: &str, timeout: Duration) -> ChatClient {
 }
 
 fn checks(server: &ChatServer, semantic: bool, category: bool) -> ContentChecks {
-    let timeout = Duration::from_secs(5);
+    checks_with_timeout(server, semantic, category, Duration::from_secs(60))
+}
+
+/// Content checks whose model requests each time out after `timeout` (generous by
+/// default, so a loaded test machine never turns answers into timeouts).
+fn checks_with_timeout(server: &ChatServer, semantic: bool, category: bool, timeout: Duration) -> ContentChecks {
     ContentChecks {
         semantic: semantic.then(|| client(server, SEMANTIC, timeout)),
         category: category.then(|| client(server, CATEGORY, timeout)),
@@ -137,19 +142,18 @@ async fn a_refusal_fails_its_row_when_the_model_otherwise_answers() {
     pkg.write();
     let marker = pkg.records[refused].caption.clone();
     let marker_json = serde_json::to_string(&marker).expect("json");
-    // Semantic: the row with the marker caption gets a refusal; category: a refusal for
-    // the clip of `other` (told apart by the semantic order is not possible, so by count).
-    let category_calls = std::sync::atomic::AtomicUsize::new(0);
+    // Semantic: the row with the marker caption gets a refusal. Category: the clip asked
+    // about first (its frames, so its retry too) gets a refusal.
+    let refused_frames = std::sync::Mutex::new(None::<String>);
     let server = ChatServer::start(move |body, _| {
         if body["model"] == SEMANTIC {
-            return Answer::Text(if caption_of(body).contains(&marker_json) {
-                REFUSAL.into()
-            } else {
-                "{\"match\": true}".into()
-            });
+            let refuse = caption_of(body).contains(&marker_json);
+            return Answer::Text(if refuse { REFUSAL.into() } else { "{\"match\": true}".into() });
         }
-        let n = category_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Answer::Text(if n < 2 { REFUSAL.into() } else { nature_reply() })
+        let frames = body["messages"][1]["content"].to_string();
+        let mut first = refused_frames.lock().expect("lock");
+        let refuse = first.get_or_insert_with(|| frames.clone()) == &frames;
+        Answer::Text(if refuse { REFUSAL.into() } else { nature_reply() })
     })
     .await;
     // Semantic check alone: 1 of 3 replies unusable, the row fails.
@@ -157,7 +161,7 @@ async fn a_refusal_fails_its_row_when_the_model_otherwise_answers() {
     assert!(!d.accepted, "{}", d.to_json());
     assert_eq!(failures(&d), [format!("caption_semantic_response_invalid:{}", pkg.records[refused].clip_id)]);
     assert!(d.notes.check_remarks.iter().any(|r| r.contains("unusable reply") && r.contains("can't determine")));
-    // Category check alone: the first row asked is refused twice (asked again once), fails.
+    // Category check alone: the first clip asked about is refused twice (asked again once), fails.
     let d = decide(&pkg, checks(&server, false, true)).await;
     let codes: Vec<String> = failures(&d);
     assert_eq!(codes.len(), 1, "{codes:?}");
@@ -294,7 +298,7 @@ async fn a_slow_model_does_not_use_up_an_honest_miners_budget() {
     })
     .await;
     let limit = Arc::new(tokio::sync::Semaphore::new(1));
-    let mut content = checks(&server, true, true);
+    let mut content = checks_with_timeout(&server, true, true, Duration::from_secs(5));
     content.semantic = content.semantic.map(|c| c.with_limit(limit.clone()));
     content.category = content.category.map(|c| c.with_limit(limit.clone()));
     let evaluator = IntervalEvaluator {
@@ -321,7 +325,7 @@ async fn a_slow_model_does_not_use_up_an_honest_miners_budget() {
     let d = &report.record.decisions[0];
     assert!(d.accepted, "{}", d.to_json());
     assert_eq!(d.record_count, 12);
-    assert_eq!(server.requests().len(), 6);
+    assert!(server.requests().len() >= 6, "every sampled row was judged by both checks");
     assert!(report.timings.llm.busy >= Duration::from_secs(20), "the model really was slow: {:?}", report.timings.llm);
 }
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use super::secret::Secret;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -183,7 +183,9 @@ pub async fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
 
 /// Refuses read keys that are the configured write keys: the commitment is public.
 fn refuse_write_keys(args: &CommitArgs) -> anyhow::Result<()> {
-    let same = |read: &str, write: &Option<Secret>| write.as_deref().is_some_and(|w| !w.trim().is_empty() && w.trim() == read.trim());
+    let same = |read: &str, write: &Option<Secret>| {
+        write.as_deref().is_some_and(|w| !w.trim().is_empty() && w.trim() == read.trim())
+    };
     if same(&args.read_access_key, &args.write_access_key) || same(&args.read_secret_key, &args.write_secret_key) {
         bail!(
             "refusing to commit: R2_READ_ACCESS_KEY / R2_READ_SECRET_KEY are the R2_WRITE_* keys. The commitment is \

@@ -48,13 +48,31 @@ mod tests {
         use clap::Parser;
         let runs: [&[&str]; 2] = [
             &[
-                "nexis", "commit-credentials", "--account-id", "0123456789abcdef0123456789abcdef",
-                "--read-access-key", "READ-ACCESS-SECRET", "--read-secret-key", "READ-SECRET-SECRET",
-                "--write-access-key", "WRITE-ACCESS-SECRET", "--write-secret-key", "WRITE-SECRET-SECRET",
+                "nexis",
+                "commit-credentials",
+                "--account-id",
+                "0123456789abcdef0123456789abcdef",
+                "--read-access-key",
+                "READ-ACCESS-SECRET",
+                "--read-secret-key",
+                "READ-SECRET-SECRET",
+                "--write-access-key",
+                "WRITE-ACCESS-SECRET",
+                "--write-secret-key",
+                "WRITE-SECRET-SECRET",
             ],
             &[
-                "nexis", "check", "pkg", "--hotkey", "h", "--interval", "0",
-                "--openai-api-key", "OPENAI-KEY-SECRET", "--gemini-api-key", "GEMINI-KEY-SECRET",
+                "nexis",
+                "check",
+                "pkg",
+                "--hotkey",
+                "h",
+                "--interval",
+                "0",
+                "--openai-api-key",
+                "OPENAI-KEY-SECRET",
+                "--gemini-api-key",
+                "GEMINI-KEY-SECRET",
             ],
         ];
         for argv in runs {

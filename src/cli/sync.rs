@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use super::secret::Secret;
+use anyhow::{Context, bail};
 use clap::Args;
 use tracing::info;
 

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use super::secret::Secret;
+use anyhow::{Context, bail};
 use clap::Args;
 use tracing::{info, warn};
 
@@ -255,7 +255,8 @@ fn owner_pending(state: &ValidatorState, workdir: &std::path::Path) -> anyhow::R
     let old = workdir.join("owner-publish");
     if old.is_dir() {
         let n = pending.import_from(&old).context("importing NEXIS_WORKDIR/owner-publish")?;
-        std::fs::rename(&old, workdir.join("owner-publish.imported")).context("retiring NEXIS_WORKDIR/owner-publish")?;
+        std::fs::rename(&old, workdir.join("owner-publish.imported"))
+            .context("retiring NEXIS_WORKDIR/owner-publish")?;
         info!(bundles = n, "pending owner bundles moved into the validator state");
     }
     Ok(pending)

@@ -50,22 +50,24 @@ fn id_prefix(value: &str) -> Option<String> {
     (end > 0).then(|| value[..end].to_string())
 }
 
-/// The YouTube video id a URL points to, if it is one of the recognised forms
-/// (`youtu.be/{id}`, `v={id}`, `/shorts/`, `/embed/`, `/v/`, `/live/`).
+/// The YouTube video id a URL points to exactly as written (percent-decoded), if it is one
+/// of the recognised forms (`youtu.be/{id}`, `v={id}`, `/shorts/`, `/embed/`, `/v/`,
+/// `/live/`). Callers that need a clean id (the miner) check its characters.
 pub fn youtube_video_id(url: &str) -> Option<String> {
     let (parsed, host) = host_of(url)?;
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     if host == "youtu.be" {
-        return parsed.path_segments()?.next().and_then(id_prefix);
+        return parsed.path_segments()?.next().and_then(non_empty);
     }
     if !is_youtube_com(&host) {
         return None;
     }
-    if let Some(id) = parsed.query_pairs().find(|(k, _)| k == "v").and_then(|(_, v)| id_prefix(&v)) {
+    if let Some(id) = parsed.query_pairs().find(|(k, _)| k == "v").and_then(|(_, v)| non_empty(&v)) {
         return Some(id);
     }
     let mut segments = parsed.path_segments()?;
     match segments.next() {
-        Some("shorts" | "embed" | "v" | "live") => segments.next().and_then(id_prefix),
+        Some("shorts" | "embed" | "v" | "live") => segments.next().and_then(non_empty),
         _ => None,
     }
 }
@@ -103,9 +105,10 @@ pub fn classify_source_url(url: &str) -> (bool, String) {
 }
 
 /// Canonical source key of a URL (protocol §10): every YouTube form of one video maps to
-/// `https://www.youtube.com/watch?v={id}`; any other URL is its own (trimmed) key.
+/// `https://www.youtube.com/watch?v={id}` (the id's leading run of id characters, so
+/// trailing junk such as `%20` names the same video); any other URL is its own (trimmed) key.
 pub fn canonical_source_key(url: &str) -> String {
-    match youtube_video_id(url) {
+    match youtube_video_id(url).as_deref().and_then(id_prefix) {
         Some(id) => canonical_key_for_id(&id),
         None => url.trim().to_string(),
     }

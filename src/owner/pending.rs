@@ -73,7 +73,12 @@ impl PendingBundles {
         Ok((key(interval_id, &kept.miner_hotkey), Self::value(interval_id, kept, 0, None)?))
     }
 
-    fn value(interval_id: u64, kept: &KeptPackage, attempts: u32, last_error: Option<String>) -> Result<Vec<u8>, PendingError> {
+    fn value(
+        interval_id: u64,
+        kept: &KeptPackage,
+        attempts: u32,
+        last_error: Option<String>,
+    ) -> Result<Vec<u8>, PendingError> {
         let stored = Stored {
             interval_id,
             miner_hotkey: kept.miner_hotkey.clone(),

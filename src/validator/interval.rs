@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
 use tracing::{debug, info, warn};
 
+use super::budget::run_within;
 use super::discover::{Discovery, discover};
 use super::prune::{PackageRows, PruneError, prune};
 use super::sampling::interval_seed;
-use super::budget::run_within;
 use super::stages::content::{LlmUsage, forgive_unusable_replies};
 use super::state::IntervalRecord;
 use super::stores::MinerStores;
@@ -161,7 +161,8 @@ impl IntervalEvaluator {
             self.validate_miners(interval_id, &seed, upload_deadline, extra_sample_seed.as_deref(), &found).await?;
         let miners_time = started.elapsed();
         let llm = self.validator.take_llm_usage();
-        let forgiven = forgive_unusable_replies(&mut outcomes.iter_mut().map(|o| &mut o.decision).collect::<Vec<_>>(), &llm);
+        let forgiven =
+            forgive_unusable_replies(&mut outcomes.iter_mut().map(|o| &mut o.decision).collect::<Vec<_>>(), &llm);
         if forgiven > 0 {
             warn!(interval_id, forgiven, "unusable model replies counted as unavailable for this interval");
         }
@@ -178,12 +179,7 @@ impl IntervalEvaluator {
             record: IntervalRecord { interval_id, decisions, index_entries, pending_bundles: Vec::new() },
             kept,
             candidates: found.candidates.len(),
-            timings: IntervalTimings {
-                discover: discover_time,
-                miners: miners_time,
-                prune: prune_time,
-                llm,
-            },
+            timings: IntervalTimings { discover: discover_time, miners: miners_time, prune: prune_time, llm },
             upload_deadline,
         })
     }
@@ -191,7 +187,11 @@ impl IntervalEvaluator {
     /// The hash of the interval's deadline block, seeding the extra samples (§9 rev. 2).
     /// A block the chain does not have yet means waiting; an old block the node no longer
     /// keeps (a pruned, non-archive node) means this interval runs without extra samples.
-    pub async fn extra_sample_seed(&self, interval_id: u64, current_block: u64) -> Result<Option<String>, IntervalError> {
+    pub async fn extra_sample_seed(
+        &self,
+        interval_id: u64,
+        current_block: u64,
+    ) -> Result<Option<String>, IntervalError> {
         let block = self.settings.clock.deadline_block(interval_id);
         if block > current_block {
             return Err(IntervalError::DeadlineBlockPending { block, current: current_block });
@@ -203,7 +203,10 @@ impl IntervalEvaluator {
                 if block > current {
                     return Err(IntervalError::DeadlineBlockPending { block, current });
                 }
-                warn!(interval_id, block, "the chain no longer has the deadline block's hash: no extra samples this interval");
+                warn!(
+                    interval_id,
+                    block, "the chain no longer has the deadline block's hash: no extra samples this interval"
+                );
                 Ok(None)
             }
         }
@@ -242,8 +245,7 @@ impl IntervalEvaluator {
                 };
                 // A panic inside one miner's validation ends as that miner's decision. Waits
                 // on the validator's own dependencies (LLM, sources) are not charged.
-                let run =
-                    std::panic::AssertUnwindSafe(run_within(budget, validator.validate(store.as_ref(), &req)));
+                let run = std::panic::AssertUnwindSafe(run_within(budget, validator.validate(store.as_ref(), &req)));
                 match run.catch_unwind().await {
                     Ok(Ok(result)) => result,
                     Ok(Err(over)) => {

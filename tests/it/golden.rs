@@ -57,7 +57,7 @@ async fn every_golden_case_matches_exactly() {
             expected_category: Some(case.expected_category.clone()).filter(|c| !c.is_empty()),
             enabled_specs: case.enabled_specs.clone(),
             upload_deadline: None,
-        extra_sample_seed: None,
+            extra_sample_seed: None,
         };
         let d = check_dir_with(&golden_dir().join(name).join("package"), &req, PackageLimits::default()).await;
         let got = (d.accepted, failures(&d), d.record_count, d.sampled_rows);

@@ -13,14 +13,14 @@ use tracing::{debug, warn};
 
 use super::row_checks::{RowCheck, RowCheckResult};
 use crate::dataset::SampledRow;
-use crate::model::Decision;
-use crate::validator::budget::dependency_wait;
 use crate::llm::category::{CategoryVerdict, judge_category};
 use crate::llm::semantic::{SemanticVerdict, has_injection_keyword, instruction_like_phrases, judge_caption};
 use crate::llm::{CATEGORY_FRAMES, ChatClient};
 use crate::media::ffmpeg::frames_at;
+use crate::model::Decision;
 use crate::model::Failure;
 use crate::protocol::CLIP_DURATION_SEC;
+use crate::validator::budget::dependency_wait;
 
 /// Evenly spread frames the semantic check sees besides the first frame.
 pub const SPREAD_FRAMES: usize = 6;

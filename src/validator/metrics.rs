@@ -51,6 +51,12 @@ pub struct Metrics {
     pub last_weight_submission: Gauge,
     pub llm_judgements: Counter,
     pub llm_unavailable: Counter,
+    /// `nexis_weights_committed_total`: timelocked weight commits accepted by the chain.
+    pub weights_committed: Counter,
+    /// `nexis_weights_revealed_total`: commits the watchdog saw revealed as committed.
+    pub weights_revealed: Counter,
+    /// `nexis_weights_reveal_missing_total`: commits the chain dropped or never revealed.
+    pub weights_reveal_missing: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,9 +72,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric under the `nexis_validator` prefix.
+    /// Registers every metric under the `nexis_validator` prefix, and the weight-reveal
+    /// counters as `nexis_weights_*`.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("nexis_validator");
+        let mut root = Registry::default();
         let m = Self {
             intervals: Counter::default(),
             interval_errors: Counter::default(),
@@ -82,8 +89,23 @@ impl Metrics {
             last_weight_submission: Gauge::default(),
             llm_judgements: Counter::default(),
             llm_unavailable: Counter::default(),
+            weights_committed: Counter::default(),
+            weights_revealed: Counter::default(),
+            weights_reveal_missing: Counter::default(),
             registry: Registry::default(),
         };
+        root.register("nexis_weights_committed", "Timelocked weight commits accepted by the chain", m.weights_committed.clone());
+        root.register(
+            "nexis_weights_revealed",
+            "Timelocked commits revealed with the committed weights",
+            m.weights_revealed.clone(),
+        );
+        root.register(
+            "nexis_weights_reveal_missing",
+            "Timelocked commits the chain dropped at reveal or never revealed",
+            m.weights_reveal_missing.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("nexis_validator");
         registry.register("intervals", "Intervals evaluated and recorded", m.intervals.clone());
         registry.register(
             "interval_errors",
@@ -108,7 +130,7 @@ impl Metrics {
             "Content checks left unavailable by model trouble (never the miner's fault)",
             m.llm_unavailable.clone(),
         );
-        Self { registry, ..m }
+        Self { registry: root, ..m }
     }
 
     /// Observes one stage duration.

@@ -13,6 +13,7 @@ pub mod service;
 pub mod stages;
 pub mod state;
 pub mod stores;
+pub mod weights;
 
 pub use pipeline::{PackageOutcome, PackageValidator};
 pub use request::{PackageLimits, PackageRequest};

@@ -7,8 +7,17 @@
 //! JSON document: every operation takes an exclusive OS file lock on `state.lock`, reads
 //! `state.json`, and a change is written to a temporary file, synced and renamed over the
 //! old one, so no reader ever sees a partial state.
+//!
+//! Commit-reveal is simulated faithfully (on by default for new subnets, off with
+//! `NEXIS_EMBEDDED_COMMIT_REVEAL=false`): the chain has its own beacon key pair, a BLS key
+//! created with the chain directory whose public key stands where `Drand.BeaconConfig`
+//! would be, with one beacon round per block (round `r` is published when block `r` starts).
+//! Timelocked commits are held until their reveal epoch has come and their round is
+//! published; then the chain signs the round with its secret key, decrypts the commit, checks
+//! the hotkey, version key and uids, and applies the weights — or drops a bad commit
+//! silently, exactly like subtensor.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -19,12 +28,23 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, ReadCredentials, Uid, WeightsCall};
+use super::commit_reveal::{self, Beacon, BeaconSecret, DEFAULT_COMMIT_REVEAL_VERSION, MAX_COMMIT_BYTES};
+use super::wallet::ss58_decode;
+use super::weight_rules::rate_limit_allows;
+use super::{
+    Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, ReadCredentials,
+    TimelockedCommit, Uid, WeightRules, WeightsCall,
+};
 
 /// `NEXIS_EMBEDDED_BLOCK_MS` when unset: Bittensor's 12-second blocks.
 pub const DEFAULT_BLOCK_MS: u64 = 12_000;
 /// Most neurons one embedded subnet holds (as a real subnet's max allowed uids).
 pub const MAX_UIDS: usize = 256;
+
+/// Tempo of a new embedded subnet (as on a local subtensor node; finney subnets use 360).
+pub const DEFAULT_TEMPO: u16 = 10;
+/// Most unrevealed commits one hotkey may hold (subtensor's `TooManyUnrevealedCommits`).
+pub const MAX_UNREVEALED_COMMITS: usize = 10;
 
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "state.lock";
@@ -34,9 +54,52 @@ struct State {
     /// Wall-clock time of block 0, milliseconds since the Unix epoch.
     genesis_ms: u64,
     subnets: BTreeMap<NetUid, Subnet>,
+    /// The beacon's secret key (hex), created with the chain.
+    #[serde(default)]
+    beacon_secret: SecretHex,
+}
+
+/// A secret kept in the state file; `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+struct SecretHex(String);
+
+impl std::fmt::Debug for SecretHex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl State {
+    fn beacon(&self) -> Option<BeaconSecret> {
+        let bytes: [u8; 32] = hex::decode(&self.beacon_secret.0).ok()?.try_into().ok()?;
+        Some(BeaconSecret::from_bytes(&bytes))
+    }
+}
+
+/// The weight-setting parameters of an embedded subnet (subtensor's storage of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightParams {
+    /// `CommitRevealWeightsEnabled`.
+    pub commit_reveal: bool,
+    /// `Tempo`: blocks per epoch minus one.
+    pub tempo: u16,
+    /// `RevealPeriodEpochs`.
+    pub reveal_period_epochs: u64,
+    /// `WeightsSetRateLimit`, blocks (0: none).
+    pub rate_limit: u64,
+    /// `WeightsVersionKey`: the lowest version key accepted.
+    pub version_key: u64,
+}
+
+impl Default for WeightParams {
+    fn default() -> Self {
+        Self { commit_reveal: true, tempo: DEFAULT_TEMPO, reveal_period_epochs: 1, rate_limit: 0, version_key: 0 }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Subnet {
     /// Hotkey of each uid (the index).
     hotkeys: Vec<String>,
@@ -44,7 +107,22 @@ struct Subnet {
     commitments: BTreeMap<String, StoredCommitment>,
     /// Latest weights per hotkey.
     weights: BTreeMap<String, Vec<(Uid, u16)>>,
-    commit_reveal: bool,
+    params: WeightParams,
+    /// Block of each hotkey's last weights or commit (`LastUpdate`).
+    last_update: BTreeMap<String, u64>,
+    /// Hotkeys without a validator permit.
+    no_permit: BTreeSet<String>,
+    /// Timelocked commits not revealed yet.
+    pending: Vec<StoredTimelock>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredTimelock {
+    hotkey: String,
+    commit_block: u64,
+    /// Hex of the encrypted commit.
+    commit: String,
+    reveal_round: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +144,8 @@ fn storage(context: &str, path: &Path, e: impl std::fmt::Display) -> ChainError 
 pub struct EmbeddedChain {
     dir: PathBuf,
     block_ms: u64,
+    /// Whether subnets created by this opener require commit-reveal.
+    commit_reveal: bool,
 }
 
 impl EmbeddedChain {
@@ -76,7 +156,7 @@ impl EmbeddedChain {
         if block_ms == 0 {
             return Err(ChainError::Invalid("the embedded block time must be at least 1 ms".into()));
         }
-        let chain = Self { dir: dir.into(), block_ms };
+        let chain = Self { dir: dir.into(), block_ms, commit_reveal: true };
         std::fs::create_dir_all(&chain.dir).map_err(|e| storage("cannot create", &chain.dir, e))?;
         chain.transact(|_| Ok(()))?;
         Ok(chain)
@@ -90,7 +170,14 @@ impl EmbeddedChain {
         let workdir = std::env::var_os("NEXIS_WORKDIR");
         let block_ms = std::env::var("NEXIS_EMBEDDED_BLOCK_MS").ok();
         let (dir, block_ms) = settings(chain_dir.as_deref(), workdir.as_deref(), block_ms.as_deref())?;
-        Self::open(dir, block_ms)
+        let commit_reveal = commit_reveal_setting(std::env::var("NEXIS_EMBEDDED_COMMIT_REVEAL").ok().as_deref())?;
+        Ok(Self::open(dir, block_ms)?.with_commit_reveal(commit_reveal))
+    }
+
+    /// Whether subnets this opener creates require commit-reveal (default on).
+    pub fn with_commit_reveal(mut self, enabled: bool) -> Self {
+        self.commit_reveal = enabled;
+        self
     }
 
     /// The directory holding the chain.
@@ -126,6 +213,10 @@ impl EmbeddedChain {
             Err(e) => return Err(storage("cannot read", &state_path, e)),
         };
         let before = serde_json::to_vec(&state).map_err(|e| ChainError::Storage(e.to_string()))?;
+        if state.beacon().is_none() {
+            state.beacon_secret = SecretHex(hex::encode(BeaconSecret::generate().to_bytes()));
+        }
+        self.reveal_due(&mut state);
         let out = f(&mut state)?;
         let after = serde_json::to_vec(&state).map_err(|e| ChainError::Storage(e.to_string()))?;
         if !existed || before != after {
@@ -168,7 +259,8 @@ impl EmbeddedChain {
             return Err(ChainError::Invalid("cannot register an empty hotkey".into()));
         }
         self.transact(|state| {
-            let subnet = state.subnets.entry(netuid).or_default();
+            let params = WeightParams { commit_reveal: self.commit_reveal, ..WeightParams::default() };
+            let subnet = state.subnets.entry(netuid).or_insert_with(|| Subnet { params, ..Subnet::default() });
             if let Some(uid) = subnet.hotkeys.iter().position(|h| h == hotkey) {
                 return Ok(uid as Uid);
             }
@@ -193,10 +285,104 @@ impl EmbeddedChain {
     /// Turns commit-reveal weights on or off for `netuid` (tests and demos).
     pub fn set_commit_reveal(&self, netuid: NetUid, enabled: bool) -> Result<(), ChainError> {
         self.transact(|state| {
-            state.subnets.entry(netuid).or_default().commit_reveal = enabled;
+            state.subnets.entry(netuid).or_default().params.commit_reveal = enabled;
             Ok(())
         })
     }
+
+    /// The weight-setting parameters of `netuid`.
+    pub fn weight_params(&self, netuid: NetUid) -> Result<WeightParams, ChainError> {
+        self.transact(|state| Ok(subnet(state, netuid)?.params))
+    }
+
+    /// Replaces the weight-setting parameters of `netuid` (tests, demos, operators).
+    pub fn set_weight_params(&self, netuid: NetUid, params: WeightParams) -> Result<(), ChainError> {
+        self.transact(|state| {
+            subnet_mut(state, netuid)?.params = params;
+            Ok(())
+        })
+    }
+
+    /// Grants or withdraws `hotkey`'s validator permit on `netuid`.
+    pub fn set_validator_permit(&self, netuid: NetUid, hotkey: &str, permit: bool) -> Result<(), ChainError> {
+        self.transact(|state| {
+            let subnet = subnet_mut(state, netuid)?;
+            if permit {
+                subnet.no_permit.remove(hotkey);
+            } else {
+                subnet.no_permit.insert(hotkey.to_string());
+            }
+            Ok(())
+        })
+    }
+
+    /// The beacon as a client sees it: the public key, round 0 at block 0, one round per block.
+    pub fn beacon(&self) -> Result<Beacon, ChainError> {
+        self.transact(|state| Ok(self.beacon_of(state)))
+    }
+
+    fn beacon_of(&self, state: &State) -> Beacon {
+        Beacon {
+            public_key: state.beacon().map(|b| b.public_key()).unwrap_or_default(),
+            genesis_ms: state.genesis_ms,
+            period_ms: self.block_ms,
+        }
+    }
+
+    /// Reveals every commit whose epoch and beacon round have come; bad ones are dropped.
+    fn reveal_due(&self, state: &mut State) {
+        let block = self.block_of(state);
+        let Some(secret) = state.beacon() else { return };
+        for (&netuid, subnet) in &mut state.subnets {
+            let tp1 = u64::from(subnet.params.tempo) + 1;
+            let epoch = |b: u64| (b + u64::from(netuid) + 1) / tp1;
+            let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut subnet.pending).into_iter().partition(|c| {
+                epoch(block) >= epoch(c.commit_block) + subnet.params.reveal_period_epochs && block >= c.reveal_round
+            });
+            subnet.pending = waiting;
+            for c in due {
+                match reveal(subnet, netuid, &c, &secret.sign_round(c.reveal_round)) {
+                    Ok(weights) => {
+                        tracing::debug!(netuid, hotkey = %c.hotkey, round = c.reveal_round, "timelocked weights revealed");
+                        subnet.weights.insert(c.hotkey.clone(), weights);
+                    }
+                    Err(reason) => {
+                        tracing::debug!(netuid, hotkey = %c.hotkey, round = c.reveal_round, %reason, "timelocked commit dropped at reveal");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decrypts one commit with its round signature and checks it as subtensor does at reveal.
+fn reveal(subnet: &Subnet, netuid: NetUid, c: &StoredTimelock, signature: &[u8]) -> Result<Vec<(Uid, u16)>, String> {
+    let bytes = hex::decode(&c.commit).map_err(|e| e.to_string())?;
+    let payload = commit_reveal::decrypt_payload(&bytes, signature).map_err(|e| e.to_string())?;
+    let committer = ss58_decode(&c.hotkey).map_err(|e| e.to_string())?;
+    if payload.hotkey != committer {
+        return Err("the payload's hotkey is not the committer".into());
+    }
+    if subnet.params.version_key != 0 && payload.version_key < subnet.params.version_key {
+        return Err(format!("version key {} is below WeightsVersionKey {}", payload.version_key, subnet.params.version_key));
+    }
+    let call = WeightsCall { netuid, uids: payload.uids, weights: payload.values, version_key: payload.version_key };
+    check_weights(subnet, &call).map_err(|e| e.to_string())
+}
+
+/// Parses `NEXIS_EMBEDDED_COMMIT_REVEAL` (unset or blank: on).
+pub fn commit_reveal_setting(value: Option<&str>) -> Result<bool, ChainError> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("true") | Some("1") | Some("on") | Some("yes") => Ok(true),
+        Some("false") | Some("0") | Some("off") | Some("no") => Ok(false),
+        Some(other) => Err(ChainError::Invalid(format!(
+            "NEXIS_EMBEDDED_COMMIT_REVEAL must be true or false, is {other:?}"
+        ))),
+    }
+}
+
+fn rejected(name: &str) -> ChainError {
+    ChainError::Rejected { module_error: format!("SubtensorModule.{name}") }
 }
 
 /// The directory and block time from raw setting values (unset or blank means the
@@ -287,7 +473,8 @@ impl Chain for EmbeddedChain {
     async fn metagraph(&self, netuid: NetUid) -> Result<Metagraph, ChainError> {
         self.transact(|s| {
             let block = self.block_of(s);
-            let neurons = subnet(s, netuid)?
+            let subnet = subnet(s, netuid)?;
+            let neurons = subnet
                 .hotkeys
                 .iter()
                 .enumerate()
@@ -295,7 +482,7 @@ impl Chain for EmbeddedChain {
                     uid: uid as Uid,
                     hotkey: hotkey.clone(),
                     stake: None,
-                    validator_permit: Some(true),
+                    validator_permit: Some(!subnet.no_permit.contains(hotkey)),
                 })
                 .collect();
             Ok(Metagraph { netuid, block, neurons })
@@ -328,20 +515,102 @@ impl Chain for EmbeddedChain {
     }
 
     async fn commit_reveal_enabled(&self, netuid: NetUid) -> Result<bool, ChainError> {
-        self.transact(|s| Ok(subnet(s, netuid)?.commit_reveal))
+        self.transact(|s| Ok(subnet(s, netuid)?.params.commit_reveal))
     }
 
     async fn set_weights(&self, signer: &Hotkey, call: &WeightsCall) -> Result<(), ChainError> {
         let hotkey = signer.ss58();
         self.transact(|s| {
+            let block = self.block_of(s);
             let subnet = subnet_mut(s, call.netuid)?;
             registered(subnet, &hotkey, call.netuid)?;
-            if subnet.commit_reveal {
+            if subnet.params.commit_reveal {
                 return Err(ChainError::CommitRevealEnabled { netuid: call.netuid });
+            }
+            if subnet.no_permit.contains(&hotkey) {
+                return Err(ChainError::NoValidatorPermit { hotkey: hotkey.clone(), netuid: call.netuid });
+            }
+            if call.version_key < subnet.params.version_key {
+                return Err(rejected("IncorrectWeightVersionKey"));
+            }
+            if rate_limit_allows(subnet.last_update.get(&hotkey).copied(), subnet.params.rate_limit, block).is_err() {
+                return Err(ChainError::RateLimited("SubtensorModule.SettingWeightsTooFast".into()));
             }
             let weights = check_weights(subnet, call)?;
             subnet.weights.insert(hotkey.clone(), weights);
+            subnet.last_update.insert(hotkey.clone(), block);
             Ok(())
+        })
+    }
+
+    async fn weight_rules(&self, netuid: NetUid, hotkey: &str) -> Result<WeightRules, ChainError> {
+        self.transact(|s| {
+            let block = self.block_of(s);
+            let beacon = self.beacon_of(s);
+            let subnet = subnet(s, netuid)?;
+            let uid = subnet.hotkeys.iter().position(|h| h == hotkey).map(|u| u as Uid);
+            Ok(WeightRules {
+                block,
+                now_ms: now_ms(),
+                block_time_ms: self.block_ms,
+                commit_reveal: subnet.params.commit_reveal,
+                commit_reveal_version: DEFAULT_COMMIT_REVEAL_VERSION,
+                rate_limit: subnet.params.rate_limit,
+                version_key: subnet.params.version_key,
+                tempo: subnet.params.tempo,
+                reveal_period_epochs: subnet.params.reveal_period_epochs,
+                uid,
+                last_update: uid.map(|_| subnet.last_update.get(hotkey).copied().unwrap_or(0)),
+                validator_permit: uid.map(|_| !subnet.no_permit.contains(hotkey)),
+                beacon,
+            })
+        })
+    }
+
+    async fn commit_weights(&self, signer: &Hotkey, commit: &TimelockedCommit) -> Result<(), ChainError> {
+        let hotkey = signer.ss58();
+        self.transact(|s| {
+            let block = self.block_of(s);
+            let subnet = subnet_mut(s, commit.netuid)?;
+            registered(subnet, &hotkey, commit.netuid)?;
+            if !subnet.params.commit_reveal {
+                return Err(rejected("CommitRevealDisabled"));
+            }
+            if commit.version != DEFAULT_COMMIT_REVEAL_VERSION {
+                return Err(rejected("IncorrectCommitRevealVersion"));
+            }
+            if commit.commit.len() > MAX_COMMIT_BYTES {
+                return Err(ChainError::Invalid(format!("the commit is {} bytes, over {MAX_COMMIT_BYTES}", commit.commit.len())));
+            }
+            if rate_limit_allows(subnet.last_update.get(&hotkey).copied(), subnet.params.rate_limit, block).is_err() {
+                return Err(ChainError::RateLimited("SubtensorModule.CommittingWeightsTooFast".into()));
+            }
+            if subnet.pending.iter().filter(|c| c.hotkey == hotkey).count() >= MAX_UNREVEALED_COMMITS {
+                return Err(rejected("TooManyUnrevealedCommits"));
+            }
+            subnet.pending.push(StoredTimelock {
+                hotkey: hotkey.clone(),
+                commit_block: block,
+                commit: hex::encode(&commit.commit),
+                reveal_round: commit.reveal_round,
+            });
+            subnet.last_update.insert(hotkey.clone(), block);
+            Ok(())
+        })
+    }
+
+    async fn pending_commits(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<PendingCommit>, ChainError> {
+        self.transact(|s| {
+            Ok(subnet(s, netuid)?
+                .pending
+                .iter()
+                .filter(|c| c.hotkey == hotkey)
+                .map(|c| PendingCommit {
+                    commit_block: c.commit_block,
+                    reveal_round: c.reveal_round,
+                    commit_len: c.commit.len() / 2,
+                })
+                .collect())
         })
     }
 

@@ -12,11 +12,13 @@ pub mod embedded;
 pub mod network;
 pub mod subtensor;
 pub mod wallet;
+pub mod weight_rules;
 pub mod weights;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use commit_reveal::Beacon;
 pub use commitment::ReadCredentials;
 pub use wallet::Hotkey;
 
@@ -77,6 +79,59 @@ pub struct WeightsCall {
     pub version_key: u64,
 }
 
+/// A timelocked weights commit (`commit_timelocked_mechanism_weights`, mecid 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelockedCommit {
+    pub netuid: NetUid,
+    /// The encrypted `WeightsTlockPayload` (see [`commit_reveal`]).
+    pub commit: Vec<u8>,
+    /// The drand round whose signature decrypts `commit`.
+    pub reveal_round: u64,
+    /// `SubtensorModule.CommitRevealWeightsVersion`.
+    pub version: u16,
+}
+
+/// What the chain says about weight setting on a subnet, for one hotkey.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightRules {
+    /// The block these values were read at.
+    pub block: u64,
+    /// The wall clock the chain's block times refer to, Unix milliseconds.
+    pub now_ms: u64,
+    /// Milliseconds per block.
+    pub block_time_ms: u64,
+    /// `CommitRevealWeightsEnabled[netuid]`.
+    pub commit_reveal: bool,
+    /// `CommitRevealWeightsVersion`.
+    pub commit_reveal_version: u16,
+    /// `WeightsSetRateLimit[netuid]`, blocks.
+    pub rate_limit: u64,
+    /// `WeightsVersionKey[netuid]`: the lowest version key the chain accepts.
+    pub version_key: u64,
+    /// `Tempo[netuid]`.
+    pub tempo: u16,
+    /// `RevealPeriodEpochs[netuid]`.
+    pub reveal_period_epochs: u64,
+    /// The hotkey's uid, `None` when not registered.
+    pub uid: Option<Uid>,
+    /// `LastUpdate[netuid][uid]`: the block of the hotkey's last weights or commit.
+    pub last_update: Option<u64>,
+    /// `ValidatorPermit[netuid][uid]`, when known.
+    pub validator_permit: Option<bool>,
+    /// The drand beacon (`Drand.BeaconConfig`, quicknet when absent).
+    pub beacon: Beacon,
+}
+
+/// A timelocked commit the chain holds and has not revealed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCommit {
+    /// Block the commit was made at.
+    pub commit_block: u64,
+    pub reveal_round: u64,
+    /// Size of the encrypted commit.
+    pub commit_len: usize,
+}
+
 /// Errors from any chain implementation. Messages say what to do where possible.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -91,10 +146,20 @@ pub enum ChainError {
     #[error("hotkey {hotkey} is not registered on netuid {netuid}; register it first")]
     NotRegistered { hotkey: String, netuid: NetUid },
     #[error(
-        "subnet {netuid} has commit-reveal weights enabled; plain set_weights is refused by the chain \
-         and timelocked commit-reveal is not supported yet"
+        "subnet {netuid} has commit-reveal weights enabled (SubtensorModule.CommitRevealEnabled); plain \
+         set_weights is refused there, commit timelocked weights instead"
     )]
     CommitRevealEnabled { netuid: NetUid },
+    #[error(
+        "SubtensorModule.SettingWeightsTooFast: weights were last set at block {last_update} and \
+         WeightsSetRateLimit is {limit} blocks; the next try is allowed at block {next_block}"
+    )]
+    WeightsTooFast { limit: u64, last_update: u64, next_block: u64 },
+    #[error(
+        "SubtensorModule.NeuronNoValidatorPermit: hotkey {hotkey} has no validator permit on netuid \
+         {netuid}; the chain would drop its weights. Stake more so the subnet grants a permit"
+    )]
+    NoValidatorPermit { hotkey: String, netuid: NetUid },
     #[error("subnet {0} does not exist")]
     NoSuchSubnet(NetUid),
     #[error("unexpected chain data: {0}")]
@@ -140,4 +205,13 @@ pub trait Chain: Send + Sync {
 
     /// The weights `hotkey` last set on the subnet, as (uid, u16 weight) pairs.
     async fn weights_of(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<(Uid, u16)>, ChainError>;
+
+    /// The subnet's weight-setting rules and `hotkey`'s standing under them.
+    async fn weight_rules(&self, netuid: NetUid, hotkey: &str) -> Result<WeightRules, ChainError>;
+
+    /// Submits a timelocked weights commit signed by `signer`.
+    async fn commit_weights(&self, signer: &Hotkey, commit: &TimelockedCommit) -> Result<(), ChainError>;
+
+    /// The commits of `hotkey` the chain holds unrevealed (`TimelockedWeightCommits`).
+    async fn pending_commits(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<PendingCommit>, ChainError>;
 }

@@ -42,8 +42,12 @@ use subxt::rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient
 use subxt::utils::AccountId32;
 use subxt::{ArcMetadata, Metadata, OfflineClient, OnlineClient};
 
+use super::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
 use super::network::Network;
-use super::{Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, ReadCredentials, Uid, WeightsCall};
+use super::{
+    Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, ReadCredentials,
+    TimelockedCommit, Uid, WeightRules, WeightsCall,
+};
 
 type Client = OnlineClient<SubstrateConfig>;
 type AtBlock = subxt::client::OnlineClientAtBlock<SubstrateConfig>;
@@ -80,6 +84,61 @@ pub fn set_weights_call_data(metadata: &Metadata, call: &WeightsCall) -> Result<
     let args = (call.netuid, call.uids.clone(), call.weights.clone(), call.version_key);
     frame_decode::extrinsics::encode_call_data("SubtensorModule", "set_weights", &args, metadata, metadata.types())
         .map_err(|e| ChainError::Invalid(format!("cannot encode SubtensorModule.set_weights: {e}")))
+}
+
+/// Call data of `SubtensorModule.commit_timelocked_mechanism_weights(netuid, mecid = 0, commit,
+/// reveal_round, commit_reveal_version)` (pallet 7, call 118).
+pub fn commit_timelocked_weights_call_data(metadata: &Metadata, commit: &TimelockedCommit) -> Result<Vec<u8>, ChainError> {
+    if commit.commit.len() > super::commit_reveal::MAX_COMMIT_BYTES {
+        return Err(ChainError::Invalid(format!(
+            "the commit is {} bytes; the chain takes at most {}",
+            commit.commit.len(),
+            super::commit_reveal::MAX_COMMIT_BYTES
+        )));
+    }
+    let args = (commit.netuid, 0u8, commit.commit.clone(), commit.reveal_round, commit.version);
+    frame_decode::extrinsics::encode_call_data(
+        "SubtensorModule",
+        "commit_timelocked_mechanism_weights",
+        &args,
+        metadata,
+        metadata.types(),
+    )
+    .map_err(|e| ChainError::Invalid(format!("cannot encode SubtensorModule.commit_timelocked_mechanism_weights: {e}")))
+}
+
+/// Decodes a `Drand.BeaconConfig` value into the beacon's public key, genesis and period.
+pub fn decode_beacon_config(metadata: &Metadata, bytes: &[u8]) -> Result<Beacon, ChainError> {
+    let ty = metadata
+        .pallet_by_name("Drand")
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name("BeaconConfig"))
+        .map(|e| e.value_ty())
+        .ok_or_else(|| ChainError::Decode("the runtime has no Drand.BeaconConfig storage".into()))?;
+    let value = scale_value::scale::decode_as_type(&mut &bytes[..], ty, metadata.types())
+        .map_err(|e| ChainError::Decode(format!("Drand.BeaconConfig value: {e}")))?;
+    let number = |name: &str| field(&value, name).and_then(|v| v.as_u128()).and_then(|n| u64::try_from(n).ok());
+    let public_key = field(&value, "public_key").and_then(flat_bytes).unwrap_or_default();
+    match (number("genesis_time"), number("period")) {
+        (Some(genesis), Some(period)) if public_key.len() == 96 && period > 0 => {
+            Ok(Beacon { public_key, genesis_ms: genesis * 1000, period_ms: period * 1000 })
+        }
+        _ => Err(ChainError::Decode("Drand.BeaconConfig lacks a 96-byte public_key, genesis_time or period".into())),
+    }
+}
+
+/// The bytes of a byte array, descending through newtype wrappers (BoundedVec, OpaquePublicKey).
+fn flat_bytes<T>(value: &scale_value::Value<T>) -> Option<Vec<u8>> {
+    let mut v = value;
+    for _ in 0..4 {
+        match &v.value {
+            ValueDef::Composite(c) if c.len() == 1 && matches!(c.values().next().map(|x| &x.value), Some(ValueDef::Composite(_))) => {
+                v = c.values().next()?;
+            }
+            _ => break,
+        }
+    }
+    bytes_of(v)
 }
 
 /// Call data of `Commitments.set_commitment(netuid, CommitmentInfo { fields: [Raw{len}(payload)] })`;
@@ -240,8 +299,10 @@ fn bytes_of<T>(value: &scale_value::Value<T>) -> Option<Vec<u8>> {
 pub fn classify_module_error(pallet: &str, name: &str, hotkey: &str, netuid: NetUid) -> ChainError {
     let full = format!("{pallet}.{name}");
     let lower = name.to_ascii_lowercase();
-    if lower.contains("commitreveal") {
+    if name == "CommitRevealEnabled" {
         ChainError::CommitRevealEnabled { netuid }
+    } else if name == "NeuronNoValidatorPermit" {
+        ChainError::NoValidatorPermit { hotkey: hotkey.to_string(), netuid }
     } else if lower.contains("ratelimit") || lower.contains("toofast") || lower.contains("toosoon") {
         ChainError::RateLimited(full)
     } else if lower.contains("notregistered") || name == "AccountNotAllowedCommit" || name == "HotKeyAccountNotExists" {
@@ -588,6 +649,102 @@ impl Chain for SubtensorChain {
             return Err(ChainError::CommitRevealEnabled { netuid: call.netuid });
         }
         self.submit("SubtensorModule.set_weights", signer, call.netuid, |m| set_weights_call_data(m, call)).await
+    }
+
+    async fn weight_rules(&self, netuid: NetUid, hotkey: &str) -> Result<WeightRules, ChainError> {
+        let account = account_of(hotkey)?;
+        self.read("weight rules", || async {
+            let at = self.at_latest().await?;
+            let block = at.block_number();
+            let metadata = at.metadata();
+            let storage = at.storage();
+            macro_rules! value {
+                ($entry:literal, $keys:ty, $value:ty, $key:expr) => {
+                    storage
+                        .fetch(subxt::dynamic::storage::<$keys, $value>("SubtensorModule", $entry), $key)
+                        .await
+                        .map_err(|e| self.fail(e))?
+                        .decode()
+                        .map_err(|e| ChainError::Decode(format!("SubtensorModule.{}: {e}", $entry)))?
+                };
+            }
+            let commit_reveal: bool = value!("CommitRevealWeightsEnabled", (NetUid,), bool, (netuid,));
+            let rate_limit: u64 = value!("WeightsSetRateLimit", (NetUid,), u64, (netuid,));
+            let version_key: u64 = value!("WeightsVersionKey", (NetUid,), u64, (netuid,));
+            let tempo: u16 = value!("Tempo", (NetUid,), u16, (netuid,));
+            let reveal_period_epochs: u64 = value!("RevealPeriodEpochs", (NetUid,), u64, (netuid,));
+            let last_updates: Vec<u64> = value!("LastUpdate", (NetUid,), Vec<u64>, (netuid,));
+            let permits: Vec<bool> = value!("ValidatorPermit", (NetUid,), Vec<bool>, (netuid,));
+            let commit_reveal_version = match storage
+                .try_fetch(subxt::dynamic::storage::<(), u16>("SubtensorModule", "CommitRevealWeightsVersion"), ())
+                .await
+            {
+                Ok(Some(v)) => v.decode().unwrap_or(DEFAULT_COMMIT_REVEAL_VERSION),
+                _ => DEFAULT_COMMIT_REVEAL_VERSION,
+            };
+            let uid = storage
+                .try_fetch(subxt::dynamic::storage::<(NetUid, [u8; 32]), Uid>("SubtensorModule", "Uids"), (netuid, account.0))
+                .await
+                .map_err(|e| self.fail(e))?
+                .map(|v| v.decode())
+                .transpose()
+                .map_err(|e| ChainError::Decode(format!("SubtensorModule.Uids: {e}")))?;
+            let beacon = match storage.try_fetch(subxt::dynamic::storage::<(), Value>("Drand", "BeaconConfig"), ()).await {
+                Ok(Some(v)) => decode_beacon_config(&metadata, v.bytes()).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "Drand.BeaconConfig is unreadable; using drand quicknet");
+                    Beacon::quicknet()
+                }),
+                _ => Beacon::quicknet(),
+            };
+            let slot = |u: Uid| usize::from(u);
+            Ok(WeightRules {
+                block,
+                now_ms: Utc::now().timestamp_millis().max(0) as u64,
+                block_time_ms: 12_000,
+                commit_reveal,
+                commit_reveal_version,
+                rate_limit,
+                version_key,
+                tempo,
+                reveal_period_epochs,
+                uid,
+                last_update: uid.and_then(|u| last_updates.get(slot(u)).copied()),
+                validator_permit: uid.and_then(|u| permits.get(slot(u)).copied()),
+                beacon,
+            })
+        })
+        .await
+    }
+
+    async fn commit_weights(&self, signer: &Hotkey, commit: &TimelockedCommit) -> Result<(), ChainError> {
+        self.submit("SubtensorModule.commit_timelocked_mechanism_weights", signer, commit.netuid, |m| {
+            commit_timelocked_weights_call_data(m, commit)
+        })
+        .await
+    }
+
+    async fn pending_commits(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<PendingCommit>, ChainError> {
+        let account = account_of(hotkey)?;
+        self.read("SubtensorModule.TimelockedWeightCommits", || async {
+            let at = self.at_latest().await?;
+            type Entry = Vec<([u8; 32], u64, Vec<u8>, u64)>;
+            let addr = subxt::dynamic::storage::<(NetUid, u64), Entry>("SubtensorModule", "TimelockedWeightCommits");
+            let mut entries = at.storage().iter(addr, (netuid,)).await.map_err(|e| self.fail(e))?;
+            let mut out = Vec::new();
+            while let Some(entry) = entries.next().await {
+                let entry = entry.map_err(|e| self.fail(e))?;
+                let commits: Entry = entry
+                    .value()
+                    .decode()
+                    .map_err(|e| ChainError::Decode(format!("SubtensorModule.TimelockedWeightCommits: {e}")))?;
+                out.extend(commits.into_iter().filter(|c| c.0 == account.0).map(|(_, commit_block, bytes, reveal_round)| {
+                    PendingCommit { commit_block, reveal_round, commit_len: bytes.len() }
+                }));
+            }
+            out.sort_by_key(|c| c.commit_block);
+            Ok(out)
+        })
+        .await
     }
 
     async fn weights_of(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<(Uid, u16)>, ChainError> {

@@ -1,5 +1,5 @@
 //! Chain commands: `nexis commit-credentials` (a miner publishes its R2 read keys) and
-//! `nexis chain status|weights|register`. Writing commands take `--dry-run`, which prints
+//! `nexis chain status|weights|set-weights|register`. Writing commands take `--dry-run`, which prints
 //! the signer and the exact call data instead of submitting; `--metadata FILE` encodes
 //! offline from a runtime metadata file instead of asking the node.
 
@@ -15,9 +15,14 @@ use serde_json::json;
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::chain::embedded::EmbeddedChain;
 use nexis::chain::network::{DEFAULT_CHAIN_TIMEOUT_SEC, DEFAULT_NETWORK, Network};
-use nexis::chain::subtensor::{SubtensorChain, load_metadata, set_commitment_call_data};
+use nexis::chain::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
+use nexis::chain::subtensor::{
+    SubtensorChain, commit_timelocked_weights_call_data, load_metadata, set_commitment_call_data,
+    set_weights_call_data,
+};
 use nexis::chain::wallet::{WalletConfig, expand_home};
-use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials};
+use nexis::chain::weight_rules::{self, PlanOptions, WeightsPlan};
+use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid, WeightRules, WeightsCall};
 
 /// Where and as whom chain commands run.
 #[derive(Debug, Args)]
@@ -116,6 +121,42 @@ pub enum ChainCommand {
     Weights(WeightsArgs),
     /// Register the wallet's hotkey (embedded chain only; use btcli on real networks).
     Register(RegisterArgs),
+    /// Set weights the way the validator does: timelocked commit-reveal or plain, as the
+    /// subnet requires, after the chain's rate-limit, version-key and permit checks.
+    SetWeights(SetWeightsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "With --metadata the call is encoded offline: commit-reveal on, version 4, drand \
+    quicknet, unless --commit-reveal, --commit-reveal-version or --reveal-round say otherwise. Without \
+    --reveal-round the offline reveal round assumes a commit at block 0 of a tempo-360 subnet.")]
+pub struct SetWeightsArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Uids, comma-separated (e.g. 1,2).
+    #[arg(long, env = "NEXIS_SET_WEIGHTS_UIDS", value_delimiter = ',', required = true)]
+    pub uids: Vec<Uid>,
+    /// u16 weights, comma-separated, one per uid (e.g. 65535,32768).
+    #[arg(long, env = "NEXIS_SET_WEIGHTS_WEIGHTS", value_delimiter = ',', required = true)]
+    pub weights: Vec<u16>,
+    /// Version key to send; raised to the chain's WeightsVersionKey when lower.
+    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
+    pub version_key: u64,
+    /// Print the signer, mode, reveal round and call data instead of submitting.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Encode offline from this runtime metadata file (implies --dry-run).
+    #[arg(long, env = "NEXIS_SET_WEIGHTS_METADATA")]
+    pub metadata: Option<PathBuf>,
+    /// Encrypt for this drand round instead of the computed one.
+    #[arg(long, env = "NEXIS_SET_WEIGHTS_REVEAL_ROUND")]
+    pub reveal_round: Option<u64>,
+    /// Offline only: whether the subnet uses commit-reveal.
+    #[arg(long, env = "NEXIS_SET_WEIGHTS_COMMIT_REVEAL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub commit_reveal: bool,
+    /// Offline only: the chain's CommitRevealWeightsVersion.
+    #[arg(long, env = "NEXIS_SET_WEIGHTS_COMMIT_REVEAL_VERSION", default_value_t = DEFAULT_COMMIT_REVEAL_VERSION)]
+    pub commit_reveal_version: u16,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +243,94 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
         ChainCommand::Status(a) => status(a).await,
         ChainCommand::Weights(a) => weights(a).await,
         ChainCommand::Register(a) => register(a).await,
+        ChainCommand::SetWeights(a) => set_weights(a).await,
+    }
+}
+
+/// The rules `--metadata` assumes when no chain is asked.
+fn offline_rules(args: &SetWeightsArgs) -> WeightRules {
+    WeightRules {
+        block: 0,
+        now_ms: chrono::Utc::now().timestamp_millis().max(0) as u64,
+        block_time_ms: 12_000,
+        commit_reveal: args.commit_reveal,
+        commit_reveal_version: args.commit_reveal_version,
+        rate_limit: 0,
+        version_key: 0,
+        tempo: 360,
+        reveal_period_epochs: 1,
+        uid: None,
+        last_update: None,
+        validator_permit: None,
+        beacon: Beacon::quicknet(),
+    }
+}
+
+async fn set_weights(args: SetWeightsArgs) -> anyhow::Result<ExitCode> {
+    if args.uids.len() != args.weights.len() {
+        bail!("--uids has {} entries but --weights {}; give one weight per uid", args.uids.len(), args.weights.len());
+    }
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let hotkey = args.chain.hotkey()?;
+    let call = WeightsCall { netuid, uids: args.uids.clone(), weights: args.weights.clone(), version_key: args.version_key };
+    let options = PlanOptions { reveal_round: args.reveal_round, seed: None };
+    println!("network: {network}");
+    println!("netuid: {netuid}");
+    println!("signer: {}", hotkey.ss58());
+    if let Some(path) = &args.metadata {
+        let plan = weight_rules::plan(&offline_rules(&args), hotkey.public(), &call, options)?;
+        print_plan(&plan, &call_data(&load_metadata(path)?, &plan)?);
+        println!("dry run: nothing submitted");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let chain = args.chain.connect(&network).await?;
+    let rules = chain.weight_rules(netuid, &hotkey.ss58()).await?;
+    weight_rules::check(&rules, &hotkey.ss58(), netuid)?;
+    let plan = weight_rules::plan(&rules, hotkey.public(), &call, options)?;
+    if args.dry_run {
+        let data = if network.is_embedded() {
+            None
+        } else {
+            let timeout = Duration::from_secs(args.chain.chain_timeout_sec.max(1));
+            let metadata = SubtensorChain::connect_network(&network, timeout).await?.metadata().await?;
+            Some(call_data(&metadata, &plan)?)
+        };
+        match data {
+            Some(d) => print_plan(&plan, &d),
+            None => print_plan(&plan, &[]),
+        }
+        println!("dry run: nothing submitted");
+        return Ok(ExitCode::SUCCESS);
+    }
+    weight_rules::submit(chain.as_ref(), &hotkey, &plan).await.context("setting weights")?;
+    print_plan(&plan, &[]);
+    println!("submitted on {}", chain.describe());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn call_data(metadata: &subxt::Metadata, plan: &WeightsPlan) -> anyhow::Result<Vec<u8>> {
+    Ok(match &plan.commit {
+        Some(commit) => commit_timelocked_weights_call_data(metadata, commit)?,
+        None => set_weights_call_data(metadata, &plan.call)?,
+    })
+}
+
+fn print_plan(plan: &WeightsPlan, call_data: &[u8]) {
+    println!("mode: {}", plan.mode.as_str());
+    println!("version_key: {}", plan.call.version_key);
+    if let Some(commit) = &plan.commit {
+        println!("reveal_round: {}", commit.reveal_round);
+        println!("commit_reveal_version: {}", commit.version);
+        if let Some(at) = plan.reveal_at {
+            println!("reveal_expected_at: {}", at.to_rfc3339());
+        }
+        if let Some(block) = plan.reveal_block {
+            println!("reveal_block: {block}");
+        }
+    }
+    if !call_data.is_empty() {
+        println!("call_data: 0x{}", hex::encode(call_data));
     }
 }
 
@@ -260,15 +389,40 @@ async fn weights(args: WeightsArgs) -> anyhow::Result<ExitCode> {
     };
     let chain = args.chain.connect(&network).await?;
     let weights = chain.weights_of(netuid, &hotkey).await?;
+    let pending = chain.pending_commits(netuid, &hotkey).await?;
+    let beacon = if pending.is_empty() { None } else { Some(chain.weight_rules(netuid, &hotkey).await?.beacon) };
+    let reveal_at = |round: u64| {
+        beacon
+            .as_ref()
+            .and_then(|b| i64::try_from(b.round_time_ms(round)).ok())
+            .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
+            .map(|t| t.to_rfc3339())
+    };
     if args.json {
         let list: Vec<_> = weights.iter().map(|(uid, w)| json!({"uid": uid, "weight": w})).collect();
-        println!("{}", json!({"netuid": netuid, "hotkey": hotkey, "weights": list}));
-    } else if weights.is_empty() {
+        let commits: Vec<_> = pending
+            .iter()
+            .map(|c| {
+                json!({"commit_block": c.commit_block, "reveal_round": c.reveal_round,
+                       "reveal_expected_at": reveal_at(c.reveal_round), "commit_bytes": c.commit_len})
+            })
+            .collect();
+        println!("{}", json!({"netuid": netuid, "hotkey": hotkey, "weights": list, "pending_commits": commits}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if weights.is_empty() {
         println!("{hotkey} has set no weights on netuid {netuid}");
     } else {
         println!("weights set by {hotkey} on netuid {netuid}:");
         for (uid, w) in &weights {
             println!("  uid {uid:>5}  {w:>5}  ({:.4})", f64::from(*w) / 65535.0);
+        }
+    }
+    if !pending.is_empty() {
+        println!("timelocked commits waiting for their reveal:");
+        for c in &pending {
+            let at = reveal_at(c.reveal_round).unwrap_or_else(|| "unknown".into());
+            println!("  committed at block {}  reveal round {}  expected at {at}", c.commit_block, c.reveal_round);
         }
     }
     Ok(ExitCode::SUCCESS)

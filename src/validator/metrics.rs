@@ -53,6 +53,12 @@ pub struct Metrics {
     pub llm_unavailable: Counter,
     /// Row checks left unavailable by trouble on the validator's side, by check name.
     pub unavailable_checks: Family<KindLabel, Counter>,
+    /// `nexis_weights_committed_total`: timelocked weight commits accepted by the chain.
+    pub weights_committed: Counter,
+    /// `nexis_weights_revealed_total`: commits the watchdog saw revealed as committed.
+    pub weights_revealed: Counter,
+    /// `nexis_weights_reveal_missing_total`: commits the chain dropped or never revealed.
+    pub weights_reveal_missing: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -68,9 +74,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric under the `nexis_validator` prefix.
+    /// Registers every metric under the `nexis_validator` prefix, and the weight-reveal
+    /// counters as `nexis_weights_*`.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("nexis_validator");
+        let mut root = Registry::default();
         let m = Self {
             intervals: Counter::default(),
             interval_errors: Counter::default(),
@@ -85,8 +92,23 @@ impl Metrics {
             llm_judgements: Counter::default(),
             llm_unavailable: Counter::default(),
             unavailable_checks: Family::default(),
+            weights_committed: Counter::default(),
+            weights_revealed: Counter::default(),
+            weights_reveal_missing: Counter::default(),
             registry: Registry::default(),
         };
+        root.register("nexis_weights_committed", "Timelocked weight commits accepted by the chain", m.weights_committed.clone());
+        root.register(
+            "nexis_weights_revealed",
+            "Timelocked commits revealed with the committed weights",
+            m.weights_revealed.clone(),
+        );
+        root.register(
+            "nexis_weights_reveal_missing",
+            "Timelocked commits the chain dropped at reveal or never revealed",
+            m.weights_reveal_missing.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("nexis_validator");
         registry.register("intervals", "Intervals evaluated and recorded", m.intervals.clone());
         registry.register(
             "interval_errors",
@@ -116,7 +138,7 @@ impl Metrics {
             "Row checks (semantic, category, source) left unavailable, never the miner's fault",
             m.unavailable_checks.clone(),
         );
-        Self { registry, ..m }
+        Self { registry: root, ..m }
     }
 
     /// Observes one stage duration.

@@ -16,6 +16,7 @@ pub mod source_fetch;
 pub mod stages;
 pub mod state;
 pub mod stores;
+pub mod weights;
 
 pub use pipeline::{PackageOutcome, PackageValidator};
 pub use request::{PackageLimits, PackageRequest};

@@ -1,7 +1,11 @@
 //! The long-running validator (protocol §2, §11): polls the block clock, evaluates every
 //! closed interval exactly once and in order (resuming after the last recorded one),
 //! records each atomically, reports it to the validation API, and sets weights once per
-//! epoch with the protocol's retry backoff.
+//! epoch the way the chain wants them (plain or timelocked commit-reveal, after its rate
+//! limit, version key and permit checks), with the protocol's retry backoff for failures and
+//! a wait for the right block when the chain's rate limit says so. The intent is recorded
+//! before sending, so a restart never sets weights twice in an epoch; commits are followed
+//! by the reveal watchdog ([`super::weights`]).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -16,6 +20,8 @@ use tracing::{debug, error, info, warn};
 use super::interval::{IntervalError, IntervalEvaluator, IntervalReport};
 use super::metrics::{Metrics, write_heartbeat};
 use super::state::{StateError, ValidatorState, WeightSubmission};
+use super::weights::{RevealWatchdog, Watched, intent_landed};
+use crate::chain::weight_rules::{self, PlanOptions, WeightsMode};
 use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
 use crate::chain::{Chain, ChainError, Hotkey, NetUid};
 use crate::index::overlap::OverlapIndex;
@@ -102,6 +108,8 @@ pub struct WeightBackoff {
     epoch: Option<u64>,
     failures: u32,
     next_at: Option<Instant>,
+    /// The chain's rate limit allows the next try from this block on.
+    not_before_block: Option<u64>,
 }
 
 impl WeightBackoff {
@@ -111,6 +119,20 @@ impl WeightBackoff {
     /// Whether a submission for `epoch` may be tried at `now`.
     pub fn ready(&self, epoch: u64, now: Instant) -> bool {
         self.epoch != Some(epoch) || self.next_at.is_none_or(|at| now >= at)
+    }
+
+    /// Whether a submission for `epoch` may be tried at `block` (the rate-limit wait).
+    pub fn ready_at_block(&self, epoch: u64, block: u64) -> bool {
+        self.epoch != Some(epoch) || self.not_before_block.is_none_or(|b| block >= b)
+    }
+
+    /// Waits for `block` before the next try for `epoch` (the chain said when); no backoff
+    /// growth, since nothing failed.
+    pub fn wait_for_block(&mut self, epoch: u64, block: u64) {
+        if self.epoch != Some(epoch) {
+            *self = Self { epoch: Some(epoch), ..Self::default() };
+        }
+        self.not_before_block = Some(block);
     }
 
     /// Records a failure for `epoch` at `now`; returns the delay before the next try.
@@ -148,6 +170,10 @@ pub struct ValidatorService {
     pub publisher: Option<Arc<dyn IntervalPublisher>>,
     last_snapshot: Mutex<Option<SnapshotRead>>,
     backoff: Mutex<WeightBackoff>,
+    /// Commits followed until their reveal.
+    pub reveals: RevealWatchdog,
+    /// Whether the last submission was seeded into the watchdog after a start.
+    reveals_seeded: std::sync::atomic::AtomicBool,
 }
 
 impl ValidatorService {
@@ -172,6 +198,8 @@ impl ValidatorService {
             publisher: None,
             last_snapshot: Mutex::new(None),
             backoff: Mutex::new(WeightBackoff::default()),
+            reveals: RevealWatchdog::default(),
+            reveals_seeded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -349,18 +377,24 @@ impl ValidatorService {
     }
 
     /// Sets weights when `block` is in an epoch without a successful submission and the
-    /// backoff allows a try.
+    /// backoff (or the chain's rate limit) allows a try; first follows up earlier commits.
     pub async fn maybe_set_weights(&self, block: u64) -> Result<Option<WeightSubmission>, ServiceError> {
+        self.check_reveals(block).await?;
         let clock = &self.settings.clock;
         let epoch = clock.weight_epoch(block);
         if self.state.last_weight_epoch()?.is_some_and(|done| done >= epoch) {
             return Ok(None);
         }
         let now = Instant::now();
-        if !self.lock_backoff().ready(epoch, now) {
+        if !self.lock_backoff().ready(epoch, now) || !self.lock_backoff().ready_at_block(epoch, block) {
             return Ok(None);
         }
-        match self.submit_weights(epoch, block).await {
+        let result = match self.reconcile_intent(epoch).await {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => self.submit_weights(epoch, block).await,
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(submission) => {
                 self.state.record_weights(&submission)?;
                 Metrics::count(&self.metrics.weight_submissions, "ok");
@@ -369,15 +403,71 @@ impl ValidatorService {
             }
             Err(e) => {
                 Metrics::count(&self.metrics.weight_submissions, "error");
-                let delay = self.lock_backoff().failed(epoch, now);
-                error!(epoch, error = %e, retry_in_sec = delay.as_secs(), "setting weights failed");
+                self.weights_failed(epoch, block, now, &e);
                 Ok(None)
+            }
+        }
+    }
+
+    /// Logs a failed submission once and schedules the next try: at the block the rate
+    /// limit allows, at the next epoch without a permit, else after the backoff delay.
+    fn weights_failed(&self, epoch: u64, block: u64, now: Instant, e: &WeightError) {
+        let mut backoff = self.lock_backoff();
+        match e {
+            WeightError::Chain(ChainError::WeightsTooFast { next_block, .. }) => {
+                backoff.wait_for_block(epoch, *next_block);
+                warn!(epoch, error = %e, retry_at_block = next_block, "weights wait for the chain's rate limit");
+            }
+            WeightError::Chain(ChainError::NoValidatorPermit { .. } | ChainError::NotRegistered { .. }) => {
+                let next_epoch = (epoch + 1) * self.settings.clock.weight_epoch_blocks;
+                backoff.wait_for_block(epoch, next_epoch.max(block + 1));
+                error!(epoch, error = %e, "weights not set this epoch");
+            }
+            _ => {
+                let delay = backoff.failed(epoch, now);
+                error!(epoch, error = %e, retry_in_sec = delay.as_secs(), "setting weights failed");
             }
         }
     }
 
     fn lock_backoff(&self) -> std::sync::MutexGuard<'_, WeightBackoff> {
         self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Follows earlier commits (after a start, the last recorded one too).
+    async fn check_reveals(&self, block: u64) -> Result<(), ServiceError> {
+        if !self.reveals_seeded.swap(true, std::sync::atomic::Ordering::Relaxed)
+            && let Some(last) = self.state.last_weights()?
+            && let Some(w) = Watched::of(&last, self.grace_blocks())
+            && block < w.reveal_block + w.grace_blocks
+        {
+            self.reveals.watch(w);
+        }
+        let hotkey = self.signer.ss58();
+        self.reveals.check(self.chain.as_ref(), self.settings.netuid, &hotkey, block, &self.metrics).await;
+        Ok(())
+    }
+
+    /// How long after its reveal block a commit may stay pending: one weight epoch.
+    fn grace_blocks(&self) -> u64 {
+        self.settings.clock.weight_epoch_blocks.max(1)
+    }
+
+    /// A recorded intent for `epoch` whose result was never recorded (the process stopped
+    /// between sending and recording): the submission, when the chain shows it landed.
+    async fn reconcile_intent(&self, epoch: u64) -> Result<Option<WeightSubmission>, WeightError> {
+        let Some(intent) = self.state.weights_intent()?.filter(|i| i.epoch == epoch) else { return Ok(None) };
+        let (netuid, hotkey) = (self.settings.netuid, self.signer.ss58());
+        let rules = self.chain.weight_rules(netuid, &hotkey).await?;
+        if intent_landed(self.chain.as_ref(), netuid, &hotkey, &intent, &rules).await? {
+            warn!(epoch, block = intent.block, "weights sent before a restart reached the chain; not sending them again");
+            if let Some(w) = Watched::of(&intent, self.grace_blocks()) {
+                self.reveals.watch(w);
+            }
+            return Ok(Some(intent));
+        }
+        info!(epoch, "weights recorded as intended before a restart never reached the chain; sending them now");
+        Ok(None)
     }
 
     async fn submit_weights(&self, epoch: u64, block: u64) -> Result<WeightSubmission, WeightError> {
@@ -399,24 +489,43 @@ impl ValidatorService {
             warn!(hotkeys = ?weights.unknown, "scored hotkeys are no longer in the metagraph; their weight is dropped");
         }
         let call = weights_call(s.netuid, s.version_key, &weights);
+        let hotkey = self.signer.ss58();
+        let rules = self.chain.weight_rules(s.netuid, &hotkey).await?;
+        weight_rules::check(&rules, &hotkey, s.netuid)?;
+        let plan = weight_rules::plan(&rules, self.signer.public(), &call, PlanOptions::default())?;
         info!(
             epoch,
             epoch_start,
             scored = scores.len(),
             burned = weights.burned,
-            uids = ?call.uids,
-            weights = ?call.weights,
+            mode = plan.mode.as_str(),
+            version_key = plan.call.version_key,
+            reveal_round = ?plan.commit.as_ref().map(|c| c.reveal_round),
+            reveal_block = ?plan.reveal_block,
+            uids = ?plan.call.uids,
+            weights = ?plan.call.weights,
             "setting weights"
         );
-        self.chain.set_weights(&self.signer, &call).await?;
-        Ok(WeightSubmission {
+        let submission = WeightSubmission {
             epoch,
-            block,
-            uids: call.uids,
-            weights: call.weights,
+            block: rules.block,
+            uids: plan.call.uids.clone(),
+            weights: plan.call.weights.clone(),
             burned: weights.burned,
             submitted_at: Utc::now(),
-        })
+            mode: Some(plan.mode.as_str().to_string()),
+            reveal_round: plan.commit.as_ref().map(|c| c.reveal_round),
+            reveal_block: plan.reveal_block,
+        };
+        self.state.record_weights_intent(&submission)?;
+        weight_rules::submit(self.chain.as_ref(), &self.signer, &plan).await?;
+        if plan.mode == WeightsMode::CommitReveal {
+            self.metrics.weights_committed.inc();
+            if let Some(w) = Watched::of(&submission, self.grace_blocks()) {
+                self.reveals.watch(w);
+            }
+        }
+        Ok(submission)
     }
 
     /// Runs until `shutdown` turns true. An interrupted interval is simply not recorded.

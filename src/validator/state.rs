@@ -22,6 +22,7 @@ const WEIGHTS: &[u8] = b"weights/";
 /// window of 1,600 blocks plus a weight epoch). Older decisions are removed by the batch
 /// that records each new interval, a few at a time, so the state stays bounded.
 pub const DECISION_RETENTION_BLOCKS: u64 = 10_000;
+const WEIGHTS_INTENT: &[u8] = b"meta/weights_intent";
 
 /// State failures.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,15 @@ pub struct WeightSubmission {
     pub weights: Vec<u16>,
     pub burned: bool,
     pub submitted_at: DateTime<Utc>,
+    /// `plain` or `commit-reveal` (absent in records made before commit-reveal).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The drand round a commit is encrypted for.
+    #[serde(default)]
+    pub reveal_round: Option<u64>,
+    /// The block from which the chain is expected to have revealed the commit.
+    #[serde(default)]
+    pub reveal_block: Option<u64>,
 }
 
 /// Everything an interval adds to the state, written at once.
@@ -246,9 +256,28 @@ impl ValidatorState {
         let mut batch = sled::Batch::default();
         batch.insert(key, json);
         batch.insert(LAST_WEIGHT_EPOCH, &submission.epoch.to_be_bytes());
+        batch.remove(WEIGHTS_INTENT);
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Records, durably and before anything is sent, the weights about to go to the chain, so
+    /// a restart can tell whether a submission whose result was never recorded landed.
+    pub fn record_weights_intent(&self, intent: &WeightSubmission) -> Result<(), StateError> {
+        let json = serde_json::to_vec(intent)
+            .map_err(|e| StateError::Corrupt { key: "weights intent".into(), reason: e.to_string() })?;
+        self.tree.insert(WEIGHTS_INTENT, json)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The weights sent (or about to be) whose result is not recorded yet.
+    pub fn weights_intent(&self) -> Result<Option<WeightSubmission>, StateError> {
+        let Some(v) = self.tree.get(WEIGHTS_INTENT)? else { return Ok(None) };
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt { key: "meta/weights_intent".into(), reason: e.to_string() })
     }
 
     /// The most recent weight submission.

@@ -26,6 +26,11 @@ pub enum BenchCommand {
     /// (parallel, one ffmpeg thread each) and the same ffmpeg commands one after another
     /// (ffmpeg's own threading); report clips per minute for both.
     Clips(BenchClipsArgs),
+    /// Write a catalog of N synthetic rows (time, size on disk), then time `nexis dataset
+    /// stats` and a filtered `query` on it (wall time, peak memory).
+    Catalog(super::bench_dataset::BenchCatalogArgs),
+    /// WebDataset export throughput (MB/s) over generated clips (2 GiB by default).
+    Export(super::bench_dataset::BenchExportArgs),
 }
 
 /// Arguments of `nexis bench clips`.
@@ -73,6 +78,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Check(args) => bench_check(args).await,
         BenchCommand::Clips(args) => bench_clips(args).await,
+        BenchCommand::Catalog(args) => super::bench_dataset::bench_catalog(args).await,
+        BenchCommand::Export(args) => super::bench_dataset::bench_export(args).await,
     }
 }
 
@@ -221,7 +228,7 @@ fn run_check(exe: &Path, dir: &Path, workdir: &Path) -> anyhow::Result<CheckRun>
 }
 
 /// Waits for `pid` and returns its exit code and resource usage.
-fn wait_with_rusage(pid: u32) -> anyhow::Result<(Option<i32>, libc::rusage)> {
+pub(super) fn wait_with_rusage(pid: u32) -> anyhow::Result<(Option<i32>, libc::rusage)> {
     let pid = libc::pid_t::try_from(pid).context("child pid out of range")?;
     let mut status: libc::c_int = 0;
     // SAFETY: `rusage` is plain old data that wait4 fills in; `status` is a valid out

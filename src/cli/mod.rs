@@ -2,6 +2,7 @@
 //! a `.env` file), logging set-up and exit codes. Each subcommand has its own file.
 
 mod bench;
+mod bench_dataset;
 mod chain;
 mod check;
 mod dataset;

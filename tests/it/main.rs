@@ -6,6 +6,7 @@ mod s3_server;
 mod support;
 
 mod api_client;
+mod catalog;
 mod chain_cli;
 mod chain_contract;
 mod chain_encoding;

@@ -4,6 +4,7 @@
 //! others reference assets that are never fetched.
 
 mod hostile;
+pub mod catalog;
 
 use std::fs::File;
 use std::path::Path;

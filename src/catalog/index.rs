@@ -1,4 +1,5 @@
-//! `catalog/_index.json`: every part with its row count, size and sha256, sorted by key,
+//! `catalog/_index.json`: every part with its row count, size and sha256, sorted by
+//! interval and key,
 //! so a reader can find and verify the catalog without listing the bucket.
 
 use std::collections::BTreeMap;
@@ -45,10 +46,12 @@ impl CatalogIndex {
         Ok(index)
     }
 
-    /// Builds an index from entries (deduplicated by key, sorted).
+    /// Builds an index from entries (deduplicated by key, later ones win; sorted by
+    /// interval, then key).
     pub fn from_entries(entries: impl IntoIterator<Item = PartEntry>) -> Self {
         let by_key: BTreeMap<String, PartEntry> = entries.into_iter().map(|e| (e.key.clone(), e)).collect();
-        let parts: Vec<PartEntry> = by_key.into_values().collect();
+        let mut parts: Vec<PartEntry> = by_key.into_values().collect();
+        parts.sort_by(|a, b| (a.interval, &a.key).cmp(&(b.interval, &b.key)));
         Self { format: INDEX_FORMAT.into(), rows: parts.iter().map(|p| p.rows).sum(), parts }
     }
 

@@ -34,6 +34,11 @@ pub enum BenchCommand {
     /// (internal) The measured child of `bench hostile`.
     #[command(hide = true)]
     HostileRun(BenchHostileRunArgs),
+    /// Write a catalog of N synthetic rows (time, size on disk), then time `nexis dataset
+    /// stats` and a filtered `query` on it (wall time, peak memory).
+    Catalog(super::bench_dataset::BenchCatalogArgs),
+    /// WebDataset export throughput (MB/s) over generated clips (2 GiB by default).
+    Export(super::bench_dataset::BenchExportArgs),
 }
 
 /// Arguments of `nexis bench hostile`.
@@ -108,6 +113,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Clips(args) => bench_clips(args).await,
         BenchCommand::Hostile(args) => bench_hostile(args),
         BenchCommand::HostileRun(args) => bench_hostile_run(args).await,
+        BenchCommand::Catalog(args) => super::bench_dataset::bench_catalog(args).await,
+        BenchCommand::Export(args) => super::bench_dataset::bench_export(args).await,
     }
 }
 
@@ -326,7 +333,7 @@ fn run_check(exe: &Path, dir: &Path, workdir: &Path) -> anyhow::Result<CheckRun>
 }
 
 /// Waits for `pid` and returns its exit code and resource usage.
-fn wait_with_rusage(pid: u32) -> anyhow::Result<(Option<i32>, libc::rusage)> {
+pub(super) fn wait_with_rusage(pid: u32) -> anyhow::Result<(Option<i32>, libc::rusage)> {
     let pid = libc::pid_t::try_from(pid).context("child pid out of range")?;
     let mut status: libc::c_int = 0;
     // SAFETY: `rusage` is plain old data that wait4 fills in; `status` is a valid out

@@ -328,12 +328,20 @@ fn write_result(mut df: DataFrame, format: OutputFormat, out: Option<&Path>, lim
     Ok(())
 }
 
+/// What to say when a query fails: the table name, and the quoting `interval` needs
+/// (a reserved word in SQL).
+fn sql_hint(sql: &str) -> String {
+    let bare = sql.to_ascii_lowercase().contains("interval") && !sql.contains("\"interval\"");
+    let quote = if bare { "; `interval` is an SQL keyword: write it as \"interval\"" } else { "" };
+    format!("running the query (the table is `catalog`{quote})")
+}
+
 async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let catalog = args.source.catalog().await?;
     let text = args.sql.clone();
     let df = tokio::task::spawn_blocking(move || sql(catalog, &text)?.collect().map_err(anyhow::Error::from))
         .await?
-        .context("running the query (the table is `catalog`)")?;
+        .context(sql_hint(&args.sql))?;
     write_result(df, args.format, args.out.as_deref(), args.limit)?;
     if let Some(path) = &args.out {
         eprintln!("result written to {}", path.display());
@@ -369,7 +377,12 @@ async fn export_cmd(args: ExportArgs) -> anyhow::Result<ExitCode> {
         rows_of(&df).map_err(anyhow::Error::from)
     })
     .await?
-    .context("selecting the rows to export (--where is an SQL condition over `catalog`)")?;
+    .with_context(|| {
+        format!(
+            "selecting the rows to export (--where is an SQL condition over `catalog`); {}",
+            sql_hint(args.filter.as_deref().unwrap_or_default())
+        )
+    })?;
     let settings = ExportSettings {
         out: args.out.clone(),
         shard_bytes: args.shard_bytes,

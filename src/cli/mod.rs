@@ -3,6 +3,7 @@
 
 mod api;
 mod bench;
+mod bench_dataset;
 mod chain;
 mod check;
 mod dataset;

@@ -105,6 +105,7 @@ pub struct ProgressStore {
 
 const HIGH_WATER: &[u8] = b"high_water_interval";
 const LAST_FULL_LIST: &[u8] = b"last_full_list_unix";
+const MAX_SEEN: &[u8] = b"max_seen_interval";
 
 fn bundle_key(interval_id: u64, hotkey: &str) -> Vec<u8> {
     let mut key = interval_id.to_be_bytes().to_vec();
@@ -205,6 +206,19 @@ impl ProgressStore {
     pub fn set_high_water(&self, interval_id: u64) -> Result<(), ProgressError> {
         self.meta.insert(HIGH_WATER, &interval_id.to_be_bytes())?;
         self.meta.flush()?;
+        Ok(())
+    }
+
+    /// The highest interval any listing has shown.
+    pub fn max_seen(&self) -> Result<Option<u64>, ProgressError> {
+        Ok(self.meta.get(MAX_SEEN)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_be_bytes))
+    }
+
+    /// Raises the highest interval seen to `interval_id`.
+    pub fn see_interval(&self, interval_id: u64) -> Result<(), ProgressError> {
+        if self.max_seen()?.is_none_or(|m| m < interval_id) {
+            self.meta.insert(MAX_SEEN, &interval_id.to_be_bytes())?;
+        }
         Ok(())
     }
 

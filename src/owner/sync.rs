@@ -251,7 +251,9 @@ impl OwnerSync {
             self.progress.set_last_full_list(now)?;
             return Ok((objects, true));
         };
-        let (first, current) = (high - high % step, block - block % step);
+        // Up to the current interval, or the highest one ever listed if the chain is behind.
+        let seen = self.progress.max_seen()?.unwrap_or(0);
+        let (first, current) = (high - high % step, (block - block % step).max(seen));
         if current.saturating_sub(first) / step > MAX_PREFIX_LISTS {
             let objects = list(String::new()).await?;
             self.progress.set_last_full_list(now)?;
@@ -283,6 +285,9 @@ impl OwnerSync {
         }
         summary.bundles_listed = manifests.len() as u64;
         let last_interval = manifests.iter().map(|(i, _)| *i).max();
+        if let Some(last) = last_interval {
+            self.progress.see_interval(last)?;
+        }
         let mut todo = Vec::new();
         for bundle in manifests {
             if markers.contains(&bundle) {

@@ -20,17 +20,17 @@ use nexis::storage::{ObjectStore, S3Store};
 use crate::support::TestPackage;
 use crate::validate_service::{NETUID, World, hotkey, package, publish};
 
-const RECORD_INFO: &str = "nexis-record-info";
-const OWNER_DB: &str = "owner-db";
+pub(crate) const RECORD_INFO: &str = "nexis-record-info";
+pub(crate) const OWNER_DB: &str = "owner-db";
 
-struct SyncWorld {
-    w: World,
-    info: Arc<dyn ObjectStore>,
-    owner: Arc<dyn ObjectStore>,
+pub(crate) struct SyncWorld {
+    pub(crate) w: World,
+    pub(crate) info: Arc<dyn ObjectStore>,
+    pub(crate) owner: Arc<dyn ObjectStore>,
 }
 
 impl SyncWorld {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let w = World::new().await;
         w.s3.create_bucket(RECORD_INFO).await;
         w.s3.create_bucket(OWNER_DB).await;
@@ -41,7 +41,7 @@ impl SyncWorld {
 
     /// Publishes `miner`'s package (after `edit`) to its bucket and its bundle (the same
     /// dataset and manifest, as the owner validator writes it when nothing is pruned).
-    async fn bundle(
+    pub(crate) async fn bundle(
         &self,
         miner: &Hotkey,
         interval: u64,
@@ -58,7 +58,7 @@ impl SyncWorld {
         p
     }
 
-    fn sync(&self, progress: &Path, settings: SyncSettings) -> OwnerSync {
+    pub(crate) fn sync(&self, progress: &Path, settings: SyncSettings) -> OwnerSync {
         OwnerSync {
             record_info: self.info.clone(),
             owner_db: self.owner.clone(),
@@ -71,11 +71,12 @@ impl SyncWorld {
         }
     }
 
-    async fn owner_keys(&self) -> BTreeSet<String> {
-        self.owner.list("").await.expect("list").into_iter().map(|o| o.key).collect()
+    /// The owner rows' objects (`nature/...`; the catalog is checked in `catalog.rs`).
+    pub(crate) async fn owner_keys(&self) -> BTreeSet<String> {
+        self.owner.list("nature/").await.expect("list").into_iter().map(|o| o.key).collect()
     }
 
-    async fn marker(&self, interval: u64, miner: &Hotkey) -> Option<Vec<u8>> {
+    pub(crate) async fn marker(&self, interval: u64, miner: &Hotkey) -> Option<Vec<u8>> {
         let key = format!("{interval}/{}/copied_to_owner.marker", miner.ss58());
         self.info.get_bytes(&key, 1024).await.ok()
     }
@@ -93,7 +94,7 @@ fn expected_keys(miner: &Hotkey, interval: u64, p: &TestPackage, skip: &[usize])
     out
 }
 
-fn quick_retries(max_attempts: u32) -> SyncSettings {
+pub(crate) fn quick_retries(max_attempts: u32) -> SyncSettings {
     SyncSettings {
         retry: RetryPolicy { max_attempts, base: Duration::ZERO, cap: Duration::ZERO },
         ..SyncSettings::default()
@@ -247,7 +248,7 @@ async fn a_bundle_whose_dataset_does_not_match_its_manifest_is_not_copied() {
     assert_eq!(sw.marker(0, &a).await, None);
 }
 
-fn sync_command(tmp: &Path, endpoint: &str, log: &Path, extra: &[&str]) -> Command {
+pub(crate) fn sync_command(tmp: &Path, endpoint: &str, log: &Path, extra: &[&str]) -> Command {
     let (access, secret) = crate::s3_server::KEYS;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexis"));
     for (key, _) in std::env::vars_os() {

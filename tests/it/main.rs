@@ -12,6 +12,7 @@ mod chain_encoding;
 mod cli;
 mod compat;
 mod content_checks;
+mod dashboard;
 mod demo;
 mod env_example;
 mod golden;

@@ -120,7 +120,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
 
 async fn bench_clips(args: BenchClipsArgs) -> anyhow::Result<ExitCode> {
     use futures::StreamExt;
-    use nexis::media::ffmpeg::{clip_args, run_ffmpeg};
+    use nexis::media::ffmpeg::{FfmpegRun, clip_command};
     use nexis::media::synth::{SynthClip, synth_clip};
     use nexis::miner::clipper::{Clipper, segment_starts};
     use nexis::miner::sources::Source;
@@ -155,8 +155,8 @@ async fn bench_clips(args: BenchClipsArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&raw)?;
     let started = Instant::now();
     for (i, &start) in starts.iter().enumerate() {
-        let args = clip_args(&source_path, start, 5.0, true, &raw.join(format!("{i}.mp4")), 0);
-        run_ffmpeg(&args, timeout).await.context("raw ffmpeg run")?;
+        let cmd = clip_command(&source_path, start, 5.0, true, &raw.join(format!("{i}.mp4")), 0);
+        FfmpegRun::new(cmd, timeout).run().await.context("raw ffmpeg run")?;
     }
     let raw_time = started.elapsed();
     let per_min = |d: Duration| starts.len() as f64 / d.as_secs_f64() * 60.0;

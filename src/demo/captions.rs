@@ -1,16 +1,14 @@
-//! The demo's caption provider: no model, no network. The system `ffmpeg` averages each
-//! JPEG frame down to one pixel, and the mean colours (hue, tint and brightness) of the
+//! The demo's caption provider: no model, no network. The system `ffmpeg` (through
+//! `ffmpeg-sidecar`, raw frames read into memory) averages each JPEG frame down to one pixel, and the mean colours (hue, tint and brightness) of the
 //! first, middle and last frame become one descriptive sentence of well over 20 words.
 //! The same frames always give the same caption, and the sentence avoids everything the
 //! validator's caption rules refuse (URLs, the words `match` and `true`).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
+use crate::media::ffmpeg::{FfmpegRun, command};
 use crate::miner::caption::{CaptionError, Captioner};
 
 /// Mean colour of one frame, 0–255 per channel.
@@ -105,37 +103,30 @@ impl Default for ColourCaptioner {
 }
 
 impl ColourCaptioner {
-    /// Mean colour of each JPEG frame, in order, computed by the system ffmpeg.
+    /// Mean colour of each JPEG frame, in order: ffmpeg (through `ffmpeg-sidecar`) reads
+    /// the JPEGs from stdin and writes one raw RGB pixel per frame to stdout, read into
+    /// memory and split by the frame size its log reports.
     pub async fn mean_colours(&self, frames: &[Vec<u8>]) -> Result<Vec<MeanColour>, CaptionError> {
         if frames.is_empty() {
             return Err(CaptionError("no frames to describe".into()));
         }
-        let mut child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-f", "image2pipe", "-c:v", "mjpeg", "-i", "pipe:0"])
-            .args(["-vf", "format=rgb24,scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| CaptionError(format!("cannot run ffmpeg for the demo captions: {e}")))?;
-        let mut stdin = child.stdin.take().ok_or_else(|| CaptionError("ffmpeg has no stdin".into()))?;
-        let input: Vec<u8> = frames.concat();
-        let feed = async move {
-            // A write error shows up as ffmpeg's own failure below.
-            let _ = stdin.write_all(&input).await;
-            drop(stdin);
-        };
-        let (_, out) = tokio::time::timeout(self.timeout, async { tokio::join!(feed, child.wait_with_output()) })
+        let mut cmd = command();
+        cmd.args(["-protocol_whitelist", "pipe"]).format("image2pipe").codec_video("mjpeg").input("pipe:0");
+        cmd.args(["-vf", "format=rgb24,scale=1:1:flags=area"]).rawvideo();
+        let out = FfmpegRun::new(cmd, self.timeout)
+            .stdin(frames.concat())
+            .stdout_cap(frames.len() * 3)
+            .run()
             .await
-            .map_err(|_| CaptionError(format!("ffmpeg took longer than {} s", self.timeout.as_secs())))?;
-        let out = out.map_err(|e| CaptionError(format!("ffmpeg: {e}")))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(CaptionError(format!("ffmpeg failed ({}): {}", out.status, stderr.trim())));
-        }
-        let colours: Vec<MeanColour> =
-            out.stdout.chunks_exact(3).map(|p| MeanColour { r: p[0], g: p[1], b: p[2] }).collect();
+            .map_err(|e| CaptionError(format!("ffmpeg could not measure the demo frames' colours: {e}")))?;
+        let pixels = out.raw_frames().ok_or_else(|| CaptionError("ffmpeg wrote no 1x1 RGB frames".into()))?;
+        let colours: Vec<MeanColour> = pixels
+            .iter()
+            .filter_map(|p| match p {
+                [r, g, b] => Some(MeanColour { r: *r, g: *g, b: *b }),
+                _ => None,
+            })
+            .collect();
         if colours.len() != frames.len() {
             return Err(CaptionError(format!("ffmpeg decoded {} of {} frames", colours.len(), frames.len())));
         }
@@ -189,12 +180,9 @@ mod tests {
     /// A solid-colour JPEG made by the system ffmpeg.
     async fn solid_jpeg(dir: &std::path::Path, colour: &str) -> Vec<u8> {
         let path = dir.join(format!("{colour}.jpg"));
-        let args = ["-f", "lavfi", "-i", &format!("color=c={colour}:s=64x36"), "-frames:v", "1"]
-            .into_iter()
-            .map(String::from)
-            .chain([path.display().to_string()])
-            .collect::<Vec<_>>();
-        crate::media::ffmpeg::run_ffmpeg(&args, Duration::from_secs(60)).await.expect("ffmpeg");
+        let mut cmd = command();
+        cmd.format("lavfi").input(format!("color=c={colour}:s=64x36")).frames(1).output(&path);
+        FfmpegRun::new(cmd, Duration::from_secs(60)).run().await.expect("ffmpeg");
         std::fs::read(&path).expect("jpeg")
     }
 

@@ -1,8 +1,9 @@
-//! External media tools: `ffprobe` for the validator's media checks, `ffmpeg` for the
-//! miner's clips and frames, and `yt-dlp` for its downloads. Tools are system binaries; nothing is ever downloaded.
+//! External media tools: `ffprobe` for the validator's media checks, `ffmpeg` (through
+//! `ffmpeg-sidecar`) for the miner's clips and frames, and `yt-dlp` for its downloads. Tools are system binaries; nothing is ever downloaded.
 
 pub mod compare;
 pub mod ffmpeg;
+mod jpeg;
 mod probe;
 pub mod synth;
 

@@ -1,10 +1,13 @@
-//! Synthetic test media made with the system `ffmpeg`: clips and frames for tests,
+//! Synthetic test media made with the system `ffmpeg` (through `ffmpeg-sidecar`'s builder): clips and frames for tests,
 //! benchmarks and the demo (never downloaded, never from the network).
 
 use std::path::Path;
 use std::time::Duration;
 
+use ffmpeg_sidecar::command::FfmpegCommand;
+
 use super::MediaError;
+use super::ffmpeg::{FfmpegRun, command};
 
 /// Parameters of a synthetic clip.
 #[derive(Debug, Clone)]
@@ -27,41 +30,26 @@ impl Default for SynthClip {
 /// Synthetic media is small; anything slower than this is a broken ffmpeg.
 const SYNTH_TIMEOUT: Duration = Duration::from_secs(120);
 
-async fn run_ffmpeg(args: &[String]) -> Result<(), MediaError> {
-    super::ffmpeg::run_ffmpeg(args, SYNTH_TIMEOUT).await
+/// The command that writes an H.264 MP4 test clip (test pattern, optional sine audio).
+fn synth_command(path: &Path, clip: &SynthClip) -> FfmpegCommand {
+    let hue = (clip.seed * 37) % 360;
+    let mut cmd = command();
+    cmd.format("lavfi")
+        .input(format!("testsrc2=size={}x{}:rate={}:duration={}", clip.width, clip.height, clip.fps, clip.seconds));
+    if clip.audio {
+        cmd.format("lavfi").input(format!("sine=frequency={}:duration={}", 220 + clip.seed * 10, clip.seconds));
+    }
+    cmd.args(["-vf", &format!("hue=h={hue}")]).codec_video("libx264").preset("ultrafast").pix_fmt("yuv420p");
+    if clip.audio {
+        cmd.codec_audio("aac").arg("-shortest");
+    }
+    cmd.args(["-movflags", "+faststart"]).output(path);
+    cmd
 }
 
 /// Writes an H.264 MP4 test clip (test pattern, optional sine audio) to `path`.
 pub async fn synth_clip(path: &Path, clip: &SynthClip) -> Result<(), MediaError> {
-    let hue = (clip.seed * 37) % 360;
-    let mut args = vec![
-        "-f".into(),
-        "lavfi".into(),
-        "-i".into(),
-        format!("testsrc2=size={}x{}:rate={}:duration={}", clip.width, clip.height, clip.fps, clip.seconds),
-    ];
-    if clip.audio {
-        args.extend([
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            format!("sine=frequency={}:duration={}", 220 + clip.seed * 10, clip.seconds),
-        ]);
-    }
-    args.extend([
-        "-vf".into(),
-        format!("hue=h={hue}"),
-        "-c:v".into(),
-        "libx264".into(),
-        "-preset".into(),
-        "ultrafast".into(),
-    ]);
-    args.extend(["-pix_fmt".into(), "yuv420p".into()]);
-    if clip.audio {
-        args.extend(["-c:a".into(), "aac".into(), "-shortest".into()]);
-    }
-    args.extend(["-movflags".into(), "+faststart".into(), path.display().to_string()]);
-    run_ffmpeg(&args).await
+    FfmpegRun::new(synth_command(path, clip), SYNTH_TIMEOUT).run().await.map(|_| ())
 }
 
 /// Writes the first frame of `clip` as a JPEG to `path`.

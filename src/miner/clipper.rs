@@ -1,7 +1,8 @@
 //! Cutting clips: every 5-second segment `[k*5, k*5+5)` of a source that starts at most at
-//! 5000 s and was not packaged before, re-encoded by ffmpeg to exactly 1280x720 H.264
-//! (AAC when the source has audio), its first frame as JPEG, then the *clip* probed for
-//! the values the dataset declares.
+//! 5000 s and was not packaged before, re-encoded by ffmpeg (through `ffmpeg-sidecar`,
+//! reporting its encode progress) to exactly 1280x720 H.264 (AAC when the source has
+//! audio), its first frame as JPEG, then the *clip* probed for the values the dataset
+//! declares.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::sources::Source;
-use crate::media::ffmpeg::{clip_args, first_frame, run_ffmpeg};
+use crate::media::ffmpeg::{FfmpegRun, clip_command, first_frame};
 use crate::media::{MediaError, MediaProbe, VideoInfo};
 use crate::model::deterministic_clip_id;
 use crate::protocol::{
@@ -86,6 +87,20 @@ impl Clipper {
         audio: bool,
         dir: &Path,
     ) -> Result<CutClip, ClipError> {
+        self.cut_with_progress(source, input, start, audio, dir, |_| {}).await
+    }
+
+    /// [`Clipper::cut`], calling `progress` with the seconds of the clip encoded so far
+    /// as ffmpeg reports them (0 to 5).
+    pub async fn cut_with_progress(
+        &self,
+        source: &Source,
+        input: &Path,
+        start: f64,
+        audio: bool,
+        dir: &Path,
+        progress: impl FnMut(f64) + Send + 'static,
+    ) -> Result<CutClip, ClipError> {
         let clip_id = deterministic_clip_id(&source.video_id, start, CLIP_DURATION_SEC);
         let io =
             |path: &Path, e: std::io::Error| ClipError::Io { path: path.display().to_string(), message: e.to_string() };
@@ -94,9 +109,9 @@ impl Clipper {
         }
         let clip_path = dir.join("clips").join(format!("{clip_id}.mp4"));
         let frame_path = dir.join("frames").join(format!("{clip_id}.jpg"));
-        let args = clip_args(input, start, CLIP_DURATION_SEC, audio, &clip_path, self.threads);
+        let cmd = clip_command(input, start, CLIP_DURATION_SEC, audio, &clip_path, self.threads);
         let made = async {
-            run_ffmpeg(&args, self.timeout).await?;
+            FfmpegRun::new(cmd, self.timeout).on_progress(progress).run().await?;
             first_frame(&clip_path, &frame_path, self.timeout).await?;
             let info = self.probe.probe(&clip_path).await?;
             Ok::<_, ClipError>(info)

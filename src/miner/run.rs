@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -20,7 +21,11 @@ use super::package::{
 use super::sources::{SourcesError, read_sources};
 use crate::media::MediaProbe;
 use crate::media::ffmpeg::frames_at;
+use crate::protocol::CLIP_DURATION_SEC;
 use crate::storage::{ObjectStore, StorageError, manifest_key};
+
+/// Progress-bar units per clip (per mille of its encode).
+const CLIP_BAR_UNITS: u64 = 1000;
 
 /// Interval failures (the interval is retried on the next poll).
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +93,19 @@ impl Miner {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(what.to_string());
+        bar
+    }
+
+    /// The clip bar: [`CLIP_BAR_UNITS`] per clip, advanced by encode progress.
+    fn clip_bar(&self, clips: usize) -> ProgressBar {
+        if !self.settings.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(clips as u64 * CLIP_BAR_UNITS);
+        if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:30}] {percent:>3}% {elapsed}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(format!("clips 0/{clips}"));
         bar
     }
 
@@ -180,14 +198,24 @@ impl Miner {
         bar.finish_and_clear();
         info!(interval_id, sources = sources.len(), planned = plan.len(), "cutting clips");
 
-        // Clips, in parallel.
-        let bar = self.bar(plan.len() as u64, "clips");
+        // Clips, in parallel; the bar moves with each clip's encode progress.
+        let bar = self.clip_bar(plan.len());
+        let (done, planned) = (AtomicUsize::new(0), plan.len());
         let cut: Vec<Result<CutClip, _>> = futures::stream::iter(plan.iter())
             .map(|(source, path, start, audio)| {
-                let (bar, dir) = (&bar, &dir);
+                let (bar, dir, done) = (&bar, &dir, &done);
                 async move {
-                    let r = self.clipper.cut(source, path, *start, *audio, dir).await;
-                    bar.inc(1);
+                    let shown = Arc::new(AtomicU64::new(0));
+                    let (clip_bar, clip_shown) = (bar.clone(), shown.clone());
+                    let progress = move |seconds: f64| {
+                        let now = (seconds / CLIP_DURATION_SEC).clamp(0.0, 1.0) * CLIP_BAR_UNITS as f64;
+                        let before = clip_shown.fetch_max(now as u64, Ordering::Relaxed);
+                        clip_bar.inc((now as u64).saturating_sub(before));
+                    };
+                    let r = self.clipper.cut_with_progress(source, path, *start, *audio, dir, progress).await;
+                    bar.inc(CLIP_BAR_UNITS.saturating_sub(shown.load(Ordering::Relaxed)));
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    bar.set_message(format!("clips {finished}/{planned}"));
                     if let Err(e) = &r {
                         warn!(video_id = %source.video_id, start, error = %e, "skipping this clip");
                     }

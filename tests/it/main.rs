@@ -17,6 +17,7 @@ mod cli;
 mod commit_reveal;
 mod compat;
 mod content_checks;
+mod dashboard;
 mod demo;
 mod env_example;
 mod golden;

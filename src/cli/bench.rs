@@ -292,6 +292,7 @@ async fn bench_hostile_run(args: BenchHostileRunArgs) -> anyhow::Result<ExitCode
         expected_category: Some(nexis::protocol::DEFAULT_CATEGORY.into()),
         enabled_specs: vec![nexis::protocol::DEFAULT_SPEC_ID.into()],
         upload_deadline: None,
+        extra_sample_seed: None,
     };
     let runs = (0..args.miners.max(1)).map(|_| validator.validate(&store, &request));
     let outcomes = futures::future::join_all(runs).await;

@@ -29,9 +29,8 @@ pub const SSIM_SIZE: (usize, usize) = (64, 36);
 pub const INSTANTS: [f64; 5] = [0.1, 1.2, 2.5, 3.7, 4.8];
 /// Largest common time offset searched, in samples (0.5 s at [`SAMPLE_FPS`]).
 pub const MAX_OFFSET_FRAMES: i64 = 5;
-/// The miner's geometry filter (must equal the one in [`super::ffmpeg::clip_args`]).
-pub const CLIP_GEOMETRY_FILTER: &str =
-    "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1";
+/// The miner's geometry filter (the one [`super::ffmpeg::clip_command`] cuts with).
+pub const CLIP_GEOMETRY_FILTER: &str = super::ffmpeg::FIT_720P;
 
 /// An instant matches when its MAD is at most this (grey levels 0–255)...
 pub const MAD_MATCH_MAX: f64 = 10.0;
@@ -343,7 +342,7 @@ mod tests {
 
     #[test]
     fn geometry_filter_is_the_miners() {
-        let args = super::super::ffmpeg::clip_args(Path::new("in.mp4"), 0.0, 5.0, false, Path::new("o.mp4"), 1);
-        assert!(args.iter().any(|a| a == CLIP_GEOMETRY_FILTER));
+        let cmd = super::super::ffmpeg::clip_command(Path::new("in.mp4"), 0.0, 5.0, false, Path::new("o.mp4"), 1);
+        assert!(cmd.get_args().any(|a| a == CLIP_GEOMETRY_FILTER));
     }
 }

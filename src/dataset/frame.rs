@@ -26,7 +26,7 @@ impl SourceGrouping {
     }
 }
 
-/// Columns compared for duplicates, in protocol order.
+/// Fingerprints compared for duplicates, in protocol order (kept beside the table).
 pub const DUPLICATE_COLUMNS: [&str; 4] = ["fp_clip_id", "fp_clip_uri", "fp_clip_sha256", "fp_frame_sha256"];
 
 /// A decoded, rule-checked dataset.
@@ -41,6 +41,8 @@ pub struct DatasetFrame {
     pub source_keys: StrArena,
     /// Whether each row's URL host is YouTube.
     pub youtube: Vec<bool>,
+    /// Per row, the fingerprints of [`DUPLICATE_COLUMNS`] in that order.
+    pub fingerprints: [Vec<u128>; 4],
     /// Caption word counts, capped at the minimum.
     pub caption_words: Vec<u8>,
     /// Whether each caption holds a URL.
@@ -105,10 +107,6 @@ impl DatasetFrame {
                 Column::new("source_id".into(), declared_groups),
                 Column::new("source_key".into(), canonical_groups),
                 Column::new("start".into(), parts.starts),
-                Column::new(DUPLICATE_COLUMNS[0].into(), parts.clip_id_fps),
-                Column::new(DUPLICATE_COLUMNS[1].into(), parts.clip_uri_fps),
-                Column::new(DUPLICATE_COLUMNS[2].into(), parts.clip_sha_fps),
-                Column::new(DUPLICATE_COLUMNS[3].into(), parts.frame_sha_fps),
             ],
         )
         .map_err(internal)?;
@@ -117,6 +115,7 @@ impl DatasetFrame {
             source_ids: parts.declared.keys,
             source_keys: parts.canonical.keys,
             youtube: parts.youtube,
+            fingerprints: [parts.clip_id_fps, parts.clip_uri_fps, parts.clip_sha_fps, parts.frame_sha_fps],
             caption_words: parts.caption_words,
             caption_has_url: parts.caption_has_url,
             too_long: parts.too_long,
@@ -197,16 +196,24 @@ impl DatasetFrame {
     }
 
     /// Rows (ascending) whose clip id, clip URI, clip hash or frame hash repeats an
-    /// earlier row's.
+    /// earlier row's. One column at a time, by sorting row numbers (no hash sets), so the
+    /// scratch memory is two `u32` per row.
     pub fn duplicate_rows(&self) -> Result<Vec<u32>, DatasetError> {
-        let repeated = DUPLICATE_COLUMNS
-            .iter()
-            .map(|c| col(*c).is_first_distinct().not())
-            .reduce(|a, b| a.or(b))
-            .unwrap_or(lit(false));
-        let out = self.table.clone().lazy().filter(repeated).select([col("row")]).collect().map_err(internal)?;
-        let rows = out.column("row").and_then(|c| c.u32()).map_err(internal)?;
-        Ok(rows.into_no_null_iter().collect())
+        let mut repeated = vec![false; self.len()];
+        for fps in &self.fingerprints {
+            if fps.is_empty() {
+                continue;
+            }
+            if fps.len() != repeated.len() {
+                return Err(DatasetError::Internal("fingerprint column of the wrong length".into()));
+            }
+            for (row, first) in first_rows(fps).into_iter().enumerate() {
+                if first as usize != row {
+                    repeated[row] = true;
+                }
+            }
+        }
+        Ok(repeated.iter().enumerate().filter(|(_, r)| **r).map(|(row, _)| row as u32).collect())
     }
 }
 

@@ -119,7 +119,8 @@ async fn running_validator_metrics(tmp: &Path) -> String {
             && let Ok(text) = resp.text().await
         {
             last = text;
-            if last.contains("nexis_validator_intervals_total 1") || last.contains("nexis_validator_stage_seconds_bucket")
+            if last.contains("nexis_validator_intervals_total 1")
+                || last.contains("nexis_validator_stage_seconds_bucket")
             {
                 break;
             }
@@ -147,7 +148,10 @@ async fn every_metric_the_dashboard_queries_is_exported() {
     let mut types = exported(&running_validator_metrics(tmp.path()).await);
     types.extend(exported(&SyncMetrics::new().render()));
     let missing: Vec<&String> = queried.iter().filter(|n| !is_exported(n, &types)).collect();
-    assert!(missing.is_empty(), "the dashboard queries metrics nexis does not export: {missing:?}\nexported: {types:?}");
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics nexis does not export: {missing:?}\nexported: {types:?}"
+    );
 
     // The check itself tells a missing name from an exported one.
     assert!(!is_exported("nexis_validator_no_such_metric_total", &types));

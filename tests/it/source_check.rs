@@ -415,9 +415,8 @@ async fn run_check(dir: &Path, tmp: &Path, mirror: &Path, source_check: bool) ->
         ("NEXIS_YT_DLP", "/nonexistent/yt-dlp".to_string()),
     ];
     let out = crate::support::nexis_command(tmp, &envs).args(&args).output().await.expect("run nexis");
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!("no decision JSON: {}", String::from_utf8_lossy(&out.stderr))
-    });
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("no decision JSON: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code(), json)
 }
 
@@ -437,8 +436,12 @@ async fn nexis_check_with_source_check_accepts_honest_and_rejects_fabricated() {
     assert!(d["notes"].get("unavailable_checks").is_none(), "{d}");
     let (code, d) = run_check(fabricated.dir(), tmp.path(), &mirror, true).await;
     assert_eq!(code, Some(1), "{d}");
-    let failures: Vec<String> =
-        d["failures"].as_array().expect("failures").iter().map(|f| f.as_str().unwrap_or_default().to_string()).collect();
+    let failures: Vec<String> = d["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| f.as_str().unwrap_or_default().to_string())
+        .collect();
     assert_eq!(failures.len(), 3, "every sampled row fails: {d}");
     assert!(failures.iter().all(|f| f.starts_with("source_frame_mismatch:")), "{d}");
     // Without the flag (the default) the fabricated package passes: nothing else catches it.
@@ -477,7 +480,8 @@ async fn validate_source_auth_posts_exactly_the_mismatching_hotkeys() {
         publish(store.as_ref(), 0, p.dir()).await;
     }
     // The unreachable miner's sources need a download, and yt-dlp fails (a bot check).
-    let script = fake_yt_dlp(&w.tmp.path().join("bin"), "echo 'ERROR: Sign in to confirm you are not a bot' >&2\nexit 1");
+    let script =
+        fake_yt_dlp(&w.tmp.path().join("bin"), "echo 'ERROR: Sign in to confirm you are not a bot' >&2\nexit 1");
     let server = TestServer::start(Mode::Normal).await;
     let mut fetch = settings(w.tmp.path(), Some(&mirror), &script);
     fetch.timeout = Duration::from_secs(30);

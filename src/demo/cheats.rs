@@ -5,7 +5,10 @@
 //!   the manifest (so every integrity check passes) but leaves the declared 1280x720, then
 //!   uploads in the protocol's order;
 //! - the copier takes another miner's published package from that miner's bucket and
-//!   publishes it, later, as its own (only the manifest's hotkey and time change).
+//!   publishes it, later, as its own (only the manifest's hotkey and time change);
+//! - the fabricator mines by the rules from its own `raw/` videos — real 1280x720 clips,
+//!   correct hashes — but the YouTube ids it claims are other videos: what "YouTube"
+//!   serves under those ids ([`serve_sources`]) is unrelated footage.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -26,6 +29,45 @@ use crate::media::ffmpeg::run_ffmpeg;
 use crate::miner::package::{UploadPolicy, upload_package};
 use crate::model::IntervalManifest;
 use crate::storage::{ObjectStore, dataset_key, manifest_key};
+
+/// Fills `youtube` (the validator's source mirror, `{video_id}.mp4`) with the videos
+/// behind the ids of the sources in `raw`: the same files for an honest miner (hard
+/// links, or copies), and for the fabricator (`fake`) an unrelated moving video (a
+/// Mandelbrot zoom) of the same length under each id it claims.
+pub async fn serve_sources(raw: &Path, youtube: &Path, fake: bool, seconds: f64, fps: u32) -> Result<usize, DemoError> {
+    std::fs::create_dir_all(youtube).map_err(io(youtube))?;
+    let mut served = 0;
+    let Ok(entries) = std::fs::read_dir(raw) else { return Ok(0) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "mp4") {
+            continue;
+        }
+        let dest = youtube.join(entry.file_name());
+        if fake {
+            let args: Vec<String> = vec![
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                format!("mandelbrot=size=640x360:rate={fps}"),
+                "-t".into(),
+                format!("{seconds:.3}"),
+                "-c:v".into(),
+                "libx264".into(),
+                "-preset".into(),
+                "ultrafast".into(),
+                "-pix_fmt".into(),
+                "yuv420p".into(),
+                dest.display().to_string(),
+            ];
+            run_ffmpeg(&args, Duration::from_secs(120)).await?;
+        } else if std::fs::hard_link(&path, &dest).is_err() {
+            std::fs::copy(&path, &dest).map_err(io(&dest))?;
+        }
+        served += 1;
+    }
+    Ok(served)
+}
 
 /// Largest object the copier reads from another bucket.
 const MAX_OBJECT_BYTES: u64 = 64 << 20;

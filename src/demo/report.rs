@@ -145,6 +145,7 @@ fn role_label(role: Role) -> &'static str {
         Role::ResolutionLiar => "resolution liar",
         Role::Copier => "copier",
         Role::Absentee => "absentee",
+        Role::Fabricator => "fabricator",
     }
 }
 

@@ -1,6 +1,6 @@
 //! The demo's world: an embedded chain in `{workdir}/chain` whose clock only moves when
 //! the demo steps it, a bucket directory per miner under `{workdir}/buckets/{hotkey
-//! lowercase}` (protocol §4, §5), one validator and five miners with deterministic demo
+//! lowercase}` (protocol §4, §5), one validator and six miners with deterministic demo
 //! keys, synthetic sources made by ffmpeg and pre-seeded in each miner's `raw/` (so
 //! yt-dlp is never run), and the validator service assembled from the same parts
 //! `nexis validate` uses, reading the buckets through [`LocalBuckets`] as
@@ -34,6 +34,8 @@ use crate::storage::{LocalStore, ObjectStore};
 use crate::validator::interval::{IntervalEvaluator, IntervalSettings};
 use crate::validator::metrics::Metrics;
 use crate::validator::service::{ServiceSettings, ValidatorService};
+use crate::validator::source_fetch::SourceFetchSettings;
+use crate::validator::stages::source::{DEFAULT_MAX_ROWS, SourceCheck};
 use crate::validator::state::ValidatorState;
 use crate::validator::stores::LocalBuckets;
 use crate::validator::{PackageLimits, PackageValidator};
@@ -65,6 +67,9 @@ pub enum Role {
     Copier,
     /// Mines by the rules but publishes nothing in one interval.
     Absentee,
+    /// Ships real 1280x720 clips with correct hashes, cut from other videos than the
+    /// YouTube sources it claims.
+    Fabricator,
 }
 
 impl Role {
@@ -76,6 +81,7 @@ impl Role {
             Self::ResolutionLiar => "ships 854x480 clips, declares 1280x720",
             Self::Copier => "republishes another miner's clips, later",
             Self::Absentee => "mines by the rules but skips one interval",
+            Self::Fabricator => "claims YouTube sources its clips were not cut from",
         }
     }
 }
@@ -183,12 +189,13 @@ fn prepare_workdir(dir: &Path) -> Result<(), DemoError> {
 }
 
 /// The miners of the demo: (name, role), in registration order.
-const MINERS: [(&str, Role); 5] = [
+const MINERS: [(&str, Role); 6] = [
     ("honest-1", Role::Honest),
     ("honest-2", Role::Honest),
     ("liar", Role::ResolutionLiar),
     ("copier", Role::Copier),
     ("absentee", Role::Absentee),
+    ("fabricator", Role::Fabricator),
 ];
 
 /// Frame rate of the synthetic sources (and so of every clip): low, so ffmpeg is quick.
@@ -316,6 +323,14 @@ impl Subnet {
             miners.push(MinerNode { who, bucket, miner, staging, victim, skip });
         }
         seed_sources(synth_jobs, clip_concurrency).await?;
+        // What "YouTube" serves the validator's source check: every miner's real source,
+        // except that the fabricator's claimed ids are other videos than it cut from.
+        let youtube = workdir.join("youtube");
+        for node in &miners {
+            let raw = workdir.join("miners").join(&node.who.name).join("raw");
+            let fake = node.who.role == Role::Fabricator;
+            super::cheats::serve_sources(&raw, &youtube, fake, SOURCE_SECONDS, SOURCE_FPS).await?;
+        }
         info!(workdir = %workdir.display(), miners = miners.len(), "demo subnet registered, sources seeded");
 
         let chain_arc: Arc<dyn Chain> = Arc::new(chain.clone());
@@ -328,7 +343,8 @@ impl Subnet {
                 probe.clone(),
                 PackageLimits::default(),
                 validator_dir.join("scratch"),
-            ),
+            )
+            .with_row_check(Arc::new(demo_source_check(&validator_dir, youtube))),
             settings: IntervalSettings {
                 netuid: NETUID,
                 validator_hotkey: validator.ss58(),
@@ -360,6 +376,27 @@ impl Subnet {
             },
         );
         Ok(Self { chain, validator, miners, service, buckets_dir })
+    }
+}
+
+/// The source check as `NEXIS_VALIDATOR_SOURCE_CHECK_ENABLED=true` with
+/// `NEXIS_SOURCE_CACHE_DIR={workdir}/youtube` sets it up (nothing is downloaded).
+fn demo_source_check(validator_dir: &Path, youtube: PathBuf) -> SourceCheck {
+    SourceCheck {
+        fetch: SourceFetchSettings {
+            yt_dlp: validator_dir.join("no-downloads-in-the-demo"),
+            timeout: Duration::from_secs(1),
+            max_section_bytes: 64 << 20,
+            cache_dir: validator_dir.join("source-cache"),
+            cache_max_bytes: 64 << 20,
+            mirror_dir: Some(youtube),
+            cookies_file: None,
+            proxy: None,
+        },
+        max_rows: DEFAULT_MAX_ROWS,
+        not_found_is_hard: false,
+        ffmpeg_timeout: Duration::from_secs(120),
+        stats: Arc::default(),
     }
 }
 

@@ -30,7 +30,7 @@ const SEED: [u8; 32] = [42; 32];
 const INVALID: [&str; 2] = ["5BadMinerOne", "5BadMinerTwo"];
 const BLACKLIST: [&str; 1] = ["5Blacklisted"];
 
-fn hotkey() -> Hotkey {
+pub(crate) fn hotkey() -> Hotkey {
     Hotkey::from_seed(SEED)
 }
 
@@ -112,17 +112,17 @@ fn configuration_from_raw_values() {
 // ---------------------------------------------------------------- test server
 
 #[derive(Debug, Clone)]
-struct Received {
-    method: String,
-    path: String,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    verdict: Result<(), String>,
+pub(crate) struct Received {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+    pub(crate) verdict: Result<(), String>,
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     Normal,
     Fail500,
     Sleep(Duration),
@@ -137,13 +137,13 @@ struct ServerState {
     received: Mutex<Vec<Received>>,
 }
 
-struct TestServer {
+pub(crate) struct TestServer {
     addr: SocketAddr,
     state: Arc<ServerState>,
 }
 
 impl TestServer {
-    async fn start(mode: Mode) -> Self {
+    pub(crate) async fn start(mode: Mode) -> Self {
         let state = Arc::new(ServerState {
             mode,
             allowed: hotkey().public(),
@@ -163,15 +163,15 @@ impl TestServer {
         Self { addr, state }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn api(&self, timeout: Duration) -> ValidationApi {
+    pub(crate) fn api(&self, timeout: Duration) -> ValidationApi {
         ValidationApi::new(&self.url(), timeout, hotkey()).expect("client")
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.state.received.lock().expect("lock").clone()
     }
 }

@@ -52,7 +52,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     let workdir = tmp.path().join("work");
     let report = run_demo(&workdir, tmp.path());
 
-    // The world: one validator and five miners, with buckets named after their hotkeys.
+    // The world: one validator and six miners, with buckets named after their hotkeys.
     let ready = events(&report, "subnet_ready");
     assert_eq!(ready.len(), 1);
     let participants = ready[0]["participants"].as_array().expect("participants");
@@ -61,7 +61,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
         .map(|p| (p["name"].as_str().expect("name").to_string(), p["role"].as_str().expect("role").to_string()))
         .collect();
     let roles: BTreeSet<&str> = role_of.values().map(String::as_str).collect();
-    assert_eq!(roles, BTreeSet::from(["validator", "honest", "resolution_liar", "copier", "absentee"]));
+    assert_eq!(roles, BTreeSet::from(["validator", "honest", "resolution_liar", "copier", "absentee", "fabricator"]));
     for p in participants.iter().filter(|p| p["role"] != "validator") {
         let bucket = p["bucket"].as_str().expect("bucket");
         assert_eq!(bucket, p["hotkey"].as_str().expect("hotkey").to_lowercase());
@@ -76,7 +76,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     assert_eq!(intervals, [0, 10, 20]);
     assert_eq!(events(&report, "interval_closed").len(), intervals.len());
     let decisions = events(&report, "decision");
-    assert_eq!(decisions.len(), intervals.len() * 5);
+    assert_eq!(decisions.len(), intervals.len() * 6);
     let published: BTreeSet<(u64, String)> = events(&report, "package_published")
         .iter()
         .map(|e| (e["interval_id"].as_u64().expect("id"), e["miner"].as_str().expect("miner").to_string()))
@@ -110,6 +110,12 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
                 assert!(!accepted && codes == ["missing_submission_files"], "{d}");
             }
             "absentee" => assert!(accepted && d["record_count"] == 2, "{d}"),
+            "fabricator" => {
+                // Real 1280x720 clips with correct hashes: only the source check sees that
+                // they were not cut from the videos they claim.
+                assert!(!accepted, "{d}");
+                assert!(!codes.is_empty() && codes.iter().all(|c| c == "source_frame_mismatch"), "{d}");
+            }
             other => panic!("unexpected role {other}"),
         }
     }
@@ -130,7 +136,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
 
     // The summary agrees, read back from the chain.
     let summary = report["summary"].as_array().expect("summary");
-    assert_eq!(summary.len(), 5);
+    assert_eq!(summary.len(), 6);
     let row = |role: &str| summary.iter().filter(move |r| r["role"] == role).collect::<Vec<_>>();
     for r in row("honest") {
         assert_eq!((r["intervals_accepted"].as_u64(), r["intervals_rejected"].as_u64()), (Some(3), Some(0)), "{r}");
@@ -146,6 +152,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     assert_eq!(best_cheater, 0);
     assert_eq!(row("resolution_liar")[0]["failure_codes"], serde_json::json!(["invalid_resolution"]));
     assert_eq!(row("absentee")[0]["failure_codes"], serde_json::json!(["missing_submission_files"]));
+    assert_eq!(row("fabricator")[0]["failure_codes"], serde_json::json!(["source_frame_mismatch"]));
     assert_eq!((row("copier")[0]["rows_kept"].as_u64(), row("copier")[0]["rows_pruned"].as_u64()), (Some(0), Some(6)));
     assert!(report["elapsed_sec"].as_f64().is_some_and(|s| s > 0.0));
     assert_eq!(report["workdir_temporary"], false);

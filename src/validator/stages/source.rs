@@ -20,6 +20,7 @@ use crate::media::compare::{Geometry, SAMPLE_FPS, Verdict, compare, grey_frames}
 use crate::miner::sources::video_id;
 use crate::model::Failure;
 use crate::protocol::CLIP_DURATION_SEC;
+use crate::validator::budget::dependency_wait;
 use crate::validator::source_fetch::{SourceFetchSettings, SourceMissing};
 
 /// Rows per package checked when `NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS` is unset.
@@ -112,7 +113,12 @@ impl RowCheck for SourceCheck {
             self.unavailable(&mut out, row, format!("unusable clip_start_sec {start}"));
             return out;
         }
-        let media = match self.fetch.fetch(&id, start, CLIP_DURATION_SEC).await {
+        // Waiting on YouTube is the validator's dependency, not the miner's time (rev. 2 §8).
+        let fetched = {
+            let _not_the_miners_time = dependency_wait();
+            self.fetch.fetch(&id, start, CLIP_DURATION_SEC).await
+        };
+        let media = match fetched {
             Ok(media) => media,
             Err(SourceMissing::NotFound(why)) => {
                 self.not_found(&mut out, row, why);

@@ -144,8 +144,9 @@ impl RevealWatchdog {
 }
 
 /// Whether a submission recorded as intended (but not as done) reached the chain: the
-/// hotkey's `LastUpdate` moved to the intent's block or later, a commit from then is pending,
-/// or the chain holds exactly the intended weights.
+/// hotkey's `LastUpdate` (set by weights, commits and reveals) moved to the intent's block or
+/// later, or a commit from then is pending. Equal weights prove nothing (an epoch may set the
+/// same weights as the last), so they are not consulted.
 pub async fn intent_landed(
     chain: &dyn Chain,
     netuid: NetUid,
@@ -156,10 +157,8 @@ pub async fn intent_landed(
     if rules.last_update.is_some_and(|last| last >= intent.block && last > 0) {
         return Ok(true);
     }
-    if intent.reveal_round.is_some() && chain.pending_commits(netuid, hotkey).await?.iter().any(|c| c.commit_block >= intent.block) {
-        return Ok(true);
-    }
-    Ok(!intent.uids.is_empty() && same_weights(&chain.weights_of(netuid, hotkey).await?, &intent.uids, &intent.weights))
+    Ok(intent.reveal_round.is_some()
+        && chain.pending_commits(netuid, hotkey).await?.iter().any(|c| c.commit_block >= intent.block))
 }
 
 #[cfg(test)]

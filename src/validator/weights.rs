@@ -117,7 +117,9 @@ impl RevealWatchdog {
         if due.is_empty() {
             return;
         }
-        let read = async { Ok::<_, ChainError>((chain.pending_commits(netuid, hotkey).await?, chain.weights_of(netuid, hotkey).await?)) };
+        let read = async {
+            Ok::<_, ChainError>((chain.pending_commits(netuid, hotkey).await?, chain.weights_of(netuid, hotkey).await?))
+        };
         let (pending, on_chain) = match read.await {
             Ok(v) => v,
             Err(e) => {
@@ -185,7 +187,9 @@ mod tests {
         assert_eq!(judge(&w, 125, &pending, &[]), RevealOutcome::Waiting);
         assert!(matches!(judge(&w, 131, &pending, &[]), RevealOutcome::Missing(r) if r.contains("still unrevealed")));
         assert_eq!(judge(&w, 121, &[], &[(2, 100), (1, 65535)]), RevealOutcome::Revealed);
-        assert!(matches!(judge(&w, 121, &[], &[(1, 65535)]), RevealOutcome::Missing(r) if r.contains("dropped at reveal")));
+        assert!(
+            matches!(judge(&w, 121, &[], &[(1, 65535)]), RevealOutcome::Missing(r) if r.contains("dropped at reveal"))
+        );
         // An older commit still pending does not count as ours.
         let older = [PendingCommit { commit_block: 90, reveal_round: 110, commit_len: 300 }];
         assert_eq!(judge(&w, 121, &older, &[(1, 65535), (2, 100)]), RevealOutcome::Revealed);

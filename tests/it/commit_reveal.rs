@@ -136,7 +136,12 @@ fn split_call(bytes: &[u8]) -> (u16, u8, Vec<u8>, u64, u16) {
 #[test]
 fn commit_timelocked_mechanism_weights_call_data_has_the_specs_layout() {
     let Some(metadata) = spec393() else { return };
-    let commit = TimelockedCommit { netuid: 0x0102, commit: (0..300u32).map(|i| i as u8).collect(), reveal_round: 0x0102_0304_0506_0708, version: 4 };
+    let commit = TimelockedCommit {
+        netuid: 0x0102,
+        commit: (0..300u32).map(|i| i as u8).collect(),
+        reveal_round: 0x0102_0304_0506_0708,
+        version: 4,
+    };
     let got = commit_timelocked_weights_call_data(&metadata, &commit).expect("encode");
     let mut want = vec![7u8, 118, 0x02, 0x01, 0];
     want.extend(Compact(300u32).encode());
@@ -163,7 +168,10 @@ fn run_nexis(tmp: &std::path::Path, args: &[&str]) -> (i32, String) {
         .env("BT_WALLET_PATH", tmp.join("wallets"))
         .env("BT_WALLET_NAME", "validator");
     let out = cmd.output().expect("run nexis");
-    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
@@ -177,10 +185,25 @@ fn set_weights_dry_run_prints_a_commit_that_the_real_round_signature_opens() {
     let seed = [9u8; 32];
     let dir = tmp.path().join("wallets/validator/hotkeys");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(dir.join("default"), serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string())
-        .expect("keyfile");
+    std::fs::write(
+        dir.join("default"),
+        serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
+    )
+    .expect("keyfile");
     let metadata = shared.join("chain/finney-spec393.scale").to_string_lossy().into_owned();
-    let base = ["chain", "set-weights", "--uids", "1,2", "--weights", "65535,32768", "--version-key", "5", "--dry-run", "--metadata", &metadata];
+    let base = [
+        "chain",
+        "set-weights",
+        "--uids",
+        "1,2",
+        "--weights",
+        "65535,32768",
+        "--version-key",
+        "5",
+        "--dry-run",
+        "--metadata",
+        &metadata,
+    ];
     let (code, out) = run_nexis(tmp.path(), &[&base[..], &["--reveal-round", "1000"]].concat());
     assert_eq!(code, 0, "{out}");
     let signer = Hotkey::from_seed(seed);
@@ -193,7 +216,15 @@ fn set_weights_dry_run_prints_a_commit_that_the_real_round_signature_opens() {
     assert_eq!((netuid, mecid, round, version), (42, 0, 1000, 4));
     // Drand quicknet's real signature of round 1000 opens it; the payload is ours.
     let payload = decrypt_payload(&commit, &round_signature(1000)).expect("decrypts with the round-1000 signature");
-    assert_eq!(payload, WeightsPayload { hotkey: signer.public().to_vec(), uids: vec![1, 2], values: vec![65535, 32768], version_key: 5 });
+    assert_eq!(
+        payload,
+        WeightsPayload {
+            hotkey: signer.public().to_vec(),
+            uids: vec![1, 2],
+            values: vec![65535, 32768],
+            version_key: 5
+        }
+    );
 
     // Commit-reveal off: plain set_weights (call 0).
     let (code, out) = run_nexis(tmp.path(), &[&base[..], &["--commit-reveal", "false"]].concat());
@@ -202,7 +233,8 @@ fn set_weights_dry_run_prints_a_commit_that_the_real_round_signature_opens() {
     assert!(line(&out, "call_data: 0x").starts_with("0700"), "{out}");
 
     // Unpaired lists are refused with a clear message.
-    let (code, out) = run_nexis(tmp.path(), &["chain", "set-weights", "--uids", "1,2", "--weights", "1", "--metadata", &metadata]);
+    let (code, out) =
+        run_nexis(tmp.path(), &["chain", "set-weights", "--uids", "1,2", "--weights", "1", "--metadata", &metadata]);
     assert_ne!(code, 0);
     assert!(out.contains("one weight per uid"), "{out}");
 }
@@ -263,7 +295,9 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
     assert!(chain.weights_of(1, &other.ss58()).await.expect("weights").is_empty());
 
     // The rate limit and the permit are checked before sending, with the chain's names.
-    chain.set_weight_params(1, WeightParams { rate_limit: 1000, version_key: 5, ..WeightParams::default() }).expect("params");
+    chain
+        .set_weight_params(1, WeightParams { rate_limit: 1000, version_key: 5, ..WeightParams::default() })
+        .expect("params");
     let rules = chain.weight_rules(1, &v.ss58()).await.expect("rules");
     let err = check(&rules, &v.ss58(), 1).expect_err("rate limited");
     assert!(matches!(err, ChainError::WeightsTooFast { limit: 1000, .. }), "{err}");
@@ -274,11 +308,17 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
     let rules = chain.weight_rules(1, &other.ss58()).await.expect("rules");
     assert!(matches!(check(&rules, &other.ss58(), 1), Err(ChainError::NoValidatorPermit { .. })));
 
-    // Turned off, plain weights work again.
-    chain.set_commit_reveal(1, false).expect("off");
+    // Turned off (and without the rate limit), plain weights work again.
+    chain.set_weight_params(1, WeightParams { commit_reveal: false, ..WeightParams::default() }).expect("off");
     let rules = chain.weight_rules(1, &other.ss58()).await.expect("rules");
     chain.set_validator_permit(1, &other.ss58(), true).expect("permit");
-    let plain = nexis::chain::weight_rules::plan(&chain.weight_rules(1, &other.ss58()).await.expect("rules"), other.public(), &call, PlanOptions::default()).expect("plan");
+    let plain = nexis::chain::weight_rules::plan(
+        &chain.weight_rules(1, &other.ss58()).await.expect("rules"),
+        other.public(),
+        &call,
+        PlanOptions::default(),
+    )
+    .expect("plan");
     assert!(!rules.commit_reveal && plain.commit.is_none());
     submit(&chain, &other, &plain).await.expect("plain weights");
     assert_eq!(chain.weights_of(1, &other.ss58()).await.expect("weights"), vec![(1, 65535)]);

@@ -364,7 +364,10 @@ fn reveal(subnet: &Subnet, netuid: NetUid, c: &StoredTimelock, signature: &[u8])
         return Err("the payload's hotkey is not the committer".into());
     }
     if subnet.params.version_key != 0 && payload.version_key < subnet.params.version_key {
-        return Err(format!("version key {} is below WeightsVersionKey {}", payload.version_key, subnet.params.version_key));
+        return Err(format!(
+            "version key {} is below WeightsVersionKey {}",
+            payload.version_key, subnet.params.version_key
+        ));
     }
     let call = WeightsCall { netuid, uids: payload.uids, weights: payload.values, version_key: payload.version_key };
     check_weights(subnet, &call).map_err(|e| e.to_string())
@@ -375,9 +378,9 @@ pub fn commit_reveal_setting(value: Option<&str>) -> Result<bool, ChainError> {
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("true") | Some("1") | Some("on") | Some("yes") => Ok(true),
         Some("false") | Some("0") | Some("off") | Some("no") => Ok(false),
-        Some(other) => Err(ChainError::Invalid(format!(
-            "NEXIS_EMBEDDED_COMMIT_REVEAL must be true or false, is {other:?}"
-        ))),
+        Some(other) => {
+            Err(ChainError::Invalid(format!("NEXIS_EMBEDDED_COMMIT_REVEAL must be true or false, is {other:?}")))
+        }
     }
 }
 
@@ -580,7 +583,10 @@ impl Chain for EmbeddedChain {
                 return Err(rejected("IncorrectCommitRevealVersion"));
             }
             if commit.commit.len() > MAX_COMMIT_BYTES {
-                return Err(ChainError::Invalid(format!("the commit is {} bytes, over {MAX_COMMIT_BYTES}", commit.commit.len())));
+                return Err(ChainError::Invalid(format!(
+                    "the commit is {} bytes, over {MAX_COMMIT_BYTES}",
+                    commit.commit.len()
+                )));
             }
             if rate_limit_allows(subnet.last_update.get(&hotkey).copied(), subnet.params.rate_limit, block).is_err() {
                 return Err(ChainError::RateLimited("SubtensorModule.CommittingWeightsTooFast".into()));

@@ -88,7 +88,10 @@ pub fn set_weights_call_data(metadata: &Metadata, call: &WeightsCall) -> Result<
 
 /// Call data of `SubtensorModule.commit_timelocked_mechanism_weights(netuid, mecid = 0, commit,
 /// reveal_round, commit_reveal_version)` (pallet 7, call 118).
-pub fn commit_timelocked_weights_call_data(metadata: &Metadata, commit: &TimelockedCommit) -> Result<Vec<u8>, ChainError> {
+pub fn commit_timelocked_weights_call_data(
+    metadata: &Metadata,
+    commit: &TimelockedCommit,
+) -> Result<Vec<u8>, ChainError> {
     if commit.commit.len() > super::commit_reveal::MAX_COMMIT_BYTES {
         return Err(ChainError::Invalid(format!(
             "the commit is {} bytes; the chain takes at most {}",
@@ -132,7 +135,9 @@ fn flat_bytes<T>(value: &scale_value::Value<T>) -> Option<Vec<u8>> {
     let mut v = value;
     for _ in 0..4 {
         match &v.value {
-            ValueDef::Composite(c) if c.len() == 1 && matches!(c.values().next().map(|x| &x.value), Some(ValueDef::Composite(_))) => {
+            ValueDef::Composite(c)
+                if c.len() == 1 && matches!(c.values().next().map(|x| &x.value), Some(ValueDef::Composite(_))) =>
+            {
                 v = c.values().next()?;
             }
             _ => break,
@@ -683,19 +688,23 @@ impl Chain for SubtensorChain {
                 _ => DEFAULT_COMMIT_REVEAL_VERSION,
             };
             let uid = storage
-                .try_fetch(subxt::dynamic::storage::<(NetUid, [u8; 32]), Uid>("SubtensorModule", "Uids"), (netuid, account.0))
+                .try_fetch(
+                    subxt::dynamic::storage::<(NetUid, [u8; 32]), Uid>("SubtensorModule", "Uids"),
+                    (netuid, account.0),
+                )
                 .await
                 .map_err(|e| self.fail(e))?
                 .map(|v| v.decode())
                 .transpose()
                 .map_err(|e| ChainError::Decode(format!("SubtensorModule.Uids: {e}")))?;
-            let beacon = match storage.try_fetch(subxt::dynamic::storage::<(), Value>("Drand", "BeaconConfig"), ()).await {
-                Ok(Some(v)) => decode_beacon_config(&metadata, v.bytes()).unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "Drand.BeaconConfig is unreadable; using drand quicknet");
-                    Beacon::quicknet()
-                }),
-                _ => Beacon::quicknet(),
-            };
+            let beacon =
+                match storage.try_fetch(subxt::dynamic::storage::<(), Value>("Drand", "BeaconConfig"), ()).await {
+                    Ok(Some(v)) => decode_beacon_config(&metadata, v.bytes()).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "Drand.BeaconConfig is unreadable; using drand quicknet");
+                        Beacon::quicknet()
+                    }),
+                    _ => Beacon::quicknet(),
+                };
             let slot = |u: Uid| usize::from(u);
             Ok(WeightRules {
                 block,
@@ -737,9 +746,13 @@ impl Chain for SubtensorChain {
                     .value()
                     .decode()
                     .map_err(|e| ChainError::Decode(format!("SubtensorModule.TimelockedWeightCommits: {e}")))?;
-                out.extend(commits.into_iter().filter(|c| c.0 == account.0).map(|(_, commit_block, bytes, reveal_round)| {
-                    PendingCommit { commit_block, reveal_round, commit_len: bytes.len() }
-                }));
+                out.extend(commits.into_iter().filter(|c| c.0 == account.0).map(
+                    |(_, commit_block, bytes, reveal_round)| PendingCommit {
+                        commit_block,
+                        reveal_round,
+                        commit_len: bytes.len(),
+                    },
+                ));
             }
             out.sort_by_key(|c| c.commit_block);
             Ok(out)

@@ -64,11 +64,7 @@ pub fn check(rules: &WeightRules, hotkey: &str, netuid: u16) -> Result<(), Chain
         return Err(ChainError::NoValidatorPermit { hotkey: hotkey.to_string(), netuid });
     }
     rate_limit_allows(rules.last_update, rules.rate_limit, rules.block).map_err(|next_block| {
-        ChainError::WeightsTooFast {
-            limit: rules.rate_limit,
-            last_update: rules.last_update.unwrap_or(0),
-            next_block,
-        }
+        ChainError::WeightsTooFast { limit: rules.rate_limit, last_update: rules.last_update.unwrap_or(0), next_block }
     })
 }
 
@@ -115,9 +111,8 @@ pub fn plan(
     let seed = options.seed.unwrap_or_else(rand::random);
     let bytes = commit_reveal::encrypt_seeded(&rules.beacon.public_key, reveal_round, &payload.encode(), seed)
         .map_err(|e| ChainError::Invalid(format!("cannot encrypt the weights: {e}")))?;
-    let reveal_at = i64::try_from(rules.beacon.round_time_ms(reveal_round))
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_millis);
+    let reveal_at =
+        i64::try_from(rules.beacon.round_time_ms(reveal_round)).ok().and_then(DateTime::<Utc>::from_timestamp_millis);
     Ok(WeightsPlan {
         mode: WeightsMode::CommitReveal,
         commit: Some(TimelockedCommit {
@@ -204,9 +199,15 @@ mod tests {
         let call = WeightsCall { netuid: 1, uids: vec![0, 5], weights: vec![65535, 100], version_key: 9 };
         let p = plan(&r, [5; 32], &call, PlanOptions::default()).expect("plan");
         let commit = p.commit.expect("commit");
-        assert_eq!((p.mode, commit.reveal_round, commit.version, p.reveal_block), (WeightsMode::CommitReveal, 1336, 4, Some(1084)));
+        assert_eq!(
+            (p.mode, commit.reveal_round, commit.version, p.reveal_block),
+            (WeightsMode::CommitReveal, 1336, 4, Some(1084))
+        );
         let payload = decrypt_payload(&commit.commit, &secret.sign_round(1336)).expect("decrypts");
-        assert_eq!((payload.hotkey, payload.uids, payload.values, payload.version_key), (vec![5; 32], vec![0, 5], vec![65535, 100], 9));
+        assert_eq!(
+            (payload.hotkey, payload.uids, payload.values, payload.version_key),
+            (vec![5; 32], vec![0, 5], vec![65535, 100], 9)
+        );
         let fixed = plan(&r, [5; 32], &call, PlanOptions { reveal_round: Some(77), seed: None }).expect("plan");
         assert_eq!(fixed.commit.expect("commit").reveal_round, 77);
     }

@@ -12,13 +12,12 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use nexis::chain::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::chain::embedded::EmbeddedChain;
 use nexis::chain::network::{DEFAULT_CHAIN_TIMEOUT_SEC, DEFAULT_NETWORK, Network};
-use nexis::chain::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
 use nexis::chain::subtensor::{
-    SubtensorChain, commit_timelocked_weights_call_data, load_metadata, set_commitment_call_data,
-    set_weights_call_data,
+    SubtensorChain, commit_timelocked_weights_call_data, load_metadata, set_commitment_call_data, set_weights_call_data,
 };
 use nexis::chain::wallet::{WalletConfig, expand_home};
 use nexis::chain::weight_rules::{self, PlanOptions, WeightsPlan};
@@ -273,7 +272,8 @@ async fn set_weights(args: SetWeightsArgs) -> anyhow::Result<ExitCode> {
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;
     let hotkey = args.chain.hotkey()?;
-    let call = WeightsCall { netuid, uids: args.uids.clone(), weights: args.weights.clone(), version_key: args.version_key };
+    let call =
+        WeightsCall { netuid, uids: args.uids.clone(), weights: args.weights.clone(), version_key: args.version_key };
     let options = PlanOptions { reveal_round: args.reveal_round, seed: None };
     println!("network: {network}");
     println!("netuid: {netuid}");

@@ -77,14 +77,19 @@ pub enum Event {
         global_overlap_pruned: u64,
         cross_miner_overlap_pruned: u64,
     },
-    /// The validator set weights on chain.
+    /// The validator set weights on chain (a timelocked commit when `reveal_round` is set).
     WeightsSet {
         epoch: u64,
         block: u64,
         /// Nothing scored: all weight went to the burn uid.
         burned: bool,
         weights: Vec<UidWeight>,
+        /// The beacon round the commit is encrypted for (commit-reveal).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reveal_round: Option<u64>,
     },
+    /// The chain revealed a timelocked commit; the weights it now holds.
+    WeightsRevealed { block: u64, weights: Vec<UidWeight> },
 }
 
 /// An event and when it happened, in seconds since the demo started.
@@ -223,11 +228,20 @@ pub fn render_event(t: &Timed) -> String {
                 let _ = write!(out, "{at}            {miner:<9} REJECTED  {}", failures.join(", "));
             }
         }
-        Event::WeightsSet { epoch, block, burned, weights } => {
+        Event::WeightsSet { epoch, block, burned, weights, reveal_round } => {
             let list: Vec<String> =
                 weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
             let why = if *burned { " -- nothing scored yet, so all weight goes to uid 0 (burn)" } else { "" };
-            let _ = write!(out, "{at} block {block:>3}: weights set for epoch {epoch}: {}{why}", list.join(", "));
+            let what = match reveal_round {
+                Some(round) => format!("weights committed (timelocked until round {round})"),
+                None => "weights set".to_string(),
+            };
+            let _ = write!(out, "{at} block {block:>3}: {what} for epoch {epoch}: {}{why}", list.join(", "));
+        }
+        Event::WeightsRevealed { block, weights } => {
+            let list: Vec<String> =
+                weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
+            let _ = write!(out, "{at} block {block:>3}: the chain revealed the committed weights: {}", list.join(", "));
         }
     }
     out

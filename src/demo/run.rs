@@ -103,6 +103,7 @@ pub async fn run(
         if !evaluated {
             return Err(DemoError::NotEvaluated(interval_id));
         }
+        note_reveals(&subnet, &mut timeline, tick.block).await?;
         if let Some(w) = &tick.weights {
             let pairs: Vec<(u16, u16)> = w.uids.iter().copied().zip(w.weights.iter().copied()).collect();
             timeline.push(Event::WeightsSet {
@@ -110,8 +111,19 @@ pub async fn run(
                 block: w.block,
                 burned: w.burned,
                 weights: uid_weights(&subnet, &pairs),
+                reveal_round: w.reveal_round,
             });
         }
+    }
+    // Commit-reveal: step on until the chain has revealed the last commit.
+    let hotkey = subnet.validator.ss58();
+    for _ in 0..64 {
+        if subnet.chain.pending_commits(NETUID, &hotkey).await?.is_empty() {
+            break;
+        }
+        block = step_to(&subnet, block, block + 1, settings.block_time).await?;
+        subnet.service.follow_reveals(block).await?;
+        note_reveals(&subnet, &mut timeline, block).await?;
     }
 
     let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
@@ -166,6 +178,17 @@ async fn act(subnet: &Subnet, node: &MinerNode, round: u64, interval_id: u64) ->
             shrunk.width, shrunk.height
         )),
     ))
+}
+
+/// Adds a reveal event when the validator's watchdog saw a commit revealed since the last call.
+async fn note_reveals(subnet: &Subnet, timeline: &mut Timeline<'_>, block: u64) -> Result<(), DemoError> {
+    let revealed = subnet.service.metrics.weights_revealed.get();
+    let shown = timeline.events.iter().filter(|e| matches!(e.event, Event::WeightsRevealed { .. })).count() as u64;
+    if revealed > shown {
+        let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
+        timeline.push(Event::WeightsRevealed { block, weights: uid_weights(subnet, &on_chain) });
+    }
+    Ok(())
 }
 
 /// Steps the chain one block at a time (one `block_time` apart) from `block` to `target`.

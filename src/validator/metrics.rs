@@ -97,7 +97,11 @@ impl Metrics {
             weights_reveal_missing: Counter::default(),
             registry: Registry::default(),
         };
-        root.register("nexis_weights_committed", "Timelocked weight commits accepted by the chain", m.weights_committed.clone());
+        root.register(
+            "nexis_weights_committed",
+            "Timelocked weight commits accepted by the chain",
+            m.weights_committed.clone(),
+        );
         root.register(
             "nexis_weights_revealed",
             "Timelocked commits revealed with the committed weights",

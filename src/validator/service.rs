@@ -434,7 +434,12 @@ impl ValidatorService {
         self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Follows earlier commits (after a start, the last recorded one too).
+    /// Follows earlier commits (after a start, the last recorded one too): the reveal
+    /// watchdog alone, without evaluating or setting anything.
+    pub async fn follow_reveals(&self, block: u64) -> Result<(), ServiceError> {
+        self.check_reveals(block).await
+    }
+
     async fn check_reveals(&self, block: u64) -> Result<(), ServiceError> {
         if !self.reveals_seeded.swap(true, std::sync::atomic::Ordering::Relaxed)
             && let Some(last) = self.state.last_weights()?
@@ -460,7 +465,11 @@ impl ValidatorService {
         let (netuid, hotkey) = (self.settings.netuid, self.signer.ss58());
         let rules = self.chain.weight_rules(netuid, &hotkey).await?;
         if intent_landed(self.chain.as_ref(), netuid, &hotkey, &intent, &rules).await? {
-            warn!(epoch, block = intent.block, "weights sent before a restart reached the chain; not sending them again");
+            warn!(
+                epoch,
+                block = intent.block,
+                "weights sent before a restart reached the chain; not sending them again"
+            );
             if let Some(w) = Watched::of(&intent, self.grace_blocks()) {
                 self.reveals.watch(w);
             }

@@ -117,7 +117,9 @@ impl RevealWatchdog {
         if due.is_empty() {
             return;
         }
-        let read = async { Ok::<_, ChainError>((chain.pending_commits(netuid, hotkey).await?, chain.weights_of(netuid, hotkey).await?)) };
+        let read = async {
+            Ok::<_, ChainError>((chain.pending_commits(netuid, hotkey).await?, chain.weights_of(netuid, hotkey).await?))
+        };
         let (pending, on_chain) = match read.await {
             Ok(v) => v,
             Err(e) => {
@@ -144,8 +146,9 @@ impl RevealWatchdog {
 }
 
 /// Whether a submission recorded as intended (but not as done) reached the chain: the
-/// hotkey's `LastUpdate` moved to the intent's block or later, a commit from then is pending,
-/// or the chain holds exactly the intended weights.
+/// hotkey's `LastUpdate` (set by weights, commits and reveals) moved to the intent's block or
+/// later, or a commit from then is pending. Equal weights prove nothing (an epoch may set the
+/// same weights as the last), so they are not consulted.
 pub async fn intent_landed(
     chain: &dyn Chain,
     netuid: NetUid,
@@ -156,10 +159,8 @@ pub async fn intent_landed(
     if rules.last_update.is_some_and(|last| last >= intent.block && last > 0) {
         return Ok(true);
     }
-    if intent.reveal_round.is_some() && chain.pending_commits(netuid, hotkey).await?.iter().any(|c| c.commit_block >= intent.block) {
-        return Ok(true);
-    }
-    Ok(!intent.uids.is_empty() && same_weights(&chain.weights_of(netuid, hotkey).await?, &intent.uids, &intent.weights))
+    Ok(intent.reveal_round.is_some()
+        && chain.pending_commits(netuid, hotkey).await?.iter().any(|c| c.commit_block >= intent.block))
 }
 
 #[cfg(test)]
@@ -186,7 +187,9 @@ mod tests {
         assert_eq!(judge(&w, 125, &pending, &[]), RevealOutcome::Waiting);
         assert!(matches!(judge(&w, 131, &pending, &[]), RevealOutcome::Missing(r) if r.contains("still unrevealed")));
         assert_eq!(judge(&w, 121, &[], &[(2, 100), (1, 65535)]), RevealOutcome::Revealed);
-        assert!(matches!(judge(&w, 121, &[], &[(1, 65535)]), RevealOutcome::Missing(r) if r.contains("dropped at reveal")));
+        assert!(
+            matches!(judge(&w, 121, &[], &[(1, 65535)]), RevealOutcome::Missing(r) if r.contains("dropped at reveal"))
+        );
         // An older commit still pending does not count as ours.
         let older = [PendingCommit { commit_block: 90, reveal_round: 110, commit_len: 300 }];
         assert_eq!(judge(&w, 121, &older, &[(1, 65535), (2, 100)]), RevealOutcome::Revealed);

@@ -15,7 +15,8 @@ fn key(n: u8) -> Hotkey {
 }
 
 fn chain(dir: &std::path::Path) -> EmbeddedChain {
-    EmbeddedChain::open(dir, 20).expect("open embedded chain")
+    // The plain-weights contract: subnets created here have commit-reveal off.
+    EmbeddedChain::open(dir, 20).expect("open embedded chain").with_commit_reveal(false)
 }
 
 /// The block number grows with time and never goes back.

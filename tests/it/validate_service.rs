@@ -75,6 +75,20 @@ pub fn set_mtime(path: &Path, at: SystemTime) {
     f.set_modified(at).expect("set mtime");
 }
 
+/// Steps the chain a block at a time, polling the validator, until the chain holds no
+/// unrevealed commit of `validator` (at most 60 blocks). Returns the block reached.
+pub async fn until_revealed(w: &World, service: &ValidatorService, validator: &Hotkey) -> u64 {
+    for _ in 0..60 {
+        if w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending").is_empty() {
+            break;
+        }
+        w.chain.advance(1).expect("advance");
+        service.tick().await.expect("tick");
+    }
+    assert!(w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending").is_empty(), "never revealed");
+    w.chain.current_block().await.expect("block")
+}
+
 /// The decisions of one interval by miner.
 fn by_miner(decisions: &[Decision]) -> BTreeMap<String, &Decision> {
     decisions.iter().map(|d| (d.miner_hotkey.clone(), d)).collect()
@@ -244,7 +258,12 @@ async fn intervals_decisions_pruning_and_weights() {
     // Epoch 0 had no earlier decisions: everything burns to uid 0 (the validator).
     let sub = tick.weights.expect("weights for epoch 0");
     assert!(sub.burned);
+    // Commit-reveal is on: the weights are a timelocked commit until the chain reveals them.
+    assert_eq!(sub.mode.as_deref(), Some("commit-reveal"));
+    assert!(w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights").is_empty());
+    until_revealed(&w, &service, &validator).await;
     assert_eq!(w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights"), vec![(0, 65535)]);
+    assert_eq!(service.metrics.weights_revealed.get(), 1);
 
     // Polling again at the same block evaluates nothing and sets nothing.
     let again = service.tick().await.expect("tick");
@@ -265,7 +284,8 @@ async fn intervals_decisions_pruning_and_weights() {
     });
     publish(store(&b).as_ref(), 50, pb.dir()).await;
 
-    assert_eq!(w.chain.advance(50).expect("advance"), 102);
+    let now = w.chain.current_block().await.expect("block");
+    assert_eq!(w.chain.advance(102 - now).expect("advance"), 102);
     let tick = service.tick().await.expect("tick");
     assert_eq!(tick.intervals.len(), 1);
     let second = &tick.intervals[0].record;
@@ -283,6 +303,7 @@ async fn intervals_decisions_pruning_and_weights() {
     // Epoch 1 (block 100): a 24, b 23; the copier scored 0 and was rejected in interval 50;
     // ranks 1 and 2 give 2/3 and 1/3, so 65535 and 32768.
     assert!(!tick.weights.as_ref().expect("weights for epoch 1").burned);
+    until_revealed(&w, &service, &validator).await;
     let mut set = w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights");
     set.sort();
     let mut want = vec![(uid(&a), 65535), (uid(&b), 32768)];
@@ -398,6 +419,9 @@ async fn snapshot_api_exclusions_reporting_and_metrics() {
         "nexis_validator_overlap_pruned_rows_total{kind=\"global\"} 1",
         "nexis_validator_weight_submissions_total{result=\"ok\"} 1",
         "nexis_validator_last_interval 0",
+        "nexis_weights_committed_total 1",
+        "nexis_weights_revealed_total 0",
+        "nexis_weights_reveal_missing_total 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }

@@ -147,14 +147,6 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     assert_eq!(row("resolution_liar")[0]["failure_codes"], serde_json::json!(["invalid_resolution"]));
     assert_eq!(row("absentee")[0]["failure_codes"], serde_json::json!(["missing_submission_files"]));
     assert_eq!((row("copier")[0]["rows_kept"].as_u64(), row("copier")[0]["rows_pruned"].as_u64()), (Some(0), Some(6)));
-    // The validator reported to the demo's `nexis api`; one validator holds all the stake,
-    // so its rejections reach the quorum: the liar and the absentee are in the window.
-    let window = &report["invalid_window"];
-    assert_eq!((window["start"].as_u64(), window["interval_id"].as_u64().is_some_and(|i| i >= 20)), (Some(0), true));
-    let listed: BTreeSet<String> = str_list(&window["names"]).into_iter().collect();
-    let cheats: BTreeSet<String> =
-        role_of.iter().filter(|(_, r)| *r == "resolution_liar" || *r == "absentee").map(|(n, _)| n.clone()).collect();
-    assert_eq!(listed, cheats, "{window}");
     assert!(report["elapsed_sec"].as_f64().is_some_and(|s| s > 0.0));
     assert_eq!(report["workdir_temporary"], false);
 }

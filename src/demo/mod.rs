@@ -113,6 +113,8 @@ pub enum DemoError {
     Service(#[from] ServiceError),
     #[error("cheating miner: {0}")]
     Cheat(String),
+    #[error(transparent)]
+    Api(#[from] crate::api::server::local::LocalApiError),
     #[error("the validator did not evaluate interval {0} (see the log for why)")]
     NotEvaluated(u64),
 }

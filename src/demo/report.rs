@@ -129,6 +129,8 @@ pub struct DemoReport {
     pub workdir_temporary: bool,
     pub timeline: Vec<Timed>,
     pub summary: Vec<SummaryRow>,
+    /// The validation API's invalid window at the last interval (the demo runs `nexis api`).
+    pub invalid_window: Option<crate::api::server::local::InvalidWindow>,
     pub elapsed_sec: f64,
 }
 
@@ -284,6 +286,14 @@ pub fn render(report: &DemoReport) -> String {
     }
     out.push('\n');
     out.push_str(&render_summary(&report.summary));
+    if let Some(w) = &report.invalid_window {
+        let listed = if w.names.is_empty() { "none".to_string() } else { w.names.join(", ") };
+        let _ = writeln!(
+            out,
+            "\nvalidation API (nexis api): invalid window [{}, {}] of interval {}: {listed}",
+            w.start, w.end, w.interval_id
+        );
+    }
     out
 }
 

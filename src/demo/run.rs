@@ -128,6 +128,17 @@ pub async fn run(
 
     let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
     let summary = summarize(&subnet, &timeline.events, &uid_weights(&subnet, &on_chain));
+    let invalid_window = match subnet.api.invalid_window(clock.interval_start(block)).await {
+        Ok(mut w) => {
+            w.names =
+                w.hotkeys.iter().map(|h| subnet.by_hotkey(h).map_or_else(|| h.clone(), |p| p.name.clone())).collect();
+            Some(w)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the demo's validation API did not answer");
+            None
+        }
+    };
     let elapsed_sec = timeline.started.elapsed().as_secs_f64();
     info!(elapsed_sec, "demo finished");
     Ok(DemoReport {
@@ -135,6 +146,7 @@ pub async fn run(
         workdir_temporary,
         timeline: timeline.events,
         summary,
+        invalid_window,
         elapsed_sec,
     })
 }

@@ -125,6 +125,8 @@ pub struct Subnet {
     pub miners: Vec<MinerNode>,
     pub service: ValidatorService,
     pub buckets_dir: PathBuf,
+    /// `nexis api` on the embedded store; the validator reports to it.
+    pub api: crate::api::server::local::LocalApi,
 }
 
 impl Subnet {
@@ -358,12 +360,15 @@ impl Subnet {
                 excluded: BTreeSet::new(),
             },
         };
+        let api =
+            crate::api::server::local::LocalApi::start(workdir, chain_arc.clone(), NETUID, settings.block_time).await?;
+        let reporter = crate::api::server::local::ReportOnly(api.client(validator.hotkey.clone())?);
         let service = ValidatorService::new(
             chain_arc,
             Arc::new(validator.hotkey.clone()),
             evaluator,
             ValidatorState::open(&validator_dir.join("validator-state"))?,
-            None,
+            Some(Arc::new(reporter)),
             Arc::new(Metrics::new()),
             ServiceSettings {
                 netuid: NETUID,
@@ -375,7 +380,7 @@ impl Subnet {
                 set_weights: true,
             },
         );
-        Ok(Self { chain, validator, miners, service, buckets_dir })
+        Ok(Self { chain, validator, miners, service, buckets_dir, api })
     }
 }
 

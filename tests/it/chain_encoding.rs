@@ -442,3 +442,67 @@ async fn unreachable_endpoint_fails_fast() {
     }
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
 }
+
+/// A compact spelling of a metadata type: newtypes unwrapped, `Vec<T>`, `[T; n]`, tuples.
+fn shape(metadata: &subxt::Metadata, id: u32) -> String {
+    use scale_info::{TypeDef, TypeDefPrimitive as P};
+    let ty = metadata.types().resolve(id).expect("type");
+    match &ty.type_def {
+        TypeDef::Primitive(p) => match p {
+            P::Bool => "bool",
+            P::U8 => "u8",
+            P::U16 => "u16",
+            P::U32 => "u32",
+            P::U64 => "u64",
+            P::U128 => "u128",
+            other => return format!("{other:?}"),
+        }
+        .to_string(),
+        TypeDef::Composite(c) if c.fields.len() == 1 => shape(metadata, c.fields[0].ty.id),
+        TypeDef::Sequence(s) => format!("Vec<{}>", shape(metadata, s.type_param.id)),
+        TypeDef::Array(a) => format!("[{}; {}]", shape(metadata, a.type_param.id), a.len),
+        TypeDef::Tuple(t) => {
+            format!("({})", t.fields.iter().map(|f| shape(metadata, f.id)).collect::<Vec<_>>().join(", "))
+        }
+        TypeDef::Compact(c) => format!("Compact<{}>", shape(metadata, c.type_param.id)),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Every storage entry the commit-reveal path reads, with the key and value types the
+/// code decodes them as (`SubtensorChain::weight_rules`, `pending_commits`, read-back).
+#[test]
+fn commit_reveal_storage_entries_have_the_types_the_code_decodes() {
+    let Some(files) = metadata_files() else { return };
+    let (_, metadata) = files.iter().find(|(n, _)| n.contains("393")).expect("spec 393 metadata");
+    let expected: [(&str, &str, &[&str], &str); 12] = [
+        ("SubtensorModule", "CommitRevealWeightsEnabled", &["u16"], "bool"),
+        ("SubtensorModule", "WeightsSetRateLimit", &["u16"], "u64"),
+        ("SubtensorModule", "WeightsVersionKey", &["u16"], "u64"),
+        ("SubtensorModule", "Tempo", &["u16"], "u16"),
+        ("SubtensorModule", "RevealPeriodEpochs", &["u16"], "u64"),
+        ("SubtensorModule", "LastUpdate", &["u16"], "Vec<u64>"),
+        ("SubtensorModule", "ValidatorPermit", &["u16"], "Vec<bool>"),
+        ("SubtensorModule", "CommitRevealWeightsVersion", &[], "u16"),
+        ("SubtensorModule", "Uids", &["u16", "[u8; 32]"], "u16"),
+        ("SubtensorModule", "Weights", &["u16", "u16"], "Vec<(u16, u16)>"),
+        ("SubtensorModule", "TimelockedWeightCommits", &["u16", "u64"], "Vec<([u8; 32], u64, Vec<u8>, u64)>"),
+        ("SubtensorModule", "NetworksAdded", &["u16"], "bool"),
+    ];
+    for (pallet, name, keys, value) in expected {
+        let entry = metadata
+            .pallet_by_name(pallet)
+            .and_then(|p| p.storage())
+            .and_then(|s| s.entry_by_name(name))
+            .unwrap_or_else(|| panic!("{pallet}.{name} missing"));
+        let got_keys: Vec<String> = entry.keys().map(|k| shape(metadata, k.key_id)).collect();
+        assert_eq!(got_keys, keys, "{pallet}.{name} keys");
+        assert_eq!(shape(metadata, entry.value_ty()), value, "{pallet}.{name} value");
+    }
+    let beacon = metadata
+        .pallet_by_name("Drand")
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name("BeaconConfig"))
+        .expect("Drand.BeaconConfig");
+    assert_eq!(beacon.keys().len(), 0, "Drand.BeaconConfig is a plain value");
+}

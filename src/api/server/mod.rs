@@ -10,6 +10,8 @@
 
 pub mod body;
 mod handlers;
+pub mod load;
+pub mod local;
 pub mod quorum;
 mod status;
 pub mod store;

@@ -16,7 +16,7 @@ use super::{
 };
 
 /// Connections opened by [`super::open_store`].
-pub const DEFAULT_POOL: usize = 4;
+pub const DEFAULT_POOL: usize = 16;
 
 const MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS validation_evidence (
@@ -192,20 +192,17 @@ fn read_decision(row: &tokio_postgres::Row) -> Result<StoredDecision, StoreError
         global_overlap_pruned_count: to_u64(row.get(6), "global_overlap_pruned_count")?,
         cross_miner_overlap_pruned_count: to_u64(row.get(7), "cross_miner_overlap_pruned_count")?,
     };
-    let evidence = match row.get::<_, Option<String>>(8) {
-        Some(kind) => Some(Evidence {
-            validator_hotkey: validator_hotkey.clone(),
-            interval_id,
-            kind: if kind == "invalid_hotkeys" { EvidenceKind::InvalidHotkeys } else { EvidenceKind::Results },
-            signature: row.get(9),
-            timestamp: row.get(10),
-            nonce: row.get(11),
-            body_sha256: row.get(12),
-            body: row.get(13),
-            received_at: row.get(14),
-        }),
-        None => None,
-    };
+    let evidence = row.get::<_, Option<String>>(8).map(|kind| Evidence {
+        validator_hotkey: validator_hotkey.clone(),
+        interval_id,
+        kind: if kind == "invalid_hotkeys" { EvidenceKind::InvalidHotkeys } else { EvidenceKind::Results },
+        signature: row.get(9),
+        timestamp: row.get(10),
+        nonce: row.get(11),
+        body_sha256: row.get(12),
+        body: row.get(13),
+        received_at: row.get(14),
+    });
     Ok(StoredDecision { validator_hotkey, interval_id, decision, evidence })
 }
 

@@ -114,6 +114,7 @@ pub async fn run(
         }
     }
 
+    super::dataset::sync_owner_dataset(&subnet, settings).await;
     let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
     let summary = summarize(&subnet, &timeline.events, &uid_weights(&subnet, &on_chain));
     let elapsed_sec = timeline.started.elapsed().as_secs_f64();

@@ -342,6 +342,7 @@ impl Subnet {
                 excluded: BTreeSet::new(),
             },
         };
+        let publisher = super::dataset::owner_publisher(&chain_arc, &buckets_dir, &validator_dir);
         let service = ValidatorService::new(
             chain_arc,
             Arc::new(validator.hotkey.clone()),
@@ -358,7 +359,8 @@ impl Subnet {
                 heartbeat: None,
                 set_weights: true,
             },
-        );
+        )
+        .with_publisher(publisher);
         Ok(Self { chain, validator, miners, service, buckets_dir })
     }
 }

@@ -69,7 +69,7 @@ enum Command {
     Demo(Box<demo::DemoArgs>),
     /// The owner dataset: stats, SQL queries, WebDataset export, catalog rebuild.
     #[command(subcommand)]
-    Dataset(dataset::DatasetCommand),
+    Dataset(Box<dataset::DatasetCommand>),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -133,7 +133,7 @@ pub fn main() -> ExitCode {
             Command::SyncOwnerDatasets(args) => sync::run(*args).await,
             Command::Health(args) => Ok(validate::health(args)),
             Command::Bench(cmd) => bench::run(cmd).await,
-            Command::Dataset(cmd) => dataset::run(cmd).await,
+            Command::Dataset(cmd) => dataset::run(*cmd).await,
             Command::Demo(args) => demo::run_demo(*args).await,
         }
     });

@@ -47,7 +47,7 @@ pub fn row(interval: u64, miner: &str, i: usize) -> CatalogRow {
         height: Some(720),
         fps: Some(30.0),
         num_frames: Some(150),
-        has_audio: Some(i % 3 == 0),
+        has_audio: Some(i.is_multiple_of(3)),
         clip_sha256: digest("clip"),
         first_frame_sha256: digest("frame"),
         clip_bytes: 2_000_000 + (i as u64 * 7919) % 1_000_000,

@@ -6,7 +6,7 @@
 //! - [`row`]: one catalog row and its arrow schema.
 //! - [`part`]: the deterministic parquet encoding of a part (zstd, streaming row groups).
 //! - [`shape`]: the shape columns of a bundle's rows.
-//! - [`index`]: `catalog/_index.json`.
+//! - [`index`]: the index of parts, `catalog/_index.json`.
 //! - [`publish`]: writing a part and updating the index in a bucket.
 //! - [`frame`]: loading the catalog into polars (a local mirror or the bucket), SQL.
 //! - [`stats`]: the numbers of `nexis dataset stats` and its chart.

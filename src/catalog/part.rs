@@ -91,7 +91,7 @@ pub(crate) mod tests {
             height: Some(720),
             fps: Some(30.0),
             num_frames: Some(150),
-            has_audio: Some(i % 2 == 0),
+            has_audio: Some(i.is_multiple_of(2)),
             clip_sha256: format!("{i:064x}"),
             first_frame_sha256: format!("{:064x}", i + 1),
             clip_bytes: 1000 + i as u64,

@@ -76,7 +76,7 @@ enum Command {
     Api(Box<api::ApiArgs>),
     /// The owner dataset: stats, SQL queries, WebDataset export, catalog rebuild.
     #[command(subcommand)]
-    Dataset(dataset::DatasetCommand),
+    Dataset(Box<dataset::DatasetCommand>),
     /// Measure performance (see `nexis bench --help`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -142,7 +142,7 @@ pub fn main() -> ExitCode {
             Command::Health(args) => Ok(validate::health(args)),
             Command::Api(args) => api::run(*args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
-            Command::Dataset(cmd) => dataset::run(cmd).await,
+            Command::Dataset(cmd) => dataset::run(*cmd).await,
             Command::Demo(args) => demo::run_demo(*args).await,
         }
     });

@@ -12,6 +12,7 @@
 
 pub mod captions;
 pub mod cheats;
+mod dataset;
 pub mod report;
 pub mod run;
 pub mod subnet;
@@ -117,4 +118,6 @@ pub enum DemoError {
     Api(#[from] crate::api::server::local::LocalApiError),
     #[error("the validator did not evaluate interval {0} (see the log for why)")]
     NotEvaluated(u64),
+    #[error("owner dataset sync: {0}")]
+    OwnerSync(String),
 }

@@ -126,6 +126,7 @@ pub async fn run(
         note_reveals(&subnet, &mut timeline, block).await?;
     }
 
+    super::dataset::sync_owner_dataset(&subnet, settings).await;
     let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
     let summary = summarize(&subnet, &timeline.events, &uid_weights(&subnet, &on_chain));
     let invalid_window = match subnet.api.invalid_window(clock.interval_start(block)).await {

@@ -363,6 +363,7 @@ impl Subnet {
         let api =
             crate::api::server::local::LocalApi::start(workdir, chain_arc.clone(), NETUID, settings.block_time).await?;
         let reporter = crate::api::server::local::ReportOnly(api.client(validator.hotkey.clone())?);
+        let publisher = super::dataset::owner_publisher(&chain_arc, &buckets_dir, &validator_dir);
         let service = ValidatorService::new(
             chain_arc,
             Arc::new(validator.hotkey.clone()),
@@ -379,7 +380,8 @@ impl Subnet {
                 heartbeat: None,
                 set_weights: true,
             },
-        );
+        )
+        .with_publisher(publisher);
         Ok(Self { chain, validator, miners, service, buckets_dir, api })
     }
 }

@@ -70,6 +70,16 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     let honest: Vec<&String> = role_of.iter().filter(|(_, r)| *r == "honest").map(|(n, _)| n).collect();
     assert!(honest.len() >= 2, "{honest:?}");
 
+    // The demo ends with the owner dataset: clips copied and a catalog `nexis dataset` reads.
+    let owner_db = workdir.join("buckets/owner-db");
+    let index: Value = serde_json::from_slice(&std::fs::read(owner_db.join("catalog/_index.json")).expect("index"))
+        .expect("index json");
+    let rows = index["rows"].as_u64().expect("rows");
+    assert!(rows > 0, "{index}");
+    let stats = nexis(tmp.path()).args(["dataset", "stats", "--from"]).arg(&owner_db).output().expect("stats");
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.status.success() && text.contains(&format!("rows            {rows}\n")), "{text}");
+
     // Every interval opened, closed and was evaluated for every miner.
     let intervals: Vec<u64> =
         events(&report, "interval_opened").iter().map(|e| e["interval_id"].as_u64().expect("id")).collect();

@@ -3,8 +3,8 @@
 //! the rows a validator will sample get real media (made with the system ffmpeg), the
 //! others reference assets that are never fetched.
 
-mod hostile;
 pub mod catalog;
+mod hostile;
 
 use std::fs::File;
 use std::path::Path;

@@ -22,8 +22,8 @@ use ffmpeg_sidecar::pix_fmt::get_bytes_per_frame;
 use super::{FFMPEG_INSTALL_HINT, MediaError};
 
 /// The video filter that fits any picture into exactly 1280x720 (letterboxed).
-/// The miner's geometry: scale to fit 1280x720 and pad (letterbox), square pixels.
-pub const FIT_720P: &str = "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1";
+pub const FIT_720P: &str =
+    "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1";
 
 /// Log lines kept for an error message, and their length.
 const KEPT_LINES: usize = 3;

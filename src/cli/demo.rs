@@ -14,7 +14,7 @@ use clap::Args;
 use tracing::info;
 
 use super::validate::{BlockArgs, shutdown_signal};
-use nexis::demo::report::{Timed, render_event, render_summary};
+use nexis::demo::report::{Timed, render_event, render_invalid_window, render_summary};
 use nexis::demo::{DemoSettings, run};
 
 /// Arguments of `nexis demo`.
@@ -98,6 +98,7 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!();
         print!("{}", render_summary(&report.summary));
+        print!("{}", render_invalid_window(&report));
         println!();
         match &args.workdir {
             Some(dir) => println!(

@@ -286,15 +286,19 @@ pub fn render(report: &DemoReport) -> String {
     }
     out.push('\n');
     out.push_str(&render_summary(&report.summary));
-    if let Some(w) = &report.invalid_window {
-        let listed = if w.names.is_empty() { "none".to_string() } else { w.names.join(", ") };
-        let _ = writeln!(
-            out,
-            "\nvalidation API (nexis api): invalid window [{}, {}] of interval {}: {listed}",
-            w.start, w.end, w.interval_id
-        );
-    }
+    out.push_str(&render_invalid_window(report));
     out
+}
+
+/// The validation API's invalid window as one line after the summary (empty when the
+/// demo's API did not answer).
+pub fn render_invalid_window(report: &DemoReport) -> String {
+    let Some(w) = &report.invalid_window else { return String::new() };
+    let listed = if w.names.is_empty() { "none".to_string() } else { w.names.join(", ") };
+    format!(
+        "\nvalidation API (nexis api): invalid window [{}, {}] of interval {}: {listed}\n",
+        w.start, w.end, w.interval_id
+    )
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use nexis::index::overlap::OverlapIndex;
 use nexis::media::Ffprobe;
 use nexis::protocol::{DEFAULT_CATEGORY, IntervalClock};
 use nexis::spec::SpecRegistry;
+use nexis::storage::S3Buckets;
 use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
-use nexis::validator::stores::S3Buckets;
 use nexis::validator::{PackageLimits, PackageValidator};
 
 fn arg(name: &str, default: usize) -> usize {

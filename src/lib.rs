@@ -17,6 +17,8 @@ pub mod model;
 pub mod owner;
 pub mod protocol;
 pub mod pyjson;
+pub mod shutdown;
 pub mod spec;
 pub mod storage;
+pub mod telemetry;
 pub mod validator;

@@ -10,8 +10,8 @@ use clap::Args;
 use tracing::info;
 
 use super::validate::workdir;
-use nexis::validator::metrics::serve_render;
-use nexis::validator::stores::{LocalBuckets, MinerStores, S3Buckets};
+use nexis::storage::{LocalBuckets, MinerStores, S3Buckets};
+use nexis::telemetry::serve_render;
 
 /// State directory, bucket access and metrics address of a service.
 #[derive(Debug, Args)]

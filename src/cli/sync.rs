@@ -19,7 +19,7 @@ use nexis::owner::metrics::SyncMetrics;
 use nexis::owner::progress::{ProgressStore, RetryPolicy};
 use nexis::owner::{OwnerSync, SyncSettings};
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
-use nexis::validator::metrics::heartbeat_path;
+use nexis::telemetry::heartbeat_path;
 
 /// Arguments of `nexis sync-owner-datasets`.
 #[derive(Debug, Args)]

@@ -25,9 +25,10 @@ use nexis::owner::pending::PendingBundles;
 use nexis::owner::publish::DEFAULT_MAX_ATTEMPTS;
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
+use nexis::telemetry::{Health, check_health, heartbeat_path};
 use nexis::validator::PackageValidator;
 use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
-use nexis::validator::metrics::{Health, Metrics, check_health, heartbeat_path};
+use nexis::validator::metrics::Metrics;
 use nexis::validator::service::{EvidenceApi, ServiceSettings, ValidatorService};
 use nexis::validator::state::ValidatorState;
 

@@ -15,8 +15,8 @@ use crate::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY};
 use crate::owner::metrics::SyncMetrics;
 use crate::owner::progress::ProgressStore;
 use crate::owner::{OwnerPublisher, OwnerSync, SyncSettings};
+use crate::storage::LocalBuckets;
 use crate::storage::LocalStore;
-use crate::validator::stores::LocalBuckets;
 
 /// The owner dataset bucket of the demo, under `buckets/`.
 pub const OWNER_DB_BUCKET: &str = "owner-db";

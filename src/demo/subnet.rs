@@ -30,6 +30,7 @@ use crate::miner::package::{PackageInfo, UploadPolicy};
 use crate::miner::{Miner, MinerSettings};
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
 use crate::spec::SpecRegistry;
+use crate::storage::LocalBuckets;
 use crate::storage::{LocalStore, ObjectStore};
 use crate::validator::interval::{IntervalEvaluator, IntervalSettings};
 use crate::validator::metrics::Metrics;
@@ -37,7 +38,6 @@ use crate::validator::service::{ServiceSettings, ValidatorService};
 use crate::validator::source_fetch::SourceFetchSettings;
 use crate::validator::stages::source::{DEFAULT_MAX_ROWS, SourceCheck};
 use crate::validator::state::ValidatorState;
-use crate::validator::stores::LocalBuckets;
 use crate::validator::{PackageLimits, PackageValidator};
 
 /// The demo subnet's id.

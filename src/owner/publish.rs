@@ -33,10 +33,10 @@ use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{MAX_SNAPSHOT_BYTES, SnapshotRead};
 use crate::index::snapshot::{self, Snapshot};
+use crate::storage::MinerStores;
 use crate::storage::{ObjectStore, StorageError, dataset_key};
 use crate::validator::interval::{IntervalReport, KeptPackage};
 use crate::validator::service::IntervalPublisher;
-use crate::validator::stores::MinerStores;
 
 /// Attempts per bundle before it is given up (one per interval: about an hour).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;

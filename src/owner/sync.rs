@@ -46,9 +46,9 @@ use crate::catalog::shape::{ClipShape, read_shapes};
 use crate::catalog::{CatalogError, CatalogRow, hotkey_prefix};
 use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::model::IntervalManifest;
+use crate::storage::MinerStores;
 use crate::storage::{ObjectMeta, ObjectStore, StorageError, asset_key, normalize_uri};
-use crate::validator::metrics::write_heartbeat;
-use crate::validator::stores::MinerStores;
+use crate::telemetry::write_heartbeat;
 
 /// Settings of the sync worker.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 
 mod keys;
 mod local;
+mod miners;
 mod prefix;
 mod s3;
 
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use keys::{asset_key, clip_uri, dataset_key, frame_uri, manifest_key, normalize_uri, normalize_uri_cow};
 pub use local::LocalStore;
+pub use miners::{LocalBuckets, MinerStores, S3Buckets};
 pub use prefix::PrefixStore;
 pub use s3::{S3Config, S3Store};
 

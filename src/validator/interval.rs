@@ -17,12 +17,12 @@ use super::prune::{PackageRows, PruneError, prune};
 use super::sampling::interval_seed;
 use super::stages::content::{LlmUsage, forgive_unusable_replies};
 use super::state::IntervalRecord;
-use super::stores::MinerStores;
 use super::{EnvironmentError, PackageOutcome, PackageRequest, PackageValidator};
 use crate::chain::{Chain, ChainError, NetUid};
 use crate::index::overlap::OverlapIndex;
 use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
 use crate::protocol::IntervalClock;
+use crate::storage::MinerStores;
 
 /// What an interval evaluation needs to know besides the interval id.
 #[derive(Debug, Clone)]

@@ -15,7 +15,6 @@ pub mod source_auth;
 pub mod source_fetch;
 pub mod stages;
 pub mod state;
-pub mod stores;
 pub mod weights;
 
 pub use pipeline::{PackageOutcome, PackageValidator};

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::interval::{IntervalError, IntervalEvaluator, IntervalReport};
-use super::metrics::{Metrics, write_heartbeat};
+use super::metrics::Metrics;
 use super::state::{StateError, ValidatorState, WeightSubmission};
 use super::weights::{RevealWatchdog, Watched, intent_landed};
 use crate::chain::weight_rules::{self, PlanOptions, WeightsMode};
@@ -28,6 +28,7 @@ use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
 use crate::model::Decision;
 use crate::protocol::IntervalClock;
+use crate::telemetry::write_heartbeat;
 
 /// The optional central evidence service, as the loop uses it.
 #[async_trait]

@@ -14,12 +14,12 @@ use nexis::index::refresh::{SnapshotRead, SnapshotSource};
 use nexis::media::synth::{SynthClip, synth_clip};
 use nexis::model::Decision;
 use nexis::protocol::IntervalClock;
+use nexis::storage::MinerStores;
 use nexis::storage::{ObjectStore, dataset_key, manifest_key};
 use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
 use nexis::validator::metrics::Metrics;
 use nexis::validator::service::{EvidenceApi, ServiceSettings, ValidatorService};
 use nexis::validator::state::ValidatorState;
-use nexis::validator::stores::MinerStores;
 
 use crate::support::{self, CATEGORY, TestPackage, sha256_hex};
 
@@ -129,7 +129,7 @@ impl World {
     }
 
     pub fn stores(&self) -> Arc<dyn MinerStores> {
-        Arc::new(nexis::validator::stores::S3Buckets::new(Some(self.s3.endpoint())))
+        Arc::new(nexis::storage::S3Buckets::new(Some(self.s3.endpoint())))
     }
 
     pub fn service(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorService {
@@ -409,7 +409,8 @@ async fn snapshot_api_exclusions_reporting_and_metrics() {
     assert_eq!(reported, BTreeMap::from([(a.ss58(), 11), (c.ss58(), 12)]));
 
     // /metrics tells the same story.
-    let addr = nexis::validator::metrics::serve(service.metrics.clone(), "127.0.0.1:0".parse().expect("addr"))
+    let metrics = service.metrics.clone();
+    let addr = nexis::telemetry::serve_render(move || metrics.render(), "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve metrics");
     let text = reqwest::get(format!("http://{addr}/metrics")).await.expect("get").text().await.expect("text");
@@ -438,7 +439,7 @@ async fn snapshot_api_exclusions_reporting_and_metrics() {
 
 #[test]
 fn health_follows_the_liveness_file() {
-    use nexis::validator::metrics::{Health, check_health, heartbeat_path, write_heartbeat};
+    use nexis::telemetry::{Health, check_health, heartbeat_path, write_heartbeat};
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = heartbeat_path(tmp.path(), "validator");
     assert!(matches!(check_health(&path, Duration::from_secs(60)), Health::Missing(_)));

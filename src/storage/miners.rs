@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::{LocalStore, ObjectStore, S3Config, S3Store, StorageError};
 use crate::chain::ReadCredentials;
 use crate::chain::commitment::bucket_for_hotkey;
-use crate::storage::{LocalStore, ObjectStore, S3Config, S3Store, StorageError};
 
 /// Opens the store of a miner's bucket.
 pub trait MinerStores: Send + Sync {

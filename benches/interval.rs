@@ -17,10 +17,12 @@ use nexis::chain::embedded::EmbeddedChain;
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::index::overlap::OverlapIndex;
 use nexis::media::Ffprobe;
-use nexis::protocol::{DEFAULT_CATEGORY, IntervalClock};
+use nexis::protocol::IntervalClock;
 use nexis::spec::SpecRegistry;
 use nexis::storage::S3Buckets;
-use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
+use nexis::validator::config::{Seat, ValidatorConfig};
+use nexis::validator::interval::IntervalSettings;
+use nexis::validator::state::ValidatorState;
 use nexis::validator::{PackageLimits, PackageValidator};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -65,34 +67,25 @@ async fn main() -> anyhow::Result<()> {
 
     let chain: Arc<dyn Chain> = Arc::new(chain);
     let probe = Ffprobe::new(None, Duration::from_secs(30));
-    let evaluator = IntervalEvaluator {
-        chain,
-        stores: Arc::new(S3Buckets::new(Some(server.endpoint()))),
-        validator: PackageValidator::new(
-            SpecRegistry::builtin()?,
-            Arc::new(probe),
-            PackageLimits::default(),
-            tmp.path().join("scratch"),
-        ),
-        settings: IntervalSettings {
-            netuid,
-            validator_hotkey: validator.ss58(),
-            expected_category: Some(DEFAULT_CATEGORY.into()),
-            enabled_specs: vec!["video_v1".into()],
-            max_miners: 35,
-            miner_concurrency: 8,
-            miner_budget: Duration::from_secs(300),
-            upload_grace: Duration::from_secs(86_400),
-            clock: IntervalClock::default(),
-            excluded: BTreeSet::new(),
-        },
-    };
+    let packages = PackageValidator::new(
+        SpecRegistry::builtin()?,
+        Arc::new(probe),
+        PackageLimits::default(),
+        tmp.path().join("scratch"),
+    );
+    let seat = Seat { netuid, clock: IntervalClock::default(), hotkey: Arc::new(validator.clone()) };
+    let stores = Arc::new(S3Buckets::new(Some(server.endpoint())));
+    let state = ValidatorState::open(&tmp.path().join("state"))?;
+    let mut config = ValidatorConfig::new(seat, chain, stores, packages, state);
+    config.intervals = IntervalSettings { upload_grace: Duration::from_secs(86_400), ..IntervalSettings::default() };
+    let evaluator = config.build()?.evaluator;
     let mut times = Vec::new();
     for run in 0..runs {
         let db = sled::Config::new().temporary(true).open()?;
         let index = OverlapIndex::new(db.open_tree("bench")?);
         let t = Instant::now();
-        let report = evaluator.evaluate(0, 52, &BTreeSet::new(), &index).await?;
+        let ctx = evaluator.context(0, 52, BTreeSet::new(), None).await?;
+        let report = evaluator.evaluate(&ctx, &index).await?;
         let took = t.elapsed();
         let accepted = report.record.decisions.iter().filter(|d| d.accepted).count();
         anyhow::ensure!(accepted == miners, "only {accepted} of {miners} packages were accepted");

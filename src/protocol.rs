@@ -31,6 +31,16 @@ pub const REQUIRED_HEIGHT: u32 = 720;
 pub const MAX_MINERS_PER_INTERVAL: usize = 35;
 /// Default cap on sampled rows per miner (`NEXIS_VALIDATOR_ROW_SAMPLE_MAX`).
 pub const DEFAULT_ROW_SAMPLE_MAX: usize = 3;
+/// Default size cap of a downloaded `manifest.json`, bytes.
+pub const DEFAULT_MAX_MANIFEST_BYTES: u64 = 1 << 20;
+/// Default size cap of a downloaded `dataset.parquet` (`NEXIS_VALIDATOR_MAX_DATASET_BYTES`), bytes.
+pub const DEFAULT_MAX_DATASET_BYTES: u64 = 256 << 20;
+/// Default most rows a dataset may declare (`NEXIS_VALIDATOR_MAX_DATASET_ROWS`).
+pub const DEFAULT_MAX_DATASET_ROWS: u64 = 2_000_000;
+/// Default size cap of one downloaded clip (`NEXIS_VALIDATOR_MAX_CLIP_BYTES`), bytes.
+pub const DEFAULT_MAX_CLIP_BYTES: u64 = 64 << 20;
+/// Default size cap of one downloaded or extracted frame (`NEXIS_VALIDATOR_MAX_FRAME_BYTES`), bytes.
+pub const DEFAULT_MAX_FRAME_BYTES: u64 = 8 << 20;
 /// The category every package must carry by default.
 pub const DEFAULT_CATEGORY: &str = "nature_landscape_scenery";
 /// The default dataset spec.

@@ -12,10 +12,11 @@ use clap::{Args, Subcommand};
 use tracing::{info, warn};
 
 use super::chain::ChainArgs;
-use super::validate::{shutdown_signal, workdir};
+use super::service::workdir;
 use nexis::api::server::quorum::{Fraction, parse_source_auth};
 use nexis::api::server::store::{EvidenceStore, open_store};
 use nexis::api::server::{ApiServer, ServerConfig, serve};
+use nexis::shutdown::Shutdown;
 
 /// Arguments of `nexis api`.
 #[derive(Debug, Args)]
@@ -174,8 +175,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("binding {}", args.serve.listen))?;
     info!(%bound, "validation API on http://{bound}/");
     let upkeep = tokio::spawn(server.clone().run_upkeep(chain, rx));
-    shutdown_signal().await;
-    info!("shutdown requested");
+    Shutdown::on_signal("the API server stops").requested().await;
     let _ = tx.send(true);
     let _ = upkeep.await;
     task.await.context("server task")?.context("serving")?;

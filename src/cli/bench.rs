@@ -255,7 +255,7 @@ async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
             miner_hotkey: MINER.into(),
             validator_hotkey: Some(VALIDATOR.into()),
             interval_id: INTERVAL,
-            row_sample_max: 3,
+            row_sample_max: nexis::protocol::DEFAULT_ROW_SAMPLE_MAX,
             source_offset: 0,
         };
         let generated = generate_package(&dir, &spec).await.with_context(|| format!("generating {rows} rows"))?;
@@ -339,15 +339,14 @@ async fn bench_hostile_run(args: BenchHostileRunArgs) -> anyhow::Result<ExitCode
     use nexis::spec::SpecRegistry;
     use nexis::storage::{LocalStore, PrefixStore};
     use nexis::validator::sampling::interval_seed;
-    use nexis::validator::{PackageLimits, PackageRequest, PackageValidator};
+    use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator};
 
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let probe = std::sync::Arc::new(Ffprobe::new(None, Duration::from_secs(60)));
     let registry = SpecRegistry::builtin().context("loading the built-in specs")?;
     let validator = PackageValidator::new(registry, probe, PackageLimits::default(), scratch.path().to_path_buf());
     let store = PrefixStore::new(LocalStore::new(&args.dir), format!("{INTERVAL}/"));
-    let request = PackageRequest {
-        miner_hotkey: MINER.into(),
+    let terms = IntervalTerms {
         interval_id: INTERVAL,
         validator_hotkey: Some(VALIDATOR.into()),
         interval_seed: interval_seed(INTERVAL),
@@ -356,6 +355,7 @@ async fn bench_hostile_run(args: BenchHostileRunArgs) -> anyhow::Result<ExitCode
         upload_deadline: None,
         extra_sample_seed: None,
     };
+    let request = PackageRequest::new(MINER, std::sync::Arc::new(terms));
     let runs = (0..args.miners.max(1)).map(|_| validator.validate(&store, &request));
     let outcomes = futures::future::join_all(runs).await;
     for outcome in outcomes {

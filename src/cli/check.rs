@@ -11,12 +11,15 @@ use clap::Args;
 
 use nexis::media::Ffprobe;
 use nexis::model::Decision;
-use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
+use nexis::protocol::{
+    DEFAULT_CATEGORY, DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_DATASET_ROWS,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_ROW_SAMPLE_MAX, DEFAULT_SPEC_ID,
+};
 use nexis::spec::SpecRegistry;
 use nexis::storage::LocalStore;
 use nexis::validator::sampling::{DEFAULT_EXTRA_SAMPLES, interval_seed, normalize_block_hash};
 use nexis::validator::stages::content::forgive_unusable_replies;
-use nexis::validator::{PackageLimits, PackageRequest, PackageValidator};
+use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator};
 
 /// Arguments of `nexis check`.
 #[derive(Debug, Args)]
@@ -65,7 +68,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct PackageArgs {
     /// Cap on sampled rows per miner.
-    #[arg(long, env = "NEXIS_VALIDATOR_ROW_SAMPLE_MAX", default_value_t = 3)]
+    #[arg(long, env = "NEXIS_VALIDATOR_ROW_SAMPLE_MAX", default_value_t = DEFAULT_ROW_SAMPLE_MAX)]
     pub row_sample_max: usize,
     /// Unpredictable extra rows checked per miner, seeded by the deadline block's hash.
     #[arg(long, env = "NEXIS_VALIDATOR_EXTRA_SAMPLES", default_value_t = DEFAULT_EXTRA_SAMPLES)]
@@ -85,16 +88,16 @@ pub struct PackageArgs {
 #[derive(Debug, Args)]
 pub struct SizeCapArgs {
     /// Size cap of one clip download, bytes.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_CLIP_BYTES", default_value_t = 64 << 20)]
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_CLIP_BYTES", default_value_t = DEFAULT_MAX_CLIP_BYTES)]
     pub max_clip_bytes: u64,
     /// Size cap of one first-frame download, bytes.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_FRAME_BYTES", default_value_t = 8 << 20)]
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_FRAME_BYTES", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
     pub max_frame_bytes: u64,
     /// Size cap of dataset.parquet, bytes.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_BYTES", default_value_t = 256 << 20)]
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_BYTES", default_value_t = DEFAULT_MAX_DATASET_BYTES)]
     pub max_dataset_bytes: u64,
     /// Most rows a dataset may declare.
-    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_ROWS", default_value_t = 2_000_000)]
+    #[arg(long, env = "NEXIS_VALIDATOR_MAX_DATASET_ROWS", default_value_t = DEFAULT_MAX_DATASET_ROWS)]
     pub max_dataset_rows: u64,
 }
 
@@ -142,8 +145,7 @@ impl CheckArgs {
             })?),
             None => None,
         };
-        Ok(PackageRequest {
-            miner_hotkey: self.hotkey.clone(),
+        let terms = IntervalTerms {
             interval_id: self.interval,
             validator_hotkey: self.validator_hotkey.clone().filter(|v| !v.is_empty()),
             interval_seed: interval_seed(self.interval),
@@ -151,7 +153,8 @@ impl CheckArgs {
             enabled_specs: self.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             upload_deadline: None,
             extra_sample_seed,
-        })
+        };
+        Ok(PackageRequest::new(self.hotkey.clone(), Arc::new(terms)))
     }
 }
 
@@ -209,13 +212,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // up would expose siblings, so the store gets a private root with just this package.
     let store = PackageDirStore::new(&args.package_dir, args.interval);
     let mut validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), scratch);
-    if let Some(checks) = args.content.content_checks(request.expected_category.as_deref())? {
+    if let Some(checks) = args.content.content_checks(request.terms.expected_category.as_deref())? {
         validator = validator.with_content_checks(checks);
     }
     // Source sections are cached where `nexis validate` keeps them, so checks reuse them.
-    let validator = args.source.apply(validator, &super::validate::workdir(args.workdir.clone()))?;
+    let validator = args.source.apply(validator, &super::service::workdir(args.workdir.clone()))?;
     let mut outcome = validator.validate(&store.0, &request).await.context("validation could not run")?;
-    forgive_unusable_replies(&mut [&mut outcome.decision], &validator.take_llm_usage());
+    forgive_unusable_replies(&mut [&mut outcome.decision], &outcome.llm);
     if args.json {
         println!("{}", outcome.decision.to_json());
     } else {

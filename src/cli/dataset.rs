@@ -11,11 +11,13 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
 
-use super::validate::{RecordInfoArgs, RecordInfoWriteArgs, shutdown_signal, workdir};
+use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
+use super::service::workdir;
 use nexis::catalog::export::{ExportSettings, export};
 use nexis::catalog::frame::{mirror, rows_of, scan, sql};
 use nexis::catalog::rebuild::{RebuildSettings, rebuild};
 use nexis::catalog::stats::{compute, plot};
+use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 
 /// `nexis dataset` subcommands.
@@ -390,9 +392,10 @@ async fn export_cmd(args: ExportArgs) -> anyhow::Result<ExitCode> {
         max_image_bytes: args.max_image_bytes,
     };
     let bar = export_bar();
+    let shutdown = Shutdown::on_signal("the export stops after its last complete shard");
     let report = tokio::select! {
         r = export(store.as_ref(), rows, &settings, &bar) => r?,
-        _ = shutdown_signal() => {
+        () = shutdown.requested() => {
             bar.abandon();
             eprintln!("interrupted; rerun the same command to resume from the last complete shard");
             return Ok(ExitCode::from(130));
@@ -424,7 +427,7 @@ async fn rebuild_cmd(args: RebuildArgs) -> anyhow::Result<ExitCode> {
     let scratch = state_dir().join("catalog-rebuild");
     let settings = RebuildSettings {
         max_dataset_bytes: args.max_dataset_bytes,
-        max_dataset_rows: 2_000_000,
+        max_dataset_rows: nexis::protocol::DEFAULT_MAX_DATASET_ROWS,
         validator_hotkey: given(&args.validator_hotkey),
         concurrency: 16,
     };

@@ -13,9 +13,10 @@ use anyhow::Context;
 use clap::Args;
 use tracing::info;
 
-use super::validate::{BlockArgs, shutdown_signal};
+use super::blocks::BlockArgs;
 use nexis::demo::report::{Timed, render_event, render_invalid_window, render_summary};
 use nexis::demo::{DemoSettings, run};
+use nexis::shutdown::Shutdown;
 
 /// Arguments of `nexis demo`.
 #[derive(Debug, Args)]
@@ -83,9 +84,10 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             let _ = out.flush();
         }
     };
+    let shutdown = Shutdown::on_signal("the demo stops");
     let report = tokio::select! {
         r = run(&settings, temporary.is_some(), &mut live) => r.context("the demo failed")?,
-        _ = shutdown_signal() => {
+        () = shutdown.requested() => {
             match &args.workdir {
                 Some(dir) => eprintln!("interrupted: the demo stopped; its partial state is in {}", dir.display()),
                 None => eprintln!("interrupted: the demo stopped and its temporary directory is removed"),

@@ -109,7 +109,6 @@ impl ContentCheckArgs {
             semantic_max_samples: self.semantic_max_samples,
             category_max_samples: self.category_max_samples,
             ffmpeg_timeout: Duration::from_secs(60),
-            stats: Arc::default(),
         }))
     }
 }

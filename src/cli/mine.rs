@@ -13,10 +13,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tracing::{error, info};
 
+use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::registry_for;
 use super::llm::LlmArgs;
-use super::validate::{BlockArgs, shutdown_signal, workdir};
+use super::service::workdir;
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::llm::ChatClient;
 use nexis::media::{Ffprobe, MediaProbe};
@@ -27,6 +28,7 @@ use nexis::miner::ledger::Ledger;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{Miner, MinerSettings};
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
+use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 
 /// Arguments of `nexis mine`.
@@ -212,7 +214,8 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
         bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
     }
-    let mut shutdown = Box::pin(shutdown_signal());
+    let stop = Shutdown::on_signal("the miner stops");
+    let mut shutdown = Box::pin(stop.requested());
     let mut last: Option<u64> = None;
     info!(chain = %chain.describe(), hotkey = %hotkey.ss58(), "miner started");
     loop {

@@ -4,12 +4,17 @@
 mod api;
 mod bench;
 mod bench_dataset;
+mod blocks;
 mod chain;
 mod check;
 mod dataset;
 mod demo;
+mod health;
+mod intervals;
 mod llm;
 mod mine;
+mod r2;
+mod record_info;
 mod secret;
 mod service;
 mod source_auth;
@@ -69,7 +74,7 @@ enum Command {
     /// Owner: copy accepted clips from the miners' buckets into the owner dataset bucket.
     SyncOwnerDatasets(Box<sync::SyncArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
-    Health(validate::HealthArgs),
+    Health(health::HealthArgs),
     /// Run a whole subnet on this machine: honest and cheating miners, a validator, weights.
     Demo(Box<demo::DemoArgs>),
     /// Run the validation evidence server, or manage its blacklist.
@@ -139,7 +144,7 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(*args).await,
             Command::ValidateSourceAuth(args) => source_auth::run(*args).await,
             Command::SyncOwnerDatasets(args) => sync::run(*args).await,
-            Command::Health(args) => Ok(validate::health(args)),
+            Command::Health(args) => Ok(health::run(args)),
             Command::Api(args) => api::run(*args).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Dataset(cmd) => dataset::run(*cmd).await,

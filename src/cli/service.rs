@@ -1,5 +1,6 @@
-//! Settings every long-running service shares (`validate`, `sync-owner-datasets`): the
-//! state directory, where miner buckets are read from, and the `/metrics` address.
+//! Settings every long-running service shares (`validate`, `sync-owner-datasets`,
+//! `validate-source-auth`): the work directory, where miner buckets are read from, and the
+//! `/metrics` address.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,42 +10,43 @@ use anyhow::Context;
 use clap::Args;
 use tracing::info;
 
-use super::validate::workdir;
 use nexis::storage::{LocalBuckets, MinerStores, S3Buckets};
 use nexis::telemetry::serve_render;
 
-/// State directory, bucket access and metrics address of a service.
-#[derive(Debug, Args)]
-pub struct ServiceArgs {
-    /// State and scratch directory (default: `$XDG_STATE_HOME/nexis`, i.e. `~/.local/state/nexis`).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
-    /// Read buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).
-    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
-    pub buckets_dir: Option<PathBuf>,
-    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
-    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-    /// Address of the Prometheus `/metrics` endpoint; empty turns it off.
-    #[arg(long, env = "NEXIS_METRICS_ADDR", default_value = "127.0.0.1:9464")]
-    pub metrics_addr: String,
+/// The work directory: the given one, else the XDG state directory (`~/.local/state/nexis`).
+pub(crate) fn workdir(value: Option<PathBuf>) -> PathBuf {
+    value.filter(|v| !v.as_os_str().is_empty()).unwrap_or_else(nexis::config::default_workdir)
 }
 
-impl ServiceArgs {
+/// The work directory and where buckets are read from.
+#[derive(Debug, Args)]
+pub(crate) struct StorageArgs {
+    /// State and scratch directory (default: `$XDG_STATE_HOME/nexis`, i.e. `~/.local/state/nexis`).
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub(crate) workdir: Option<PathBuf>,
+    /// Read buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).
+    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
+    pub(crate) buckets_dir: Option<PathBuf>,
+    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
+    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
+    pub(crate) s3_endpoint: Option<String>,
+}
+
+impl StorageArgs {
     /// The state directory, created.
-    pub fn workdir(&self) -> anyhow::Result<PathBuf> {
+    pub(crate) fn workdir(&self) -> anyhow::Result<PathBuf> {
         let dir = workdir(self.workdir.clone());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating the work directory {}", dir.display()))?;
         Ok(dir)
     }
 
     /// The S3 endpoint override, when set.
-    pub fn endpoint(&self) -> Option<String> {
+    pub(crate) fn endpoint(&self) -> Option<String> {
         self.s3_endpoint.clone().filter(|e| !e.trim().is_empty())
     }
 
     /// Miner buckets: local directories or S3/R2 with the committed read keys.
-    pub fn miner_stores(&self) -> Arc<dyn MinerStores> {
+    pub(crate) fn miner_stores(&self) -> Arc<dyn MinerStores> {
         match &self.buckets_dir {
             Some(dir) => {
                 info!(dir = %dir.display(), "reading miner buckets from a local directory");
@@ -53,9 +55,29 @@ impl ServiceArgs {
             None => Arc::new(S3Buckets::new(self.endpoint())),
         }
     }
+}
 
+/// Storage and metrics address of a long-running service.
+#[derive(Debug, Args)]
+pub(crate) struct ServiceArgs {
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
+    /// Address of the Prometheus `/metrics` endpoint; empty turns it off.
+    #[arg(long, env = "NEXIS_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub(crate) metrics_addr: String,
+}
+
+impl std::ops::Deref for ServiceArgs {
+    type Target = StorageArgs;
+
+    fn deref(&self) -> &StorageArgs {
+        &self.storage
+    }
+}
+
+impl ServiceArgs {
     /// Serves `/metrics` with `render` unless the address is empty.
-    pub async fn serve_metrics(
+    pub(crate) async fn serve_metrics(
         &self,
         render: impl Fn() -> String + Clone + Send + Sync + 'static,
     ) -> anyhow::Result<()> {

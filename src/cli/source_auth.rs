@@ -3,7 +3,6 @@
 //! for the Python sidecar that reports miners whose clips do not come from the source
 //! they claim.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,21 +12,22 @@ use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
 use tracing::info;
 
+use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
-use super::service::ServiceArgs;
-use super::validate::{BlockArgs, shutdown_signal};
-use nexis::api::ValidationApi;
-use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
+use super::intervals::{IntervalArgs, ValidationApiArgs};
+use super::service::StorageArgs;
+use nexis::shutdown::Shutdown;
 use nexis::validator::PackageValidator;
-use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
+use nexis::validator::config::Seat;
+use nexis::validator::interval::IntervalEvaluator;
 use nexis::validator::source_auth::SourceAuthSidecar;
 use nexis::validator::source_fetch::SourceFetchSettings;
 use nexis::validator::stages::source::{DEFAULT_MAX_ROWS, SourceCheck};
 
 /// Settings of the source check.
 #[derive(Debug, Args)]
-pub struct SourceCheckArgs {
+pub(crate) struct SourceCheckArgs {
     /// Compare sampled clips with the YouTube source they claim (downloads from YouTube;
     /// off by default because datacenter IPs are often blocked).
     #[arg(long = "source-check", env = "NEXIS_VALIDATOR_SOURCE_CHECK_ENABLED", action = ArgAction::SetTrue)]
@@ -64,7 +64,7 @@ pub struct SourceCheckArgs {
 
 impl SourceCheckArgs {
     /// The source check with its section cache under `workdir`, when enabled (or `force`).
-    pub fn source_check(&self, workdir: &Path, force: bool) -> anyhow::Result<Option<SourceCheck>> {
+    pub(crate) fn source_check(&self, workdir: &Path, force: bool) -> anyhow::Result<Option<SourceCheck>> {
         if !(self.enabled || force) {
             return Ok(None);
         }
@@ -105,7 +105,7 @@ impl SourceCheckArgs {
     }
 
     /// Adds the source check to `validator` when enabled.
-    pub fn apply(&self, validator: PackageValidator, workdir: &Path) -> anyhow::Result<PackageValidator> {
+    pub(crate) fn apply(&self, validator: PackageValidator, workdir: &Path) -> anyhow::Result<PackageValidator> {
         Ok(match self.source_check(workdir, false)? {
             Some(check) => validator.with_row_check(Arc::new(check)),
             None => validator,
@@ -121,109 +121,33 @@ impl SourceCheckArgs {
     that cannot be fetched never lists a miner.\n\n\
     Example (embedded chain, local buckets, local source mirror):\n  \
     nexis validate-source-auth --buckets-dir ./buckets --source-cache-dir ./sources --once")]
-pub struct SourceAuthArgs {
+pub(crate) struct SourceAuthArgs {
     #[command(flatten)]
-    pub chain: ChainArgs,
-    /// State and scratch directory (default: the system temp directory's `nexis`).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
-    /// Read buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).
-    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
-    pub buckets_dir: Option<PathBuf>,
-    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
-    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-    /// Enabled dataset specs, comma-separated.
-    #[arg(long, env = "NEXIS_VALIDATOR_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
-    pub specs: Vec<String>,
-    /// Required category; an empty string requires none.
-    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
-    pub category: String,
-    /// Miner hotkeys to leave out, comma-separated.
-    #[arg(long, env = "NEXIS_EXCLUDE_HOTKEYS", value_delimiter = ',')]
-    pub exclude_hotkeys: Vec<String>,
-    /// Seconds between block polls.
-    #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
-    pub poll_sec: f64,
-    /// Miners checked at once.
-    #[arg(long, env = "NEXIS_VALIDATOR_MINER_CONCURRENCY", default_value_t = 8)]
-    pub miner_concurrency: usize,
+    chain: ChainArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(flatten)]
+    intervals: IntervalArgs,
     /// Time budget of one miner's check, seconds.
     #[arg(long, env = "NEXIS_VALIDATOR_MINER_BUDGET_SEC", default_value_t = 600)]
-    pub miner_budget_sec: u64,
-    /// Validation API base URL (protocol §12); empty only logs the mismatching miners.
-    #[arg(long, env = "NEXIS_VALIDATION_API_URL")]
-    pub validation_api_url: Option<String>,
-    /// Timeout of each validation API request, seconds.
-    #[arg(long, env = "NEXIS_VALIDATION_API_TIMEOUT_SEC")]
-    pub validation_api_timeout_sec: Option<String>,
+    miner_budget_sec: u64,
+    #[command(flatten)]
+    api: ValidationApiArgs,
     /// Check pending intervals and exit.
     #[arg(long)]
-    pub once: bool,
+    once: bool,
     #[command(flatten)]
-    pub blocks: BlockArgs,
+    blocks: BlockArgs,
     #[command(flatten)]
-    pub package: PackageArgs,
+    package: PackageArgs,
     #[command(flatten)]
-    pub source: SourceCheckArgs,
+    source: SourceCheckArgs,
 }
 
 /// Runs `nexis validate-source-auth`.
-pub async fn run(args: SourceAuthArgs) -> anyhow::Result<ExitCode> {
-    let network = args.chain.network()?;
-    let netuid = args.chain.netuid(&network)?;
-    let (clock, _) = args.blocks.resolve()?;
-    if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
-        bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
-    }
-    let service = ServiceArgs {
-        workdir: args.workdir.clone(),
-        buckets_dir: args.buckets_dir.clone(),
-        s3_endpoint: args.s3_endpoint.clone(),
-        metrics_addr: String::new(),
-    };
-    let workdir = service.workdir()?;
-    let signer = args.chain.hotkey()?;
-    let api = ValidationApi::from_env_values(
-        args.validation_api_url.as_deref(),
-        args.validation_api_timeout_sec.as_deref(),
-        signer.clone(),
-    )?;
-    if api.is_none() {
-        info!("NEXIS_VALIDATION_API_URL is empty: mismatching miners are logged, not reported");
-    }
-    let registry = registry_for(&args.specs)?;
-    let probe = args.package.probe().await?;
-    let check = args.source.source_check(&workdir, true)?.context("the source check could not be set up")?;
-    let validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"))
-        .with_row_check(Arc::new(check));
-    let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
-    let category = args.category.trim();
-    let evaluator = IntervalEvaluator {
-        chain,
-        stores: service.miner_stores(),
-        validator,
-        settings: IntervalSettings {
-            netuid,
-            validator_hotkey: signer.ss58(),
-            expected_category: (!category.is_empty()).then(|| category.to_string()),
-            enabled_specs: args.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-            max_miners: MAX_MINERS_PER_INTERVAL,
-            miner_concurrency: args.miner_concurrency.max(1),
-            miner_budget: Duration::from_secs(args.miner_budget_sec.max(1)),
-            // Lateness is the validator's business; the sidecar checks every package.
-            upload_grace: Duration::from_secs(u64::from(u32::MAX)),
-            clock,
-            excluded: args
-                .exclude_hotkeys
-                .iter()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect::<BTreeSet<_>>(),
-        },
-    };
-    let sidecar =
-        SourceAuthSidecar { evaluator, api, state_path: workdir.join("source-auth").join("last_interval"), clock };
+pub(crate) async fn run(args: SourceAuthArgs) -> anyhow::Result<ExitCode> {
+    let poll = args.intervals.poll()?;
+    let sidecar = sidecar(&args).await?;
     if args.once {
         let reports = sidecar.tick().await?;
         for r in &reports {
@@ -239,13 +163,32 @@ pub async fn run(args: SourceAuthArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        info!("shutdown requested; stopping after the current step");
-        let _ = tx.send(true);
-    });
-    info!(hotkey = %signer.ss58(), netuid, "source-auth sidecar started");
-    sidecar.run(Duration::from_secs_f64(args.poll_sec), rx).await;
+    let shutdown = Shutdown::on_signal("stopping after the current step");
+    sidecar.run(poll, &shutdown).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The sidecar these flags describe: the validator's evaluator with the source check as
+/// its only row check.
+async fn sidecar(args: &SourceAuthArgs) -> anyhow::Result<SourceAuthSidecar> {
+    let network = args.chain.network()?;
+    let (clock, _) = args.blocks.resolve()?;
+    let workdir = args.storage.workdir()?;
+    let seat = Seat { netuid: args.chain.netuid(&network)?, clock, hotkey: Arc::new(args.chain.hotkey()?) };
+    let api = args.api.client(&seat.hotkey)?;
+    if api.is_none() {
+        info!("NEXIS_VALIDATION_API_URL is empty: mismatching miners are logged, not reported");
+    }
+    let registry = registry_for(&args.intervals.specs)?;
+    let probe = args.package.probe().await?;
+    let check = args.source.source_check(&workdir, true)?.context("the source check could not be set up")?;
+    let validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"))
+        .with_row_check(Arc::new(check));
+    let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
+    // Lateness is the validator's business; the sidecar checks every package.
+    let grace = Duration::from_secs(u64::from(u32::MAX));
+    let settings = args.intervals.settings(Duration::from_secs(args.miner_budget_sec), grace);
+    info!(hotkey = %seat.hotkey.ss58(), netuid = seat.netuid, "source-auth sidecar started");
+    let evaluator = IntervalEvaluator::new(seat, chain, args.storage.miner_stores(), validator, settings);
+    Ok(SourceAuthSidecar { evaluator, api, state_path: workdir.join("source-auth").join("last_interval") })
 }

@@ -13,11 +13,12 @@ use tracing::info;
 
 use super::chain::ChainArgs;
 use super::check::SizeCapArgs;
+use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
 use super::service::ServiceArgs;
-use super::validate::{RecordInfoArgs, RecordInfoWriteArgs, shutdown_signal};
 use nexis::owner::metrics::SyncMetrics;
 use nexis::owner::progress::{ProgressStore, RetryPolicy};
 use nexis::owner::{OwnerSync, SyncSettings};
+use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 use nexis::telemetry::heartbeat_path;
 
@@ -207,9 +208,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = Shutdown::on_signal("stopping after the current step");
     tokio::spawn(async move {
-        shutdown_signal().await;
-        info!("shutdown requested; stopping after the current step");
+        stop.requested().await;
         let _ = tx.send(true);
     });
     sync.run(Duration::from_secs_f64(args.poll_sec), rx).await;

@@ -30,7 +30,7 @@ pub(crate) fn owner_publisher(chain: &Arc<dyn Chain>, buckets_dir: &Path, valida
         netuid: NETUID,
         stores: Arc::new(LocalBuckets { root: buckets_dir.to_path_buf() }),
         scratch: validator_dir.join("owner-scratch"),
-        max_dataset_bytes: 256 << 20,
+        max_dataset_bytes: crate::protocol::DEFAULT_MAX_DATASET_BYTES,
         pending: None,
         max_attempts: 1,
     })

@@ -6,7 +6,6 @@
 //! `nexis validate` uses, reading the buckets through [`LocalBuckets`] as
 //! `NEXIS_LOCAL_BUCKETS_DIR` does.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,12 +27,12 @@ use crate::miner::download::Downloader;
 use crate::miner::ledger::Ledger;
 use crate::miner::package::{PackageInfo, UploadPolicy};
 use crate::miner::{Miner, MinerSettings};
-use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
+use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
 use crate::spec::SpecRegistry;
 use crate::storage::LocalBuckets;
 use crate::storage::{LocalStore, ObjectStore};
-use crate::validator::interval::{IntervalEvaluator, IntervalSettings};
-use crate::validator::metrics::Metrics;
+use crate::validator::config::{Seat, ValidatorConfig};
+use crate::validator::interval::IntervalSettings;
 use crate::validator::service::{ServiceSettings, ValidatorService};
 use crate::validator::source_fetch::SourceFetchSettings;
 use crate::validator::stages::source::{DEFAULT_MAX_ROWS, SourceCheck};
@@ -240,16 +239,7 @@ async fn seed_sources(jobs: Vec<(PathBuf, SynthClip)>, concurrency: usize) -> Re
 impl Subnet {
     /// Builds the world in `settings.workdir` (which must be empty or absent).
     pub async fn build(settings: &DemoSettings) -> Result<Self, DemoError> {
-        let clock = settings.clock;
-        if clock.upload_reserve_blocks >= clock.interval_blocks {
-            return Err(DemoError::Settings(format!(
-                "the upload reserve ({} blocks) must be shorter than an interval ({} blocks)",
-                clock.upload_reserve_blocks, clock.interval_blocks
-            )));
-        }
-        if settings.intervals == 0 || settings.clips_per_interval == 0 {
-            return Err(DemoError::Settings("the demo needs at least one interval and one clip per interval".into()));
-        }
+        check_settings(settings)?;
         let workdir = settings.workdir.as_path();
         prepare_workdir(workdir)?;
         let probe = Ffprobe::new(None, Duration::from_secs(60));
@@ -262,67 +252,14 @@ impl Subnet {
         let validator = Participant { name: "validator".into(), role: Role::Validator, hotkey: validator_key, uid };
 
         let buckets_dir = workdir.join("buckets");
-        let clips_needed = settings.intervals as usize * settings.clips_per_interval;
-        let sources_per_miner = clips_needed.div_ceil(3).max(1);
         let clip_concurrency = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+        let plan = MinerPlan { settings, probe: &probe, buckets_dir: &buckets_dir, clip_concurrency };
         let mut miners = Vec::with_capacity(MINERS.len());
         let mut synth_jobs = Vec::new();
         for (i, (name, role)) in MINERS.into_iter().enumerate() {
-            let hotkey = demo_hotkey(name);
-            let uid = chain.register(NETUID, &hotkey.ss58())?;
-            chain.commit(&hotkey, NETUID, &demo_credentials(name)?.payload()).await?;
-            let bucket: Arc<dyn ObjectStore> =
-                Arc::new(LocalStore::new(buckets_dir.join(bucket_for_hotkey(&hotkey.ss58()))));
-            let who = Participant { name: name.to_string(), role, hotkey, uid };
-            let home = workdir.join("miners").join(name);
-            let (miner, staging) = if role == Role::Copier {
-                (None, None)
-            } else {
-                let (lines, jobs) = plan_sources(name, sources_per_miner, 10 * i as u32, &home.join("raw"));
-                synth_jobs.extend(jobs);
-                std::fs::create_dir_all(&home).map_err(io(&home))?;
-                let sources_file = home.join("sources.txt");
-                std::fs::write(&sources_file, lines.join("\n") + "\n").map_err(io(&sources_file))?;
-                let staging = (role == Role::ResolutionLiar).then(|| home.join("staging"));
-                let store: Arc<dyn ObjectStore> = match &staging {
-                    Some(dir) => Arc::new(LocalStore::new(dir)),
-                    None => bucket.clone(),
-                };
-                let miner = Miner {
-                    settings: MinerSettings {
-                        sources_file,
-                        packages_dir: home.join("packages"),
-                        max_clips: settings.clips_per_interval,
-                        clip_concurrency,
-                        caption_concurrency: clip_concurrency,
-                        upload: UploadPolicy { attempts: 2, backoff: Duration::from_millis(50), concurrency: 4 },
-                        progress: false,
-                    },
-                    info: PackageInfo {
-                        miner_hotkey: who.ss58(),
-                        netuid: NETUID,
-                        interval_id: 0,
-                        spec_id: DEFAULT_SPEC_ID.into(),
-                        category: Some(DEFAULT_CATEGORY.into()),
-                    },
-                    downloader: Downloader {
-                        raw_dir: home.join("raw"),
-                        // Every source is pre-seeded; a missing one fails instead of downloading.
-                        binary: home.join("no-downloads-in-the-demo"),
-                        timeout: Duration::from_secs(1),
-                        attempts: 1,
-                    },
-                    clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(120), threads: 1 },
-                    probe: probe.clone(),
-                    captioner: Arc::new(ColourCaptioner::default()),
-                    ledger: Ledger::open(&home.join("miner-ledger"))?,
-                    store,
-                };
-                (Some(miner), staging)
-            };
-            let victim = (role == Role::Copier).then_some(0);
-            let skip = (role == Role::Absentee).then(|| 1.min(settings.intervals - 1));
-            miners.push(MinerNode { who, bucket, miner, staging, victim, skip });
+            let (node, jobs) = plan.miner(&chain, i, name, role).await?;
+            miners.push(node);
+            synth_jobs.extend(jobs);
         }
         seed_sources(synth_jobs, clip_concurrency).await?;
         // What "YouTube" serves the validator's source check: every miner's real source,
@@ -336,54 +273,157 @@ impl Subnet {
         info!(workdir = %workdir.display(), miners = miners.len(), "demo subnet registered, sources seeded");
 
         let chain_arc: Arc<dyn Chain> = Arc::new(chain.clone());
-        let validator_dir = workdir.join("validator");
-        let evaluator = IntervalEvaluator {
-            chain: chain_arc.clone(),
-            stores: Arc::new(LocalBuckets { root: buckets_dir.clone() }),
-            validator: PackageValidator::new(
-                SpecRegistry::builtin()?,
-                probe.clone(),
-                PackageLimits::default(),
-                validator_dir.join("scratch"),
-            )
-            .with_row_check(Arc::new(demo_source_check(&validator_dir, youtube))),
-            settings: IntervalSettings {
-                netuid: NETUID,
-                validator_hotkey: validator.ss58(),
-                expected_category: Some(DEFAULT_CATEGORY.into()),
-                enabled_specs: vec![DEFAULT_SPEC_ID.into()],
-                max_miners: MAX_MINERS_PER_INTERVAL,
-                miner_concurrency: clip_concurrency,
-                miner_budget: Duration::from_secs(120),
-                upload_grace: UPLOAD_GRACE,
-                clock,
-                excluded: BTreeSet::new(),
-            },
-        };
         let api =
             crate::api::server::local::LocalApi::start(workdir, chain_arc.clone(), NETUID, settings.block_time).await?;
-        let reporter = crate::api::server::local::ReportOnly(api.client(validator.hotkey.clone())?);
-        let publisher = super::dataset::owner_publisher(&chain_arc, &buckets_dir, &validator_dir);
-        let service = ValidatorService::new(
-            chain_arc,
-            Arc::new(validator.hotkey.clone()),
-            evaluator,
-            ValidatorState::open(&validator_dir.join("validator-state"))?,
-            Some(Arc::new(reporter)),
-            Arc::new(Metrics::new()),
-            ServiceSettings {
-                netuid: NETUID,
-                clock,
-                windows: settings.windows,
-                version_key: 0,
-                poll: settings.block_time,
-                heartbeat: None,
-                set_weights: true,
-            },
-        )
-        .with_publisher(publisher);
+        let parts = ValidatorParts { chain: chain_arc, probe, buckets_dir: &buckets_dir, youtube, clip_concurrency };
+        let service = demo_validator(settings, &validator, parts, &api)?;
         Ok(Self { chain, validator, miners, service, buckets_dir, api })
     }
+}
+
+/// Refuses settings the demo cannot run with.
+fn check_settings(settings: &DemoSettings) -> Result<(), DemoError> {
+    let clock = settings.clock;
+    if clock.upload_reserve_blocks >= clock.interval_blocks {
+        return Err(DemoError::Settings(format!(
+            "the upload reserve ({} blocks) must be shorter than an interval ({} blocks)",
+            clock.upload_reserve_blocks, clock.interval_blocks
+        )));
+    }
+    if settings.intervals == 0 || settings.clips_per_interval == 0 {
+        return Err(DemoError::Settings("the demo needs at least one interval and one clip per interval".into()));
+    }
+    Ok(())
+}
+
+/// What every demo miner is made from.
+struct MinerPlan<'a> {
+    settings: &'a DemoSettings,
+    probe: &'a Arc<dyn MediaProbe>,
+    buckets_dir: &'a Path,
+    clip_concurrency: usize,
+}
+
+impl MinerPlan<'_> {
+    /// Registers miner `i` (`name`, `role`), commits its credentials and sets up its home;
+    /// returns it with the synthetic sources still to write.
+    async fn miner(
+        &self,
+        chain: &EmbeddedChain,
+        i: usize,
+        name: &str,
+        role: Role,
+    ) -> Result<(MinerNode, Vec<(PathBuf, SynthClip)>), DemoError> {
+        let hotkey = demo_hotkey(name);
+        let uid = chain.register(NETUID, &hotkey.ss58())?;
+        chain.commit(&hotkey, NETUID, &demo_credentials(name)?.payload()).await?;
+        let bucket: Arc<dyn ObjectStore> =
+            Arc::new(LocalStore::new(self.buckets_dir.join(bucket_for_hotkey(&hotkey.ss58()))));
+        let who = Participant { name: name.to_string(), role, hotkey, uid };
+        let victim = (role == Role::Copier).then_some(0);
+        let skip = (role == Role::Absentee).then(|| 1.min(self.settings.intervals - 1));
+        if role == Role::Copier {
+            return Ok((MinerNode { who, bucket, miner: None, staging: None, victim, skip }, Vec::new()));
+        }
+        let home = self.settings.workdir.join("miners").join(name);
+        let clips_needed = self.settings.intervals as usize * self.settings.clips_per_interval;
+        let sources_per_miner = clips_needed.div_ceil(3).max(1);
+        let (lines, jobs) = plan_sources(name, sources_per_miner, 10 * i as u32, &home.join("raw"));
+        std::fs::create_dir_all(&home).map_err(io(&home))?;
+        let sources_file = home.join("sources.txt");
+        std::fs::write(&sources_file, lines.join("\n") + "\n").map_err(io(&sources_file))?;
+        let staging = (role == Role::ResolutionLiar).then(|| home.join("staging"));
+        let store: Arc<dyn ObjectStore> = match &staging {
+            Some(dir) => Arc::new(LocalStore::new(dir)),
+            None => bucket.clone(),
+        };
+        let miner = self.real_miner(&home, sources_file, &who, store)?;
+        Ok((MinerNode { who, bucket, miner: Some(miner), staging, victim, skip }, jobs))
+    }
+
+    /// The real miner of `who`, living in `home` and uploading to `store`.
+    fn real_miner(
+        &self,
+        home: &Path,
+        sources_file: PathBuf,
+        who: &Participant,
+        store: Arc<dyn ObjectStore>,
+    ) -> Result<Miner, DemoError> {
+        let probe = self.probe.clone();
+        Ok(Miner {
+            settings: MinerSettings {
+                sources_file,
+                packages_dir: home.join("packages"),
+                max_clips: self.settings.clips_per_interval,
+                clip_concurrency: self.clip_concurrency,
+                caption_concurrency: self.clip_concurrency,
+                upload: UploadPolicy { attempts: 2, backoff: Duration::from_millis(50), concurrency: 4 },
+                progress: false,
+            },
+            info: PackageInfo {
+                miner_hotkey: who.ss58(),
+                netuid: NETUID,
+                interval_id: 0,
+                spec_id: DEFAULT_SPEC_ID.into(),
+                category: Some(DEFAULT_CATEGORY.into()),
+            },
+            downloader: Downloader {
+                raw_dir: home.join("raw"),
+                // Every source is pre-seeded; a missing one fails instead of downloading.
+                binary: home.join("no-downloads-in-the-demo"),
+                timeout: Duration::from_secs(1),
+                attempts: 1,
+            },
+            clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(120), threads: 1 },
+            probe,
+            captioner: Arc::new(ColourCaptioner::default()),
+            ledger: Ledger::open(&home.join("miner-ledger"))?,
+            store,
+        })
+    }
+}
+
+/// The shared parts the demo validator is built from.
+struct ValidatorParts<'a> {
+    chain: Arc<dyn Chain>,
+    probe: Arc<dyn MediaProbe>,
+    buckets_dir: &'a Path,
+    youtube: PathBuf,
+    clip_concurrency: usize,
+}
+
+/// The demo's validator, built through the same [`ValidatorConfig`] as `nexis validate`:
+/// local buckets, the source check against the demo's "YouTube", reports to the local
+/// API, and owner publishing.
+fn demo_validator(
+    settings: &DemoSettings,
+    validator: &Participant,
+    parts: ValidatorParts<'_>,
+    api: &crate::api::server::local::LocalApi,
+) -> Result<ValidatorService, DemoError> {
+    let validator_dir = settings.workdir.join("validator");
+    let packages = PackageValidator::new(
+        SpecRegistry::builtin()?,
+        parts.probe,
+        PackageLimits::default(),
+        validator_dir.join("scratch"),
+    )
+    .with_row_check(Arc::new(demo_source_check(&validator_dir, parts.youtube)));
+    let seat = Seat { netuid: NETUID, clock: settings.clock, hotkey: Arc::new(validator.hotkey.clone()) };
+    let stores = Arc::new(LocalBuckets { root: parts.buckets_dir.to_path_buf() });
+    let state = ValidatorState::open(&validator_dir.join("validator-state"))?;
+    let mut config = ValidatorConfig::new(seat, parts.chain.clone(), stores, packages, state);
+    config.intervals = IntervalSettings {
+        miner_concurrency: parts.clip_concurrency,
+        miner_budget: Duration::from_secs(120),
+        upload_grace: UPLOAD_GRACE,
+        ..IntervalSettings::default()
+    };
+    config.service =
+        ServiceSettings { windows: settings.windows, poll: settings.block_time, ..ServiceSettings::default() };
+    config.api = Some(Arc::new(crate::api::server::local::ReportOnly(api.client(validator.hotkey.clone())?)));
+    config.publisher = Some(super::dataset::owner_publisher(&parts.chain, parts.buckets_dir, &validator_dir));
+    config.build().map_err(|e| DemoError::Settings(e.to_string()))
 }
 
 /// The source check as `NEXIS_VALIDATOR_SOURCE_CHECK_ENABLED=true` with

@@ -12,36 +12,69 @@ use futures::{FutureExt, StreamExt};
 use tracing::{debug, info, warn};
 
 use super::budget::run_within;
+use super::config::Seat;
 use super::discover::{Discovery, discover};
 use super::prune::{PackageRows, PruneError, prune};
 use super::sampling::interval_seed;
 use super::stages::content::{LlmUsage, forgive_unusable_replies};
 use super::state::IntervalRecord;
-use super::{EnvironmentError, PackageOutcome, PackageRequest, PackageValidator};
-use crate::chain::{Chain, ChainError, NetUid};
+use super::{EnvironmentError, IntervalTerms, PackageOutcome, PackageRequest, PackageValidator};
+use crate::chain::{Chain, ChainError};
 use crate::index::overlap::OverlapIndex;
+use crate::index::refresh::SnapshotRead;
 use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
-use crate::protocol::IntervalClock;
-use crate::storage::MinerStores;
+use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
+use crate::storage::{MinerStores, ObjectStore, StorageError};
 
-/// What an interval evaluation needs to know besides the interval id.
+/// How intervals are evaluated (the validator's own choices; the netuid, clock and
+/// hotkey are the [`Seat`]'s).
 #[derive(Debug, Clone)]
 pub struct IntervalSettings {
-    pub netuid: NetUid,
-    /// This validator's SS58 hotkey (seeds row sampling).
-    pub validator_hotkey: String,
+    /// Category every package must declare; `None` requires none.
     pub expected_category: Option<String>,
+    /// Dataset specs this validator accepts.
     pub enabled_specs: Vec<String>,
+    /// Most miners evaluated per interval (protocol §7).
     pub max_miners: usize,
     /// Miners validated at once.
     pub miner_concurrency: usize,
-    /// Wall-clock budget of one miner's validation.
+    /// Wall-clock budget of one miner's validation (dependency waits not counted).
     pub miner_budget: Duration,
     /// Added to the chain time of the deadline block.
     pub upload_grace: Duration,
-    pub clock: IntervalClock,
-    /// `--exclude-hotkeys`.
+    /// Hotkeys the operator leaves out (`--exclude-hotkeys`).
     pub excluded: BTreeSet<String>,
+}
+
+impl Default for IntervalSettings {
+    fn default() -> Self {
+        Self {
+            expected_category: Some(DEFAULT_CATEGORY.into()),
+            enabled_specs: vec![DEFAULT_SPEC_ID.into()],
+            max_miners: MAX_MINERS_PER_INTERVAL,
+            miner_concurrency: 8,
+            miner_budget: Duration::from_secs(300),
+            upload_grace: Duration::from_secs(60),
+            excluded: BTreeSet::new(),
+        }
+    }
+}
+
+/// Everything one interval's evaluation shares, gathered once before any package is
+/// looked at: the clock reading, the exclusions of the API, the snapshot read of this poll
+/// and the terms every package is held to.
+#[derive(Debug, Clone)]
+pub struct IntervalContext {
+    /// The interval's first block.
+    pub interval_id: u64,
+    /// The chain's block when the interval was taken up.
+    pub current_block: u64,
+    /// Hotkeys the validation API leaves out (its invalid window and blacklist).
+    pub api_excluded: BTreeSet<String>,
+    /// What this poll's refresh of the shared overlap snapshot found, if one is configured.
+    pub snapshot: Option<SnapshotRead>,
+    /// The terms every package of the interval is held to.
+    pub terms: Arc<IntervalTerms>,
 }
 
 /// Trouble on the validator's side: the interval is not recorded and is tried again.
@@ -90,21 +123,39 @@ pub struct KeptPackage {
     pub rows: Vec<u32>,
 }
 
-/// Evaluates intervals.
+/// Evaluates intervals; built by [`super::config::ValidatorConfig`].
 #[derive(Clone)]
 pub struct IntervalEvaluator {
-    pub chain: Arc<dyn Chain>,
-    pub stores: Arc<dyn MinerStores>,
-    pub validator: PackageValidator,
-    pub settings: IntervalSettings,
+    pub(crate) seat: Seat,
+    pub(crate) chain: Arc<dyn Chain>,
+    pub(crate) stores: Arc<dyn MinerStores>,
+    pub(crate) validator: PackageValidator,
+    pub(crate) settings: IntervalSettings,
 }
 
 impl IntervalEvaluator {
+    /// An evaluator of `seat`'s intervals reading miner buckets through `stores` and
+    /// validating packages with `validator`.
+    pub fn new(
+        seat: Seat,
+        chain: Arc<dyn Chain>,
+        stores: Arc<dyn MinerStores>,
+        validator: PackageValidator,
+        settings: IntervalSettings,
+    ) -> Self {
+        Self { seat, chain, stores, validator, settings }
+    }
+
+    /// The chain this evaluator reads.
+    pub fn chain(&self) -> &Arc<dyn Chain> {
+        &self.chain
+    }
+
     /// The upload deadline of `interval_id`: the chain time of its deadline block plus the
     /// grace; estimated from the latest block at the block time when the chain cannot
     /// give that block's time.
     pub async fn upload_deadline(&self, interval_id: u64, current_block: u64) -> Option<DateTime<Utc>> {
-        let clock = &self.settings.clock;
+        let clock = &self.seat.clock;
         let block = clock.deadline_block(interval_id);
         let at = match self.chain.block_timestamp(block).await {
             Ok(Some(t)) => Some(t),
@@ -125,25 +176,43 @@ impl IntervalEvaluator {
         at.map(|t| t + grace)
     }
 
-    /// Evaluates `interval_id`, excluding `api_excluded` hotkeys, pruning against `index`.
-    pub async fn evaluate(
+    /// Gathers what every package of `interval_id` shares: the upload deadline, the
+    /// extra-sample seed and the validator's terms, with the API's exclusions and this
+    /// poll's snapshot read passed in.
+    pub async fn context(
         &self,
         interval_id: u64,
         current_block: u64,
-        api_excluded: &BTreeSet<String>,
-        index: &OverlapIndex,
-    ) -> Result<IntervalReport, IntervalError> {
-        let s = &self.settings;
-        let started = Instant::now();
-        let seed = interval_seed(interval_id);
-        let metagraph = self.chain.metagraph(s.netuid).await?;
-        let commitments = self.chain.commitments(s.netuid).await?;
-        let found = discover(&metagraph, commitments, &s.excluded, api_excluded, &seed, s.max_miners);
+        api_excluded: BTreeSet<String>,
+        snapshot: Option<SnapshotRead>,
+    ) -> Result<IntervalContext, IntervalError> {
         let upload_deadline = self.upload_deadline(interval_id, current_block).await;
         let extra_sample_seed = self.extra_sample_seed(interval_id, current_block).await?;
         if upload_deadline.is_none() {
             warn!(interval_id, "the chain gives no block time; the late-submission check is off for this interval");
         }
+        let s = &self.settings;
+        let terms = IntervalTerms {
+            interval_id,
+            validator_hotkey: Some(self.seat.hotkey.ss58()),
+            interval_seed: interval_seed(interval_id),
+            expected_category: s.expected_category.clone(),
+            enabled_specs: s.enabled_specs.clone(),
+            upload_deadline,
+            extra_sample_seed,
+        };
+        Ok(IntervalContext { interval_id, current_block, api_excluded, snapshot, terms: Arc::new(terms) })
+    }
+
+    /// Evaluates the interval of `ctx`, pruning against `index`.
+    pub async fn evaluate(&self, ctx: &IntervalContext, index: &OverlapIndex) -> Result<IntervalReport, IntervalError> {
+        let s = &self.settings;
+        let interval_id = ctx.interval_id;
+        let started = Instant::now();
+        let metagraph = self.chain.metagraph(self.seat.netuid).await?;
+        let commitments = self.chain.commitments(self.seat.netuid).await?;
+        let seed = &ctx.terms.interval_seed;
+        let found = discover(&metagraph, commitments, &s.excluded, &ctx.api_excluded, seed, s.max_miners);
         let discover_time = started.elapsed();
         info!(
             interval_id,
@@ -157,10 +226,9 @@ impl IntervalEvaluator {
         );
 
         let started = Instant::now();
-        let mut outcomes =
-            self.validate_miners(interval_id, &seed, upload_deadline, extra_sample_seed.as_deref(), &found).await?;
+        let mut outcomes = self.validate_miners(&ctx.terms, &found).await?;
         let miners_time = started.elapsed();
-        let llm = self.validator.take_llm_usage();
+        let llm: LlmUsage = outcomes.iter().map(|o| o.llm).sum();
         let forgiven =
             forgive_unusable_replies(&mut outcomes.iter_mut().map(|o| &mut o.decision).collect::<Vec<_>>(), &llm);
         if forgiven > 0 {
@@ -180,7 +248,7 @@ impl IntervalEvaluator {
             kept,
             candidates: found.candidates.len(),
             timings: IntervalTimings { discover: discover_time, miners: miners_time, prune: prune_time, llm },
-            upload_deadline,
+            upload_deadline: ctx.terms.upload_deadline,
         })
     }
 
@@ -192,7 +260,7 @@ impl IntervalEvaluator {
         interval_id: u64,
         current_block: u64,
     ) -> Result<Option<String>, IntervalError> {
-        let block = self.settings.clock.deadline_block(interval_id);
+        let block = self.seat.clock.deadline_block(interval_id);
         if block > current_block {
             return Err(IntervalError::DeadlineBlockPending { block, current: current_block });
         }
@@ -214,64 +282,55 @@ impl IntervalEvaluator {
 
     async fn validate_miners(
         &self,
-        interval_id: u64,
-        seed: &str,
-        upload_deadline: Option<DateTime<Utc>>,
-        extra_sample_seed: Option<&str>,
+        terms: &Arc<IntervalTerms>,
         found: &Discovery,
     ) -> Result<Vec<PackageOutcome>, IntervalError> {
-        let s = &self.settings;
         let jobs = found.selected.iter().map(|hotkey| {
-            let req = PackageRequest {
-                miner_hotkey: hotkey.clone(),
-                interval_id,
-                validator_hotkey: Some(s.validator_hotkey.clone()),
-                interval_seed: seed.to_string(),
-                expected_category: s.expected_category.clone(),
-                enabled_specs: s.enabled_specs.clone(),
-                upload_deadline,
-                extra_sample_seed: extra_sample_seed.map(str::to_string),
-            };
+            let req = PackageRequest::new(hotkey.clone(), terms.clone());
             let store = found.credentials.get(hotkey).map(|c| self.stores.store_for(hotkey, c));
-            let validator = self.validator.clone();
-            let budget = s.miner_budget;
-            async move {
-                let store = match store {
-                    None => return Ok(outcome_of(failed(&req, Failure::MissingCommittedReadCredentials, None))),
-                    Some(Err(e)) => {
-                        return Ok(outcome_of(failed(&req, Failure::ValidationException, Some(e.to_string()))));
-                    }
-                    Some(Ok(store)) => store,
-                };
-                // A panic inside one miner's validation ends as that miner's decision. Waits
-                // on the validator's own dependencies (LLM, sources) are not charged.
-                let run = std::panic::AssertUnwindSafe(run_within(budget, validator.validate(store.as_ref(), &req)));
-                match run.catch_unwind().await {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(over)) => {
-                        let why = format!(
-                            "validation exceeded the per-miner budget of {} s (not counting {:.1} s waiting on the \
-                             validator's own dependencies)",
-                            budget.as_secs(),
-                            over.excluded.as_secs_f64()
-                        );
-                        Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
-                    }
-                    Err(panic) => {
-                        let what = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        let why = format!("validation panicked: {what}");
-                        Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
-                    }
-                }
-            }
+            self.validate_miner(req, store)
         });
         let results: Vec<Result<PackageOutcome, EnvironmentError>> =
-            futures::stream::iter(jobs).buffered(s.miner_concurrency.max(1)).collect().await;
+            futures::stream::iter(jobs).buffered(self.settings.miner_concurrency.max(1)).collect().await;
         results.into_iter().map(|r| r.map_err(IntervalError::from)).collect()
+    }
+
+    /// One miner's package within its time budget. A panic inside its validation ends as
+    /// that miner's decision; waits on the validator's own dependencies (LLM, sources) are
+    /// not charged.
+    async fn validate_miner(
+        &self,
+        req: PackageRequest,
+        store: Option<Result<Arc<dyn ObjectStore>, StorageError>>,
+    ) -> Result<PackageOutcome, EnvironmentError> {
+        let store = match store {
+            None => return Ok(outcome_of(failed(&req, Failure::MissingCommittedReadCredentials, None))),
+            Some(Err(e)) => return Ok(outcome_of(failed(&req, Failure::ValidationException, Some(e.to_string())))),
+            Some(Ok(store)) => store,
+        };
+        let budget = self.settings.miner_budget;
+        let run = std::panic::AssertUnwindSafe(run_within(budget, self.validator.validate(store.as_ref(), &req)));
+        match run.catch_unwind().await {
+            Ok(Ok(result)) => result,
+            Ok(Err(over)) => {
+                let why = format!(
+                    "validation exceeded the per-miner budget of {} s (not counting {:.1} s waiting on the \
+                     validator's own dependencies)",
+                    budget.as_secs(),
+                    over.excluded.as_secs_f64()
+                );
+                Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                let why = format!("validation panicked: {what}");
+                Ok(outcome_of(failed(&req, Failure::ValidationException, Some(why))))
+            }
+        }
     }
 }
 
@@ -284,11 +343,11 @@ struct Finalized {
 }
 
 fn failed(req: &PackageRequest, failure: Failure, error: Option<String>) -> Decision {
-    Decision::load_failure(&req.miner_hotkey, req.interval_id, failure, DecisionNotes { error, ..Default::default() })
+    Decision::load_failure(&req.miner_hotkey, req.interval_id(), failure, DecisionNotes { error, ..Default::default() })
 }
 
 fn outcome_of(decision: Decision) -> PackageOutcome {
-    PackageOutcome { decision, manifest: None, submitted_at: None, dataset: None }
+    PackageOutcome { decision, manifest: None, submitted_at: None, dataset: None, llm: LlmUsage::default() }
 }
 
 /// Prunes the accepted packages and writes the post-prune counts into their decisions.

@@ -2,31 +2,114 @@
 
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::interval::IntervalReport;
+
+/// A free-form `result` label (the owner sync's pass results).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
+    /// The label value.
     pub result: String,
 }
 
+/// Declares a label enum with its exported label values and its one-field label set.
+macro_rules! label_enum {
+    ($(#[$doc:meta])* $name:ident / $set:ident { $field:ident } { $($(#[$vdoc:meta])* $variant:ident => $value:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The exported label value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $value),+
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+                EncodeLabelValue::encode(&self.as_str(), encoder)
+            }
+        }
+
+        #[doc = concat!("The label set of [`", stringify!($name), "`].")]
+        #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+        pub struct $set {
+            #[doc = concat!("The `", stringify!($field), "` label.")]
+            pub $field: $name,
+        }
+    };
+}
+
+label_enum!(
+    /// A miner decision's result.
+    Verdict / VerdictLabel { result } {
+        /// The package was accepted.
+        Accepted => "accepted",
+        /// The package was rejected.
+        Rejected => "rejected",
+    }
+);
+
+label_enum!(
+    /// A weight submission's result.
+    Submission / SubmissionLabel { result } {
+        /// The weights reached the chain.
+        Ok => "ok",
+        /// Sending failed; retried later.
+        Error => "error",
+    }
+);
+
+label_enum!(
+    /// A timed stage of an interval.
+    Stage / StageLabel { stage } {
+        /// Discovery of the miners.
+        Discover => "discover",
+        /// Validating every selected miner.
+        Miners => "miners",
+        /// Overlap pruning and finalising.
+        Prune => "prune",
+        /// The whole interval, recording included.
+        Interval => "interval",
+        /// Model time of the content checks (summed over concurrent requests).
+        Llm => "llm",
+    }
+);
+
+label_enum!(
+    /// Which overlap a pruned row had.
+    PruneKind / PruneLabel { kind } {
+        /// Already in the shared overlap index.
+        Global => "global",
+        /// Published by another miner in the same interval.
+        CrossMiner => "cross_miner",
+    }
+);
+
+/// A failure code label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
-    pub code: String,
+    /// The protocol failure code (`Failure::code`).
+    pub code: &'static str,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StageLabel {
-    pub stage: String,
-}
-
+/// The kind of an unavailable check: the part of its note before the first `:`
+/// (`semantic`, `category`, `source`, or a forgiven failure code).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
+    /// The check kind.
     pub kind: String,
 }
 
@@ -35,13 +118,13 @@ pub struct Metrics {
     registry: Registry,
     pub intervals: Counter,
     pub interval_errors: Counter,
-    pub decisions: Family<ResultLabel, Counter>,
+    pub decisions: Family<VerdictLabel, Counter>,
     pub failures: Family<CodeLabel, Counter>,
-    pub pruned: Family<KindLabel, Counter>,
+    pub pruned: Family<PruneLabel, Counter>,
     pub stage_seconds: Family<StageLabel, Histogram>,
     pub last_interval: Gauge,
     pub current_block: Gauge,
-    pub weight_submissions: Family<ResultLabel, Counter>,
+    pub weight_submissions: Family<SubmissionLabel, Counter>,
     pub last_weight_submission: Gauge,
     pub llm_judgements: Counter,
     pub llm_unavailable: Counter,
@@ -140,13 +223,48 @@ impl Metrics {
     }
 
     /// Observes one stage duration.
-    pub fn stage(&self, stage: &str, took: Duration) {
-        self.stage_seconds.get_or_create(&StageLabel { stage: stage.to_string() }).observe(took.as_secs_f64());
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        self.stage_seconds.get_or_create(&StageLabel { stage }).observe(took.as_secs_f64());
     }
 
-    /// Counts by a result label.
-    pub fn count(family: &Family<ResultLabel, Counter>, result: &str) {
-        family.get_or_create(&ResultLabel { result: result.to_string() }).inc();
+    /// Counts a weight submission.
+    pub fn weight_submission(&self, result: Submission) {
+        self.weight_submissions.get_or_create(&SubmissionLabel { result }).inc();
+    }
+
+    /// Records a recorded interval: its decisions, failure codes, unavailable checks,
+    /// pruned rows, stage timings, model usage, and `took` for the whole interval.
+    pub fn record_interval(&self, report: &IntervalReport, took: Duration) {
+        self.intervals.inc();
+        self.last_interval.set(report.record.interval_id as i64);
+        for d in &report.record.decisions {
+            let result = if d.accepted { Verdict::Accepted } else { Verdict::Rejected };
+            self.decisions.get_or_create(&VerdictLabel { result }).inc();
+            for f in &d.failures {
+                self.failures.get_or_create(&CodeLabel { code: f.code() }).inc();
+            }
+            for note in &d.notes.unavailable_checks {
+                let kind = note.split(':').next().unwrap_or_default().to_string();
+                self.unavailable_checks.get_or_create(&KindLabel { kind }).inc();
+            }
+            let pruned = [
+                (PruneKind::Global, d.notes.global_overlap_pruned_count),
+                (PruneKind::CrossMiner, d.notes.cross_miner_overlap_pruned_count),
+            ];
+            for (kind, n) in pruned {
+                self.pruned.get_or_create(&PruneLabel { kind }).inc_by(n.unwrap_or(0));
+            }
+        }
+        let t = &report.timings;
+        self.stage(Stage::Discover, t.discover);
+        self.stage(Stage::Miners, t.miners);
+        self.stage(Stage::Prune, t.prune);
+        self.stage(Stage::Interval, took);
+        if t.llm.judgements > 0 {
+            self.stage(Stage::Llm, t.llm.busy);
+            self.llm_judgements.inc_by(t.llm.judgements);
+            self.llm_unavailable.inc_by(t.llm.unavailable);
+        }
     }
 
     /// The text exposition format.

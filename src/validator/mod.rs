@@ -3,6 +3,7 @@
 //! state, scheduling, scoring).
 
 pub mod budget;
+pub mod config;
 pub mod discover;
 pub mod interval;
 pub mod metrics;
@@ -18,5 +19,5 @@ pub mod state;
 pub mod weights;
 
 pub use pipeline::{PackageOutcome, PackageValidator};
-pub use request::{PackageLimits, PackageRequest};
+pub use request::{IntervalTerms, PackageLimits, PackageRequest};
 pub use stages::assets::EnvironmentError;

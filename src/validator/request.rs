@@ -1,15 +1,21 @@
 //! What one package validation needs to know: who, which interval, what to require, and
 //! the limits that keep hostile packages bounded.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::dataset::ReadLimits;
-use crate::protocol::DEFAULT_ROW_SAMPLE_MAX;
+use crate::protocol::{
+    DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MANIFEST_BYTES,
+    DEFAULT_ROW_SAMPLE_MAX,
+};
 
-/// The package to validate and the expectations it must meet.
-#[derive(Debug, Clone)]
-pub struct PackageRequest {
-    pub miner_hotkey: String,
+/// What every package of one interval is held to; built once per interval and shared
+/// (behind an `Arc`) by all of its package evaluations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalTerms {
+    /// The interval's first block (protocol §2).
     pub interval_id: u64,
     /// Seeds row sampling together with the interval seed.
     pub validator_hotkey: Option<String>,
@@ -24,6 +30,32 @@ pub struct PackageRequest {
     /// Lowercase hex hash of the deadline block, seeding the unpredictable extra samples
     /// (§9 rev. 2); `None` means no extra samples.
     pub extra_sample_seed: Option<String>,
+}
+
+/// The package to validate: whose, and the interval's terms it must meet.
+#[derive(Debug, Clone)]
+pub struct PackageRequest {
+    /// SS58 hotkey of the miner whose bucket holds the package.
+    pub miner_hotkey: String,
+    /// The interval's terms, shared with the other packages of the interval.
+    pub terms: Arc<IntervalTerms>,
+}
+
+impl PackageRequest {
+    /// The package of `miner_hotkey` under `terms`.
+    pub fn new(miner_hotkey: impl Into<String>, terms: Arc<IntervalTerms>) -> Self {
+        Self { miner_hotkey: miner_hotkey.into(), terms }
+    }
+
+    /// The interval the package belongs to.
+    pub fn interval_id(&self) -> u64 {
+        self.terms.interval_id
+    }
+
+    /// The terms, for changing them for this request alone.
+    pub fn terms_mut(&mut self) -> &mut IntervalTerms {
+        Arc::make_mut(&mut self.terms)
+    }
 }
 
 /// Size caps and fan-out limits for one package.
@@ -45,10 +77,10 @@ pub struct PackageLimits {
 impl Default for PackageLimits {
     fn default() -> Self {
         Self {
-            max_manifest_bytes: 1 << 20,
-            max_dataset_bytes: 256 << 20,
-            max_clip_bytes: 64 << 20,
-            max_frame_bytes: 8 << 20,
+            max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
+            max_dataset_bytes: DEFAULT_MAX_DATASET_BYTES,
+            max_clip_bytes: DEFAULT_MAX_CLIP_BYTES,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             read: ReadLimits::default(),
             row_sample_max: DEFAULT_ROW_SAMPLE_MAX,
             asset_concurrency: 4,

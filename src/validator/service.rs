@@ -14,20 +14,20 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use super::interval::{IntervalError, IntervalEvaluator, IntervalReport};
-use super::metrics::Metrics;
+use super::config::Seat;
+use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, IntervalReport};
+use super::metrics::{Metrics, Submission};
 use super::state::{StateError, ValidatorState, WeightSubmission};
 use super::weights::{RevealWatchdog, Watched, intent_landed};
 use crate::chain::weight_rules::{self, PlanOptions, WeightsMode};
 use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
-use crate::chain::{Chain, ChainError, Hotkey, NetUid};
+use crate::chain::{Chain, ChainError};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
 use crate::model::Decision;
-use crate::protocol::IntervalClock;
+use crate::shutdown::{Shutdown, run_every};
 use crate::telemetry::write_heartbeat;
 
 /// The optional central evidence service, as the loop uses it.
@@ -74,18 +74,31 @@ pub trait IntervalPublisher: Send + Sync {
     async fn resume(&self, _index: &OverlapIndex) {}
 }
 
-/// Loop settings.
+/// How the loop polls and sets weights.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
-    pub netuid: NetUid,
-    pub clock: IntervalClock,
+    /// Scoring and rejection windows of the weights (protocol §11).
     pub windows: ScoringWindows,
+    /// Lowest `version_key` of weight submissions (the chain's may raise it).
     pub version_key: u64,
+    /// Time between block polls.
     pub poll: Duration,
     /// Liveness file written after every iteration that reached the chain.
     pub heartbeat: Option<PathBuf>,
     /// Whether to set weights at all (off for a dry run of the evaluation loop).
     pub set_weights: bool,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            windows: ScoringWindows::default(),
+            version_key: 0,
+            poll: Duration::from_secs(12),
+            heartbeat: None,
+            set_weights: true,
+        }
+    }
 }
 
 /// Service failures that end the loop (state trouble). Chain and interval trouble is
@@ -151,25 +164,33 @@ impl WeightBackoff {
 /// What one poll did.
 #[derive(Debug, Default)]
 pub struct TickReport {
+    /// The chain's block at the start of the poll.
     pub block: u64,
+    /// Intervals evaluated and recorded, oldest first.
     pub intervals: Vec<IntervalReport>,
+    /// Weights set (or found already set) this poll.
     pub weights: Option<WeightSubmission>,
+    /// What the refresh of the shared overlap snapshot found, when intervals were pending
+    /// and a snapshot source is configured.
+    pub snapshot: Option<SnapshotRead>,
 }
 
-/// The validator loop.
+/// The validator loop; built by [`super::config::ValidatorConfig::build`].
 pub struct ValidatorService {
-    pub chain: Arc<dyn Chain>,
-    pub signer: Arc<Hotkey>,
+    /// Evaluates intervals (and holds the seat: netuid, clock, hotkey).
     pub evaluator: IntervalEvaluator,
+    /// The recorded state.
     pub state: ValidatorState,
+    /// The validation API, if configured.
     pub api: Option<Arc<dyn EvidenceApi>>,
+    /// The loop's metrics.
     pub metrics: Arc<Metrics>,
+    /// How the loop polls and sets weights.
     pub settings: ServiceSettings,
     /// The shared overlap snapshot, when a record-info bucket is configured.
-    pub snapshot: Option<SnapshotSource>,
+    snapshot: Option<SnapshotSource>,
     /// Post-interval work (owner mode).
-    pub publisher: Option<Arc<dyn IntervalPublisher>>,
-    last_snapshot: Mutex<Option<SnapshotRead>>,
+    publisher: Option<Arc<dyn IntervalPublisher>>,
     backoff: Mutex<WeightBackoff>,
     /// Commits followed until their reveal.
     pub reveals: RevealWatchdog,
@@ -178,53 +199,41 @@ pub struct ValidatorService {
 }
 
 impl ValidatorService {
-    pub fn new(
-        chain: Arc<dyn Chain>,
-        signer: Arc<Hotkey>,
+    pub(crate) fn new(
         evaluator: IntervalEvaluator,
         state: ValidatorState,
         api: Option<Arc<dyn EvidenceApi>>,
         metrics: Arc<Metrics>,
         settings: ServiceSettings,
+        snapshot: Option<SnapshotSource>,
+        publisher: Option<Arc<dyn IntervalPublisher>>,
     ) -> Self {
         Self {
-            chain,
-            signer,
             evaluator,
             state,
             api,
             metrics,
             settings,
-            snapshot: None,
-            publisher: None,
-            last_snapshot: Mutex::new(None),
+            snapshot,
+            publisher,
             backoff: Mutex::new(WeightBackoff::default()),
             reveals: RevealWatchdog::default(),
             reveals_seeded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Refreshes the overlap index from `source` before evaluating intervals.
-    pub fn with_snapshot(mut self, source: SnapshotSource) -> Self {
-        self.snapshot = Some(source);
-        self
+    fn seat(&self) -> &Seat {
+        &self.evaluator.seat
     }
 
-    /// Runs `publisher` after every recorded interval.
-    pub fn with_publisher(mut self, publisher: Arc<dyn IntervalPublisher>) -> Self {
-        self.publisher = Some(publisher);
-        self
-    }
-
-    /// What the latest snapshot refresh found (`None` before the first, or without one).
-    pub fn last_snapshot_read(&self) -> Option<SnapshotRead> {
-        self.last_snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    fn chain(&self) -> &dyn Chain {
+        self.evaluator.chain.as_ref()
     }
 
     /// Closed intervals still to evaluate at `block`, oldest first: after the last
     /// recorded one, or just the latest closed one on a first start.
     pub fn pending_intervals(&self, block: u64) -> Result<Vec<u64>, ServiceError> {
-        let clock = &self.settings.clock;
+        let clock = &self.seat().clock;
         let Some(latest) = clock.latest_closed(block) else { return Ok(Vec::new()) };
         let first = match self.state.last_finished_interval()? {
             Some(last) if last > latest => return Err(ServiceError::StateAheadOfChain { last, block }),
@@ -234,7 +243,7 @@ impl ValidatorService {
         Ok((first..=latest).step_by(clock.interval_blocks as usize).collect())
     }
 
-    async fn excluded(&self, interval_id: u64) -> BTreeSet<String> {
+    async fn api_excluded(&self, interval_id: u64) -> BTreeSet<String> {
         match &self.api {
             Some(api) => api.excluded_hotkeys(interval_id).await,
             None => BTreeSet::new(),
@@ -252,30 +261,31 @@ impl ValidatorService {
     /// One poll: evaluate what is pending, then set weights if a new epoch began.
     /// Interval and chain trouble is logged and left for the next poll.
     pub async fn tick(&self) -> Result<TickReport, ServiceError> {
-        let block = match self.chain.current_block().await {
+        let block = match self.chain().current_block().await {
             Ok(b) => b,
             Err(e) => {
-                warn!(chain = %self.chain.describe(), error = %e, "cannot read the current block; retrying next poll");
+                warn!(chain = %self.chain().describe(), error = %e, "cannot read the current block; retrying next poll");
                 return Ok(TickReport::default());
             }
         };
         self.metrics.current_block.set(block as i64);
-        let mut report = TickReport { block, ..Default::default() };
         let pending = self.pending_intervals(block)?;
-        if !pending.is_empty()
-            && let Some(source) = &self.snapshot
-        {
-            let read = source.refresh(&self.state.index()).await;
-            *self.last_snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(read);
-        }
+        let snapshot = match &self.snapshot {
+            Some(source) if !pending.is_empty() => Some(source.refresh(&self.state.index()).await),
+            _ => None,
+        };
+        let mut report = TickReport { block, snapshot, ..Default::default() };
+        let mut last = None;
         for interval_id in pending {
-            match self.run_interval(interval_id, block).await? {
+            let Some(ctx) = self.interval_context(interval_id, block, report.snapshot.clone()).await else { break };
+            match self.run_interval(&ctx).await? {
                 Some(done) => report.intervals.push(done),
                 None => break,
             }
+            last = Some(ctx);
         }
         if self.settings.set_weights {
-            report.weights = self.maybe_set_weights(block).await?;
+            report.weights = self.maybe_set_weights(block, last.as_ref()).await?;
         }
         if let Some(path) = &self.settings.heartbeat
             && let Err(e) = write_heartbeat(path, block, self.state.last_finished_interval()?)
@@ -285,11 +295,29 @@ impl ValidatorService {
         Ok(report)
     }
 
+    /// What the evaluation of `interval_id` shares; `None` (logged) when it must wait.
+    async fn interval_context(
+        &self,
+        interval_id: u64,
+        block: u64,
+        snapshot: Option<SnapshotRead>,
+    ) -> Option<IntervalContext> {
+        let api_excluded = self.api_excluded(interval_id).await;
+        match self.evaluator.context(interval_id, block, api_excluded, snapshot).await {
+            Ok(ctx) => Some(ctx),
+            Err(e) => {
+                self.metrics.interval_errors.inc();
+                log_interval_error(interval_id, &e);
+                None
+            }
+        }
+    }
+
     /// Evaluates and records one interval; `None` when it must be retried later.
-    async fn run_interval(&self, interval_id: u64, block: u64) -> Result<Option<IntervalReport>, ServiceError> {
+    async fn run_interval(&self, ctx: &IntervalContext) -> Result<Option<IntervalReport>, ServiceError> {
+        let interval_id = ctx.interval_id;
         let started = Instant::now();
-        let excluded = self.excluded(interval_id).await;
-        let mut report = match self.evaluator.evaluate(interval_id, block, &excluded, &self.state.index()).await {
+        let mut report = match self.evaluator.evaluate(ctx, &self.state.index()).await {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.interval_errors.inc();
@@ -307,81 +335,26 @@ impl ValidatorService {
             warn!(interval_id, "interval already recorded; not counting it again");
             return Ok(None);
         }
-        let m = &self.metrics;
-        m.intervals.inc();
-        m.last_interval.set(interval_id as i64);
-        for d in &report.record.decisions {
-            Metrics::count(&m.decisions, if d.accepted { "accepted" } else { "rejected" });
-            for f in &d.failures {
-                m.failures.get_or_create(&super::metrics::CodeLabel { code: f.code().to_string() }).inc();
-            }
-            for note in &d.notes.unavailable_checks {
-                let kind = note.split(':').next().unwrap_or_default().to_string();
-                m.unavailable_checks.get_or_create(&super::metrics::KindLabel { kind }).inc();
-            }
-            let kinds = [
-                ("global", d.notes.global_overlap_pruned_count),
-                ("cross_miner", d.notes.cross_miner_overlap_pruned_count),
-            ];
-            for (kind, n) in kinds {
-                m.pruned.get_or_create(&super::metrics::KindLabel { kind: kind.to_string() }).inc_by(n.unwrap_or(0));
-            }
-        }
-        m.stage("discover", report.timings.discover);
-        m.stage("miners", report.timings.miners);
-        m.stage("prune", report.timings.prune);
-        m.stage("interval", started.elapsed());
-        let llm = report.timings.llm;
-        if llm.judgements > 0 {
-            m.stage("llm", llm.busy);
-            m.llm_judgements.inc_by(llm.judgements);
-            m.llm_unavailable.inc_by(llm.unavailable);
-            if llm.unavailable > 0 {
-                warn!(
-                    interval_id,
-                    unavailable = llm.unavailable,
-                    "some content checks were unavailable (see the decision notes)"
-                );
-            }
-            info!(
-                interval_id,
-                judgements = llm.judgements,
-                llm_ms = llm.busy.as_millis() as u64,
-                "LLM time this interval"
-            );
-        }
-        let accepted = report.record.decisions.iter().filter(|d| d.accepted).count();
-        info!(
-            interval_id,
-            candidates = report.candidates,
-            evaluated = report.record.decisions.len(),
-            accepted,
-            index_entries_added = report.record.index_entries.len(),
-            took_ms = started.elapsed().as_millis() as u64,
-            "interval recorded"
-        );
-        debug!(
-            interval_id,
-            discover_ms = report.timings.discover.as_millis() as u64,
-            miners_ms = report.timings.miners.as_millis() as u64,
-            prune_ms = report.timings.prune.as_millis() as u64,
-            "interval stage timings"
-        );
+        self.metrics.record_interval(&report, started.elapsed());
+        log_interval(&report, started.elapsed());
         if let Some(api) = &self.api {
             api.report(interval_id, &report.record.decisions).await;
         }
         if let Some(publisher) = &self.publisher {
-            let read = self.last_snapshot_read();
-            publisher.after_interval(&report, read.as_ref(), &self.state.index()).await;
+            publisher.after_interval(&report, ctx.snapshot.as_ref(), &self.state.index()).await;
         }
         Ok(Some(report))
     }
 
     /// Sets weights when `block` is in an epoch without a successful submission and the
     /// backoff (or the chain's rate limit) allows a try; first follows up earlier commits.
-    pub async fn maybe_set_weights(&self, block: u64) -> Result<Option<WeightSubmission>, ServiceError> {
+    async fn maybe_set_weights(
+        &self,
+        block: u64,
+        last: Option<&IntervalContext>,
+    ) -> Result<Option<WeightSubmission>, ServiceError> {
         self.check_reveals(block).await?;
-        let clock = &self.settings.clock;
+        let clock = &self.seat().clock;
         let epoch = clock.weight_epoch(block);
         if self.state.last_weight_epoch()?.is_some_and(|done| done >= epoch) {
             return Ok(None);
@@ -392,18 +365,18 @@ impl ValidatorService {
         }
         let result = match self.reconcile_intent(epoch).await {
             Ok(Some(found)) => Ok(found),
-            Ok(None) => self.submit_weights(epoch, block).await,
+            Ok(None) => self.submit_weights(epoch, block, last).await,
             Err(e) => Err(e),
         };
         match result {
             Ok(submission) => {
                 self.state.record_weights(&submission)?;
-                Metrics::count(&self.metrics.weight_submissions, "ok");
+                self.metrics.weight_submission(Submission::Ok);
                 self.metrics.last_weight_submission.set(submission.submitted_at.timestamp());
                 Ok(Some(submission))
             }
             Err(e) => {
-                Metrics::count(&self.metrics.weight_submissions, "error");
+                self.metrics.weight_submission(Submission::Error);
                 self.weights_failed(epoch, block, now, &e);
                 Ok(None)
             }
@@ -420,7 +393,7 @@ impl ValidatorService {
                 warn!(epoch, error = %e, retry_at_block = next_block, "weights wait for the chain's rate limit");
             }
             WeightError::Chain(ChainError::NoValidatorPermit { .. } | ChainError::NotRegistered { .. }) => {
-                let next_epoch = (epoch + 1) * self.settings.clock.weight_epoch_blocks;
+                let next_epoch = (epoch + 1) * self.seat().clock.weight_epoch_blocks;
                 backoff.wait_for_block(epoch, next_epoch.max(block + 1));
                 error!(epoch, error = %e, "weights not set this epoch");
             }
@@ -449,23 +422,23 @@ impl ValidatorService {
         {
             self.reveals.watch(w);
         }
-        let hotkey = self.signer.ss58();
-        self.reveals.check(self.chain.as_ref(), self.settings.netuid, &hotkey, block, &self.metrics).await;
+        let hotkey = self.seat().hotkey.ss58();
+        self.reveals.check(self.chain(), self.seat().netuid, &hotkey, block, &self.metrics).await;
         Ok(())
     }
 
     /// How long after its reveal block a commit may stay pending: one weight epoch.
     fn grace_blocks(&self) -> u64 {
-        self.settings.clock.weight_epoch_blocks.max(1)
+        self.seat().clock.weight_epoch_blocks.max(1)
     }
 
     /// A recorded intent for `epoch` whose result was never recorded (the process stopped
     /// between sending and recording): the submission, when the chain shows it landed.
     async fn reconcile_intent(&self, epoch: u64) -> Result<Option<WeightSubmission>, WeightError> {
         let Some(intent) = self.state.weights_intent()?.filter(|i| i.epoch == epoch) else { return Ok(None) };
-        let (netuid, hotkey) = (self.settings.netuid, self.signer.ss58());
-        let rules = self.chain.weight_rules(netuid, &hotkey).await?;
-        if intent_landed(self.chain.as_ref(), netuid, &hotkey, &intent, &rules).await? {
+        let (netuid, hotkey) = (self.seat().netuid, self.seat().hotkey.ss58());
+        let rules = self.chain().weight_rules(netuid, &hotkey).await?;
+        if intent_landed(self.chain(), netuid, &hotkey, &intent, &rules).await? {
             warn!(
                 epoch,
                 block = intent.block,
@@ -480,9 +453,16 @@ impl ValidatorService {
         Ok(None)
     }
 
-    async fn submit_weights(&self, epoch: u64, block: u64) -> Result<WeightSubmission, WeightError> {
-        let s = &self.settings;
-        let epoch_start = epoch * s.clock.weight_epoch_blocks;
+    /// Scores the epoch and sends its weights. The API's exclusions are those of the
+    /// latest closed interval: taken from `last` when this poll evaluated it, else asked.
+    async fn submit_weights(
+        &self,
+        epoch: u64,
+        block: u64,
+        last: Option<&IntervalContext>,
+    ) -> Result<WeightSubmission, WeightError> {
+        let (s, seat) = (&self.settings, self.seat());
+        let epoch_start = epoch * seat.clock.weight_epoch_blocks;
         let window = s.windows.score_blocks.max(s.windows.rejection_blocks);
         let decisions: Vec<_> = self
             .state
@@ -490,19 +470,22 @@ impl ValidatorService {
             .iter()
             .map(|d| d.scored())
             .collect();
-        let current = s.clock.latest_closed(block).unwrap_or(0);
-        let excluded = self.excluded(current).await;
+        let current = seat.clock.latest_closed(block).unwrap_or(0);
+        let excluded = match last.filter(|ctx| ctx.interval_id == current) {
+            Some(ctx) => ctx.api_excluded.clone(),
+            None => self.api_excluded(current).await,
+        };
         let scores = epoch_scores(&decisions, epoch_start, s.windows, &excluded);
-        let metagraph = self.chain.metagraph(s.netuid).await?;
+        let metagraph = self.chain().metagraph(seat.netuid).await?;
         let weights = to_uid_weights(&scores, &metagraph);
         if !weights.unknown.is_empty() {
             warn!(hotkeys = ?weights.unknown, "scored hotkeys are no longer in the metagraph; their weight is dropped");
         }
-        let call = weights_call(s.netuid, s.version_key, &weights);
-        let hotkey = self.signer.ss58();
-        let rules = self.chain.weight_rules(s.netuid, &hotkey).await?;
-        weight_rules::check(&rules, &hotkey, s.netuid)?;
-        let plan = weight_rules::plan(&rules, self.signer.public(), &call, PlanOptions::default())?;
+        let call = weights_call(seat.netuid, s.version_key, &weights);
+        let hotkey = seat.hotkey.ss58();
+        let rules = self.chain().weight_rules(seat.netuid, &hotkey).await?;
+        weight_rules::check(&rules, &hotkey, seat.netuid)?;
+        let plan = weight_rules::plan(&rules, seat.hotkey.public(), &call, PlanOptions::default())?;
         info!(
             epoch,
             epoch_start,
@@ -528,7 +511,7 @@ impl ValidatorService {
             reveal_block: plan.reveal_block,
         };
         self.state.record_weights_intent(&submission)?;
-        weight_rules::submit(self.chain.as_ref(), &self.signer, &plan).await?;
+        weight_rules::submit(self.chain(), &seat.hotkey, &plan).await?;
         if plan.mode == WeightsMode::CommitReveal {
             self.metrics.weights_committed.inc();
             if let Some(w) = Watched::of(&submission, self.grace_blocks()) {
@@ -538,38 +521,56 @@ impl ValidatorService {
         Ok(submission)
     }
 
-    /// Runs until `shutdown` turns true. An interrupted interval is simply not recorded.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+    /// Runs until `shutdown`: finishes work a stop cut short, then polls. An interrupted
+    /// interval is simply not recorded.
+    pub async fn run(&self, shutdown: &Shutdown) -> Result<(), ServiceError> {
+        let seat = self.seat();
         info!(
-            chain = %self.chain.describe(),
-            netuid = self.settings.netuid,
-            hotkey = %self.signer.ss58(),
+            chain = %self.chain().describe(),
+            netuid = seat.netuid,
+            hotkey = %seat.hotkey.ss58(),
             poll_sec = self.settings.poll.as_secs_f64(),
             "validator started"
         );
-        tokio::select! {
-            _ = self.resume() => {}
-            _ = shutdown.changed() => {
-                info!("validator stopped; state is consistent");
-                return Ok(());
-            }
-        }
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            tokio::select! {
-                result = self.tick() => { result?; }
-                _ = shutdown.changed() => break,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.settings.poll) => {}
-                _ = shutdown.changed() => break,
-            }
+        if shutdown.unless_stopped(self.resume()).await.is_some() {
+            run_every(self.settings.poll, shutdown, || async { self.tick().await.map(drop) }).await?;
         }
         info!("validator stopped; state is consistent");
         Ok(())
     }
+}
+
+/// The summary lines of a recorded interval.
+fn log_interval(report: &IntervalReport, took: Duration) {
+    let interval_id = report.record.interval_id;
+    let llm = report.timings.llm;
+    if llm.judgements > 0 {
+        if llm.unavailable > 0 {
+            warn!(
+                interval_id,
+                unavailable = llm.unavailable,
+                "some content checks were unavailable (see the decision notes)"
+            );
+        }
+        info!(interval_id, judgements = llm.judgements, llm_ms = llm.busy.as_millis() as u64, "LLM time this interval");
+    }
+    let accepted = report.record.decisions.iter().filter(|d| d.accepted).count();
+    info!(
+        interval_id,
+        candidates = report.candidates,
+        evaluated = report.record.decisions.len(),
+        accepted,
+        index_entries_added = report.record.index_entries.len(),
+        took_ms = took.as_millis() as u64,
+        "interval recorded"
+    );
+    debug!(
+        interval_id,
+        discover_ms = report.timings.discover.as_millis() as u64,
+        miners_ms = report.timings.miners.as_millis() as u64,
+        prune_ms = report.timings.prune.as_millis() as u64,
+        "interval stage timings"
+    );
 }
 
 fn log_interval_error(interval_id: u64, e: &IntervalError) {

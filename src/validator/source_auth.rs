@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::interval::{IntervalError, IntervalEvaluator};
@@ -17,7 +16,7 @@ use crate::api::{ApiError, ValidationApi};
 use crate::chain::ChainError;
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
-use crate::protocol::IntervalClock;
+use crate::shutdown::{Shutdown, run_every};
 
 /// Prefix of the failure codes that list a miner as invalid.
 pub const REPORTED_PREFIX: &str = "source_frame_";
@@ -62,10 +61,12 @@ pub struct SourceAuthReport {
 /// The sidecar: an evaluator whose validator runs only the source check, the API it
 /// reports to (none: log only), and the file remembering the last finished interval.
 pub struct SourceAuthSidecar {
+    /// Evaluates intervals with the source check as the only row check.
     pub evaluator: IntervalEvaluator,
+    /// Where mismatching miners are reported (none: log only).
     pub api: Option<ValidationApi>,
+    /// The file remembering the last finished interval.
     pub state_path: PathBuf,
-    pub clock: IntervalClock,
 }
 
 impl SourceAuthSidecar {
@@ -93,13 +94,14 @@ impl SourceAuthSidecar {
     /// Closed intervals still to check at `block`: after the last finished one, or the
     /// latest closed one on a first start.
     pub fn pending(&self, block: u64) -> Result<Vec<u64>, SourceAuthError> {
-        let Some(latest) = self.clock.latest_closed(block) else { return Ok(Vec::new()) };
+        let clock = &self.evaluator.seat.clock;
+        let Some(latest) = clock.latest_closed(block) else { return Ok(Vec::new()) };
         let first = match self.last_finished()? {
             Some(last) if last >= latest => return Ok(Vec::new()),
-            Some(last) => last + self.clock.interval_blocks,
+            Some(last) => last + clock.interval_blocks,
             None => latest,
         };
-        Ok((first..=latest).step_by(self.clock.interval_blocks.max(1) as usize).collect())
+        Ok((first..=latest).step_by(clock.interval_blocks.max(1) as usize).collect())
     }
 
     /// Checks one interval and reports its mismatching miners.
@@ -112,7 +114,8 @@ impl SourceAuthSidecar {
             .and_then(|db| db.open_tree("overlap"))
             .map(OverlapIndex::new)
             .map_err(|e| self.state_error(format!("temporary index: {e}")))?;
-        let report = self.evaluator.evaluate(interval_id, block, &BTreeSet::new(), &index).await.map_err(interval)?;
+        let ctx = self.evaluator.context(interval_id, block, BTreeSet::new(), None).await.map_err(interval)?;
+        let report = self.evaluator.evaluate(&ctx, &index).await.map_err(interval)?;
         let decisions = &report.record.decisions;
         let reported = source_mismatch_hotkeys(decisions);
         for d in decisions {
@@ -132,7 +135,7 @@ impl SourceAuthSidecar {
 
     /// One poll: checks every pending interval in order, recording each when done.
     pub async fn tick(&self) -> Result<Vec<SourceAuthReport>, SourceAuthError> {
-        let block = self.evaluator.chain.current_block().await?;
+        let block = self.evaluator.chain().current_block().await?;
         let mut done = Vec::new();
         for interval_id in self.pending(block)? {
             let report = self.check_interval(interval_id, block).await?;
@@ -143,25 +146,15 @@ impl SourceAuthSidecar {
         Ok(done)
     }
 
-    /// Polls every `poll` until `shutdown` turns true; trouble is logged and retried.
-    pub async fn run(&self, poll: Duration, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                break;
+    /// Polls every `poll` until `shutdown`; trouble is logged and retried.
+    pub async fn run(&self, poll: Duration, shutdown: &Shutdown) {
+        let pass = || async {
+            if let Err(e) = self.tick().await {
+                warn!(error = %e, "source-auth pass failed; retrying on the next poll");
             }
-            tokio::select! {
-                result = self.tick() => {
-                    if let Err(e) = result {
-                        warn!(error = %e, "source-auth pass failed; retrying on the next poll");
-                    }
-                }
-                _ = shutdown.changed() => break,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => break,
-            }
-        }
+            Ok::<(), std::convert::Infallible>(())
+        };
+        let _ = run_every(poll, shutdown, pass).await;
         info!("source-auth sidecar stopped");
     }
 }

@@ -4,7 +4,6 @@
 //! reason, malformed replies, and the request bodies (model, JPEG data URLs, delimited
 //! caption). The parsing vectors of `compat-vectors.json` run here too.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,8 +13,8 @@ use nexis::llm::semantic::{has_injection_keyword, parse_match};
 use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
 use nexis::model::Decision;
 use nexis::storage::{LocalStore, PrefixStore};
-use nexis::validator::PackageLimits;
 use nexis::validator::stages::content::ContentChecks;
+use nexis::validator::{PackageLimits, PackageOutcome};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 use crate::compat::vectors;
@@ -45,15 +44,18 @@ fn checks(server: &ChatServer, semantic: bool, category: bool) -> ContentChecks 
         semantic_max_samples: 8,
         category_max_samples: 8,
         ffmpeg_timeout: Duration::from_secs(60),
-        stats: Arc::default(),
     }
 }
 
 async fn decide(pkg: &TestPackage, checks: ContentChecks) -> Decision {
+    outcome(pkg, checks).await.decision
+}
+
+/// The whole outcome, model usage included.
+async fn outcome(pkg: &TestPackage, checks: ContentChecks) -> PackageOutcome {
     let store = PrefixStore::new(LocalStore::new(pkg.dir()), format!("{INTERVAL}/"));
     let validator = validator_with(PackageLimits::default()).with_content_checks(checks);
-    let outcome = validator.validate(&store, &request(INTERVAL)).await.expect("environment");
-    outcome.decision
+    validator.validate(&store, &request(INTERVAL)).await.expect("environment")
 }
 
 fn frame(winner: &str, nature: f64, people: f64) -> Value {
@@ -80,9 +82,8 @@ async fn matching_captions_and_nature_frames_are_accepted_with_well_formed_reque
         Answer::Text(if is_semantic(body) { "{\"match\": true}".into() } else { nature_reply() })
     })
     .await;
-    let checks = checks(&server, true, true);
-    let stats = checks.stats.clone();
-    let d = decide(&pkg, checks).await;
+    let outcome = outcome(&pkg, checks(&server, true, true)).await;
+    let d = outcome.decision;
     assert!(d.accepted, "{}", d.to_json());
     assert!(d.notes.unavailable_checks.is_empty());
     let requests = server.requests();
@@ -101,7 +102,7 @@ async fn matching_captions_and_nature_frames_are_accepted_with_well_formed_reque
     for body in &category {
         assert_eq!(image_urls(body).len(), 3, "the three middle frames");
     }
-    let usage = stats.take();
+    let usage = outcome.llm;
     assert_eq!((usage.judgements, usage.unavailable), (6, 0));
 }
 
@@ -153,16 +154,15 @@ async fn every_validator_side_error_class_is_unavailable_not_a_failure() {
     let pkg = TestPackage::valid();
     for (class, answer, per_row) in cases {
         let server = ChatServer::start(move |_, _| answer.clone()).await;
-        let checks = checks(&server, true, false);
-        let stats = checks.stats.clone();
-        let d = decide(&pkg, checks).await;
+        let outcome = outcome(&pkg, checks(&server, true, false)).await;
+        let d = &outcome.decision;
         assert!(d.accepted && d.failures.is_empty(), "{class}: {}", d.to_json());
         assert_eq!(d.notes.unavailable_checks.len(), 3, "{class}: {:?}", d.notes.unavailable_checks);
         for (note, id) in d.notes.unavailable_checks.iter().zip(sampled_ids(&pkg)) {
             assert!(note.starts_with(&format!("semantic:{id}: {class}")), "{class}: {note}");
         }
         assert_eq!(server.requests().len(), 3 * per_row, "{class}: transient errors and bad replies are retried once");
-        assert_eq!(stats.take().unavailable, 3);
+        assert_eq!(outcome.llm.unavailable, 3);
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::support::{check_dir_with, failures, golden_dir, shared_dir};
 use nexis::validator::sampling::interval_seed;
-use nexis::validator::{PackageLimits, PackageRequest};
+use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest};
 
 #[derive(Deserialize)]
 struct Expect {
@@ -49,8 +49,7 @@ async fn every_golden_case_matches_exactly() {
     assert!(cases.len() >= 22, "expected the golden cases, found {}", cases.len());
     let mut mismatches = Vec::new();
     for (name, case) in &cases {
-        let req = PackageRequest {
-            miner_hotkey: case.miner_hotkey.clone(),
+        let terms = IntervalTerms {
             interval_id: case.interval_id,
             validator_hotkey: Some(case.validator_hotkey.clone()),
             interval_seed: interval_seed(case.interval_id),
@@ -59,6 +58,7 @@ async fn every_golden_case_matches_exactly() {
             upload_deadline: None,
             extra_sample_seed: None,
         };
+        let req = PackageRequest::new(case.miner_hotkey.clone(), std::sync::Arc::new(terms));
         let d = check_dir_with(&golden_dir().join(name).join("package"), &req, PackageLimits::default()).await;
         let got = (d.accepted, failures(&d), d.record_count, d.sampled_rows);
         let want =

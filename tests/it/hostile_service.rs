@@ -45,7 +45,6 @@ fn checks_with_timeout(server: &ChatServer, semantic: bool, category: bool, time
         semantic_max_samples: 8,
         category_max_samples: 8,
         ffmpeg_timeout: Duration::from_secs(60),
-        stats: Arc::default(),
     }
 }
 
@@ -54,8 +53,9 @@ fn checks_with_timeout(server: &ChatServer, semantic: bool, category: bool, time
 async fn decide(pkg: &TestPackage, checks: ContentChecks) -> Decision {
     let store = PrefixStore::new(LocalStore::new(pkg.dir()), format!("{INTERVAL}/"));
     let validator = validator_with(PackageLimits::default()).with_content_checks(checks);
-    let mut d = validator.validate(&store, &request(INTERVAL)).await.expect("environment").decision;
-    forgive_unusable_replies(&mut [&mut d], &validator.take_llm_usage());
+    let outcome = validator.validate(&store, &request(INTERVAL)).await.expect("environment");
+    let mut d = outcome.decision;
+    forgive_unusable_replies(&mut [&mut d], &outcome.llm);
     d
 }
 
@@ -187,10 +187,11 @@ async fn a_broken_model_refusing_everything_does_not_reject_the_interval() {
     c.semantic_max_samples = 1;
     let store = PrefixStore::new(LocalStore::new(pkg.dir()), format!("{INTERVAL}/"));
     let validator = validator_with(PackageLimits::default()).with_content_checks(c);
-    let d = validator.validate(&store, &request(INTERVAL)).await.expect("environment").decision;
+    let outcome = validator.validate(&store, &request(INTERVAL)).await.expect("environment");
+    let d = outcome.decision;
     let id = pkg.records[SAMPLED[0]].clip_id.clone();
     assert_eq!(failures(&d), [format!("caption_semantic_response_invalid:{id}")]);
-    let usage = validator.take_llm_usage();
+    let usage = outcome.llm;
     assert_eq!((usage.replies, usage.unusable), (1, 1));
 }
 
@@ -279,9 +280,8 @@ async fn an_api_key_echoed_by_the_provider_never_reaches_notes_or_logs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_model_does_not_use_up_an_honest_miners_budget() {
-    use crate::validate_service::{NETUID, World, hotkey, package, publish};
+    use crate::validate_service::{NETUID, World, evaluate, hotkey, package, publish};
     use nexis::protocol::IntervalClock;
-    use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
 
     let w = World::new().await;
     let validator = hotkey(1);
@@ -301,27 +301,13 @@ async fn a_slow_model_does_not_use_up_an_honest_miners_budget() {
     let mut content = checks_with_timeout(&server, true, true, Duration::from_secs(5));
     content.semantic = content.semantic.map(|c| c.with_limit(limit.clone()));
     content.category = content.category.map(|c| c.with_limit(limit.clone()));
-    let evaluator = IntervalEvaluator {
-        chain: Arc::new(w.chain.clone()),
-        stores: w.stores(),
-        validator: validator_with(PackageLimits::default()).with_content_checks(content),
-        settings: IntervalSettings {
-            netuid: NETUID,
-            validator_hotkey: validator.ss58(),
-            expected_category: Some(crate::support::CATEGORY.into()),
-            enabled_specs: vec!["video_v1".into()],
-            max_miners: 35,
-            miner_concurrency: 2,
-            miner_budget: Duration::from_secs(20),
-            upload_grace: Duration::from_secs(86_400),
-            clock: IntervalClock::default(),
-            excluded: Default::default(),
-        },
-    };
+    let mut config = w.config(&validator, IntervalClock::default(), Duration::from_secs(86_400));
+    config.packages = validator_with(PackageLimits::default()).with_content_checks(content);
+    config.intervals.miner_concurrency = 2;
+    config.intervals.miner_budget = Duration::from_secs(20);
+    let service = config.build().expect("validator");
     assert_eq!(w.chain.advance(52).expect("advance"), 52);
-    let state = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state");
-    let index = state.index();
-    let report = evaluator.evaluate(0, 52, &Default::default(), &index).await.expect("interval");
+    let report = evaluate(&service, 0, 52).await.expect("interval");
     let d = &report.record.decisions[0];
     assert!(d.accepted, "{}", d.to_json());
     assert_eq!(d.record_count, 12);
@@ -372,10 +358,9 @@ fn predicted(miner: &str, validator: &str, interval: u64) -> Vec<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_real_only_at_the_predictable_rows_is_caught_by_the_extra_samples() {
-    use crate::validate_service::{NETUID, World, hotkey, publish};
+    use crate::validate_service::{NETUID, World, evaluate, hotkey, publish};
     use nexis::chain::Chain;
     use nexis::protocol::IntervalClock;
-    use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
 
     let w = World::new().await;
     let (validator, miner) = (hotkey(1), hotkey(2));
@@ -387,34 +372,21 @@ async fn a_package_real_only_at_the_predictable_rows_is_caught_by_the_extra_samp
 
     // The hole: the deterministic sample alone accepts all 300 rows.
     let mut req = request(0);
-    (req.miner_hotkey, req.validator_hotkey) = (miner.ss58(), Some(validator.ss58()));
+    req.miner_hotkey = miner.ss58();
+    req.terms_mut().validator_hotkey = Some(validator.ss58());
     let plain = crate::support::check_dir_with(pkg.dir(), &req, PackageLimits::default()).await;
     assert!(plain.accepted && plain.record_count == 300, "{}", plain.to_json());
 
-    let evaluator = IntervalEvaluator {
-        chain: Arc::new(w.chain.clone()),
-        stores: w.stores(),
-        validator: validator_with(PackageLimits::default()),
-        settings: IntervalSettings {
-            netuid: NETUID,
-            validator_hotkey: validator.ss58(),
-            expected_category: Some(crate::support::CATEGORY.into()),
-            enabled_specs: vec!["video_v1".into()],
-            max_miners: 35,
-            miner_concurrency: 2,
-            miner_budget: Duration::from_secs(300),
-            upload_grace: Duration::from_secs(86_400),
-            clock: IntervalClock::default(),
-            excluded: Default::default(),
-        },
-    };
-    let state = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state");
+    let mut config = w.config(&validator, IntervalClock::default(), Duration::from_secs(86_400));
+    config.intervals.miner_concurrency = 2;
+    config.intervals.miner_budget = Duration::from_secs(300);
+    let service = config.build().expect("validator");
     // Before the deadline block exists the evaluation waits instead of sampling blind.
     assert_eq!(w.chain.advance(51).expect("advance"), 51);
-    let early = evaluator.evaluate(0, 51, &Default::default(), &state.index()).await;
+    let early = evaluate(&service, 0, 51).await;
     assert!(early.is_err_and(|e| e.to_string().contains("not on chain yet")));
     assert_eq!(w.chain.advance(1).expect("advance"), 52);
-    let report = evaluator.evaluate(0, 52, &Default::default(), &state.index()).await.expect("interval");
+    let report = evaluate(&service, 0, 52).await.expect("interval");
     let d = &report.record.decisions[0];
     assert!(!d.accepted, "{}", d.to_json());
     let extra = d.notes.extra_sampled_row_indices.clone().expect("extra rows listed");

@@ -23,7 +23,7 @@ use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{MineError, Miner, MinerSettings};
 use nexis::storage::{Downloaded, LocalStore, ObjectMeta, ObjectStore, StorageError};
 use nexis::validator::sampling::interval_seed;
-use nexis::validator::{PackageLimits, PackageRequest};
+use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 use crate::support::{MINER, VALIDATOR, check_dir_with, nexis_command};
@@ -120,8 +120,7 @@ impl Setup {
 }
 
 fn request(interval: u64) -> PackageRequest {
-    PackageRequest {
-        miner_hotkey: MINER.into(),
+    let terms = IntervalTerms {
         interval_id: interval,
         validator_hotkey: Some(VALIDATOR.into()),
         interval_seed: interval_seed(interval),
@@ -129,7 +128,8 @@ fn request(interval: u64) -> PackageRequest {
         enabled_specs: vec!["video_v1".into()],
         upload_deadline: None,
         extra_sample_seed: None,
-    }
+    };
+    PackageRequest::new(MINER, std::sync::Arc::new(terms))
 }
 
 /// The exact arrow schema of protocol §6.

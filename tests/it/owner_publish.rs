@@ -89,10 +89,10 @@ async fn bundles_of_accepted_miners_only_and_the_merged_snapshot() {
 
     let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
     let source = SnapshotSource { store: info.clone(), key: SNAPSHOT_KEY.into() };
-    let service = w
-        .service(&validator, clock, Duration::from_secs(3600))
-        .with_snapshot(source)
-        .with_publisher(Arc::new(publisher(&w, info.clone())));
+    let mut config = w.config(&validator, clock, Duration::from_secs(3600));
+    config.snapshot = Some(source);
+    config.publisher = Some(Arc::new(publisher(&w, info.clone())));
+    let service = config.build().expect("validator");
     w.chain.advance(52).expect("advance");
     let tick = service.tick().await.expect("tick");
     assert_eq!(tick.intervals.len(), 1);
@@ -162,13 +162,13 @@ async fn an_unparseable_snapshot_is_never_overwritten() {
     let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
     let source = SnapshotSource { store: info.clone(), key: SNAPSHOT_KEY.into() };
     let owner = publisher(&w, info.clone());
-    let service = w
-        .service(&validator, clock, Duration::from_secs(3600))
-        .with_snapshot(source)
-        .with_publisher(Arc::new(owner.clone()));
+    let mut config = w.config(&validator, clock, Duration::from_secs(3600));
+    config.snapshot = Some(source);
+    config.publisher = Some(Arc::new(owner.clone()));
+    let service = config.build().expect("validator");
     w.chain.advance(52).expect("advance");
     let tick = service.tick().await.expect("tick");
-    assert!(matches!(service.last_snapshot_read(), Some(SnapshotRead::Untrusted(_))));
+    assert!(matches!(tick.snapshot, Some(SnapshotRead::Untrusted(_))));
     assert_eq!(tick.intervals[0].kept.len(), 1);
     assert_eq!(info.get_bytes(SNAPSHOT_KEY, 1 << 20).await.expect("snapshot"), garbage, "left as it was");
     let keys = keys(info.as_ref()).await;
@@ -292,13 +292,13 @@ async fn an_untrusted_read_never_leads_to_a_write_even_if_the_file_is_fine_now()
     // The snapshot is read through a path that fails; the publisher's own path works.
     let source = SnapshotSource { store: Arc::new(UnreadableStore), key: SNAPSHOT_KEY.into() };
     let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
-    let service = w
-        .service(&validator, clock, Duration::from_secs(3600))
-        .with_snapshot(source)
-        .with_publisher(Arc::new(publisher(&w, info.clone())));
+    let mut config = w.config(&validator, clock, Duration::from_secs(3600));
+    config.snapshot = Some(source);
+    config.publisher = Some(Arc::new(publisher(&w, info.clone())));
+    let service = config.build().expect("validator");
     w.chain.advance(52).expect("advance");
-    service.tick().await.expect("tick");
-    assert!(matches!(service.last_snapshot_read(), Some(SnapshotRead::Untrusted(_))));
+    let tick = service.tick().await.expect("tick");
+    assert!(matches!(tick.snapshot, Some(SnapshotRead::Untrusted(_))));
     assert_eq!(info.get_bytes(SNAPSHOT_KEY, 1 << 20).await.expect("snapshot"), published);
     assert!(!keys(info.as_ref()).await.contains(&format!("{SNAPSHOT_KEY}.tmp")));
 }

@@ -236,7 +236,7 @@ async fn unsupported_protocol_version_names_both_versions() {
 async fn spec_must_be_enabled_on_this_validator() {
     let pkg = TestPackage::valid();
     let mut req = request(INTERVAL);
-    req.enabled_specs = vec!["image_v1".into()];
+    req.terms_mut().enabled_specs = vec!["image_v1".into()];
     let d = check_dir_with(pkg.dir(), &req, PackageLimits::default()).await;
     assert_eq!(failures(&d), ["spec_not_enabled:video_v1"]);
 }
@@ -257,7 +257,7 @@ async fn category_is_required_matched_or_ignored() {
     let pkg = TestPackage::valid();
     pkg.edit_manifest(|m| m["category"] = "urban".into());
     let mut req = request(INTERVAL);
-    req.expected_category = None;
+    req.terms_mut().expected_category = None;
     assert!(check_dir_with(pkg.dir(), &req, PackageLimits::default()).await.accepted);
 }
 
@@ -291,12 +291,12 @@ async fn missing_manifest_or_dataset_is_missing_submission_files() {
 async fn manifest_written_after_the_deadline_is_late() {
     let pkg = TestPackage::valid();
     let mut req = request(INTERVAL);
-    req.upload_deadline = Some(Utc::now() - ChronoDuration::hours(1));
+    req.terms_mut().upload_deadline = Some(Utc::now() - ChronoDuration::hours(1));
     let d = check_dir_with(pkg.dir(), &req, PackageLimits::default()).await;
     assert_eq!(failures(&d), ["late_submission"]);
     assert!(d.notes.manifest_last_modified.is_some() && d.notes.upload_deadline.is_some(), "{:?}", d.notes);
 
-    req.upload_deadline = Some(Utc::now() + ChronoDuration::hours(1));
+    req.terms_mut().upload_deadline = Some(Utc::now() + ChronoDuration::hours(1));
     assert!(check_dir_with(pkg.dir(), &req, PackageLimits::default()).await.accepted);
 }
 

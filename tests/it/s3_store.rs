@@ -219,7 +219,7 @@ async fn validator_accepts_the_golden_package_from_s3() {
 
     // The manifest's LastModified reaches the late-submission check.
     let mut late = request(INTERVAL);
-    late.upload_deadline = Some(Utc::now() - chrono::Duration::hours(1));
+    late.terms_mut().upload_deadline = Some(Utc::now() - chrono::Duration::hours(1));
     let d = validator_with(PackageLimits::default()).validate(&store, &late).await.unwrap().decision;
     assert_eq!(failures(&d), ["late_submission"]);
 }

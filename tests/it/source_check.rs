@@ -453,6 +453,7 @@ async fn nexis_check_with_source_check_accepts_honest_and_rejects_fabricated() {
 async fn validate_source_auth_posts_exactly_the_mismatching_hotkeys() {
     use nexis::chain::Chain;
     use nexis::protocol::IntervalClock;
+    use nexis::validator::config::Seat;
     use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
     use nexis::validator::source_auth::SourceAuthSidecar;
 
@@ -486,29 +487,20 @@ async fn validate_source_auth_posts_exactly_the_mismatching_hotkeys() {
     let mut fetch = settings(w.tmp.path(), Some(&mirror), &script);
     fetch.timeout = Duration::from_secs(30);
     let check = check_with(fetch, false);
-    let clock = IntervalClock::default();
     let chain: Arc<dyn Chain> = Arc::new(w.chain.clone());
+    let seat = Seat { netuid: NETUID, clock: IntervalClock::default(), hotkey: Arc::new(validator.clone()) };
+    let settings = IntervalSettings {
+        expected_category: Some(crate::support::CATEGORY.into()),
+        miner_concurrency: 2,
+        miner_budget: Duration::from_secs(600),
+        upload_grace: Duration::from_secs(1 << 32),
+        ..IntervalSettings::default()
+    };
+    let packages = crate::support::validator_with(Default::default()).with_row_check(Arc::new(check));
     let sidecar = SourceAuthSidecar {
-        evaluator: IntervalEvaluator {
-            chain,
-            stores: w.stores(),
-            validator: crate::support::validator_with(Default::default()).with_row_check(Arc::new(check)),
-            settings: IntervalSettings {
-                netuid: NETUID,
-                validator_hotkey: validator.ss58(),
-                expected_category: Some(crate::support::CATEGORY.into()),
-                enabled_specs: vec!["video_v1".into()],
-                max_miners: 35,
-                miner_concurrency: 2,
-                miner_budget: Duration::from_secs(600),
-                upload_grace: Duration::from_secs(1 << 32),
-                clock,
-                excluded: Default::default(),
-            },
-        },
+        evaluator: IntervalEvaluator::new(seat, chain, w.stores(), packages, settings),
         api: Some(server.api(Duration::from_secs(10))),
         state_path: w.tmp.path().join("source-auth/last_interval"),
-        clock,
     };
     assert!(sidecar.tick().await.expect("nothing closed yet").is_empty());
     w.chain.advance(52).expect("advance");

@@ -19,7 +19,7 @@ use nexis::model::{ClipRecord, Decision, IntervalManifest, SourceProof};
 use nexis::spec::SpecRegistry;
 use nexis::storage::{LocalStore, PrefixStore};
 use nexis::validator::sampling::interval_seed;
-use nexis::validator::{PackageLimits, PackageRequest, PackageValidator};
+use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator};
 
 pub const MINER: &str = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
 pub const VALIDATOR: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
@@ -47,8 +47,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn request(interval: u64) -> PackageRequest {
-    PackageRequest {
-        miner_hotkey: MINER.into(),
+    let terms = IntervalTerms {
         interval_id: interval,
         validator_hotkey: Some(VALIDATOR.into()),
         interval_seed: interval_seed(interval),
@@ -56,7 +55,8 @@ pub fn request(interval: u64) -> PackageRequest {
         enabled_specs: vec!["video_v1".into()],
         upload_deadline: None,
         extra_sample_seed: None,
-    }
+    };
+    PackageRequest::new(MINER, std::sync::Arc::new(terms))
 }
 
 pub fn validator_with(limits: PackageLimits) -> PackageValidator {
@@ -71,7 +71,7 @@ pub fn validator_with(limits: PackageLimits) -> PackageValidator {
 
 /// Validates a package directory (the content of `{interval}/`).
 pub async fn check_dir_with(dir: &Path, req: &PackageRequest, limits: PackageLimits) -> Decision {
-    let store = PrefixStore::new(LocalStore::new(dir), format!("{}/", req.interval_id));
+    let store = PrefixStore::new(LocalStore::new(dir), format!("{}/", req.interval_id()));
     validator_with(limits).validate(&store, req).await.expect("validation environment").decision
 }
 

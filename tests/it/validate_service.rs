@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nexis::chain::embedded::EmbeddedChain;
-use nexis::chain::weights::ScoringWindows;
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::index::refresh::{SnapshotRead, SnapshotSource};
 use nexis::media::synth::{SynthClip, synth_clip};
@@ -16,9 +15,9 @@ use nexis::model::Decision;
 use nexis::protocol::IntervalClock;
 use nexis::storage::MinerStores;
 use nexis::storage::{ObjectStore, dataset_key, manifest_key};
-use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
-use nexis::validator::metrics::Metrics;
-use nexis::validator::service::{EvidenceApi, ServiceSettings, ValidatorService};
+use nexis::validator::config::{Seat, ValidatorConfig};
+use nexis::validator::interval::{IntervalReport, IntervalSettings};
+use nexis::validator::service::{ServiceSettings, ValidatorService};
 use nexis::validator::state::ValidatorState;
 
 use crate::support::{self, CATEGORY, TestPackage, sha256_hex};
@@ -133,53 +132,37 @@ impl World {
     }
 
     pub fn service(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorService {
-        self.service_with(validator, clock, grace, None)
+        self.config(validator, clock, grace).build().expect("validator")
     }
 
-    pub fn service_with(
-        &self,
-        validator: &Hotkey,
-        clock: IntervalClock,
-        grace: Duration,
-        api: Option<Arc<dyn EvidenceApi>>,
-    ) -> ValidatorService {
+    /// The test validator's configuration, for a test to adjust before building it.
+    pub fn config(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorConfig {
         let chain: Arc<dyn Chain> = Arc::new(self.chain.clone());
         let state = ValidatorState::open(&self.tmp.path().join("state")).expect("state");
-        let evaluator = IntervalEvaluator {
-            chain: chain.clone(),
-            stores: self.stores(),
-            validator: support::validator_with(Default::default()),
-            settings: IntervalSettings {
-                netuid: NETUID,
-                validator_hotkey: validator.ss58(),
-                expected_category: Some(CATEGORY.into()),
-                enabled_specs: vec!["video_v1".into()],
-                max_miners: 35,
-                miner_concurrency: 4,
-                miner_budget: Duration::from_secs(120),
-                upload_grace: grace,
-                clock,
-                excluded: BTreeSet::new(),
-            },
+        let seat = Seat { netuid: NETUID, clock, hotkey: Arc::new(validator.clone()) };
+        let packages = support::validator_with(Default::default());
+        let mut config = ValidatorConfig::new(seat, chain, self.stores(), packages, state);
+        config.intervals = IntervalSettings {
+            expected_category: Some(CATEGORY.into()),
+            miner_concurrency: 4,
+            miner_budget: Duration::from_secs(120),
+            upload_grace: grace,
+            ..IntervalSettings::default()
         };
-        ValidatorService::new(
-            chain,
-            Arc::new(validator.clone()),
-            evaluator,
-            state,
-            api,
-            Arc::new(Metrics::new()),
-            ServiceSettings {
-                netuid: NETUID,
-                clock,
-                windows: ScoringWindows::default(),
-                version_key: 0,
-                poll: Duration::from_millis(10),
-                heartbeat: None,
-                set_weights: true,
-            },
-        )
+        config.service = ServiceSettings { poll: Duration::from_millis(10), ..ServiceSettings::default() };
+        config
     }
+}
+
+/// Evaluates `interval` at `block` with `service`'s evaluator (no API exclusions, no
+/// snapshot), without recording it.
+pub async fn evaluate(
+    service: &ValidatorService,
+    interval: u64,
+    block: u64,
+) -> Result<IntervalReport, nexis::validator::interval::IntervalError> {
+    let ctx = service.evaluator.context(interval, block, Default::default(), None).await?;
+    service.evaluator.evaluate(&ctx, &service.state.index()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,12 +363,13 @@ async fn snapshot_api_exclusions_reporting_and_metrics() {
 
     let api = api_double(vec![invalid.ss58()], vec![banned.ss58()]).await;
     let client = nexis::api::ValidationApi::new(&api.url, Duration::from_secs(5), validator.clone()).expect("api");
-    let service = w
-        .service_with(&validator, IntervalClock::default(), Duration::from_secs(3600), Some(Arc::new(client)))
-        .with_snapshot(SnapshotSource { store: record_info.clone(), key: "record_info.json".into() });
+    let mut config = w.config(&validator, IntervalClock::default(), Duration::from_secs(3600));
+    config.api = Some(Arc::new(client));
+    config.snapshot = Some(SnapshotSource { store: record_info.clone(), key: "record_info.json".into() });
+    let service = config.build().expect("validator");
     w.chain.advance(52).expect("advance");
     let tick = service.tick().await.expect("tick");
-    assert_eq!(service.last_snapshot_read(), Some(SnapshotRead::Trusted { entries: 1, added: 1 }));
+    assert_eq!(tick.snapshot, Some(SnapshotRead::Trusted { entries: 1, added: 1 }));
     let d = by_miner(&tick.intervals[0].record.decisions);
     assert_eq!(
         d.keys().cloned().collect::<BTreeSet<_>>(),
@@ -432,8 +416,8 @@ async fn snapshot_api_exclusions_reporting_and_metrics() {
     record_info.put_bytes("record_info.json", b"<html>not json</html>").await.expect("snapshot");
     let before = service.state.index().len();
     w.chain.advance(50).expect("advance");
-    service.tick().await.expect("tick");
-    assert!(matches!(service.last_snapshot_read(), Some(SnapshotRead::Untrusted(_))));
+    let tick = service.tick().await.expect("tick");
+    assert!(matches!(tick.snapshot, Some(SnapshotRead::Untrusted(_))));
     assert_eq!(service.state.index().len(), before, "interval 50 had no packages, and the snapshot adds nothing");
 }
 

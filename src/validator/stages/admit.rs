@@ -15,17 +15,17 @@ pub fn admit(
 ) -> Result<(IntervalManifest, Arc<dyn DatasetSpec>), LoadFailure> {
     let manifest = IntervalManifest::parse(manifest_bytes)
         .map_err(|e| LoadFailure::with_error(Failure::ManifestSchemaInvalid, e.to_string()))?;
-    if manifest.miner_hotkey != req.miner_hotkey || manifest.interval_id != req.interval_id {
+    if manifest.miner_hotkey != req.miner_hotkey || manifest.interval_id != req.terms.interval_id {
         return Err(LoadFailure::with_error(
             Failure::ManifestIdentityMismatch,
             format!(
                 "manifest is for hotkey {} interval {}, expected hotkey {} interval {}",
-                manifest.miner_hotkey, manifest.interval_id, req.miner_hotkey, req.interval_id
+                manifest.miner_hotkey, manifest.interval_id, req.miner_hotkey, req.terms.interval_id
             ),
         ));
     }
-    let spec = registry.resolve(&manifest, &req.enabled_specs).map_err(LoadFailure::bare)?;
-    if let Some(expected) = req.expected_category.as_deref() {
+    let spec = registry.resolve(&manifest, &req.terms.enabled_specs).map_err(LoadFailure::bare)?;
+    if let Some(expected) = req.terms.expected_category.as_deref() {
         match manifest.category.as_deref() {
             None => return Err(LoadFailure::bare(Failure::MissingCategoryMetadata)),
             Some(c) if c != expected => {

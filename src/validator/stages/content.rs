@@ -4,8 +4,6 @@
 //! a check *unavailable* for the row and never fails the miner.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -40,17 +38,7 @@ pub fn category_frame_indices() -> std::ops::Range<usize> {
     start..start + CATEGORY_FRAMES
 }
 
-/// Counters over all content checks, read and reset once per interval.
-#[derive(Debug, Default)]
-pub struct LlmStats {
-    requests: AtomicU64,
-    busy_ms: AtomicU64,
-    unavailable: AtomicU64,
-    replies: AtomicU64,
-    unusable: AtomicU64,
-}
-
-/// A reading of [`LlmStats`].
+/// Model usage of content checks: of one row, one package, or summed over an interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LlmUsage {
     /// Rows checked (one semantic and/or one category judgement each).
@@ -73,28 +61,37 @@ impl LlmUsage {
     }
 }
 
-impl LlmStats {
-    /// The counts since the last call, resetting them.
-    pub fn take(&self) -> LlmUsage {
-        LlmUsage {
-            judgements: self.requests.swap(0, Ordering::Relaxed),
-            busy: Duration::from_millis(self.busy_ms.swap(0, Ordering::Relaxed)),
-            unavailable: self.unavailable.swap(0, Ordering::Relaxed),
-            replies: self.replies.swap(0, Ordering::Relaxed),
-            unusable: self.unusable.swap(0, Ordering::Relaxed),
-        }
-    }
-
-    fn answered(&self, usable: bool) {
-        self.replies.fetch_add(1, Ordering::Relaxed);
+impl LlmUsage {
+    fn answered(&mut self, usable: bool) {
+        self.replies += 1;
         if !usable {
-            self.unusable.fetch_add(1, Ordering::Relaxed);
+            self.unusable += 1;
         }
     }
 
-    fn record(&self, started: Instant) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.busy_ms.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    fn record(&mut self, started: Instant) {
+        self.judgements += 1;
+        self.busy += started.elapsed();
+    }
+}
+
+impl std::ops::Add for LlmUsage {
+    type Output = Self;
+
+    fn add(self, o: Self) -> Self {
+        Self {
+            judgements: self.judgements + o.judgements,
+            busy: self.busy + o.busy,
+            unavailable: self.unavailable + o.unavailable,
+            replies: self.replies + o.replies,
+            unusable: self.unusable + o.unusable,
+        }
+    }
+}
+
+impl std::iter::Sum for LlmUsage {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| a + b)
     }
 }
 
@@ -106,13 +103,12 @@ pub struct ContentChecks {
     pub semantic_max_samples: usize,
     pub category_max_samples: usize,
     pub ffmpeg_timeout: Duration,
-    pub stats: Arc<LlmStats>,
 }
 
 impl ContentChecks {
     fn unavailable(&self, out: &mut RowCheckResult, check: &str, row: &SampledRow, reason: String) {
         warn!(check, clip_id = %row.clip_id, reason = %reason, "LLM check unavailable for this row; the miner is not penalised");
-        self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
+        out.llm.unavailable += 1;
         out.unavailable.push(format!("{check}:{}: {reason}", row.clip_id));
     }
 
@@ -128,16 +124,16 @@ impl ContentChecks {
             let _not_the_miners_time = dependency_wait();
             judge_caption(client, &row.caption, frames).await
         };
-        self.stats.record(started);
+        out.llm.record(started);
         debug!(clip_id = %row.clip_id, ?verdict, "semantic check");
         match verdict {
-            SemanticVerdict::Match => self.stats.answered(true),
+            SemanticVerdict::Match => out.llm.answered(true),
             SemanticVerdict::Mismatch => {
-                self.stats.answered(true);
+                out.llm.answered(true);
                 out.failures.push(Failure::CaptionSemanticMismatch { clip_id: row.clip_id.clone() })
             }
             SemanticVerdict::Unusable(reason) => {
-                self.stats.answered(false);
+                out.llm.answered(false);
                 let failure = Failure::CaptionSemanticResponseInvalid { clip_id: row.clip_id.clone() };
                 self.unusable(out, "semantic", row, reason, failure);
             }
@@ -151,12 +147,12 @@ impl ContentChecks {
             let _not_the_miners_time = dependency_wait();
             judge_category(client, frames).await
         };
-        self.stats.record(started);
+        out.llm.record(started);
         debug!(clip_id = %row.clip_id, ?verdict, "category check");
         match verdict {
-            CategoryVerdict::Accept(_) => self.stats.answered(true),
+            CategoryVerdict::Accept(_) => out.llm.answered(true),
             CategoryVerdict::Reject(score) => {
-                self.stats.answered(true);
+                out.llm.answered(true);
                 out.remarks.push(format!(
                     "category:{}: {} (nature wins {}/3, mean nature {:.3}, margin {:.3})",
                     row.clip_id,
@@ -168,7 +164,7 @@ impl ContentChecks {
                 out.failures.push(Failure::CategoryStrictReject { clip_id: row.clip_id.clone() });
             }
             CategoryVerdict::Unusable(reason) => {
-                self.stats.answered(false);
+                out.llm.answered(false);
                 let failure = Failure::CategoryStrictResponseInvalid { clip_id: row.clip_id.clone() };
                 self.unusable(out, "category", row, reason, failure);
             }

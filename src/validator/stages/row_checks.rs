@@ -6,6 +6,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+use super::content::LlmUsage;
 use crate::dataset::SampledRow;
 use crate::model::Failure;
 
@@ -18,6 +19,8 @@ pub struct RowCheckResult {
     pub unavailable: Vec<String>,
     /// Observations for the operator that do not fail the row.
     pub remarks: Vec<String>,
+    /// Model usage of the check (zero for checks that use no model).
+    pub llm: LlmUsage,
 }
 
 /// A check over one sampled row whose clip was fetched and verified.

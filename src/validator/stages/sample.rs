@@ -28,9 +28,10 @@ pub async fn sample_rows(
     limits: &PackageLimits,
 ) -> Result<Sample, LoadFailure> {
     let total = loaded.num_rows();
-    let validator = req.validator_hotkey.as_deref();
-    let indices = select_row_indices(total, &req.miner_hotkey, validator, &req.interval_seed, limits.row_sample_max);
-    let extra = match &req.extra_sample_seed {
+    let validator = req.terms.validator_hotkey.as_deref();
+    let indices =
+        select_row_indices(total, &req.miner_hotkey, validator, &req.terms.interval_seed, limits.row_sample_max);
+    let extra = match &req.terms.extra_sample_seed {
         Some(hash) => {
             select_extra_row_indices(total, &req.miner_hotkey, validator, hash, limits.extra_samples, &indices)
         }

@@ -11,8 +11,11 @@ use crate::validator::sampling::select_miners;
 /// Why a metagraph hotkey is not a candidate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Skipped {
+    /// Neurons without a valid credentials commitment.
     pub no_credentials: usize,
+    /// Hotkeys the operator excluded.
     pub excluded: usize,
+    /// Hotkeys the validation API excluded.
     pub api_excluded: usize,
 }
 
@@ -23,7 +26,9 @@ pub struct Discovery {
     pub candidates: Vec<String>,
     /// Selected miners in selection order.
     pub selected: Vec<String>,
+    /// Committed read credentials of every candidate.
     pub credentials: HashMap<String, ReadCredentials>,
+    /// Why the other neurons are not candidates.
     pub skipped: Skipped,
 }
 

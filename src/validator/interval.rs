@@ -95,8 +95,11 @@ pub enum IntervalError {
 /// Stage durations of one interval.
 #[derive(Debug, Clone, Default)]
 pub struct IntervalTimings {
+    /// Metagraph, commitments and selection.
     pub discover: Duration,
+    /// Validating every selected miner.
     pub miners: Duration,
+    /// Overlap pruning and finalising.
     pub prune: Duration,
     /// Model usage of the content checks.
     pub llm: LlmUsage,
@@ -105,19 +108,25 @@ pub struct IntervalTimings {
 /// The outcome of one interval, ready to record.
 #[derive(Debug, Default)]
 pub struct IntervalReport {
+    /// What the state records.
     pub record: IntervalRecord,
     /// Accepted packages after pruning: the miner, its manifest and the dataset rows kept
     /// (ascending row numbers), for owner publishing.
     pub kept: Vec<KeptPackage>,
+    /// Miners with committed credentials (before selection).
     pub candidates: usize,
+    /// Stage durations.
     pub timings: IntervalTimings,
+    /// The upload deadline packages were held to, when the chain gave a block time.
     pub upload_deadline: Option<DateTime<Utc>>,
 }
 
 /// An accepted package after pruning.
 #[derive(Debug, Clone)]
 pub struct KeptPackage {
+    /// SS58 hotkey of the miner.
     pub miner_hotkey: String,
+    /// Its manifest.
     pub manifest: IntervalManifest,
     /// Row numbers of `dataset.parquet` that survived pruning, ascending.
     pub rows: Vec<u32>,

@@ -116,17 +116,29 @@ pub struct KindLabel {
 /// The validator's metrics.
 pub struct Metrics {
     registry: Registry,
+    /// Intervals evaluated and recorded.
     pub intervals: Counter,
+    /// Interval evaluations abandoned for validator-side trouble.
     pub interval_errors: Counter,
+    /// Miner decisions by result.
     pub decisions: Family<VerdictLabel, Counter>,
+    /// Failure codes in decisions.
     pub failures: Family<CodeLabel, Counter>,
+    /// Rows pruned as overlaps, by kind.
     pub pruned: Family<PruneLabel, Counter>,
+    /// Duration of interval stages.
     pub stage_seconds: Family<StageLabel, Histogram>,
+    /// The last interval recorded.
     pub last_interval: Gauge,
+    /// The latest block seen.
     pub current_block: Gauge,
+    /// Weight submissions by result.
     pub weight_submissions: Family<SubmissionLabel, Counter>,
+    /// Unix time of the last successful weight submission.
     pub last_weight_submission: Gauge,
+    /// Semantic and category judgements requested.
     pub llm_judgements: Counter,
+    /// Content checks left unavailable by model trouble.
     pub llm_unavailable: Counter,
     /// Row checks left unavailable by trouble on the validator's side, by check name.
     pub unavailable_checks: Family<KindLabel, Counter>,

@@ -23,9 +23,11 @@ pub enum PruneError {
 /// One accepted package taking part in pruning.
 #[derive(Debug, Clone, Copy)]
 pub struct PackageRows<'a> {
+    /// The miner's SS58 hotkey.
     pub hotkey: &'a str,
     /// Storage LastModified of the manifest, else its `created_at`.
     pub submitted_at: Option<DateTime<Utc>>,
+    /// Its loaded dataset.
     pub frame: &'a DatasetFrame,
 }
 
@@ -33,8 +35,11 @@ pub struct PackageRows<'a> {
 /// against other miners, and the rows kept (ascending).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneOutcome {
+    /// Rows pruned because the index already holds them.
     pub global_pruned: Vec<u64>,
+    /// Rows pruned because an earlier submission of this interval holds them.
     pub cross_pruned: Vec<u64>,
+    /// Row numbers kept, ascending.
     pub kept: Vec<Vec<u32>>,
 }
 

@@ -61,10 +61,15 @@ impl PackageRequest {
 /// Size caps and fan-out limits for one package.
 #[derive(Debug, Clone, Copy)]
 pub struct PackageLimits {
+    /// Size cap of `manifest.json`, bytes.
     pub max_manifest_bytes: u64,
+    /// Size cap of `dataset.parquet`, bytes.
     pub max_dataset_bytes: u64,
+    /// Size cap of one clip, bytes.
     pub max_clip_bytes: u64,
+    /// Size cap of one first frame, bytes.
     pub max_frame_bytes: u64,
+    /// Bounds of decoding the dataset (rows, decoded bytes).
     pub read: ReadLimits,
     /// Cap on sampled rows per miner (`NEXIS_VALIDATOR_ROW_SAMPLE_MAX`).
     pub row_sample_max: usize,

@@ -127,7 +127,9 @@ pub struct WeightBackoff {
 }
 
 impl WeightBackoff {
+    /// The first retry delay.
     pub const BASE: Duration = Duration::from_secs(10);
+    /// The longest retry delay.
     pub const CAP: Duration = Duration::from_secs(300);
 
     /// Whether a submission for `epoch` may be tried at `now`.

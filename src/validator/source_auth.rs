@@ -51,6 +51,7 @@ pub fn source_mismatch_hotkeys(decisions: &[Decision]) -> Vec<String> {
 /// One evaluated interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceAuthReport {
+    /// The interval checked.
     pub interval_id: u64,
     /// Miners evaluated.
     pub evaluated: usize,

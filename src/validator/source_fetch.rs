@@ -43,6 +43,7 @@ pub struct SourceFetchSettings {
 /// A local file holding the claimed source around the clip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceMedia {
+    /// The local file.
     pub path: PathBuf,
     /// Time in this file, seconds, that corresponds to the clip's claimed start.
     pub origin: f64,

@@ -45,10 +45,15 @@ pub enum StateError {
 /// What the state keeps of one decision: the scoring fields plus the full decision JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredDecision {
+    /// SS58 hotkey of the miner decided on.
     pub miner_hotkey: String,
+    /// The interval of the decision.
     pub interval_id: u64,
+    /// Whether the package was accepted.
     pub accepted: bool,
+    /// Rows kept after pruning (0 when rejected).
     pub record_count: u64,
+    /// The failures in their `code:detail` string form.
     pub failures: Vec<String>,
     /// The decision exactly as logged.
     pub decision: serde_json::Value,
@@ -81,11 +86,17 @@ impl StoredDecision {
 /// One weight submission attempt that reached the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightSubmission {
+    /// The weight epoch the weights are for.
     pub epoch: u64,
+    /// The block the submission was planned at.
     pub block: u64,
+    /// Uids given weight, ascending.
     pub uids: Vec<u16>,
+    /// The weight of each uid (u16-normalised).
     pub weights: Vec<u16>,
+    /// Whether the whole weight went to the burn uid (nobody scored).
     pub burned: bool,
+    /// When it was sent.
     pub submitted_at: DateTime<Utc>,
     /// `plain` or `commit-reveal` (absent in records made before commit-reveal).
     #[serde(default)]
@@ -101,7 +112,9 @@ pub struct WeightSubmission {
 /// Everything an interval adds to the state, written at once.
 #[derive(Debug, Default)]
 pub struct IntervalRecord {
+    /// The interval recorded.
     pub interval_id: u64,
+    /// Its final decisions, in selection order.
     pub decisions: Vec<Decision>,
     /// Kept rows of accepted miners: `(canonical key, start seconds)`.
     pub index_entries: Vec<(String, f64)>,

@@ -14,14 +14,19 @@ use crate::chain::{Chain, ChainError, NetUid, PendingCommit, Uid, WeightRules};
 /// A commit the watchdog follows until it is revealed or given up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Watched {
+    /// The weight epoch of the commit.
     pub epoch: u64,
     /// The block the commit was sent at (it lands at or after it).
     pub commit_block: u64,
+    /// The drand round the commit is encrypted for.
     pub reveal_round: u64,
+    /// The block from which the chain should have revealed it.
     pub reveal_block: u64,
     /// Blocks after `reveal_block` before a still-pending commit counts as missing.
     pub grace_blocks: u64,
+    /// The uids committed.
     pub uids: Vec<Uid>,
+    /// The weights committed, per uid.
     pub weights: Vec<u16>,
 }
 

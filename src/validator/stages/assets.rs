@@ -22,6 +22,7 @@ pub struct EnvironmentError(pub String);
 /// The outcome of one sampled row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowAssets {
+    /// The row's asset and media failures.
     pub failures: Vec<Failure>,
     /// The verified clip on disk, when its hash matched.
     pub clip_path: Option<PathBuf>,

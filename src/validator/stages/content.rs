@@ -97,11 +97,15 @@ impl std::iter::Sum for LlmUsage {
 
 /// The semantic and category checks, each optional.
 pub struct ContentChecks {
+    /// The semantic caption check's model, if on.
     pub semantic: Option<ChatClient>,
+    /// The category check's model, if on.
     pub category: Option<ChatClient>,
     /// Rows per package each check looks at (`..._MAX_SAMPLES`).
     pub semantic_max_samples: usize,
+    /// Rows per package the category check looks at.
     pub category_max_samples: usize,
+    /// Timeout of extracting a clip's frames.
     pub ffmpeg_timeout: Duration,
 }
 

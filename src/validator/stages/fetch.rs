@@ -13,11 +13,15 @@ use crate::validator::{PackageLimits, PackageRequest};
 /// The fetched submission files.
 #[derive(Debug, Clone)]
 pub struct Submission {
+    /// The raw `manifest.json`.
     pub manifest_bytes: Vec<u8>,
     /// Storage LastModified of `manifest.json`.
     pub manifest_last_modified: Option<DateTime<Utc>>,
+    /// Where `dataset.parquet` was downloaded.
     pub dataset_path: PathBuf,
+    /// Lowercase hex sha256 of the downloaded dataset.
     pub dataset_sha256: String,
+    /// Its size, bytes.
     pub dataset_size: u64,
 }
 

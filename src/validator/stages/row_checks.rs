@@ -13,6 +13,7 @@ use crate::model::Failure;
 /// What a row check concluded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowCheckResult {
+    /// Failures of the row.
     pub failures: Vec<Failure>,
     /// Checks that could not run (timeouts, rate limits, configuration), each
     /// `{check}:{clip_id}: {reason}`.

@@ -31,20 +31,30 @@ const DECODE_MARGIN_SEC: f64 = 0.6;
 /// Counters over all source checks, read and reset by the caller.
 #[derive(Debug, Default)]
 pub struct SourceStats {
+    /// Rows whose clip matched its claimed source.
     pub matched: AtomicU64,
+    /// Rows whose clip did not match (`source_frame_mismatch`).
     pub mismatched: AtomicU64,
+    /// Rows the comparison could not decide.
     pub inconclusive: AtomicU64,
+    /// Rows whose source could not be had.
     pub unavailable: AtomicU64,
+    /// Rows whose source YouTube reports as not existing.
     pub not_found: AtomicU64,
 }
 
 /// A reading of [`SourceStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceUsage {
+    /// Rows whose clip matched its claimed source.
     pub matched: u64,
+    /// Rows whose clip did not match.
     pub mismatched: u64,
+    /// Rows the comparison could not decide.
     pub inconclusive: u64,
+    /// Rows whose source could not be had.
     pub unavailable: u64,
+    /// Rows whose source YouTube reports as not existing.
     pub not_found: u64,
 }
 
@@ -65,6 +75,7 @@ impl SourceStats {
 /// The source-authenticity check.
 #[derive(Debug, Clone)]
 pub struct SourceCheck {
+    /// Where and how sources are fetched.
     pub fetch: SourceFetchSettings,
     /// Rows per package checked (`NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS`).
     pub max_rows: usize,
@@ -72,6 +83,7 @@ pub struct SourceCheck {
     pub not_found_is_hard: bool,
     /// Timeout of one ffmpeg decoding pass.
     pub ffmpeg_timeout: Duration,
+    /// Counters over every check made.
     pub stats: Arc<SourceStats>,
 }
 

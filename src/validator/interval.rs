@@ -80,16 +80,26 @@ pub struct IntervalContext {
 /// Trouble on the validator's side: the interval is not recorded and is tried again.
 #[derive(Debug, thiserror::Error)]
 pub enum IntervalError {
+    /// The chain could not be read.
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
+    /// The validator's own environment failed (scratch space, ffprobe).
     #[error("validator environment: {0}")]
     Environment(#[from] EnvironmentError),
+    /// Pruning failed on the validator's side.
     #[error("overlap pruning: {0}")]
     Prune(#[from] PruneError),
+    /// A blocking task of the interval died.
     #[error("interval task failed: {0}")]
     Task(String),
+    /// The block whose hash seeds the extra samples does not exist yet.
     #[error("the deadline block {block} of the interval is not on chain yet (current block {current}); waiting")]
-    DeadlineBlockPending { block: u64, current: u64 },
+    DeadlineBlockPending {
+        /// The deadline block.
+        block: u64,
+        /// The chain's current block.
+        current: u64,
+    },
 }
 
 /// Stage durations of one interval.

@@ -14,8 +14,10 @@ use crate::protocol::MIN_START_DISTANCE_SEC;
 /// Pruning failures (ours, not the miners').
 #[derive(Debug, thiserror::Error)]
 pub enum PruneError {
+    /// The overlap index could not be read.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A kept frame could not give a row's key or start.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
 }

@@ -105,14 +105,21 @@ impl Default for ServiceSettings {
 /// retried on the next poll instead.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// The state could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The state records an interval the chain has not reached.
     #[error(
         "the recorded state is ahead of the chain: last finished interval {last} but the chain is at block \
          {block}. This state belongs to another chain (an embedded chain that was reset?); point NEXIS_WORKDIR \
          at a fresh directory or remove the old one"
     )]
-    StateAheadOfChain { last: u64, block: u64 },
+    StateAheadOfChain {
+        /// The last recorded interval.
+        last: u64,
+        /// The chain's current block.
+        block: u64,
+    },
 }
 
 /// Failed weight submissions back off 10 s, 20 s, 40 s ... capped at 300 s; the count

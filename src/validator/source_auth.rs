@@ -24,18 +24,29 @@ pub const REPORTED_PREFIX: &str = "source_frame_";
 /// Why a pass of the sidecar could not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceAuthError {
+    /// The chain could not be read.
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
+    /// An interval could not be evaluated.
     #[error("interval {interval_id}: {source}")]
     Interval {
+        /// The interval.
         interval_id: u64,
+        /// Why.
         #[source]
         source: IntervalError,
     },
+    /// Reporting to the validation API failed.
     #[error("validation API: {0}")]
     Api(#[from] ApiError),
+    /// The last-interval file could not be read or written.
     #[error("state file {path}: {message}")]
-    State { path: String, message: String },
+    State {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// The miners of `decisions` with a `source_frame_*` failure, sorted, once each.

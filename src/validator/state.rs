@@ -27,19 +27,29 @@ const WEIGHTS_INTENT: &[u8] = b"meta/weights_intent";
 /// State failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The state directory could not be opened (locked by another process?).
     #[error(
         "cannot open the validator state at {path}: {source} (is another nexis validator using this \
          NEXIS_WORKDIR?)"
     )]
     Open {
+        /// The state directory.
         path: PathBuf,
+        /// Why it could not be opened.
         #[source]
         source: sled::Error,
     },
+    /// A read or write failed.
     #[error("validator state: {0}")]
     Db(#[from] sled::Error),
+    /// A record does not decode.
     #[error("validator state holds an unreadable record under {key}: {reason}")]
-    Corrupt { key: String, reason: String },
+    Corrupt {
+        /// The record's key.
+        key: String,
+        /// Why it does not decode.
+        reason: String,
+    },
 }
 
 /// What the state keeps of one decision: the scoring fields plus the full decision JSON.

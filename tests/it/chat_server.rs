@@ -15,11 +15,11 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 /// The key the server accepts.
-pub const CHAT_KEY: &str = "sk-test-local-0123456789";
+pub(crate) const CHAT_KEY: &str = "sk-test-local-0123456789";
 
 /// What the server answers to one request.
 #[derive(Debug, Clone)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// A normal completion with this message content.
     Text(String),
     /// An HTTP status with an OpenAI-style error body.
@@ -41,7 +41,7 @@ struct Shared {
 }
 
 /// A running chat-completions server; stops when dropped.
-pub struct ChatServer {
+pub(crate) struct ChatServer {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Value>>>,
     task: tokio::task::JoinHandle<()>,
@@ -55,7 +55,7 @@ impl Drop for ChatServer {
 
 impl ChatServer {
     /// Starts a server answering request `n` (0-based) with `responder(body, n)`.
-    pub async fn start(responder: impl Fn(&Value, usize) -> Answer + Send + Sync + 'static) -> Self {
+    pub(crate) async fn start(responder: impl Fn(&Value, usize) -> Answer + Send + Sync + 'static) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared { requests: requests.clone(), responder: Arc::new(responder) };
         let app = axum::Router::new().route("/v1/chat/completions", post(complete)).with_state(shared);
@@ -68,18 +68,18 @@ impl ChatServer {
     }
 
     /// The base URL to configure (`OPENAI_BASE_URL`).
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
     /// Bodies of the requests received so far.
-    pub fn requests(&self) -> Vec<Value> {
+    pub(crate) fn requests(&self) -> Vec<Value> {
         self.requests.lock().expect("lock").clone()
     }
 }
 
 /// A chat-completions reply body with `text` as the message content.
-pub fn completion(text: &str) -> Value {
+pub(crate) fn completion(text: &str) -> Value {
     json!({
         "id": "chatcmpl-local", "object": "chat.completion", "created": 0, "model": "local",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -88,7 +88,7 @@ pub fn completion(text: &str) -> Value {
 }
 
 /// The `data:image/jpeg;base64,` URLs of a request body's user message.
-pub fn image_urls(body: &Value) -> Vec<String> {
+pub(crate) fn image_urls(body: &Value) -> Vec<String> {
     body.pointer("/messages/1/content")
         .and_then(Value::as_array)
         .map(|parts| {

@@ -24,7 +24,7 @@ use nexis::chain::{Chain, ChainError, Hotkey, TimelockedCommit, WeightsCall};
 use nexis::protocol::IntervalClock;
 use nexis::validator::state::WeightSubmission;
 
-pub fn cr_vectors() -> Value {
+pub(crate) fn cr_vectors() -> Value {
     serde_json::from_slice(&std::fs::read(repo().join("tests/commit-reveal-vectors.json")).expect("vectors"))
         .expect("json")
 }
@@ -33,7 +33,7 @@ fn hex_of(v: &Value) -> Vec<u8> {
     hex::decode(v.as_str().expect("hex string")).expect("hex")
 }
 
-pub fn round_signature(round: u64) -> Vec<u8> {
+pub(crate) fn round_signature(round: u64) -> Vec<u8> {
     hex_of(&cr_vectors()["round_signatures"][round.to_string()])
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A running PostgreSQL cluster, stopped (immediate) on drop.
-pub struct PgServer {
+pub(crate) struct PgServer {
     dir: tempfile::TempDir,
     bin: PathBuf,
     /// The loopback port.
@@ -59,7 +59,7 @@ fn free_port() -> u16 {
 
 impl PgServer {
     /// Initialises and starts a fresh cluster.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new().prefix("nexis-pg-").tempdir().expect("tempdir");
         if is_root() {
@@ -86,14 +86,14 @@ impl PgServer {
     }
 
     /// Stops the server (fast) and starts it again on the same port and data.
-    pub fn restart(&self) {
+    pub(crate) fn restart(&self) {
         let data = self.dir.path().join("data").to_string_lossy().into_owned();
         run_as(&self.bin.join("pg_ctl"), &["-D", &data, "-m", "fast", "-w", "stop"]);
         self.pg_ctl_start();
     }
 
     /// A connection URL for database `postgres`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://nexis@127.0.0.1:{}/postgres", self.port)
     }
 }

@@ -18,16 +18,16 @@ use tokio::task::JoinHandle;
 use nexis::storage::{S3Config, S3Store};
 
 /// Access key the server accepts (32 characters, so miners can commit it, protocol §4).
-pub const ACCESS_KEY: &str = "NEXISTESTACCESSKEY01234567890123";
+pub(crate) const ACCESS_KEY: &str = "NEXISTESTACCESSKEY01234567890123";
 /// Secret key the server accepts (64 characters, as a committed R2 secret).
-pub const SECRET_KEY: &str = "nexis-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz012345";
+pub(crate) const SECRET_KEY: &str = "nexis-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz012345";
 /// Both keys, as a miner commits them.
-pub const KEYS: (&str, &str) = (ACCESS_KEY, SECRET_KEY);
+pub(crate) const KEYS: (&str, &str) = (ACCESS_KEY, SECRET_KEY);
 /// Region the test configs sign for (s3s-fs accepts any).
-pub const REGION: &str = "us-east-1";
+pub(crate) const REGION: &str = "us-east-1";
 
 /// A running in-process S3 server; dropping it aborts the server.
-pub struct S3Server {
+pub(crate) struct S3Server {
     root: tempfile::TempDir,
     addr: std::net::SocketAddr,
     task: JoinHandle<()>,
@@ -35,7 +35,7 @@ pub struct S3Server {
 
 impl S3Server {
     /// Starts a server with an empty root (no buckets yet).
-    pub async fn start() -> S3Server {
+    pub(crate) async fn start() -> S3Server {
         let root = tempfile::tempdir().expect("s3 root tempdir");
         let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs root");
         let mut builder = S3ServiceBuilder::new(fs);
@@ -61,23 +61,23 @@ impl S3Server {
     }
 
     /// `http://127.0.0.1:{port}`.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// The directory holding the buckets (one subdirectory each).
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.root.path()
     }
 
     /// Where the server keeps object `key` of `bucket` on disk (its mtime is the
     /// object's LastModified).
-    pub fn object_path(&self, bucket: &str, key: &str) -> std::path::PathBuf {
+    pub(crate) fn object_path(&self, bucket: &str, key: &str) -> std::path::PathBuf {
         self.root.path().join(bucket).join(key)
     }
 
     /// A config for `bucket` on this server with the test keys and short timeouts.
-    pub fn config(&self, bucket: &str) -> S3Config {
+    pub(crate) fn config(&self, bucket: &str) -> S3Config {
         S3Config {
             endpoint: self.endpoint(),
             region: REGION.into(),
@@ -92,17 +92,17 @@ impl S3Server {
     }
 
     /// A store for `bucket` on this server (the bucket must exist to be used).
-    pub fn store(&self, bucket: &str) -> S3Store {
+    pub(crate) fn store(&self, bucket: &str) -> S3Store {
         S3Store::new(self.config(bucket)).expect("s3 store")
     }
 
     /// Creates `name` (s3s-fs keeps a bucket as a directory under its root).
-    pub async fn create_bucket(&self, name: &str) {
+    pub(crate) async fn create_bucket(&self, name: &str) {
         tokio::fs::create_dir_all(self.root.path().join(name)).await.expect("create bucket");
     }
 
     /// Creates `bucket` and uploads every file under `dir` as `{prefix}{relative path}`.
-    pub async fn upload_dir(&self, bucket: &str, dir: &Path, prefix: &str) -> S3Store {
+    pub(crate) async fn upload_dir(&self, bucket: &str, dir: &Path, prefix: &str) -> S3Store {
         use nexis::storage::ObjectStore;
         self.create_bucket(bucket).await;
         let store = self.store(bucket);

@@ -1,8 +1,6 @@
 //! Shared helpers: paths, a validator wired like `nexis check`, and a package builder
 //! that starts from the golden `valid_12` package (real clips) and rewrites its dataset.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,32 +19,32 @@ use nexis::storage::{LocalStore, PrefixStore};
 use nexis::validator::sampling::interval_seed;
 use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator};
 
-pub const MINER: &str = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
-pub const VALIDATOR: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
-pub const INTERVAL: u64 = 7_756_800;
-pub const CATEGORY: &str = "nature_landscape_scenery";
+pub(crate) const MINER: &str = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
+pub(crate) const VALIDATOR: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
+pub(crate) const INTERVAL: u64 = 7_756_800;
+pub(crate) const CATEGORY: &str = "nature_landscape_scenery";
 /// Rows of valid_12 sampled with the hotkeys above.
-pub const SAMPLED: [usize; 3] = [5, 8, 9];
+pub(crate) const SAMPLED: [usize; 3] = [5, 8, 9];
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn golden_dir() -> PathBuf {
+pub(crate) fn golden_dir() -> PathBuf {
     repo().join("tests/golden")
 }
 
 /// `../shared` beside the checkout, when present.
-pub fn shared_dir() -> Option<PathBuf> {
+pub(crate) fn shared_dir() -> Option<PathBuf> {
     let p = repo().join("../shared");
     p.is_dir().then_some(p)
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-pub fn request(interval: u64) -> PackageRequest {
+pub(crate) fn request(interval: u64) -> PackageRequest {
     let terms = IntervalTerms {
         interval_id: interval,
         validator_hotkey: Some(VALIDATOR.into()),
@@ -59,7 +57,7 @@ pub fn request(interval: u64) -> PackageRequest {
     PackageRequest::new(MINER, std::sync::Arc::new(terms))
 }
 
-pub fn validator_with(limits: PackageLimits) -> PackageValidator {
+pub(crate) fn validator_with(limits: PackageLimits) -> PackageValidator {
     let scratch = std::env::temp_dir().join("nexis-tests");
     PackageValidator::new(
         SpecRegistry::builtin().expect("builtin specs"),
@@ -70,16 +68,16 @@ pub fn validator_with(limits: PackageLimits) -> PackageValidator {
 }
 
 /// Validates a package directory (the content of `{interval}/`).
-pub async fn check_dir_with(dir: &Path, req: &PackageRequest, limits: PackageLimits) -> Decision {
+pub(crate) async fn check_dir_with(dir: &Path, req: &PackageRequest, limits: PackageLimits) -> Decision {
     let store = PrefixStore::new(LocalStore::new(dir), format!("{}/", req.interval_id()));
     validator_with(limits).validate(&store, req).await.expect("validation environment").decision
 }
 
-pub async fn check_dir(dir: &Path) -> Decision {
+pub(crate) async fn check_dir(dir: &Path) -> Decision {
     check_dir_with(dir, &request(INTERVAL), PackageLimits::default()).await
 }
 
-pub fn failures(d: &Decision) -> Vec<String> {
+pub(crate) fn failures(d: &Decision) -> Vec<String> {
     d.failures.iter().map(ToString::to_string).collect()
 }
 
@@ -97,7 +95,7 @@ fn int(batch: &RecordBatch, name: &str, i: usize) -> i64 {
 }
 
 /// Reads a dataset written with the protocol's types back into records.
-pub fn read_records(path: &Path) -> Vec<ClipRecord> {
+pub(crate) fn read_records(path: &Path) -> Vec<ClipRecord> {
     let file = std::fs::File::open(path).expect("open dataset");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
     let mut out = Vec::new();
@@ -162,35 +160,35 @@ fn copy_tree(src: &Path, dst: &Path) {
 }
 
 /// A writable copy of the golden `valid_12` package.
-pub struct TestPackage {
+pub(crate) struct TestPackage {
     pub tmp: tempfile::TempDir,
     pub records: Vec<ClipRecord>,
 }
 
 impl TestPackage {
-    pub fn valid() -> Self {
+    pub(crate) fn valid() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         copy_tree(&golden_dir().join("valid_12/package"), tmp.path());
         let records = read_records(&tmp.path().join("dataset.parquet"));
         Self { tmp, records }
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.tmp.path()
     }
 
-    pub fn dataset(&self) -> PathBuf {
+    pub(crate) fn dataset(&self) -> PathBuf {
         self.dir().join("dataset.parquet")
     }
 
     /// Rewrites the dataset from `records` and fixes the manifest's hash and count.
-    pub fn write(&self) {
+    pub(crate) fn write(&self) {
         write_dataset(&self.dataset(), &self.records).expect("write dataset");
         self.fix_manifest(self.records.len() as u64);
     }
 
     /// Writes a custom batch (any schema) as the dataset and fixes the manifest.
-    pub fn write_batch(&self, batch: &RecordBatch) {
+    pub(crate) fn write_batch(&self, batch: &RecordBatch) {
         let file = std::fs::File::create(self.dataset()).expect("create");
         let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
         w.write(batch).expect("write");
@@ -199,7 +197,7 @@ impl TestPackage {
     }
 
     /// The valid batch with column `name` replaced by `array` (any type).
-    pub fn batch_with(&self, name: &str, array: ArrayRef) -> RecordBatch {
+    pub(crate) fn batch_with(&self, name: &str, array: ArrayRef) -> RecordBatch {
         let batch = to_batch(&self.records).expect("batch");
         let schema = batch.schema();
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -211,7 +209,7 @@ impl TestPackage {
     }
 
     /// The valid batch without column `name`.
-    pub fn batch_without(&self, name: &str) -> RecordBatch {
+    pub(crate) fn batch_without(&self, name: &str) -> RecordBatch {
         let batch = to_batch(&self.records).expect("batch");
         let i = batch.schema().index_of(name).expect(name);
         let mut b = batch.clone();
@@ -219,7 +217,7 @@ impl TestPackage {
         b
     }
 
-    pub fn fix_manifest(&self, record_count: u64) {
+    pub(crate) fn fix_manifest(&self, record_count: u64) {
         let bytes = std::fs::read(self.dataset()).expect("dataset");
         self.edit_manifest(|m| {
             m["record_count"] = record_count.into();
@@ -227,25 +225,25 @@ impl TestPackage {
         });
     }
 
-    pub fn edit_manifest(&self, f: impl FnOnce(&mut serde_json::Value)) {
+    pub(crate) fn edit_manifest(&self, f: impl FnOnce(&mut serde_json::Value)) {
         let path = self.dir().join("manifest.json");
         let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("manifest")).expect("json");
         f(&mut m);
         std::fs::write(&path, serde_json::to_vec_pretty(&m).expect("json")).expect("write manifest");
     }
 
-    pub fn manifest(&self) -> IntervalManifest {
+    pub(crate) fn manifest(&self) -> IntervalManifest {
         IntervalManifest::parse(&std::fs::read(self.dir().join("manifest.json")).expect("manifest")).expect("parse")
     }
 
-    pub fn clip_path(&self, row: usize) -> PathBuf {
+    pub(crate) fn clip_path(&self, row: usize) -> PathBuf {
         self.dir().join(&self.records[row].clip_uri)
     }
 }
 
 /// The `nexis` binary with none of the caller's nexis, wallet, R2 or model settings, so a
 /// test sees only the settings it passes.
-pub fn nexis_command(dir: &Path, envs: &[(&str, String)]) -> tokio::process::Command {
+pub(crate) fn nexis_command(dir: &Path, envs: &[(&str, String)]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
     cmd.current_dir(dir);
     for (key, _) in std::env::vars_os() {

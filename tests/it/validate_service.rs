@@ -22,23 +22,23 @@ use nexis::validator::state::ValidatorState;
 
 use crate::support::{self, CATEGORY, TestPackage, sha256_hex};
 
-pub const NETUID: u16 = 1;
+pub(crate) const NETUID: u16 = 1;
 /// One-hour blocks: the chain stands still unless a test advances it.
-pub const FROZEN_BLOCK_MS: u64 = 3_600_000;
+pub(crate) const FROZEN_BLOCK_MS: u64 = 3_600_000;
 
-pub fn hotkey(n: u8) -> Hotkey {
+pub(crate) fn hotkey(n: u8) -> Hotkey {
     Hotkey::from_seed([n; 32])
 }
 
 /// The read credentials every test miner commits (they match the test S3 server's keys).
-pub fn credentials() -> ReadCredentials {
+pub(crate) fn credentials() -> ReadCredentials {
     let (access, secret) = crate::s3_server::KEYS;
     ReadCredentials::new("0123456789abcdef0123456789abcdef", access, secret).expect("credentials")
 }
 
 /// A package for `miner` and `interval` from the golden valid_12 clips, with sources
 /// renamed by `tag` so different tags never overlap.
-pub fn package(miner: &str, interval: u64, tag: &str) -> TestPackage {
+pub(crate) fn package(miner: &str, interval: u64, tag: &str) -> TestPackage {
     let mut p = TestPackage::valid();
     for (i, r) in p.records.iter_mut().enumerate() {
         let id = format!("{tag:_<5}{i:06}");
@@ -55,7 +55,7 @@ pub fn package(miner: &str, interval: u64, tag: &str) -> TestPackage {
 }
 
 /// Uploads a package in the protocol's order: assets, dataset, manifest last.
-pub async fn publish(store: &dyn ObjectStore, interval: u64, dir: &Path) {
+pub(crate) async fn publish(store: &dyn ObjectStore, interval: u64, dir: &Path) {
     for sub in ["clips", "frames"] {
         for entry in std::fs::read_dir(dir.join(sub)).expect("read_dir") {
             let entry = entry.expect("entry");
@@ -69,14 +69,14 @@ pub async fn publish(store: &dyn ObjectStore, interval: u64, dir: &Path) {
 
 /// Sets a file's modification time (what both the local store and s3s-fs report as
 /// LastModified).
-pub fn set_mtime(path: &Path, at: SystemTime) {
+pub(crate) fn set_mtime(path: &Path, at: SystemTime) {
     let f = std::fs::OpenOptions::new().write(true).open(path).expect("open for mtime");
     f.set_modified(at).expect("set mtime");
 }
 
 /// Steps the chain a block at a time, polling the validator, until the chain holds no
 /// unrevealed commit of `validator` (at most 60 blocks). Returns the block reached.
-pub async fn until_revealed(w: &World, service: &ValidatorService, validator: &Hotkey) -> u64 {
+pub(crate) async fn until_revealed(w: &World, service: &ValidatorService, validator: &Hotkey) -> u64 {
     for _ in 0..60 {
         if w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending").is_empty() {
             break;
@@ -97,14 +97,14 @@ fn codes(d: &Decision) -> Vec<String> {
     d.failures.iter().map(|f| f.code().to_string()).collect()
 }
 
-pub struct World {
+pub(crate) struct World {
     pub tmp: tempfile::TempDir,
     pub chain: EmbeddedChain,
     pub s3: crate::s3_server::S3Server,
 }
 
 impl World {
-    pub async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let chain = EmbeddedChain::open(tmp.path().join("chain"), FROZEN_BLOCK_MS).expect("chain");
         let s3 = crate::s3_server::S3Server::start().await;
@@ -112,7 +112,7 @@ impl World {
     }
 
     /// Registers `key` and, when `commit`, creates its bucket and commits credentials.
-    pub async fn miner(&self, key: &Hotkey, commit: bool) -> Arc<dyn ObjectStore> {
+    pub(crate) async fn miner(&self, key: &Hotkey, commit: bool) -> Arc<dyn ObjectStore> {
         self.chain.register(NETUID, &key.ss58()).expect("register");
         let bucket = nexis::chain::commitment::bucket_for_hotkey(&key.ss58());
         self.s3.create_bucket(&bucket).await;
@@ -123,20 +123,20 @@ impl World {
     }
 
     /// Where the S3 server keeps `key` of `hotkey`'s bucket on disk.
-    pub fn object_path(&self, hotkey: &str, key: &str) -> PathBuf {
+    pub(crate) fn object_path(&self, hotkey: &str, key: &str) -> PathBuf {
         self.s3.object_path(&nexis::chain::commitment::bucket_for_hotkey(hotkey), key)
     }
 
-    pub fn stores(&self) -> Arc<dyn MinerStores> {
+    pub(crate) fn stores(&self) -> Arc<dyn MinerStores> {
         Arc::new(nexis::storage::S3Buckets::new(Some(self.s3.endpoint())))
     }
 
-    pub fn service(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorService {
+    pub(crate) fn service(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorService {
         self.config(validator, clock, grace).build().expect("validator")
     }
 
     /// The test validator's configuration, for a test to adjust before building it.
-    pub fn config(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorConfig {
+    pub(crate) fn config(&self, validator: &Hotkey, clock: IntervalClock, grace: Duration) -> ValidatorConfig {
         let chain: Arc<dyn Chain> = Arc::new(self.chain.clone());
         let state = ValidatorState::open(&self.tmp.path().join("state")).expect("state");
         let seat = Seat { netuid: NETUID, clock, hotkey: Arc::new(validator.clone()) };
@@ -156,7 +156,7 @@ impl World {
 
 /// Evaluates `interval` at `block` with `service`'s evaluator (no API exclusions, no
 /// snapshot), without recording it.
-pub async fn evaluate(
+pub(crate) async fn evaluate(
     service: &ValidatorService,
     interval: u64,
     block: u64,

@@ -17,7 +17,9 @@ use crate::model::{DecisionNotes, Failure};
 /// travel in every stage's `Err`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadFailure {
+    /// The load-stage failure.
     pub failure: Failure,
+    /// Notes explaining it (expected and actual digests, counts, the error text).
     pub notes: Box<DecisionNotes>,
 }
 

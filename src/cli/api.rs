@@ -23,7 +23,7 @@ use nexis::shutdown::Shutdown;
 #[command(after_help = "Without a subcommand, serves the API. The allowlist is every metagraph \
     hotkey with a validator permit and at least NEXIS_API_MIN_VALIDATOR_STAKE; a miner is listed \
     invalid only when validators holding NEXIS_API_INVALID_QUORUM of that stake rejected it.")]
-pub struct ApiArgs {
+pub(crate) struct ApiArgs {
     #[command(subcommand)]
     pub command: Option<ApiCommand>,
     #[command(flatten)]
@@ -34,7 +34,7 @@ pub struct ApiArgs {
 
 /// Where the evidence is stored.
 #[derive(Debug, Args)]
-pub struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// PostgreSQL URL (postgres://user:password@host:port/db, no TLS: keep it on loopback or
     /// a private network). Unset: the embedded SQLite store under the work directory.
     #[arg(long, global = true, env = "NEXIS_API_DATABASE_URL", hide_env_values = true)]
@@ -46,7 +46,7 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     /// Opens the configured store (migrations applied).
-    pub async fn open(&self) -> anyhow::Result<Arc<dyn EvidenceStore>> {
+    pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn EvidenceStore>> {
         let dir = workdir(self.workdir.clone());
         open_store(self.database_url.as_deref(), &dir)
             .await
@@ -56,7 +56,7 @@ impl StoreArgs {
 
 /// Settings of the server.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
     /// Address to listen on.
@@ -88,7 +88,7 @@ pub struct ServeArgs {
 
 /// `nexis api ...` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum ApiCommand {
+pub(crate) enum ApiCommand {
     /// Manage the blacklist served at /v1/get_blacklist.
     #[command(subcommand)]
     Blacklist(BlacklistCommand),
@@ -96,7 +96,7 @@ pub enum ApiCommand {
 
 /// `nexis api blacklist ...`.
 #[derive(Debug, Subcommand)]
-pub enum BlacklistCommand {
+pub(crate) enum BlacklistCommand {
     /// Add a hotkey.
     Add {
         /// SS58 hotkey.
@@ -116,7 +116,7 @@ pub enum BlacklistCommand {
 
 impl ServeArgs {
     /// The server settings these flags describe.
-    pub fn config(&self, netuid: u16) -> anyhow::Result<ServerConfig> {
+    pub(crate) fn config(&self, netuid: u16) -> anyhow::Result<ServerConfig> {
         let quorum: Fraction =
             self.invalid_quorum.parse().map_err(|e| anyhow::anyhow!("NEXIS_API_INVALID_QUORUM: {e}"))?;
         if quorum.num == 0 || quorum.num > quorum.den {
@@ -149,7 +149,7 @@ impl ServeArgs {
 }
 
 /// Runs `nexis api`.
-pub async fn run(args: ApiArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: ApiArgs) -> anyhow::Result<ExitCode> {
     if let Some(ApiCommand::Blacklist(cmd)) = args.command {
         return blacklist(&args.store, cmd).await;
     }

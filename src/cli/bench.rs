@@ -18,7 +18,7 @@ const INTERVAL: u64 = 7_756_800;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Generate valid packages of N rows and time `nexis check` on each (wall time and
     /// peak memory of the child process). Build with `--release` for meaningful numbers.
     Check(BenchCheckArgs),
@@ -46,7 +46,7 @@ pub enum BenchCommand {
 
 /// Arguments of `nexis bench hostile`.
 #[derive(Debug, Args)]
-pub struct BenchHostileArgs {
+pub(crate) struct BenchHostileArgs {
     /// Rows of the hostile package.
     #[arg(long, default_value_t = 2_000_000)]
     pub rows: usize,
@@ -60,7 +60,7 @@ pub struct BenchHostileArgs {
 
 /// Arguments of the hidden `nexis bench hostile-run`.
 #[derive(Debug, Args)]
-pub struct BenchHostileRunArgs {
+pub(crate) struct BenchHostileRunArgs {
     /// The package directory (the content of `{interval}/`).
     #[arg(long)]
     pub dir: PathBuf,
@@ -71,7 +71,7 @@ pub struct BenchHostileRunArgs {
 
 /// Arguments of `nexis bench api`.
 #[derive(Debug, Args)]
-pub struct BenchApiArgs {
+pub(crate) struct BenchApiArgs {
     /// Concurrent simulated validators.
     #[arg(long, default_value_t = 64)]
     pub validators: usize,
@@ -95,7 +95,7 @@ pub struct BenchApiArgs {
 
 /// Arguments of `nexis bench clips`.
 #[derive(Debug, Args)]
-pub struct BenchClipsArgs {
+pub(crate) struct BenchClipsArgs {
     /// Length of the generated 1280x720 source, seconds.
     #[arg(long, default_value_t = 600)]
     pub seconds: u32,
@@ -106,7 +106,7 @@ pub struct BenchClipsArgs {
 
 /// Arguments of `nexis bench check`.
 #[derive(Debug, Args)]
-pub struct BenchCheckArgs {
+pub(crate) struct BenchCheckArgs {
     /// Package sizes in rows, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     pub rows: Vec<usize>,
@@ -134,7 +134,7 @@ struct Measurement {
 }
 
 /// Runs a benchmark.
-pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Check(args) => bench_check(args).await,
         BenchCommand::Clips(args) => bench_clips(args).await,

@@ -19,7 +19,7 @@ use nexis::storage::LocalStore;
 
 /// Arguments of `nexis bench catalog`.
 #[derive(Debug, Args)]
-pub struct BenchCatalogArgs {
+pub(crate) struct BenchCatalogArgs {
     /// Catalog rows.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: usize,
@@ -36,7 +36,7 @@ pub struct BenchCatalogArgs {
 
 /// Arguments of `nexis bench export`.
 #[derive(Debug, Args)]
-pub struct BenchExportArgs {
+pub(crate) struct BenchExportArgs {
     /// Bytes of clips to export.
     #[arg(long, default_value = "2GiB", value_parser = parse_bytes)]
     pub bytes: u64,
@@ -82,7 +82,7 @@ fn measure(exe: &Path, args: &[&str]) -> anyhow::Result<(f64, f64)> {
 }
 
 /// `nexis bench catalog`.
-pub async fn bench_catalog(args: BenchCatalogArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn bench_catalog(args: BenchCatalogArgs) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; build with --release for real numbers");
     }
@@ -111,7 +111,7 @@ pub async fn bench_catalog(args: BenchCatalogArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `nexis bench export`.
-pub async fn bench_export(args: BenchExportArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn bench_export(args: BenchExportArgs) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; build with --release for real numbers");
     }

@@ -25,7 +25,7 @@ use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid, WeightRules, Wei
 
 /// Where and as whom chain commands run.
 #[derive(Debug, Args)]
-pub struct ChainArgs {
+pub(crate) struct ChainArgs {
     /// Chain: embedded (a local simulation, no node), finney, test, local, or a ws(s):// URL.
     #[arg(long, env = "BT_NETWORK", default_value = DEFAULT_NETWORK)]
     pub network: String,
@@ -47,11 +47,11 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
-    pub fn network(&self) -> anyhow::Result<Network> {
+    pub(crate) fn network(&self) -> anyhow::Result<Network> {
         Ok(Network::parse(&self.network)?)
     }
 
-    pub fn netuid(&self, network: &Network) -> anyhow::Result<NetUid> {
+    pub(crate) fn netuid(&self, network: &Network) -> anyhow::Result<NetUid> {
         match (self.netuid, network) {
             (Some(n), _) => Ok(n),
             (None, Network::Embedded) => Ok(1),
@@ -67,11 +67,11 @@ impl ChainArgs {
         }
     }
 
-    pub fn hotkey(&self) -> anyhow::Result<Hotkey> {
+    pub(crate) fn hotkey(&self) -> anyhow::Result<Hotkey> {
         self.wallet().load_hotkey().context("loading the hotkey that signs")
     }
 
-    pub async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
+    pub(crate) async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
         if network.is_embedded() {
             return Ok(Box::new(EmbeddedChain::from_env()?));
         }
@@ -85,7 +85,7 @@ impl ChainArgs {
 #[command(after_help = "The bucket must be named after the hotkey in lowercase; validators read \
     it with these keys. The keys are public on chain by design: the bucket must hold nothing \
     but published packages.")]
-pub struct CommitArgs {
+pub(crate) struct CommitArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
     /// Cloudflare account id (32 hex characters).
@@ -113,7 +113,7 @@ pub struct CommitArgs {
 
 /// `nexis chain ...`.
 #[derive(Debug, Subcommand)]
-pub enum ChainCommand {
+pub(crate) enum ChainCommand {
     /// Network, block, netuid, our uid and whether our commitment is on chain.
     Status(StatusArgs),
     /// The weights a validator hotkey last set, read back from the chain.
@@ -129,7 +129,7 @@ pub enum ChainCommand {
 #[command(after_help = "With --metadata the call is encoded offline: commit-reveal on, version 4, drand \
     quicknet, unless --commit-reveal, --commit-reveal-version or --reveal-round say otherwise. Without \
     --reveal-round the offline reveal round assumes a commit at block 0 of a tempo-360 subnet.")]
-pub struct SetWeightsArgs {
+pub(crate) struct SetWeightsArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
     /// Uids, comma-separated (e.g. 1,2).
@@ -159,7 +159,7 @@ pub struct SetWeightsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
     /// Machine-readable output.
@@ -168,7 +168,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct WeightsArgs {
+pub(crate) struct WeightsArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
     /// Validator hotkey to read (default: the wallet's hotkey).
@@ -180,13 +180,13 @@ pub struct WeightsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RegisterArgs {
+pub(crate) struct RegisterArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
 }
 
 /// Runs `nexis commit-credentials`.
-pub async fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
     let creds = ReadCredentials::new(args.account_id.trim(), args.read_access_key.trim(), args.read_secret_key.trim())
         .context("R2 read credentials")?;
     refuse_write_keys(&args)?;
@@ -237,7 +237,7 @@ fn refuse_write_keys(args: &CommitArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `nexis chain ...`.
-pub async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ChainCommand::Status(a) => status(a).await,
         ChainCommand::Weights(a) => weights(a).await,

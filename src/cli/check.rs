@@ -26,7 +26,7 @@ use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageVali
 #[command(after_help = "Exit status: 0 accepted, 1 rejected, 2 usage or environment error.\n\n\
     Example:\n  nexis check tests/golden/valid_12/package \\\n    \
     --hotkey 5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9 --interval 7756800")]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Directory holding the contents of a bucket's `{interval_id}/` prefix
     /// (manifest.json, dataset.parquet, clips/, frames/).
     pub package_dir: PathBuf,
@@ -66,7 +66,7 @@ pub struct CheckArgs {
 /// Sampling, size caps and ffprobe: how one package is validated (shared by `check` and
 /// `validate`).
 #[derive(Debug, Args)]
-pub struct PackageArgs {
+pub(crate) struct PackageArgs {
     /// Cap on sampled rows per miner.
     #[arg(long, env = "NEXIS_VALIDATOR_ROW_SAMPLE_MAX", default_value_t = DEFAULT_ROW_SAMPLE_MAX)]
     pub row_sample_max: usize,
@@ -86,7 +86,7 @@ pub struct PackageArgs {
 /// Size caps on everything downloaded from a miner's bucket (shared by `check`,
 /// `validate` and `sync-owner-datasets`).
 #[derive(Debug, Args)]
-pub struct SizeCapArgs {
+pub(crate) struct SizeCapArgs {
     /// Size cap of one clip download, bytes.
     #[arg(long, env = "NEXIS_VALIDATOR_MAX_CLIP_BYTES", default_value_t = DEFAULT_MAX_CLIP_BYTES)]
     pub max_clip_bytes: u64,
@@ -103,7 +103,7 @@ pub struct SizeCapArgs {
 
 impl PackageArgs {
     /// The package limits these flags describe.
-    pub fn limits(&self) -> PackageLimits {
+    pub(crate) fn limits(&self) -> PackageLimits {
         let mut limits = PackageLimits {
             max_clip_bytes: self.caps.max_clip_bytes,
             max_frame_bytes: self.caps.max_frame_bytes,
@@ -117,7 +117,7 @@ impl PackageArgs {
     }
 
     /// ffprobe, checked to be runnable.
-    pub async fn probe(&self) -> anyhow::Result<Ffprobe> {
+    pub(crate) async fn probe(&self) -> anyhow::Result<Ffprobe> {
         let probe = Ffprobe::new(Some(self.ffprobe.clone()), Duration::from_secs(self.ffprobe_timeout_sec));
         probe.check_available().await.context("ffprobe is needed to verify sampled clips")?;
         Ok(probe)
@@ -125,7 +125,7 @@ impl PackageArgs {
 }
 
 /// The built-in spec registry, with every name in `specs` known.
-pub fn registry_for(specs: &[String]) -> anyhow::Result<SpecRegistry> {
+pub(crate) fn registry_for(specs: &[String]) -> anyhow::Result<SpecRegistry> {
     let registry = SpecRegistry::builtin().context("loading the built-in dataset specs")?;
     for spec in specs {
         if registry.get(spec.trim()).is_none() {
@@ -159,7 +159,7 @@ impl CheckArgs {
 }
 
 /// Prints a readable summary of a decision.
-pub fn print_summary(d: &Decision) {
+pub(crate) fn print_summary(d: &Decision) {
     let verdict = if d.accepted { "ACCEPTED" } else { "REJECTED" };
     println!("{verdict}  miner {}  interval {}", d.miner_hotkey, d.interval_id);
     let sampled = d
@@ -200,7 +200,7 @@ pub fn print_summary(d: &Decision) {
 }
 
 /// Runs `nexis check`.
-pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if !args.package_dir.is_dir() {
         bail!("package directory {} does not exist or is not a directory", args.package_dir.display());
     }

@@ -22,7 +22,7 @@ use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 
 /// `nexis dataset` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum DatasetCommand {
+pub(crate) enum DatasetCommand {
     /// Rows, hours of video, clips per interval and per miner, caption lengths.
     Stats(StatsArgs),
     /// Run SQL over the catalog (table `catalog`), print a table or write CSV/parquet.
@@ -35,7 +35,7 @@ pub enum DatasetCommand {
 
 /// Where the catalog and the clips are read from.
 #[derive(Debug, Args)]
-pub struct SourceArgs {
+pub(crate) struct SourceArgs {
     /// A local copy of the owner bucket (the folder holding `catalog/` and `nature/`);
     /// without it the owner bucket is read (NEXIS_OWNER_DB_*).
     #[arg(long, env = "NEXIS_DATASET_FROM")]
@@ -126,7 +126,7 @@ impl SourceArgs {
 /// Arguments of `nexis dataset stats`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  nexis dataset stats --from ./buckets/owner-db --plot stats.png")]
-pub struct StatsArgs {
+pub(crate) struct StatsArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Also draw the numbers as a PNG chart.
@@ -139,7 +139,7 @@ pub struct StatsArgs {
 
 /// Output format of `nexis dataset query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     Table,
     Csv,
     Parquet,
@@ -150,7 +150,7 @@ pub enum OutputFormat {
 #[command(after_help = "The catalog is the table `catalog` (columns: see docs/dataset.md).\n\nExample:\n  \
     nexis dataset query --from ./buckets/owner-db \\\n    \"SELECT miner_hotkey, count(*) AS clips FROM catalog \
     GROUP BY miner_hotkey ORDER BY clips DESC\"")]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// The SQL query.
     pub sql: String,
     #[command(flatten)]
@@ -168,7 +168,7 @@ pub struct QueryArgs {
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     Webdataset,
 }
 
@@ -176,7 +176,7 @@ pub enum ExportFormat {
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  nexis dataset export --from ./buckets/owner-db --format webdataset \
     --shard-bytes 1GiB --out ./shards --where \"interval >= 100\"")]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Output format.
@@ -204,7 +204,7 @@ pub struct ExportArgs {
 #[command(after_help = "Reads nature/{id}/... in the owner bucket and the bundles in the record-info bucket, \
     and rewrites catalog/ and catalog/_index.json.\n\nExample:\n  nexis dataset rebuild-catalog --buckets-dir \
     ./buckets --owner-db-bucket owner-db")]
-pub struct RebuildArgs {
+pub(crate) struct RebuildArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -220,7 +220,7 @@ pub struct RebuildArgs {
 }
 
 /// Parses `1GiB`, `500MB`, `64KiB` or a plain number of bytes.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -245,7 +245,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 /// Runs `nexis dataset ...`.
-pub async fn run(cmd: DatasetCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cmd: DatasetCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DatasetCommand::Stats(args) => stats(args).await,
         DatasetCommand::Query(args) => query(args).await,

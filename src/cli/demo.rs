@@ -24,7 +24,7 @@ use nexis::shutdown::Shutdown;
     miners and validator state live in a temporary directory that is removed at the end, unless \
     --workdir names an (empty) directory to keep them in.\n\n\
     Example:\n  nexis demo\n  nexis demo --json > demo.json")]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep everything in DIR (must be empty or absent) instead of a temporary directory.
     #[arg(long)]
     pub workdir: Option<PathBuf>,
@@ -45,7 +45,7 @@ pub struct DemoArgs {
 }
 
 /// Runs `nexis demo`.
-pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let demo = DemoSettings::demo_clock();
     // The demo's own short intervals and epoch are not operator overrides, so they are
     // applied after `resolve` (which warns about overrides); the upload reserve keeps the

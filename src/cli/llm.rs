@@ -16,7 +16,7 @@ use nexis::validator::stages::content::ContentChecks;
 
 /// Provider flags; keys are read from the environment and never shown in `--help`.
 #[derive(Debug, Args)]
-pub struct LlmArgs {
+pub(crate) struct LlmArgs {
     /// OpenAI API key (used first when set).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<Secret>,
@@ -33,7 +33,7 @@ pub struct LlmArgs {
 
 impl LlmArgs {
     /// The configured provider, if any key is set.
-    pub fn provider(&self) -> Option<LlmProvider> {
+    pub(crate) fn provider(&self) -> Option<LlmProvider> {
         LlmProvider::from_settings(
             self.openai_api_key.as_deref(),
             self.openai_base_url.as_deref(),
@@ -44,7 +44,7 @@ impl LlmArgs {
 
 /// The validator's semantic caption check and nature category check (protocol §8).
 #[derive(Debug, Args)]
-pub struct ContentCheckArgs {
+pub(crate) struct ContentCheckArgs {
     #[command(flatten)]
     pub llm: LlmArgs,
     /// Run the semantic caption check when a model key is set.
@@ -75,7 +75,7 @@ pub struct ContentCheckArgs {
 
 impl ContentCheckArgs {
     /// The configured checks, or `None` (with a warning) when none can run.
-    pub fn content_checks(&self, expected_category: Option<&str>) -> anyhow::Result<Option<ContentChecks>> {
+    pub(crate) fn content_checks(&self, expected_category: Option<&str>) -> anyhow::Result<Option<ContentChecks>> {
         let wanted_category = self.category_check && expected_category == Some(NATURE_CATEGORY);
         if !self.semantic_check && !wanted_category {
             info!("semantic and category checks are off");

@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 /// Exit code for usage and environment errors.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -118,7 +118,7 @@ fn drop_blank_settings() {
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is reported but not fatal.
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()

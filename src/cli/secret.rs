@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 /// A secret flag value; `Debug` never shows it, `Deref` gives the text to use it.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -142,6 +142,11 @@ async fn every_metric_the_dashboard_queries_is_exported() {
     let queried = queried_metrics(&dashboard);
     assert!(queried.iter().any(|n| n.starts_with("nexis_validator_")), "{queried:?}");
     assert!(queried.iter().any(|n| n.starts_with("nexis_owner_sync_")), "{queried:?}");
+    for reveal in
+        ["nexis_weights_committed_total", "nexis_weights_revealed_total", "nexis_weights_reveal_missing_total"]
+    {
+        assert!(queried.contains(reveal), "the commit-reveal panel queries {reveal}: {queried:?}");
+    }
     assert!(queried.len() >= 15, "the dashboard queries too few metrics to be the nexis one: {queried:?}");
 
     let tmp = tempfile::tempdir().expect("tempdir");

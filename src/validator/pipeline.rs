@@ -45,8 +45,9 @@ struct Partial {
 
 /// Why an evaluation stopped before a full decision.
 enum Stop {
-    /// A load-stage failure: the miner's problem, with what was known by then.
-    Load { failure: LoadFailure, partial: Partial },
+    /// A load-stage failure: the miner's problem, with what was known by then (boxed:
+    /// the manifest is large next to the other variant).
+    Load { failure: LoadFailure, partial: Box<Partial> },
     /// Trouble on the validator's side.
     Environment(EnvironmentError),
 }
@@ -137,7 +138,7 @@ impl PackageValidator {
                     notes.spec_id.get_or_insert_with(|| m.spec_id.clone());
                 }
                 let decision = Decision::load_failure(&req.miner_hotkey, req.interval_id(), failure, *notes);
-                let Partial { manifest, submitted_at } = partial;
+                let Partial { manifest, submitted_at } = *partial;
                 Ok(PackageOutcome { decision, manifest, submitted_at, dataset: None, llm: LlmUsage::default() })
             }
             Err(Stop::Environment(e)) => Err(e),
@@ -154,14 +155,14 @@ impl PackageValidator {
         let t = Instant::now();
         let submission = fetch::fetch_submission(store, req, &self.limits, dir)
             .await
-            .map_err(|failure| Stop::Load { failure, partial: Partial::default() })?;
+            .map_err(|failure| Stop::Load { failure, partial: Box::default() })?;
         timed("fetch", t);
         let mut partial = Partial { manifest: None, submitted_at: submission.manifest_last_modified };
 
         let t = Instant::now();
         let (manifest, spec) = match admit::admit(&submission.manifest_bytes, req, &self.registry) {
             Ok(admitted) => admitted,
-            Err(failure) => return Err(Stop::Load { failure, partial }),
+            Err(failure) => return Err(Stop::Load { failure, partial: Box::new(partial) }),
         };
         let digest = integrity::check_dataset_digest(&manifest, &submission.dataset_sha256);
         timed("admit+integrity", t);
@@ -172,7 +173,7 @@ impl PackageValidator {
         partial.manifest = Some(manifest);
         match result {
             Ok(evaluated) => Ok((evaluated, partial)),
-            Err(StageStop::Load(failure)) => Err(Stop::Load { failure, partial }),
+            Err(StageStop::Load(failure)) => Err(Stop::Load { failure, partial: Box::new(partial) }),
             Err(StageStop::Environment(e)) => Err(Stop::Environment(e)),
         }
     }

@@ -27,18 +27,17 @@ use url::Url;
 use crate::chain::Hotkey;
 use crate::model::Decision;
 
-pub use auth::{
-    HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders, auth_message, body_sha256,
-    new_nonce, unix_now,
-};
-pub use payload::{canonical_json, decision_value, interval_payload, invalid_hotkeys_payload, parse_hotkey_list};
+pub(crate) use auth::{HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+pub use auth::{SignedHeaders, auth_message, body_sha256, unix_now};
+pub use payload::{canonical_json, interval_payload};
+pub(crate) use payload::{invalid_hotkeys_payload, parse_hotkey_list};
 
 /// `POST`: this validator's decisions for one interval (signed).
-pub const PATH_RESULTS: &str = "/v1/validation-results";
+pub(crate) const PATH_RESULTS: &str = "/v1/validation-results";
 /// `GET ?interval_id=I`: hotkeys listed as invalid; `POST`: report invalid hotkeys (signed).
-pub const PATH_INVALID_HOTKEYS: &str = "/v1/invalid-hotkeys";
+pub(crate) const PATH_INVALID_HOTKEYS: &str = "/v1/invalid-hotkeys";
 /// `GET`: blacklisted hotkeys.
-pub const PATH_BLACKLIST: &str = "/v1/get_blacklist";
+pub(crate) const PATH_BLACKLIST: &str = "/v1/get_blacklist";
 
 /// Timeout when `NEXIS_VALIDATION_API_TIMEOUT_SEC` is unset.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,20 +139,13 @@ impl ValidationApi {
         Self::new(url, timeout, hotkey).map(Some)
     }
 
-    /// [`Self::from_env_values`] with the process environment.
-    pub fn from_env(hotkey: Hotkey) -> Result<Option<Self>, ApiError> {
-        let url = std::env::var(URL_VAR).ok();
-        let timeout = std::env::var(TIMEOUT_VAR).ok();
-        Self::from_env_values(url.as_deref(), timeout.as_deref(), hotkey)
-    }
-
     /// The per-request timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// The request path of an endpoint (`prefix` + `/v1/...`): what is signed.
-    pub fn endpoint_path(&self, endpoint: &str) -> String {
+    pub(crate) fn endpoint_path(&self, endpoint: &str) -> String {
         format!("{}{endpoint}", self.prefix)
     }
 

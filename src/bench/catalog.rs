@@ -65,7 +65,7 @@ pub fn row(interval: u64, miner: &str, i: usize) -> CatalogRow {
 pub struct CatalogWrite {
     pub rows: u64,
     pub parts: u64,
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     pub seconds: f64,
 }
 

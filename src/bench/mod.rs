@@ -23,7 +23,7 @@ use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, PROTOCOL_VERSION, SCHEM
 use crate::storage::{clip_uri, frame_uri};
 use crate::validator::sampling::{interval_seed, select_row_indices};
 
-pub use hostile::{generate_hostile_package, hostile_record};
+pub use hostile::generate_hostile_package;
 
 /// Rows per record batch written, bounding the generator's memory.
 const CHUNK_ROWS: usize = 64 * 1024;
@@ -92,7 +92,7 @@ fn placeholder_hash(kind: &str, i: usize) -> String {
 
 /// Row `i` of a generated package, with placeholder asset hashes; `source_offset` shifts
 /// the source numbering.
-pub fn synthetic_record(i: usize, interval_id: u64, source_offset: usize) -> ClipRecord {
+pub(crate) fn synthetic_record(i: usize, interval_id: u64, source_offset: usize) -> ClipRecord {
     let source = video_id(i + source_offset);
     let start = ((i % 900) * 5) as f64;
     let clip_id = deterministic_clip_id(&source, start, 5.0);

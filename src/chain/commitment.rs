@@ -7,11 +7,11 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 /// Characters of each part of the payload.
-pub const ACCOUNT_ID_LEN: usize = 32;
-pub const ACCESS_KEY_LEN: usize = 32;
-pub const SECRET_KEY_LEN: usize = 64;
+pub(crate) const ACCOUNT_ID_LEN: usize = 32;
+pub(crate) const ACCESS_KEY_LEN: usize = 32;
+pub(crate) const SECRET_KEY_LEN: usize = 64;
 /// Characters of the whole payload.
-pub const PAYLOAD_LEN: usize = ACCOUNT_ID_LEN + ACCESS_KEY_LEN + SECRET_KEY_LEN;
+pub(crate) const PAYLOAD_LEN: usize = ACCOUNT_ID_LEN + ACCESS_KEY_LEN + SECRET_KEY_LEN;
 
 /// Why credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -53,11 +53,6 @@ impl Metagraph {
     pub fn uid_of(&self, hotkey: &str) -> Option<Uid> {
         self.neurons.iter().find(|n| n.hotkey == hotkey).map(|n| n.uid)
     }
-
-    /// The hotkey registered at `uid`.
-    pub fn hotkey_of(&self, uid: Uid) -> Option<&str> {
-        self.neurons.iter().find(|n| n.uid == uid).map(|n| n.hotkey.as_str())
-    }
 }
 
 /// A miner's decoded on-chain commitment.

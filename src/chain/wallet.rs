@@ -12,7 +12,7 @@ use subxt_signer::bip39::Mnemonic;
 use subxt_signer::sr25519::Keypair;
 
 /// `BT_WALLET_PATH` when unset, as the Bittensor wallet tool has it.
-pub const DEFAULT_WALLET_PATH: &str = "~/.bittensor/wallets";
+pub(crate) const DEFAULT_WALLET_PATH: &str = "~/.bittensor/wallets";
 
 /// Largest key file read (real ones are under 1 KiB).
 const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
@@ -64,7 +64,7 @@ impl Hotkey {
     }
 
     /// The hotkey of a BIP-39 mnemonic (`secretPhrase`), as the Bittensor wallet derives it.
-    pub fn from_phrase(phrase: &str) -> Result<Self, String> {
+    pub(crate) fn from_phrase(phrase: &str) -> Result<Self, String> {
         let mnemonic = Mnemonic::parse(phrase.trim()).map_err(|e| format!("invalid secret phrase: {e}"))?;
         Keypair::from_phrase(&mnemonic, None).map(Self::from_pair).map_err(|e| format!("invalid secret phrase: {e}"))
     }
@@ -209,16 +209,6 @@ pub struct WalletConfig {
 }
 
 impl WalletConfig {
-    /// From the environment, with the Bittensor defaults (`~/.bittensor/wallets`,
-    /// `default`, `default`); `~` is expanded from `HOME`.
-    pub fn from_env() -> Self {
-        let wallet_path = std::env::var("BT_WALLET_PATH").ok();
-        let wallet_name = std::env::var("BT_WALLET_NAME").ok();
-        let wallet_hotkey = std::env::var("BT_WALLET_HOTKEY").ok();
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        Self::from_values(wallet_path.as_deref(), wallet_name.as_deref(), wallet_hotkey.as_deref(), home)
-    }
-
     /// The configuration from raw values (unset or blank means the default).
     pub fn from_values(path: Option<&str>, name: Option<&str>, hotkey: Option<&str>, home: Option<PathBuf>) -> Self {
         let value =

@@ -11,7 +11,7 @@
 //! the summary table and the JSON document.
 
 pub mod captions;
-pub mod cheats;
+pub(crate) mod cheats;
 mod dataset;
 pub mod report;
 pub mod run;
@@ -35,7 +35,6 @@ use crate::validator::state::StateError;
 
 pub use report::{DemoReport, Event};
 pub use run::run;
-pub use subnet::Role;
 
 /// What the demo runs.
 #[derive(Debug, Clone)]

@@ -12,23 +12,23 @@ use super::subnet::Role;
 /// One participant as the report shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ParticipantInfo {
-    pub name: String,
-    pub role: Role,
-    pub uid: u16,
-    pub hotkey: String,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) uid: u16,
+    pub(crate) hotkey: String,
     /// The bucket the validator reads (miners only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<String>,
+    pub(crate) bucket: Option<String>,
 }
 
 /// One uid's weight in a submission.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UidWeight {
-    pub uid: u16,
-    pub name: String,
-    pub weight: u16,
+    pub(crate) uid: u16,
+    pub(crate) name: String,
+    pub(crate) weight: u16,
     /// The weight as a share of all weights (0–1).
-    pub share: f64,
+    pub(crate) share: f64,
 }
 
 /// Something that happened.
@@ -95,7 +95,7 @@ pub enum Event {
 /// An event and when it happened, in seconds since the demo started.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Timed {
-    pub at_sec: f64,
+    pub(crate) at_sec: f64,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -103,39 +103,39 @@ pub struct Timed {
 /// One row of the summary table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SummaryRow {
-    pub name: String,
-    pub role: Role,
-    pub uid: u16,
-    pub hotkey: String,
-    pub intervals_published: u64,
-    pub intervals_accepted: u64,
-    pub intervals_rejected: u64,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) uid: u16,
+    pub(crate) hotkey: String,
+    pub(crate) intervals_published: u64,
+    pub(crate) intervals_accepted: u64,
+    pub(crate) intervals_rejected: u64,
     /// Sum of post-prune rows over accepted intervals.
-    pub rows_kept: u64,
+    pub(crate) rows_kept: u64,
     /// Rows pruned as already published (globally or by another miner earlier).
-    pub rows_pruned: u64,
+    pub(crate) rows_pruned: u64,
     /// Failure codes this miner received (distinct, first-seen order).
-    pub failure_codes: Vec<String>,
+    pub(crate) failure_codes: Vec<String>,
     /// The weight the validator's last submission gives this uid (u16 on chain).
-    pub final_weight: u16,
-    pub final_share: f64,
+    pub(crate) final_weight: u16,
+    pub(crate) final_share: f64,
 }
 
 /// The whole demo run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DemoReport {
-    pub workdir: String,
+    pub(crate) workdir: String,
     /// Whether `workdir` is removed when the command ends.
-    pub workdir_temporary: bool,
-    pub timeline: Vec<Timed>,
+    pub(crate) workdir_temporary: bool,
+    pub(crate) timeline: Vec<Timed>,
     pub summary: Vec<SummaryRow>,
     /// The validation API's invalid window at the last interval (the demo runs `nexis api`).
-    pub invalid_window: Option<crate::api::server::local::InvalidWindow>,
+    pub(crate) invalid_window: Option<crate::api::server::local::InvalidWindow>,
     pub elapsed_sec: f64,
 }
 
 /// `5Gx3ab...9fQk`: enough of a hotkey to tell participants apart.
-pub fn short_hotkey(hotkey: &str) -> String {
+pub(crate) fn short_hotkey(hotkey: &str) -> String {
     let chars: Vec<char> = hotkey.chars().collect();
     if chars.len() <= 12 {
         return hotkey.to_string();

@@ -15,7 +15,7 @@ pub const DEFAULT_OBJECT_KEY: &str = "record_info.json";
 /// Default record-info bucket (`NEXIS_RECORD_INFO_BUCKET`).
 pub const DEFAULT_BUCKET: &str = "nexis-record-info";
 /// Largest snapshot read.
-pub const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
 
 /// What a refresh found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +26,6 @@ pub enum SnapshotRead {
     Missing,
     /// Unreadable or unparseable: ignored, and never to be overwritten.
     Untrusted(String),
-}
-
-impl SnapshotRead {
-    /// Whether the published index may be replaced by one built on this read.
-    pub fn is_trusted(&self) -> bool {
-        !matches!(self, Self::Untrusted(_))
-    }
 }
 
 /// Where the snapshot lives.

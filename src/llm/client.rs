@@ -55,7 +55,7 @@ impl LlmError {
     }
 
     /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, Self::Timeout(_) | Self::RateLimited(_) | Self::Server(_) | Self::Transport(_))
     }
 
@@ -97,7 +97,7 @@ impl RetryPolicy {
 }
 
 /// `text` with every occurrence of `secret` (when not blank) replaced by `<redacted>`.
-pub fn scrub(text: &str, secret: &str) -> String {
+pub(crate) fn scrub(text: &str, secret: &str) -> String {
     if secret.trim().is_empty() { text.to_string() } else { text.replace(secret, "<redacted>") }
 }
 
@@ -105,8 +105,8 @@ pub fn scrub(text: &str, secret: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct ReplySchema {
     /// Schema name sent to the provider.
-    pub name: &'static str,
-    pub schema: Value,
+    pub(crate) name: &'static str,
+    pub(crate) schema: Value,
 }
 
 /// One request: instructions, the user's text and JPEG images.
@@ -123,7 +123,7 @@ pub struct ChatRequest<'a> {
 
 /// Why [`ChatClient::ask_parsed`] has no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AskFailure {
+pub(crate) enum AskFailure {
     /// The provider answered (HTTP 200) but, twice, with nothing usable: a refusal, prose,
     /// wrong JSON. This depends on the content shown to the model.
     Unusable(String),
@@ -242,7 +242,7 @@ impl ChatClient {
 
     /// The reply parsed by `parse`; an unusable reply is asked for once more. Failures
     /// carry `"{class}: {detail}"`, ready for decision notes, with the key scrubbed.
-    pub async fn ask_parsed<T>(
+    pub(crate) async fn ask_parsed<T>(
         &self,
         req: &ChatRequest<'_>,
         invalid_class: &str,
@@ -264,7 +264,7 @@ impl ChatClient {
     }
 
     /// `text` with this client's API key redacted.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         scrub(text, self.provider.api_key())
     }
 

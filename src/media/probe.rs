@@ -18,12 +18,12 @@ use super::FFMPEG_INSTALL_HINT;
 /// What a probe learns about a clip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoInfo {
-    pub width: u32,
-    pub height: u32,
-    pub duration_sec: Option<f64>,
-    pub fps: Option<f64>,
-    pub frame_count: Option<u64>,
-    pub has_audio: bool,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) duration_sec: Option<f64>,
+    pub(crate) fps: Option<f64>,
+    pub(crate) frame_count: Option<u64>,
+    pub(crate) has_audio: bool,
 }
 
 /// Probe failures: the file's fault (`NotVideo`) or ours (the rest).
@@ -110,7 +110,7 @@ struct ProbeFormat {
 }
 
 /// Parses an ffprobe rate such as `30000/1001` or `25`; `0/0` is `None`.
-pub fn parse_rate(text: &str) -> Option<f64> {
+pub(crate) fn parse_rate(text: &str) -> Option<f64> {
     let (num, den) = match text.split_once('/') {
         Some((n, d)) => (n.trim().parse::<f64>().ok()?, d.trim().parse::<f64>().ok()?),
         None => (text.trim().parse::<f64>().ok()?, 1.0),

@@ -53,6 +53,6 @@ pub async fn synth_clip(path: &Path, clip: &SynthClip) -> Result<(), MediaError>
 }
 
 /// Writes the first frame of `clip` as a JPEG to `path`.
-pub async fn first_frame(clip: &Path, path: &Path) -> Result<(), MediaError> {
+pub(crate) async fn first_frame(clip: &Path, path: &Path) -> Result<(), MediaError> {
     super::ffmpeg::first_frame(clip, path, SYNTH_TIMEOUT).await
 }

@@ -19,7 +19,7 @@ pub enum MediaField {
 
 impl MediaField {
     /// The string used inside the failure code.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Duration => "duration",
             Self::Fps => "fps",
@@ -157,27 +157,6 @@ impl Failure {
             Self::SourceUnavailable { .. } => "source_unavailable",
         }
     }
-
-    /// Whether this failure ends the evaluation of the miner (load stage).
-    pub fn is_load_stage(&self) -> bool {
-        matches!(
-            self,
-            Self::MissingCommittedReadCredentials
-                | Self::MissingSubmissionFiles
-                | Self::LateSubmission
-                | Self::ManifestSchemaInvalid
-                | Self::ManifestIdentityMismatch
-                | Self::UnknownSpec { .. }
-                | Self::IncompatibleSpecVersion { .. }
-                | Self::SpecNotEnabled { .. }
-                | Self::MissingCategoryMetadata
-                | Self::UnsupportedCategory { .. }
-                | Self::DatasetSha256Mismatch
-                | Self::DatasetSchemaInvalid
-                | Self::ManifestRecordCountMismatch
-                | Self::ValidationException
-        )
-    }
 }
 
 impl fmt::Display for Failure {
@@ -229,7 +208,7 @@ impl fmt::Display for Failure {
 impl Failure {
     /// Whether this failure stands for a model reply without a usable verdict (the codes
     /// an interval with a broken model turns into *unavailable*).
-    pub fn is_unusable_reply(&self) -> bool {
+    pub(crate) fn is_unusable_reply(&self) -> bool {
         matches!(self, Self::CaptionSemanticResponseInvalid { .. } | Self::CategoryStrictResponseInvalid { .. })
     }
 }
@@ -252,17 +231,17 @@ pub struct FailureList {
 
 impl FailureList {
     /// An empty list.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Whether more failures would still be kept (not only counted).
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.kept.len() < MAX_DECISION_FAILURES
     }
 
     /// Adds a failure.
-    pub fn push(&mut self, failure: Failure) {
+    pub(crate) fn push(&mut self, failure: Failure) {
         self.count(failure.code(), 1);
         if self.has_room() {
             self.kept.push(failure);
@@ -270,7 +249,11 @@ impl FailureList {
     }
 
     /// Adds a failure of `code`, building it only when it will be kept.
-    pub fn push_with<E>(&mut self, code: &'static str, make: impl FnOnce() -> Result<Failure, E>) -> Result<(), E> {
+    pub(crate) fn push_with<E>(
+        &mut self,
+        code: &'static str,
+        make: impl FnOnce() -> Result<Failure, E>,
+    ) -> Result<(), E> {
         if self.has_room() {
             self.push(make()?);
         } else {
@@ -280,38 +263,33 @@ impl FailureList {
     }
 
     /// Counts `n` failures of `code` that come after the kept ones, without keeping them.
-    pub fn count(&mut self, code: &'static str, n: u64) {
+    pub(crate) fn count(&mut self, code: &'static str, n: u64) {
         self.total = self.total.saturating_add(n);
         *self.by_code.entry(code).or_default() += n;
     }
 
     /// Whether there is no failure at all.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.total == 0
     }
 
     /// How many failures were found (kept or not).
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.total
     }
 
-    /// The kept failures, in order.
-    pub fn kept(&self) -> &[Failure] {
-        &self.kept
-    }
-
     /// Whether some failures were only counted.
-    pub fn is_truncated(&self) -> bool {
+    pub(crate) fn is_truncated(&self) -> bool {
         self.total > self.kept.len() as u64
     }
 
     /// Count per code.
-    pub fn by_code(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn by_code(&self) -> BTreeMap<String, u64> {
         self.by_code.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
     }
 
     /// The kept failures.
-    pub fn into_kept(self) -> Vec<Failure> {
+    pub(crate) fn into_kept(self) -> Vec<Failure> {
         self.kept
     }
 }
@@ -350,8 +328,8 @@ mod tests {
         }
         list.push_with::<()>("empty_caption", || panic!("not built once the list is full")).unwrap();
         list.count("duplicate_clip", 5);
-        assert_eq!(list.kept().len(), MAX_DECISION_FAILURES);
-        assert_eq!(list.kept()[255].to_string(), "short_caption:255");
+        assert_eq!(list.kept.len(), MAX_DECISION_FAILURES);
+        assert_eq!(list.kept[255].to_string(), "short_caption:255");
         assert_eq!(list.total(), 1006);
         assert!(list.is_truncated());
         let by_code = list.by_code();
@@ -402,11 +380,5 @@ mod tests {
         assert!(f.is_unusable_reply());
         assert!(Failure::CategoryStrictResponseInvalid { clip_id: "abc".into() }.is_unusable_reply());
         assert!(!Failure::CaptionSemanticMismatch { clip_id: "abc".into() }.is_unusable_reply());
-    }
-
-    #[test]
-    fn load_stage_classification() {
-        assert!(Failure::DatasetSchemaInvalid.is_load_stage());
-        assert!(!Failure::ShortCaption { clip_id: "x".into() }.is_load_stage());
     }
 }

@@ -49,7 +49,7 @@ fn serialize_created_at<S: serde::Serializer>(value: &Option<DateTime<Utc>>, s: 
 }
 
 /// RFC 3339 in UTC with `Z`, microseconds only when non-zero (protocol §7).
-pub fn format_timestamp(t: &DateTime<Utc>) -> String {
+pub(crate) fn format_timestamp(t: &DateTime<Utc>) -> String {
     let t = t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(*t);
     if t.nanosecond() == 0 {
         t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -155,7 +155,7 @@ impl IntervalManifest {
     }
 
     /// The manifest as our miner writes it: protocol field order, 2-space indent.
-    pub fn to_pretty_json(&self) -> String {
+    pub(crate) fn to_pretty_json(&self) -> String {
         // Serialising a plain struct of strings and integers cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }

@@ -40,6 +40,6 @@ pub fn deterministic_clip_id(source_video_id: &str, start: f64, duration: f64) -
 }
 
 /// `max(round(5 * fps), 1)` as the miner declares it.
-pub fn declared_num_frames(fps: f64) -> i64 {
+pub(crate) fn declared_num_frames(fps: f64) -> i64 {
     ((5.0 * fps).round_ties_even() as i64).max(1)
 }

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-pub use keys::{asset_key, clip_uri, dataset_key, frame_uri, manifest_key, normalize_uri, normalize_uri_cow};
+pub(crate) use keys::{asset_key, frame_uri, normalize_uri, normalize_uri_cow};
+pub use keys::{clip_uri, dataset_key, manifest_key};
 pub use local::LocalStore;
 pub use miners::{LocalBuckets, MinerStores, S3Buckets};
 pub use prefix::PrefixStore;
@@ -75,7 +76,7 @@ pub trait ObjectStore: Send + Sync {
 
 /// Copies at most `max_bytes` from `reader` to `writer`, hashing on the way. Reading one
 /// byte past the cap is how an over-size object is detected without trusting its length.
-pub async fn copy_capped<R, W>(
+pub(crate) async fn copy_capped<R, W>(
     key: &str,
     mut reader: R,
     mut writer: W,

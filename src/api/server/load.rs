@@ -46,13 +46,13 @@ pub struct LoadStats {
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     /// The store measured.
-    pub store: String,
+    pub(crate) store: String,
     /// Signed posts.
     pub posts: LoadStats,
     /// `get_latest_result` reads.
     pub reads: LoadStats,
     /// Wall time of the run, seconds.
-    pub wall_sec: f64,
+    pub(crate) wall_sec: f64,
 }
 
 fn stats(mut lat: Vec<Duration>, errors: usize, wall: Duration) -> LoadStats {

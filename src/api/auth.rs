@@ -41,10 +41,10 @@ pub fn unix_now() -> u64 {
 /// The authentication headers of one signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
-    pub hotkey: String,
+    pub(crate) hotkey: String,
     pub signature: String,
-    pub timestamp: u64,
-    pub nonce: String,
+    pub(crate) timestamp: u64,
+    pub(crate) nonce: String,
 }
 
 impl SignedHeaders {

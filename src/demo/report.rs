@@ -97,7 +97,7 @@ pub enum Event {
 pub struct Timed {
     pub(crate) at_sec: f64,
     #[serde(flatten)]
-    pub event: Event,
+    pub(crate) event: Event,
 }
 
 /// One row of the summary table.

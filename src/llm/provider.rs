@@ -32,7 +32,7 @@ impl fmt::Display for ProviderKind {
 pub struct LlmProvider {
     pub kind: ProviderKind,
     /// API base, without the trailing `/chat/completions`.
-    pub base_url: String,
+    pub(crate) base_url: String,
     api_key: String,
 }
 

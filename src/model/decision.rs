@@ -68,7 +68,7 @@ pub struct Decision {
     pub record_count: u64,
     pub sampled_rows: u64,
     #[serde(serialize_with = "serialize_checked_at")]
-    pub checked_at: DateTime<Utc>,
+    pub(crate) checked_at: DateTime<Utc>,
     pub notes: DecisionNotes,
 }
 

@@ -75,9 +75,9 @@ pub struct Allowlist {
     /// Permitted validators and their stake (rao, or 1 each when the chain reports none).
     pub(crate) stakes: HashMap<String, u128>,
     /// Source-auth hotkeys and the fraction of the total each one's vote carries.
-    pub source_auth: HashMap<String, Fraction>,
+    pub(crate) source_auth: HashMap<String, Fraction>,
     /// Metagraph block the list was built at.
-    pub block: u64,
+    pub(crate) block: u64,
 }
 
 impl Allowlist {

@@ -35,15 +35,15 @@ impl Reject {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {
     /// The signer's SS58 hotkey.
-    pub hotkey: String,
+    pub(crate) hotkey: String,
     /// `X-Signature` as sent.
-    pub signature: String,
+    pub(crate) signature: String,
     /// `X-Timestamp`.
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// `X-Nonce`.
-    pub nonce: String,
+    pub(crate) nonce: String,
     /// Hex SHA-256 of the body.
-    pub body_sha256: String,
+    pub(crate) body_sha256: String,
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -33,7 +33,7 @@ use crate::storage::StorageError;
 use crate::validator::service::ServiceError;
 use crate::validator::state::StateError;
 
-pub use report::{DemoReport, Event};
+pub use report::DemoReport;
 pub use run::run;
 
 /// What the demo runs.

@@ -11,7 +11,7 @@ use super::subnet::Role;
 
 /// One participant as the report shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ParticipantInfo {
+pub(crate) struct ParticipantInfo {
     pub(crate) name: String,
     pub(crate) role: Role,
     pub(crate) uid: u16,
@@ -23,7 +23,7 @@ pub struct ParticipantInfo {
 
 /// One uid's weight in a submission.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UidWeight {
+pub(crate) struct UidWeight {
     pub(crate) uid: u16,
     pub(crate) name: String,
     pub(crate) weight: u16,
@@ -34,7 +34,7 @@ pub struct UidWeight {
 /// Something that happened.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// The chain, buckets, miners and validator are in place.
     SubnetReady {
         netuid: u16,

@@ -42,6 +42,7 @@ pub fn unix_now() -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     pub(crate) hotkey: String,
+    /// Hex sr25519 signature over the canonical request (`X-Nexis-Signature`).
     pub signature: String,
     pub(crate) timestamp: u64,
     pub(crate) nonce: String,

@@ -55,16 +55,56 @@ const TIMEOUT_VAR: &str = "NEXIS_VALIDATION_API_TIMEOUT_SEC";
 /// path, never the host's credentials or the signature.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A `NEXIS_VALIDATION_API_*` setting is malformed.
     #[error("{var}: {reason}")]
-    Config { var: &'static str, reason: String },
+    Config {
+        /// The environment variable at fault.
+        var: &'static str,
+        /// Why its value is refused.
+        reason: String,
+    },
+    /// No complete reply within the per-request timeout.
     #[error("{method} {path}: no complete reply within {timeout:?}")]
-    Timeout { method: Method, path: String, timeout: Duration },
+    Timeout {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// The timeout that ran out.
+        timeout: Duration,
+    },
+    /// The request could not be sent or the reply not read.
     #[error("{method} {path}: {reason}")]
-    Transport { method: Method, path: String, reason: String },
+    Transport {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The server answered with a non-success status.
     #[error("{method} {path}: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
-    Status { method: Method, path: String, status: u16, detail: String },
+    Status {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// HTTP status code.
+        status: u16,
+        /// The server's error text, possibly empty.
+        detail: String,
+    },
+    /// The reply arrived but is not what the protocol defines.
     #[error("{method} {path}: unusable reply: {reason}")]
-    BadReply { method: Method, path: String, reason: String },
+    BadReply {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The validation API client of one validator hotkey.

@@ -27,18 +27,25 @@ pub const DEFAULT_COMMIT_REVEAL_VERSION: u16 = 4;
 /// Commit-reveal failures.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CommitRevealError {
+    /// The beacon public key is not a compressed BLS12-381 G2 point.
     #[error("the beacon public key is not a compressed BLS12-381 G2 point (96 bytes)")]
     BadPublicKey,
+    /// The round signature is not a compressed BLS12-381 G1 point.
     #[error("the round signature is not a compressed BLS12-381 G1 point (48 bytes)")]
     BadSignature,
+    /// The commit exceeds the chain's size cap (its size in bytes).
     #[error("the commit is {0} bytes; the chain stores at most {MAX_COMMIT_BYTES}")]
     TooLarge(usize),
+    /// The bytes are not a timelock ciphertext.
     #[error("the commit is not a timelock ciphertext")]
     NotACiphertext,
+    /// The signature is not the one of the round the commit is locked to.
     #[error("the commit does not decrypt with this round's signature")]
     WrongRound,
+    /// The plaintext is not a SCALE `WeightsTlockPayload`.
     #[error("the decrypted commit is not a WeightsTlockPayload: {0}")]
     BadPayload(String),
+    /// Timelock encryption itself failed.
     #[error("timelock encryption failed")]
     Encrypt,
 }
@@ -48,8 +55,11 @@ pub enum CommitRevealError {
 pub struct WeightsPayload {
     /// The signer's 32-byte public key (the chain checks it equals the committer).
     pub hotkey: Vec<u8>,
+    /// Neuron uids, parallel to `values`.
     pub uids: Vec<Uid>,
+    /// u16-normalised weights, parallel to `uids`.
     pub values: Vec<u16>,
+    /// Weights version key the commit was made with.
     pub version_key: u64,
 }
 
@@ -164,9 +174,13 @@ pub fn decrypt_payload(commit: &[u8], signature: &[u8]) -> Result<WeightsPayload
 /// What the reveal round depends on (bittensor-drand `generate_commit`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RevealInputs {
+    /// `Tempo[netuid]`, blocks per epoch.
     pub tempo: u16,
+    /// The subnet id.
     pub netuid: u16,
+    /// The chain's current block.
     pub current_block: u64,
+    /// `RevealPeriodEpochs[netuid]`: epochs between commit and reveal.
     pub reveal_period_epochs: u64,
     /// Milliseconds per block.
     pub block_time_ms: u64,

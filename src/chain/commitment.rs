@@ -16,10 +16,20 @@ pub(crate) const PAYLOAD_LEN: usize = ACCOUNT_ID_LEN + ACCESS_KEY_LEN + SECRET_K
 /// Why credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommitmentError {
+    /// A field has the wrong length.
     #[error("{field} must be {want} characters, is {got}")]
-    Length { field: &'static str, want: usize, got: usize },
+    Length {
+        /// Which field.
+        field: &'static str,
+        /// Required length in characters.
+        want: usize,
+        /// Actual length in characters.
+        got: usize,
+    },
+    /// The account id is not hexadecimal.
     #[error("the account id must be hexadecimal")]
     AccountNotHex,
+    /// The named field contains whitespace.
     #[error("{0} must not contain whitespace")]
     Whitespace(&'static str),
 }
@@ -29,7 +39,9 @@ pub enum CommitmentError {
 pub struct ReadCredentials {
     /// Lowercase hex Cloudflare account id.
     pub account_id: String,
+    /// R2 read-only access key id.
     pub read_access_key: String,
+    /// R2 read-only secret access key (redacted in `Debug`).
     pub read_secret_key: String,
 }
 

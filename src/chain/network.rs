@@ -19,8 +19,11 @@ pub const DEFAULT_CHAIN_TIMEOUT_SEC: u64 = 30;
 /// A resolved `BT_NETWORK` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Network {
+    /// Bittensor mainnet (`finney`).
     Finney,
+    /// Bittensor testnet (`test`).
     Test,
+    /// A node on this machine (`local`, `ws://127.0.0.1:9944`).
     Local,
     /// An explicit `ws://` or `wss://` endpoint.
     Endpoint(String),

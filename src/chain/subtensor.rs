@@ -191,9 +191,13 @@ pub fn uids_key(metadata: &Metadata, netuid: NetUid, account: [u8; 32]) -> Resul
 /// What signing needs besides the metadata when no node is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfflineSigning {
+    /// Runtime spec version.
     pub spec_version: u32,
+    /// Runtime transaction version.
     pub transaction_version: u32,
+    /// Genesis block hash.
     pub genesis_hash: [u8; 32],
+    /// The signer account's nonce.
     pub nonce: u64,
 }
 
@@ -234,6 +238,7 @@ pub fn signed_extrinsic_offline(
 /// of its first field, when that field is a `Raw*` variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationFields {
+    /// The block the commitment was written at, when present.
     pub block: Option<u64>,
     pub(crate) first_raw: Option<Vec<u8>>,
 }

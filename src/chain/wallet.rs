@@ -20,19 +20,46 @@ const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
 /// Why a wallet file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
+    /// The key file does not exist.
     #[error(
         "no key file at {path}; create one with `btcli wallet new_hotkey` or set BT_WALLET_PATH, \
          BT_WALLET_NAME and BT_WALLET_HOTKEY"
     )]
-    Missing { path: PathBuf },
+    Missing {
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// The key file is password-encrypted.
     #[error("key file {path} is encrypted; nexis needs an unencrypted hotkey (regenerate it without a password)")]
-    Encrypted { path: PathBuf },
+    Encrypted {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key file is not JSON.
     #[error("key file {path} is not valid JSON: {reason}")]
-    BadJson { path: PathBuf, reason: String },
+    BadJson {
+        /// The key file.
+        path: PathBuf,
+        /// The parse error.
+        reason: String,
+    },
+    /// The key file's JSON holds no usable key.
     #[error("key file {path}: {reason}")]
-    BadKey { path: PathBuf, reason: String },
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with the key.
+        reason: String,
+    },
+    /// The key file cannot be read.
     #[error("cannot read {path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The string is not an SS58 address.
     #[error("{0:?} is not a valid SS58 address")]
     BadAddress(String),
 }
@@ -203,8 +230,11 @@ pub fn ss58_decode(address: &str) -> Result<[u8; 32], WalletError> {
 /// Where the hotkey lives: `BT_WALLET_PATH`, `BT_WALLET_NAME`, `BT_WALLET_HOTKEY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletConfig {
+    /// Wallets directory (`BT_WALLET_PATH`, `~` expanded).
     pub path: PathBuf,
+    /// Wallet name (`BT_WALLET_NAME`).
     pub name: String,
+    /// Hotkey name within the wallet (`BT_WALLET_HOTKEY`).
     pub hotkey: String,
 }
 

@@ -30,6 +30,7 @@ impl WeightsMode {
 /// Weights ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightsPlan {
+    /// Plain `set_weights` or a timelocked commit.
     pub mode: WeightsMode,
     /// The weights, with the version key raised to the chain's floor.
     pub call: WeightsCall,

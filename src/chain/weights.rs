@@ -9,8 +9,11 @@ use super::{Metagraph, NetUid, Uid, WeightsCall};
 /// What scoring needs from one decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredDecision {
+    /// SS58 hotkey of the miner decided on.
     pub miner_hotkey: String,
+    /// Interval the decision is for.
     pub interval_id: u64,
+    /// Whether the package was accepted.
     pub accepted: bool,
     /// Rows that survived pruning.
     pub record_count: u64,
@@ -100,6 +103,7 @@ pub fn normalize(scores: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
 pub struct UidWeights {
     pub(crate) uids: Vec<Uid>,
     pub(crate) weights: Vec<f64>,
+    /// Scored hotkeys with no uid in the metagraph (dropped).
     pub unknown: Vec<String>,
     /// Whether nothing was positive and all weight went to the burn uid.
     pub(crate) burned: bool,

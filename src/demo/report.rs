@@ -128,9 +128,11 @@ pub struct DemoReport {
     /// Whether `workdir` is removed when the command ends.
     pub(crate) workdir_temporary: bool,
     pub(crate) timeline: Vec<Timed>,
+    /// The summary table, one row per participant.
     pub summary: Vec<SummaryRow>,
     /// The validation API's invalid window at the last interval (the demo runs `nexis api`).
     pub(crate) invalid_window: Option<crate::api::server::local::InvalidWindow>,
+    /// Wall time of the whole run, seconds.
     pub elapsed_sec: f64,
 }
 

@@ -21,7 +21,12 @@ pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotRead {
     /// Parsed: `entries` in the snapshot, `added` of them new to the local index.
-    Trusted { entries: usize, added: usize },
+    Trusted {
+        /// Source keys in the snapshot.
+        entries: usize,
+        /// Source keys new to the local index.
+        added: usize,
+    },
     /// No snapshot published yet (an empty, trustworthy index).
     Missing,
     /// Unreadable or unparseable: ignored, and never to be overwritten.
@@ -31,7 +36,9 @@ pub enum SnapshotRead {
 /// Where the snapshot lives.
 #[derive(Clone)]
 pub struct SnapshotSource {
+    /// The record-info bucket.
     pub store: Arc<dyn ObjectStore>,
+    /// Object key of the snapshot (`record_info.json` by default).
     pub key: String,
 }
 

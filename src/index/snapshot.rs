@@ -69,8 +69,10 @@ pub(crate) fn publish_size(len: usize) -> PublishSize {
 /// Why a snapshot is untrusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
+    /// The bytes are not JSON.
     #[error("record_info snapshot is not valid JSON: {0}")]
     NotJson(String),
+    /// The JSON is not an object of source key → start times.
     #[error("record_info snapshot is not a JSON object")]
     NotAnObject,
 }
@@ -78,6 +80,7 @@ pub enum SnapshotError {
 /// Published start times (integer milliseconds) per canonical source key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Start times in integer milliseconds, per canonical source key.
     pub entries: BTreeMap<String, BTreeSet<u64>>,
 }
 

@@ -31,9 +31,11 @@ pub struct FrameLabel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CategoryScore {
     pub(crate) nature_wins: usize,
+    /// Mean `nature` score over the frames (0–1).
     pub avg_nature: f64,
     /// Largest mean score among the other five classes.
     pub rival: f64,
+    /// `avg_nature` minus `rival`; accepted from 0.12.
     pub margin: f64,
 }
 
@@ -67,6 +69,7 @@ impl CategoryScore {
         reasons
     }
 
+    /// Whether the clip passes the category check (no reject reason).
     pub fn accepted(&self) -> bool {
         self.reject_reasons().is_empty()
     }

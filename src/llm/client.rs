@@ -20,21 +20,33 @@ const MAX_REPLY_BYTES: usize = 1 << 20;
 /// Why a completion could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
+    /// No complete reply within the request timeout.
     #[error("the model did not answer within {0:?}")]
     Timeout(Duration),
+    /// HTTP 429 (or another rate-limit status) from the provider.
     #[error("rate limited by the provider (HTTP {0})")]
     RateLimited(u16),
+    /// HTTP 5xx from the provider.
     #[error("provider server error (HTTP {0})")]
     Server(u16),
+    /// The provider refused the request as malformed or unauthorised.
     #[error("request refused (HTTP {status}: {detail}); check the API key, the model name and the base URL")]
-    Config { status: u16, detail: String },
+    Config {
+        /// HTTP status code.
+        status: u16,
+        /// The provider's error text, secrets scrubbed.
+        detail: String,
+    },
+    /// The request could not be sent or the reply not read.
     #[error("cannot reach the provider: {0}")]
     Transport(String),
+    /// The reply is not a chat completion.
     #[error("unusable reply: {0}")]
     BadReply(String),
     /// An HTTP 200 completion without an answer: empty content or a refusal.
     #[error("no answer in the reply: {0}")]
     NoAnswer(String),
+    /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
 }
@@ -79,7 +91,9 @@ impl LlmError {
 pub struct RetryPolicy {
     /// Attempts in all (at least 1).
     pub attempts: u32,
+    /// Delay before the first retry; doubles per attempt.
     pub base_delay: Duration,
+    /// Cap on the delay between attempts.
     pub max_delay: Duration,
 }
 
@@ -112,10 +126,15 @@ pub struct ReplySchema {
 /// One request: instructions, the user's text and JPEG images.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
+    /// System instructions.
     pub system: &'a str,
+    /// The user's text.
     pub text: &'a str,
+    /// JPEG images sent with the text, in order.
     pub images: &'a [Vec<u8>],
+    /// Cap on the completion's tokens.
     pub max_tokens: u32,
+    /// Sampling temperature.
     pub temperature: f32,
     /// Structured output, when the provider accepts `response_format` with a JSON schema.
     pub schema: Option<&'a ReplySchema>,

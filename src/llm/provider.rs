@@ -14,7 +14,9 @@ pub(crate) const GEMINI_MODEL: &str = "gemini-3.1-flash-lite-preview";
 /// The provider family, for logs and model defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
+    /// An OpenAI-compatible chat-completions endpoint.
     OpenAi,
+    /// Google Gemini through its OpenAI-compatible endpoint.
     Gemini,
 }
 
@@ -30,6 +32,7 @@ impl fmt::Display for ProviderKind {
 /// An endpoint and its key. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct LlmProvider {
+    /// The provider family.
     pub kind: ProviderKind,
     /// API base, without the trailing `/chat/completions`.
     pub(crate) base_url: String,

@@ -215,9 +215,11 @@ pub enum Verdict {
 /// The comparison of a clip with its source section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
+    /// Whether the clip matches the source section.
     pub verdict: Verdict,
     /// Source samples the best alignment is shifted by (positive: later in the source).
     pub offset_frames: i64,
+    /// Per-instant scores at the best alignment, in clip order.
     pub instants: Vec<InstantScore>,
 }
 

@@ -29,14 +29,35 @@ pub struct VideoInfo {
 /// Probe failures: the file's fault (`NotVideo`) or ours (the rest).
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
+    /// ffmpeg or ffprobe is not installed where expected.
     #[error("{tool} was not found ({path}); {hint}")]
-    ToolMissing { tool: &'static str, path: String, hint: &'static str },
+    ToolMissing {
+        /// `ffmpeg` or `ffprobe`.
+        tool: &'static str,
+        /// The path or name looked up.
+        path: String,
+        /// How to install or point to it.
+        hint: &'static str,
+    },
+    /// The file is not a readable video.
     #[error("not a readable video: {0}")]
     NotVideo(String),
+    /// The tool did not finish in time.
     #[error("{tool} timed out after {seconds} s")]
-    Timeout { tool: &'static str, seconds: u64 },
+    Timeout {
+        /// `ffmpeg` or `ffprobe`.
+        tool: &'static str,
+        /// The timeout, seconds.
+        seconds: u64,
+    },
+    /// The tool could not be started or its output read.
     #[error("{tool} could not run: {message}")]
-    Io { tool: &'static str, message: String },
+    Io {
+        /// `ffmpeg` or `ffprobe`.
+        tool: &'static str,
+        /// The I/O error.
+        message: String,
+    },
 }
 
 /// Something that can probe a video file.

@@ -12,12 +12,17 @@ use super::ffmpeg::{FfmpegRun, command};
 /// Parameters of a synthetic clip.
 #[derive(Debug, Clone)]
 pub struct SynthClip {
+    /// Frame width, pixels.
     pub width: u32,
+    /// Frame height, pixels.
     pub height: u32,
+    /// Duration, seconds.
     pub seconds: f64,
+    /// Frames per second.
     pub fps: u32,
     /// Changes the picture so different seeds give different bytes.
     pub seed: u32,
+    /// Whether to add a sine-tone audio track.
     pub audio: bool,
 }
 

@@ -42,15 +42,31 @@ pub enum Failure {
     /// Hotkey or interval in the manifest differ from the ones validated.
     ManifestIdentityMismatch,
     /// The manifest names a spec this validator does not know.
-    UnknownSpec { spec_id: String },
+    UnknownSpec {
+        /// The manifest's `spec_id`.
+        spec_id: String,
+    },
     /// The spec is known but the versions are not supported.
-    IncompatibleSpecVersion { spec_id: String, protocol: String, schema: String },
+    IncompatibleSpecVersion {
+        /// The manifest's `spec_id`.
+        spec_id: String,
+        /// The manifest's `protocol_version`.
+        protocol: String,
+        /// The manifest's `schema_version`.
+        schema: String,
+    },
     /// The spec is known but not enabled on this validator.
-    SpecNotEnabled { spec_id: String },
+    SpecNotEnabled {
+        /// The manifest's `spec_id`.
+        spec_id: String,
+    },
     /// A category is required but the manifest has none.
     MissingCategoryMetadata,
     /// The manifest's category differs from the required one.
-    UnsupportedCategory { category: String },
+    UnsupportedCategory {
+        /// The manifest's category.
+        category: String,
+    },
     /// sha256 of the dataset bytes differs from the manifest.
     DatasetSha256Mismatch,
     /// The dataset breaks protocol §6.
@@ -61,56 +77,140 @@ pub enum Failure {
     ValidationException,
     // Hard checks.
     /// Source URL host is not YouTube.
-    NonYoutubeSource { clip_id: String },
+    NonYoutubeSource {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Two clips of one source start less than 4.5 s apart.
-    OverlapLt5s { source: String, earlier: String, later: String },
+    OverlapLt5s {
+        /// Canonical source key.
+        source: String,
+        /// `clip_id` of the earlier clip.
+        earlier: String,
+        /// `clip_id` of the later clip.
+        later: String,
+    },
     /// Caption is empty.
-    EmptyCaption { clip_id: String },
+    EmptyCaption {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Caption has fewer than 20 words.
-    ShortCaption { clip_id: String },
+    ShortCaption {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Caption contains a URL.
-    UrlLikeCaption { clip_id: String },
+    UrlLikeCaption {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Clip starts after 5000 s.
-    ClipStartGt5000 { clip_id: String },
+    ClipStartGt5000 {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The row repeats an earlier row's id, URI or hash (stricter).
-    DuplicateClip { clip_id: String },
+    DuplicateClip {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// A text value is longer than its cap (rev. 2); `clip_id` is cut to 64 characters.
-    ValueTooLong { column: String, clip_id: String },
+    ValueTooLong {
+        /// The column whose value is too long.
+        column: String,
+        /// The row's `clip_id`, cut to 64 characters.
+        clip_id: String,
+    },
     // Sampled assets.
     /// A row URI is not a valid relative path.
-    InvalidAssetUri { uri: String },
+    InvalidAssetUri {
+        /// The offending URI.
+        uri: String,
+    },
     /// The clip cannot be fetched.
-    MissingClipAsset { clip_id: String },
+    MissingClipAsset {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The clip's sha256 differs.
-    ClipSha256Mismatch { clip_id: String },
+    ClipSha256Mismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The clip is not exactly 1280x720.
-    InvalidResolution { clip_id: String, width: u32, height: u32 },
+    InvalidResolution {
+        /// The row's `clip_id`.
+        clip_id: String,
+        /// Probed width, pixels.
+        width: u32,
+        /// Probed height, pixels.
+        height: u32,
+    },
     /// The clip cannot be probed as a video (stricter).
-    InvalidClipMedia { clip_id: String },
+    InvalidClipMedia {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Real duration or frame rate disagree with the protocol / declaration (stricter).
-    ClipMetadataMismatch { clip_id: String, field: MediaField },
+    ClipMetadataMismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+        /// Which field disagrees.
+        field: MediaField,
+    },
     /// The first frame cannot be fetched.
-    MissingFirstFrameAsset { clip_id: String },
+    MissingFirstFrameAsset {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The first frame's sha256 differs.
-    FirstFrameSha256Mismatch { clip_id: String },
+    FirstFrameSha256Mismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     // LLM checks.
     /// The caption contains an injection keyword.
-    CaptionSemanticInjectionKeyword { clip_id: String },
+    CaptionSemanticInjectionKeyword {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The model says the caption does not match the clip.
-    CaptionSemanticMismatch { clip_id: String },
+    CaptionSemanticMismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The semantic model answered without a usable verdict (rev. 2).
-    CaptionSemanticResponseInvalid { clip_id: String },
+    CaptionSemanticResponseInvalid {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The category check rejected the clip.
-    CategoryStrictReject { clip_id: String },
+    CategoryStrictReject {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Fewer than three frames for the category check.
-    CategoryStrictFramesMissing { clip_id: String },
+    CategoryStrictFramesMissing {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The category model's reply is unusable.
-    CategoryStrictResponseInvalid { clip_id: String },
+    CategoryStrictResponseInvalid {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     // Source check.
     /// The clip's frames confidently differ from the claimed source at the claimed time.
-    SourceFrameMismatch { clip_id: String },
+    SourceFrameMismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// YouTube reports the claimed source as not existing (only when configured hard).
-    SourceUnavailable { clip_id: String },
+    SourceUnavailable {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
 }
 
 impl Failure {

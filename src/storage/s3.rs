@@ -33,8 +33,11 @@ pub struct S3Config {
     pub endpoint: String,
     /// Signing region (`auto` for R2).
     pub region: String,
+    /// Bucket name.
     pub bucket: String,
+    /// Access key id.
     pub access_key: String,
+    /// Secret access key (redacted in `Debug`).
     pub secret_key: String,
     /// Time allowed to establish a connection.
     pub connect_timeout: Duration,

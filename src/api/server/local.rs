@@ -20,8 +20,10 @@ use crate::validator::service::EvidenceApi;
 /// Why the local server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalApiError {
+    /// The evidence store could not be opened.
     #[error("validation API store: {0}")]
     Store(#[from] StoreError),
+    /// Binding or serving failed.
     #[error("validation API: {0}")]
     Other(String),
 }

@@ -176,17 +176,7 @@ pub fn render_event(t: &Timed) -> String {
                 "{at} subnet {netuid} ready on an embedded chain: intervals of {interval_blocks} blocks (+{upload_reserve_blocks} \
                  upload reserve), weights every {weight_epoch_blocks} blocks; running {intervals} intervals"
             );
-            for p in participants {
-                let _ = writeln!(
-                    out,
-                    "           uid {:<2} {:<9} {:<15} {}  ({})",
-                    p.uid,
-                    p.name,
-                    role_label(p.role),
-                    short_hotkey(&p.hotkey),
-                    p.role.describe()
-                );
-            }
+            write_participants(&mut out, participants);
             out.pop();
         }
         Event::IntervalOpened { interval_id, block } => {
@@ -215,40 +205,64 @@ pub fn render_event(t: &Timed) -> String {
             cross_miner_overlap_pruned,
             ..
         } => {
-            if *accepted {
-                let _ = write!(
-                    out,
-                    "{at}            {miner:<9} ACCEPTED  {record_count} row(s) kept, {sampled_rows} sampled"
-                );
-                let pruned = global_overlap_pruned + cross_miner_overlap_pruned;
-                if pruned > 0 {
-                    let _ = write!(
-                        out,
-                        "; pruned {global_overlap_pruned} already published, {cross_miner_overlap_pruned} published \
-                         earlier by another miner"
-                    );
-                }
+            let verdict = if *accepted {
+                accepted_summary(*record_count, *sampled_rows, *global_overlap_pruned, *cross_miner_overlap_pruned)
             } else {
-                let _ = write!(out, "{at}            {miner:<9} REJECTED  {}", failures.join(", "));
-            }
+                format!("REJECTED  {}", failures.join(", "))
+            };
+            let _ = write!(out, "{at}            {miner:<9} {verdict}");
         }
         Event::WeightsSet { epoch, block, burned, weights, reveal_round } => {
-            let list: Vec<String> =
-                weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
             let why = if *burned { " -- nothing scored yet, so all weight goes to uid 0 (burn)" } else { "" };
             let what = match reveal_round {
                 Some(round) => format!("weights committed (timelocked until round {round})"),
                 None => "weights set".to_string(),
             };
-            let _ = write!(out, "{at} block {block:>3}: {what} for epoch {epoch}: {}{why}", list.join(", "));
+            let _ = write!(out, "{at} block {block:>3}: {what} for epoch {epoch}: {}{why}", weight_list(weights));
         }
         Event::WeightsRevealed { block, weights } => {
-            let list: Vec<String> =
-                weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
-            let _ = write!(out, "{at} block {block:>3}: the chain revealed the committed weights: {}", list.join(", "));
+            let _ = write!(
+                out,
+                "{at} block {block:>3}: the chain revealed the committed weights: {}",
+                weight_list(weights)
+            );
         }
     }
     out
+}
+
+/// One line per participant under the "subnet ready" line.
+fn write_participants(out: &mut String, participants: &[ParticipantInfo]) {
+    for p in participants {
+        let _ = writeln!(
+            out,
+            "           uid {:<2} {:<9} {:<15} {}  ({})",
+            p.uid,
+            p.name,
+            role_label(p.role),
+            short_hotkey(&p.hotkey),
+            p.role.describe()
+        );
+    }
+}
+
+/// What an accepted decision kept, sampled and pruned.
+fn accepted_summary(record_count: u64, sampled_rows: u64, global_pruned: u64, cross_miner_pruned: u64) -> String {
+    let mut out = format!("ACCEPTED  {record_count} row(s) kept, {sampled_rows} sampled");
+    if global_pruned + cross_miner_pruned > 0 {
+        let _ = write!(
+            out,
+            "; pruned {global_pruned} already published, {cross_miner_pruned} published earlier by another miner"
+        );
+    }
+    out
+}
+
+/// `uid U (name) W = share` for each weight, comma-separated.
+fn weight_list(weights: &[UidWeight]) -> String {
+    let list: Vec<String> =
+        weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
+    list.join(", ")
 }
 
 /// The summary table.

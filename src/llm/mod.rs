@@ -9,7 +9,5 @@ mod provider;
 pub mod semantic;
 
 pub(crate) use category::CATEGORY_FRAMES;
-pub use client::ReplySchema;
-pub use client::{ChatClient, ChatRequest, LlmError, RetryPolicy};
-pub use provider::ProviderKind;
-pub use provider::{LlmProvider, OPENAI_BASE_URL};
+pub use client::{ChatClient, ChatRequest, LlmError, ReplySchema, RetryPolicy};
+pub use provider::{LlmProvider, OPENAI_BASE_URL, ProviderKind};

@@ -7,10 +7,8 @@ mod record;
 pub mod source_key;
 
 pub use decision::{Decision, DecisionNotes};
-pub use failure::{Failure, MAX_DECISION_FAILURES};
-pub use failure::{FailureList, MediaField};
-pub use manifest::IntervalManifest;
-pub use manifest::ManifestError;
+pub use failure::{Failure, FailureList, MAX_DECISION_FAILURES, MediaField};
 pub(crate) use manifest::format_timestamp;
+pub use manifest::{IntervalManifest, ManifestError};
 pub(crate) use record::declared_num_frames;
 pub use record::{ClipRecord, SourceProof, deterministic_clip_id};

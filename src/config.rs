@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// The default work directory from raw values: `$XDG_STATE_HOME/nexis` when that is an
 /// absolute path, else `$HOME/.local/state/nexis` (the XDG state directory), else `nexis`
 /// in the system temp directory. Docker images set `NEXIS_WORKDIR=/var/lib/nexis`.
-pub fn default_workdir_from(xdg_state_home: Option<&OsStr>, home: Option<&OsStr>) -> PathBuf {
+pub(crate) fn default_workdir_from(xdg_state_home: Option<&OsStr>, home: Option<&OsStr>) -> PathBuf {
     let absolute = |v: Option<&OsStr>| v.map(Path::new).filter(|p| p.is_absolute()).map(Path::to_path_buf);
     if let Some(state) = absolute(xdg_state_home) {
         return state.join("nexis");

@@ -4,29 +4,27 @@
 //! override it explicitly; the defaults are the live-network values.
 
 /// Protocol version supported by `video_v1`.
-pub const PROTOCOL_VERSION: &str = "1.0.0";
+pub(crate) const PROTOCOL_VERSION: &str = "1.0.0";
 /// Schema version supported by `video_v1`.
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub(crate) const SCHEMA_VERSION: &str = "1.0.0";
 /// Declared clip duration in seconds.
-pub const CLIP_DURATION_SEC: f64 = 5.0;
-/// Tolerance on the declared duration (inclusive).
-pub const CLIP_DURATION_TOLERANCE_SEC: f64 = 0.15;
+pub(crate) const CLIP_DURATION_SEC: f64 = 5.0;
 /// Tolerance on the real (probed) duration (inclusive).
-pub const MEDIA_DURATION_TOLERANCE_SEC: f64 = 0.25;
+pub(crate) const MEDIA_DURATION_TOLERANCE_SEC: f64 = 0.25;
 /// Relative tolerance between the probed and the declared frame rate.
-pub const MEDIA_FPS_RELATIVE_TOLERANCE: f64 = 0.01;
+pub(crate) const MEDIA_FPS_RELATIVE_TOLERANCE: f64 = 0.01;
 /// Tolerance subtracted from the clip duration for the start-to-start distance.
-pub const OVERLAP_TOLERANCE_SEC: f64 = 0.5;
+pub(crate) const OVERLAP_TOLERANCE_SEC: f64 = 0.5;
 /// Minimum start-to-start distance between two clips of one source.
-pub const MIN_START_DISTANCE_SEC: f64 = CLIP_DURATION_SEC - OVERLAP_TOLERANCE_SEC;
+pub(crate) const MIN_START_DISTANCE_SEC: f64 = CLIP_DURATION_SEC - OVERLAP_TOLERANCE_SEC;
 /// Latest allowed clip start.
-pub const MAX_CLIP_START_SEC: f64 = 5000.0;
+pub(crate) const MAX_CLIP_START_SEC: f64 = 5000.0;
 /// Minimum caption length in whitespace-separated words.
-pub const MIN_CAPTION_WORDS: usize = 20;
+pub(crate) const MIN_CAPTION_WORDS: usize = 20;
 /// Required clip width.
-pub const REQUIRED_WIDTH: u32 = 1280;
+pub(crate) const REQUIRED_WIDTH: u32 = 1280;
 /// Required clip height.
-pub const REQUIRED_HEIGHT: u32 = 720;
+pub(crate) const REQUIRED_HEIGHT: u32 = 720;
 /// Miners sampled per interval.
 pub const MAX_MINERS_PER_INTERVAL: usize = 35;
 /// Default cap on sampled rows per miner (`NEXIS_VALIDATOR_ROW_SAMPLE_MAX`).
@@ -45,16 +43,6 @@ pub const DEFAULT_MAX_FRAME_BYTES: u64 = 8 << 20;
 pub const DEFAULT_CATEGORY: &str = "nature_landscape_scenery";
 /// The default dataset spec.
 pub const DEFAULT_SPEC_ID: &str = "video_v1";
-
-/// Lower bound of the declared duration window, computed as the reference does.
-pub fn declared_duration_min() -> f64 {
-    CLIP_DURATION_SEC - CLIP_DURATION_TOLERANCE_SEC
-}
-
-/// Upper bound of the declared duration window, computed as the reference does.
-pub fn declared_duration_max() -> f64 {
-    CLIP_DURATION_SEC + CLIP_DURATION_TOLERANCE_SEC
-}
 
 /// Block-interval arithmetic with overridable constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,18 +69,13 @@ impl IntervalClock {
         block - block % self.interval_blocks
     }
 
-    /// Whether interval `start` may be evaluated at block `block`.
-    pub fn is_closed(&self, start: u64, block: u64) -> bool {
-        block >= start + self.interval_blocks + self.upload_reserve_blocks
-    }
-
     /// The block whose timestamp is the upload deadline of interval `start`.
-    pub fn deadline_block(&self, start: u64) -> u64 {
+    pub(crate) fn deadline_block(&self, start: u64) -> u64 {
         start + self.interval_blocks + self.upload_reserve_blocks
     }
 
     /// Latest interval that may be evaluated at block `block`, if any.
-    pub fn latest_closed(&self, block: u64) -> Option<u64> {
+    pub(crate) fn latest_closed(&self, block: u64) -> Option<u64> {
         let usable = block.checked_sub(self.upload_reserve_blocks)?;
         if usable < self.interval_blocks {
             return None;
@@ -101,7 +84,7 @@ impl IntervalClock {
     }
 
     /// Weight epoch of `block`.
-    pub fn weight_epoch(&self, block: u64) -> u64 {
+    pub(crate) fn weight_epoch(&self, block: u64) -> u64 {
         block / self.weight_epoch_blocks
     }
 }
@@ -115,8 +98,6 @@ mod tests {
         let c = IntervalClock::default();
         assert_eq!(c.interval_start(7_756_849), 7_756_800);
         assert_eq!(c.interval_start(7_756_850), 7_756_850);
-        assert!(!c.is_closed(100, 151));
-        assert!(c.is_closed(100, 152));
         assert_eq!(c.deadline_block(100), 152);
     }
 
@@ -128,11 +109,12 @@ mod tests {
         assert_eq!(c.latest_closed(52), Some(0));
         assert_eq!(c.latest_closed(101), Some(0));
         assert_eq!(c.latest_closed(102), Some(50));
-        // Consistent with is_closed for every block in a range.
+        // Consistent with the upload deadline for every block in a range: the latest closed
+        // interval's deadline has passed, the next interval's has not.
         for b in 0..1000u64 {
             if let Some(s) = c.latest_closed(b) {
-                assert!(c.is_closed(s, b));
-                assert!(!c.is_closed(s + c.interval_blocks, b));
+                assert!(b >= c.deadline_block(s));
+                assert!(b < c.deadline_block(s + c.interval_blocks));
             }
         }
     }
@@ -145,11 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn duration_window_matches_reference_float_arithmetic() {
-        assert!(5.15 <= declared_duration_max());
-        assert!(5.16 > declared_duration_max());
-        assert!(4.85 >= declared_duration_min());
-        assert!(f64::from(5.15f32) > declared_duration_max());
+    fn min_start_distance_is_duration_minus_overlap_tolerance() {
         assert_eq!(MIN_START_DISTANCE_SEC, 4.5);
     }
 }

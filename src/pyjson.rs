@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Number, Value};
 
 /// Compact form: `json.dumps(v, sort_keys=True, separators=(",", ":"))`.
-pub fn to_compact(value: &Value) -> Vec<u8> {
+pub(crate) fn to_compact(value: &Value) -> Vec<u8> {
     let mut out = String::new();
     write_value(&mut out, value, None, 0);
     out.into_bytes()
@@ -21,7 +21,7 @@ pub fn to_compact(value: &Value) -> Vec<u8> {
 
 /// Indented form: `json.dumps(v, sort_keys=True, indent=indent)` (item separator `,` at
 /// line ends, key separator `: `, no trailing newline).
-pub fn to_indented(value: &Value, indent: usize) -> Vec<u8> {
+pub(crate) fn to_indented(value: &Value, indent: usize) -> Vec<u8> {
     let mut out = String::new();
     write_value(&mut out, value, Some(indent), 0);
     out.into_bytes()
@@ -123,7 +123,7 @@ fn write_number(out: &mut String, n: &Number) {
 /// Python's `repr(float)`: the shortest round-trip digits, positional when the decimal
 /// exponent is in `[-4, 16)`, otherwise `d.ddde±XX`. Non-finite values (which a
 /// `serde_json::Value` cannot hold) come out as Python's `NaN`/`Infinity`.
-pub fn float_repr(x: f64) -> String {
+pub(crate) fn float_repr(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }

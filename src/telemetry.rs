@@ -43,8 +43,11 @@ pub async fn serve_render(
 pub struct Heartbeat {
     /// Unix seconds of the last loop iteration that reached the chain.
     pub at: i64,
+    /// Chain block seen at that iteration.
     pub block: u64,
+    /// Last interval the service finished, if any.
     pub last_interval: Option<u64>,
+    /// Process id of the service.
     pub pid: u32,
 }
 
@@ -64,8 +67,21 @@ pub fn write_heartbeat(path: &Path, block: u64, last_interval: Option<u64>) -> s
 /// Health of a service judged from its liveness file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Health {
-    Alive { age_sec: i64, beat: Heartbeat },
-    Stale { age_sec: i64, beat: Heartbeat },
+    /// The file is fresh.
+    Alive {
+        /// Seconds since the last beat.
+        age_sec: i64,
+        /// The file's content.
+        beat: Heartbeat,
+    },
+    /// The file is older than the allowed age.
+    Stale {
+        /// Seconds since the last beat.
+        age_sec: i64,
+        /// The file's content.
+        beat: Heartbeat,
+    },
+    /// The file is absent or unreadable (the reason).
     Missing(String),
 }
 

@@ -8,13 +8,13 @@ use sha2::{Digest, Sha256};
 use crate::chain::Hotkey;
 
 /// Header carrying the validator's SS58 address.
-pub const HEADER_HOTKEY: &str = "X-Validator-Hotkey";
+pub(crate) const HEADER_HOTKEY: &str = "X-Validator-Hotkey";
 /// Header carrying the hex of the 64-byte sr25519 signature.
-pub const HEADER_SIGNATURE: &str = "X-Signature";
+pub(crate) const HEADER_SIGNATURE: &str = "X-Signature";
 /// Header carrying the signing time in unix seconds.
-pub const HEADER_TIMESTAMP: &str = "X-Timestamp";
+pub(crate) const HEADER_TIMESTAMP: &str = "X-Timestamp";
 /// Header carrying 32 random hex characters.
-pub const HEADER_NONCE: &str = "X-Nonce";
+pub(crate) const HEADER_NONCE: &str = "X-Nonce";
 
 /// Lowercase hex SHA-256 of a request body (of the empty body for a request without one).
 pub fn body_sha256(body: &[u8]) -> String {
@@ -29,7 +29,7 @@ pub fn auth_message(method: &str, path: &str, body_sha256: &str, timestamp: u64,
 }
 
 /// 32 random lowercase hex characters (16 random bytes).
-pub fn new_nonce() -> String {
+pub(crate) fn new_nonce() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
@@ -41,10 +41,11 @@ pub fn unix_now() -> u64 {
 /// The authentication headers of one signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
-    pub hotkey: String,
+    pub(crate) hotkey: String,
+    /// Hex sr25519 signature over the canonical request (`X-Nexis-Signature`).
     pub signature: String,
-    pub timestamp: u64,
-    pub nonce: String,
+    pub(crate) timestamp: u64,
+    pub(crate) nonce: String,
 }
 
 impl SignedHeaders {

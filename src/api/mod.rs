@@ -27,18 +27,17 @@ use url::Url;
 use crate::chain::Hotkey;
 use crate::model::Decision;
 
-pub use auth::{
-    HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders, auth_message, body_sha256,
-    new_nonce, unix_now,
-};
-pub use payload::{canonical_json, decision_value, interval_payload, invalid_hotkeys_payload, parse_hotkey_list};
+pub(crate) use auth::{HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+pub use auth::{SignedHeaders, auth_message, body_sha256, unix_now};
+pub use payload::{canonical_json, interval_payload};
+pub(crate) use payload::{invalid_hotkeys_payload, parse_hotkey_list};
 
 /// `POST`: this validator's decisions for one interval (signed).
-pub const PATH_RESULTS: &str = "/v1/validation-results";
+pub(crate) const PATH_RESULTS: &str = "/v1/validation-results";
 /// `GET ?interval_id=I`: hotkeys listed as invalid; `POST`: report invalid hotkeys (signed).
-pub const PATH_INVALID_HOTKEYS: &str = "/v1/invalid-hotkeys";
+pub(crate) const PATH_INVALID_HOTKEYS: &str = "/v1/invalid-hotkeys";
 /// `GET`: blacklisted hotkeys.
-pub const PATH_BLACKLIST: &str = "/v1/get_blacklist";
+pub(crate) const PATH_BLACKLIST: &str = "/v1/get_blacklist";
 
 /// Timeout when `NEXIS_VALIDATION_API_TIMEOUT_SEC` is unset.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,16 +55,56 @@ const TIMEOUT_VAR: &str = "NEXIS_VALIDATION_API_TIMEOUT_SEC";
 /// path, never the host's credentials or the signature.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A `NEXIS_VALIDATION_API_*` setting is malformed.
     #[error("{var}: {reason}")]
-    Config { var: &'static str, reason: String },
+    Config {
+        /// The environment variable at fault.
+        var: &'static str,
+        /// Why its value is refused.
+        reason: String,
+    },
+    /// No complete reply within the per-request timeout.
     #[error("{method} {path}: no complete reply within {timeout:?}")]
-    Timeout { method: Method, path: String, timeout: Duration },
+    Timeout {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// The timeout that ran out.
+        timeout: Duration,
+    },
+    /// The request could not be sent or the reply not read.
     #[error("{method} {path}: {reason}")]
-    Transport { method: Method, path: String, reason: String },
+    Transport {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The server answered with a non-success status.
     #[error("{method} {path}: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
-    Status { method: Method, path: String, status: u16, detail: String },
+    Status {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// HTTP status code.
+        status: u16,
+        /// The server's error text, possibly empty.
+        detail: String,
+    },
+    /// The reply arrived but is not what the protocol defines.
     #[error("{method} {path}: unusable reply: {reason}")]
-    BadReply { method: Method, path: String, reason: String },
+    BadReply {
+        /// HTTP method of the call.
+        method: Method,
+        /// Endpoint path of the call.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The validation API client of one validator hotkey.
@@ -140,20 +179,13 @@ impl ValidationApi {
         Self::new(url, timeout, hotkey).map(Some)
     }
 
-    /// [`Self::from_env_values`] with the process environment.
-    pub fn from_env(hotkey: Hotkey) -> Result<Option<Self>, ApiError> {
-        let url = std::env::var(URL_VAR).ok();
-        let timeout = std::env::var(TIMEOUT_VAR).ok();
-        Self::from_env_values(url.as_deref(), timeout.as_deref(), hotkey)
-    }
-
     /// The per-request timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// The request path of an endpoint (`prefix` + `/v1/...`): what is signed.
-    pub fn endpoint_path(&self, endpoint: &str) -> String {
+    pub(crate) fn endpoint_path(&self, endpoint: &str) -> String {
         format!("{}{endpoint}", self.prefix)
     }
 

@@ -13,7 +13,7 @@ pub fn canonical_json(value: &Value) -> Vec<u8> {
 
 /// One decision as the API takes it; the pruned counts come from the decision's notes
 /// (0 when absent) and failures are their full string forms.
-pub fn decision_value(decision: &Decision) -> Value {
+pub(crate) fn decision_value(decision: &Decision) -> Value {
     json!({
         "miner_hotkey": decision.miner_hotkey,
         "accepted": decision.accepted,
@@ -34,7 +34,7 @@ pub fn interval_payload(interval_id: u64, decisions: &[Decision]) -> Vec<u8> {
 /// The body of `POST /v1/invalid-hotkeys`: `{"interval_id": I, "invalid_hotkeys": [...]}`
 /// with the hotkeys trimmed, blanks dropped, de-duplicated and sorted (as the existing
 /// implementation sends them).
-pub fn invalid_hotkeys_payload(interval_id: u64, hotkeys: &[String]) -> Vec<u8> {
+pub(crate) fn invalid_hotkeys_payload(interval_id: u64, hotkeys: &[String]) -> Vec<u8> {
     let set: std::collections::BTreeSet<&str> = hotkeys.iter().map(|h| h.trim()).filter(|h| !h.is_empty()).collect();
     canonical_json(&json!({ "interval_id": interval_id, "invalid_hotkeys": set }))
 }
@@ -42,7 +42,7 @@ pub fn invalid_hotkeys_payload(interval_id: u64, hotkeys: &[String]) -> Vec<u8> 
 /// The hotkey list under `field` of a GET reply: string items trimmed, blanks and
 /// duplicates dropped, order kept. `None` when the reply is not JSON, not an object, or
 /// `field` is not a list.
-pub fn parse_hotkey_list(body: &[u8], field: &str) -> Option<Vec<String>> {
+pub(crate) fn parse_hotkey_list(body: &[u8], field: &str) -> Option<Vec<String>> {
     let value: Value = serde_json::from_slice(body).ok()?;
     let items = value.as_object()?.get(field)?.as_array()?;
     let mut out: Vec<String> = Vec::with_capacity(items.len());

@@ -63,9 +63,12 @@ pub fn row(interval: u64, miner: &str, i: usize) -> CatalogRow {
 /// What writing a catalog took.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogWrite {
+    /// Rows written.
     pub rows: u64,
+    /// Parquet part files written.
     pub parts: u64,
-    pub bytes: u64,
+    pub(crate) bytes: u64,
+    /// Wall time of the write, seconds.
     pub seconds: f64,
 }
 

@@ -22,7 +22,7 @@ const CHUNK_ROWS: usize = 2048;
 
 /// One hostile row: a unique 65-character clip id (one over its cap), a 2,049-byte
 /// non-YouTube URL, a 4,097-byte caption, 64-character source ids and repeated URIs.
-pub fn hostile_record(i: usize) -> ClipRecord {
+pub(crate) fn hostile_record(i: usize) -> ClipRecord {
     ClipRecord {
         clip_id: format!("{i:0>65}"),
         clip_uri: format!("clips/{}", "c".repeat(2042)),

@@ -23,7 +23,7 @@ use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, PROTOCOL_VERSION, SCHEM
 use crate::storage::{clip_uri, frame_uri};
 use crate::validator::sampling::{interval_seed, select_row_indices};
 
-pub use hostile::{generate_hostile_package, hostile_record};
+pub use hostile::generate_hostile_package;
 
 /// Rows per record batch written, bounding the generator's memory.
 const CHUNK_ROWS: usize = 64 * 1024;
@@ -32,10 +32,15 @@ const FPS: u32 = 30;
 /// Who the generated package is for.
 #[derive(Debug, Clone)]
 pub struct PackageSpec {
+    /// Dataset rows to generate.
     pub rows: usize,
+    /// SS58 hotkey of the miner the package claims to be from.
     pub miner_hotkey: String,
+    /// Validator hotkey whose sample seed picks the sampled rows (`None`: sample nothing).
     pub validator_hotkey: Option<String>,
+    /// Interval id written to the manifest and used for sampling.
     pub interval_id: u64,
+    /// Most rows the validator samples (`NEXIS_VALIDATOR_ROW_SAMPLE_MAX`).
     pub row_sample_max: usize,
     /// Added to every row's source number, so packages with different offsets share no
     /// source (and never overlap each other).
@@ -45,21 +50,28 @@ pub struct PackageSpec {
 /// What was generated.
 #[derive(Debug, Clone)]
 pub struct GeneratedPackage {
+    /// Row indices the validator will sample; only these get real media files.
     pub sampled_rows: Vec<usize>,
+    /// Size of the written dataset Parquet file, bytes.
     pub dataset_bytes: u64,
 }
 
 /// Why a package could not be generated.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
+    /// A file of the package could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
+        /// The file that could not be written.
         path: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The dataset Parquet could not be encoded.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A synthetic clip or frame could not be made.
     #[error(transparent)]
     Media(#[from] MediaError),
 }
@@ -92,7 +104,7 @@ fn placeholder_hash(kind: &str, i: usize) -> String {
 
 /// Row `i` of a generated package, with placeholder asset hashes; `source_offset` shifts
 /// the source numbering.
-pub fn synthetic_record(i: usize, interval_id: u64, source_offset: usize) -> ClipRecord {
+pub(crate) fn synthetic_record(i: usize, interval_id: u64, source_offset: usize) -> ClipRecord {
     let source = video_id(i + source_offset);
     let start = ((i % 900) * 5) as f64;
     let clip_id = deterministic_clip_id(&source, start, 5.0);

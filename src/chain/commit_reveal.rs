@@ -18,7 +18,7 @@ use timelock::tlock::{EngineBLS, TLECiphertext, tld, tle};
 use super::Uid;
 
 /// Largest commit the chain stores (`BoundedVec<u8, 5000>`); longer input is refused unread.
-pub const MAX_COMMIT_BYTES: usize = 5000;
+pub(crate) const MAX_COMMIT_BYTES: usize = 5000;
 /// Bytes the ciphertext adds to the payload.
 pub const CIPHERTEXT_OVERHEAD: usize = 244;
 /// `CommitRevealWeightsVersion` when the chain does not say (the runtime's default).
@@ -27,18 +27,25 @@ pub const DEFAULT_COMMIT_REVEAL_VERSION: u16 = 4;
 /// Commit-reveal failures.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CommitRevealError {
+    /// The beacon public key is not a compressed BLS12-381 G2 point.
     #[error("the beacon public key is not a compressed BLS12-381 G2 point (96 bytes)")]
     BadPublicKey,
+    /// The round signature is not a compressed BLS12-381 G1 point.
     #[error("the round signature is not a compressed BLS12-381 G1 point (48 bytes)")]
     BadSignature,
+    /// The commit exceeds the chain's size cap (its size in bytes).
     #[error("the commit is {0} bytes; the chain stores at most {MAX_COMMIT_BYTES}")]
     TooLarge(usize),
+    /// The bytes are not a timelock ciphertext.
     #[error("the commit is not a timelock ciphertext")]
     NotACiphertext,
+    /// The signature is not the one of the round the commit is locked to.
     #[error("the commit does not decrypt with this round's signature")]
     WrongRound,
+    /// The plaintext is not a SCALE `WeightsTlockPayload`.
     #[error("the decrypted commit is not a WeightsTlockPayload: {0}")]
     BadPayload(String),
+    /// Timelock encryption itself failed.
     #[error("timelock encryption failed")]
     Encrypt,
 }
@@ -48,8 +55,11 @@ pub enum CommitRevealError {
 pub struct WeightsPayload {
     /// The signer's 32-byte public key (the chain checks it equals the committer).
     pub hotkey: Vec<u8>,
+    /// Neuron uids, parallel to `values`.
     pub uids: Vec<Uid>,
+    /// u16-normalised weights, parallel to `uids`.
     pub values: Vec<u16>,
+    /// Weights version key the commit was made with.
     pub version_key: u64,
 }
 
@@ -83,11 +93,11 @@ pub struct Beacon {
 }
 
 /// Drand quicknet's public key (what finney's Drand pallet follows).
-pub const QUICKNET_PUBLIC_KEY_HEX: &str = "83cf0f2896adee7eb8b5f01fcad3912212c437e0073e911fb90022d3e760183c8c4b450b6a0a6c3ac6a5776a2d1064510d1fec758c921cc22b0e17e63aaf4bcb5ed66304de9cf809bd274ca73bab4af5a6e9c76a4bc09e76eae8991ef5ece45a";
+pub(crate) const QUICKNET_PUBLIC_KEY_HEX: &str = "83cf0f2896adee7eb8b5f01fcad3912212c437e0073e911fb90022d3e760183c8c4b450b6a0a6c3ac6a5776a2d1064510d1fec758c921cc22b0e17e63aaf4bcb5ed66304de9cf809bd274ca73bab4af5a6e9c76a4bc09e76eae8991ef5ece45a";
 /// Drand quicknet's genesis, Unix seconds.
-pub const QUICKNET_GENESIS: u64 = 1_692_803_367;
+pub(crate) const QUICKNET_GENESIS: u64 = 1_692_803_367;
 /// Drand quicknet's period, seconds.
-pub const QUICKNET_PERIOD: u64 = 3;
+pub(crate) const QUICKNET_PERIOD: u64 = 3;
 
 impl Beacon {
     /// Drand quicknet, the fallback when the chain publishes no beacon configuration.
@@ -124,7 +134,7 @@ pub fn encrypt(beacon_public_key: &[u8], round: u64, plaintext: &[u8]) -> Result
 }
 
 /// [`encrypt`] with the randomness fixed by `seed` (tests and reproducible vectors).
-pub fn encrypt_seeded(
+pub(crate) fn encrypt_seeded(
     beacon_public_key: &[u8],
     round: u64,
     plaintext: &[u8],
@@ -164,9 +174,13 @@ pub fn decrypt_payload(commit: &[u8], signature: &[u8]) -> Result<WeightsPayload
 /// What the reveal round depends on (bittensor-drand `generate_commit`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RevealInputs {
+    /// `Tempo[netuid]`, blocks per epoch.
     pub tempo: u16,
+    /// The subnet id.
     pub netuid: u16,
+    /// The chain's current block.
     pub current_block: u64,
+    /// `RevealPeriodEpochs[netuid]`: epochs between commit and reveal.
     pub reveal_period_epochs: u64,
     /// Milliseconds per block.
     pub block_time_ms: u64,
@@ -196,7 +210,7 @@ pub fn reveal_round(inputs: &RevealInputs, beacon: &Beacon) -> u64 {
 
 /// A beacon secret key: the embedded chain's stand-in for drand, signing rounds the same way.
 #[derive(Clone)]
-pub struct BeaconSecret {
+pub(crate) struct BeaconSecret {
     scalar: <TinyBLS381 as EngineBLS>::Scalar,
 }
 
@@ -208,17 +222,17 @@ impl std::fmt::Debug for BeaconSecret {
 
 impl BeaconSecret {
     /// A fresh random key.
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         Self::from_bytes(&rand::random::<[u8; 32]>())
     }
 
     /// The key from 32 stored bytes (reduced modulo the group order).
-    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self { scalar: <TinyBLS381 as EngineBLS>::Scalar::from_le_bytes_mod_order(bytes) }
     }
 
     /// The 32 bytes to store.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32);
         // A field element always serializes.
         let _ = self.scalar.serialize_compressed(&mut out);
@@ -226,14 +240,14 @@ impl BeaconSecret {
     }
 
     /// The compressed G2 public key (96 bytes).
-    pub fn public_key(&self) -> Vec<u8> {
+    pub(crate) fn public_key(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(96);
         let _ = (PublicKey::generator() * self.scalar).serialize_compressed(&mut out);
         out
     }
 
     /// The compressed G1 signature of `round` (48 bytes), as drand publishes it.
-    pub fn sign_round(&self, round: u64) -> Vec<u8> {
+    pub(crate) fn sign_round(&self, round: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(48);
         let _ = round_identity(round).extract::<TinyBLS381>(self.scalar).0.serialize_compressed(&mut out);
         out

@@ -7,19 +7,29 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 /// Characters of each part of the payload.
-pub const ACCOUNT_ID_LEN: usize = 32;
-pub const ACCESS_KEY_LEN: usize = 32;
-pub const SECRET_KEY_LEN: usize = 64;
+pub(crate) const ACCOUNT_ID_LEN: usize = 32;
+pub(crate) const ACCESS_KEY_LEN: usize = 32;
+pub(crate) const SECRET_KEY_LEN: usize = 64;
 /// Characters of the whole payload.
-pub const PAYLOAD_LEN: usize = ACCOUNT_ID_LEN + ACCESS_KEY_LEN + SECRET_KEY_LEN;
+pub(crate) const PAYLOAD_LEN: usize = ACCOUNT_ID_LEN + ACCESS_KEY_LEN + SECRET_KEY_LEN;
 
 /// Why credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommitmentError {
+    /// A field has the wrong length.
     #[error("{field} must be {want} characters, is {got}")]
-    Length { field: &'static str, want: usize, got: usize },
+    Length {
+        /// Which field.
+        field: &'static str,
+        /// Required length in characters.
+        want: usize,
+        /// Actual length in characters.
+        got: usize,
+    },
+    /// The account id is not hexadecimal.
     #[error("the account id must be hexadecimal")]
     AccountNotHex,
+    /// The named field contains whitespace.
     #[error("{0} must not contain whitespace")]
     Whitespace(&'static str),
 }
@@ -29,7 +39,9 @@ pub enum CommitmentError {
 pub struct ReadCredentials {
     /// Lowercase hex Cloudflare account id.
     pub account_id: String,
+    /// R2 read-only access key id.
     pub read_access_key: String,
+    /// R2 read-only secret access key (redacted in `Debug`).
     pub read_secret_key: String,
 }
 

@@ -37,14 +37,14 @@ use super::{
 };
 
 /// `NEXIS_EMBEDDED_BLOCK_MS` when unset: Bittensor's 12-second blocks.
-pub const DEFAULT_BLOCK_MS: u64 = 12_000;
+pub(crate) const DEFAULT_BLOCK_MS: u64 = 12_000;
 /// Most neurons one embedded subnet holds (as a real subnet's max allowed uids).
-pub const MAX_UIDS: usize = 256;
+pub(crate) const MAX_UIDS: usize = 256;
 
 /// Tempo of a new embedded subnet (as on a local subtensor node; finney subnets use 360).
-pub const DEFAULT_TEMPO: u16 = 10;
+pub(crate) const DEFAULT_TEMPO: u16 = 10;
 /// Most unrevealed commits one hotkey may hold (subtensor's `TooManyUnrevealedCommits`).
-pub const MAX_UNREVEALED_COMMITS: usize = 10;
+pub(crate) const MAX_UNREVEALED_COMMITS: usize = 10;
 
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "state.lock";
@@ -374,7 +374,7 @@ fn reveal(subnet: &Subnet, netuid: NetUid, c: &StoredTimelock, signature: &[u8])
 }
 
 /// Parses `NEXIS_EMBEDDED_COMMIT_REVEAL` (unset or blank: on).
-pub fn commit_reveal_setting(value: Option<&str>) -> Result<bool, ChainError> {
+pub(crate) fn commit_reveal_setting(value: Option<&str>) -> Result<bool, ChainError> {
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("true") | Some("1") | Some("on") | Some("yes") => Ok(true),
         Some("false") | Some("0") | Some("off") | Some("no") => Ok(false),
@@ -444,7 +444,7 @@ fn check_weights(subnet: &Subnet, call: &WeightsCall) -> Result<Vec<(Uid, u16)>,
 
 /// The embedded chain's hash of `block`: deterministic (`sha256("nexis-embedded-block:{n}")`),
 /// so tests and demos repeat exactly; only a real chain makes it unpredictable.
-pub fn embedded_block_hash(block: u64) -> String {
+pub(crate) fn embedded_block_hash(block: u64) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(format!("nexis-embedded-block:{block}").as_bytes()))
 }

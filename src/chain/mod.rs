@@ -30,6 +30,7 @@ pub type Uid = u16;
 /// One registered neuron of a subnet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Neuron {
+    /// The neuron's uid.
     pub uid: Uid,
     /// SS58 (prefix 42) hotkey address.
     pub hotkey: String,
@@ -42,7 +43,9 @@ pub struct Neuron {
 /// The subnet's neurons at some block.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Metagraph {
+    /// The subnet id.
     pub netuid: NetUid,
+    /// The block the metagraph was read at.
     pub block: u64,
     /// Sorted by uid.
     pub neurons: Vec<Neuron>,
@@ -53,11 +56,6 @@ impl Metagraph {
     pub fn uid_of(&self, hotkey: &str) -> Option<Uid> {
         self.neurons.iter().find(|n| n.hotkey == hotkey).map(|n| n.uid)
     }
-
-    /// The hotkey registered at `uid`.
-    pub fn hotkey_of(&self, uid: Uid) -> Option<&str> {
-        self.neurons.iter().find(|n| n.uid == uid).map(|n| n.hotkey.as_str())
-    }
 }
 
 /// A miner's decoded on-chain commitment.
@@ -67,21 +65,27 @@ pub struct MinerCommitment {
     pub hotkey: String,
     /// Block at which the commitment was written, when known.
     pub block: Option<u64>,
+    /// The R2 read credentials the miner committed (protocol §3).
     pub credentials: ReadCredentials,
 }
 
 /// A weight vector ready for the chain: parallel uid and u16 weight lists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WeightsCall {
+    /// The subnet id.
     pub netuid: NetUid,
+    /// Neuron uids, parallel to `weights`.
     pub uids: Vec<Uid>,
+    /// u16-normalised weights, parallel to `uids`.
     pub weights: Vec<u16>,
+    /// Weights version key sent with the call.
     pub version_key: u64,
 }
 
 /// A timelocked weights commit (`commit_timelocked_mechanism_weights`, mecid 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelockedCommit {
+    /// The subnet id.
     pub netuid: NetUid,
     /// The encrypted `WeightsTlockPayload` (see [`commit_reveal`]).
     pub commit: Vec<u8>,
@@ -127,6 +131,7 @@ pub struct WeightRules {
 pub struct PendingCommit {
     /// Block the commit was made at.
     pub commit_block: u64,
+    /// The drand round whose signature reveals the commit.
     pub reveal_round: u64,
     /// Size of the encrypted commit.
     pub commit_len: usize,
@@ -135,37 +140,82 @@ pub struct PendingCommit {
 /// Errors from any chain implementation. Messages say what to do where possible.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// The websocket endpoint cannot be reached.
     #[error("chain endpoint {endpoint} is unreachable: {reason}")]
-    Unreachable { endpoint: String, reason: String },
+    Unreachable {
+        /// The endpoint URL.
+        endpoint: String,
+        /// The connection error.
+        reason: String,
+    },
+    /// A chain call did not finish in time (`NEXIS_CHAIN_TIMEOUT_SEC`).
     #[error("chain call {what} timed out after {secs} s")]
-    Timeout { what: String, secs: u64 },
+    Timeout {
+        /// The call that timed out.
+        what: String,
+        /// The timeout, seconds.
+        secs: u64,
+    },
+    /// The runtime refused the extrinsic.
     #[error("the chain rejected the call: {module_error}")]
-    Rejected { module_error: String },
+    Rejected {
+        /// The runtime's module error, e.g. `SubtensorModule.NotEnoughStake`.
+        module_error: String,
+    },
+    /// The chain rate-limited the call.
     #[error("rate limited by the chain: {0}")]
     RateLimited(String),
+    /// The hotkey has no uid on the subnet.
     #[error("hotkey {hotkey} is not registered on netuid {netuid}; register it first")]
-    NotRegistered { hotkey: String, netuid: NetUid },
+    NotRegistered {
+        /// SS58 hotkey.
+        hotkey: String,
+        /// The subnet id.
+        netuid: NetUid,
+    },
+    /// Plain `set_weights` on a subnet with commit-reveal on.
     #[error(
         "subnet {netuid} has commit-reveal weights enabled (SubtensorModule.CommitRevealEnabled); plain \
          set_weights is refused there, commit timelocked weights instead"
     )]
-    CommitRevealEnabled { netuid: NetUid },
+    CommitRevealEnabled {
+        /// The subnet id.
+        netuid: NetUid,
+    },
+    /// The weights rate limit has not passed yet.
     #[error(
         "SubtensorModule.SettingWeightsTooFast: weights were last set at block {last_update} and \
          WeightsSetRateLimit is {limit} blocks; the next try is allowed at block {next_block}"
     )]
-    WeightsTooFast { limit: u64, last_update: u64, next_block: u64 },
+    WeightsTooFast {
+        /// `WeightsSetRateLimit`, blocks.
+        limit: u64,
+        /// Block of the hotkey's last weights.
+        last_update: u64,
+        /// First block a new try is allowed at.
+        next_block: u64,
+    },
+    /// The hotkey has no validator permit on the subnet.
     #[error(
         "SubtensorModule.NeuronNoValidatorPermit: hotkey {hotkey} has no validator permit on netuid \
          {netuid}; the chain would drop its weights. Stake more so the subnet grants a permit"
     )]
-    NoValidatorPermit { hotkey: String, netuid: NetUid },
+    NoValidatorPermit {
+        /// SS58 hotkey.
+        hotkey: String,
+        /// The subnet id.
+        netuid: NetUid,
+    },
+    /// The subnet does not exist.
     #[error("subnet {0} does not exist")]
     NoSuchSubnet(NetUid),
+    /// Chain data did not decode as expected.
     #[error("unexpected chain data: {0}")]
     Decode(String),
+    /// The request is invalid before reaching the chain.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The embedded chain's state file failed.
     #[error("embedded chain storage: {0}")]
     Storage(String),
 }

@@ -1,17 +1,16 @@
 //! Which chain to talk to: `BT_NETWORK` (protocol §3, §15) resolved to a websocket endpoint
-//! or to the embedded chain, plus the `NEXIS_NETUID` and `NEXIS_CHAIN_TIMEOUT_SEC` settings.
+//! or to the embedded chain, plus the `BT_NETWORK` and `NEXIS_CHAIN_TIMEOUT_SEC` defaults.
 
 use std::fmt;
-use std::time::Duration;
 
-use super::{ChainError, NetUid};
+use super::ChainError;
 
 /// Bittensor mainnet entrypoint.
-pub const FINNEY_ENDPOINT: &str = "wss://entrypoint-finney.opentensor.ai:443";
+pub(crate) const FINNEY_ENDPOINT: &str = "wss://entrypoint-finney.opentensor.ai:443";
 /// Bittensor testnet entrypoint.
-pub const TEST_ENDPOINT: &str = "wss://test.finney.opentensor.ai:443";
+pub(crate) const TEST_ENDPOINT: &str = "wss://test.finney.opentensor.ai:443";
 /// A subtensor node on this machine (`btcli`'s `local`).
-pub const LOCAL_ENDPOINT: &str = "ws://127.0.0.1:9944";
+pub(crate) const LOCAL_ENDPOINT: &str = "ws://127.0.0.1:9944";
 /// `BT_NETWORK` when unset.
 pub const DEFAULT_NETWORK: &str = "embedded";
 /// `NEXIS_CHAIN_TIMEOUT_SEC` when unset.
@@ -20,8 +19,11 @@ pub const DEFAULT_CHAIN_TIMEOUT_SEC: u64 = 30;
 /// A resolved `BT_NETWORK` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Network {
+    /// Bittensor mainnet (`finney`).
     Finney,
+    /// Bittensor testnet (`test`).
     Test,
+    /// A node on this machine (`local`, `ws://127.0.0.1:9944`).
     Local,
     /// An explicit `ws://` or `wss://` endpoint.
     Endpoint(String),
@@ -55,14 +57,6 @@ impl Network {
         }
     }
 
-    /// `BT_NETWORK` from the environment, [`DEFAULT_NETWORK`] when unset or empty.
-    pub fn from_env() -> Result<Network, ChainError> {
-        match std::env::var("BT_NETWORK") {
-            Ok(v) if !v.trim().is_empty() => Network::parse(&v),
-            _ => Network::parse(DEFAULT_NETWORK),
-        }
-    }
-
     /// The websocket endpoint, `None` for the embedded chain.
     pub fn endpoint(&self) -> Option<&str> {
         match self {
@@ -89,38 +83,6 @@ impl fmt::Display for Network {
             Network::Endpoint(url) => f.write_str(url),
             Network::Embedded => f.write_str("embedded"),
         }
-    }
-}
-
-/// Parses a `NEXIS_NETUID` value (a subnet id, 0..=65535).
-pub fn parse_netuid(value: &str) -> Result<NetUid, ChainError> {
-    value
-        .trim()
-        .parse::<NetUid>()
-        .map_err(|_| ChainError::Invalid(format!("NEXIS_NETUID={value:?} is not a subnet id (an integer 0..=65535)")))
-}
-
-/// `NEXIS_NETUID` from the environment; a clear error when unset.
-pub fn netuid_from_env() -> Result<NetUid, ChainError> {
-    match std::env::var("NEXIS_NETUID") {
-        Ok(v) if !v.trim().is_empty() => parse_netuid(&v),
-        _ => Err(ChainError::Invalid("NEXIS_NETUID is not set; set it to the subnet id".into())),
-    }
-}
-
-/// Parses a `NEXIS_CHAIN_TIMEOUT_SEC` value: whole seconds, at least 1.
-pub fn parse_chain_timeout(value: &str) -> Result<Duration, ChainError> {
-    match value.trim().parse::<u64>() {
-        Ok(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
-        _ => Err(ChainError::Invalid(format!("NEXIS_CHAIN_TIMEOUT_SEC={value:?} is not a positive number of seconds"))),
-    }
-}
-
-/// `NEXIS_CHAIN_TIMEOUT_SEC` from the environment ([`DEFAULT_CHAIN_TIMEOUT_SEC`] when unset).
-pub fn chain_timeout_from_env() -> Result<Duration, ChainError> {
-    match std::env::var("NEXIS_CHAIN_TIMEOUT_SEC") {
-        Ok(v) if !v.trim().is_empty() => parse_chain_timeout(&v),
-        _ => Ok(Duration::from_secs(DEFAULT_CHAIN_TIMEOUT_SEC)),
     }
 }
 
@@ -181,18 +143,5 @@ mod tests {
     #[test]
     fn default_network_parses() {
         assert_eq!(Network::parse(DEFAULT_NETWORK).ok(), Some(Network::Embedded));
-    }
-
-    #[test]
-    fn netuid_and_timeout_parse() {
-        assert_eq!(parse_netuid(" 42 ").ok(), Some(42));
-        assert_eq!(parse_netuid("65535").ok(), Some(65535));
-        for bad in ["-1", "65536", "x", ""] {
-            assert!(parse_netuid(bad).expect_err(bad).to_string().contains("NEXIS_NETUID"));
-        }
-        assert_eq!(parse_chain_timeout("5").ok(), Some(Duration::from_secs(5)));
-        for bad in ["0", "-3", "1.5", "soon"] {
-            assert!(parse_chain_timeout(bad).expect_err(bad).to_string().contains("NEXIS_CHAIN_TIMEOUT_SEC"));
-        }
     }
 }

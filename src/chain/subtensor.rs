@@ -68,7 +68,7 @@ pub fn load_metadata(path: impl AsRef<std::path::Path>) -> Result<Metadata, Chai
 }
 
 /// Decodes SCALE-encoded `RuntimeMetadataPrefixed` bytes.
-pub fn decode_metadata(bytes: &[u8]) -> Result<Metadata, ChainError> {
+pub(crate) fn decode_metadata(bytes: &[u8]) -> Result<Metadata, ChainError> {
     Metadata::decode_from(bytes).map_err(|e| ChainError::Decode(format!("not runtime metadata: {e}")))
 }
 
@@ -111,7 +111,7 @@ pub fn commit_timelocked_weights_call_data(
 }
 
 /// Decodes a `Drand.BeaconConfig` value into the beacon's public key, genesis and period.
-pub fn decode_beacon_config(metadata: &Metadata, bytes: &[u8]) -> Result<Beacon, ChainError> {
+pub(crate) fn decode_beacon_config(metadata: &Metadata, bytes: &[u8]) -> Result<Beacon, ChainError> {
     let ty = metadata
         .pallet_by_name("Drand")
         .and_then(|p| p.storage())
@@ -191,9 +191,13 @@ pub fn uids_key(metadata: &Metadata, netuid: NetUid, account: [u8; 32]) -> Resul
 /// What signing needs besides the metadata when no node is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfflineSigning {
+    /// Runtime spec version.
     pub spec_version: u32,
+    /// Runtime transaction version.
     pub transaction_version: u32,
+    /// Genesis block hash.
     pub genesis_hash: [u8; 32],
+    /// The signer account's nonce.
     pub nonce: u64,
 }
 
@@ -234,8 +238,9 @@ pub fn signed_extrinsic_offline(
 /// of its first field, when that field is a `Raw*` variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationFields {
+    /// The block the commitment was written at, when present.
     pub block: Option<u64>,
-    pub first_raw: Option<Vec<u8>>,
+    pub(crate) first_raw: Option<Vec<u8>>,
 }
 
 /// Decodes a `Commitments.CommitmentOf` value (`Registration { deposit, block, info }`) with
@@ -301,7 +306,7 @@ fn bytes_of<T>(value: &scale_value::Value<T>) -> Option<Vec<u8>> {
 }
 
 /// Maps a pallet error (`pallet`, `name`) from a failed extrinsic to a [`ChainError`].
-pub fn classify_module_error(pallet: &str, name: &str, hotkey: &str, netuid: NetUid) -> ChainError {
+pub(crate) fn classify_module_error(pallet: &str, name: &str, hotkey: &str, netuid: NetUid) -> ChainError {
     let full = format!("{pallet}.{name}");
     let lower = name.to_ascii_lowercase();
     if name == "CommitRevealEnabled" {
@@ -386,7 +391,7 @@ impl SubtensorChain {
 
     /// How long a submitted transaction may take to be finalized: at least 90 s (a few
     /// 12-second blocks plus finality lag), or three call timeouts.
-    pub fn tx_timeout(&self) -> Duration {
+    pub(crate) fn tx_timeout(&self) -> Duration {
         (self.timeout * 3).max(Duration::from_secs(90))
     }
 

@@ -12,7 +12,7 @@ use subxt_signer::bip39::Mnemonic;
 use subxt_signer::sr25519::Keypair;
 
 /// `BT_WALLET_PATH` when unset, as the Bittensor wallet tool has it.
-pub const DEFAULT_WALLET_PATH: &str = "~/.bittensor/wallets";
+pub(crate) const DEFAULT_WALLET_PATH: &str = "~/.bittensor/wallets";
 
 /// Largest key file read (real ones are under 1 KiB).
 const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
@@ -20,19 +20,46 @@ const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
 /// Why a wallet file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
+    /// The key file does not exist.
     #[error(
         "no key file at {path}; create one with `btcli wallet new_hotkey` or set BT_WALLET_PATH, \
          BT_WALLET_NAME and BT_WALLET_HOTKEY"
     )]
-    Missing { path: PathBuf },
+    Missing {
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// The key file is password-encrypted.
     #[error("key file {path} is encrypted; nexis needs an unencrypted hotkey (regenerate it without a password)")]
-    Encrypted { path: PathBuf },
+    Encrypted {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key file is not JSON.
     #[error("key file {path} is not valid JSON: {reason}")]
-    BadJson { path: PathBuf, reason: String },
+    BadJson {
+        /// The key file.
+        path: PathBuf,
+        /// The parse error.
+        reason: String,
+    },
+    /// The key file's JSON holds no usable key.
     #[error("key file {path}: {reason}")]
-    BadKey { path: PathBuf, reason: String },
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with the key.
+        reason: String,
+    },
+    /// The key file cannot be read.
     #[error("cannot read {path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The string is not an SS58 address.
     #[error("{0:?} is not a valid SS58 address")]
     BadAddress(String),
 }
@@ -64,7 +91,7 @@ impl Hotkey {
     }
 
     /// The hotkey of a BIP-39 mnemonic (`secretPhrase`), as the Bittensor wallet derives it.
-    pub fn from_phrase(phrase: &str) -> Result<Self, String> {
+    pub(crate) fn from_phrase(phrase: &str) -> Result<Self, String> {
         let mnemonic = Mnemonic::parse(phrase.trim()).map_err(|e| format!("invalid secret phrase: {e}"))?;
         Keypair::from_phrase(&mnemonic, None).map(Self::from_pair).map_err(|e| format!("invalid secret phrase: {e}"))
     }
@@ -203,22 +230,15 @@ pub fn ss58_decode(address: &str) -> Result<[u8; 32], WalletError> {
 /// Where the hotkey lives: `BT_WALLET_PATH`, `BT_WALLET_NAME`, `BT_WALLET_HOTKEY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletConfig {
+    /// Wallets directory (`BT_WALLET_PATH`, `~` expanded).
     pub path: PathBuf,
+    /// Wallet name (`BT_WALLET_NAME`).
     pub name: String,
+    /// Hotkey name within the wallet (`BT_WALLET_HOTKEY`).
     pub hotkey: String,
 }
 
 impl WalletConfig {
-    /// From the environment, with the Bittensor defaults (`~/.bittensor/wallets`,
-    /// `default`, `default`); `~` is expanded from `HOME`.
-    pub fn from_env() -> Self {
-        let wallet_path = std::env::var("BT_WALLET_PATH").ok();
-        let wallet_name = std::env::var("BT_WALLET_NAME").ok();
-        let wallet_hotkey = std::env::var("BT_WALLET_HOTKEY").ok();
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        Self::from_values(wallet_path.as_deref(), wallet_name.as_deref(), wallet_hotkey.as_deref(), home)
-    }
-
     /// The configuration from raw values (unset or blank means the default).
     pub fn from_values(path: Option<&str>, name: Option<&str>, hotkey: Option<&str>, home: Option<PathBuf>) -> Self {
         let value =

@@ -30,6 +30,7 @@ impl WeightsMode {
 /// Weights ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightsPlan {
+    /// Plain `set_weights` or a timelocked commit.
     pub mode: WeightsMode,
     /// The weights, with the version key raised to the chain's floor.
     pub call: WeightsCall,
@@ -43,7 +44,7 @@ pub struct WeightsPlan {
 
 /// Whether the rate limit allows weights at `block`: `Ok` when `block - last >= limit`
 /// (the chain's rule), else `Err(first allowed block)`. Never set, or a zero limit, is allowed.
-pub fn rate_limit_allows(last_update: Option<u64>, limit: u64, block: u64) -> Result<(), u64> {
+pub(crate) fn rate_limit_allows(last_update: Option<u64>, limit: u64, block: u64) -> Result<(), u64> {
     match last_update {
         Some(last) if last > 0 && limit > 0 && block.saturating_sub(last) < limit => Err(last + limit),
         _ => Ok(()),
@@ -51,7 +52,7 @@ pub fn rate_limit_allows(last_update: Option<u64>, limit: u64, block: u64) -> Re
 }
 
 /// The version key to send: ours, raised to the chain's `WeightsVersionKey` when lower.
-pub fn version_key_floor(chain_floor: u64, ours: u64) -> u64 {
+pub(crate) fn version_key_floor(chain_floor: u64, ours: u64) -> u64 {
     ours.max(chain_floor)
 }
 

@@ -9,8 +9,11 @@ use super::{Metagraph, NetUid, Uid, WeightsCall};
 /// What scoring needs from one decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredDecision {
+    /// SS58 hotkey of the miner decided on.
     pub miner_hotkey: String,
+    /// Interval the decision is for.
     pub interval_id: u64,
+    /// Whether the package was accepted.
     pub accepted: bool,
     /// Rows that survived pruning.
     pub record_count: u64,
@@ -42,7 +45,7 @@ impl Default for ScoringWindows {
 }
 
 /// Miners with a rejected decision for an interval in `[start, end)`.
-pub fn rejected_between(decisions: &[ScoredDecision], start: u64, end: u64) -> BTreeSet<String> {
+pub(crate) fn rejected_between(decisions: &[ScoredDecision], start: u64, end: u64) -> BTreeSet<String> {
     decisions
         .iter()
         .filter(|d| !d.accepted && (start..end).contains(&d.interval_id))
@@ -98,11 +101,12 @@ pub fn normalize(scores: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
 /// registered (dropped, to be logged).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UidWeights {
-    pub uids: Vec<Uid>,
-    pub weights: Vec<f64>,
+    pub(crate) uids: Vec<Uid>,
+    pub(crate) weights: Vec<f64>,
+    /// Scored hotkeys with no uid in the metagraph (dropped).
     pub unknown: Vec<String>,
     /// Whether nothing was positive and all weight went to the burn uid.
-    pub burned: bool,
+    pub(crate) burned: bool,
 }
 
 /// Maps hotkey scores onto the metagraph's uids (uid order), normalised; when nothing is

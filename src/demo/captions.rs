@@ -13,10 +13,10 @@ use crate::miner::caption::{CaptionError, Captioner};
 
 /// Mean colour of one frame, 0–255 per channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MeanColour {
-    pub r: u8,
-    pub g: u8,
-    pub b: u8,
+pub(crate) struct MeanColour {
+    pub(crate) r: u8,
+    pub(crate) g: u8,
+    pub(crate) b: u8,
 }
 
 impl MeanColour {
@@ -40,7 +40,7 @@ impl MeanColour {
     }
 
     /// A plain-English name of the colour, e.g. `deep blue` or `grey with a green tint`.
-    pub fn name(self) -> String {
+    pub(crate) fn name(self) -> String {
         let (hue, saturation, value) = self.hsv();
         let hue_name = match hue {
             h if !(15.0..345.0).contains(&h) => "red",
@@ -67,13 +67,13 @@ impl MeanColour {
     }
 
     /// Brightness as a whole percentage (the HSV value).
-    pub fn brightness_percent(self) -> u32 {
+    pub(crate) fn brightness_percent(self) -> u32 {
         (self.hsv().2 * 100.0).round() as u32
     }
 }
 
 /// The caption for the mean colours of a clip's frames, in order (at least one).
-pub fn caption_for(colours: &[MeanColour]) -> Option<String> {
+pub(crate) fn caption_for(colours: &[MeanColour]) -> Option<String> {
     let first = *colours.first()?;
     let middle = colours[colours.len() / 2];
     let last = *colours.last()?;
@@ -91,9 +91,9 @@ pub fn caption_for(colours: &[MeanColour]) -> Option<String> {
 
 /// Deterministic captions from the frames' mean colours (see the module documentation).
 #[derive(Debug, Clone)]
-pub struct ColourCaptioner {
+pub(crate) struct ColourCaptioner {
     /// Limit on one ffmpeg run.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for ColourCaptioner {
@@ -106,7 +106,7 @@ impl ColourCaptioner {
     /// Mean colour of each JPEG frame, in order: ffmpeg (through `ffmpeg-sidecar`) reads
     /// the JPEGs from stdin and writes one raw RGB pixel per frame to stdout, read into
     /// memory and split by the frame size its log reports.
-    pub async fn mean_colours(&self, frames: &[Vec<u8>]) -> Result<Vec<MeanColour>, CaptionError> {
+    pub(crate) async fn mean_colours(&self, frames: &[Vec<u8>]) -> Result<Vec<MeanColour>, CaptionError> {
         if frames.is_empty() {
             return Err(CaptionError("no frames to describe".into()));
         }

@@ -34,7 +34,13 @@ use crate::storage::{ObjectStore, dataset_key, manifest_key};
 /// behind the ids of the sources in `raw`: the same files for an honest miner (hard
 /// links, or copies), and for the fabricator (`fake`) an unrelated moving video (a
 /// Mandelbrot zoom) of the same length under each id it claims.
-pub async fn serve_sources(raw: &Path, youtube: &Path, fake: bool, seconds: f64, fps: u32) -> Result<usize, DemoError> {
+pub(crate) async fn serve_sources(
+    raw: &Path,
+    youtube: &Path,
+    fake: bool,
+    seconds: f64,
+    fps: u32,
+) -> Result<usize, DemoError> {
     std::fs::create_dir_all(youtube).map_err(io(youtube))?;
     let mut served = 0;
     let Ok(entries) = std::fs::read_dir(raw) else { return Ok(0) };
@@ -82,16 +88,16 @@ fn sha256_file(path: &Path) -> Result<String, DemoError> {
 
 /// What the resolution liar did to one package.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shrunk {
-    pub clips: usize,
-    pub width: u32,
-    pub height: u32,
+pub(crate) struct Shrunk {
+    pub(crate) clips: usize,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
 }
 
 /// Re-encodes every clip of the package in `dir` (a finished `{interval}/` package:
 /// clips, frames, dataset, manifest) to `width`x`height`, then makes the dataset's clip
 /// hashes and the manifest's dataset hash match the new bytes. Declared sizes stay.
-pub async fn shrink_clips(dir: &Path, width: u32, height: u32, timeout: Duration) -> Result<Shrunk, DemoError> {
+pub(crate) async fn shrink_clips(dir: &Path, width: u32, height: u32, timeout: Duration) -> Result<Shrunk, DemoError> {
     let clips_dir = dir.join("clips");
     let mut clips: Vec<PathBuf> = match std::fs::read_dir(&clips_dir) {
         Ok(entries) => {
@@ -184,7 +190,7 @@ fn rewrite_clip_hashes(dataset: &Path, hashes: &HashMap<String, String>) -> Resu
 
 /// Uploads the (doctored) package in `dir` in the protocol's order: assets, dataset,
 /// manifest last.
-pub async fn publish(store: &dyn ObjectStore, dir: &Path, interval_id: u64) -> Result<usize, DemoError> {
+pub(crate) async fn publish(store: &dyn ObjectStore, dir: &Path, interval_id: u64) -> Result<usize, DemoError> {
     let policy = UploadPolicy { attempts: 2, backoff: Duration::from_millis(50), concurrency: 4 };
     Ok(upload_package(store, dir, interval_id, policy, &indicatif::ProgressBar::hidden()).await?)
 }
@@ -193,7 +199,7 @@ pub async fn publish(store: &dyn ObjectStore, dir: &Path, interval_id: u64) -> R
 /// `thief_hotkey`'s own: the same clips, frames and dataset, a manifest with the thief's
 /// hotkey and a fresh `created_at`, uploaded last. Returns the rows copied, or `None`
 /// when the victim published nothing to copy.
-pub async fn copy_package(
+pub(crate) async fn copy_package(
     victim: &dyn ObjectStore,
     thief: &dyn ObjectStore,
     interval_id: u64,

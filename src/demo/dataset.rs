@@ -19,7 +19,7 @@ use crate::storage::LocalBuckets;
 use crate::storage::LocalStore;
 
 /// The owner dataset bucket of the demo, under `buckets/`.
-pub const OWNER_DB_BUCKET: &str = "owner-db";
+pub(crate) const OWNER_DB_BUCKET: &str = "owner-db";
 
 /// The owner publisher of the demo's validator (bundles into `buckets/nexis-record-info`).
 pub(crate) fn owner_publisher(chain: &Arc<dyn Chain>, buckets_dir: &Path, validator_dir: &Path) -> Arc<OwnerPublisher> {

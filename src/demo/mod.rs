@@ -11,7 +11,7 @@
 //! the summary table and the JSON document.
 
 pub mod captions;
-pub mod cheats;
+pub(crate) mod cheats;
 mod dataset;
 pub mod report;
 pub mod run;
@@ -33,9 +33,8 @@ use crate::storage::StorageError;
 use crate::validator::service::ServiceError;
 use crate::validator::state::StateError;
 
-pub use report::{DemoReport, Event};
+pub use report::DemoReport;
 pub use run::run;
-pub use subnet::Role;
 
 /// What the demo runs.
 #[derive(Debug, Clone)]
@@ -44,6 +43,7 @@ pub struct DemoSettings {
     pub workdir: PathBuf,
     /// Block constants; the demo's defaults are short (see [`DemoSettings::demo_clock`]).
     pub clock: IntervalClock,
+    /// Scoring windows used to turn decisions into weights.
     pub windows: ScoringWindows,
     /// Intervals to mine and validate.
     pub intervals: u64,
@@ -84,40 +84,63 @@ impl DemoSettings {
 /// Why the demo could not run or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    /// The settings make no demo (e.g. zero intervals).
     #[error("{0}")]
     Settings(String),
+    /// A file or directory of the work directory failed.
     #[error("{path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The path at fault.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// Synthetic media could not be made.
     #[error(transparent)]
     Media(#[from] MediaError),
+    /// The embedded chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The demo's generated read credentials were refused.
     #[error("demo credentials: {0}")]
     Commitment(#[from] CommitmentError),
+    /// The dataset spec could not be loaded.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// A demo bucket failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A miner's source ledger failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// A miner's package could not be built.
     #[error(transparent)]
     Package(#[from] PackageError),
+    /// A miner's interval failed.
     #[error("miner {miner}: {source}")]
     Mine {
+        /// The miner's name in the demo.
         miner: String,
+        /// What went wrong.
         #[source]
         source: MineError,
     },
+    /// The validator's state file failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The validator service failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// A dishonest miner's trick could not be staged.
     #[error("cheating miner: {0}")]
     Cheat(String),
+    /// The local validation API could not start.
     #[error(transparent)]
     Api(#[from] crate::api::server::local::LocalApiError),
+    /// The validator skipped an interval the demo expected it to evaluate.
     #[error("the validator did not evaluate interval {0} (see the log for why)")]
     NotEvaluated(u64),
+    /// The owner's dataset sync failed.
     #[error("owner dataset sync: {0}")]
     OwnerSync(String),
 }

@@ -11,30 +11,30 @@ use super::subnet::Role;
 
 /// One participant as the report shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ParticipantInfo {
-    pub name: String,
-    pub role: Role,
-    pub uid: u16,
-    pub hotkey: String,
+pub(crate) struct ParticipantInfo {
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) uid: u16,
+    pub(crate) hotkey: String,
     /// The bucket the validator reads (miners only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<String>,
+    pub(crate) bucket: Option<String>,
 }
 
 /// One uid's weight in a submission.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UidWeight {
-    pub uid: u16,
-    pub name: String,
-    pub weight: u16,
+pub(crate) struct UidWeight {
+    pub(crate) uid: u16,
+    pub(crate) name: String,
+    pub(crate) weight: u16,
     /// The weight as a share of all weights (0–1).
-    pub share: f64,
+    pub(crate) share: f64,
 }
 
 /// Something that happened.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// The chain, buckets, miners and validator are in place.
     SubnetReady {
         netuid: u16,
@@ -95,47 +95,49 @@ pub enum Event {
 /// An event and when it happened, in seconds since the demo started.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Timed {
-    pub at_sec: f64,
+    pub(crate) at_sec: f64,
     #[serde(flatten)]
-    pub event: Event,
+    pub(crate) event: Event,
 }
 
 /// One row of the summary table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SummaryRow {
-    pub name: String,
-    pub role: Role,
-    pub uid: u16,
-    pub hotkey: String,
-    pub intervals_published: u64,
-    pub intervals_accepted: u64,
-    pub intervals_rejected: u64,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) uid: u16,
+    pub(crate) hotkey: String,
+    pub(crate) intervals_published: u64,
+    pub(crate) intervals_accepted: u64,
+    pub(crate) intervals_rejected: u64,
     /// Sum of post-prune rows over accepted intervals.
-    pub rows_kept: u64,
+    pub(crate) rows_kept: u64,
     /// Rows pruned as already published (globally or by another miner earlier).
-    pub rows_pruned: u64,
+    pub(crate) rows_pruned: u64,
     /// Failure codes this miner received (distinct, first-seen order).
-    pub failure_codes: Vec<String>,
+    pub(crate) failure_codes: Vec<String>,
     /// The weight the validator's last submission gives this uid (u16 on chain).
-    pub final_weight: u16,
-    pub final_share: f64,
+    pub(crate) final_weight: u16,
+    pub(crate) final_share: f64,
 }
 
 /// The whole demo run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DemoReport {
-    pub workdir: String,
+    pub(crate) workdir: String,
     /// Whether `workdir` is removed when the command ends.
-    pub workdir_temporary: bool,
-    pub timeline: Vec<Timed>,
+    pub(crate) workdir_temporary: bool,
+    pub(crate) timeline: Vec<Timed>,
+    /// The summary table, one row per participant.
     pub summary: Vec<SummaryRow>,
     /// The validation API's invalid window at the last interval (the demo runs `nexis api`).
-    pub invalid_window: Option<crate::api::server::local::InvalidWindow>,
+    pub(crate) invalid_window: Option<crate::api::server::local::InvalidWindow>,
+    /// Wall time of the whole run, seconds.
     pub elapsed_sec: f64,
 }
 
 /// `5Gx3ab...9fQk`: enough of a hotkey to tell participants apart.
-pub fn short_hotkey(hotkey: &str) -> String {
+pub(crate) fn short_hotkey(hotkey: &str) -> String {
     let chars: Vec<char> = hotkey.chars().collect();
     if chars.len() <= 12 {
         return hotkey.to_string();
@@ -174,17 +176,7 @@ pub fn render_event(t: &Timed) -> String {
                 "{at} subnet {netuid} ready on an embedded chain: intervals of {interval_blocks} blocks (+{upload_reserve_blocks} \
                  upload reserve), weights every {weight_epoch_blocks} blocks; running {intervals} intervals"
             );
-            for p in participants {
-                let _ = writeln!(
-                    out,
-                    "           uid {:<2} {:<9} {:<15} {}  ({})",
-                    p.uid,
-                    p.name,
-                    role_label(p.role),
-                    short_hotkey(&p.hotkey),
-                    p.role.describe()
-                );
-            }
+            write_participants(&mut out, participants);
             out.pop();
         }
         Event::IntervalOpened { interval_id, block } => {
@@ -213,40 +205,64 @@ pub fn render_event(t: &Timed) -> String {
             cross_miner_overlap_pruned,
             ..
         } => {
-            if *accepted {
-                let _ = write!(
-                    out,
-                    "{at}            {miner:<9} ACCEPTED  {record_count} row(s) kept, {sampled_rows} sampled"
-                );
-                let pruned = global_overlap_pruned + cross_miner_overlap_pruned;
-                if pruned > 0 {
-                    let _ = write!(
-                        out,
-                        "; pruned {global_overlap_pruned} already published, {cross_miner_overlap_pruned} published \
-                         earlier by another miner"
-                    );
-                }
+            let verdict = if *accepted {
+                accepted_summary(*record_count, *sampled_rows, *global_overlap_pruned, *cross_miner_overlap_pruned)
             } else {
-                let _ = write!(out, "{at}            {miner:<9} REJECTED  {}", failures.join(", "));
-            }
+                format!("REJECTED  {}", failures.join(", "))
+            };
+            let _ = write!(out, "{at}            {miner:<9} {verdict}");
         }
         Event::WeightsSet { epoch, block, burned, weights, reveal_round } => {
-            let list: Vec<String> =
-                weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
             let why = if *burned { " -- nothing scored yet, so all weight goes to uid 0 (burn)" } else { "" };
             let what = match reveal_round {
                 Some(round) => format!("weights committed (timelocked until round {round})"),
                 None => "weights set".to_string(),
             };
-            let _ = write!(out, "{at} block {block:>3}: {what} for epoch {epoch}: {}{why}", list.join(", "));
+            let _ = write!(out, "{at} block {block:>3}: {what} for epoch {epoch}: {}{why}", weight_list(weights));
         }
         Event::WeightsRevealed { block, weights } => {
-            let list: Vec<String> =
-                weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
-            let _ = write!(out, "{at} block {block:>3}: the chain revealed the committed weights: {}", list.join(", "));
+            let _ = write!(
+                out,
+                "{at} block {block:>3}: the chain revealed the committed weights: {}",
+                weight_list(weights)
+            );
         }
     }
     out
+}
+
+/// One line per participant under the "subnet ready" line.
+fn write_participants(out: &mut String, participants: &[ParticipantInfo]) {
+    for p in participants {
+        let _ = writeln!(
+            out,
+            "           uid {:<2} {:<9} {:<15} {}  ({})",
+            p.uid,
+            p.name,
+            role_label(p.role),
+            short_hotkey(&p.hotkey),
+            p.role.describe()
+        );
+    }
+}
+
+/// What an accepted decision kept, sampled and pruned.
+fn accepted_summary(record_count: u64, sampled_rows: u64, global_pruned: u64, cross_miner_pruned: u64) -> String {
+    let mut out = format!("ACCEPTED  {record_count} row(s) kept, {sampled_rows} sampled");
+    if global_pruned + cross_miner_pruned > 0 {
+        let _ = write!(
+            out,
+            "; pruned {global_pruned} already published, {cross_miner_pruned} published earlier by another miner"
+        );
+    }
+    out
+}
+
+/// `uid U (name) W = share` for each weight, comma-separated.
+fn weight_list(weights: &[UidWeight]) -> String {
+    let list: Vec<String> =
+        weights.iter().map(|w| format!("uid {} ({}) {} = {:.3}", w.uid, w.name, w.weight, w.share)).collect();
+    list.join(", ")
 }
 
 /// The summary table.

@@ -14,9 +14,11 @@ use super::cheats::{copy_package, publish, shrink_clips};
 use super::report::{DemoReport, Event, ParticipantInfo, SummaryRow, Timed, UidWeight};
 use super::subnet::{LIAR_SIZE, MinerNode, NETUID, Role, Subnet};
 use super::{DemoError, DemoSettings};
+use crate::api::server::local::InvalidWindow;
 use crate::chain::Chain;
 use crate::chain::commitment::bucket_for_hotkey;
 use crate::miner::package::package_dir;
+use crate::model::Decision;
 
 /// Collects events, passing each to an observer as it happens (live output).
 struct Timeline<'a> {
@@ -42,8 +44,34 @@ pub async fn run(
 ) -> Result<DemoReport, DemoError> {
     let mut timeline = Timeline { started: Instant::now(), events: Vec::new(), observer };
     let subnet = Subnet::build(settings).await?;
+    timeline.push(subnet_ready(&subnet, settings));
+
+    let mut block = subnet.chain.current_block().await?;
+    for round in 0..settings.intervals {
+        block = run_interval(&subnet, settings, &mut timeline, round, block).await?;
+    }
+    block = await_reveals(&subnet, settings, &mut timeline, block).await?;
+
+    super::dataset::sync_owner_dataset(&subnet, settings).await;
+    let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
+    let summary = summarize(&subnet, &timeline.events, &uid_weights(&subnet, &on_chain));
+    let invalid_window = named_invalid_window(&subnet, settings.clock.interval_start(block)).await;
+    let elapsed_sec = timeline.started.elapsed().as_secs_f64();
+    info!(elapsed_sec, "demo finished");
+    Ok(DemoReport {
+        workdir: settings.workdir.display().to_string(),
+        workdir_temporary,
+        timeline: timeline.events,
+        summary,
+        invalid_window,
+        elapsed_sec,
+    })
+}
+
+/// The first event: the subnet's constants and its participants.
+fn subnet_ready(subnet: &Subnet, settings: &DemoSettings) -> Event {
     let clock = settings.clock;
-    timeline.push(Event::SubnetReady {
+    Event::SubnetReady {
         netuid: NETUID,
         interval_blocks: clock.interval_blocks,
         upload_reserve_blocks: clock.upload_reserve_blocks,
@@ -59,77 +87,102 @@ pub async fn run(
                 bucket: (p.role != Role::Validator).then(|| bucket_for_hotkey(&p.ss58())),
             })
             .collect(),
-    });
+    }
+}
 
-    let mut block = subnet.chain.current_block().await?;
-    for round in 0..settings.intervals {
-        let interval_id = clock.interval_start(block);
-        timeline.push(Event::IntervalOpened { interval_id, block });
-        // Miners that build their own packages work at once; copiers go after them.
-        let (builders, copiers): (Vec<&MinerNode>, Vec<&MinerNode>) =
-            subnet.miners.iter().partition(|node| node.victim.is_none());
-        let built = futures::future::join_all(builders.iter().map(|node| act(&subnet, node, round, interval_id))).await;
-        for event in built {
-            timeline.push(event?);
-        }
-        for node in copiers {
-            let event = act(&subnet, node, round, interval_id).await?;
-            timeline.push(event);
-        }
-        block = step_to(&subnet, block, clock.deadline_block(interval_id), settings.block_time).await?;
-        timeline.push(Event::IntervalClosed { interval_id, block });
-        let tick = subnet.service.tick().await?;
-        let mut evaluated = false;
-        for report in &tick.intervals {
-            evaluated |= report.record.interval_id == interval_id;
-            for d in &report.record.decisions {
-                // Only committed miners are candidates, and every one of them is a demo miner.
-                let who = subnet.by_hotkey(&d.miner_hotkey);
-                timeline.push(Event::Decision {
-                    interval_id: d.interval_id,
-                    miner: who.map_or_else(|| d.miner_hotkey.clone(), |p| p.name.clone()),
-                    role: who.map_or(Role::Honest, |p| p.role),
-                    uid: who.map_or(u16::MAX, |p| p.uid),
-                    accepted: d.accepted,
-                    codes: d.failures.iter().map(|f| f.code().to_string()).collect(),
-                    failures: d.failures.iter().map(ToString::to_string).collect(),
-                    record_count: d.record_count,
-                    sampled_rows: d.sampled_rows,
-                    global_overlap_pruned: d.notes.global_overlap_pruned_count.unwrap_or(0),
-                    cross_miner_overlap_pruned: d.notes.cross_miner_overlap_pruned_count.unwrap_or(0),
-                });
-            }
-        }
-        if !evaluated {
-            return Err(DemoError::NotEvaluated(interval_id));
-        }
-        note_reveals(&subnet, &mut timeline, tick.block).await?;
-        if let Some(w) = &tick.weights {
-            let pairs: Vec<(u16, u16)> = w.uids.iter().copied().zip(w.weights.iter().copied()).collect();
-            timeline.push(Event::WeightsSet {
-                epoch: w.epoch,
-                block: w.block,
-                burned: w.burned,
-                weights: uid_weights(&subnet, &pairs),
-                reveal_round: w.reveal_round,
-            });
+/// One interval from `block`: the miners act, the chain steps to the deadline, the validator
+/// ticks. Returns the block reached.
+async fn run_interval(
+    subnet: &Subnet,
+    settings: &DemoSettings,
+    timeline: &mut Timeline<'_>,
+    round: u64,
+    block: u64,
+) -> Result<u64, DemoError> {
+    let clock = settings.clock;
+    let interval_id = clock.interval_start(block);
+    timeline.push(Event::IntervalOpened { interval_id, block });
+    // Miners that build their own packages work at once; copiers go after them.
+    let (builders, copiers): (Vec<&MinerNode>, Vec<&MinerNode>) =
+        subnet.miners.iter().partition(|node| node.victim.is_none());
+    let built = futures::future::join_all(builders.iter().map(|node| act(subnet, node, round, interval_id))).await;
+    for event in built {
+        timeline.push(event?);
+    }
+    for node in copiers {
+        let event = act(subnet, node, round, interval_id).await?;
+        timeline.push(event);
+    }
+    let block = step_to(subnet, block, clock.deadline_block(interval_id), settings.block_time).await?;
+    timeline.push(Event::IntervalClosed { interval_id, block });
+    let tick = subnet.service.tick().await?;
+    let mut evaluated = false;
+    for report in &tick.intervals {
+        evaluated |= report.record.interval_id == interval_id;
+        for d in &report.record.decisions {
+            timeline.push(decision_event(subnet, d));
         }
     }
-    // Commit-reveal: step on until the chain has revealed the last commit.
+    if !evaluated {
+        return Err(DemoError::NotEvaluated(interval_id));
+    }
+    note_reveals(subnet, timeline, tick.block).await?;
+    if let Some(w) = &tick.weights {
+        let pairs: Vec<(u16, u16)> = w.uids.iter().copied().zip(w.weights.iter().copied()).collect();
+        timeline.push(Event::WeightsSet {
+            epoch: w.epoch,
+            block: w.block,
+            burned: w.burned,
+            weights: uid_weights(subnet, &pairs),
+            reveal_round: w.reveal_round,
+        });
+    }
+    Ok(block)
+}
+
+/// The timeline event of one decision, the miner named by its demo role.
+fn decision_event(subnet: &Subnet, d: &Decision) -> Event {
+    // Only committed miners are candidates, and every one of them is a demo miner.
+    let who = subnet.by_hotkey(&d.miner_hotkey);
+    Event::Decision {
+        interval_id: d.interval_id,
+        miner: who.map_or_else(|| d.miner_hotkey.clone(), |p| p.name.clone()),
+        role: who.map_or(Role::Honest, |p| p.role),
+        uid: who.map_or(u16::MAX, |p| p.uid),
+        accepted: d.accepted,
+        codes: d.failures.iter().map(|f| f.code().to_string()).collect(),
+        failures: d.failures.iter().map(ToString::to_string).collect(),
+        record_count: d.record_count,
+        sampled_rows: d.sampled_rows,
+        global_overlap_pruned: d.notes.global_overlap_pruned_count.unwrap_or(0),
+        cross_miner_overlap_pruned: d.notes.cross_miner_overlap_pruned_count.unwrap_or(0),
+    }
+}
+
+/// Commit-reveal: steps on from `block` until the chain has revealed the last commit (at most
+/// 64 blocks). Returns the block reached.
+async fn await_reveals(
+    subnet: &Subnet,
+    settings: &DemoSettings,
+    timeline: &mut Timeline<'_>,
+    mut block: u64,
+) -> Result<u64, DemoError> {
     let hotkey = subnet.validator.ss58();
     for _ in 0..64 {
         if subnet.chain.pending_commits(NETUID, &hotkey).await?.is_empty() {
             break;
         }
-        block = step_to(&subnet, block, block + 1, settings.block_time).await?;
+        block = step_to(subnet, block, block + 1, settings.block_time).await?;
         subnet.service.follow_reveals(block).await?;
-        note_reveals(&subnet, &mut timeline, block).await?;
+        note_reveals(subnet, timeline, block).await?;
     }
+    Ok(block)
+}
 
-    super::dataset::sync_owner_dataset(&subnet, settings).await;
-    let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
-    let summary = summarize(&subnet, &timeline.events, &uid_weights(&subnet, &on_chain));
-    let invalid_window = match subnet.api.invalid_window(clock.interval_start(block)).await {
+/// The validation API's invalid window at `interval_id`, hotkeys named by demo role; `None`
+/// (logged) when the API does not answer.
+async fn named_invalid_window(subnet: &Subnet, interval_id: u64) -> Option<InvalidWindow> {
+    match subnet.api.invalid_window(interval_id).await {
         Ok(mut w) => {
             w.names =
                 w.hotkeys.iter().map(|h| subnet.by_hotkey(h).map_or_else(|| h.clone(), |p| p.name.clone())).collect();
@@ -139,17 +192,7 @@ pub async fn run(
             tracing::warn!(error = %e, "the demo's validation API did not answer");
             None
         }
-    };
-    let elapsed_sec = timeline.started.elapsed().as_secs_f64();
-    info!(elapsed_sec, "demo finished");
-    Ok(DemoReport {
-        workdir: settings.workdir.display().to_string(),
-        workdir_temporary,
-        timeline: timeline.events,
-        summary,
-        invalid_window,
-        elapsed_sec,
-    })
+    }
 }
 
 /// What `node` does in `round` (0-based) for `interval_id`.

@@ -45,7 +45,7 @@ fn key_prefix(key: &str) -> Vec<u8> {
 }
 
 /// The tree key of one entry.
-pub fn entry_key(key: &str, ms: i64) -> Vec<u8> {
+pub(crate) fn entry_key(key: &str, ms: i64) -> Vec<u8> {
     let mut out = key_prefix(key);
     out.extend_from_slice(&encode_ms(ms));
     out
@@ -83,7 +83,7 @@ impl OverlapIndex {
     }
 
     /// Adds an entry to `batch` (applied by the caller together with other state).
-    pub fn insert_into(batch: &mut sled::Batch, key: &str, start: f64) {
+    pub(crate) fn insert_into(batch: &mut sled::Batch, key: &str, start: f64) {
         if let Some(ms) = start_ms(start) {
             batch.insert(entry_key(key, ms), &[][..]);
         }

@@ -15,30 +15,30 @@ pub const DEFAULT_OBJECT_KEY: &str = "record_info.json";
 /// Default record-info bucket (`NEXIS_RECORD_INFO_BUCKET`).
 pub const DEFAULT_BUCKET: &str = "nexis-record-info";
 /// Largest snapshot read.
-pub const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
 
 /// What a refresh found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotRead {
     /// Parsed: `entries` in the snapshot, `added` of them new to the local index.
-    Trusted { entries: usize, added: usize },
+    Trusted {
+        /// Source keys in the snapshot.
+        entries: usize,
+        /// Source keys new to the local index.
+        added: usize,
+    },
     /// No snapshot published yet (an empty, trustworthy index).
     Missing,
     /// Unreadable or unparseable: ignored, and never to be overwritten.
     Untrusted(String),
 }
 
-impl SnapshotRead {
-    /// Whether the published index may be replaced by one built on this read.
-    pub fn is_trusted(&self) -> bool {
-        !matches!(self, Self::Untrusted(_))
-    }
-}
-
 /// Where the snapshot lives.
 #[derive(Clone)]
 pub struct SnapshotSource {
+    /// The record-info bucket.
     pub store: Arc<dyn ObjectStore>,
+    /// Object key of the snapshot (`record_info.json` by default).
     pub key: String,
 }
 

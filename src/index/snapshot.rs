@@ -23,30 +23,30 @@ use serde_json::{Map, Value};
 use crate::model::source_key::{canonical_key_for_id, canonical_source_key, fast_canonical_key};
 
 /// The spec section of the written form.
-pub const SPEC_SECTION: &str = "video_v1";
+pub(crate) const SPEC_SECTION: &str = "video_v1";
 /// The section of the legacy form.
 const LEGACY_SECTION: &str = "entries";
 /// Prefix of spec-qualified bare ids (`video_v1:{id}`).
 const ID_PREFIX: &str = "video_v1:";
 /// Largest start accepted, in seconds: far past the latest allowed clip start (5000 s)
 /// while keeping every millisecond exact in an `f64`.
-pub const MAX_START_SEC: f64 = 1e12;
+pub(crate) const MAX_START_SEC: f64 = 1e12;
 
 /// Longest canonical key kept, in bytes: a YouTube key is 43 bytes; longer keys (only a
 /// hostile URL makes them) are skipped when reading and never written.
-pub const MAX_KEY_BYTES: usize = 256;
+pub(crate) const MAX_KEY_BYTES: usize = 256;
 /// Every validator refuses to read a snapshot above this size
 /// ([`crate::index::refresh::MAX_SNAPSHOT_BYTES`], 512 MiB).
 const READ_LIMIT_BYTES: usize = 512 << 20;
 /// The owner never publishes a snapshot above this size: half the readers' limit, so
 /// there is always room to grow after an operator reacts.
-pub const PUBLISH_LIMIT_BYTES: usize = READ_LIMIT_BYTES / 2;
+pub(crate) const PUBLISH_LIMIT_BYTES: usize = READ_LIMIT_BYTES / 2;
 /// Above this size the owner publishes but raises an alert (error log) every interval.
-pub const ALERT_BYTES: usize = READ_LIMIT_BYTES / 4;
+pub(crate) const ALERT_BYTES: usize = READ_LIMIT_BYTES / 4;
 
 /// What the owner does with a snapshot of a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublishSize {
+pub(crate) enum PublishSize {
     /// Publish.
     Fine,
     /// Publish and alert: the snapshot is approaching the publish limit.
@@ -56,7 +56,7 @@ pub enum PublishSize {
 }
 
 /// The owner's verdict for a serialized snapshot of `len` bytes.
-pub fn publish_size(len: usize) -> PublishSize {
+pub(crate) fn publish_size(len: usize) -> PublishSize {
     if len > PUBLISH_LIMIT_BYTES {
         PublishSize::Refuse
     } else if len > ALERT_BYTES {
@@ -69,8 +69,10 @@ pub fn publish_size(len: usize) -> PublishSize {
 /// Why a snapshot is untrusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
+    /// The bytes are not JSON.
     #[error("record_info snapshot is not valid JSON: {0}")]
     NotJson(String),
+    /// The JSON is not an object of source key → start times.
     #[error("record_info snapshot is not a JSON object")]
     NotAnObject,
 }
@@ -78,6 +80,7 @@ pub enum SnapshotError {
 /// Published start times (integer milliseconds) per canonical source key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Start times in integer milliseconds, per canonical source key.
     pub entries: BTreeMap<String, BTreeSet<u64>>,
 }
 

@@ -10,30 +10,32 @@ use std::sync::LazyLock;
 use super::client::{AskFailure, ChatClient, ChatRequest, ReplySchema};
 
 /// Classes a frame can be labelled with; the first six carry scores.
-pub const LABELS: [&str; 7] = ["nature", "people", "animal", "vehicle", "urban", "indoor", "other"];
+pub(crate) const LABELS: [&str; 7] = ["nature", "people", "animal", "vehicle", "urban", "indoor", "other"];
 /// Frames the model labels.
-pub const CATEGORY_FRAMES: usize = 3;
+pub(crate) const CATEGORY_FRAMES: usize = 3;
 /// Least mean nature score.
-pub const MIN_MEAN_NATURE: f64 = 0.72;
+pub(crate) const MIN_MEAN_NATURE: f64 = 0.72;
 /// Least lead of the mean nature score over the strongest other class.
-pub const MIN_MARGIN: f64 = 0.12;
+pub(crate) const MIN_MARGIN: f64 = 0.12;
 /// Tolerance for the binary rounding of means at the thresholds.
 const EPS: f64 = 1e-9;
 
 /// One frame's label and scores (`scores[i]` belongs to `LABELS[i]`, clamped to 0–1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameLabel {
-    pub winner: &'static str,
-    pub scores: [f64; 6],
+    pub(crate) winner: &'static str,
+    pub(crate) scores: [f64; 6],
 }
 
 /// The numbers behind a decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CategoryScore {
-    pub nature_wins: usize,
+    pub(crate) nature_wins: usize,
+    /// Mean `nature` score over the frames (0–1).
     pub avg_nature: f64,
     /// Largest mean score among the other five classes.
     pub rival: f64,
+    /// `avg_nature` minus `rival`; accepted from 0.12.
     pub margin: f64,
 }
 
@@ -53,7 +55,7 @@ impl CategoryScore {
     }
 
     /// The reasons the row is rejected; empty means accepted.
-    pub fn reject_reasons(&self) -> Vec<&'static str> {
+    pub(crate) fn reject_reasons(&self) -> Vec<&'static str> {
         let mut reasons = Vec::new();
         if self.nature_wins < 2 {
             reasons.push("nature_wins_under_2_of_3");
@@ -67,6 +69,7 @@ impl CategoryScore {
         reasons
     }
 
+    /// Whether the clip passes the category check (no reject reason).
     pub fn accepted(&self) -> bool {
         self.reject_reasons().is_empty()
     }
@@ -118,7 +121,7 @@ pub fn parse_category_reply(reply: &str) -> Result<Vec<FrameLabel>, String> {
 }
 
 /// Instructions of the category judge.
-pub const CATEGORY_PROMPT: &str = "You classify video frames. For each image, in order, choose the single best \
+pub(crate) const CATEGORY_PROMPT: &str = "You classify video frames. For each image, in order, choose the single best \
     label among nature, people, animal, vehicle, urban, indoor, other (nature means natural landscapes and scenery: \
     mountains, forests, water, sky, fields, with no people, vehicles or buildings as the subject) and give a score \
     from 0 to 1 for how strongly each of nature, people, animal, vehicle, urban and indoor is present. Reply with \
@@ -128,7 +131,7 @@ pub const CATEGORY_PROMPT: &str = "You classify video frames. For each image, in
 
 /// What the category check concluded for one row.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CategoryVerdict {
+pub(crate) enum CategoryVerdict {
     Accept(CategoryScore),
     Reject(CategoryScore),
     /// The model answered, twice, without usable labels: the row fails
@@ -165,7 +168,7 @@ static FRAMES_SCHEMA: LazyLock<ReplySchema> = LazyLock::new(|| {
 const CATEGORY_MAX_TOKENS: u32 = 1024;
 
 /// Labels the three middle `frames`; an unusable reply is asked once more.
-pub async fn judge_category(client: &ChatClient, frames: &[Vec<u8>]) -> CategoryVerdict {
+pub(crate) async fn judge_category(client: &ChatClient, frames: &[Vec<u8>]) -> CategoryVerdict {
     let text = format!("Label these {} frames.", frames.len());
     let request = ChatRequest {
         system: CATEGORY_PROMPT,

@@ -20,21 +20,33 @@ const MAX_REPLY_BYTES: usize = 1 << 20;
 /// Why a completion could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
+    /// No complete reply within the request timeout.
     #[error("the model did not answer within {0:?}")]
     Timeout(Duration),
+    /// HTTP 429 (or another rate-limit status) from the provider.
     #[error("rate limited by the provider (HTTP {0})")]
     RateLimited(u16),
+    /// HTTP 5xx from the provider.
     #[error("provider server error (HTTP {0})")]
     Server(u16),
+    /// The provider refused the request as malformed or unauthorised.
     #[error("request refused (HTTP {status}: {detail}); check the API key, the model name and the base URL")]
-    Config { status: u16, detail: String },
+    Config {
+        /// HTTP status code.
+        status: u16,
+        /// The provider's error text, secrets scrubbed.
+        detail: String,
+    },
+    /// The request could not be sent or the reply not read.
     #[error("cannot reach the provider: {0}")]
     Transport(String),
+    /// The reply is not a chat completion.
     #[error("unusable reply: {0}")]
     BadReply(String),
     /// An HTTP 200 completion without an answer: empty content or a refusal.
     #[error("no answer in the reply: {0}")]
     NoAnswer(String),
+    /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
 }
@@ -55,7 +67,7 @@ impl LlmError {
     }
 
     /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, Self::Timeout(_) | Self::RateLimited(_) | Self::Server(_) | Self::Transport(_))
     }
 
@@ -79,7 +91,9 @@ impl LlmError {
 pub struct RetryPolicy {
     /// Attempts in all (at least 1).
     pub attempts: u32,
+    /// Delay before the first retry; doubles per attempt.
     pub base_delay: Duration,
+    /// Cap on the delay between attempts.
     pub max_delay: Duration,
 }
 
@@ -97,7 +111,7 @@ impl RetryPolicy {
 }
 
 /// `text` with every occurrence of `secret` (when not blank) replaced by `<redacted>`.
-pub fn scrub(text: &str, secret: &str) -> String {
+pub(crate) fn scrub(text: &str, secret: &str) -> String {
     if secret.trim().is_empty() { text.to_string() } else { text.replace(secret, "<redacted>") }
 }
 
@@ -105,17 +119,22 @@ pub fn scrub(text: &str, secret: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct ReplySchema {
     /// Schema name sent to the provider.
-    pub name: &'static str,
-    pub schema: Value,
+    pub(crate) name: &'static str,
+    pub(crate) schema: Value,
 }
 
 /// One request: instructions, the user's text and JPEG images.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
+    /// System instructions.
     pub system: &'a str,
+    /// The user's text.
     pub text: &'a str,
+    /// JPEG images sent with the text, in order.
     pub images: &'a [Vec<u8>],
+    /// Cap on the completion's tokens.
     pub max_tokens: u32,
+    /// Sampling temperature.
     pub temperature: f32,
     /// Structured output, when the provider accepts `response_format` with a JSON schema.
     pub schema: Option<&'a ReplySchema>,
@@ -123,7 +142,7 @@ pub struct ChatRequest<'a> {
 
 /// Why [`ChatClient::ask_parsed`] has no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AskFailure {
+pub(crate) enum AskFailure {
     /// The provider answered (HTTP 200) but, twice, with nothing usable: a refusal, prose,
     /// wrong JSON. This depends on the content shown to the model.
     Unusable(String),
@@ -242,7 +261,7 @@ impl ChatClient {
 
     /// The reply parsed by `parse`; an unusable reply is asked for once more. Failures
     /// carry `"{class}: {detail}"`, ready for decision notes, with the key scrubbed.
-    pub async fn ask_parsed<T>(
+    pub(crate) async fn ask_parsed<T>(
         &self,
         req: &ChatRequest<'_>,
         invalid_class: &str,
@@ -264,7 +283,7 @@ impl ChatClient {
     }
 
     /// `text` with this client's API key redacted.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         scrub(text, self.provider.api_key())
     }
 

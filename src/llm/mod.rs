@@ -8,6 +8,6 @@ mod client;
 mod provider;
 pub mod semantic;
 
-pub use category::CATEGORY_FRAMES;
-pub use client::{AskFailure, ChatClient, ChatRequest, LlmError, ReplySchema, RetryPolicy, scrub};
-pub use provider::{GEMINI_BASE_URL, GEMINI_MODEL, LlmProvider, OPENAI_BASE_URL, ProviderKind};
+pub(crate) use category::CATEGORY_FRAMES;
+pub use client::{ChatClient, ChatRequest, LlmError, ReplySchema, RetryPolicy};
+pub use provider::{LlmProvider, OPENAI_BASE_URL, ProviderKind};

@@ -7,14 +7,16 @@ use std::fmt;
 /// Default OpenAI API base.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// Gemini's OpenAI-compatible API base.
-pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta/openai";
+pub(crate) const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta/openai";
 /// The model used with a Gemini key (protocol §8).
-pub const GEMINI_MODEL: &str = "gemini-3.1-flash-lite-preview";
+pub(crate) const GEMINI_MODEL: &str = "gemini-3.1-flash-lite-preview";
 
 /// The provider family, for logs and model defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
+    /// An OpenAI-compatible chat-completions endpoint.
     OpenAi,
+    /// Google Gemini through its OpenAI-compatible endpoint.
     Gemini,
 }
 
@@ -30,9 +32,10 @@ impl fmt::Display for ProviderKind {
 /// An endpoint and its key. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct LlmProvider {
+    /// The provider family.
     pub kind: ProviderKind,
     /// API base, without the trailing `/chat/completions`.
-    pub base_url: String,
+    pub(crate) base_url: String,
     api_key: String,
 }
 
@@ -82,7 +85,7 @@ impl LlmProvider {
     }
 
     /// The chat-completions URL.
-    pub fn chat_url(&self) -> String {
+    pub(crate) fn chat_url(&self) -> String {
         format!("{}/chat/completions", self.base_url)
     }
 

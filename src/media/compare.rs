@@ -22,27 +22,27 @@ use super::ffmpeg::run_ffmpeg;
 /// Decoding rate of both videos, frames per second.
 pub const SAMPLE_FPS: f64 = 10.0;
 /// Side of the square grey image of the mean-absolute-difference measure.
-pub const MAD_SIDE: usize = 32;
+pub(crate) const MAD_SIDE: usize = 32;
 /// Size of the grey image of the structural (SSIM) measure, 16:9 like the clip.
-pub const SSIM_SIZE: (usize, usize) = (64, 36);
+pub(crate) const SSIM_SIZE: (usize, usize) = (64, 36);
 /// Compared clip times, seconds: start, quarter, middle, three quarters, end.
-pub const INSTANTS: [f64; 5] = [0.1, 1.2, 2.5, 3.7, 4.8];
+pub(crate) const INSTANTS: [f64; 5] = [0.1, 1.2, 2.5, 3.7, 4.8];
 /// Largest common time offset searched, in samples (0.5 s at [`SAMPLE_FPS`]).
-pub const MAX_OFFSET_FRAMES: i64 = 5;
+pub(crate) const MAX_OFFSET_FRAMES: i64 = 5;
 /// The miner's geometry filter (the one [`super::ffmpeg::clip_command`] cuts with).
-pub const CLIP_GEOMETRY_FILTER: &str = super::ffmpeg::FIT_720P;
+pub(crate) const CLIP_GEOMETRY_FILTER: &str = super::ffmpeg::FIT_720P;
 
 /// An instant matches when its MAD is at most this (grey levels 0–255)...
-pub const MAD_MATCH_MAX: f64 = 10.0;
+pub(crate) const MAD_MATCH_MAX: f64 = 10.0;
 /// ...and its SSIM at least this.
-pub const SSIM_MATCH_MIN: f64 = 0.75;
+pub(crate) const SSIM_MATCH_MIN: f64 = 0.75;
 /// An instant is a confident mismatch when its MAD is above this (the reference's 18.0)...
-pub const MAD_MISMATCH_MIN: f64 = 18.0;
+pub(crate) const MAD_MISMATCH_MIN: f64 = 18.0;
 /// ...or its SSIM below this.
-pub const SSIM_MISMATCH_MAX: f64 = 0.5;
+pub(crate) const SSIM_MISMATCH_MAX: f64 = 0.5;
 /// Frames whose grey standard deviation is below this carry no structure (fades, black
 /// frames) and are not judged.
-pub const MIN_INFORMATIVE_STDDEV: f64 = 3.0;
+pub(crate) const MIN_INFORMATIVE_STDDEV: f64 = 3.0;
 /// Most bytes read back from one decoding pass (far above the ~70 tiny frames expected).
 const MAX_RAW_BYTES: u64 = 4 << 20;
 
@@ -59,20 +59,15 @@ pub enum Geometry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GreyFrames {
     /// `MAD_SIDE x MAD_SIDE` images.
-    pub mad: Vec<Vec<u8>>,
+    pub(crate) mad: Vec<Vec<u8>>,
     /// `SSIM_SIZE` images.
-    pub ssim: Vec<Vec<u8>>,
+    pub(crate) ssim: Vec<Vec<u8>>,
 }
 
 impl GreyFrames {
     /// Number of samples.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.mad.len().min(self.ssim.len())
-    }
-
-    /// Whether there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -131,7 +126,7 @@ pub async fn grey_frames(
 }
 
 /// Mean absolute difference of two equally sized grey images (0–255).
-pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+pub(crate) fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     let n = a.len().min(b.len());
     if n == 0 {
         return 255.0;
@@ -141,7 +136,7 @@ pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
 }
 
 /// Standard deviation of a grey image.
-pub fn stddev(a: &[u8]) -> f64 {
+pub(crate) fn stddev(a: &[u8]) -> f64 {
     if a.is_empty() {
         return 0.0;
     }
@@ -187,13 +182,13 @@ pub fn ssim(a: &[u8], b: &[u8], width: usize) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InstantScore {
     /// Clip time, seconds.
-    pub at: f64,
+    pub(crate) at: f64,
     /// Mean absolute difference of the 32x32 grey images.
     pub mad: f64,
     /// SSIM of the 64x36 grey images.
     pub ssim: f64,
     /// Whether both frames carry structure (otherwise the instant is not judged).
-    pub informative: bool,
+    pub(crate) informative: bool,
 }
 
 impl InstantScore {
@@ -220,9 +215,11 @@ pub enum Verdict {
 /// The comparison of a clip with its source section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
+    /// Whether the clip matches the source section.
     pub verdict: Verdict,
     /// Source samples the best alignment is shifted by (positive: later in the source).
     pub offset_frames: i64,
+    /// Per-instant scores at the best alignment, in clip order.
     pub instants: Vec<InstantScore>,
 }
 

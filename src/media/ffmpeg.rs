@@ -22,7 +22,7 @@ use ffmpeg_sidecar::pix_fmt::get_bytes_per_frame;
 use super::{FFMPEG_INSTALL_HINT, MediaError};
 
 /// The video filter that fits any picture into exactly 1280x720 (letterboxed).
-pub const FIT_720P: &str =
+pub(crate) const FIT_720P: &str =
     "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1";
 
 /// Log lines kept for an error message, and their length.
@@ -40,12 +40,12 @@ pub fn command() -> FfmpegCommand {
 
 /// Adds `path` as an input that is untrusted: read only through the local file protocol
 /// and only as MP4 (no playlists, no network, no other demuxer), like the probe.
-pub fn untrusted_mp4_input<'a>(cmd: &'a mut FfmpegCommand, path: &Path) -> &'a mut FfmpegCommand {
+pub(crate) fn untrusted_mp4_input<'a>(cmd: &'a mut FfmpegCommand, path: &Path) -> &'a mut FfmpegCommand {
     cmd.args(["-protocol_whitelist", "file"]).format("mp4").input(path)
 }
 
 /// Called with the seconds of output ffmpeg reports as written so far.
-pub type ProgressFn = Box<dyn FnMut(f64) + Send>;
+pub(crate) type ProgressFn = Box<dyn FnMut(f64) + Send>;
 
 /// One bounded ffmpeg run: a command, what it is fed on stdin, what it may write to stdout.
 pub struct FfmpegRun {
@@ -60,16 +60,16 @@ pub struct FfmpegRun {
 #[derive(Debug)]
 pub struct RunOutput {
     /// Everything ffmpeg wrote to stdout (at most the cap).
-    pub stdout: Vec<u8>,
+    pub(crate) stdout: Vec<u8>,
     /// Inputs, outputs and streams, as ffmpeg's log described them.
-    pub metadata: FfmpegMetadata,
+    pub(crate) metadata: FfmpegMetadata,
 }
 
 impl RunOutput {
     /// The raw video frames on stdout, split by the frame size of the first video output
     /// stream ffmpeg's log described; `None` when that size is unknown or does not divide
     /// the output.
-    pub fn raw_frames(&self) -> Option<Vec<&[u8]>> {
+    pub(crate) fn raw_frames(&self) -> Option<Vec<&[u8]>> {
         let stream = self.metadata.output_streams.iter().find(|s| s.is_video())?;
         let size = get_bytes_per_frame(stream.video_data()?)? as usize;
         if size == 0 || !self.stdout.len().is_multiple_of(size) {
@@ -92,13 +92,13 @@ impl FfmpegRun {
     }
 
     /// Keeps what ffmpeg writes on stdout, failing the run past `bytes`.
-    pub fn stdout_cap(mut self, bytes: usize) -> Self {
+    pub(crate) fn stdout_cap(mut self, bytes: usize) -> Self {
         self.stdout_cap = bytes;
         self
     }
 
     /// Reports encoding progress (seconds of output written) as ffmpeg logs it.
-    pub fn on_progress(mut self, progress: impl FnMut(f64) + Send + 'static) -> Self {
+    pub(crate) fn on_progress(mut self, progress: impl FnMut(f64) + Send + 'static) -> Self {
         self.progress = Some(Box::new(progress));
         self
     }
@@ -270,7 +270,7 @@ pub fn clip_command(source: &Path, start: f64, seconds: f64, audio: bool, out: &
 }
 
 /// Writes the first frame of the MP4 `clip` as a JPEG to `path`.
-pub async fn first_frame(clip: &Path, path: &Path, timeout: Duration) -> Result<(), MediaError> {
+pub(crate) async fn first_frame(clip: &Path, path: &Path, timeout: Duration) -> Result<(), MediaError> {
     let mut cmd = command();
     untrusted_mp4_input(&mut cmd, clip).frames(1).args(["-q:v", "3"]).output(path);
     FfmpegRun::new(cmd, timeout).run().await.map(|_| ())
@@ -299,7 +299,7 @@ fn frames_command(clip: &Path, sorted: &[f64]) -> FfmpegCommand {
 /// JPEG frames of the MP4 `clip` at the given distinct times (seconds), in order, each
 /// at most `max_bytes`, from one decoding pass read straight into memory. Fewer frames
 /// than times (a time past the end) is an error.
-pub async fn frames_at(
+pub(crate) async fn frames_at(
     clip: &Path,
     times: &[f64],
     timeout: Duration,

@@ -7,7 +7,7 @@ mod jpeg;
 mod probe;
 pub mod synth;
 
-pub use probe::{Ffprobe, MediaError, MediaProbe, VideoInfo, parse_rate};
+pub use probe::{Ffprobe, MediaError, MediaProbe, VideoInfo};
 
 /// How to install ffmpeg/ffprobe on this kind of machine.
-pub const FFMPEG_INSTALL_HINT: &str = "install it with `apt-get install -y ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg` (macOS), or set NEXIS_FFPROBE to its path";
+pub(crate) const FFMPEG_INSTALL_HINT: &str = "install it with `apt-get install -y ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg` (macOS), or set NEXIS_FFPROBE to its path";

@@ -18,25 +18,46 @@ use super::FFMPEG_INSTALL_HINT;
 /// What a probe learns about a clip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoInfo {
-    pub width: u32,
-    pub height: u32,
-    pub duration_sec: Option<f64>,
-    pub fps: Option<f64>,
-    pub frame_count: Option<u64>,
-    pub has_audio: bool,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) duration_sec: Option<f64>,
+    pub(crate) fps: Option<f64>,
+    pub(crate) frame_count: Option<u64>,
+    pub(crate) has_audio: bool,
 }
 
 /// Probe failures: the file's fault (`NotVideo`) or ours (the rest).
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
+    /// ffmpeg or ffprobe is not installed where expected.
     #[error("{tool} was not found ({path}); {hint}")]
-    ToolMissing { tool: &'static str, path: String, hint: &'static str },
+    ToolMissing {
+        /// `ffmpeg` or `ffprobe`.
+        tool: &'static str,
+        /// The path or name looked up.
+        path: String,
+        /// How to install or point to it.
+        hint: &'static str,
+    },
+    /// The file is not a readable video.
     #[error("not a readable video: {0}")]
     NotVideo(String),
+    /// The tool did not finish in time.
     #[error("{tool} timed out after {seconds} s")]
-    Timeout { tool: &'static str, seconds: u64 },
+    Timeout {
+        /// `ffmpeg` or `ffprobe`.
+        tool: &'static str,
+        /// The timeout, seconds.
+        seconds: u64,
+    },
+    /// The tool could not be started or its output read.
     #[error("{tool} could not run: {message}")]
-    Io { tool: &'static str, message: String },
+    Io {
+        /// `ffmpeg` or `ffprobe`.
+        tool: &'static str,
+        /// The I/O error.
+        message: String,
+    },
 }
 
 /// Something that can probe a video file.
@@ -110,7 +131,7 @@ struct ProbeFormat {
 }
 
 /// Parses an ffprobe rate such as `30000/1001` or `25`; `0/0` is `None`.
-pub fn parse_rate(text: &str) -> Option<f64> {
+pub(crate) fn parse_rate(text: &str) -> Option<f64> {
     let (num, den) = match text.split_once('/') {
         Some((n, d)) => (n.trim().parse::<f64>().ok()?, d.trim().parse::<f64>().ok()?),
         None => (text.trim().parse::<f64>().ok()?, 1.0),

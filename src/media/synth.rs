@@ -12,12 +12,17 @@ use super::ffmpeg::{FfmpegRun, command};
 /// Parameters of a synthetic clip.
 #[derive(Debug, Clone)]
 pub struct SynthClip {
+    /// Frame width, pixels.
     pub width: u32,
+    /// Frame height, pixels.
     pub height: u32,
+    /// Duration, seconds.
     pub seconds: f64,
+    /// Frames per second.
     pub fps: u32,
     /// Changes the picture so different seeds give different bytes.
     pub seed: u32,
+    /// Whether to add a sine-tone audio track.
     pub audio: bool,
 }
 
@@ -53,6 +58,6 @@ pub async fn synth_clip(path: &Path, clip: &SynthClip) -> Result<(), MediaError>
 }
 
 /// Writes the first frame of `clip` as a JPEG to `path`.
-pub async fn first_frame(clip: &Path, path: &Path) -> Result<(), MediaError> {
+pub(crate) async fn first_frame(clip: &Path, path: &Path) -> Result<(), MediaError> {
     super::ffmpeg::first_frame(clip, path, SYNTH_TIMEOUT).await
 }

@@ -10,16 +10,22 @@ use super::{Failure, FailureList};
 /// Details attached to a decision. Field order follows protocol §8.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DecisionNotes {
+    /// Dataset rows (protocol §8 `record_count`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_count: Option<u64>,
+    /// Rows sampled for asset checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampled_record_count: Option<u64>,
+    /// Rows pruned as overlapping the global record-info index (protocol §10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_overlap_pruned_count: Option<u64>,
+    /// Rows pruned as overlapping other miners' clips of this interval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_miner_overlap_pruned_count: Option<u64>,
+    /// The manifest's dataset spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec_id: Option<String>,
+    /// The manifest's category.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// How many failures were found, when more than the decision lists (rev. 2).
@@ -37,16 +43,22 @@ pub struct DecisionNotes {
     /// Human-readable cause of a load-stage failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// sha256 the manifest declares (on `dataset_sha256_mismatch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_dataset_sha256: Option<String>,
+    /// sha256 of the downloaded dataset (on `dataset_sha256_mismatch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actual_dataset_sha256: Option<String>,
+    /// Rows the manifest declares (on `manifest_record_count_mismatch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_record_count: Option<u64>,
+    /// Rows the dataset holds (on `manifest_record_count_mismatch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset_record_count: Option<u64>,
+    /// The manifest's upload time, RFC 3339 (on `late_submission`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_last_modified: Option<String>,
+    /// The upload deadline, RFC 3339 (on `late_submission`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_deadline: Option<String>,
     /// Checks that could not run for reasons on the validator's side.
@@ -61,14 +73,21 @@ pub struct DecisionNotes {
 /// The decision for one miner and one interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
+    /// SS58 hotkey of the miner.
     pub miner_hotkey: String,
+    /// The interval id (its first block).
     pub interval_id: u64,
+    /// Whether the package passed every check.
     pub accepted: bool,
+    /// Failures, in check order, at most [`MAX_DECISION_FAILURES`](super::MAX_DECISION_FAILURES).
     pub failures: Vec<Failure>,
+    /// Rows that survived pruning; the miner's score for the interval.
     pub record_count: u64,
+    /// Rows sampled for asset checks.
     pub sampled_rows: u64,
     #[serde(serialize_with = "serialize_checked_at")]
-    pub checked_at: DateTime<Utc>,
+    pub(crate) checked_at: DateTime<Utc>,
+    /// Protocol §8 notes.
     pub notes: DecisionNotes,
 }
 

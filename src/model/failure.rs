@@ -19,7 +19,7 @@ pub enum MediaField {
 
 impl MediaField {
     /// The string used inside the failure code.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Duration => "duration",
             Self::Fps => "fps",
@@ -42,15 +42,31 @@ pub enum Failure {
     /// Hotkey or interval in the manifest differ from the ones validated.
     ManifestIdentityMismatch,
     /// The manifest names a spec this validator does not know.
-    UnknownSpec { spec_id: String },
+    UnknownSpec {
+        /// The manifest's `spec_id`.
+        spec_id: String,
+    },
     /// The spec is known but the versions are not supported.
-    IncompatibleSpecVersion { spec_id: String, protocol: String, schema: String },
+    IncompatibleSpecVersion {
+        /// The manifest's `spec_id`.
+        spec_id: String,
+        /// The manifest's `protocol_version`.
+        protocol: String,
+        /// The manifest's `schema_version`.
+        schema: String,
+    },
     /// The spec is known but not enabled on this validator.
-    SpecNotEnabled { spec_id: String },
+    SpecNotEnabled {
+        /// The manifest's `spec_id`.
+        spec_id: String,
+    },
     /// A category is required but the manifest has none.
     MissingCategoryMetadata,
     /// The manifest's category differs from the required one.
-    UnsupportedCategory { category: String },
+    UnsupportedCategory {
+        /// The manifest's category.
+        category: String,
+    },
     /// sha256 of the dataset bytes differs from the manifest.
     DatasetSha256Mismatch,
     /// The dataset breaks protocol §6.
@@ -61,56 +77,140 @@ pub enum Failure {
     ValidationException,
     // Hard checks.
     /// Source URL host is not YouTube.
-    NonYoutubeSource { clip_id: String },
+    NonYoutubeSource {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Two clips of one source start less than 4.5 s apart.
-    OverlapLt5s { source: String, earlier: String, later: String },
+    OverlapLt5s {
+        /// Canonical source key.
+        source: String,
+        /// `clip_id` of the earlier clip.
+        earlier: String,
+        /// `clip_id` of the later clip.
+        later: String,
+    },
     /// Caption is empty.
-    EmptyCaption { clip_id: String },
+    EmptyCaption {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Caption has fewer than 20 words.
-    ShortCaption { clip_id: String },
+    ShortCaption {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Caption contains a URL.
-    UrlLikeCaption { clip_id: String },
+    UrlLikeCaption {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Clip starts after 5000 s.
-    ClipStartGt5000 { clip_id: String },
+    ClipStartGt5000 {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The row repeats an earlier row's id, URI or hash (stricter).
-    DuplicateClip { clip_id: String },
+    DuplicateClip {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// A text value is longer than its cap (rev. 2); `clip_id` is cut to 64 characters.
-    ValueTooLong { column: String, clip_id: String },
+    ValueTooLong {
+        /// The column whose value is too long.
+        column: String,
+        /// The row's `clip_id`, cut to 64 characters.
+        clip_id: String,
+    },
     // Sampled assets.
     /// A row URI is not a valid relative path.
-    InvalidAssetUri { uri: String },
+    InvalidAssetUri {
+        /// The offending URI.
+        uri: String,
+    },
     /// The clip cannot be fetched.
-    MissingClipAsset { clip_id: String },
+    MissingClipAsset {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The clip's sha256 differs.
-    ClipSha256Mismatch { clip_id: String },
+    ClipSha256Mismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The clip is not exactly 1280x720.
-    InvalidResolution { clip_id: String, width: u32, height: u32 },
+    InvalidResolution {
+        /// The row's `clip_id`.
+        clip_id: String,
+        /// Probed width, pixels.
+        width: u32,
+        /// Probed height, pixels.
+        height: u32,
+    },
     /// The clip cannot be probed as a video (stricter).
-    InvalidClipMedia { clip_id: String },
+    InvalidClipMedia {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Real duration or frame rate disagree with the protocol / declaration (stricter).
-    ClipMetadataMismatch { clip_id: String, field: MediaField },
+    ClipMetadataMismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+        /// Which field disagrees.
+        field: MediaField,
+    },
     /// The first frame cannot be fetched.
-    MissingFirstFrameAsset { clip_id: String },
+    MissingFirstFrameAsset {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The first frame's sha256 differs.
-    FirstFrameSha256Mismatch { clip_id: String },
+    FirstFrameSha256Mismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     // LLM checks.
     /// The caption contains an injection keyword.
-    CaptionSemanticInjectionKeyword { clip_id: String },
+    CaptionSemanticInjectionKeyword {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The model says the caption does not match the clip.
-    CaptionSemanticMismatch { clip_id: String },
+    CaptionSemanticMismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The semantic model answered without a usable verdict (rev. 2).
-    CaptionSemanticResponseInvalid { clip_id: String },
+    CaptionSemanticResponseInvalid {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The category check rejected the clip.
-    CategoryStrictReject { clip_id: String },
+    CategoryStrictReject {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// Fewer than three frames for the category check.
-    CategoryStrictFramesMissing { clip_id: String },
+    CategoryStrictFramesMissing {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// The category model's reply is unusable.
-    CategoryStrictResponseInvalid { clip_id: String },
+    CategoryStrictResponseInvalid {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     // Source check.
     /// The clip's frames confidently differ from the claimed source at the claimed time.
-    SourceFrameMismatch { clip_id: String },
+    SourceFrameMismatch {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
     /// YouTube reports the claimed source as not existing (only when configured hard).
-    SourceUnavailable { clip_id: String },
+    SourceUnavailable {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
 }
 
 impl Failure {
@@ -156,27 +256,6 @@ impl Failure {
             Self::SourceFrameMismatch { .. } => "source_frame_mismatch",
             Self::SourceUnavailable { .. } => "source_unavailable",
         }
-    }
-
-    /// Whether this failure ends the evaluation of the miner (load stage).
-    pub fn is_load_stage(&self) -> bool {
-        matches!(
-            self,
-            Self::MissingCommittedReadCredentials
-                | Self::MissingSubmissionFiles
-                | Self::LateSubmission
-                | Self::ManifestSchemaInvalid
-                | Self::ManifestIdentityMismatch
-                | Self::UnknownSpec { .. }
-                | Self::IncompatibleSpecVersion { .. }
-                | Self::SpecNotEnabled { .. }
-                | Self::MissingCategoryMetadata
-                | Self::UnsupportedCategory { .. }
-                | Self::DatasetSha256Mismatch
-                | Self::DatasetSchemaInvalid
-                | Self::ManifestRecordCountMismatch
-                | Self::ValidationException
-        )
     }
 }
 
@@ -229,7 +308,7 @@ impl fmt::Display for Failure {
 impl Failure {
     /// Whether this failure stands for a model reply without a usable verdict (the codes
     /// an interval with a broken model turns into *unavailable*).
-    pub fn is_unusable_reply(&self) -> bool {
+    pub(crate) fn is_unusable_reply(&self) -> bool {
         matches!(self, Self::CaptionSemanticResponseInvalid { .. } | Self::CategoryStrictResponseInvalid { .. })
     }
 }
@@ -252,17 +331,17 @@ pub struct FailureList {
 
 impl FailureList {
     /// An empty list.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Whether more failures would still be kept (not only counted).
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.kept.len() < MAX_DECISION_FAILURES
     }
 
     /// Adds a failure.
-    pub fn push(&mut self, failure: Failure) {
+    pub(crate) fn push(&mut self, failure: Failure) {
         self.count(failure.code(), 1);
         if self.has_room() {
             self.kept.push(failure);
@@ -270,7 +349,11 @@ impl FailureList {
     }
 
     /// Adds a failure of `code`, building it only when it will be kept.
-    pub fn push_with<E>(&mut self, code: &'static str, make: impl FnOnce() -> Result<Failure, E>) -> Result<(), E> {
+    pub(crate) fn push_with<E>(
+        &mut self,
+        code: &'static str,
+        make: impl FnOnce() -> Result<Failure, E>,
+    ) -> Result<(), E> {
         if self.has_room() {
             self.push(make()?);
         } else {
@@ -280,38 +363,33 @@ impl FailureList {
     }
 
     /// Counts `n` failures of `code` that come after the kept ones, without keeping them.
-    pub fn count(&mut self, code: &'static str, n: u64) {
+    pub(crate) fn count(&mut self, code: &'static str, n: u64) {
         self.total = self.total.saturating_add(n);
         *self.by_code.entry(code).or_default() += n;
     }
 
     /// Whether there is no failure at all.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.total == 0
     }
 
     /// How many failures were found (kept or not).
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.total
     }
 
-    /// The kept failures, in order.
-    pub fn kept(&self) -> &[Failure] {
-        &self.kept
-    }
-
     /// Whether some failures were only counted.
-    pub fn is_truncated(&self) -> bool {
+    pub(crate) fn is_truncated(&self) -> bool {
         self.total > self.kept.len() as u64
     }
 
     /// Count per code.
-    pub fn by_code(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn by_code(&self) -> BTreeMap<String, u64> {
         self.by_code.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
     }
 
     /// The kept failures.
-    pub fn into_kept(self) -> Vec<Failure> {
+    pub(crate) fn into_kept(self) -> Vec<Failure> {
         self.kept
     }
 }
@@ -350,8 +428,8 @@ mod tests {
         }
         list.push_with::<()>("empty_caption", || panic!("not built once the list is full")).unwrap();
         list.count("duplicate_clip", 5);
-        assert_eq!(list.kept().len(), MAX_DECISION_FAILURES);
-        assert_eq!(list.kept()[255].to_string(), "short_caption:255");
+        assert_eq!(list.kept.len(), MAX_DECISION_FAILURES);
+        assert_eq!(list.kept[255].to_string(), "short_caption:255");
         assert_eq!(list.total(), 1006);
         assert!(list.is_truncated());
         let by_code = list.by_code();
@@ -402,11 +480,5 @@ mod tests {
         assert!(f.is_unusable_reply());
         assert!(Failure::CategoryStrictResponseInvalid { clip_id: "abc".into() }.is_unusable_reply());
         assert!(!Failure::CaptionSemanticMismatch { clip_id: "abc".into() }.is_unusable_reply());
-    }
-
-    #[test]
-    fn load_stage_classification() {
-        assert!(Failure::DatasetSchemaInvalid.is_load_stage());
-        assert!(!Failure::ShortCaption { clip_id: "x".into() }.is_load_stage());
     }
 }

@@ -21,23 +21,39 @@ pub enum ManifestError {
     Missing(&'static str),
     /// A field has the wrong type or value.
     #[error("manifest field `{field}` is invalid: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid {
+        /// The manifest field.
+        field: &'static str,
+        /// Why its value is refused.
+        reason: String,
+    },
 }
 
 /// A normalised interval manifest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IntervalManifest {
+    /// Protocol version (`1.0.0`).
     pub protocol_version: String,
+    /// Dataset schema version (`1.0.0`).
     pub schema_version: String,
+    /// Dataset spec id, e.g. `video_v1`.
     pub spec_id: String,
+    /// Dataset type the spec defines.
     pub dataset_type: String,
+    /// Category the clips belong to, when declared.
     pub category: Option<String>,
+    /// Subnet id.
     pub netuid: u64,
+    /// SS58 hotkey of the miner.
     pub miner_hotkey: String,
+    /// Interval id (its first block).
     pub interval_id: u64,
+    /// When the package was made, when declared.
     #[serde(serialize_with = "serialize_created_at")]
     pub created_at: Option<DateTime<Utc>>,
+    /// Rows in the dataset.
     pub record_count: u64,
+    /// Lowercase hex sha256 of the dataset file.
     pub dataset_sha256: String,
 }
 
@@ -49,7 +65,7 @@ fn serialize_created_at<S: serde::Serializer>(value: &Option<DateTime<Utc>>, s: 
 }
 
 /// RFC 3339 in UTC with `Z`, microseconds only when non-zero (protocol §7).
-pub fn format_timestamp(t: &DateTime<Utc>) -> String {
+pub(crate) fn format_timestamp(t: &DateTime<Utc>) -> String {
     let t = t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(*t);
     if t.nanosecond() == 0 {
         t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -155,7 +171,7 @@ impl IntervalManifest {
     }
 
     /// The manifest as our miner writes it: protocol field order, 2-space indent.
-    pub fn to_pretty_json(&self) -> String {
+    pub(crate) fn to_pretty_json(&self) -> String {
         // Serialising a plain struct of strings and integers cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }

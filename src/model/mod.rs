@@ -8,5 +8,7 @@ pub mod source_key;
 
 pub use decision::{Decision, DecisionNotes};
 pub use failure::{Failure, FailureList, MAX_DECISION_FAILURES, MediaField};
-pub use manifest::{IntervalManifest, ManifestError, format_timestamp};
-pub use record::{ClipRecord, SourceProof, declared_num_frames, deterministic_clip_id};
+pub(crate) use manifest::format_timestamp;
+pub use manifest::{IntervalManifest, ManifestError};
+pub(crate) use record::declared_num_frames;
+pub use record::{ClipRecord, SourceProof, deterministic_clip_id};

@@ -36,7 +36,7 @@ fn is_youtube_com(host: &str) -> bool {
 
 /// Whether the URL is `http`/`https` and its host is `youtube.com`, `*.youtube.com` or
 /// `youtu.be`, written plainly.
-pub fn is_youtube_url(url: &str) -> bool {
+pub(crate) fn is_youtube_url(url: &str) -> bool {
     match host_of(url) {
         Some((_, host)) => is_youtube_com(&host) || host == "youtu.be",
         None => false,
@@ -53,7 +53,7 @@ fn id_prefix(value: &str) -> Option<String> {
 /// The YouTube video id a URL points to exactly as written (percent-decoded), if it is one
 /// of the recognised forms (`youtu.be/{id}`, `v={id}`, `/shorts/`, `/embed/`, `/v/`,
 /// `/live/`). Callers that need a clean id (the miner) check its characters.
-pub fn youtube_video_id(url: &str) -> Option<String> {
+pub(crate) fn youtube_video_id(url: &str) -> Option<String> {
     let (parsed, host) = host_of(url)?;
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     if host == "youtu.be" {
@@ -73,7 +73,7 @@ pub fn youtube_video_id(url: &str) -> Option<String> {
 }
 
 /// The canonical key of a YouTube video id.
-pub fn canonical_key_for_id(video_id: &str) -> String {
+pub(crate) fn canonical_key_for_id(video_id: &str) -> String {
     format!("{WATCH_PREFIX}{video_id}")
 }
 
@@ -91,13 +91,13 @@ fn fast_video_id(url: &str) -> Option<&str> {
 
 /// The canonical key of a URL already in one of the two common forms (always YouTube),
 /// without a URL parser; `None` means "ask [`classify_source_url`]".
-pub fn fast_canonical_key(url: &str) -> Option<String> {
+pub(crate) fn fast_canonical_key(url: &str) -> Option<String> {
     fast_video_id(url.trim()).map(canonical_key_for_id)
 }
 
 /// Both facts the hard checks need about a source URL, parsing it at most once:
 /// whether its host is YouTube, and its canonical source key.
-pub fn classify_source_url(url: &str) -> (bool, String) {
+pub(crate) fn classify_source_url(url: &str) -> (bool, String) {
     if let Some(id) = fast_video_id(url.trim()) {
         return (true, canonical_key_for_id(id));
     }

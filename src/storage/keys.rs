@@ -19,17 +19,17 @@ pub fn clip_uri(clip_id: &str) -> String {
 }
 
 /// Relative URI of a clip's first frame inside an interval prefix.
-pub fn frame_uri(clip_id: &str) -> String {
+pub(crate) fn frame_uri(clip_id: &str) -> String {
     format!("frames/{clip_id}.jpg")
 }
 
 /// Key of a row asset given its already-normalised relative URI.
-pub fn asset_key(interval_id: u64, normalised_uri: &str) -> String {
+pub(crate) fn asset_key(interval_id: u64, normalised_uri: &str) -> String {
     format!("{interval_id}/{normalised_uri}")
 }
 
 /// [`normalize_uri`] without allocating when the URI is already normal (the usual case).
-pub fn normalize_uri_cow(uri: &str) -> Option<Cow<'_, str>> {
+pub(crate) fn normalize_uri_cow(uri: &str) -> Option<Cow<'_, str>> {
     let trimmed = uri.trim();
     let plain = !trimmed.is_empty()
         && trimmed.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
@@ -40,7 +40,7 @@ pub fn normalize_uri_cow(uri: &str) -> Option<Cow<'_, str>> {
 /// Normalises a row URI relative to `{I}/`: trims whitespace, drops leading `/`, collapses
 /// empty and `.` segments. Returns `None` for a `..` segment, an empty result, a
 /// backslash or a control character (the asset is then `invalid_asset_uri`).
-pub fn normalize_uri(uri: &str) -> Option<String> {
+pub(crate) fn normalize_uri(uri: &str) -> Option<String> {
     let trimmed = uri.trim();
     if trimmed.chars().any(|c| c.is_control() || c == '\\') {
         return None;

@@ -18,6 +18,7 @@ pub trait MinerStores: Send + Sync {
 /// Buckets as directories `{root}/{lowercase hotkey}/`.
 #[derive(Debug, Clone)]
 pub struct LocalBuckets {
+    /// Directory holding one sub-directory per miner bucket.
     pub root: PathBuf,
 }
 

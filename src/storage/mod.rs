@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-pub use keys::{asset_key, clip_uri, dataset_key, frame_uri, manifest_key, normalize_uri, normalize_uri_cow};
+pub(crate) use keys::{asset_key, frame_uri, normalize_uri, normalize_uri_cow};
+pub use keys::{clip_uri, dataset_key, manifest_key};
 pub use local::LocalStore;
 pub use miners::{LocalBuckets, MinerStores, S3Buckets};
 pub use prefix::PrefixStore;
@@ -23,14 +24,18 @@ pub use s3::{S3Config, S3Store};
 /// Size and modification time of a stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
+    /// The object's key.
     pub key: String,
+    /// Size, bytes.
     pub size: u64,
+    /// Last modification time, when the store reports it.
     pub last_modified: Option<DateTime<Utc>>,
 }
 
 /// An object downloaded to a file, with the sha256 computed while streaming.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Downloaded {
+    /// Bytes written.
     pub size: u64,
     /// Lowercase hex sha256 of the bytes written.
     pub sha256: String,
@@ -40,20 +45,43 @@ pub struct Downloaded {
 /// the store's or ours.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// No object under the key.
     #[error("object {key} not found")]
-    NotFound { key: String },
+    NotFound {
+        /// The key looked up.
+        key: String,
+    },
+    /// The object is bigger than the caller's cap.
     #[error("object {key} exceeds the size cap of {limit} bytes")]
-    TooLarge { key: String, limit: u64 },
+    TooLarge {
+        /// The object's key.
+        key: String,
+        /// The cap, bytes.
+        limit: u64,
+    },
+    /// The key is not a safe relative object key.
     #[error("invalid object key {key:?}")]
-    InvalidKey { key: String },
+    InvalidKey {
+        /// The refused key.
+        key: String,
+    },
+    /// Local I/O failed while reading or writing the object.
     #[error("storage I/O error on {key}: {source}")]
     Io {
+        /// The object's key.
         key: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The store answered with an error.
     #[error("storage backend error on {key}: {message}")]
-    Backend { key: String, message: String },
+    Backend {
+        /// The object's key.
+        key: String,
+        /// The store's error.
+        message: String,
+    },
 }
 
 /// A flat key/value object store (a bucket, or a local directory standing in for one).
@@ -75,7 +103,7 @@ pub trait ObjectStore: Send + Sync {
 
 /// Copies at most `max_bytes` from `reader` to `writer`, hashing on the way. Reading one
 /// byte past the cap is how an over-size object is detected without trusting its length.
-pub async fn copy_capped<R, W>(
+pub(crate) async fn copy_capped<R, W>(
     key: &str,
     mut reader: R,
     mut writer: W,

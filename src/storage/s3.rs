@@ -33,8 +33,11 @@ pub struct S3Config {
     pub endpoint: String,
     /// Signing region (`auto` for R2).
     pub region: String,
+    /// Bucket name.
     pub bucket: String,
+    /// Access key id.
     pub access_key: String,
+    /// Secret access key (redacted in `Debug`).
     pub secret_key: String,
     /// Time allowed to establish a connection.
     pub connect_timeout: Duration,
@@ -48,13 +51,13 @@ pub struct S3Config {
 
 impl S3Config {
     /// Default connect timeout.
-    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default read timeout.
-    pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+    pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(60);
     /// Default operation timeout.
-    pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
+    pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
     /// Default attempts per operation.
-    pub const MAX_ATTEMPTS: u32 = 4;
+    pub(crate) const MAX_ATTEMPTS: u32 = 4;
 
     /// A config for `endpoint` with the default timeouts and attempts.
     pub fn new(
@@ -134,7 +137,7 @@ impl fmt::Debug for S3Store {
 
 impl S3Store {
     /// Most keys S3 returns per ListObjectsV2 page.
-    pub const MAX_LIST_PAGE: i32 = 1000;
+    pub(crate) const MAX_LIST_PAGE: i32 = 1000;
 
     /// A store for `config.bucket`. Fails only on an unusable endpoint or empty bucket name;
     /// nothing is contacted until the first request.

@@ -6,9 +6,9 @@ use serde::Deserialize;
 use super::store::DecisionRow;
 
 /// Most decisions in one post.
-pub const MAX_DECISIONS: usize = 4096;
+pub(crate) const MAX_DECISIONS: usize = 4096;
 /// Most hotkeys in one invalid-hotkeys post.
-pub const MAX_INVALID: usize = 4096;
+pub(crate) const MAX_INVALID: usize = 4096;
 /// Longest hotkey string.
 const MAX_HOTKEY_LEN: usize = 128;
 /// Most failure codes in one decision, and the longest one.
@@ -57,7 +57,7 @@ fn interval(id: u64) -> Result<u64, String> {
 }
 
 /// A validated `POST /v1/validation-results` body: the interval and its decisions.
-pub fn parse_results(body: &[u8]) -> Result<(u64, Vec<DecisionRow>), String> {
+pub(crate) fn parse_results(body: &[u8]) -> Result<(u64, Vec<DecisionRow>), String> {
     let parsed: ResultsIn = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let interval_id = interval(parsed.interval_id)?;
     if parsed.decisions.is_empty() || parsed.decisions.len() > MAX_DECISIONS {
@@ -90,7 +90,7 @@ pub fn parse_results(body: &[u8]) -> Result<(u64, Vec<DecisionRow>), String> {
 }
 
 /// A validated `POST /v1/invalid-hotkeys` body: the interval and the distinct hotkeys.
-pub fn parse_invalid(body: &[u8]) -> Result<(u64, Vec<String>), String> {
+pub(crate) fn parse_invalid(body: &[u8]) -> Result<(u64, Vec<String>), String> {
     let parsed: InvalidIn = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let interval_id = interval(parsed.interval_id)?;
     if parsed.invalid_hotkeys.len() > MAX_INVALID {

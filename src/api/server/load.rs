@@ -46,13 +46,13 @@ pub struct LoadStats {
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
     /// The store measured.
-    pub store: String,
+    pub(crate) store: String,
     /// Signed posts.
     pub posts: LoadStats,
     /// `get_latest_result` reads.
     pub reads: LoadStats,
     /// Wall time of the run, seconds.
-    pub wall_sec: f64,
+    pub(crate) wall_sec: f64,
 }
 
 fn stats(mut lat: Vec<Duration>, errors: usize, wall: Duration) -> LoadStats {
@@ -86,6 +86,9 @@ fn decisions(v: usize, interval: u64, miners: usize) -> Vec<Decision> {
         .collect()
 }
 
+/// Latencies of the successful requests of one task, and how many failed.
+type TaskResult = (Vec<Duration>, usize);
+
 /// Runs `spec` against a server over `store`.
 pub async fn run_load(store: Arc<dyn EvidenceStore>, spec: &LoadSpec) -> std::io::Result<LoadReport> {
     let keys: Vec<Hotkey> = (0..spec.validators).map(|i| Hotkey::from_seed([(i % 251) as u8 + 1; 32])).collect();
@@ -98,9 +101,34 @@ pub async fn run_load(store: Arc<dyn EvidenceStore>, spec: &LoadSpec) -> std::io
     let _ = server.refresh_latest(1_000).await;
     let started = Instant::now();
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let writers = spawn_writers(keys, &base, spec)?;
+    let readers = spawn_readers(&base, spec.readers, &done_rx);
+    let refresher = spawn_refresher(&server, done_rx);
+    let (post_lat, post_err) = join_all(writers).await?;
+    let post_wall = started.elapsed();
+    let _ = done_tx.send(true);
+    let (read_lat, read_err) = join_all(readers).await?;
+    let _ = refresher.await;
+    let wall = started.elapsed();
+    let _ = stop.send(true);
+    let _ = task.await;
+    Ok(LoadReport {
+        store: described,
+        posts: stats(post_lat, post_err, post_wall),
+        reads: stats(read_lat, read_err, wall),
+        wall_sec: wall.as_secs_f64(),
+    })
+}
+
+/// One signed writer per validator key, each posting `spec.posts` intervals of results.
+fn spawn_writers(
+    keys: Vec<Hotkey>,
+    base: &str,
+    spec: &LoadSpec,
+) -> std::io::Result<Vec<tokio::task::JoinHandle<TaskResult>>> {
     let mut writers = Vec::new();
     for (v, key) in keys.into_iter().enumerate() {
-        let api = ValidationApi::new(&base, DEFAULT_TIMEOUT, key).map_err(std::io::Error::other)?;
+        let api = ValidationApi::new(base, DEFAULT_TIMEOUT, key).map_err(std::io::Error::other)?;
         let (posts, miners) = (spec.posts, spec.miners);
         writers.push(tokio::spawn(async move {
             let (mut lat, mut errors) = (Vec::with_capacity(posts), 0);
@@ -116,11 +144,20 @@ pub async fn run_load(store: Arc<dyn EvidenceStore>, spec: &LoadSpec) -> std::io
             (lat, errors)
         }));
     }
-    let mut readers = Vec::new();
-    for _ in 0..spec.readers {
-        let (url, mut done) = (format!("{base}/get_latest_result"), done_rx.clone());
+    Ok(writers)
+}
+
+/// `readers` tasks reading `/get_latest_result` in a loop until `done` turns true.
+fn spawn_readers(
+    base: &str,
+    readers: usize,
+    done: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<TaskResult>> {
+    let mut tasks = Vec::new();
+    for _ in 0..readers {
+        let (url, mut done) = (format!("{base}/get_latest_result"), done.clone());
         let http = reqwest::Client::new();
-        readers.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors) = (Vec::new(), 0);
             while !*done.borrow_and_update() {
                 let t = Instant::now();
@@ -137,40 +174,32 @@ pub async fn run_load(store: Arc<dyn EvidenceStore>, spec: &LoadSpec) -> std::io
             (lat, errors)
         }));
     }
-    let refresher = {
-        let server = server.clone();
-        let mut done = done_rx.clone();
-        tokio::spawn(async move {
-            let mut block = 1_000;
-            while !*done.borrow_and_update() {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                block += 30;
-                let _ = server.refresh_latest(block).await;
-            }
-        })
-    };
-    let (mut post_lat, mut post_err) = (Vec::new(), 0);
-    for w in writers {
-        let (l, e) = w.await.map_err(std::io::Error::other)?;
-        post_lat.extend(l);
-        post_err += e;
-    }
-    let post_wall = started.elapsed();
-    let _ = done_tx.send(true);
-    let (mut read_lat, mut read_err) = (Vec::new(), 0);
-    for r in readers {
-        let (l, e) = r.await.map_err(std::io::Error::other)?;
-        read_lat.extend(l);
-        read_err += e;
-    }
-    let _ = refresher.await;
-    let wall = started.elapsed();
-    let _ = stop.send(true);
-    let _ = task.await;
-    Ok(LoadReport {
-        store: described,
-        posts: stats(post_lat, post_err, post_wall),
-        reads: stats(read_lat, read_err, wall),
-        wall_sec: wall.as_secs_f64(),
+    tasks
+}
+
+/// Advances the server's latest block every 500 ms, as a chain would, until `done`.
+fn spawn_refresher(
+    server: &Arc<ApiServer>,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let server = Arc::clone(server);
+    tokio::spawn(async move {
+        let mut block = 1_000;
+        while !*done.borrow_and_update() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            block += 30;
+            let _ = server.refresh_latest(block).await;
+        }
     })
+}
+
+/// Waits for `tasks` and merges their latencies and error counts.
+async fn join_all(tasks: Vec<tokio::task::JoinHandle<TaskResult>>) -> std::io::Result<TaskResult> {
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (l, e) = task.await.map_err(std::io::Error::other)?;
+        lat.extend(l);
+        errors += e;
+    }
+    Ok((lat, errors))
 }

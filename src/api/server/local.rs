@@ -20,31 +20,33 @@ use crate::validator::service::EvidenceApi;
 /// Why the local server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalApiError {
+    /// The evidence store could not be opened.
     #[error("validation API store: {0}")]
     Store(#[from] StoreError),
+    /// Binding or serving failed.
     #[error("validation API: {0}")]
     Other(String),
 }
 
 /// The invalid window of one interval as the server reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InvalidWindow {
+pub(crate) struct InvalidWindow {
     /// The interval asked about.
-    pub interval_id: u64,
+    pub(crate) interval_id: u64,
     /// First interval of the window.
-    pub start: u64,
+    pub(crate) start: u64,
     /// Last interval of the window.
-    pub end: u64,
+    pub(crate) end: u64,
     /// Hotkeys listed invalid (sorted).
-    pub hotkeys: Vec<String>,
+    pub(crate) hotkeys: Vec<String>,
     /// Display names of those hotkeys, when the caller knows them (same order).
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
 }
 
 /// A running local server.
 pub struct LocalApi {
     /// `http://127.0.0.1:PORT`.
-    pub url: String,
+    pub(crate) url: String,
     server: Arc<ApiServer>,
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -52,7 +54,7 @@ pub struct LocalApi {
 impl LocalApi {
     /// Starts the server with its embedded store under `workdir/api/`, the allowlist of
     /// `netuid` on `chain` (refreshed every `poll`).
-    pub async fn start(
+    pub(crate) async fn start(
         workdir: &Path,
         chain: Arc<dyn Chain>,
         netuid: NetUid,
@@ -70,12 +72,12 @@ impl LocalApi {
     }
 
     /// A client of this server signing with `hotkey`.
-    pub fn client(&self, hotkey: Hotkey) -> Result<ValidationApi, LocalApiError> {
+    pub(crate) fn client(&self, hotkey: Hotkey) -> Result<ValidationApi, LocalApiError> {
         ValidationApi::new(&self.url, DEFAULT_TIMEOUT, hotkey).map_err(|e| LocalApiError::Other(e.to_string()))
     }
 
     /// The invalid window of `interval_id`.
-    pub async fn invalid_window(&self, interval_id: u64) -> Result<InvalidWindow, LocalApiError> {
+    pub(crate) async fn invalid_window(&self, interval_id: u64) -> Result<InvalidWindow, LocalApiError> {
         let hotkeys = super::handlers::invalid_window(&self.server, interval_id).await?;
         let (start, end) = quorum::window(interval_id);
         Ok(InvalidWindow { interval_id, start, end, hotkeys, names: Vec::new() })
@@ -90,7 +92,7 @@ impl Drop for LocalApi {
 
 /// Reports to the API but applies no exclusions (a demo shows the window without acting
 /// on it, so its intervals stay comparable).
-pub struct ReportOnly(pub ValidationApi);
+pub(crate) struct ReportOnly(pub ValidationApi);
 
 #[async_trait]
 impl EvidenceApi for ReportOnly {

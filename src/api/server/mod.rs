@@ -31,13 +31,13 @@ use quorum::{Allowlist, Fraction};
 use store::{EvidenceStore, ResultFilter, StoreError, StoredDecision};
 
 /// Blocks between refreshes of the latest-results cache.
-pub const LATEST_REFRESH_BLOCKS: u64 = 30;
+pub(crate) const LATEST_REFRESH_BLOCKS: u64 = 30;
 /// Blocks of history in the latest-results view.
-pub const LATEST_SPAN_BLOCKS: u64 = 25_000;
+pub(crate) const LATEST_SPAN_BLOCKS: u64 = 25_000;
 /// Most rows in the latest-results view.
 const LATEST_MAX_ROWS: usize = 100_000;
 /// How long nonces are kept: past the ±300 s window in both directions, with a margin.
-pub const NONCE_TTL_SEC: i64 = 2 * verify::MAX_SKEW_SEC + 60;
+pub(crate) const NONCE_TTL_SEC: i64 = 2 * verify::MAX_SKEW_SEC + 60;
 
 /// Settings of the server.
 #[derive(Debug, Clone)]
@@ -206,7 +206,7 @@ impl ApiServer {
     }
 
     /// The HTTP routes.
-    pub fn router(self: &Arc<Self>) -> Router {
+    pub(crate) fn router(self: &Arc<Self>) -> Router {
         handlers::routes().with_state(self.clone())
     }
 

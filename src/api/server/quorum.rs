@@ -73,11 +73,11 @@ impl FromStr for Fraction {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allowlist {
     /// Permitted validators and their stake (rao, or 1 each when the chain reports none).
-    pub stakes: HashMap<String, u128>,
+    pub(crate) stakes: HashMap<String, u128>,
     /// Source-auth hotkeys and the fraction of the total each one's vote carries.
-    pub source_auth: HashMap<String, Fraction>,
+    pub(crate) source_auth: HashMap<String, Fraction>,
     /// Metagraph block the list was built at.
-    pub block: u64,
+    pub(crate) block: u64,
 }
 
 impl Allowlist {
@@ -103,7 +103,7 @@ impl Allowlist {
     }
 
     /// The allowed validators' total stake.
-    pub fn total_stake(&self) -> u128 {
+    pub(crate) fn total_stake(&self) -> u128 {
         self.stakes.values().sum()
     }
 
@@ -144,7 +144,11 @@ pub fn window(interval_id: u64) -> (u64, u64) {
 }
 
 /// For each interval, the miners whose reporters reach `quorum` (unknown reporters ignored).
-pub fn invalid_by_interval(votes: &[Vote], allow: &Allowlist, quorum: Fraction) -> BTreeMap<u64, BTreeSet<String>> {
+pub(crate) fn invalid_by_interval(
+    votes: &[Vote],
+    allow: &Allowlist,
+    quorum: Fraction,
+) -> BTreeMap<u64, BTreeSet<String>> {
     let mut grouped: BTreeMap<(u64, &str), BTreeSet<&str>> = BTreeMap::new();
     for v in votes.iter().filter(|v| allow.allows(&v.reporter)) {
         grouped.entry((v.interval_id, &v.miner_hotkey)).or_default().insert(&v.reporter);
@@ -159,7 +163,7 @@ pub fn invalid_by_interval(votes: &[Vote], allow: &Allowlist, quorum: Fraction) 
 }
 
 /// The sorted union of the invalid miners over the window.
-pub fn invalid_union(votes: &[Vote], allow: &Allowlist, quorum: Fraction) -> Vec<String> {
+pub(crate) fn invalid_union(votes: &[Vote], allow: &Allowlist, quorum: Fraction) -> Vec<String> {
     let set: BTreeSet<String> = invalid_by_interval(votes, allow, quorum).into_values().flatten().collect();
     set.into_iter().collect()
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use super::store::{ResultFilter, StoreError};
+use super::store::{ResultFilter, StoreError, StoredDecision};
 use super::{ApiServer, handlers, quorum};
 
 /// Intervals shown.
@@ -54,22 +54,7 @@ fn chart(intervals: &BTreeMap<u64, IntervalView>) -> String {
 /// Renders the page from the store.
 pub(super) async fn render(server: &ApiServer) -> Result<String, StoreError> {
     let rows = server.store.results(&ResultFilter { limit: PAGE_ROWS, ..Default::default() }).await?;
-    let mut intervals: BTreeMap<u64, IntervalView> = BTreeMap::new();
-    for r in &rows {
-        if intervals.len() >= SHOWN_INTERVALS && !intervals.contains_key(&r.interval_id) {
-            continue;
-        }
-        let v = intervals.entry(r.interval_id).or_default();
-        if r.decision.accepted {
-            v.accepted += 1
-        } else {
-            v.rejected += 1
-        }
-        v.validators.insert(r.validator_hotkey.clone());
-        let m = v.miners.entry(r.decision.miner_hotkey.clone()).or_insert((true, BTreeSet::new()));
-        m.0 &= r.decision.accepted;
-        m.1.extend(r.decision.failures.iter().cloned());
-    }
+    let intervals = group(&rows);
     let newest = intervals.keys().next_back().copied();
     let invalid = match newest {
         Some(i) => handlers::invalid_window(server, i).await?,
@@ -97,6 +82,38 @@ pub(super) async fn render(server: &ApiServer) -> Result<String, StoreError> {
         html.push_str(&chart(&intervals));
         html.push_str("<p><span class=\"a\">accepted</span> <span class=\"r\">rejected</span></p>");
     }
+    miners_table(&mut html, &intervals);
+    validators_table(&mut html, &intervals);
+    if let Some(i) = newest {
+        invalid_section(&mut html, i, &invalid);
+    }
+    html.push_str("</body></html>");
+    Ok(html)
+}
+
+/// Tallies `rows` per interval, keeping the first [`SHOWN_INTERVALS`] intervals met.
+fn group(rows: &[StoredDecision]) -> BTreeMap<u64, IntervalView> {
+    let mut intervals: BTreeMap<u64, IntervalView> = BTreeMap::new();
+    for r in rows {
+        if intervals.len() >= SHOWN_INTERVALS && !intervals.contains_key(&r.interval_id) {
+            continue;
+        }
+        let v = intervals.entry(r.interval_id).or_default();
+        if r.decision.accepted {
+            v.accepted += 1
+        } else {
+            v.rejected += 1
+        }
+        v.validators.insert(r.validator_hotkey.clone());
+        let m = v.miners.entry(r.decision.miner_hotkey.clone()).or_insert((true, BTreeSet::new()));
+        m.0 &= r.decision.accepted;
+        m.1.extend(r.decision.failures.iter().cloned());
+    }
+    intervals
+}
+
+/// One row per miner: accepted/rejected per interval and the failure codes seen.
+fn miners_table(html: &mut String, intervals: &BTreeMap<u64, IntervalView>) {
     html.push_str("<h2>Miners</h2><table><tr><th>miner</th>");
     for id in intervals.keys() {
         let _ = write!(html, "<th>{id}</th>");
@@ -119,25 +136,30 @@ pub(super) async fn render(server: &ApiServer) -> Result<String, StoreError> {
         let codes: Vec<String> = codes.iter().map(|c| esc(c)).collect();
         let _ = write!(html, "<td>{}</td></tr>", codes.join(", "));
     }
-    html.push_str("</table><h2>Reporting validators</h2><table><tr><th>interval</th><th>validators</th></tr>");
+    html.push_str("</table>");
+}
+
+/// The validators that reported each interval, newest first.
+fn validators_table(html: &mut String, intervals: &BTreeMap<u64, IntervalView>) {
+    html.push_str("<h2>Reporting validators</h2><table><tr><th>interval</th><th>validators</th></tr>");
     for (id, v) in intervals.iter().rev() {
         let names: Vec<String> = v.validators.iter().map(|h| format!("<code>{}</code>", esc(h))).collect();
         let _ = write!(html, "<tr><td>{id}</td><td>{}</td></tr>", names.join(" "));
     }
     html.push_str("</table>");
-    if let Some(i) = newest {
-        let (lo, hi) = quorum::window(i);
-        let _ = write!(html, "<h2>Invalid window [{lo}, {hi}]</h2>");
-        if invalid.is_empty() {
-            html.push_str("<p>No miner reached the quorum.</p>");
-        } else {
-            html.push_str("<ul>");
-            for h in &invalid {
-                let _ = write!(html, "<li><code>{}</code></li>", esc(h));
-            }
-            html.push_str("</ul>");
+}
+
+/// The invalid window at interval `newest` and the hotkeys in it.
+fn invalid_section(html: &mut String, newest: u64, invalid: &[String]) {
+    let (lo, hi) = quorum::window(newest);
+    let _ = write!(html, "<h2>Invalid window [{lo}, {hi}]</h2>");
+    if invalid.is_empty() {
+        html.push_str("<p>No miner reached the quorum.</p>");
+    } else {
+        html.push_str("<ul>");
+        for h in invalid {
+            let _ = write!(html, "<li><code>{}</code></li>", esc(h));
         }
+        html.push_str("</ul>");
     }
-    html.push_str("</body></html>");
-    Ok(html)
 }

@@ -11,7 +11,7 @@ use crate::api::{HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 use crate::chain::wallet::ss58_decode;
 
 /// Largest accepted clock difference, seconds.
-pub const MAX_SKEW_SEC: i64 = 300;
+pub(crate) const MAX_SKEW_SEC: i64 = 300;
 /// Longest accepted nonce (the reference client sends 32 hex characters).
 const MAX_NONCE_LEN: usize = 128;
 
@@ -19,14 +19,14 @@ const MAX_NONCE_LEN: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     /// HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Human-readable reason.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl Reject {
     /// A rejection with `status`.
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self { status, detail: detail.into() }
     }
 }
@@ -35,15 +35,15 @@ impl Reject {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {
     /// The signer's SS58 hotkey.
-    pub hotkey: String,
+    pub(crate) hotkey: String,
     /// `X-Signature` as sent.
-    pub signature: String,
+    pub(crate) signature: String,
     /// `X-Timestamp`.
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// `X-Nonce`.
-    pub nonce: String,
+    pub(crate) nonce: String,
     /// Hex SHA-256 of the body.
-    pub body_sha256: String,
+    pub(crate) body_sha256: String,
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

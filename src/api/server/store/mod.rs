@@ -77,31 +77,31 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DecisionRow {
     /// The miner's SS58 hotkey.
-    pub miner_hotkey: String,
+    pub(crate) miner_hotkey: String,
     /// Whether the package was accepted.
-    pub accepted: bool,
+    pub(crate) accepted: bool,
     /// Failure codes (non-empty when rejected).
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
     /// Rows in the package.
-    pub record_count: u64,
+    pub(crate) record_count: u64,
     /// Rows pruned by the global overlap check.
-    pub global_overlap_pruned_count: u64,
+    pub(crate) global_overlap_pruned_count: u64,
     /// Rows pruned by the cross-miner overlap check.
-    pub cross_miner_overlap_pruned_count: u64,
+    pub(crate) cross_miner_overlap_pruned_count: u64,
 }
 
 /// A stored decision with who posted it and the evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredDecision {
     /// The reporting validator.
-    pub validator_hotkey: String,
+    pub(crate) validator_hotkey: String,
     /// The interval.
-    pub interval_id: u64,
+    pub(crate) interval_id: u64,
     /// The decision itself.
     #[serde(flatten)]
-    pub decision: DecisionRow,
+    pub(crate) decision: DecisionRow,
     /// The signed request that carried it (absent for rows written by the Python server).
-    pub evidence: Option<Evidence>,
+    pub(crate) evidence: Option<Evidence>,
 }
 
 /// One validator's statement that a miner is invalid at an interval: a rejected decision
@@ -109,26 +109,26 @@ pub struct StoredDecision {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Vote {
     /// The interval.
-    pub interval_id: u64,
+    pub(crate) interval_id: u64,
     /// The miner named invalid.
     pub miner_hotkey: String,
     /// The validator that said so (empty for unattributed legacy rows).
-    pub reporter: String,
+    pub(crate) reporter: String,
 }
 
 /// Which decisions to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResultFilter {
     /// Only this validator.
-    pub validator_hotkey: Option<String>,
+    pub(crate) validator_hotkey: Option<String>,
     /// Only this interval.
-    pub interval_id: Option<u64>,
+    pub(crate) interval_id: Option<u64>,
     /// Only intervals in `lo..=hi`.
-    pub interval_range: Option<(u64, u64)>,
+    pub(crate) interval_range: Option<(u64, u64)>,
     /// Whether to load the evidence (with its body) of each row.
-    pub with_evidence: bool,
+    pub(crate) with_evidence: bool,
     /// At most this many rows, newest interval first.
-    pub limit: usize,
+    pub(crate) limit: usize,
 }
 
 /// Everything the evidence server stores.

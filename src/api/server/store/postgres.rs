@@ -16,7 +16,7 @@ use super::{
 };
 
 /// Connections opened by [`super::open_store`].
-pub const DEFAULT_POOL: usize = 16;
+pub(crate) const DEFAULT_POOL: usize = 16;
 
 const MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS validation_evidence (

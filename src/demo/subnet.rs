@@ -88,9 +88,13 @@ impl Role {
 /// A registered participant.
 #[derive(Debug, Clone)]
 pub struct Participant {
+    /// Its name in the demo's output.
     pub name: String,
+    /// What it does.
     pub role: Role,
+    /// Its deterministic demo hotkey.
     pub hotkey: Hotkey,
+    /// Its uid on the demo subnet.
     pub uid: Uid,
 }
 
@@ -103,6 +107,7 @@ impl Participant {
 
 /// A demo miner: its bucket and, unless it only copies, a real [`Miner`].
 pub struct MinerNode {
+    /// The miner's registration.
     pub who: Participant,
     /// The miner's own bucket (what validators read).
     pub bucket: Arc<dyn ObjectStore>,
@@ -119,10 +124,15 @@ pub struct MinerNode {
 
 /// The whole demo subnet.
 pub struct Subnet {
+    /// The embedded chain, stepped by the demo.
     pub chain: EmbeddedChain,
+    /// The validator's registration.
     pub validator: Participant,
+    /// The miners, in registration order.
     pub miners: Vec<MinerNode>,
+    /// The validator service.
     pub service: ValidatorService,
+    /// Where every bucket lives as a directory.
     pub buckets_dir: PathBuf,
     /// `nexis api` on the embedded store; the validator reports to it.
     pub api: crate::api::server::local::LocalApi,

@@ -9,6 +9,10 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+use super::shape::ClipShape;
+use crate::owner::bundle::BundleRow;
+use crate::owner::keys::{owner_clip_key, owner_image_key, owner_metadata_key, owner_row_id};
+
 /// A copied clip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogRow {
@@ -40,6 +44,66 @@ pub struct CatalogRow {
     pub validator_hotkey: Option<String>,
     /// When the row was copied (unix microseconds, UTC), from the recorded state.
     pub copied_at_us: Option<i64>,
+}
+
+/// The bundle a catalog row comes from: its interval, miner and accepting validator.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowBundle<'a> {
+    /// The bundle's interval (the partition).
+    pub(crate) interval: u64,
+    /// The miner whose bundle it is.
+    pub(crate) miner_hotkey: &'a str,
+    /// The validator whose acceptance published the bundle, when known.
+    pub(crate) validator_hotkey: Option<&'a str>,
+}
+
+/// What copying a row left in the owner bucket.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CopiedObjects {
+    /// Size of `clip.mp4`.
+    pub(crate) clip_bytes: u64,
+    /// Size of `first_image.jpg`.
+    pub(crate) image_bytes: u64,
+    /// When the row was copied (unix microseconds, UTC), when known.
+    pub(crate) copied_at_us: Option<i64>,
+}
+
+impl CatalogRow {
+    /// The catalog row of a bundle row copied to the owner bucket: its owner id and keys,
+    /// the miner's fields, the clip's shape and the copied objects.
+    pub(crate) fn of_bundle_row(
+        row: &BundleRow,
+        shape: &ClipShape,
+        bundle: RowBundle<'_>,
+        copied: CopiedObjects,
+    ) -> Self {
+        let id = owner_row_id(bundle.miner_hotkey, bundle.interval, &row.clip_id);
+        Self {
+            clip_key: owner_clip_key(&id),
+            image_key: owner_image_key(&id),
+            metadata_key: owner_metadata_key(&id),
+            id,
+            clip_id: row.clip_id.clone(),
+            caption: row.caption.clone(),
+            source_video_id: row.source_video_id.clone(),
+            source_video_url: row.source_video_url.clone(),
+            clip_start_sec: row.clip_start_sec,
+            duration_sec: shape.duration_sec,
+            width: shape.width,
+            height: shape.height,
+            fps: shape.fps,
+            num_frames: shape.num_frames,
+            has_audio: shape.has_audio,
+            clip_sha256: row.clip_sha256.clone(),
+            first_frame_sha256: row.first_frame_sha256.clone(),
+            clip_bytes: copied.clip_bytes,
+            image_bytes: copied.image_bytes,
+            interval: bundle.interval,
+            miner_hotkey: bundle.miner_hotkey.to_string(),
+            validator_hotkey: bundle.validator_hotkey.map(str::to_string),
+            copied_at_us: copied.copied_at_us,
+        }
+    }
 }
 
 /// Column names of a part file, in order.

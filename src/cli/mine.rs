@@ -3,7 +3,7 @@
 //! with the same layout.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +11,13 @@ use std::time::Duration;
 use super::secret::Secret;
 use anyhow::{Context, bail};
 use clap::Args;
-use tracing::{error, info};
+use tracing::info;
 
 use super::chain::ChainArgs;
 use super::check::registry_for;
 use super::llm::LlmArgs;
-use super::validate::{BlockArgs, shutdown_signal, workdir};
+use super::validate::{BlockArgs, workdir};
+use nexis::chain::NetUid;
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::llm::ChatClient;
 use nexis::media::{Ffprobe, MediaProbe};
@@ -27,6 +28,7 @@ use nexis::miner::ledger::Ledger;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{Miner, MinerSettings};
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
+use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 
 /// Arguments of `nexis mine`.
@@ -136,26 +138,18 @@ fn captioner(args: &MineArgs) -> anyhow::Result<Arc<dyn Captioner>> {
     Ok(Arc::new(LlmCaptioner { client }))
 }
 
-/// Runs `nexis mine`.
-pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
-    let spec = args.spec.trim();
-    registry_for(&[spec.to_string()])?;
-    if !args.enabled_specs.iter().any(|s| s.trim() == spec) {
-        bail!("--spec {spec} is not in NEXIS_MINER_ENABLED_SPECS ({})", args.enabled_specs.join(","));
-    }
-    let captioner = captioner(&args)?;
-    let network = args.chain.network()?;
-    let netuid = args.chain.netuid(&network)?;
-    let (clock, _) = args.blocks.resolve()?;
-    let hotkey = args.chain.hotkey()?;
-    let workdir = workdir(args.workdir.clone());
-    std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
-    let probe = Ffprobe::new(None, Duration::from_secs(60));
-    probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
-    let probe: Arc<dyn MediaProbe> = Arc::new(probe);
+/// The miner of `args`, with its work directories under `workdir`.
+fn build_miner(
+    args: &MineArgs,
+    workdir: &Path,
+    hotkey: String,
+    netuid: NetUid,
+    probe: Arc<dyn MediaProbe>,
+    captioner: Arc<dyn Captioner>,
+) -> anyhow::Result<Miner> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let category = args.category.trim();
-    let miner = Miner {
+    Ok(Miner {
         settings: MinerSettings {
             sources_file: args.sources_file.clone(),
             packages_dir: workdir.join("packages"),
@@ -166,7 +160,7 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
             progress: std::io::stderr().is_terminal(),
         },
         info: PackageInfo {
-            miner_hotkey: hotkey.ss58(),
+            miner_hotkey: hotkey.clone(),
             netuid,
             interval_id: 0,
             spec_id: args.spec.trim().to_string(),
@@ -186,8 +180,28 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
         probe,
         captioner,
         ledger: Ledger::open(&workdir.join("miner-ledger"))?,
-        store: bucket_store(&args, &hotkey.ss58())?,
-    };
+        store: bucket_store(args, &hotkey)?,
+    })
+}
+
+/// Runs `nexis mine`.
+pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
+    let spec = args.spec.trim();
+    registry_for(&[spec.to_string()])?;
+    if !args.enabled_specs.iter().any(|s| s.trim() == spec) {
+        bail!("--spec {spec} is not in NEXIS_MINER_ENABLED_SPECS ({})", args.enabled_specs.join(","));
+    }
+    let captioner = captioner(&args)?;
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let (clock, _) = args.blocks.resolve()?;
+    let hotkey = args.chain.hotkey()?;
+    let workdir = workdir(args.workdir.clone());
+    std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let probe = Ffprobe::new(None, Duration::from_secs(60));
+    probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
+    let probe: Arc<dyn MediaProbe> = Arc::new(probe);
+    let miner = build_miner(&args, &workdir, hotkey.ss58(), netuid, probe, captioner)?;
     if args.once
         && let Some(interval) = args.interval
     {
@@ -212,30 +226,7 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
         bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
     }
-    let mut shutdown = Box::pin(shutdown_signal());
-    let mut last: Option<u64> = None;
-    info!(chain = %chain.describe(), hotkey = %hotkey.ss58(), "miner started");
-    loop {
-        match chain.current_block().await {
-            Ok(block) => {
-                let interval = clock.interval_start(block);
-                if last != Some(interval) {
-                    tokio::select! {
-                        r = miner.mine_interval(interval) => match r {
-                            Ok(_) => last = Some(interval),
-                            Err(e) => error!(interval, error = %e, "mining this interval failed; retrying next poll"),
-                        },
-                        _ = &mut shutdown => break,
-                    }
-                }
-            }
-            Err(e) => error!(error = %e, "cannot read the current block"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(args.poll_sec)) => {}
-            _ = &mut shutdown => break,
-        }
-    }
-    info!("miner stopped; packages not yet uploaded are finished on the next start");
+    let shutdown = Shutdown::on_signal("stopping the miner");
+    miner.run(&clock, chain.as_ref(), Duration::from_secs_f64(args.poll_sec), &shutdown).await;
     Ok(ExitCode::SUCCESS)
 }

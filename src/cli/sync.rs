@@ -2,6 +2,7 @@
 //! miners' buckets into the owner dataset bucket (protocol §13).
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,15 +10,16 @@ use std::time::Duration;
 use super::secret::Secret;
 use anyhow::{Context, bail};
 use clap::Args;
-use tracing::info;
 
 use super::chain::ChainArgs;
 use super::check::SizeCapArgs;
 use super::service::ServiceArgs;
-use super::validate::{RecordInfoArgs, RecordInfoWriteArgs, shutdown_signal};
+use super::validate::{RecordInfoArgs, RecordInfoWriteArgs};
+use nexis::chain::NetUid;
 use nexis::owner::metrics::SyncMetrics;
 use nexis::owner::progress::{ProgressStore, RetryPolicy};
-use nexis::owner::{OwnerSync, SyncSettings};
+use nexis::owner::{OwnerSync, PassSummary, SyncSettings};
+use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 use nexis::telemetry::heartbeat_path;
 
@@ -123,6 +125,56 @@ fn owner_db(args: &SyncArgs, endpoint: Option<String>) -> anyhow::Result<Arc<dyn
     Ok(Arc::new(S3Store::new(config).context("owner dataset bucket settings")?))
 }
 
+/// The worker's settings from `args`; scratch space under `workdir`.
+fn sync_settings(args: &SyncArgs, netuid: NetUid, workdir: &Path) -> SyncSettings {
+    SyncSettings {
+        netuid,
+        concurrency: args.concurrency.max(1),
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts,
+            base: Duration::from_secs(args.retry_base_sec),
+            cap: Duration::from_secs(args.retry_cap_sec.max(args.retry_base_sec)),
+        },
+        excluded: args
+            .exclude_hotkeys
+            .iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect::<BTreeSet<_>>(),
+        max_dataset_bytes: args.caps.max_dataset_bytes,
+        max_dataset_rows: args.caps.max_dataset_rows,
+        max_clip_bytes: args.caps.max_clip_bytes,
+        max_frame_bytes: args.caps.max_frame_bytes,
+        scratch: workdir.join("owner-sync").join("scratch"),
+        progress_bar: true,
+        pause_after_row: Duration::from_millis(args.pause_after_row_ms),
+        interval_blocks: args.interval_blocks.max(1),
+        full_list_every: Duration::from_secs(args.full_list_sec),
+        validator_hotkey: args.validator_hotkey.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from),
+        ..SyncSettings::default()
+    }
+}
+
+/// Prints the failures and counters of a `--once` pass; exit status 1 when rows or
+/// bundles still fail.
+fn report_once(summary: &PassSummary) -> ExitCode {
+    for f in &summary.failures {
+        eprintln!(
+            "{} {}/{} row {}: attempt {}: {}",
+            if f.given_up { "gave up" } else { "failed" },
+            f.interval_id,
+            f.hotkey,
+            f.clip_id,
+            f.attempts,
+            f.error
+        );
+    }
+    let fields: Vec<String> = summary.fields().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("{}", fields.join(" "));
+    let clean = summary.rows_failed == 0 && summary.bundle_errors == 0;
+    if clean { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
 /// Runs `nexis sync-owner-datasets`.
 pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
@@ -155,63 +207,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         stores,
         progress,
         metrics,
-        settings: SyncSettings {
-            netuid,
-            concurrency: args.concurrency.max(1),
-            retry: RetryPolicy {
-                max_attempts: args.max_attempts,
-                base: Duration::from_secs(args.retry_base_sec),
-                cap: Duration::from_secs(args.retry_cap_sec.max(args.retry_base_sec)),
-            },
-            excluded: args
-                .exclude_hotkeys
-                .iter()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect::<BTreeSet<_>>(),
-            max_dataset_bytes: args.caps.max_dataset_bytes,
-            max_dataset_rows: args.caps.max_dataset_rows,
-            max_clip_bytes: args.caps.max_clip_bytes,
-            max_frame_bytes: args.caps.max_frame_bytes,
-            scratch: workdir.join("owner-sync").join("scratch"),
-            progress_bar: true,
-            pause_after_row: Duration::from_millis(args.pause_after_row_ms),
-            interval_blocks: args.interval_blocks.max(1),
-            full_list_every: Duration::from_secs(args.full_list_sec),
-            validator_hotkey: args
-                .validator_hotkey
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(String::from),
-            ..SyncSettings::default()
-        },
+        settings: sync_settings(&args, netuid, &workdir),
         heartbeat: Some(heartbeat_path(&workdir, "owner-sync")),
     };
     if args.once {
-        let summary = sync.pass().await?;
-        for f in &summary.failures {
-            eprintln!(
-                "{} {}/{} row {}: attempt {}: {}",
-                if f.given_up { "gave up" } else { "failed" },
-                f.interval_id,
-                f.hotkey,
-                f.clip_id,
-                f.attempts,
-                f.error
-            );
-        }
-        let fields: Vec<String> = summary.fields().iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("{}", fields.join(" "));
-        let clean = summary.rows_failed == 0 && summary.bundle_errors == 0;
-        return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(report_once(&sync.pass().await?));
     }
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        info!("shutdown requested; stopping after the current step");
-        let _ = tx.send(true);
-    });
-    sync.run(Duration::from_secs_f64(args.poll_sec), rx).await;
+    let shutdown = Shutdown::on_signal("stopping after the current step");
+    sync.run(Duration::from_secs_f64(args.poll_sec), &shutdown).await;
     Ok(ExitCode::SUCCESS)
 }

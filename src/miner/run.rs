@@ -2,14 +2,15 @@
 //! → package → upload. A failing source or clip is logged and skipped; only trouble with
 //! our own disk or the bucket ends the interval with an error.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::caption::{Captioner, caption_clip};
 use super::clipper::{Clipper, CutClip, segment_starts};
@@ -18,10 +19,12 @@ use super::ledger::{Ledger, LedgerError};
 use super::package::{
     PackageError, PackageInfo, UploadPolicy, is_complete, package_dir, record_for, upload_package, write_package,
 };
-use super::sources::{SourcesError, read_sources};
+use super::sources::{Source, SourcesError, read_sources};
+use crate::chain::Chain;
 use crate::media::MediaProbe;
 use crate::media::ffmpeg::frames_at;
-use crate::protocol::CLIP_DURATION_SEC;
+use crate::protocol::{CLIP_DURATION_SEC, IntervalClock};
+use crate::shutdown::{Shutdown, run_every};
 use crate::storage::{ObjectStore, StorageError, manifest_key};
 
 /// Progress-bar units per clip (per mille of its encode).
@@ -71,6 +74,14 @@ pub struct MineReport {
     pub resumed: bool,
 }
 
+/// One segment to cut: a downloaded source and where the clip starts.
+struct PlannedClip {
+    source: Source,
+    path: PathBuf,
+    start: f64,
+    audio: bool,
+}
+
 /// The miner.
 pub struct Miner {
     pub settings: MinerSettings,
@@ -107,6 +118,32 @@ impl Miner {
         }
         bar.set_message(format!("clips 0/{clips}"));
         bar
+    }
+
+    /// Mines each interval once as it opens, polling the chain every `poll` until
+    /// `shutdown`. A failed interval is logged and retried on the next poll; a stop cuts
+    /// the interval in progress, whose package is finished on the next start.
+    pub async fn run(&self, clock: &IntervalClock, chain: &dyn Chain, poll: Duration, shutdown: &Shutdown) {
+        let last: Mutex<Option<u64>> = Mutex::new(None);
+        info!(chain = %chain.describe(), hotkey = %self.info.miner_hotkey, "miner started");
+        let never = run_every(poll, shutdown, || async {
+            match chain.current_block().await {
+                Ok(block) => {
+                    let interval = clock.interval_start(block);
+                    if *last.lock().unwrap_or_else(PoisonError::into_inner) != Some(interval) {
+                        match self.mine_interval(interval).await {
+                            Ok(_) => *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(interval),
+                            Err(e) => error!(interval, error = %e, "mining this interval failed; retrying next poll"),
+                        }
+                    }
+                }
+                Err(e) => error!(error = %e, "cannot read the current block"),
+            }
+            Ok::<(), Infallible>(())
+        })
+        .await;
+        let Ok(()) = never;
+        info!("miner stopped; packages not yet uploaded are finished on the next start");
     }
 
     /// Uploads every complete package left on disk whose manifest is not in the bucket.
@@ -151,8 +188,25 @@ impl Miner {
         }
         let dir = package_dir(&self.settings.packages_dir, interval_id);
         let _ = std::fs::remove_dir_all(&dir);
+        let plan = self.plan_segments(interval_id, &mut report).await?;
+        let clips = self.cut_clips(&plan, &dir, &mut report).await;
+        let captioned = self.caption_clips(clips).await;
+        self.publish(interval_id, captioned, &dir, &mut report).await?;
+        info!(
+            interval_id,
+            records = report.records,
+            clips_failed = report.clips_failed,
+            captions_dropped = report.captions_dropped,
+            sources_failed = report.sources_failed,
+            took_s = started.elapsed().as_secs_f64(),
+            "interval package published"
+        );
+        Ok(report)
+    }
 
-        // Sources and the plan of segments.
+    /// Sources and the plan of segments: downloads and probes each source and plans its
+    /// unpublished segments, up to the clip limit. A failing source is counted and skipped.
+    async fn plan_segments(&self, interval_id: u64, report: &mut MineReport) -> Result<Vec<PlannedClip>, MineError> {
         let sources = read_sources(&self.settings.sources_file)?;
         let mut plan = Vec::new();
         let bar = self.bar(sources.len() as u64, "download");
@@ -191,19 +245,23 @@ impl Miner {
                 return Err(e.into());
             }
             for start in starts.into_iter().take(self.settings.max_clips - plan.len()) {
-                plan.push((source.clone(), path.clone(), start, info.has_audio));
+                plan.push(PlannedClip { source: source.clone(), path: path.clone(), start, audio: info.has_audio });
             }
             bar.inc(1);
         }
         bar.finish_and_clear();
         info!(interval_id, sources = sources.len(), planned = plan.len(), "cutting clips");
+        Ok(plan)
+    }
 
-        // Clips, in parallel; the bar moves with each clip's encode progress.
+    /// Clips, in parallel; the bar moves with each clip's encode progress. A failing clip
+    /// is counted and skipped.
+    async fn cut_clips(&self, plan: &[PlannedClip], dir: &Path, report: &mut MineReport) -> Vec<CutClip> {
         let bar = self.clip_bar(plan.len());
         let (done, planned) = (AtomicUsize::new(0), plan.len());
         let cut: Vec<Result<CutClip, _>> = futures::stream::iter(plan.iter())
-            .map(|(source, path, start, audio)| {
-                let (bar, dir, done) = (&bar, &dir, &done);
+            .map(|PlannedClip { source, path, start, audio }| {
+                let (bar, done) = (&bar, &done);
                 async move {
                     let shown = Arc::new(AtomicU64::new(0));
                     let (clip_bar, clip_shown) = (bar.clone(), shown.clone());
@@ -227,11 +285,13 @@ impl Miner {
             .await;
         bar.finish_and_clear();
         report.clips_failed = cut.iter().filter(|r| r.is_err()).count();
-        let clips: Vec<CutClip> = cut.into_iter().flatten().collect();
+        cut.into_iter().flatten().collect()
+    }
 
-        // Captions, in parallel.
+    /// Captions, in parallel; `None` for a clip whose frames or caption failed (dropped).
+    async fn caption_clips(&self, clips: Vec<CutClip>) -> Vec<(CutClip, Option<String>)> {
         let bar = self.bar(clips.len() as u64, "captions");
-        let captioned: Vec<(CutClip, Option<String>)> = futures::stream::iter(clips)
+        let captioned = futures::stream::iter(clips)
             .map(|clip| {
                 let bar = &bar;
                 async move {
@@ -257,7 +317,18 @@ impl Miner {
             .collect()
             .await;
         bar.finish_and_clear();
+        captioned
+    }
 
+    /// The package: writes the captioned clips' rows, records them in the ledger and
+    /// uploads; the clips without a caption are removed.
+    async fn publish(
+        &self,
+        interval_id: u64,
+        captioned: Vec<(CutClip, Option<String>)>,
+        dir: &Path,
+        report: &mut MineReport,
+    ) -> Result<(), MineError> {
         let mut records = Vec::new();
         let mut kept = Vec::new();
         for (clip, caption) in captioned {
@@ -274,22 +345,13 @@ impl Miner {
             }
         }
         let package = PackageInfo { interval_id, ..self.info.clone() };
-        write_package(&dir, &package, &records)?;
+        write_package(dir, &package, &records)?;
         self.ledger.record(interval_id, kept.iter().map(|(v, s)| (v.as_str(), *s)))?;
         let bar = self.bar(0, "upload");
-        upload_package(self.store.as_ref(), &dir, interval_id, self.settings.upload, &bar).await?;
+        upload_package(self.store.as_ref(), dir, interval_id, self.settings.upload, &bar).await?;
         bar.finish_and_clear();
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
         report.records = records.len();
-        info!(
-            interval_id,
-            records = report.records,
-            clips_failed = report.clips_failed,
-            captions_dropped = report.captions_dropped,
-            sources_failed = report.sources_failed,
-            took_s = started.elapsed().as_secs_f64(),
-            "interval package published"
-        );
-        Ok(report)
+        Ok(())
     }
 }

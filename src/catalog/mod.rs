@@ -15,24 +15,24 @@
 
 pub mod export;
 pub mod frame;
-pub mod index;
-pub mod part;
+pub(crate) mod index;
+pub(crate) mod part;
 mod plot;
-pub mod publish;
+pub(crate) mod publish;
 pub mod rebuild;
-pub mod row;
-pub mod shape;
+pub(crate) mod row;
+pub(crate) mod shape;
 pub mod stats;
 
 pub use index::{CatalogIndex, PartEntry};
 pub use row::CatalogRow;
 
 /// Top-level folder of the catalog in the owner bucket.
-pub const CATALOG_PREFIX: &str = "catalog";
+pub(crate) const CATALOG_PREFIX: &str = "catalog";
 /// The index of the catalog's parts.
-pub const INDEX_KEY: &str = "catalog/_index.json";
+pub(crate) const INDEX_KEY: &str = "catalog/_index.json";
 /// Characters of the miner hotkey that name its part.
-pub const HOTKEY_PREFIX_LEN: usize = 4;
+pub(crate) const HOTKEY_PREFIX_LEN: usize = 4;
 
 /// Catalog failures.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ pub fn part_key(interval_id: u64, prefix: &str) -> String {
 }
 
 /// The interval and prefix of a part key, `None` for any other key.
-pub fn parse_part_key(key: &str) -> Option<(u64, String)> {
+pub(crate) fn parse_part_key(key: &str) -> Option<(u64, String)> {
     let rest = key.strip_prefix(CATALOG_PREFIX)?.strip_prefix("/interval=")?;
     let (interval, file) = rest.split_once('/')?;
     if interval.is_empty() || !interval.bytes().all(|b| b.is_ascii_digit()) {

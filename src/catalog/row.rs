@@ -107,7 +107,7 @@ impl CatalogRow {
 }
 
 /// Column names of a part file, in order.
-pub const COLUMNS: [&str; 22] = [
+pub(crate) const COLUMNS: [&str; 22] = [
     "id",
     "clip_key",
     "image_key",
@@ -133,7 +133,7 @@ pub const COLUMNS: [&str; 22] = [
 ];
 
 /// The schema of a part file (the interval comes from the path).
-pub fn part_schema() -> SchemaRef {
+pub(crate) fn part_schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
     let mut fields: Vec<Field> = COLUMNS[..8].iter().map(|n| text(n, false)).collect();
     fields.extend([
@@ -180,7 +180,7 @@ fn size(v: u64) -> Option<i64> {
 }
 
 /// The rows as one record batch of [`part_schema`].
-pub fn to_batch(rows: &[CatalogRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+pub(crate) fn to_batch(rows: &[CatalogRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let mut audio = BooleanBuilder::with_capacity(rows.len());
     rows.iter().for_each(|r| audio.append_option(r.has_audio));
     let mut copied = TimestampMicrosecondBuilder::with_capacity(rows.len());

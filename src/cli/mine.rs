@@ -36,51 +36,51 @@ use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
 #[command(after_help = "Sources come from NEXIS_SOURCES_FILE (one YouTube URL per line). A source file \
     already in NEXIS_WORKDIR/raw/{video_id}.mp4 is used without downloading.\n\n\
     Example (one package into a local directory):\n  nexis mine --once --interval 7756800 --out ./bucket")]
-pub struct MineArgs {
+pub(crate) struct MineArgs {
     #[command(flatten)]
-    pub chain: ChainArgs,
+    pub(crate) chain: ChainArgs,
     /// File of YouTube URLs, one per line.
     #[arg(long, env = "NEXIS_SOURCES_FILE", default_value = "sources.txt")]
-    pub sources_file: PathBuf,
+    pub(crate) sources_file: PathBuf,
     /// Downloads, packages in progress and the ledger of published segments.
     #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
+    pub(crate) workdir: Option<PathBuf>,
     /// Dataset spec of the packages.
     #[arg(long, env = "NEXIS_DATASET_SPEC_DEFAULT", default_value = DEFAULT_SPEC_ID)]
-    pub spec: String,
+    pub(crate) spec: String,
     /// Specs this miner may build, comma-separated; `--spec` must be one of them.
     #[arg(long, env = "NEXIS_MINER_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
-    pub enabled_specs: Vec<String>,
+    pub(crate) enabled_specs: Vec<String>,
     /// Category written in the manifest; empty for none.
     #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
-    pub category: String,
+    pub(crate) category: String,
     /// Build one package and exit.
     #[arg(long)]
-    pub once: bool,
+    pub(crate) once: bool,
     /// Interval of `--once` (default: the interval open now).
     #[arg(long, requires = "once")]
-    pub interval: Option<u64>,
+    pub(crate) interval: Option<u64>,
     /// Write the package under DIR/{interval}/ instead of uploading to R2.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Seconds between block polls.
     #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
-    pub poll_sec: f64,
+    pub(crate) poll_sec: f64,
     /// Most clips in one package.
     #[arg(long, env = "NEXIS_MINER_MAX_CLIPS_PER_INTERVAL", default_value_t = 40)]
-    pub max_clips_per_interval: usize,
+    pub(crate) max_clips_per_interval: usize,
     /// Clips cut at once (default: the number of cores).
     #[arg(long, env = "NEXIS_MINER_CLIP_CONCURRENCY")]
-    pub clip_concurrency: Option<usize>,
+    pub(crate) clip_concurrency: Option<usize>,
     /// Timeout of one ffmpeg run, seconds.
     #[arg(long, env = "NEXIS_FFMPEG_TIMEOUT_SEC", default_value_t = 300)]
-    pub ffmpeg_timeout_sec: u64,
+    pub(crate) ffmpeg_timeout_sec: u64,
     /// yt-dlp binary.
     #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
-    pub yt_dlp: PathBuf,
+    pub(crate) yt_dlp: PathBuf,
     /// Timeout of one download attempt, seconds.
     #[arg(long, env = "NEXIS_YT_DLP_TIMEOUT_SEC", default_value_t = 1800)]
-    pub yt_dlp_timeout_sec: u64,
+    pub(crate) yt_dlp_timeout_sec: u64,
     /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
     #[arg(long, env = "NEXIS_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
@@ -98,14 +98,14 @@ pub struct MineArgs {
     pub r2_write_secret_key: Option<Secret>,
     /// Caption model on OpenAI-compatible servers (a Gemini key always uses the protocol's model).
     #[arg(long, env = "NEXIS_CAPTION_MODEL", default_value = "gpt-4o-mini")]
-    pub caption_model: String,
+    pub(crate) caption_model: String,
     /// Timeout of one caption request, seconds.
     #[arg(long, env = "NEXIS_CAPTION_TIMEOUT_SEC", default_value_t = 60)]
-    pub caption_timeout_sec: u64,
+    pub(crate) caption_timeout_sec: u64,
     #[command(flatten)]
-    pub llm: LlmArgs,
+    pub(crate) llm: LlmArgs,
     #[command(flatten)]
-    pub blocks: BlockArgs,
+    pub(crate) blocks: BlockArgs,
 }
 
 fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -185,7 +185,7 @@ fn build_miner(
 }
 
 /// Runs `nexis mine`.
-pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     let spec = args.spec.trim();
     registry_for(&[spec.to_string()])?;
     if !args.enabled_specs.iter().any(|s| s.trim() == spec) {

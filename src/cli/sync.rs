@@ -32,62 +32,62 @@ use nexis::telemetry::heartbeat_path;
     restart resumes and overwrites instead of duplicating.\n\n\
     Example (embedded chain, local buckets):\n  nexis sync-owner-datasets --buckets-dir ./buckets \
     --owner-db-bucket owner-db --once")]
-pub struct SyncArgs {
+pub(crate) struct SyncArgs {
     #[command(flatten)]
-    pub chain: ChainArgs,
+    pub(crate) chain: ChainArgs,
     /// Seconds between passes.
     #[arg(long, env = "NEXIS_OWNER_SYNC_POLL_SEC", default_value_t = 60.0)]
-    pub poll_sec: f64,
+    pub(crate) poll_sec: f64,
     /// Miner hotkeys whose bundles are left alone, comma-separated.
     #[arg(long, env = "NEXIS_OWNER_SYNC_EXCLUDE_HOTKEYS", value_delimiter = ',')]
-    pub exclude_hotkeys: Vec<String>,
+    pub(crate) exclude_hotkeys: Vec<String>,
     /// Run one pass and exit (exit status 1 when the pass failed or rows still fail).
     #[arg(long)]
-    pub once: bool,
+    pub(crate) once: bool,
     /// Rows copied at once.
     #[arg(long, env = "NEXIS_OWNER_SYNC_CONCURRENCY", default_value_t = 4)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Failed attempts after which a row is given up (recorded and reported).
     #[arg(long, env = "NEXIS_OWNER_SYNC_MAX_ATTEMPTS", default_value_t = 5)]
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// First retry delay of a failed row, seconds; doubles per attempt.
     #[arg(long, env = "NEXIS_OWNER_SYNC_RETRY_BASE_SEC", default_value_t = 60)]
-    pub retry_base_sec: u64,
+    pub(crate) retry_base_sec: u64,
     /// Longest retry delay, seconds.
     #[arg(long, env = "NEXIS_OWNER_SYNC_RETRY_CAP_SEC", default_value_t = 3600)]
-    pub retry_cap_sec: u64,
+    pub(crate) retry_cap_sec: u64,
     #[command(flatten)]
-    pub service: ServiceArgs,
+    pub(crate) service: ServiceArgs,
     #[command(flatten)]
-    pub record_info: RecordInfoArgs,
+    pub(crate) record_info: RecordInfoArgs,
     #[command(flatten)]
-    pub record_info_write: RecordInfoWriteArgs,
+    pub(crate) record_info_write: RecordInfoWriteArgs,
     /// The owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_BUCKET")]
-    pub owner_db_bucket: Option<String>,
+    pub(crate) owner_db_bucket: Option<String>,
     /// Cloudflare account id of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_ACCOUNT_ID", hide_env_values = true)]
-    pub owner_db_account_id: Option<String>,
+    pub(crate) owner_db_account_id: Option<String>,
     /// Write access key of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_WRITE_ACCESS_KEY", hide_env_values = true)]
-    pub owner_db_write_access_key: Option<Secret>,
+    pub(crate) owner_db_write_access_key: Option<Secret>,
     /// Write secret key of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_WRITE_SECRET_KEY", hide_env_values = true)]
-    pub owner_db_write_secret_key: Option<Secret>,
+    pub(crate) owner_db_write_secret_key: Option<Secret>,
     #[command(flatten)]
-    pub caps: SizeCapArgs,
+    pub(crate) caps: SizeCapArgs,
     /// Interval length in blocks (the sync lists only the intervals since its high-water mark).
     #[arg(long, env = "NEXIS_INTERVAL_BLOCKS", default_value_t = 50)]
-    pub interval_blocks: u64,
+    pub(crate) interval_blocks: u64,
     /// Longest time between two listings of the whole record-info bucket, seconds.
     #[arg(long, env = "NEXIS_OWNER_SYNC_FULL_LIST_SEC", default_value_t = 3600)]
-    pub full_list_sec: u64,
+    pub(crate) full_list_sec: u64,
     /// The validator that accepted the bundles (the owner's hotkey), written to the catalog.
     #[arg(long, env = "NEXIS_OWNER_SYNC_VALIDATOR_HOTKEY")]
-    pub validator_hotkey: Option<String>,
+    pub(crate) validator_hotkey: Option<String>,
     /// Pause after each copied row, milliseconds (throttling; tests use it).
     #[arg(long, hide = true, default_value_t = 0)]
-    pub pause_after_row_ms: u64,
+    pub(crate) pause_after_row_ms: u64,
 }
 
 fn required<'a, T: std::ops::Deref<Target = str>>(value: &'a Option<T>, name: &str) -> anyhow::Result<&'a str> {
@@ -176,7 +176,7 @@ fn report_once(summary: &PassSummary) -> ExitCode {
 }
 
 /// Runs `nexis sync-owner-datasets`.
-pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
         bail!("--poll-sec / NEXIS_OWNER_SYNC_POLL_SEC must be a positive number of seconds");
     }

@@ -32,14 +32,14 @@ pub enum ClipError {
 /// A finished clip on disk, probed and hashed.
 #[derive(Debug, Clone)]
 pub struct CutClip {
-    pub source: Source,
-    pub start: f64,
-    pub clip_id: String,
+    pub(crate) source: Source,
+    pub(crate) start: f64,
+    pub(crate) clip_id: String,
     pub clip_path: PathBuf,
-    pub frame_path: PathBuf,
-    pub clip_sha256: String,
-    pub frame_sha256: String,
-    pub info: VideoInfo,
+    pub(crate) frame_path: PathBuf,
+    pub(crate) clip_sha256: String,
+    pub(crate) frame_sha256: String,
+    pub(crate) info: VideoInfo,
 }
 
 /// Segment starts of a source `duration` seconds long: whole 5-second segments starting
@@ -92,7 +92,7 @@ impl Clipper {
 
     /// [`Clipper::cut`], calling `progress` with the seconds of the clip encoded so far
     /// as ffmpeg reports them (0 to 5).
-    pub async fn cut_with_progress(
+    pub(crate) async fn cut_with_progress(
         &self,
         source: &Source,
         input: &Path,

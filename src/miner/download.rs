@@ -14,11 +14,11 @@ use tracing::{info, warn};
 use super::sources::Source;
 
 /// How to install yt-dlp.
-pub const YT_DLP_INSTALL_HINT: &str =
+pub(crate) const YT_DLP_INSTALL_HINT: &str =
     "install it with `pip install yt-dlp` (or `apt-get install -y yt-dlp`), or set NEXIS_YT_DLP to its path";
 
 /// yt-dlp's format selection: height at most 720, MP4 preferred.
-pub const FORMAT_720P: &str =
+pub(crate) const FORMAT_720P: &str =
     "bv*[height<=720][ext=mp4]+ba[ext=m4a]/b[height<=720][ext=mp4]/bv*[height<=720]+ba/b[height<=720]/b";
 
 /// Download failures.
@@ -46,7 +46,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// Runs yt-dlp (`binary` with `args`) within `timeout`, killing it when the files it
 /// writes into `watch.0` grow past `watch.1` bytes. Returns its output, whatever its exit
 /// status.
-pub async fn run_yt_dlp(
+pub(crate) async fn run_yt_dlp(
     binary: &Path,
     args: &[OsString],
     timeout: Duration,
@@ -94,7 +94,7 @@ pub struct Downloader {
 
 impl Downloader {
     /// Where the source of `video_id` is (or will be) stored.
-    pub fn path_for(&self, video_id: &str) -> PathBuf {
+    pub(crate) fn path_for(&self, video_id: &str) -> PathBuf {
         self.raw_dir.join(format!("{video_id}.mp4"))
     }
 

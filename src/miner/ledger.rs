@@ -42,12 +42,12 @@ impl Ledger {
     }
 
     /// Whether the segment of `video_id` at `start` was packaged before.
-    pub fn contains(&self, video_id: &str, start: f64) -> Result<bool, LedgerError> {
+    pub(crate) fn contains(&self, video_id: &str, start: f64) -> Result<bool, LedgerError> {
         Ok(self.tree.contains_key(key(video_id, start))?)
     }
 
     /// Records segments as packaged for `interval_id`, atomically and durably.
-    pub fn record<'a>(
+    pub(crate) fn record<'a>(
         &self,
         interval_id: u64,
         segments: impl IntoIterator<Item = (&'a str, f64)>,
@@ -59,15 +59,5 @@ impl Ledger {
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
-    }
-
-    /// Number of recorded segments.
-    pub fn len(&self) -> usize {
-        self.tree.len()
-    }
-
-    /// Whether nothing was recorded yet.
-    pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
     }
 }

@@ -51,7 +51,7 @@ pub struct PackageInfo {
 }
 
 /// The dataset row of a captioned clip (§6).
-pub fn record_for(clip: &CutClip, caption: String, interval_id: u64) -> ClipRecord {
+pub(crate) fn record_for(clip: &CutClip, caption: String, interval_id: u64) -> ClipRecord {
     let fps = clip.info.fps.unwrap_or(0.0);
     let video_id = clip.source.video_id.clone();
     ClipRecord {
@@ -77,18 +77,22 @@ pub fn record_for(clip: &CutClip, caption: String, interval_id: u64) -> ClipReco
 }
 
 /// The directory of the package of `interval_id` under `packages_dir`.
-pub fn package_dir(packages_dir: &Path, interval_id: u64) -> PathBuf {
+pub(crate) fn package_dir(packages_dir: &Path, interval_id: u64) -> PathBuf {
     packages_dir.join(interval_id.to_string())
 }
 
 /// Whether `dir` holds a complete package.
-pub fn is_complete(dir: &Path) -> bool {
+pub(crate) fn is_complete(dir: &Path) -> bool {
     dir.join(COMPLETE).is_file()
 }
 
 /// Writes `dataset.parquet` and `manifest.json` (fields in §7 order) into `dir`, then the
 /// completion mark. The clips and frames are already there.
-pub fn write_package(dir: &Path, info: &PackageInfo, records: &[ClipRecord]) -> Result<IntervalManifest, PackageError> {
+pub(crate) fn write_package(
+    dir: &Path,
+    info: &PackageInfo,
+    records: &[ClipRecord],
+) -> Result<IntervalManifest, PackageError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let dataset = dir.join("dataset.parquet");
     write_dataset(&dataset, records)?;
@@ -152,7 +156,7 @@ impl Default for UploadPolicy {
 
 /// Uploads the complete package in `dir` for `interval_id`: assets, dataset, manifest.
 /// Returns the number of objects written.
-pub async fn upload_package(
+pub(crate) async fn upload_package(
     store: &dyn ObjectStore,
     dir: &Path,
     interval_id: u64,

@@ -147,7 +147,7 @@ impl Miner {
     }
 
     /// Uploads every complete package left on disk whose manifest is not in the bucket.
-    pub async fn resume_pending(&self) -> Result<Vec<u64>, MineError> {
+    pub(crate) async fn resume_pending(&self) -> Result<Vec<u64>, MineError> {
         let mut done = Vec::new();
         let Ok(entries) = std::fs::read_dir(&self.settings.packages_dir) else { return Ok(done) };
         let mut pending: Vec<u64> =

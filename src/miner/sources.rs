@@ -31,7 +31,7 @@ pub enum SourcesError {
 }
 
 /// The YouTube video id of `url`, if it is a YouTube video URL.
-pub fn video_id(url: &str) -> Option<String> {
+pub(crate) fn video_id(url: &str) -> Option<String> {
     let id = youtube_video_id(url)?;
     let valid =
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -56,7 +56,7 @@ pub fn parse_sources(text: &str) -> Vec<Source> {
 }
 
 /// Reads and parses the sources file at `path`.
-pub fn read_sources(path: &Path) -> Result<Vec<Source>, SourcesError> {
+pub(crate) fn read_sources(path: &Path) -> Result<Vec<Source>, SourcesError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| SourcesError::Read { path: path.display().to_string(), source })?;
     Ok(parse_sources(&text))

@@ -18,7 +18,7 @@ use super::summary::PassCounter;
 
 /// Outcome of a row this pass, the `result` label of `nexis_owner_sync_rows`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RowResult {
+pub(crate) enum RowResult {
     /// Copied to the owner bucket.
     Copied,
     /// Not copied; retried on a later pass.
@@ -29,7 +29,7 @@ pub enum RowResult {
 
 /// Outcome of a bundle this pass, the `result` label of `nexis_owner_sync_bundles`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BundleResult {
+pub(crate) enum BundleResult {
     /// Every row done; the marker was written.
     Completed,
     /// Rows still to retry.
@@ -40,23 +40,23 @@ pub enum BundleResult {
 
 /// The label `result="..."` of `nexis_owner_sync_rows`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct RowLabel {
+pub(crate) struct RowLabel {
     /// The row outcome.
-    pub result: RowResult,
+    pub(crate) result: RowResult,
 }
 
 /// The label `result="..."` of `nexis_owner_sync_bundles`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct BundleLabel {
+pub(crate) struct BundleLabel {
     /// The bundle outcome.
-    pub result: BundleResult,
+    pub(crate) result: BundleResult,
 }
 
 /// The label `result="..."` of `nexis_owner_sync_last_pass`: the summary counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct CounterLabel {
+pub(crate) struct CounterLabel {
     /// The summary counter.
-    pub result: PassCounter,
+    pub(crate) result: PassCounter,
 }
 
 impl EncodeLabelValue for RowResult {
@@ -90,17 +90,17 @@ impl EncodeLabelValue for PassCounter {
 /// The sync worker's metrics.
 pub struct SyncMetrics {
     registry: Registry,
-    pub passes: Counter,
-    pub pass_errors: Counter,
+    pub(crate) passes: Counter,
+    pub(crate) pass_errors: Counter,
     /// Rows by result: copied, failed, given_up.
-    pub rows: Family<RowLabel, Counter>,
+    pub(crate) rows: Family<RowLabel, Counter>,
     /// Bundles by result: completed, incomplete, error.
-    pub bundles: Family<BundleLabel, Counter>,
+    pub(crate) bundles: Family<BundleLabel, Counter>,
     /// The last pass's summary by field name.
-    pub last_pass: Family<CounterLabel, Gauge>,
+    pub(crate) last_pass: Family<CounterLabel, Gauge>,
     /// Unix seconds of the last finished pass.
-    pub last_pass_at: Gauge,
-    pub pass_seconds: Histogram,
+    pub(crate) last_pass_at: Gauge,
+    pub(crate) pass_seconds: Histogram,
 }
 
 impl std::fmt::Debug for SyncMetrics {
@@ -144,7 +144,7 @@ impl SyncMetrics {
     }
 
     /// Records a finished pass.
-    pub fn record_pass(&self, summary: &PassSummary, took: Duration) {
+    pub(crate) fn record_pass(&self, summary: &PassSummary, took: Duration) {
         self.passes.inc();
         self.pass_seconds.observe(took.as_secs_f64());
         self.last_pass_at.set(chrono::Utc::now().timestamp());

@@ -121,7 +121,7 @@ impl PendingBundles {
     }
 
     /// Removes a bundle (published or given up).
-    pub fn remove(&self, interval_id: u64, hotkey: &str) -> Result<(), PendingError> {
+    pub(crate) fn remove(&self, interval_id: u64, hotkey: &str) -> Result<(), PendingError> {
         self.tree.remove(key(interval_id, hotkey))?;
         self.tree.flush()?;
         Ok(())

@@ -43,7 +43,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 
 /// Why one bundle was not published.
 #[derive(Debug, thiserror::Error)]
-pub enum PublishError {
+pub(crate) enum PublishError {
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
     #[error("miner {hotkey} has no committed read credentials any more; its bundle cannot be built")]
@@ -77,7 +77,7 @@ pub enum SnapshotPublish {
 /// The outcome of publishing one interval.
 #[derive(Debug, Clone)]
 pub struct PublishReport {
-    pub interval_id: u64,
+    pub(crate) interval_id: u64,
     /// Bundles written: interval, hotkey, rows.
     pub published: Vec<(u64, String, u64)>,
     /// Bundles not written this time: interval, hotkey, reason.

@@ -86,7 +86,7 @@ pub enum PassCounter {
 
 impl PassCounter {
     /// The counter's name (the summary field's).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::BundlesListed => "bundles_listed",
             Self::BundlesMarked => "bundles_marked",

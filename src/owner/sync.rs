@@ -83,7 +83,7 @@ pub struct SyncSettings {
 
 /// Intervals kept below the current one when the high-water mark moves: bundles are
 /// published up to a few intervals late (retries), so they must still be listed.
-pub const HIGH_WATER_LOOKBACK_INTERVALS: u64 = 12;
+pub(crate) const HIGH_WATER_LOOKBACK_INTERVALS: u64 = 12;
 /// More interval prefixes than this since the high-water mark: list the whole bucket.
 const MAX_PREFIX_LISTS: u64 = 500;
 
@@ -122,7 +122,7 @@ pub enum SyncError {
 
 /// Why a bundle could not be worked on this pass (retried next pass).
 #[derive(Debug, thiserror::Error)]
-pub enum BundleSyncError {
+pub(crate) enum BundleSyncError {
     #[error("bundle object: {0}")]
     Storage(#[from] StorageError),
     #[error("bundle manifest is invalid: {0}")]
@@ -152,7 +152,7 @@ impl BundleSyncError {
 
 /// Why one row was not copied (counted as a failed attempt).
 #[derive(Debug, thiserror::Error)]
-pub enum RowError {
+pub(crate) enum RowError {
     #[error("row has no clip_id")]
     NoClipId,
     #[error("invalid asset uri {0:?}")]

@@ -36,9 +36,13 @@ const PREFETCH: usize = 4;
 /// Export settings.
 #[derive(Debug, Clone)]
 pub struct ExportSettings {
+    /// Output folder of the shards and their index.
     pub out: PathBuf,
+    /// Target size of one tar shard in bytes.
     pub shard_bytes: u64,
+    /// Size cap of one downloaded clip.
     pub max_clip_bytes: u64,
+    /// Size cap of one downloaded first frame.
     pub max_image_bytes: u64,
 }
 
@@ -67,11 +71,15 @@ pub(crate) struct ShardIndex {
 /// What an export did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExportReport {
+    /// Shards written this run.
     pub shards: u64,
+    /// Shards already complete from an earlier run, left as they are.
     pub shards_skipped: u64,
+    /// Samples (clip, frame, metadata) in the export.
     pub samples: u64,
     /// Bytes of shards written this run.
     pub bytes_written: u64,
+    /// Wall time of the run in seconds.
     pub seconds: f64,
 }
 

@@ -16,10 +16,14 @@ pub(crate) const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// One part in the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartEntry {
+    /// Bucket key of the part file.
     pub key: String,
     pub(crate) interval: u64,
+    /// Rows in the part.
     pub rows: u64,
+    /// Size of the part file in bytes.
     pub bytes: u64,
+    /// Hex sha256 of the part file.
     pub sha256: String,
 }
 
@@ -29,6 +33,7 @@ pub struct CatalogIndex {
     pub(crate) format: String,
     /// Sum of the parts' rows.
     pub rows: u64,
+    /// Every part, sorted by key.
     pub parts: Vec<PartEntry>,
 }
 

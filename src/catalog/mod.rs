@@ -37,22 +37,48 @@ pub(crate) const HOTKEY_PREFIX_LEN: usize = 4;
 /// Catalog failures.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// A part file could not be encoded or decoded.
     #[error("catalog parquet {path}: {message}")]
-    Parquet { path: String, message: String },
+    Parquet {
+        /// The part file.
+        path: String,
+        /// The parquet or arrow error.
+        message: String,
+    },
+    /// A local file could not be read or written.
     #[error("catalog file {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The bucket could not be read or written.
     #[error("catalog storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// `catalog/_index.json` could not be parsed.
     #[error("catalog index {key} is not valid JSON: {message}")]
-    Index { key: String, message: String },
+    Index {
+        /// The index key.
+        key: String,
+        /// The parse error.
+        message: String,
+    },
+    /// A polars query or SQL statement failed.
     #[error("catalog query: {0}")]
     Query(String),
+    /// A downloaded part does not hash to what the index says.
     #[error("catalog part {key}: sha256 {actual} differs from the index's {expected}")]
-    PartDigest { key: String, expected: String, actual: String },
+    PartDigest {
+        /// The part key.
+        key: String,
+        /// The index's sha256.
+        expected: String,
+        /// The downloaded bytes' sha256.
+        actual: String,
+    },
+    /// Input that is not a valid bundle, row or metadata file.
     #[error("{0}")]
     Invalid(String),
 }

@@ -23,8 +23,11 @@ use crate::storage::ObjectStore;
 /// Caps of a rebuild.
 #[derive(Debug, Clone)]
 pub struct RebuildSettings {
+    /// Size cap of one bundle dataset download.
     pub max_dataset_bytes: u64,
+    /// Row cap of one bundle dataset.
     pub max_dataset_rows: u64,
+    /// The validator written into every row, when known.
     pub validator_hotkey: Option<String>,
     /// Metadata reads at once.
     pub concurrency: usize,
@@ -33,7 +36,9 @@ pub struct RebuildSettings {
 /// What a rebuild found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RebuildReport {
+    /// Rows written to the catalog.
     pub rows: u64,
+    /// Part files written.
     pub parts: u64,
     /// Owner rows with all objects that no bundle names.
     pub orphans: u64,

@@ -18,27 +18,45 @@ use crate::owner::keys::{owner_clip_key, owner_image_key, owner_metadata_key, ow
 pub struct CatalogRow {
     /// The owner row id (UUID text), the `{id}` of its objects.
     pub id: String,
+    /// Owner-bucket key of `clip.mp4`.
     pub clip_key: String,
+    /// Owner-bucket key of `first_image.jpg`.
     pub image_key: String,
+    /// Owner-bucket key of `metadata.json`.
     pub metadata_key: String,
     /// The miner's clip id.
     pub clip_id: String,
+    /// The clip's caption.
     pub caption: String,
+    /// Id of the source video (YouTube id).
     pub source_video_id: String,
+    /// URL of the source video.
     pub source_video_url: String,
+    /// Where the clip starts in its source, seconds.
     pub clip_start_sec: f64,
+    /// Clip length in seconds, when the bundle has it.
     pub duration_sec: Option<f64>,
+    /// Frame width in pixels, when known.
     pub width: Option<i64>,
+    /// Frame height in pixels, when known.
     pub height: Option<i64>,
+    /// Frames per second, when known.
     pub fps: Option<f64>,
+    /// Frames in the clip, when known.
     pub num_frames: Option<i64>,
+    /// Whether the clip has an audio track, when known.
     pub has_audio: Option<bool>,
+    /// Hex sha256 of the clip file.
     pub clip_sha256: String,
+    /// Hex sha256 of the first-frame image.
     pub first_frame_sha256: String,
+    /// Size of the clip file in bytes.
     pub clip_bytes: u64,
+    /// Size of the first-frame image in bytes.
     pub image_bytes: u64,
     /// The partition; not a column of the part file.
     pub interval: u64,
+    /// The miner whose bundle held the row (SS58).
     pub miner_hotkey: String,
     /// The validator whose acceptance published the bundle, when known.
     pub validator_hotkey: Option<String>,

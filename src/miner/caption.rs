@@ -17,6 +17,7 @@ pub struct CaptionError(pub String);
 /// Something that writes a caption from JPEG frames.
 #[async_trait]
 pub trait Captioner: Send + Sync {
+    /// One caption for a clip from its JPEG frames.
     async fn caption(&self, frames: &[Vec<u8>]) -> Result<String, CaptionError>;
 }
 
@@ -28,6 +29,7 @@ pub(crate) const CAPTION_PROMPT: &str = "These are frames of one 5-second video 
 /// Captions from a vision-language model over the chat-completions API.
 #[derive(Debug, Clone)]
 pub struct LlmCaptioner {
+    /// The chat-completions client that writes the captions.
     pub client: ChatClient,
 }
 

@@ -21,12 +21,20 @@ use crate::protocol::{
 /// Why one clip could not be made (the clip is skipped, never the interval).
 #[derive(Debug, thiserror::Error)]
 pub enum ClipError {
+    /// ffmpeg or ffprobe failed on the clip.
     #[error(transparent)]
     Media(#[from] MediaError),
+    /// The cut clip breaks a protocol rule (length, size, streams).
     #[error("the cut clip is {0}, not what the protocol requires")]
     Unfit(String),
+    /// A clip file could not be read or written.
     #[error("clip I/O on {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
 }
 
 /// A finished clip on disk, probed and hashed.
@@ -35,6 +43,7 @@ pub struct CutClip {
     pub(crate) source: Source,
     pub(crate) start: f64,
     pub(crate) clip_id: String,
+    /// Where the encoded clip is on disk.
     pub clip_path: PathBuf,
     pub(crate) frame_path: PathBuf,
     pub(crate) clip_sha256: String,
@@ -69,6 +78,7 @@ fn sha256_file(path: &Path) -> Result<String, ClipError> {
 /// Cuts clips with the system ffmpeg and probes them.
 #[derive(Clone)]
 pub struct Clipper {
+    /// Probes the cut clip.
     pub probe: Arc<dyn MediaProbe>,
     /// Timeout of one ffmpeg run.
     pub timeout: Duration,

@@ -24,14 +24,29 @@ pub(crate) const FORMAT_720P: &str =
 /// Download failures.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
+    /// yt-dlp cannot be run (not installed or not executable).
     #[error("yt-dlp was not found ({0}); {YT_DLP_INSTALL_HINT}")]
     ToolMissing(String),
+    /// A download attempt took longer than this many seconds.
     #[error("yt-dlp timed out after {0} s")]
     Timeout(u64),
+    /// yt-dlp ran and failed on every attempt.
     #[error("yt-dlp failed for {url}: {message}")]
-    Failed { url: String, message: String },
+    Failed {
+        /// The source URL.
+        url: String,
+        /// yt-dlp's error output.
+        message: String,
+    },
+    /// A downloaded file could not be read or written.
     #[error("download I/O on {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// The download exceeded this many bytes.
     #[error("yt-dlp output grew past the size cap of {0} bytes")]
     TooLarge(u64),
 }
@@ -86,9 +101,13 @@ pub(crate) async fn run_yt_dlp(
 /// Fetches sources into `raw_dir`.
 #[derive(Debug, Clone)]
 pub struct Downloader {
+    /// Where source videos are stored as `{video_id}.mp4`.
     pub raw_dir: PathBuf,
+    /// The yt-dlp binary.
     pub binary: PathBuf,
+    /// Time limit of one download attempt.
     pub timeout: Duration,
+    /// Download attempts before a source is skipped.
     pub attempts: u32,
 }
 

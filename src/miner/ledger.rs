@@ -6,12 +6,16 @@ use std::path::{Path, PathBuf};
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The ledger database could not be opened (often: another miner holds it).
     #[error("cannot open the miner ledger at {path}: {source} (is another nexis miner using this NEXIS_WORKDIR?)")]
     Open {
+        /// The ledger directory.
         path: PathBuf,
+        /// Why it could not be opened.
         #[source]
         source: sled::Error,
     },
+    /// A read or write of the ledger failed.
     #[error("miner ledger: {0}")]
     Db(#[from] sled::Error),
 }

@@ -23,14 +23,25 @@ const COMPLETE: &str = ".complete";
 /// Package failures.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
+    /// A package file could not be read or written.
     #[error("package I/O on {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// The dataset parquet could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// An object could not be uploaded in the allowed attempts.
     #[error("upload of {key} failed after {attempts} attempts: {source}")]
     Upload {
+        /// The object's bucket key.
         key: String,
+        /// Attempts made.
         attempts: u32,
+        /// The last attempt's error.
         #[source]
         source: StorageError,
     },
@@ -43,10 +54,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackageError + '_ {
 /// Who and what the package is for.
 #[derive(Debug, Clone)]
 pub struct PackageInfo {
+    /// The miner's hotkey (SS58), written in the manifest.
     pub miner_hotkey: String,
+    /// The subnet the package is for.
     pub netuid: u16,
+    /// The interval the package is for.
     pub interval_id: u64,
+    /// Dataset spec of the package.
     pub spec_id: String,
+    /// Category written in the manifest, if any.
     pub category: Option<String>,
 }
 
@@ -143,8 +159,11 @@ async fn put_with_retries(
 /// Upload settings.
 #[derive(Debug, Clone, Copy)]
 pub struct UploadPolicy {
+    /// Tries per object before the upload fails.
     pub attempts: u32,
+    /// Wait before the first retry; doubles per attempt.
     pub backoff: Duration,
+    /// Objects uploaded at once.
     pub concurrency: usize,
 }
 

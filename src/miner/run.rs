@@ -33,14 +33,19 @@ const CLIP_BAR_UNITS: u64 = 1000;
 /// Interval failures (the interval is retried on the next poll).
 #[derive(Debug, thiserror::Error)]
 pub enum MineError {
+    /// The sources file could not be read.
     #[error(transparent)]
     Sources(#[from] SourcesError),
+    /// The ledger of published segments failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Writing or uploading the package failed.
     #[error(transparent)]
     Package(#[from] PackageError),
+    /// The bucket could not be read.
     #[error("bucket: {0}")]
     Storage(#[from] StorageError),
+    /// A download failed in a way no other source can avoid (yt-dlp missing).
     #[error(transparent)]
     Download(#[from] DownloadError),
 }
@@ -48,12 +53,17 @@ pub enum MineError {
 /// Miner settings.
 #[derive(Debug, Clone)]
 pub struct MinerSettings {
+    /// File of YouTube URLs, one per line.
     pub sources_file: PathBuf,
     /// Where packages are built until uploaded.
     pub packages_dir: PathBuf,
+    /// Most clips in one package.
     pub max_clips: usize,
+    /// Clips cut at once.
     pub clip_concurrency: usize,
+    /// Caption requests at once.
     pub caption_concurrency: usize,
+    /// Retries and concurrency of the upload.
     pub upload: UploadPolicy,
     /// Show progress bars (a terminal is attached).
     pub progress: bool,
@@ -62,11 +72,15 @@ pub struct MinerSettings {
 /// What one interval produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MineReport {
+    /// The interval mined.
     pub interval_id: u64,
     /// Rows published (0 when the interval was skipped).
     pub records: usize,
+    /// Planned clips that could not be cut.
     pub clips_failed: usize,
+    /// Cut clips dropped for want of a caption.
     pub captions_dropped: usize,
+    /// Sources that could not be downloaded or probed.
     pub sources_failed: usize,
     /// The manifest was already in the bucket.
     pub skipped: bool,
@@ -84,13 +98,21 @@ struct PlannedClip {
 
 /// The miner.
 pub struct Miner {
+    /// Paths, limits and concurrency.
     pub settings: MinerSettings,
+    /// What every manifest says (its interval is set per package).
     pub info: PackageInfo,
+    /// Fetches source videos.
     pub downloader: Downloader,
+    /// Cuts and encodes clips.
     pub clipper: Clipper,
+    /// Probes downloaded sources.
     pub probe: Arc<dyn MediaProbe>,
+    /// Writes the captions.
     pub captioner: Arc<dyn Captioner>,
+    /// Segments already published (never cut twice).
     pub ledger: Ledger,
+    /// The miner's bucket (or a local directory).
     pub store: Arc<dyn ObjectStore>,
 }
 

@@ -22,9 +22,12 @@ pub struct Source {
 /// Why the source list could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourcesError {
+    /// The sources file could not be read.
     #[error("cannot read the sources file {path}: {source} (set NEXIS_SOURCES_FILE to a file of YouTube URLs)")]
     Read {
+        /// The sources file.
         path: String,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },

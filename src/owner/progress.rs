@@ -20,9 +20,12 @@ pub enum ProgressError {
     #[error(
         "owner sync progress database: {0} (is another `nexis sync-owner-datasets` running with this NEXIS_WORKDIR?)"
     )]
+    /// A read or write of the store failed.
     Db(#[from] sled::Error),
+    /// A stored entry could not be decoded.
     #[error("owner sync progress entry is corrupt: {0}")]
     Corrupt(String),
+    /// The blocking task that writes the store failed.
     #[error("owner sync progress task failed: {0}")]
     Task(String),
 }
@@ -56,8 +59,11 @@ pub(crate) struct RowProgress {
 /// `max_attempts` failed attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Failed attempts after which a row is given up.
     pub max_attempts: u32,
+    /// Delay before the first retry; doubles per attempt.
     pub base: Duration,
+    /// Longest delay between retries.
     pub cap: Duration,
 }
 
@@ -96,6 +102,7 @@ pub struct BundleProgress {
     pub attempts: u32,
     /// Failed as often as the row attempt limit; not tried again.
     pub given_up: bool,
+    /// Why the last read failed.
     pub last_error: String,
 }
 

@@ -65,7 +65,10 @@ pub(crate) enum PublishError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotPublish {
     /// Written (temporary key, then the real key) with this many (key, start) entries.
-    Uploaded { entries: usize },
+    Uploaded {
+        /// (key, start) entries written.
+        entries: usize,
+    },
     /// Not written: the snapshot read was untrusted (unparseable or unreadable).
     Untrusted(String),
     /// Not written: no snapshot read happened for this interval.
@@ -84,6 +87,7 @@ pub struct PublishReport {
     pub failed: Vec<(u64, String, String)>,
     /// Bundles that failed their last attempt and are dropped: interval, hotkey, reason.
     pub given_up: Vec<(u64, String, String)>,
+    /// What happened to `record_info.json`.
     pub snapshot: SnapshotPublish,
 }
 
@@ -94,7 +98,9 @@ pub struct OwnerPublisher {
     pub record_info: Arc<dyn ObjectStore>,
     /// Key of `record_info.json`.
     pub snapshot_key: String,
+    /// Reads the miners' commitments (bucket credentials).
     pub chain: Arc<dyn Chain>,
+    /// The subnet whose miners are published.
     pub netuid: NetUid,
     /// Miner buckets (to re-fetch the accepted datasets).
     pub stores: Arc<dyn MinerStores>,

@@ -4,12 +4,17 @@
 /// A row that failed this pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowFailure {
+    /// Interval of the row's bundle.
     pub interval_id: u64,
+    /// Miner of the row's bundle.
     pub hotkey: String,
+    /// The row's clip id.
     pub clip_id: String,
+    /// Failed attempts so far, this one included.
     pub attempts: u32,
     /// Whether this was the last attempt.
     pub given_up: bool,
+    /// Why this attempt failed.
     pub error: String,
 }
 
@@ -34,6 +39,7 @@ pub struct PassSummary {
     pub bundles_already_given_up: u64,
     /// Catalog parts written this pass.
     pub catalog_parts_written: u64,
+    /// Rows copied this pass.
     pub rows_copied: u64,
     /// Rows copied on an earlier pass.
     pub rows_already_copied: u64,

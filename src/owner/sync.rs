@@ -55,16 +55,23 @@ use crate::telemetry::write_heartbeat;
 /// Settings of the sync worker.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
+    /// The subnet whose miners' commitments give the bucket credentials.
     pub netuid: NetUid,
     /// Rows copied at once.
     pub concurrency: usize,
+    /// Backoff and attempt limit of failed rows and bundles.
     pub retry: RetryPolicy,
     /// Miner hotkeys whose bundles are left alone (`--exclude-hotkeys`).
     pub excluded: BTreeSet<String>,
+    /// Size cap of a bundle manifest.
     pub max_manifest_bytes: u64,
+    /// Size cap of a bundle dataset.
     pub max_dataset_bytes: u64,
+    /// Row cap of a bundle dataset.
     pub max_dataset_rows: u64,
+    /// Size cap of one clip download.
     pub max_clip_bytes: u64,
+    /// Size cap of one first-frame download.
     pub max_frame_bytes: u64,
     /// Temporary downloads go here.
     pub scratch: PathBuf,
@@ -112,10 +119,13 @@ impl Default for SyncSettings {
 /// Failures that end a pass early (retried on the next pass; no row attempt is counted).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The record-info bucket could not be listed.
     #[error("cannot list the record-info bucket: {0}")]
     List(StorageError),
+    /// The miners' commitments could not be read.
     #[error("cannot read the miners' commitments from the chain: {0}")]
     Chain(#[from] ChainError),
+    /// The progress store failed.
     #[error(transparent)]
     Progress(#[from] ProgressError),
 }
@@ -237,10 +247,15 @@ pub struct OwnerSync {
     pub record_info: Arc<dyn ObjectStore>,
     /// The owner dataset bucket (write).
     pub owner_db: Arc<dyn ObjectStore>,
+    /// Reads the current block and the miners' commitments.
     pub chain: Arc<dyn Chain>,
+    /// Opens a miner's bucket from its committed credentials.
     pub stores: Arc<dyn MinerStores>,
+    /// Per-row and per-bundle progress, kept across restarts.
     pub progress: ProgressStore,
+    /// Prometheus metrics of the passes.
     pub metrics: Arc<SyncMetrics>,
+    /// Limits, retries and listing cadence.
     pub settings: SyncSettings,
     /// Liveness file written after every bundle and pass.
     pub heartbeat: Option<PathBuf>,

@@ -133,7 +133,7 @@ fn request(interval: u64) -> PackageRequest {
 }
 
 /// The exact arrow schema of protocol §6.
-pub fn section6_fields() -> Vec<Field> {
+pub(crate) fn section6_fields() -> Vec<Field> {
     let s = |n: &str| Field::new(n, DataType::Utf8, true);
     let f = |n: &str| Field::new(n, DataType::Float64, true);
     let i = |n: &str| Field::new(n, DataType::Int64, true);
@@ -160,7 +160,7 @@ pub fn section6_fields() -> Vec<Field> {
 }
 
 /// Asserts a package's dataset has exactly the §6 columns and types.
-pub fn assert_section6_schema(dataset: &Path) {
+pub(crate) fn assert_section6_schema(dataset: &Path) {
     let file = std::fs::File::open(dataset).expect("dataset");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
     let got: Vec<(String, DataType)> =

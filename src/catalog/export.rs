@@ -26,9 +26,9 @@ use super::row::CatalogRow;
 use crate::storage::ObjectStore;
 
 /// Format name of the shard index.
-pub const EXPORT_FORMAT: &str = "nexis-webdataset-1";
+pub(crate) const EXPORT_FORMAT: &str = "nexis-webdataset-1";
 /// Name of the shard index in the output folder.
-pub const SHARD_INDEX: &str = "index.json";
+pub(crate) const SHARD_INDEX: &str = "index.json";
 const BLOCK: u64 = 512;
 /// Samples downloaded ahead of the one being written.
 const PREFETCH: usize = 4;
@@ -36,42 +36,50 @@ const PREFETCH: usize = 4;
 /// Export settings.
 #[derive(Debug, Clone)]
 pub struct ExportSettings {
+    /// Output folder of the shards and their index.
     pub out: PathBuf,
+    /// Target size of one tar shard in bytes.
     pub shard_bytes: u64,
+    /// Size cap of one downloaded clip.
     pub max_clip_bytes: u64,
+    /// Size cap of one downloaded first frame.
     pub max_image_bytes: u64,
 }
 
 /// One shard in the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardEntry {
-    pub name: String,
-    pub samples: u64,
-    pub bytes: u64,
-    pub sha256: String,
-    pub first_key: String,
-    pub last_key: String,
+pub(crate) struct ShardEntry {
+    pub(crate) name: String,
+    pub(crate) samples: u64,
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
+    pub(crate) first_key: String,
+    pub(crate) last_key: String,
     /// sha256 of the shard's sample keys joined by newlines (matches a shard to its plan).
-    pub keys_sha256: String,
+    pub(crate) keys_sha256: String,
 }
 
 /// `index.json` of an export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardIndex {
-    pub format: String,
-    pub shard_bytes: u64,
-    pub samples: u64,
-    pub shards: Vec<ShardEntry>,
+pub(crate) struct ShardIndex {
+    pub(crate) format: String,
+    pub(crate) shard_bytes: u64,
+    pub(crate) samples: u64,
+    pub(crate) shards: Vec<ShardEntry>,
 }
 
 /// What an export did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExportReport {
+    /// Shards written this run.
     pub shards: u64,
+    /// Shards already complete from an earlier run, left as they are.
     pub shards_skipped: u64,
+    /// Samples (clip, frame, metadata) in the export.
     pub samples: u64,
     /// Bytes of shards written this run.
     pub bytes_written: u64,
+    /// Wall time of the run in seconds.
     pub seconds: f64,
 }
 
@@ -87,12 +95,12 @@ fn padded(size: u64) -> u64 {
 }
 
 /// Bytes a sample takes in a tar.
-pub fn sample_bytes(row: &CatalogRow) -> u64 {
+pub(crate) fn sample_bytes(row: &CatalogRow) -> u64 {
     padded(row.clip_bytes) + padded(row.image_bytes) + padded(row.to_json().len() as u64)
 }
 
 /// Sorts rows into export order and cuts them into shards of at most `shard_bytes`.
-pub fn plan(mut rows: Vec<CatalogRow>, shard_bytes: u64) -> Vec<Vec<CatalogRow>> {
+pub(crate) fn plan(mut rows: Vec<CatalogRow>, shard_bytes: u64) -> Vec<Vec<CatalogRow>> {
     rows.sort_by(|a, b| {
         (a.interval, &a.miner_hotkey, &a.clip_id, &a.id).cmp(&(b.interval, &b.miner_hotkey, &b.clip_id, &b.id))
     });
@@ -124,7 +132,7 @@ fn keys_digest(rows: &[CatalogRow]) -> String {
 }
 
 /// The shard file name of shard `n`.
-pub fn shard_name(n: usize) -> String {
+pub(crate) fn shard_name(n: usize) -> String {
     format!("shard-{n:06}.tar")
 }
 

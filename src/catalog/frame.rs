@@ -16,18 +16,18 @@ use super::{CATALOG_PREFIX, CatalogError, INDEX_KEY, parse_part_key};
 use crate::storage::ObjectStore;
 
 /// The table name of the catalog in SQL.
-pub const TABLE: &str = "catalog";
+pub(crate) const TABLE: &str = "catalog";
 /// Largest part accepted when mirroring.
-pub const MAX_PART_BYTES: u64 = 8 << 30;
+pub(crate) const MAX_PART_BYTES: u64 = 8 << 30;
 
 /// The catalog folder under `root`: `root/catalog` if it exists, else `root` itself.
-pub fn catalog_dir(root: &Path) -> PathBuf {
+pub(crate) fn catalog_dir(root: &Path) -> PathBuf {
     let nested = root.join(CATALOG_PREFIX);
     if nested.is_dir() { nested } else { root.to_path_buf() }
 }
 
 /// Every part file under `root`, with its interval, sorted by path.
-pub fn find_parts(root: &Path) -> Result<Vec<(u64, PathBuf)>, CatalogError> {
+pub(crate) fn find_parts(root: &Path) -> Result<Vec<(u64, PathBuf)>, CatalogError> {
     let dir = catalog_dir(root);
     let mut out = Vec::new();
     let entries = std::fs::read_dir(&dir).map_err(|e| CatalogError::io(&dir, e))?;

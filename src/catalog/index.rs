@@ -9,26 +9,31 @@ use serde::{Deserialize, Serialize};
 use super::{CatalogError, INDEX_KEY};
 
 /// Format name written in the index.
-pub const INDEX_FORMAT: &str = "nexis-catalog-1";
+pub(crate) const INDEX_FORMAT: &str = "nexis-catalog-1";
 /// Largest index accepted when reading.
-pub const MAX_INDEX_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_INDEX_BYTES: u64 = 64 << 20;
 
 /// One part in the index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartEntry {
+    /// Bucket key of the part file.
     pub key: String,
-    pub interval: u64,
+    pub(crate) interval: u64,
+    /// Rows in the part.
     pub rows: u64,
+    /// Size of the part file in bytes.
     pub bytes: u64,
+    /// Hex sha256 of the part file.
     pub sha256: String,
 }
 
 /// The index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogIndex {
-    pub format: String,
+    pub(crate) format: String,
     /// Sum of the parts' rows.
     pub rows: u64,
+    /// Every part, sorted by key.
     pub parts: Vec<PartEntry>,
 }
 
@@ -48,7 +53,7 @@ impl CatalogIndex {
 
     /// Builds an index from entries (deduplicated by key, later ones win; sorted by
     /// interval, then key).
-    pub fn from_entries(entries: impl IntoIterator<Item = PartEntry>) -> Self {
+    pub(crate) fn from_entries(entries: impl IntoIterator<Item = PartEntry>) -> Self {
         let by_key: BTreeMap<String, PartEntry> = entries.into_iter().map(|e| (e.key.clone(), e)).collect();
         let mut parts: Vec<PartEntry> = by_key.into_values().collect();
         parts.sort_by(|a, b| (a.interval, &a.key).cmp(&(b.interval, &b.key)));
@@ -56,17 +61,12 @@ impl CatalogIndex {
     }
 
     /// The index with `entry` added or replaced.
-    pub fn with(self, entry: PartEntry) -> Self {
+    pub(crate) fn with(self, entry: PartEntry) -> Self {
         Self::from_entries(self.parts.into_iter().chain([entry]))
     }
 
-    /// The index without `key`.
-    pub fn without(self, key: &str) -> Self {
-        Self::from_entries(self.parts.into_iter().filter(|p| p.key != key))
-    }
-
     /// Pretty JSON.
-    pub fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
 }
@@ -86,7 +86,6 @@ mod tests {
         assert_eq!(index.rows, 8);
         let back = CatalogIndex::parse(&index.to_json()).expect("parse");
         assert_eq!(back, index);
-        assert_eq!(back.without("a").rows, 5);
         assert!(CatalogIndex::parse(b"{\"format\":\"other\",\"rows\":0,\"parts\":[]}").is_err());
         assert!(CatalogIndex::parse(b"not json").is_err());
     }

@@ -15,44 +15,70 @@
 
 pub mod export;
 pub mod frame;
-pub mod index;
-pub mod part;
+pub(crate) mod index;
+pub(crate) mod part;
 mod plot;
-pub mod publish;
+pub(crate) mod publish;
 pub mod rebuild;
-pub mod row;
-pub mod shape;
+pub(crate) mod row;
+pub(crate) mod shape;
 pub mod stats;
 
 pub use index::{CatalogIndex, PartEntry};
 pub use row::CatalogRow;
 
 /// Top-level folder of the catalog in the owner bucket.
-pub const CATALOG_PREFIX: &str = "catalog";
+pub(crate) const CATALOG_PREFIX: &str = "catalog";
 /// The index of the catalog's parts.
-pub const INDEX_KEY: &str = "catalog/_index.json";
+pub(crate) const INDEX_KEY: &str = "catalog/_index.json";
 /// Characters of the miner hotkey that name its part.
-pub const HOTKEY_PREFIX_LEN: usize = 4;
+pub(crate) const HOTKEY_PREFIX_LEN: usize = 4;
 
 /// Catalog failures.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// A part file could not be encoded or decoded.
     #[error("catalog parquet {path}: {message}")]
-    Parquet { path: String, message: String },
+    Parquet {
+        /// The part file.
+        path: String,
+        /// The parquet or arrow error.
+        message: String,
+    },
+    /// A local file could not be read or written.
     #[error("catalog file {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The bucket could not be read or written.
     #[error("catalog storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// `catalog/_index.json` could not be parsed.
     #[error("catalog index {key} is not valid JSON: {message}")]
-    Index { key: String, message: String },
+    Index {
+        /// The index key.
+        key: String,
+        /// The parse error.
+        message: String,
+    },
+    /// A polars query or SQL statement failed.
     #[error("catalog query: {0}")]
     Query(String),
+    /// A downloaded part does not hash to what the index says.
     #[error("catalog part {key}: sha256 {actual} differs from the index's {expected}")]
-    PartDigest { key: String, expected: String, actual: String },
+    PartDigest {
+        /// The part key.
+        key: String,
+        /// The index's sha256.
+        expected: String,
+        /// The downloaded bytes' sha256.
+        actual: String,
+    },
+    /// Input that is not a valid bundle, row or metadata file.
     #[error("{0}")]
     Invalid(String),
 }
@@ -86,7 +112,7 @@ pub fn part_key(interval_id: u64, prefix: &str) -> String {
 }
 
 /// The interval and prefix of a part key, `None` for any other key.
-pub fn parse_part_key(key: &str) -> Option<(u64, String)> {
+pub(crate) fn parse_part_key(key: &str) -> Option<(u64, String)> {
     let rest = key.strip_prefix(CATALOG_PREFIX)?.strip_prefix("/interval=")?;
     let (interval, file) = rest.split_once('/')?;
     if interval.is_empty() || !interval.bytes().all(|b| b.is_ascii_digit()) {

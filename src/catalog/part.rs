@@ -15,26 +15,26 @@ use super::CatalogError;
 use super::row::{CatalogRow, part_schema, to_batch};
 
 /// Rows per row group (about a few MiB of compressed columns).
-pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+pub(crate) const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// `created_by` of every part, fixed so the bytes do not depend on the build.
 const CREATED_BY: &str = "nexis catalog v1";
 
 /// What a written part holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartFile {
-    pub rows: u64,
-    pub bytes: u64,
+pub(crate) struct PartFile {
+    pub(crate) rows: u64,
+    pub(crate) bytes: u64,
     /// Lowercase hex sha256 of the file.
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 /// Sorts rows into part order: miner hotkey, then clip id, then owner id.
-pub fn sort_rows(rows: &mut [CatalogRow]) {
+pub(crate) fn sort_rows(rows: &mut [CatalogRow]) {
     rows.sort_by(|a, b| (&a.miner_hotkey, &a.clip_id, &a.id).cmp(&(&b.miner_hotkey, &b.clip_id, &b.id)));
 }
 
 /// Writes `rows` (in the given order) as a part file at `path`.
-pub fn write_part(path: &Path, rows: &[CatalogRow]) -> Result<PartFile, CatalogError> {
+pub(crate) fn write_part(path: &Path, rows: &[CatalogRow]) -> Result<PartFile, CatalogError> {
     let file = File::create(path).map_err(|e| CatalogError::io(path, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| CatalogError::parquet(path, e))?))
@@ -53,7 +53,7 @@ pub fn write_part(path: &Path, rows: &[CatalogRow]) -> Result<PartFile, CatalogE
 }
 
 /// Size and sha256 of a file.
-pub fn hash_file(path: &Path) -> Result<(u64, String), CatalogError> {
+pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), CatalogError> {
     let mut file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];

@@ -70,7 +70,7 @@ fn bars<DB: DrawingBackend>(
 }
 
 /// Draws the chart to `path` (1000x800 PNG).
-pub fn draw(stats: &DatasetStats, path: &Path) -> Result<(), CatalogError> {
+pub(crate) fn draw(stats: &DatasetStats, path: &Path) -> Result<(), CatalogError> {
     let text = font();
     let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;

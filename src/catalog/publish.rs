@@ -11,7 +11,7 @@ use super::{CatalogError, INDEX_KEY, part_key};
 use crate::storage::{ObjectStore, StorageError};
 
 /// Reads the bucket's index; an absent index is an empty one.
-pub async fn read_index(store: &dyn ObjectStore) -> Result<CatalogIndex, CatalogError> {
+pub(crate) async fn read_index(store: &dyn ObjectStore) -> Result<CatalogIndex, CatalogError> {
     match store.get_bytes(INDEX_KEY, MAX_INDEX_BYTES).await {
         Ok(bytes) => CatalogIndex::parse(&bytes),
         Err(StorageError::NotFound { .. }) => Ok(CatalogIndex::from_entries([])),
@@ -21,7 +21,7 @@ pub async fn read_index(store: &dyn ObjectStore) -> Result<CatalogIndex, Catalog
 
 /// Writes the part of `(interval, prefix)` holding `rows` (sorted here) and returns its
 /// index entry; `None` (and nothing written) when there are no rows.
-pub async fn put_part(
+pub(crate) async fn put_part(
     store: &dyn ObjectStore,
     interval: u64,
     prefix: &str,
@@ -50,7 +50,10 @@ pub async fn put_part(
 }
 
 /// Adds or replaces `entries` in the bucket's index (read, merge, write).
-pub async fn update_index(store: &dyn ObjectStore, entries: Vec<PartEntry>) -> Result<CatalogIndex, CatalogError> {
+pub(crate) async fn update_index(
+    store: &dyn ObjectStore,
+    entries: Vec<PartEntry>,
+) -> Result<CatalogIndex, CatalogError> {
     let index = entries.into_iter().fold(read_index(store).await?, CatalogIndex::with);
     store.put_bytes(INDEX_KEY, &index.to_json()).await?;
     Ok(index)

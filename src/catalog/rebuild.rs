@@ -13,21 +13,21 @@ use serde::Deserialize;
 
 use super::index::CatalogIndex;
 use super::publish::put_part;
-use super::row::CatalogRow;
+use super::row::{CatalogRow, CopiedObjects, RowBundle};
 use super::shape::read_shapes;
 use super::{CatalogError, INDEX_KEY, hotkey_prefix};
 use crate::owner::bundle::read_bundle_rows;
-use crate::owner::keys::{
-    BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_clip_key, owner_image_key, owner_metadata_key, owner_row_id,
-    parse_bundle_key,
-};
+use crate::owner::keys::{BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_row_id, parse_bundle_key};
 use crate::storage::ObjectStore;
 
 /// Caps of a rebuild.
 #[derive(Debug, Clone)]
 pub struct RebuildSettings {
+    /// Size cap of one bundle dataset download.
     pub max_dataset_bytes: u64,
+    /// Row cap of one bundle dataset.
     pub max_dataset_rows: u64,
+    /// The validator written into every row, when known.
     pub validator_hotkey: Option<String>,
     /// Metadata reads at once.
     pub concurrency: usize,
@@ -36,7 +36,9 @@ pub struct RebuildSettings {
 /// What a rebuild found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RebuildReport {
+    /// Rows written to the catalog.
     pub rows: u64,
+    /// Part files written.
     pub parts: u64,
     /// Owner rows with all objects that no bundle names.
     pub orphans: u64,
@@ -95,36 +97,14 @@ async fn bundle_rows(
     })
     .await
     .map_err(|e| CatalogError::Invalid(format!("bundle reader task: {e}")))??;
+    let bundle = RowBundle { interval, miner_hotkey: hotkey, validator_hotkey: s.validator_hotkey.as_deref() };
     let mut out = Vec::new();
     for (row, shape) in rows.iter().zip(&shapes) {
         let id = owner_row_id(hotkey, interval, &row.clip_id);
         let Some(o) = objects.get(&id) else { continue };
         let (clip_bytes, copied_at_us) = o.clip.unwrap_or_default();
-        out.push(CatalogRow {
-            clip_key: owner_clip_key(&id),
-            image_key: owner_image_key(&id),
-            metadata_key: owner_metadata_key(&id),
-            id,
-            clip_id: row.clip_id.clone(),
-            caption: row.caption.clone(),
-            source_video_id: row.source_video_id.clone(),
-            source_video_url: row.source_video_url.clone(),
-            clip_start_sec: row.clip_start_sec,
-            duration_sec: shape.duration_sec,
-            width: shape.width,
-            height: shape.height,
-            fps: shape.fps,
-            num_frames: shape.num_frames,
-            has_audio: shape.has_audio,
-            clip_sha256: row.clip_sha256.clone(),
-            first_frame_sha256: row.first_frame_sha256.clone(),
-            clip_bytes,
-            image_bytes: o.image.unwrap_or_default(),
-            interval,
-            miner_hotkey: hotkey.to_string(),
-            validator_hotkey: s.validator_hotkey.clone(),
-            copied_at_us,
-        });
+        let copied = CopiedObjects { clip_bytes, image_bytes: o.image.unwrap_or_default(), copied_at_us };
+        out.push(CatalogRow::of_bundle_row(row, shape, bundle, copied));
     }
     Ok(out)
 }

@@ -9,32 +9,54 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+use super::shape::ClipShape;
+use crate::owner::bundle::BundleRow;
+use crate::owner::keys::{owner_clip_key, owner_image_key, owner_metadata_key, owner_row_id};
+
 /// A copied clip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogRow {
     /// The owner row id (UUID text), the `{id}` of its objects.
     pub id: String,
+    /// Owner-bucket key of `clip.mp4`.
     pub clip_key: String,
+    /// Owner-bucket key of `first_image.jpg`.
     pub image_key: String,
+    /// Owner-bucket key of `metadata.json`.
     pub metadata_key: String,
     /// The miner's clip id.
     pub clip_id: String,
+    /// The clip's caption.
     pub caption: String,
+    /// Id of the source video (YouTube id).
     pub source_video_id: String,
+    /// URL of the source video.
     pub source_video_url: String,
+    /// Where the clip starts in its source, seconds.
     pub clip_start_sec: f64,
+    /// Clip length in seconds, when the bundle has it.
     pub duration_sec: Option<f64>,
+    /// Frame width in pixels, when known.
     pub width: Option<i64>,
+    /// Frame height in pixels, when known.
     pub height: Option<i64>,
+    /// Frames per second, when known.
     pub fps: Option<f64>,
+    /// Frames in the clip, when known.
     pub num_frames: Option<i64>,
+    /// Whether the clip has an audio track, when known.
     pub has_audio: Option<bool>,
+    /// Hex sha256 of the clip file.
     pub clip_sha256: String,
+    /// Hex sha256 of the first-frame image.
     pub first_frame_sha256: String,
+    /// Size of the clip file in bytes.
     pub clip_bytes: u64,
+    /// Size of the first-frame image in bytes.
     pub image_bytes: u64,
     /// The partition; not a column of the part file.
     pub interval: u64,
+    /// The miner whose bundle held the row (SS58).
     pub miner_hotkey: String,
     /// The validator whose acceptance published the bundle, when known.
     pub validator_hotkey: Option<String>,
@@ -42,8 +64,68 @@ pub struct CatalogRow {
     pub copied_at_us: Option<i64>,
 }
 
+/// The bundle a catalog row comes from: its interval, miner and accepting validator.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowBundle<'a> {
+    /// The bundle's interval (the partition).
+    pub(crate) interval: u64,
+    /// The miner whose bundle it is.
+    pub(crate) miner_hotkey: &'a str,
+    /// The validator whose acceptance published the bundle, when known.
+    pub(crate) validator_hotkey: Option<&'a str>,
+}
+
+/// What copying a row left in the owner bucket.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CopiedObjects {
+    /// Size of `clip.mp4`.
+    pub(crate) clip_bytes: u64,
+    /// Size of `first_image.jpg`.
+    pub(crate) image_bytes: u64,
+    /// When the row was copied (unix microseconds, UTC), when known.
+    pub(crate) copied_at_us: Option<i64>,
+}
+
+impl CatalogRow {
+    /// The catalog row of a bundle row copied to the owner bucket: its owner id and keys,
+    /// the miner's fields, the clip's shape and the copied objects.
+    pub(crate) fn of_bundle_row(
+        row: &BundleRow,
+        shape: &ClipShape,
+        bundle: RowBundle<'_>,
+        copied: CopiedObjects,
+    ) -> Self {
+        let id = owner_row_id(bundle.miner_hotkey, bundle.interval, &row.clip_id);
+        Self {
+            clip_key: owner_clip_key(&id),
+            image_key: owner_image_key(&id),
+            metadata_key: owner_metadata_key(&id),
+            id,
+            clip_id: row.clip_id.clone(),
+            caption: row.caption.clone(),
+            source_video_id: row.source_video_id.clone(),
+            source_video_url: row.source_video_url.clone(),
+            clip_start_sec: row.clip_start_sec,
+            duration_sec: shape.duration_sec,
+            width: shape.width,
+            height: shape.height,
+            fps: shape.fps,
+            num_frames: shape.num_frames,
+            has_audio: shape.has_audio,
+            clip_sha256: row.clip_sha256.clone(),
+            first_frame_sha256: row.first_frame_sha256.clone(),
+            clip_bytes: copied.clip_bytes,
+            image_bytes: copied.image_bytes,
+            interval: bundle.interval,
+            miner_hotkey: bundle.miner_hotkey.to_string(),
+            validator_hotkey: bundle.validator_hotkey.map(str::to_string),
+            copied_at_us: copied.copied_at_us,
+        }
+    }
+}
+
 /// Column names of a part file, in order.
-pub const COLUMNS: [&str; 22] = [
+pub(crate) const COLUMNS: [&str; 22] = [
     "id",
     "clip_key",
     "image_key",
@@ -69,7 +151,7 @@ pub const COLUMNS: [&str; 22] = [
 ];
 
 /// The schema of a part file (the interval comes from the path).
-pub fn part_schema() -> SchemaRef {
+pub(crate) fn part_schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
     let mut fields: Vec<Field> = COLUMNS[..8].iter().map(|n| text(n, false)).collect();
     fields.extend([
@@ -116,7 +198,7 @@ fn size(v: u64) -> Option<i64> {
 }
 
 /// The rows as one record batch of [`part_schema`].
-pub fn to_batch(rows: &[CatalogRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+pub(crate) fn to_batch(rows: &[CatalogRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let mut audio = BooleanBuilder::with_capacity(rows.len());
     rows.iter().for_each(|r| audio.append_option(r.has_audio));
     let mut copied = TimestampMicrosecondBuilder::with_capacity(rows.len());

@@ -15,13 +15,13 @@ use super::CatalogError;
 
 /// The shape of one clip.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ClipShape {
-    pub duration_sec: Option<f64>,
-    pub width: Option<i64>,
-    pub height: Option<i64>,
-    pub fps: Option<f64>,
-    pub num_frames: Option<i64>,
-    pub has_audio: Option<bool>,
+pub(crate) struct ClipShape {
+    pub(crate) duration_sec: Option<f64>,
+    pub(crate) width: Option<i64>,
+    pub(crate) height: Option<i64>,
+    pub(crate) fps: Option<f64>,
+    pub(crate) num_frames: Option<i64>,
+    pub(crate) has_audio: Option<bool>,
 }
 
 const SHAPE_COLUMNS: [&str; 6] = ["duration_sec", "width", "height", "fps", "num_frames", "has_audio"];
@@ -37,7 +37,7 @@ fn value<T, A: Array>(a: &Option<A>, i: usize, get: impl Fn(&A, usize) -> T) -> 
 }
 
 /// Reads the shape of every row of the dataset at `path` (at most `max_rows` rows).
-pub fn read_shapes(path: &Path, max_rows: u64) -> Result<Vec<ClipShape>, CatalogError> {
+pub(crate) fn read_shapes(path: &Path, max_rows: u64) -> Result<Vec<ClipShape>, CatalogError> {
     let file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| CatalogError::parquet(path, e))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;

@@ -10,22 +10,22 @@ use polars::prelude::*;
 use super::CatalogError;
 
 /// Caption length buckets of the distribution, in characters (the last is open).
-pub const CAPTION_BUCKET_CHARS: u32 = 25;
+pub(crate) const CAPTION_BUCKET_CHARS: u32 = 25;
 const CAPTION_BUCKETS: usize = 12;
 
 /// The numbers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DatasetStats {
-    pub rows: u64,
+    pub(crate) rows: u64,
     /// Sum of the clips' durations, hours (rows without a duration count nothing).
-    pub hours: f64,
-    pub per_interval: BTreeMap<i64, u64>,
-    pub per_miner: BTreeMap<String, u64>,
+    pub(crate) hours: f64,
+    pub(crate) per_interval: BTreeMap<i64, u64>,
+    pub(crate) per_miner: BTreeMap<String, u64>,
     /// Caption lengths in characters: min, 10th, 50th, 90th percentile, max.
-    pub caption_quantiles: [u32; 5],
-    pub caption_mean: f64,
+    pub(crate) caption_quantiles: [u32; 5],
+    pub(crate) caption_mean: f64,
     /// Rows per caption length bucket of [`CAPTION_BUCKET_CHARS`]; the last holds the rest.
-    pub caption_histogram: Vec<u64>,
+    pub(crate) caption_histogram: Vec<u64>,
 }
 
 /// Computes the statistics of a catalog frame.

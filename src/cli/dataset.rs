@@ -11,6 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
 
+use super::r2::R2Credentials;
 use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
 use super::service::workdir;
 use nexis::catalog::export::{ExportSettings, export};
@@ -18,7 +19,7 @@ use nexis::catalog::frame::{mirror, rows_of, scan, sql};
 use nexis::catalog::rebuild::{RebuildSettings, rebuild};
 use nexis::catalog::stats::{compute, plot};
 use nexis::shutdown::Shutdown;
-use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
+use nexis::storage::{LocalStore, ObjectStore};
 
 /// `nexis dataset` subcommands.
 #[derive(Debug, Subcommand)]
@@ -87,19 +88,13 @@ impl SourceArgs {
         if let Some(dir) = &self.buckets_dir {
             return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
         }
-        let (Some(account), Some(access), Some(secret)) = (
-            given(&self.owner_db_account_id),
-            given(&self.owner_db_write_access_key),
-            given(&self.owner_db_write_secret_key),
-        ) else {
-            bail!(
-                "reading the owner bucket needs NEXIS_OWNER_DB_ACCOUNT_ID, NEXIS_OWNER_DB_WRITE_ACCESS_KEY and \
-                 NEXIS_OWNER_DB_WRITE_SECRET_KEY (or use --from DIR)"
-            );
+        let credentials = R2Credentials {
+            account_id: ("NEXIS_OWNER_DB_ACCOUNT_ID", self.owner_db_account_id.as_deref()),
+            access_key: ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", self.owner_db_write_access_key.as_deref()),
+            secret_key: ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", self.owner_db_write_secret_key.as_deref()),
         };
-        let endpoint = given(&self.s3_endpoint);
-        let config = S3Config::r2(&account, &bucket, &access, &secret).with_endpoint_override(endpoint);
-        Ok(Arc::new(S3Store::new(config).context("owner dataset bucket settings")?))
+        let keys = credentials.required("reading the owner bucket (or use --from DIR)")?;
+        keys.store(&bucket, given(&self.s3_endpoint), "owner dataset bucket")
     }
 
     /// The local folder holding `catalog/`: `--from`, or a verified mirror of the bucket.

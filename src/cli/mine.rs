@@ -3,7 +3,7 @@
 //! with the same layout.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +11,15 @@ use std::time::Duration;
 use super::secret::Secret;
 use anyhow::{Context, bail};
 use clap::Args;
-use tracing::{error, info};
+use tracing::info;
 
 use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::registry_for;
 use super::llm::LlmArgs;
+use super::r2::R2Credentials;
 use super::service::workdir;
+use nexis::chain::NetUid;
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::llm::ChatClient;
 use nexis::media::{Ffprobe, MediaProbe};
@@ -29,58 +31,58 @@ use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{Miner, MinerSettings};
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
 use nexis::shutdown::Shutdown;
-use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
+use nexis::storage::{LocalStore, ObjectStore, S3Store};
 
 /// Arguments of `nexis mine`.
 #[derive(Debug, Args)]
 #[command(after_help = "Sources come from NEXIS_SOURCES_FILE (one YouTube URL per line). A source file \
     already in NEXIS_WORKDIR/raw/{video_id}.mp4 is used without downloading.\n\n\
     Example (one package into a local directory):\n  nexis mine --once --interval 7756800 --out ./bucket")]
-pub struct MineArgs {
+pub(crate) struct MineArgs {
     #[command(flatten)]
-    pub chain: ChainArgs,
+    pub(crate) chain: ChainArgs,
     /// File of YouTube URLs, one per line.
     #[arg(long, env = "NEXIS_SOURCES_FILE", default_value = "sources.txt")]
-    pub sources_file: PathBuf,
+    pub(crate) sources_file: PathBuf,
     /// Downloads, packages in progress and the ledger of published segments.
     #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
+    pub(crate) workdir: Option<PathBuf>,
     /// Dataset spec of the packages.
     #[arg(long, env = "NEXIS_DATASET_SPEC_DEFAULT", default_value = DEFAULT_SPEC_ID)]
-    pub spec: String,
+    pub(crate) spec: String,
     /// Specs this miner may build, comma-separated; `--spec` must be one of them.
     #[arg(long, env = "NEXIS_MINER_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
-    pub enabled_specs: Vec<String>,
+    pub(crate) enabled_specs: Vec<String>,
     /// Category written in the manifest; empty for none.
     #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
-    pub category: String,
+    pub(crate) category: String,
     /// Build one package and exit.
     #[arg(long)]
-    pub once: bool,
+    pub(crate) once: bool,
     /// Interval of `--once` (default: the interval open now).
     #[arg(long, requires = "once")]
-    pub interval: Option<u64>,
+    pub(crate) interval: Option<u64>,
     /// Write the package under DIR/{interval}/ instead of uploading to R2.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Seconds between block polls.
     #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
-    pub poll_sec: f64,
+    pub(crate) poll_sec: f64,
     /// Most clips in one package.
     #[arg(long, env = "NEXIS_MINER_MAX_CLIPS_PER_INTERVAL", default_value_t = 40)]
-    pub max_clips_per_interval: usize,
+    pub(crate) max_clips_per_interval: usize,
     /// Clips cut at once (default: the number of cores).
     #[arg(long, env = "NEXIS_MINER_CLIP_CONCURRENCY")]
-    pub clip_concurrency: Option<usize>,
+    pub(crate) clip_concurrency: Option<usize>,
     /// Timeout of one ffmpeg run, seconds.
     #[arg(long, env = "NEXIS_FFMPEG_TIMEOUT_SEC", default_value_t = 300)]
-    pub ffmpeg_timeout_sec: u64,
+    pub(crate) ffmpeg_timeout_sec: u64,
     /// yt-dlp binary.
     #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
-    pub yt_dlp: PathBuf,
+    pub(crate) yt_dlp: PathBuf,
     /// Timeout of one download attempt, seconds.
     #[arg(long, env = "NEXIS_YT_DLP_TIMEOUT_SEC", default_value_t = 1800)]
-    pub yt_dlp_timeout_sec: u64,
+    pub(crate) yt_dlp_timeout_sec: u64,
     /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
     #[arg(long, env = "NEXIS_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
@@ -98,14 +100,14 @@ pub struct MineArgs {
     pub r2_write_secret_key: Option<Secret>,
     /// Caption model on OpenAI-compatible servers (a Gemini key always uses the protocol's model).
     #[arg(long, env = "NEXIS_CAPTION_MODEL", default_value = "gpt-4o-mini")]
-    pub caption_model: String,
+    pub(crate) caption_model: String,
     /// Timeout of one caption request, seconds.
     #[arg(long, env = "NEXIS_CAPTION_TIMEOUT_SEC", default_value_t = 60)]
-    pub caption_timeout_sec: u64,
+    pub(crate) caption_timeout_sec: u64,
     #[command(flatten)]
-    pub llm: LlmArgs,
+    pub(crate) llm: LlmArgs,
     #[command(flatten)]
-    pub blocks: BlockArgs,
+    pub(crate) blocks: BlockArgs,
 }
 
 fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -113,13 +115,13 @@ fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectS
         info!(dir = %out.display(), "writing packages to a local directory instead of R2");
         return Ok(Arc::new(LocalStore::new(out)));
     }
-    let (Some(account), Some(access), Some(secret)) =
-        (&args.r2_account_id, &args.r2_write_access_key, &args.r2_write_secret_key)
-    else {
-        bail!("set R2_ACCOUNT_ID, R2_WRITE_ACCESS_KEY and R2_WRITE_SECRET_KEY to upload packages (or use --out DIR)");
+    let credentials = R2Credentials {
+        account_id: ("R2_ACCOUNT_ID", args.r2_account_id.as_deref()),
+        access_key: ("R2_WRITE_ACCESS_KEY", args.r2_write_access_key.as_deref()),
+        secret_key: ("R2_WRITE_SECRET_KEY", args.r2_write_secret_key.as_deref()),
     };
-    let mut config = S3Config::r2(account.trim(), bucket_for_hotkey(hotkey), access.trim(), secret.trim())
-        .with_endpoint_override(args.s3_endpoint.clone());
+    let keys = credentials.required("uploading packages (or use --out DIR)")?;
+    let mut config = keys.config(&bucket_for_hotkey(hotkey), args.s3_endpoint.clone());
     config.region = args.r2_region.trim().to_string();
     Ok(Arc::new(S3Store::new(config).context("R2 bucket settings")?))
 }
@@ -138,26 +140,18 @@ fn captioner(args: &MineArgs) -> anyhow::Result<Arc<dyn Captioner>> {
     Ok(Arc::new(LlmCaptioner { client }))
 }
 
-/// Runs `nexis mine`.
-pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
-    let spec = args.spec.trim();
-    registry_for(&[spec.to_string()])?;
-    if !args.enabled_specs.iter().any(|s| s.trim() == spec) {
-        bail!("--spec {spec} is not in NEXIS_MINER_ENABLED_SPECS ({})", args.enabled_specs.join(","));
-    }
-    let captioner = captioner(&args)?;
-    let network = args.chain.network()?;
-    let netuid = args.chain.netuid(&network)?;
-    let (clock, _) = args.blocks.resolve()?;
-    let hotkey = args.chain.hotkey()?;
-    let workdir = workdir(args.workdir.clone());
-    std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
-    let probe = Ffprobe::new(None, Duration::from_secs(60));
-    probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
-    let probe: Arc<dyn MediaProbe> = Arc::new(probe);
+/// The miner of `args`, with its work directories under `workdir`.
+fn build_miner(
+    args: &MineArgs,
+    workdir: &Path,
+    hotkey: String,
+    netuid: NetUid,
+    probe: Arc<dyn MediaProbe>,
+    captioner: Arc<dyn Captioner>,
+) -> anyhow::Result<Miner> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let category = args.category.trim();
-    let miner = Miner {
+    Ok(Miner {
         settings: MinerSettings {
             sources_file: args.sources_file.clone(),
             packages_dir: workdir.join("packages"),
@@ -168,7 +162,7 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
             progress: std::io::stderr().is_terminal(),
         },
         info: PackageInfo {
-            miner_hotkey: hotkey.ss58(),
+            miner_hotkey: hotkey.clone(),
             netuid,
             interval_id: 0,
             spec_id: args.spec.trim().to_string(),
@@ -188,8 +182,28 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
         probe,
         captioner,
         ledger: Ledger::open(&workdir.join("miner-ledger"))?,
-        store: bucket_store(&args, &hotkey.ss58())?,
-    };
+        store: bucket_store(args, &hotkey)?,
+    })
+}
+
+/// Runs `nexis mine`.
+pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
+    let spec = args.spec.trim();
+    registry_for(&[spec.to_string()])?;
+    if !args.enabled_specs.iter().any(|s| s.trim() == spec) {
+        bail!("--spec {spec} is not in NEXIS_MINER_ENABLED_SPECS ({})", args.enabled_specs.join(","));
+    }
+    let captioner = captioner(&args)?;
+    let network = args.chain.network()?;
+    let netuid = args.chain.netuid(&network)?;
+    let (clock, _) = args.blocks.resolve()?;
+    let hotkey = args.chain.hotkey()?;
+    let workdir = workdir(args.workdir.clone());
+    std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let probe = Ffprobe::new(None, Duration::from_secs(60));
+    probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
+    let probe: Arc<dyn MediaProbe> = Arc::new(probe);
+    let miner = build_miner(&args, &workdir, hotkey.ss58(), netuid, probe, captioner)?;
     if args.once
         && let Some(interval) = args.interval
     {
@@ -214,31 +228,7 @@ pub async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
         bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
     }
-    let stop = Shutdown::on_signal("the miner stops");
-    let mut shutdown = Box::pin(stop.requested());
-    let mut last: Option<u64> = None;
-    info!(chain = %chain.describe(), hotkey = %hotkey.ss58(), "miner started");
-    loop {
-        match chain.current_block().await {
-            Ok(block) => {
-                let interval = clock.interval_start(block);
-                if last != Some(interval) {
-                    tokio::select! {
-                        r = miner.mine_interval(interval) => match r {
-                            Ok(_) => last = Some(interval),
-                            Err(e) => error!(interval, error = %e, "mining this interval failed; retrying next poll"),
-                        },
-                        _ = &mut shutdown => break,
-                    }
-                }
-            }
-            Err(e) => error!(error = %e, "cannot read the current block"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(args.poll_sec)) => {}
-            _ = &mut shutdown => break,
-        }
-    }
-    info!("miner stopped; packages not yet uploaded are finished on the next start");
+    let shutdown = Shutdown::on_signal("stopping the miner");
+    miner.run(&clock, chain.as_ref(), Duration::from_secs_f64(args.poll_sec), &shutdown).await;
     Ok(ExitCode::SUCCESS)
 }

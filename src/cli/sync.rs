@@ -2,24 +2,26 @@
 //! miners' buckets into the owner dataset bucket (protocol §13).
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::secret::Secret;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
-use tracing::info;
 
 use super::chain::ChainArgs;
 use super::check::SizeCapArgs;
+use super::r2::R2Credentials;
 use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
 use super::service::ServiceArgs;
+use nexis::chain::NetUid;
 use nexis::owner::metrics::SyncMetrics;
 use nexis::owner::progress::{ProgressStore, RetryPolicy};
-use nexis::owner::{OwnerSync, SyncSettings};
+use nexis::owner::{OwnerSync, PassSummary, SyncSettings};
 use nexis::shutdown::Shutdown;
-use nexis::storage::{LocalStore, ObjectStore, S3Config, S3Store};
+use nexis::storage::{LocalStore, ObjectStore};
 use nexis::telemetry::heartbeat_path;
 
 /// Arguments of `nexis sync-owner-datasets`.
@@ -31,62 +33,62 @@ use nexis::telemetry::heartbeat_path;
     restart resumes and overwrites instead of duplicating.\n\n\
     Example (embedded chain, local buckets):\n  nexis sync-owner-datasets --buckets-dir ./buckets \
     --owner-db-bucket owner-db --once")]
-pub struct SyncArgs {
+pub(crate) struct SyncArgs {
     #[command(flatten)]
-    pub chain: ChainArgs,
+    pub(crate) chain: ChainArgs,
     /// Seconds between passes.
     #[arg(long, env = "NEXIS_OWNER_SYNC_POLL_SEC", default_value_t = 60.0)]
-    pub poll_sec: f64,
+    pub(crate) poll_sec: f64,
     /// Miner hotkeys whose bundles are left alone, comma-separated.
     #[arg(long, env = "NEXIS_OWNER_SYNC_EXCLUDE_HOTKEYS", value_delimiter = ',')]
-    pub exclude_hotkeys: Vec<String>,
+    pub(crate) exclude_hotkeys: Vec<String>,
     /// Run one pass and exit (exit status 1 when the pass failed or rows still fail).
     #[arg(long)]
-    pub once: bool,
+    pub(crate) once: bool,
     /// Rows copied at once.
     #[arg(long, env = "NEXIS_OWNER_SYNC_CONCURRENCY", default_value_t = 4)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Failed attempts after which a row is given up (recorded and reported).
     #[arg(long, env = "NEXIS_OWNER_SYNC_MAX_ATTEMPTS", default_value_t = 5)]
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// First retry delay of a failed row, seconds; doubles per attempt.
     #[arg(long, env = "NEXIS_OWNER_SYNC_RETRY_BASE_SEC", default_value_t = 60)]
-    pub retry_base_sec: u64,
+    pub(crate) retry_base_sec: u64,
     /// Longest retry delay, seconds.
     #[arg(long, env = "NEXIS_OWNER_SYNC_RETRY_CAP_SEC", default_value_t = 3600)]
-    pub retry_cap_sec: u64,
+    pub(crate) retry_cap_sec: u64,
     #[command(flatten)]
-    pub service: ServiceArgs,
+    pub(crate) service: ServiceArgs,
     #[command(flatten)]
-    pub record_info: RecordInfoArgs,
+    pub(crate) record_info: RecordInfoArgs,
     #[command(flatten)]
-    pub record_info_write: RecordInfoWriteArgs,
+    pub(crate) record_info_write: RecordInfoWriteArgs,
     /// The owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_BUCKET")]
-    pub owner_db_bucket: Option<String>,
+    pub(crate) owner_db_bucket: Option<String>,
     /// Cloudflare account id of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_ACCOUNT_ID", hide_env_values = true)]
-    pub owner_db_account_id: Option<String>,
+    pub(crate) owner_db_account_id: Option<String>,
     /// Write access key of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_WRITE_ACCESS_KEY", hide_env_values = true)]
-    pub owner_db_write_access_key: Option<Secret>,
+    pub(crate) owner_db_write_access_key: Option<Secret>,
     /// Write secret key of the owner dataset bucket.
     #[arg(long, env = "NEXIS_OWNER_DB_WRITE_SECRET_KEY", hide_env_values = true)]
-    pub owner_db_write_secret_key: Option<Secret>,
+    pub(crate) owner_db_write_secret_key: Option<Secret>,
     #[command(flatten)]
-    pub caps: SizeCapArgs,
+    pub(crate) caps: SizeCapArgs,
     /// Interval length in blocks (the sync lists only the intervals since its high-water mark).
     #[arg(long, env = "NEXIS_INTERVAL_BLOCKS", default_value_t = 50)]
-    pub interval_blocks: u64,
+    pub(crate) interval_blocks: u64,
     /// Longest time between two listings of the whole record-info bucket, seconds.
     #[arg(long, env = "NEXIS_OWNER_SYNC_FULL_LIST_SEC", default_value_t = 3600)]
-    pub full_list_sec: u64,
+    pub(crate) full_list_sec: u64,
     /// The validator that accepted the bundles (the owner's hotkey), written to the catalog.
     #[arg(long, env = "NEXIS_OWNER_SYNC_VALIDATOR_HOTKEY")]
-    pub validator_hotkey: Option<String>,
+    pub(crate) validator_hotkey: Option<String>,
     /// Pause after each copied row, milliseconds (throttling; tests use it).
     #[arg(long, hide = true, default_value_t = 0)]
-    pub pause_after_row_ms: u64,
+    pub(crate) pause_after_row_ms: u64,
 }
 
 fn required<'a, T: std::ops::Deref<Target = str>>(value: &'a Option<T>, name: &str) -> anyhow::Result<&'a str> {
@@ -102,30 +104,66 @@ fn owner_db(args: &SyncArgs, endpoint: Option<String>) -> anyhow::Result<Arc<dyn
     if let Some(dir) = &args.service.buckets_dir {
         return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
     }
-    let missing: Vec<&str> = [
-        ("NEXIS_OWNER_DB_ACCOUNT_ID", args.owner_db_account_id.as_deref()),
-        ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", args.owner_db_write_access_key.as_deref()),
-        ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", args.owner_db_write_secret_key.as_deref()),
-    ]
-    .iter()
-    .filter(|(_, v)| v.is_none_or(|v| v.trim().is_empty()))
-    .map(|(n, _)| *n)
-    .collect();
-    if !missing.is_empty() {
-        bail!("the owner dataset bucket needs write credentials: set {}", missing.join(", "));
+    let credentials = R2Credentials {
+        account_id: ("NEXIS_OWNER_DB_ACCOUNT_ID", args.owner_db_account_id.as_deref()),
+        access_key: ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", args.owner_db_write_access_key.as_deref()),
+        secret_key: ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", args.owner_db_write_secret_key.as_deref()),
+    };
+    credentials.required("the owner dataset bucket")?.store(bucket, endpoint, "owner dataset bucket")
+}
+
+/// The worker's settings from `args`; scratch space under `workdir`.
+fn sync_settings(args: &SyncArgs, netuid: NetUid, workdir: &Path) -> SyncSettings {
+    SyncSettings {
+        netuid,
+        concurrency: args.concurrency.max(1),
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts,
+            base: Duration::from_secs(args.retry_base_sec),
+            cap: Duration::from_secs(args.retry_cap_sec.max(args.retry_base_sec)),
+        },
+        excluded: args
+            .exclude_hotkeys
+            .iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect::<BTreeSet<_>>(),
+        max_dataset_bytes: args.caps.max_dataset_bytes,
+        max_dataset_rows: args.caps.max_dataset_rows,
+        max_clip_bytes: args.caps.max_clip_bytes,
+        max_frame_bytes: args.caps.max_frame_bytes,
+        scratch: workdir.join("owner-sync").join("scratch"),
+        progress_bar: true,
+        pause_after_row: Duration::from_millis(args.pause_after_row_ms),
+        interval_blocks: args.interval_blocks.max(1),
+        full_list_every: Duration::from_secs(args.full_list_sec),
+        validator_hotkey: args.validator_hotkey.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from),
+        ..SyncSettings::default()
     }
-    let config = S3Config::r2(
-        required(&args.owner_db_account_id, "NEXIS_OWNER_DB_ACCOUNT_ID")?,
-        bucket,
-        required(&args.owner_db_write_access_key, "NEXIS_OWNER_DB_WRITE_ACCESS_KEY")?,
-        required(&args.owner_db_write_secret_key, "NEXIS_OWNER_DB_WRITE_SECRET_KEY")?,
-    )
-    .with_endpoint_override(endpoint);
-    Ok(Arc::new(S3Store::new(config).context("owner dataset bucket settings")?))
+}
+
+/// Prints the failures and counters of a `--once` pass; exit status 1 when rows or
+/// bundles still fail.
+fn report_once(summary: &PassSummary) -> ExitCode {
+    for f in &summary.failures {
+        eprintln!(
+            "{} {}/{} row {}: attempt {}: {}",
+            if f.given_up { "gave up" } else { "failed" },
+            f.interval_id,
+            f.hotkey,
+            f.clip_id,
+            f.attempts,
+            f.error
+        );
+    }
+    let fields: Vec<String> = summary.fields().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("{}", fields.join(" "));
+    let clean = summary.rows_failed == 0 && summary.bundle_errors == 0;
+    if clean { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// Runs `nexis sync-owner-datasets`.
-pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
         bail!("--poll-sec / NEXIS_OWNER_SYNC_POLL_SEC must be a positive number of seconds");
     }
@@ -156,63 +194,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         stores,
         progress,
         metrics,
-        settings: SyncSettings {
-            netuid,
-            concurrency: args.concurrency.max(1),
-            retry: RetryPolicy {
-                max_attempts: args.max_attempts,
-                base: Duration::from_secs(args.retry_base_sec),
-                cap: Duration::from_secs(args.retry_cap_sec.max(args.retry_base_sec)),
-            },
-            excluded: args
-                .exclude_hotkeys
-                .iter()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect::<BTreeSet<_>>(),
-            max_dataset_bytes: args.caps.max_dataset_bytes,
-            max_dataset_rows: args.caps.max_dataset_rows,
-            max_clip_bytes: args.caps.max_clip_bytes,
-            max_frame_bytes: args.caps.max_frame_bytes,
-            scratch: workdir.join("owner-sync").join("scratch"),
-            progress_bar: true,
-            pause_after_row: Duration::from_millis(args.pause_after_row_ms),
-            interval_blocks: args.interval_blocks.max(1),
-            full_list_every: Duration::from_secs(args.full_list_sec),
-            validator_hotkey: args
-                .validator_hotkey
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(String::from),
-            ..SyncSettings::default()
-        },
+        settings: sync_settings(&args, netuid, &workdir),
         heartbeat: Some(heartbeat_path(&workdir, "owner-sync")),
     };
     if args.once {
-        let summary = sync.pass().await?;
-        for f in &summary.failures {
-            eprintln!(
-                "{} {}/{} row {}: attempt {}: {}",
-                if f.given_up { "gave up" } else { "failed" },
-                f.interval_id,
-                f.hotkey,
-                f.clip_id,
-                f.attempts,
-                f.error
-            );
-        }
-        let fields: Vec<String> = summary.fields().iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("{}", fields.join(" "));
-        let clean = summary.rows_failed == 0 && summary.bundle_errors == 0;
-        return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(report_once(&sync.pass().await?));
     }
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let stop = Shutdown::on_signal("stopping after the current step");
-    tokio::spawn(async move {
-        stop.requested().await;
-        let _ = tx.send(true);
-    });
-    sync.run(Duration::from_secs_f64(args.poll_sec), rx).await;
+    let shutdown = Shutdown::on_signal("stopping after the current step");
+    sync.run(Duration::from_secs_f64(args.poll_sec), &shutdown).await;
     Ok(ExitCode::SUCCESS)
 }

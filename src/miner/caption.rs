@@ -17,17 +17,19 @@ pub struct CaptionError(pub String);
 /// Something that writes a caption from JPEG frames.
 #[async_trait]
 pub trait Captioner: Send + Sync {
+    /// One caption for a clip from its JPEG frames.
     async fn caption(&self, frames: &[Vec<u8>]) -> Result<String, CaptionError>;
 }
 
 /// The instruction given to the model.
-pub const CAPTION_PROMPT: &str = "These are frames of one 5-second video clip, in order. Describe what the clip shows \
+pub(crate) const CAPTION_PROMPT: &str = "These are frames of one 5-second video clip, in order. Describe what the clip shows \
     in one concrete, factual English sentence of 25 to 45 words: the setting, the main subjects, their motion and the \
     camera movement. Do not mention frames, images or a video; no lists, no links, no quotes.";
 
 /// Captions from a vision-language model over the chat-completions API.
 #[derive(Debug, Clone)]
 pub struct LlmCaptioner {
+    /// The chat-completions client that writes the captions.
     pub client: ChatClient,
 }
 
@@ -47,7 +49,7 @@ impl Captioner for LlmCaptioner {
 }
 
 /// Why a caption would fail the validator's rules, if it would.
-pub fn caption_problem(caption: &str) -> Option<&'static str> {
+pub(crate) fn caption_problem(caption: &str) -> Option<&'static str> {
     let text = caption.trim().to_lowercase();
     if text.is_empty() {
         return Some("empty");
@@ -65,7 +67,10 @@ pub fn caption_problem(caption: &str) -> Option<&'static str> {
 }
 
 /// A usable caption for `frames`, asking twice at most; `Ok(None)` drops the row.
-pub async fn caption_clip(captioner: &dyn Captioner, frames: &[Vec<u8>]) -> Result<Option<String>, CaptionError> {
+pub(crate) async fn caption_clip(
+    captioner: &dyn Captioner,
+    frames: &[Vec<u8>],
+) -> Result<Option<String>, CaptionError> {
     for attempt in 1..=2 {
         let text = captioner.caption(frames).await?;
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -21,25 +21,34 @@ use crate::protocol::{
 /// Why one clip could not be made (the clip is skipped, never the interval).
 #[derive(Debug, thiserror::Error)]
 pub enum ClipError {
+    /// ffmpeg or ffprobe failed on the clip.
     #[error(transparent)]
     Media(#[from] MediaError),
+    /// The cut clip breaks a protocol rule (length, size, streams).
     #[error("the cut clip is {0}, not what the protocol requires")]
     Unfit(String),
+    /// A clip file could not be read or written.
     #[error("clip I/O on {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
 }
 
 /// A finished clip on disk, probed and hashed.
 #[derive(Debug, Clone)]
 pub struct CutClip {
-    pub source: Source,
-    pub start: f64,
-    pub clip_id: String,
+    pub(crate) source: Source,
+    pub(crate) start: f64,
+    pub(crate) clip_id: String,
+    /// Where the encoded clip is on disk.
     pub clip_path: PathBuf,
-    pub frame_path: PathBuf,
-    pub clip_sha256: String,
-    pub frame_sha256: String,
-    pub info: VideoInfo,
+    pub(crate) frame_path: PathBuf,
+    pub(crate) clip_sha256: String,
+    pub(crate) frame_sha256: String,
+    pub(crate) info: VideoInfo,
 }
 
 /// Segment starts of a source `duration` seconds long: whole 5-second segments starting
@@ -69,6 +78,7 @@ fn sha256_file(path: &Path) -> Result<String, ClipError> {
 /// Cuts clips with the system ffmpeg and probes them.
 #[derive(Clone)]
 pub struct Clipper {
+    /// Probes the cut clip.
     pub probe: Arc<dyn MediaProbe>,
     /// Timeout of one ffmpeg run.
     pub timeout: Duration,
@@ -92,7 +102,7 @@ impl Clipper {
 
     /// [`Clipper::cut`], calling `progress` with the seconds of the clip encoded so far
     /// as ffmpeg reports them (0 to 5).
-    pub async fn cut_with_progress(
+    pub(crate) async fn cut_with_progress(
         &self,
         source: &Source,
         input: &Path,

@@ -14,24 +14,39 @@ use tracing::{info, warn};
 use super::sources::Source;
 
 /// How to install yt-dlp.
-pub const YT_DLP_INSTALL_HINT: &str =
+pub(crate) const YT_DLP_INSTALL_HINT: &str =
     "install it with `pip install yt-dlp` (or `apt-get install -y yt-dlp`), or set NEXIS_YT_DLP to its path";
 
 /// yt-dlp's format selection: height at most 720, MP4 preferred.
-pub const FORMAT_720P: &str =
+pub(crate) const FORMAT_720P: &str =
     "bv*[height<=720][ext=mp4]+ba[ext=m4a]/b[height<=720][ext=mp4]/bv*[height<=720]+ba/b[height<=720]/b";
 
 /// Download failures.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
+    /// yt-dlp cannot be run (not installed or not executable).
     #[error("yt-dlp was not found ({0}); {YT_DLP_INSTALL_HINT}")]
     ToolMissing(String),
+    /// A download attempt took longer than this many seconds.
     #[error("yt-dlp timed out after {0} s")]
     Timeout(u64),
+    /// yt-dlp ran and failed on every attempt.
     #[error("yt-dlp failed for {url}: {message}")]
-    Failed { url: String, message: String },
+    Failed {
+        /// The source URL.
+        url: String,
+        /// yt-dlp's error output.
+        message: String,
+    },
+    /// A downloaded file could not be read or written.
     #[error("download I/O on {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// The download exceeded this many bytes.
     #[error("yt-dlp output grew past the size cap of {0} bytes")]
     TooLarge(u64),
 }
@@ -46,7 +61,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// Runs yt-dlp (`binary` with `args`) within `timeout`, killing it when the files it
 /// writes into `watch.0` grow past `watch.1` bytes. Returns its output, whatever its exit
 /// status.
-pub async fn run_yt_dlp(
+pub(crate) async fn run_yt_dlp(
     binary: &Path,
     args: &[OsString],
     timeout: Duration,
@@ -86,15 +101,19 @@ pub async fn run_yt_dlp(
 /// Fetches sources into `raw_dir`.
 #[derive(Debug, Clone)]
 pub struct Downloader {
+    /// Where source videos are stored as `{video_id}.mp4`.
     pub raw_dir: PathBuf,
+    /// The yt-dlp binary.
     pub binary: PathBuf,
+    /// Time limit of one download attempt.
     pub timeout: Duration,
+    /// Download attempts before a source is skipped.
     pub attempts: u32,
 }
 
 impl Downloader {
     /// Where the source of `video_id` is (or will be) stored.
-    pub fn path_for(&self, video_id: &str) -> PathBuf {
+    pub(crate) fn path_for(&self, video_id: &str) -> PathBuf {
         self.raw_dir.join(format!("{video_id}.mp4"))
     }
 

@@ -6,12 +6,16 @@ use std::path::{Path, PathBuf};
 /// Ledger failures.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The ledger database could not be opened (often: another miner holds it).
     #[error("cannot open the miner ledger at {path}: {source} (is another nexis miner using this NEXIS_WORKDIR?)")]
     Open {
+        /// The ledger directory.
         path: PathBuf,
+        /// Why it could not be opened.
         #[source]
         source: sled::Error,
     },
+    /// A read or write of the ledger failed.
     #[error("miner ledger: {0}")]
     Db(#[from] sled::Error),
 }
@@ -42,12 +46,12 @@ impl Ledger {
     }
 
     /// Whether the segment of `video_id` at `start` was packaged before.
-    pub fn contains(&self, video_id: &str, start: f64) -> Result<bool, LedgerError> {
+    pub(crate) fn contains(&self, video_id: &str, start: f64) -> Result<bool, LedgerError> {
         Ok(self.tree.contains_key(key(video_id, start))?)
     }
 
     /// Records segments as packaged for `interval_id`, atomically and durably.
-    pub fn record<'a>(
+    pub(crate) fn record<'a>(
         &self,
         interval_id: u64,
         segments: impl IntoIterator<Item = (&'a str, f64)>,
@@ -59,15 +63,5 @@ impl Ledger {
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
-    }
-
-    /// Number of recorded segments.
-    pub fn len(&self) -> usize {
-        self.tree.len()
-    }
-
-    /// Whether nothing was recorded yet.
-    pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
     }
 }

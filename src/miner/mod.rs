@@ -6,7 +6,7 @@ pub mod clipper;
 pub mod download;
 pub mod ledger;
 pub mod package;
-pub mod run;
+pub(crate) mod run;
 pub mod sources;
 
 pub use run::{MineError, MineReport, Miner, MinerSettings};

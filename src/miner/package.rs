@@ -23,14 +23,25 @@ const COMPLETE: &str = ".complete";
 /// Package failures.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
+    /// A package file could not be read or written.
     #[error("package I/O on {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// The dataset parquet could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// An object could not be uploaded in the allowed attempts.
     #[error("upload of {key} failed after {attempts} attempts: {source}")]
     Upload {
+        /// The object's bucket key.
         key: String,
+        /// Attempts made.
         attempts: u32,
+        /// The last attempt's error.
         #[source]
         source: StorageError,
     },
@@ -43,15 +54,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackageError + '_ {
 /// Who and what the package is for.
 #[derive(Debug, Clone)]
 pub struct PackageInfo {
+    /// The miner's hotkey (SS58), written in the manifest.
     pub miner_hotkey: String,
+    /// The subnet the package is for.
     pub netuid: u16,
+    /// The interval the package is for.
     pub interval_id: u64,
+    /// Dataset spec of the package.
     pub spec_id: String,
+    /// Category written in the manifest, if any.
     pub category: Option<String>,
 }
 
 /// The dataset row of a captioned clip (§6).
-pub fn record_for(clip: &CutClip, caption: String, interval_id: u64) -> ClipRecord {
+pub(crate) fn record_for(clip: &CutClip, caption: String, interval_id: u64) -> ClipRecord {
     let fps = clip.info.fps.unwrap_or(0.0);
     let video_id = clip.source.video_id.clone();
     ClipRecord {
@@ -77,18 +93,22 @@ pub fn record_for(clip: &CutClip, caption: String, interval_id: u64) -> ClipReco
 }
 
 /// The directory of the package of `interval_id` under `packages_dir`.
-pub fn package_dir(packages_dir: &Path, interval_id: u64) -> PathBuf {
+pub(crate) fn package_dir(packages_dir: &Path, interval_id: u64) -> PathBuf {
     packages_dir.join(interval_id.to_string())
 }
 
 /// Whether `dir` holds a complete package.
-pub fn is_complete(dir: &Path) -> bool {
+pub(crate) fn is_complete(dir: &Path) -> bool {
     dir.join(COMPLETE).is_file()
 }
 
 /// Writes `dataset.parquet` and `manifest.json` (fields in §7 order) into `dir`, then the
 /// completion mark. The clips and frames are already there.
-pub fn write_package(dir: &Path, info: &PackageInfo, records: &[ClipRecord]) -> Result<IntervalManifest, PackageError> {
+pub(crate) fn write_package(
+    dir: &Path,
+    info: &PackageInfo,
+    records: &[ClipRecord],
+) -> Result<IntervalManifest, PackageError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let dataset = dir.join("dataset.parquet");
     write_dataset(&dataset, records)?;
@@ -139,8 +159,11 @@ async fn put_with_retries(
 /// Upload settings.
 #[derive(Debug, Clone, Copy)]
 pub struct UploadPolicy {
+    /// Tries per object before the upload fails.
     pub attempts: u32,
+    /// Wait before the first retry; doubles per attempt.
     pub backoff: Duration,
+    /// Objects uploaded at once.
     pub concurrency: usize,
 }
 
@@ -152,7 +175,7 @@ impl Default for UploadPolicy {
 
 /// Uploads the complete package in `dir` for `interval_id`: assets, dataset, manifest.
 /// Returns the number of objects written.
-pub async fn upload_package(
+pub(crate) async fn upload_package(
     store: &dyn ObjectStore,
     dir: &Path,
     interval_id: u64,

@@ -2,14 +2,15 @@
 //! → package → upload. A failing source or clip is logged and skipped; only trouble with
 //! our own disk or the bucket ends the interval with an error.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::caption::{Captioner, caption_clip};
 use super::clipper::{Clipper, CutClip, segment_starts};
@@ -18,10 +19,12 @@ use super::ledger::{Ledger, LedgerError};
 use super::package::{
     PackageError, PackageInfo, UploadPolicy, is_complete, package_dir, record_for, upload_package, write_package,
 };
-use super::sources::{SourcesError, read_sources};
+use super::sources::{Source, SourcesError, read_sources};
+use crate::chain::Chain;
 use crate::media::MediaProbe;
 use crate::media::ffmpeg::frames_at;
-use crate::protocol::CLIP_DURATION_SEC;
+use crate::protocol::{CLIP_DURATION_SEC, IntervalClock};
+use crate::shutdown::{Shutdown, run_every};
 use crate::storage::{ObjectStore, StorageError, manifest_key};
 
 /// Progress-bar units per clip (per mille of its encode).
@@ -30,14 +33,19 @@ const CLIP_BAR_UNITS: u64 = 1000;
 /// Interval failures (the interval is retried on the next poll).
 #[derive(Debug, thiserror::Error)]
 pub enum MineError {
+    /// The sources file could not be read.
     #[error(transparent)]
     Sources(#[from] SourcesError),
+    /// The ledger of published segments failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Writing or uploading the package failed.
     #[error(transparent)]
     Package(#[from] PackageError),
+    /// The bucket could not be read.
     #[error("bucket: {0}")]
     Storage(#[from] StorageError),
+    /// A download failed in a way no other source can avoid (yt-dlp missing).
     #[error(transparent)]
     Download(#[from] DownloadError),
 }
@@ -45,12 +53,17 @@ pub enum MineError {
 /// Miner settings.
 #[derive(Debug, Clone)]
 pub struct MinerSettings {
+    /// File of YouTube URLs, one per line.
     pub sources_file: PathBuf,
     /// Where packages are built until uploaded.
     pub packages_dir: PathBuf,
+    /// Most clips in one package.
     pub max_clips: usize,
+    /// Clips cut at once.
     pub clip_concurrency: usize,
+    /// Caption requests at once.
     pub caption_concurrency: usize,
+    /// Retries and concurrency of the upload.
     pub upload: UploadPolicy,
     /// Show progress bars (a terminal is attached).
     pub progress: bool,
@@ -59,11 +72,15 @@ pub struct MinerSettings {
 /// What one interval produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MineReport {
+    /// The interval mined.
     pub interval_id: u64,
     /// Rows published (0 when the interval was skipped).
     pub records: usize,
+    /// Planned clips that could not be cut.
     pub clips_failed: usize,
+    /// Cut clips dropped for want of a caption.
     pub captions_dropped: usize,
+    /// Sources that could not be downloaded or probed.
     pub sources_failed: usize,
     /// The manifest was already in the bucket.
     pub skipped: bool,
@@ -71,15 +88,31 @@ pub struct MineReport {
     pub resumed: bool,
 }
 
+/// One segment to cut: a downloaded source and where the clip starts.
+struct PlannedClip {
+    source: Source,
+    path: PathBuf,
+    start: f64,
+    audio: bool,
+}
+
 /// The miner.
 pub struct Miner {
+    /// Paths, limits and concurrency.
     pub settings: MinerSettings,
+    /// What every manifest says (its interval is set per package).
     pub info: PackageInfo,
+    /// Fetches source videos.
     pub downloader: Downloader,
+    /// Cuts and encodes clips.
     pub clipper: Clipper,
+    /// Probes downloaded sources.
     pub probe: Arc<dyn MediaProbe>,
+    /// Writes the captions.
     pub captioner: Arc<dyn Captioner>,
+    /// Segments already published (never cut twice).
     pub ledger: Ledger,
+    /// The miner's bucket (or a local directory).
     pub store: Arc<dyn ObjectStore>,
 }
 
@@ -109,8 +142,34 @@ impl Miner {
         bar
     }
 
+    /// Mines each interval once as it opens, polling the chain every `poll` until
+    /// `shutdown`. A failed interval is logged and retried on the next poll; a stop cuts
+    /// the interval in progress, whose package is finished on the next start.
+    pub async fn run(&self, clock: &IntervalClock, chain: &dyn Chain, poll: Duration, shutdown: &Shutdown) {
+        let last: Mutex<Option<u64>> = Mutex::new(None);
+        info!(chain = %chain.describe(), hotkey = %self.info.miner_hotkey, "miner started");
+        let never = run_every(poll, shutdown, || async {
+            match chain.current_block().await {
+                Ok(block) => {
+                    let interval = clock.interval_start(block);
+                    if *last.lock().unwrap_or_else(PoisonError::into_inner) != Some(interval) {
+                        match self.mine_interval(interval).await {
+                            Ok(_) => *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(interval),
+                            Err(e) => error!(interval, error = %e, "mining this interval failed; retrying next poll"),
+                        }
+                    }
+                }
+                Err(e) => error!(error = %e, "cannot read the current block"),
+            }
+            Ok::<(), Infallible>(())
+        })
+        .await;
+        let Ok(()) = never;
+        info!("miner stopped; packages not yet uploaded are finished on the next start");
+    }
+
     /// Uploads every complete package left on disk whose manifest is not in the bucket.
-    pub async fn resume_pending(&self) -> Result<Vec<u64>, MineError> {
+    pub(crate) async fn resume_pending(&self) -> Result<Vec<u64>, MineError> {
         let mut done = Vec::new();
         let Ok(entries) = std::fs::read_dir(&self.settings.packages_dir) else { return Ok(done) };
         let mut pending: Vec<u64> =
@@ -151,8 +210,25 @@ impl Miner {
         }
         let dir = package_dir(&self.settings.packages_dir, interval_id);
         let _ = std::fs::remove_dir_all(&dir);
+        let plan = self.plan_segments(interval_id, &mut report).await?;
+        let clips = self.cut_clips(&plan, &dir, &mut report).await;
+        let captioned = self.caption_clips(clips).await;
+        self.publish(interval_id, captioned, &dir, &mut report).await?;
+        info!(
+            interval_id,
+            records = report.records,
+            clips_failed = report.clips_failed,
+            captions_dropped = report.captions_dropped,
+            sources_failed = report.sources_failed,
+            took_s = started.elapsed().as_secs_f64(),
+            "interval package published"
+        );
+        Ok(report)
+    }
 
-        // Sources and the plan of segments.
+    /// Sources and the plan of segments: downloads and probes each source and plans its
+    /// unpublished segments, up to the clip limit. A failing source is counted and skipped.
+    async fn plan_segments(&self, interval_id: u64, report: &mut MineReport) -> Result<Vec<PlannedClip>, MineError> {
         let sources = read_sources(&self.settings.sources_file)?;
         let mut plan = Vec::new();
         let bar = self.bar(sources.len() as u64, "download");
@@ -191,19 +267,23 @@ impl Miner {
                 return Err(e.into());
             }
             for start in starts.into_iter().take(self.settings.max_clips - plan.len()) {
-                plan.push((source.clone(), path.clone(), start, info.has_audio));
+                plan.push(PlannedClip { source: source.clone(), path: path.clone(), start, audio: info.has_audio });
             }
             bar.inc(1);
         }
         bar.finish_and_clear();
         info!(interval_id, sources = sources.len(), planned = plan.len(), "cutting clips");
+        Ok(plan)
+    }
 
-        // Clips, in parallel; the bar moves with each clip's encode progress.
+    /// Clips, in parallel; the bar moves with each clip's encode progress. A failing clip
+    /// is counted and skipped.
+    async fn cut_clips(&self, plan: &[PlannedClip], dir: &Path, report: &mut MineReport) -> Vec<CutClip> {
         let bar = self.clip_bar(plan.len());
         let (done, planned) = (AtomicUsize::new(0), plan.len());
         let cut: Vec<Result<CutClip, _>> = futures::stream::iter(plan.iter())
-            .map(|(source, path, start, audio)| {
-                let (bar, dir, done) = (&bar, &dir, &done);
+            .map(|PlannedClip { source, path, start, audio }| {
+                let (bar, done) = (&bar, &done);
                 async move {
                     let shown = Arc::new(AtomicU64::new(0));
                     let (clip_bar, clip_shown) = (bar.clone(), shown.clone());
@@ -227,11 +307,13 @@ impl Miner {
             .await;
         bar.finish_and_clear();
         report.clips_failed = cut.iter().filter(|r| r.is_err()).count();
-        let clips: Vec<CutClip> = cut.into_iter().flatten().collect();
+        cut.into_iter().flatten().collect()
+    }
 
-        // Captions, in parallel.
+    /// Captions, in parallel; `None` for a clip whose frames or caption failed (dropped).
+    async fn caption_clips(&self, clips: Vec<CutClip>) -> Vec<(CutClip, Option<String>)> {
         let bar = self.bar(clips.len() as u64, "captions");
-        let captioned: Vec<(CutClip, Option<String>)> = futures::stream::iter(clips)
+        let captioned = futures::stream::iter(clips)
             .map(|clip| {
                 let bar = &bar;
                 async move {
@@ -257,7 +339,18 @@ impl Miner {
             .collect()
             .await;
         bar.finish_and_clear();
+        captioned
+    }
 
+    /// The package: writes the captioned clips' rows, records them in the ledger and
+    /// uploads; the clips without a caption are removed.
+    async fn publish(
+        &self,
+        interval_id: u64,
+        captioned: Vec<(CutClip, Option<String>)>,
+        dir: &Path,
+        report: &mut MineReport,
+    ) -> Result<(), MineError> {
         let mut records = Vec::new();
         let mut kept = Vec::new();
         for (clip, caption) in captioned {
@@ -274,22 +367,13 @@ impl Miner {
             }
         }
         let package = PackageInfo { interval_id, ..self.info.clone() };
-        write_package(&dir, &package, &records)?;
+        write_package(dir, &package, &records)?;
         self.ledger.record(interval_id, kept.iter().map(|(v, s)| (v.as_str(), *s)))?;
         let bar = self.bar(0, "upload");
-        upload_package(self.store.as_ref(), &dir, interval_id, self.settings.upload, &bar).await?;
+        upload_package(self.store.as_ref(), dir, interval_id, self.settings.upload, &bar).await?;
         bar.finish_and_clear();
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
         report.records = records.len();
-        info!(
-            interval_id,
-            records = report.records,
-            clips_failed = report.clips_failed,
-            captions_dropped = report.captions_dropped,
-            sources_failed = report.sources_failed,
-            took_s = started.elapsed().as_secs_f64(),
-            "interval package published"
-        );
-        Ok(report)
+        Ok(())
     }
 }

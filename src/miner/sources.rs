@@ -22,16 +22,19 @@ pub struct Source {
 /// Why the source list could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourcesError {
+    /// The sources file could not be read.
     #[error("cannot read the sources file {path}: {source} (set NEXIS_SOURCES_FILE to a file of YouTube URLs)")]
     Read {
+        /// The sources file.
         path: String,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
 }
 
 /// The YouTube video id of `url`, if it is a YouTube video URL.
-pub fn video_id(url: &str) -> Option<String> {
+pub(crate) fn video_id(url: &str) -> Option<String> {
     let id = youtube_video_id(url)?;
     let valid =
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -56,7 +59,7 @@ pub fn parse_sources(text: &str) -> Vec<Source> {
 }
 
 /// Reads and parses the sources file at `path`.
-pub fn read_sources(path: &Path) -> Result<Vec<Source>, SourcesError> {
+pub(crate) fn read_sources(path: &Path) -> Result<Vec<Source>, SourcesError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| SourcesError::Read { path: path.display().to_string(), source })?;
     Ok(parse_sources(&text))

@@ -21,7 +21,7 @@ const BATCH_ROWS: usize = 1024;
 
 /// Bundle parquet failures.
 #[derive(Debug, thiserror::Error)]
-pub enum BundleError {
+pub(crate) enum BundleError {
     #[error("cannot open {path}: {source}")]
     Io {
         path: String,
@@ -43,16 +43,16 @@ pub enum BundleError {
 
 /// One bundle row as the sync worker needs it (strings trimmed).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BundleRow {
-    pub clip_id: String,
-    pub clip_uri: String,
-    pub clip_sha256: String,
-    pub first_frame_uri: String,
-    pub first_frame_sha256: String,
-    pub source_video_id: String,
-    pub source_video_url: String,
-    pub clip_start_sec: f64,
-    pub caption: String,
+pub(crate) struct BundleRow {
+    pub(crate) clip_id: String,
+    pub(crate) clip_uri: String,
+    pub(crate) clip_sha256: String,
+    pub(crate) first_frame_uri: String,
+    pub(crate) first_frame_sha256: String,
+    pub(crate) source_video_id: String,
+    pub(crate) source_video_url: String,
+    pub(crate) clip_start_sec: f64,
+    pub(crate) caption: String,
 }
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> BundleError {
@@ -67,12 +67,17 @@ fn open(path: &Path) -> Result<File, BundleError> {
 /// `dest`, keeping the file's types for the spec's columns and dropping any other column;
 /// returns the number of rows written. With no kept row the bundle is an empty `video_v1`
 /// dataset. Decoding stops at the default decode cap.
-pub fn write_kept_rows(src: &Path, kept: &[u32], dest: &Path) -> Result<u64, BundleError> {
+pub(crate) fn write_kept_rows(src: &Path, kept: &[u32], dest: &Path) -> Result<u64, BundleError> {
     write_kept_rows_capped(src, kept, dest, ReadLimits::default().max_decoded_bytes)
 }
 
 /// [`write_kept_rows`] with an explicit cap on the bytes decoded (counted as produced).
-pub fn write_kept_rows_capped(src: &Path, kept: &[u32], dest: &Path, max_decoded: u64) -> Result<u64, BundleError> {
+pub(crate) fn write_kept_rows_capped(
+    src: &Path,
+    kept: &[u32],
+    dest: &Path,
+    max_decoded: u64,
+) -> Result<u64, BundleError> {
     if kept.is_empty() {
         write_dataset(dest, &[]).map_err(|e| parquet_err(dest, e))?;
         return Ok(0);
@@ -144,7 +149,7 @@ fn text_column(path: &Path, batch: &RecordBatch, name: &str) -> Result<StringArr
 
 /// Reads every row of a bundle dataset, refusing files that declare more than `max_rows`.
 /// Text columns may use any string encoding; the start any numeric type.
-pub fn read_bundle_rows(path: &Path, max_rows: u64) -> Result<Vec<BundleRow>, BundleError> {
+pub(crate) fn read_bundle_rows(path: &Path, max_rows: u64) -> Result<Vec<BundleRow>, BundleError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| parquet_err(path, e))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     if rows > max_rows {

@@ -7,66 +7,66 @@
 use sha2::{Digest, Sha256};
 
 /// File name of a bundle's manifest copy.
-pub const BUNDLE_MANIFEST: &str = "manifest.json";
+pub(crate) const BUNDLE_MANIFEST: &str = "manifest.json";
 /// File name of a bundle's post-prune dataset.
-pub const BUNDLE_DATASET: &str = "dataset.parquet";
+pub(crate) const BUNDLE_DATASET: &str = "dataset.parquet";
 /// File name of the marker written once every row of a bundle is copied or given up.
-pub const COPIED_MARKER: &str = "copied_to_owner.marker";
+pub(crate) const COPIED_MARKER: &str = "copied_to_owner.marker";
 /// Content of the marker.
-pub const MARKER_BODY: &[u8] = b"ok\n";
+pub(crate) const MARKER_BODY: &[u8] = b"ok\n";
 /// Top-level folder of the owner dataset.
-pub const OWNER_PREFIX: &str = "nature";
+pub(crate) const OWNER_PREFIX: &str = "nature";
 
 /// `{I}/{hotkey}/`.
-pub fn bundle_prefix(interval_id: u64, hotkey: &str) -> String {
+pub(crate) fn bundle_prefix(interval_id: u64, hotkey: &str) -> String {
     format!("{interval_id}/{hotkey}/")
 }
 
 /// `{I}/{hotkey}/manifest.json`.
-pub fn bundle_manifest_key(interval_id: u64, hotkey: &str) -> String {
+pub(crate) fn bundle_manifest_key(interval_id: u64, hotkey: &str) -> String {
     format!("{}{BUNDLE_MANIFEST}", bundle_prefix(interval_id, hotkey))
 }
 
 /// `{I}/{hotkey}/dataset.parquet`.
-pub fn bundle_dataset_key(interval_id: u64, hotkey: &str) -> String {
+pub(crate) fn bundle_dataset_key(interval_id: u64, hotkey: &str) -> String {
     format!("{}{BUNDLE_DATASET}", bundle_prefix(interval_id, hotkey))
 }
 
 /// `{I}/{hotkey}/copied_to_owner.marker`.
-pub fn marker_key(interval_id: u64, hotkey: &str) -> String {
+pub(crate) fn marker_key(interval_id: u64, hotkey: &str) -> String {
     format!("{}{COPIED_MARKER}", bundle_prefix(interval_id, hotkey))
 }
 
 /// Temporary key the snapshot is written to before its real key.
-pub fn snapshot_temp_key(key: &str) -> String {
+pub(crate) fn snapshot_temp_key(key: &str) -> String {
     format!("{key}.tmp")
 }
 
 /// `nature/{id}/clip.mp4`.
-pub fn owner_clip_key(id: &str) -> String {
+pub(crate) fn owner_clip_key(id: &str) -> String {
     format!("{OWNER_PREFIX}/{id}/clip.mp4")
 }
 
 /// `nature/{id}/first_image.jpg`.
-pub fn owner_image_key(id: &str) -> String {
+pub(crate) fn owner_image_key(id: &str) -> String {
     format!("{OWNER_PREFIX}/{id}/first_image.jpg")
 }
 
 /// `nature/{id}/metadata.json`.
-pub fn owner_metadata_key(id: &str) -> String {
+pub(crate) fn owner_metadata_key(id: &str) -> String {
     format!("{OWNER_PREFIX}/{id}/metadata.json")
 }
 
 /// What a record-info key names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BundleObject {
+pub(crate) enum BundleObject {
     Manifest { interval_id: u64, hotkey: String },
     Marker { interval_id: u64, hotkey: String },
 }
 
 /// Parses `{I}/{hotkey}/manifest.json` or `{I}/{hotkey}/copied_to_owner.marker`; any
 /// other key (the snapshot, datasets, stray objects) is `None`.
-pub fn parse_bundle_key(key: &str) -> Option<BundleObject> {
+pub(crate) fn parse_bundle_key(key: &str) -> Option<BundleObject> {
     let mut parts = key.split('/');
     let (interval, hotkey, name) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || hotkey.trim().is_empty() || hotkey != hotkey.trim() {

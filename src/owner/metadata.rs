@@ -7,17 +7,17 @@ use crate::index::snapshot::seconds_to_ms;
 
 /// The `metadata.json` of an owner row, fields in protocol order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OwnerMetadata {
-    pub source_id: String,
-    pub source_url: String,
+pub(crate) struct OwnerMetadata {
+    pub(crate) source_id: String,
+    pub(crate) source_url: String,
     /// The clip start in seconds, rounded to 3 decimals.
-    pub first_image_position: f64,
-    pub caption: String,
+    pub(crate) first_image_position: f64,
+    pub(crate) caption: String,
 }
 
 impl OwnerMetadata {
     /// The metadata of `row`; `None` when its start is not a usable number.
-    pub fn of(row: &BundleRow) -> Option<Self> {
+    pub(crate) fn of(row: &BundleRow) -> Option<Self> {
         let ms = seconds_to_ms(row.clip_start_sec)?;
         Some(Self {
             source_id: row.source_video_id.clone(),
@@ -28,7 +28,7 @@ impl OwnerMetadata {
     }
 
     /// 2-space indented JSON.
-    pub fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         // A struct of strings and a finite float always serialises.
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }

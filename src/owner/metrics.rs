@@ -12,22 +12,95 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::summary::PassSummary;
-use crate::validator::metrics::ResultLabel;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+
+use super::summary::PassCounter;
+
+/// Outcome of a row this pass, the `result` label of `nexis_owner_sync_rows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum RowResult {
+    /// Copied to the owner bucket.
+    Copied,
+    /// Not copied; retried on a later pass.
+    Failed,
+    /// Not copied on its last allowed attempt.
+    GivenUp,
+}
+
+/// Outcome of a bundle this pass, the `result` label of `nexis_owner_sync_bundles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum BundleResult {
+    /// Every row done; the marker was written.
+    Completed,
+    /// Rows still to retry.
+    Incomplete,
+    /// The bundle could not be read.
+    Error,
+}
+
+/// The label `result="..."` of `nexis_owner_sync_rows`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct RowLabel {
+    /// The row outcome.
+    pub(crate) result: RowResult,
+}
+
+/// The label `result="..."` of `nexis_owner_sync_bundles`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct BundleLabel {
+    /// The bundle outcome.
+    pub(crate) result: BundleResult,
+}
+
+/// The label `result="..."` of `nexis_owner_sync_last_pass`: the summary counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct CounterLabel {
+    /// The summary counter.
+    pub(crate) result: PassCounter,
+}
+
+impl EncodeLabelValue for RowResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let name = match self {
+            Self::Copied => "copied",
+            Self::Failed => "failed",
+            Self::GivenUp => "given_up",
+        };
+        std::fmt::Write::write_str(encoder, name)
+    }
+}
+
+impl EncodeLabelValue for BundleResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let name = match self {
+            Self::Completed => "completed",
+            Self::Incomplete => "incomplete",
+            Self::Error => "error",
+        };
+        std::fmt::Write::write_str(encoder, name)
+    }
+}
+
+impl EncodeLabelValue for PassCounter {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.name())
+    }
+}
 
 /// The sync worker's metrics.
 pub struct SyncMetrics {
     registry: Registry,
-    pub passes: Counter,
-    pub pass_errors: Counter,
+    pub(crate) passes: Counter,
+    pub(crate) pass_errors: Counter,
     /// Rows by result: copied, failed, given_up.
-    pub rows: Family<ResultLabel, Counter>,
+    pub(crate) rows: Family<RowLabel, Counter>,
     /// Bundles by result: completed, incomplete, error.
-    pub bundles: Family<ResultLabel, Counter>,
+    pub(crate) bundles: Family<BundleLabel, Counter>,
     /// The last pass's summary by field name.
-    pub last_pass: Family<ResultLabel, Gauge>,
+    pub(crate) last_pass: Family<CounterLabel, Gauge>,
     /// Unix seconds of the last finished pass.
-    pub last_pass_at: Gauge,
-    pub pass_seconds: Histogram,
+    pub(crate) last_pass_at: Gauge,
+    pub(crate) pass_seconds: Histogram,
 }
 
 impl std::fmt::Debug for SyncMetrics {
@@ -70,25 +143,29 @@ impl SyncMetrics {
         Self { registry, ..m }
     }
 
-    fn inc(family: &Family<ResultLabel, Counter>, result: &str, by: u64) {
-        if by > 0 {
-            family.get_or_create(&ResultLabel { result: result.to_string() }).inc_by(by);
-        }
-    }
-
     /// Records a finished pass.
-    pub fn record_pass(&self, summary: &PassSummary, took: Duration) {
+    pub(crate) fn record_pass(&self, summary: &PassSummary, took: Duration) {
         self.passes.inc();
         self.pass_seconds.observe(took.as_secs_f64());
         self.last_pass_at.set(chrono::Utc::now().timestamp());
-        Self::inc(&self.rows, "copied", summary.rows_copied);
-        Self::inc(&self.rows, "failed", summary.rows_failed);
-        Self::inc(&self.rows, "given_up", summary.rows_given_up);
-        Self::inc(&self.bundles, "completed", summary.bundles_completed);
-        Self::inc(&self.bundles, "incomplete", summary.bundles_incomplete);
-        Self::inc(&self.bundles, "error", summary.bundle_errors);
+        let rows = [
+            (RowResult::Copied, summary.rows_copied),
+            (RowResult::Failed, summary.rows_failed),
+            (RowResult::GivenUp, summary.rows_given_up),
+        ];
+        for (result, by) in rows.into_iter().filter(|(_, by)| *by > 0) {
+            self.rows.get_or_create(&RowLabel { result }).inc_by(by);
+        }
+        let bundles = [
+            (BundleResult::Completed, summary.bundles_completed),
+            (BundleResult::Incomplete, summary.bundles_incomplete),
+            (BundleResult::Error, summary.bundle_errors),
+        ];
+        for (result, by) in bundles.into_iter().filter(|(_, by)| *by > 0) {
+            self.bundles.get_or_create(&BundleLabel { result }).inc_by(by);
+        }
         for (name, value) in summary.fields() {
-            self.last_pass.get_or_create(&ResultLabel { result: name.to_string() }).set(value as i64);
+            self.last_pass.get_or_create(&CounterLabel { result: name }).set(value as i64);
         }
     }
 
@@ -98,5 +175,28 @@ impl SyncMetrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_keep_their_exported_values() {
+        let metrics = SyncMetrics::new();
+        let summary = PassSummary { rows_copied: 3, rows_given_up: 1, bundle_errors: 2, ..PassSummary::default() };
+        metrics.record_pass(&summary, Duration::from_millis(5));
+        let text = metrics.render();
+        for line in [
+            "nexis_owner_sync_rows_total{result=\"copied\"} 3",
+            "nexis_owner_sync_rows_total{result=\"given_up\"} 1",
+            "nexis_owner_sync_bundles_total{result=\"error\"} 2",
+            "nexis_owner_sync_last_pass{result=\"rows_copied\"} 3",
+            "nexis_owner_sync_last_pass{result=\"bundles_already_given_up\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        }
+        assert!(!text.contains("result=\"failed\""), "a zero row outcome is not created");
     }
 }

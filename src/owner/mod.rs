@@ -14,15 +14,15 @@
 //! - [`keys`]: every record-info and owner-bucket key, and the deterministic owner row id.
 //! - [`metrics`]: the sync worker's Prometheus counters.
 
-pub mod bundle;
-pub mod keys;
-pub mod metadata;
+pub(crate) mod bundle;
+pub(crate) mod keys;
+pub(crate) mod metadata;
 pub mod metrics;
 pub mod pending;
 pub mod progress;
 pub mod publish;
-pub mod summary;
-pub mod sync;
+pub(crate) mod summary;
+pub(crate) mod sync;
 
 pub use keys::owner_row_id;
 pub use publish::{OwnerPublisher, PublishReport, SnapshotPublish};

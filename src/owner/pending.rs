@@ -14,8 +14,10 @@ use crate::validator::interval::KeptPackage;
 /// Pending-bundle database failures.
 #[derive(Debug, thiserror::Error)]
 pub enum PendingError {
+    /// A read or write of the store failed.
     #[error("owner publishing database: {0} (is another owner validator running with this NEXIS_WORKDIR?)")]
     Db(#[from] sled::Error),
+    /// A stored entry could not be decoded.
     #[error("owner publishing entry is corrupt: {0}")]
     Corrupt(String),
 }
@@ -34,7 +36,9 @@ struct Stored {
 /// A bundle still to publish.
 #[derive(Debug, Clone)]
 pub struct PendingBundle {
+    /// The interval of the bundle.
     pub interval_id: u64,
+    /// The accepted package and the rows kept after pruning.
     pub kept: KeptPackage,
     /// Failed attempts so far.
     pub attempts: u32,
@@ -121,7 +125,7 @@ impl PendingBundles {
     }
 
     /// Removes a bundle (published or given up).
-    pub fn remove(&self, interval_id: u64, hotkey: &str) -> Result<(), PendingError> {
+    pub(crate) fn remove(&self, interval_id: u64, hotkey: &str) -> Result<(), PendingError> {
         self.tree.remove(key(interval_id, hotkey))?;
         self.tree.flush()?;
         Ok(())

@@ -20,9 +20,12 @@ pub enum ProgressError {
     #[error(
         "owner sync progress database: {0} (is another `nexis sync-owner-datasets` running with this NEXIS_WORKDIR?)"
     )]
+    /// A read or write of the store failed.
     Db(#[from] sled::Error),
+    /// A stored entry could not be decoded.
     #[error("owner sync progress entry is corrupt: {0}")]
     Corrupt(String),
+    /// The blocking task that writes the store failed.
     #[error("owner sync progress task failed: {0}")]
     Task(String),
 }
@@ -30,7 +33,7 @@ pub enum ProgressError {
 /// Where a row stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RowStatus {
+pub(crate) enum RowStatus {
     /// Clip, first image and metadata are in the owner bucket.
     Copied,
     /// The last attempt failed; retried after `retry_at`.
@@ -41,35 +44,44 @@ pub enum RowStatus {
 
 /// The stored state of one row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RowProgress {
-    pub status: RowStatus,
+pub(crate) struct RowProgress {
+    pub(crate) status: RowStatus,
     /// Failed attempts so far.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// The owner row id (UUID text).
-    pub id: String,
-    pub last_error: Option<String>,
+    pub(crate) id: String,
+    pub(crate) last_error: Option<String>,
     /// Unix seconds before which a failed row is not retried.
-    pub retry_at: i64,
+    pub(crate) retry_at: i64,
 }
 
 /// Retry schedule of failed rows: `base * 2^(attempts-1)`, capped, and given up after
 /// `max_attempts` failed attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Failed attempts after which a row is given up.
     pub max_attempts: u32,
+    /// Delay before the first retry; doubles per attempt.
     pub base: Duration,
+    /// Longest delay between retries.
     pub cap: Duration,
 }
 
 impl RetryPolicy {
     /// Delay before the next try after `attempts` failures.
-    pub fn delay(&self, attempts: u32) -> Duration {
+    pub(crate) fn delay(&self, attempts: u32) -> Duration {
         let exp = attempts.saturating_sub(1).min(30);
         self.base.saturating_mul(1u32 << exp).min(self.cap)
     }
 
     /// The state after one more failure at unix time `now`.
-    pub fn after_failure(&self, previous: Option<&RowProgress>, id: &str, error: String, now: i64) -> RowProgress {
+    pub(crate) fn after_failure(
+        &self,
+        previous: Option<&RowProgress>,
+        id: &str,
+        error: String,
+        now: i64,
+    ) -> RowProgress {
         let attempts = previous.map_or(0, |p| p.attempts).saturating_add(1);
         let status = if attempts >= self.max_attempts.max(1) { RowStatus::GivenUp } else { RowStatus::Failed };
         let delay = i64::try_from(self.delay(attempts).as_secs()).unwrap_or(i64::MAX / 2);
@@ -90,6 +102,7 @@ pub struct BundleProgress {
     pub attempts: u32,
     /// Failed as often as the row attempt limit; not tried again.
     pub given_up: bool,
+    /// Why the last read failed.
     pub last_error: String,
 }
 
@@ -139,7 +152,12 @@ impl ProgressStore {
     }
 
     /// The state of a row, if it was ever attempted.
-    pub fn get(&self, interval_id: u64, hotkey: &str, clip_id: &str) -> Result<Option<RowProgress>, ProgressError> {
+    pub(crate) fn get(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        clip_id: &str,
+    ) -> Result<Option<RowProgress>, ProgressError> {
         match self.rows.get(row_key(interval_id, hotkey, clip_id))? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ProgressError::Corrupt(e.to_string())),
@@ -147,7 +165,7 @@ impl ProgressStore {
     }
 
     /// Records the state of a row durably.
-    pub fn put(
+    pub(crate) fn put(
         &self,
         interval_id: u64,
         hotkey: &str,
@@ -161,7 +179,7 @@ impl ProgressStore {
     }
 
     /// Records the catalog entry of a copied row (before its progress says copied).
-    pub fn put_catalog(&self, row: &CatalogRow) -> Result<(), ProgressError> {
+    pub(crate) fn put_catalog(&self, row: &CatalogRow) -> Result<(), ProgressError> {
         let bytes = serde_json::to_vec(row).map_err(corrupt)?;
         self.catalog.insert(row_key(row.interval, &row.miner_hotkey, &row.clip_id), bytes)?;
         Ok(())
@@ -169,7 +187,7 @@ impl ProgressStore {
 
     /// The catalog entries of interval `interval_id` whose miner hotkey has part prefix
     /// `prefix` (see [`hotkey_prefix`]).
-    pub fn catalog_rows(&self, interval_id: u64, prefix: &str) -> Result<Vec<CatalogRow>, ProgressError> {
+    pub(crate) fn catalog_rows(&self, interval_id: u64, prefix: &str) -> Result<Vec<CatalogRow>, ProgressError> {
         let mut out = Vec::new();
         for item in self.catalog.scan_prefix(interval_id.to_be_bytes()) {
             let (_, v) = item?;
@@ -190,7 +208,12 @@ impl ProgressStore {
     }
 
     /// Records the state of a broken bundle.
-    pub fn put_bundle(&self, interval_id: u64, hotkey: &str, state: &BundleProgress) -> Result<(), ProgressError> {
+    pub(crate) fn put_bundle(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        state: &BundleProgress,
+    ) -> Result<(), ProgressError> {
         let bytes = serde_json::to_vec(state).map_err(corrupt)?;
         self.bundles.insert(bundle_key(interval_id, hotkey), bytes)?;
         self.bundles.flush()?;
@@ -198,24 +221,24 @@ impl ProgressStore {
     }
 
     /// The high-water interval: every bundle below it is finished.
-    pub fn high_water(&self) -> Result<Option<u64>, ProgressError> {
+    pub(crate) fn high_water(&self) -> Result<Option<u64>, ProgressError> {
         Ok(self.meta.get(HIGH_WATER)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_be_bytes))
     }
 
     /// Records the high-water interval.
-    pub fn set_high_water(&self, interval_id: u64) -> Result<(), ProgressError> {
+    pub(crate) fn set_high_water(&self, interval_id: u64) -> Result<(), ProgressError> {
         self.meta.insert(HIGH_WATER, &interval_id.to_be_bytes())?;
         self.meta.flush()?;
         Ok(())
     }
 
     /// The highest interval any listing has shown.
-    pub fn max_seen(&self) -> Result<Option<u64>, ProgressError> {
+    pub(crate) fn max_seen(&self) -> Result<Option<u64>, ProgressError> {
         Ok(self.meta.get(MAX_SEEN)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_be_bytes))
     }
 
     /// Raises the highest interval seen to `interval_id`.
-    pub fn see_interval(&self, interval_id: u64) -> Result<(), ProgressError> {
+    pub(crate) fn see_interval(&self, interval_id: u64) -> Result<(), ProgressError> {
         if self.max_seen()?.is_none_or(|m| m < interval_id) {
             self.meta.insert(MAX_SEEN, &interval_id.to_be_bytes())?;
         }
@@ -223,28 +246,15 @@ impl ProgressStore {
     }
 
     /// When the whole record-info bucket was last listed (unix seconds).
-    pub fn last_full_list(&self) -> Result<Option<i64>, ProgressError> {
+    pub(crate) fn last_full_list(&self) -> Result<Option<i64>, ProgressError> {
         Ok(self.meta.get(LAST_FULL_LIST)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(i64::from_be_bytes))
     }
 
     /// Records a whole listing at unix time `at`.
-    pub fn set_last_full_list(&self, at: i64) -> Result<(), ProgressError> {
+    pub(crate) fn set_last_full_list(&self, at: i64) -> Result<(), ProgressError> {
         self.meta.insert(LAST_FULL_LIST, &at.to_be_bytes())?;
         self.meta.flush()?;
         Ok(())
-    }
-
-    /// Number of rows per status.
-    pub fn counts(&self) -> Result<[(RowStatus, usize); 3], ProgressError> {
-        let mut counts = [(RowStatus::Copied, 0), (RowStatus::Failed, 0), (RowStatus::GivenUp, 0)];
-        for item in self.rows.iter() {
-            let (_, v) = item?;
-            let p: RowProgress = serde_json::from_slice(&v).map_err(|e| ProgressError::Corrupt(e.to_string()))?;
-            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == p.status) {
-                slot.1 += 1;
-            }
-        }
-        Ok(counts)
     }
 }
 
@@ -275,6 +285,5 @@ mod tests {
         assert_eq!(store.get(5, "ab", "c").expect("get"), Some(p));
         assert_eq!(store.get(5, "a", "bc").expect("get"), None);
         assert_eq!(store.get(6, "ab", "c").expect("get"), None);
-        assert_eq!(store.counts().expect("counts")[0], (RowStatus::Copied, 1));
     }
 }

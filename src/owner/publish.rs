@@ -43,7 +43,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 
 /// Why one bundle was not published.
 #[derive(Debug, thiserror::Error)]
-pub enum PublishError {
+pub(crate) enum PublishError {
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
     #[error("miner {hotkey} has no committed read credentials any more; its bundle cannot be built")]
@@ -65,7 +65,10 @@ pub enum PublishError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotPublish {
     /// Written (temporary key, then the real key) with this many (key, start) entries.
-    Uploaded { entries: usize },
+    Uploaded {
+        /// (key, start) entries written.
+        entries: usize,
+    },
     /// Not written: the snapshot read was untrusted (unparseable or unreadable).
     Untrusted(String),
     /// Not written: no snapshot read happened for this interval.
@@ -77,13 +80,14 @@ pub enum SnapshotPublish {
 /// The outcome of publishing one interval.
 #[derive(Debug, Clone)]
 pub struct PublishReport {
-    pub interval_id: u64,
+    pub(crate) interval_id: u64,
     /// Bundles written: interval, hotkey, rows.
     pub published: Vec<(u64, String, u64)>,
     /// Bundles not written this time: interval, hotkey, reason.
     pub failed: Vec<(u64, String, String)>,
     /// Bundles that failed their last attempt and are dropped: interval, hotkey, reason.
     pub given_up: Vec<(u64, String, String)>,
+    /// What happened to `record_info.json`.
     pub snapshot: SnapshotPublish,
 }
 
@@ -94,7 +98,9 @@ pub struct OwnerPublisher {
     pub record_info: Arc<dyn ObjectStore>,
     /// Key of `record_info.json`.
     pub snapshot_key: String,
+    /// Reads the miners' commitments (bucket credentials).
     pub chain: Arc<dyn Chain>,
+    /// The subnet whose miners are published.
     pub netuid: NetUid,
     /// Miner buckets (to re-fetch the accepted datasets).
     pub stores: Arc<dyn MinerStores>,

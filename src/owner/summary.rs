@@ -4,12 +4,17 @@
 /// A row that failed this pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowFailure {
+    /// Interval of the row's bundle.
     pub interval_id: u64,
+    /// Miner of the row's bundle.
     pub hotkey: String,
+    /// The row's clip id.
     pub clip_id: String,
+    /// Failed attempts so far, this one included.
     pub attempts: u32,
     /// Whether this was the last attempt.
     pub given_up: bool,
+    /// Why this attempt failed.
     pub error: String,
 }
 
@@ -34,6 +39,7 @@ pub struct PassSummary {
     pub bundles_already_given_up: u64,
     /// Catalog parts written this pass.
     pub catalog_parts_written: u64,
+    /// Rows copied this pass.
     pub rows_copied: u64,
     /// Rows copied on an earlier pass.
     pub rows_already_copied: u64,
@@ -49,25 +55,90 @@ pub struct PassSummary {
     pub failures: Vec<RowFailure>,
 }
 
+/// One counter of [`PassSummary`], named as in logs, `--once` output and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PassCounter {
+    /// [`PassSummary::bundles_listed`].
+    BundlesListed,
+    /// [`PassSummary::bundles_marked`].
+    BundlesMarked,
+    /// [`PassSummary::bundles_excluded`].
+    BundlesExcluded,
+    /// [`PassSummary::bundles_completed`].
+    BundlesCompleted,
+    /// [`PassSummary::bundles_incomplete`].
+    BundlesIncomplete,
+    /// [`PassSummary::bundle_errors`].
+    BundleErrors,
+    /// [`PassSummary::bundles_given_up`].
+    BundlesGivenUp,
+    /// [`PassSummary::bundles_already_given_up`].
+    BundlesAlreadyGivenUp,
+    /// [`PassSummary::catalog_parts_written`].
+    CatalogPartsWritten,
+    /// [`PassSummary::rows_copied`].
+    RowsCopied,
+    /// [`PassSummary::rows_already_copied`].
+    RowsAlreadyCopied,
+    /// [`PassSummary::rows_failed`].
+    RowsFailed,
+    /// [`PassSummary::rows_given_up`].
+    RowsGivenUp,
+    /// [`PassSummary::rows_already_given_up`].
+    RowsAlreadyGivenUp,
+    /// [`PassSummary::rows_waiting`].
+    RowsWaiting,
+}
+
+impl PassCounter {
+    /// The counter's name (the summary field's).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::BundlesListed => "bundles_listed",
+            Self::BundlesMarked => "bundles_marked",
+            Self::BundlesExcluded => "bundles_excluded",
+            Self::BundlesCompleted => "bundles_completed",
+            Self::BundlesIncomplete => "bundles_incomplete",
+            Self::BundleErrors => "bundle_errors",
+            Self::BundlesGivenUp => "bundles_given_up",
+            Self::BundlesAlreadyGivenUp => "bundles_already_given_up",
+            Self::CatalogPartsWritten => "catalog_parts_written",
+            Self::RowsCopied => "rows_copied",
+            Self::RowsAlreadyCopied => "rows_already_copied",
+            Self::RowsFailed => "rows_failed",
+            Self::RowsGivenUp => "rows_given_up",
+            Self::RowsAlreadyGivenUp => "rows_already_given_up",
+            Self::RowsWaiting => "rows_waiting",
+        }
+    }
+}
+
+impl std::fmt::Display for PassCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl PassSummary {
-    /// The counters by name.
-    pub fn fields(&self) -> [(&'static str, u64); 15] {
+    /// The counters, in the order they are printed.
+    pub fn fields(&self) -> [(PassCounter, u64); 15] {
+        use PassCounter::*;
         [
-            ("bundles_listed", self.bundles_listed),
-            ("bundles_marked", self.bundles_marked),
-            ("bundles_excluded", self.bundles_excluded),
-            ("bundles_completed", self.bundles_completed),
-            ("bundles_incomplete", self.bundles_incomplete),
-            ("bundle_errors", self.bundle_errors),
-            ("bundles_given_up", self.bundles_given_up),
-            ("bundles_already_given_up", self.bundles_already_given_up),
-            ("catalog_parts_written", self.catalog_parts_written),
-            ("rows_copied", self.rows_copied),
-            ("rows_already_copied", self.rows_already_copied),
-            ("rows_failed", self.rows_failed),
-            ("rows_given_up", self.rows_given_up),
-            ("rows_already_given_up", self.rows_already_given_up),
-            ("rows_waiting", self.rows_waiting),
+            (BundlesListed, self.bundles_listed),
+            (BundlesMarked, self.bundles_marked),
+            (BundlesExcluded, self.bundles_excluded),
+            (BundlesCompleted, self.bundles_completed),
+            (BundlesIncomplete, self.bundles_incomplete),
+            (BundleErrors, self.bundle_errors),
+            (BundlesGivenUp, self.bundles_given_up),
+            (BundlesAlreadyGivenUp, self.bundles_already_given_up),
+            (CatalogPartsWritten, self.catalog_parts_written),
+            (RowsCopied, self.rows_copied),
+            (RowsAlreadyCopied, self.rows_already_copied),
+            (RowsFailed, self.rows_failed),
+            (RowsGivenUp, self.rows_given_up),
+            (RowsAlreadyGivenUp, self.rows_already_given_up),
+            (RowsWaiting, self.rows_waiting),
         ]
     }
 }

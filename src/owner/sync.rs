@@ -22,6 +22,7 @@
 //! A bundle that cannot be read is given up after as many failed passes as a row.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::bundle::{BundleError, BundleRow, read_bundle_rows};
@@ -42,10 +42,12 @@ use super::metrics::SyncMetrics;
 use super::progress::{BundleProgress, ProgressError, ProgressStore, RetryPolicy, RowProgress, RowStatus};
 use super::summary::{PassSummary, RowFailure};
 use crate::catalog::publish::{put_part, update_index};
+use crate::catalog::row::{CopiedObjects, RowBundle};
 use crate::catalog::shape::{ClipShape, read_shapes};
 use crate::catalog::{CatalogError, CatalogRow, hotkey_prefix};
 use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::model::IntervalManifest;
+use crate::shutdown::{Shutdown, run_every};
 use crate::storage::MinerStores;
 use crate::storage::{ObjectMeta, ObjectStore, StorageError, asset_key, normalize_uri};
 use crate::telemetry::write_heartbeat;
@@ -53,16 +55,23 @@ use crate::telemetry::write_heartbeat;
 /// Settings of the sync worker.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
+    /// The subnet whose miners' commitments give the bucket credentials.
     pub netuid: NetUid,
     /// Rows copied at once.
     pub concurrency: usize,
+    /// Backoff and attempt limit of failed rows and bundles.
     pub retry: RetryPolicy,
     /// Miner hotkeys whose bundles are left alone (`--exclude-hotkeys`).
     pub excluded: BTreeSet<String>,
+    /// Size cap of a bundle manifest.
     pub max_manifest_bytes: u64,
+    /// Size cap of a bundle dataset.
     pub max_dataset_bytes: u64,
+    /// Row cap of a bundle dataset.
     pub max_dataset_rows: u64,
+    /// Size cap of one clip download.
     pub max_clip_bytes: u64,
+    /// Size cap of one first-frame download.
     pub max_frame_bytes: u64,
     /// Temporary downloads go here.
     pub scratch: PathBuf,
@@ -81,7 +90,7 @@ pub struct SyncSettings {
 
 /// Intervals kept below the current one when the high-water mark moves: bundles are
 /// published up to a few intervals late (retries), so they must still be listed.
-pub const HIGH_WATER_LOOKBACK_INTERVALS: u64 = 12;
+pub(crate) const HIGH_WATER_LOOKBACK_INTERVALS: u64 = 12;
 /// More interval prefixes than this since the high-water mark: list the whole bucket.
 const MAX_PREFIX_LISTS: u64 = 500;
 
@@ -110,17 +119,20 @@ impl Default for SyncSettings {
 /// Failures that end a pass early (retried on the next pass; no row attempt is counted).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The record-info bucket could not be listed.
     #[error("cannot list the record-info bucket: {0}")]
     List(StorageError),
+    /// The miners' commitments could not be read.
     #[error("cannot read the miners' commitments from the chain: {0}")]
     Chain(#[from] ChainError),
+    /// The progress store failed.
     #[error(transparent)]
     Progress(#[from] ProgressError),
 }
 
 /// Why a bundle could not be worked on this pass (retried next pass).
 #[derive(Debug, thiserror::Error)]
-pub enum BundleSyncError {
+pub(crate) enum BundleSyncError {
     #[error("bundle object: {0}")]
     Storage(#[from] StorageError),
     #[error("bundle manifest is invalid: {0}")]
@@ -150,7 +162,7 @@ impl BundleSyncError {
 
 /// Why one row was not copied (counted as a failed attempt).
 #[derive(Debug, thiserror::Error)]
-pub enum RowError {
+pub(crate) enum RowError {
     #[error("row has no clip_id")]
     NoClipId,
     #[error("invalid asset uri {0:?}")]
@@ -178,16 +190,72 @@ enum RowOutcome {
     Failed(RowFailure),
 }
 
+/// Where a bundle stands after its rows were worked on.
+struct Tally {
+    /// Every row is copied or given up: the marker can be written.
+    complete: bool,
+    /// A row was copied this pass: the catalog part must be rewritten.
+    copied_now: bool,
+}
+
+/// Counts the row outcomes of one bundle into `summary`.
+fn tally(outcomes: Vec<Result<RowOutcome, ProgressError>>, summary: &mut PassSummary) -> Result<Tally, ProgressError> {
+    let mut tally = Tally { complete: true, copied_now: false };
+    for outcome in outcomes {
+        match outcome? {
+            RowOutcome::AlreadyCopied => summary.rows_already_copied += 1,
+            RowOutcome::AlreadyGivenUp => summary.rows_already_given_up += 1,
+            RowOutcome::Copied => {
+                summary.rows_copied += 1;
+                tally.copied_now = true;
+            }
+            RowOutcome::Waiting => {
+                summary.rows_waiting += 1;
+                tally.complete = false;
+            }
+            RowOutcome::Failed(f) => {
+                if f.given_up {
+                    summary.rows_given_up += 1;
+                } else {
+                    summary.rows_failed += 1;
+                    tally.complete = false;
+                }
+                summary.failures.push(f);
+            }
+        }
+    }
+    Ok(tally)
+}
+
+/// One asset of a row to fetch from the miner's bucket and verify.
+struct Asset<'a> {
+    /// What it is, for errors: `clip` or `first frame`.
+    what: &'static str,
+    /// Its key in the miner's bucket.
+    key: String,
+    /// The sha256 the row says it has.
+    expected: &'a str,
+    /// Size cap of the download.
+    cap: u64,
+    /// Where it is downloaded.
+    path: PathBuf,
+}
+
 /// The sync worker.
 pub struct OwnerSync {
     /// The record-info bucket (read bundles, write markers).
     pub record_info: Arc<dyn ObjectStore>,
     /// The owner dataset bucket (write).
     pub owner_db: Arc<dyn ObjectStore>,
+    /// Reads the current block and the miners' commitments.
     pub chain: Arc<dyn Chain>,
+    /// Opens a miner's bucket from its committed credentials.
     pub stores: Arc<dyn MinerStores>,
+    /// Per-row and per-bundle progress, kept across restarts.
     pub progress: ProgressStore,
+    /// Prometheus metrics of the passes.
     pub metrics: Arc<SyncMetrics>,
+    /// Limits, retries and listing cadence.
     pub settings: SyncSettings,
     /// Liveness file written after every bundle and pass.
     pub heartbeat: Option<PathBuf>,
@@ -378,39 +446,13 @@ impl OwnerSync {
         summary: &mut PassSummary,
     ) -> Result<bool, BundleSyncError> {
         let s = &self.settings;
-        let manifest_bytes =
-            self.record_info.get_bytes(&bundle_manifest_key(interval_id, hotkey), s.max_manifest_bytes).await?;
-        let manifest =
-            IntervalManifest::parse(&manifest_bytes).map_err(|e| BundleSyncError::Manifest(e.to_string()))?;
-        if manifest.miner_hotkey.trim() != hotkey || manifest.interval_id != interval_id {
-            return Err(BundleSyncError::Identity { hotkey: manifest.miner_hotkey, interval_id: manifest.interval_id });
-        }
         std::fs::create_dir_all(&s.scratch)
             .map_err(|e| BundleSyncError::Scratch(format!("{}: {e}", s.scratch.display())))?;
         let dir = tempfile::Builder::new()
             .prefix("nexis-owner-bundle-")
             .tempdir_in(&s.scratch)
             .map_err(|e| BundleSyncError::Scratch(e.to_string()))?;
-        let dataset = dir.path().join("dataset.parquet");
-        let fetched = self
-            .record_info
-            .get_to_file(&bundle_dataset_key(interval_id, hotkey), &dataset, s.max_dataset_bytes)
-            .await?;
-        if fetched.sha256 != manifest.dataset_sha256.trim() {
-            return Err(BundleSyncError::DatasetDigest { expected: manifest.dataset_sha256, actual: fetched.sha256 });
-        }
-        let max_rows = s.max_dataset_rows;
-        let path = dataset.clone();
-        let (rows, shapes) = tokio::task::spawn_blocking(move || {
-            let rows = read_bundle_rows(&path, max_rows)?;
-            let shapes = read_shapes(&path, max_rows)?;
-            Ok::<_, BundleSyncError>((rows, shapes))
-        })
-        .await
-        .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")))??;
-        if rows.len() as u64 != manifest.record_count || shapes.len() != rows.len() {
-            return Err(BundleSyncError::RowCount { expected: manifest.record_count, actual: rows.len() as u64 });
-        }
+        let (rows, shapes) = self.read_bundle(interval_id, hotkey, dir.path()).await?;
         let store: Result<Arc<dyn ObjectStore>, String> = match credentials {
             None => Err(format!("no commitment for {hotkey} on netuid {}", s.netuid)),
             Some(c) => self.stores.store_for(hotkey, c).map_err(|e| e.to_string()),
@@ -431,31 +473,7 @@ impl OwnerSync {
             .collect()
             .await;
         bar.finish_and_clear();
-        let mut complete = true;
-        let mut copied_now = false;
-        for outcome in outcomes {
-            match outcome? {
-                RowOutcome::AlreadyCopied => summary.rows_already_copied += 1,
-                RowOutcome::AlreadyGivenUp => summary.rows_already_given_up += 1,
-                RowOutcome::Copied => {
-                    summary.rows_copied += 1;
-                    copied_now = true;
-                }
-                RowOutcome::Waiting => {
-                    summary.rows_waiting += 1;
-                    complete = false;
-                }
-                RowOutcome::Failed(f) => {
-                    if f.given_up {
-                        summary.rows_given_up += 1;
-                    } else {
-                        summary.rows_failed += 1;
-                        complete = false;
-                    }
-                    summary.failures.push(f);
-                }
-            }
-        }
+        let Tally { complete, copied_now } = tally(outcomes, summary)?;
         if complete || copied_now {
             self.write_catalog_part(interval_id, hotkey, dir.path(), summary).await?;
         }
@@ -464,6 +482,44 @@ impl OwnerSync {
             info!(interval_id, miner = %hotkey, rows = rows.len(), "owner bundle copied; marker written");
         }
         Ok(complete)
+    }
+
+    /// Reads a bundle's manifest and dataset (into `dir`) and checks them against each
+    /// other and the bundle's path; returns its rows and their shapes.
+    async fn read_bundle(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        dir: &Path,
+    ) -> Result<(Vec<BundleRow>, Vec<ClipShape>), BundleSyncError> {
+        let s = &self.settings;
+        let manifest_bytes =
+            self.record_info.get_bytes(&bundle_manifest_key(interval_id, hotkey), s.max_manifest_bytes).await?;
+        let manifest =
+            IntervalManifest::parse(&manifest_bytes).map_err(|e| BundleSyncError::Manifest(e.to_string()))?;
+        if manifest.miner_hotkey.trim() != hotkey || manifest.interval_id != interval_id {
+            return Err(BundleSyncError::Identity { hotkey: manifest.miner_hotkey, interval_id: manifest.interval_id });
+        }
+        let dataset = dir.join("dataset.parquet");
+        let fetched = self
+            .record_info
+            .get_to_file(&bundle_dataset_key(interval_id, hotkey), &dataset, s.max_dataset_bytes)
+            .await?;
+        if fetched.sha256 != manifest.dataset_sha256.trim() {
+            return Err(BundleSyncError::DatasetDigest { expected: manifest.dataset_sha256, actual: fetched.sha256 });
+        }
+        let max_rows = s.max_dataset_rows;
+        let (rows, shapes) = tokio::task::spawn_blocking(move || {
+            let rows = read_bundle_rows(&dataset, max_rows)?;
+            let shapes = read_shapes(&dataset, max_rows)?;
+            Ok::<_, BundleSyncError>((rows, shapes))
+        })
+        .await
+        .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")))??;
+        if rows.len() as u64 != manifest.record_count || shapes.len() != rows.len() {
+            return Err(BundleSyncError::RowCount { expected: manifest.record_count, actual: rows.len() as u64 });
+        }
+        Ok((rows, shapes))
     }
 
     /// Rewrites the catalog part of `(interval, hotkey prefix)` from the recorded entries
@@ -520,32 +576,14 @@ impl OwnerSync {
             Err(why) => Err(RowError::NoCredentials(why.clone())),
         };
         match result {
-            Ok((clip_bytes, image_bytes)) => {
-                let entry = CatalogRow {
-                    clip_key: owner_clip_key(&id),
-                    image_key: owner_image_key(&id),
-                    metadata_key: owner_metadata_key(&id),
-                    id: id.clone(),
-                    clip_id: row.clip_id.clone(),
-                    caption: row.caption.clone(),
-                    source_video_id: row.source_video_id.clone(),
-                    source_video_url: row.source_video_url.clone(),
-                    clip_start_sec: row.clip_start_sec,
-                    duration_sec: shape.duration_sec,
-                    width: shape.width,
-                    height: shape.height,
-                    fps: shape.fps,
-                    num_frames: shape.num_frames,
-                    has_audio: shape.has_audio,
-                    clip_sha256: row.clip_sha256.clone(),
-                    first_frame_sha256: row.first_frame_sha256.clone(),
-                    clip_bytes,
-                    image_bytes,
+            Ok(copied) => {
+                let bundle = RowBundle {
                     interval: interval_id,
-                    miner_hotkey: hotkey.to_string(),
-                    validator_hotkey: self.settings.validator_hotkey.clone(),
-                    copied_at_us: Some(chrono::Utc::now().timestamp_micros()),
+                    miner_hotkey: hotkey,
+                    validator_hotkey: self.settings.validator_hotkey.as_deref(),
                 };
+                let copied = CopiedObjects { copied_at_us: Some(chrono::Utc::now().timestamp_micros()), ..copied };
+                let entry = CatalogRow::of_bundle_row(row, shape, bundle, copied);
                 self.progress.put_catalog(&entry)?;
                 let attempts = previous.map_or(0, |p| p.attempts);
                 let done = RowProgress { status: RowStatus::Copied, attempts, id, last_error: None, retry_at: 0 };
@@ -598,7 +636,7 @@ impl OwnerSync {
     }
 
     /// Fetches and verifies both assets, then writes the three owner objects; returns the
-    /// clip's and the image's sizes.
+    /// clip's and the image's sizes (the copy time is set once the row is recorded).
     async fn copy_row(
         &self,
         interval_id: u64,
@@ -606,7 +644,7 @@ impl OwnerSync {
         id: &str,
         store: &dyn ObjectStore,
         dir: &Path,
-    ) -> Result<(u64, u64), RowError> {
+    ) -> Result<CopiedObjects, RowError> {
         if row.clip_id.is_empty() {
             return Err(RowError::NoClipId);
         }
@@ -618,40 +656,47 @@ impl OwnerSync {
             tempfile::Builder::new().prefix("row-").tempdir_in(dir).map_err(|e| RowError::Scratch(e.to_string()))?;
         let s = &self.settings;
         let assets = [
-            ("clip", asset_key(interval_id, &clip_uri), &row.clip_sha256, s.max_clip_bytes, tmp.path().join("clip")),
-            (
-                "first frame",
-                asset_key(interval_id, &frame_uri),
-                &row.first_frame_sha256,
-                s.max_frame_bytes,
-                tmp.path().join("frame"),
-            ),
+            Asset {
+                what: "clip",
+                key: asset_key(interval_id, &clip_uri),
+                expected: &row.clip_sha256,
+                cap: s.max_clip_bytes,
+                path: tmp.path().join("clip"),
+            },
+            Asset {
+                what: "first frame",
+                key: asset_key(interval_id, &frame_uri),
+                expected: &row.first_frame_sha256,
+                cap: s.max_frame_bytes,
+                path: tmp.path().join("frame"),
+            },
         ];
         let mut sizes = [0u64; 2];
-        for (slot, (what, key, expected, cap, path)) in assets.iter().enumerate() {
+        for (slot, Asset { what, key, expected, cap, path }) in assets.iter().enumerate() {
             let got = store.get_to_file(key, path, *cap).await.map_err(|error| RowError::Fetch {
                 what,
                 key: key.clone(),
                 error,
             })?;
-            if got.sha256 != **expected {
-                return Err(RowError::HashMismatch { what, expected: (*expected).clone(), actual: got.sha256 });
+            if got.sha256 != *expected {
+                return Err(RowError::HashMismatch { what, expected: expected.to_string(), actual: got.sha256 });
             }
             sizes[slot] = got.size;
         }
+        let [clip, image] = &assets;
         let upload = |key: String| move |error: StorageError| RowError::Upload { key, error };
         let key = owner_clip_key(id);
-        self.owner_db.put_file(&key, &assets[0].4).await.map_err(upload(key.clone()))?;
+        self.owner_db.put_file(&key, &clip.path).await.map_err(upload(key.clone()))?;
         let key = owner_image_key(id);
-        self.owner_db.put_file(&key, &assets[1].4).await.map_err(upload(key.clone()))?;
+        self.owner_db.put_file(&key, &image.path).await.map_err(upload(key.clone()))?;
         let key = owner_metadata_key(id);
         self.owner_db.put_bytes(&key, &metadata.to_json()).await.map_err(upload(key.clone()))?;
-        Ok((sizes[0], sizes[1]))
+        Ok(CopiedObjects { clip_bytes: sizes[0], image_bytes: sizes[1], copied_at_us: None })
     }
 
-    /// Passes every `poll` until `shutdown` turns true. Stopping mid-pass is safe: a row's
-    /// progress is recorded only after its objects are written, and a repeat overwrites.
-    pub async fn run(&self, poll: Duration, mut shutdown: watch::Receiver<bool>) {
+    /// Passes every `poll` until `shutdown`. Stopping mid-pass is safe: a row's progress
+    /// is recorded only after its objects are written, and a repeat overwrites.
+    pub async fn run(&self, poll: Duration, shutdown: &Shutdown) {
         info!(
             chain = %self.chain.describe(),
             netuid = self.settings.netuid,
@@ -660,19 +705,13 @@ impl OwnerSync {
             max_attempts = self.settings.retry.max_attempts,
             "owner sync started"
         );
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            tokio::select! {
-                _ = self.pass() => {}
-                _ = shutdown.changed() => break,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => break,
-            }
-        }
+        // A failed pass is logged by `pass` and retried on the next one.
+        let never = run_every(poll, shutdown, || async {
+            let _ = self.pass().await;
+            Ok::<(), Infallible>(())
+        })
+        .await;
+        let Ok(()) = never;
         info!("owner sync stopped");
     }
 }

@@ -13,6 +13,8 @@ use arrow_schema::{DataType, Field, Fields};
 use async_trait::async_trait;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use nexis::chain::Chain;
+use nexis::chain::embedded::EmbeddedChain;
 use nexis::media::synth::{SynthClip, synth_clip};
 use nexis::media::{Ffprobe, MediaProbe};
 use nexis::miner::caption::{CaptionError, Captioner};
@@ -21,6 +23,8 @@ use nexis::miner::download::{DownloadError, Downloader};
 use nexis::miner::ledger::Ledger;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{MineError, Miner, MinerSettings};
+use nexis::protocol::IntervalClock;
+use nexis::shutdown::Shutdown;
 use nexis::storage::{Downloaded, LocalStore, ObjectMeta, ObjectStore, StorageError};
 use nexis::validator::sampling::interval_seed;
 use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest};
@@ -535,6 +539,50 @@ async fn the_mining_loop_publishes_each_new_interval_and_stops_cleanly_on_sigter
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "SIGTERM ends the miner cleanly: {stderr}");
     assert!(stderr.contains("miner stopped"), "{stderr}");
+}
+
+/// `Miner::run`: an interval whose mining fails is retried on the next poll, each interval
+/// is mined once, a new interval is mined when the chain reaches it, and a stop ends the
+/// loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mining_loop_retries_a_failed_interval_and_mines_each_interval_once() {
+    let setup = Setup::new(&[("srcRUNAAAAAA", 16.0)], &[]).await;
+    let (sources, hidden) = (setup.tmp.path().join("sources.txt"), setup.tmp.path().join("sources.hidden"));
+    std::fs::rename(&sources, &hidden).expect("hide the sources file");
+    let caps = captions(false, false);
+    let miner = setup.miner(caps.clone(), Arc::new(LocalStore::new(setup.out())), 1);
+    // An hour per block: the chain moves only when the test advances it.
+    let chain = EmbeddedChain::open(setup.tmp.path().join("chain"), 3_600_000).expect("chain");
+    let clock = IntervalClock { interval_blocks: 10, ..IntervalClock::default() };
+    let first = clock.interval_start(chain.current_block().await.expect("block"));
+    let manifest = |interval: u64| setup.out().join(format!("{interval}/manifest.json"));
+    let wait_for = |path: PathBuf| async move {
+        for _ in 0..600 {
+            if path.is_file() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    let (trigger, shutdown) = Shutdown::manual();
+    let driver = async {
+        // Several polls fail (no sources file) and publish nothing.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!manifest(first).exists(), "nothing is published while mining fails");
+        std::fs::rename(&hidden, &sources).expect("restore the sources file");
+        assert!(wait_for(manifest(first)).await, "the failed interval is retried and published");
+        let calls = caps.calls.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(caps.calls.load(Ordering::SeqCst), calls, "a mined interval is not mined again");
+        chain.advance(10).expect("advance");
+        let second = clock.interval_start(chain.current_block().await.expect("block"));
+        assert_eq!(second, first + 10);
+        assert!(wait_for(manifest(second)).await, "the next interval is mined when it opens");
+        trigger.stop();
+    };
+    let ((), ()) = tokio::join!(miner.run(&clock, &chain, Duration::from_millis(20), &shutdown), driver);
+    assert!(shutdown.is_requested());
 }
 
 /// A stand-in `yt-dlp` (a shell script speaking its command line): logs its arguments,

@@ -15,6 +15,7 @@ use nexis::index::snapshot::seconds_to_ms;
 use nexis::owner::metrics::SyncMetrics;
 use nexis::owner::progress::{ProgressStore, RetryPolicy};
 use nexis::owner::{OwnerSync, PassSummary, SyncSettings, owner_row_id};
+use nexis::shutdown::Shutdown;
 use nexis::storage::{ObjectStore, S3Store};
 
 use crate::support::TestPackage;
@@ -350,4 +351,36 @@ async fn killed_mid_bundle_then_rerun_finishes_without_duplicates() {
         .output()
         .expect("nexis health");
     assert_eq!(validator_health.status.code(), Some(1), "only the sync worker ran here");
+}
+
+/// `OwnerSync::run`: passes repeat every poll, a bundle published while the worker runs is
+/// copied and marked by a later pass, and a stop ends the loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_loop_copies_bundles_as_they_appear_and_stops_on_request() {
+    let sw = SyncWorld::new().await;
+    let a = hotkey(2);
+    let settings = SyncSettings { full_list_every: Duration::ZERO, ..SyncSettings::default() };
+    let sync = sw.sync(&sw.w.tmp.path().join("progress"), settings);
+    let (trigger, shutdown) = Shutdown::manual();
+    let driver = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let p = sw.bundle(&a, 50, "aaa0", |_| {}).await;
+        for _ in 0..600 {
+            if sw.marker(50, &a).await.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(sw.marker(50, &a).await.is_some(), "the running worker copies and marks a new bundle");
+        assert_eq!(sw.owner_keys().await, expected_keys(&a, 50, &p, &[]));
+        trigger.stop();
+    };
+    tokio::join!(sync.run(Duration::from_millis(20), &shutdown), driver);
+    let metrics = sync.metrics.render();
+    let passes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("nexis_owner_sync_passes_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("passes counter");
+    assert!(passes >= 2, "the loop passes again after each poll: {passes}");
 }

@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bundle;
 pub mod catalog;
 pub mod chain;
 pub mod config;

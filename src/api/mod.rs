@@ -15,8 +15,11 @@
 //! placed under the same prefix.
 
 mod auth;
+mod evidence;
 mod payload;
 pub mod server;
+
+pub use evidence::EvidenceApi;
 
 use std::fmt;
 use std::time::Duration;

@@ -8,11 +8,11 @@ use std::time::Instant;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::bundle::keys::owner_row_id;
+use crate::bundle::keys::{owner_clip_key, owner_image_key, owner_metadata_key};
 use crate::catalog::index::CatalogIndex;
 use crate::catalog::publish::put_part;
 use crate::catalog::{CatalogError, CatalogRow, INDEX_KEY, hotkey_prefix};
-use crate::owner::keys::{owner_clip_key, owner_image_key, owner_metadata_key};
-use crate::owner::owner_row_id;
 use crate::storage::{LocalStore, ObjectStore};
 
 const WORDS: [&str; 16] = [

@@ -17,7 +17,7 @@ pub mod export;
 pub mod frame;
 pub(crate) mod index;
 pub(crate) mod part;
-mod plot;
+pub mod plot;
 pub(crate) mod publish;
 pub mod rebuild;
 pub(crate) mod row;

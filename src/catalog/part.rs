@@ -75,7 +75,7 @@ pub(crate) mod tests {
 
     /// A synthetic row `i` of miner `hotkey` in `interval`.
     pub(crate) fn row(hotkey: &str, interval: u64, i: usize) -> CatalogRow {
-        let id = crate::owner::owner_row_id(hotkey, interval, &format!("clip{i}"));
+        let id = crate::bundle::keys::owner_row_id(hotkey, interval, &format!("clip{i}"));
         CatalogRow {
             clip_key: format!("nature/{id}/clip.mp4"),
             image_key: format!("nature/{id}/first_image.jpg"),

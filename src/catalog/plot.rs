@@ -69,8 +69,8 @@ fn bars<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws the chart to `path` (1000x800 PNG).
-pub(crate) fn draw(stats: &DatasetStats, path: &Path) -> Result<(), CatalogError> {
+/// Draws clips per interval and the caption length histogram to `path` (1000x800 PNG).
+pub fn draw(stats: &DatasetStats, path: &Path) -> Result<(), CatalogError> {
     let text = font();
     let root = BitMapBackend::new(path, (1000, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;

@@ -16,8 +16,8 @@ use super::publish::put_part;
 use super::row::{CatalogRow, CopiedObjects, RowBundle};
 use super::shape::read_shapes;
 use super::{CatalogError, INDEX_KEY, hotkey_prefix};
-use crate::owner::bundle::read_bundle_rows;
-use crate::owner::keys::{BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_row_id, parse_bundle_key};
+use crate::bundle::keys::{BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_row_id, parse_bundle_key};
+use crate::bundle::read_bundle_rows;
 use crate::storage::ObjectStore;
 
 /// Caps of a rebuild.

@@ -10,8 +10,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 use super::shape::ClipShape;
-use crate::owner::bundle::BundleRow;
-use crate::owner::keys::{owner_clip_key, owner_image_key, owner_metadata_key, owner_row_id};
+use crate::bundle::BundleRow;
+use crate::bundle::keys::{owner_clip_key, owner_image_key, owner_metadata_key, owner_row_id};
 
 /// A copied clip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

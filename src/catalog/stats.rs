@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use polars::prelude::*;
 
@@ -103,9 +102,4 @@ impl DatasetStats {
         }
         out
     }
-}
-
-/// Draws clips per interval and the caption length histogram as a PNG.
-pub fn plot(stats: &DatasetStats, path: &Path) -> Result<(), CatalogError> {
-    super::plot::draw(stats, path)
 }

@@ -16,8 +16,9 @@ use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
 use super::service::workdir;
 use nexis::catalog::export::{ExportSettings, export};
 use nexis::catalog::frame::{mirror, rows_of, scan, sql};
+use nexis::catalog::plot::draw as plot;
 use nexis::catalog::rebuild::{RebuildSettings, rebuild};
-use nexis::catalog::stats::{compute, plot};
+use nexis::catalog::stats::compute;
 use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore};
 

@@ -18,6 +18,7 @@ use super::llm::ContentCheckArgs;
 use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
 use super::service::{ServiceArgs, workdir};
 use super::source_auth::SourceCheckArgs;
+use nexis::api::EvidenceApi;
 use nexis::chain::Chain;
 use nexis::index::refresh::SnapshotSource;
 use nexis::owner::OwnerPublisher;
@@ -28,7 +29,7 @@ use nexis::storage::ObjectStore;
 use nexis::telemetry::heartbeat_path;
 use nexis::validator::PackageValidator;
 use nexis::validator::config::{Seat, ValidatorConfig};
-use nexis::validator::service::{EvidenceApi, ServiceSettings};
+use nexis::validator::service::ServiceSettings;
 use nexis::validator::state::ValidatorState;
 
 /// Arguments of `nexis validate`.

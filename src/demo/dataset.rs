@@ -3,38 +3,21 @@
 //! into `buckets/owner-db` with the parquet catalog, so the demo ends with a dataset
 //! (`nexis dataset stats --from {workdir}/buckets/owner-db`).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use tracing::{info, warn};
 
 use super::subnet::{NETUID, Subnet};
 use super::{DemoError, DemoSettings};
-use crate::chain::Chain;
-use crate::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY};
+use crate::index::refresh::DEFAULT_BUCKET;
 use crate::owner::metrics::SyncMetrics;
 use crate::owner::progress::ProgressStore;
-use crate::owner::{OwnerPublisher, OwnerSync, SyncSettings};
+use crate::owner::{OwnerSync, SyncSettings};
 use crate::storage::LocalBuckets;
 use crate::storage::LocalStore;
 
 /// The owner dataset bucket of the demo, under `buckets/`.
 pub(crate) const OWNER_DB_BUCKET: &str = "owner-db";
-
-/// The owner publisher of the demo's validator (bundles into `buckets/nexis-record-info`).
-pub(crate) fn owner_publisher(chain: &Arc<dyn Chain>, buckets_dir: &Path, validator_dir: &Path) -> Arc<OwnerPublisher> {
-    Arc::new(OwnerPublisher {
-        record_info: Arc::new(LocalStore::new(buckets_dir.join(DEFAULT_BUCKET))),
-        snapshot_key: DEFAULT_OBJECT_KEY.into(),
-        chain: chain.clone(),
-        netuid: NETUID,
-        stores: Arc::new(LocalBuckets { root: buckets_dir.to_path_buf() }),
-        scratch: validator_dir.join("owner-scratch"),
-        max_dataset_bytes: crate::protocol::DEFAULT_MAX_DATASET_BYTES,
-        pending: None,
-        max_attempts: 1,
-    })
-}
 
 /// One owner sync pass over everything the demo's validator published. A failure is
 /// logged, not fatal: the subnet part of the demo has already finished.

@@ -20,6 +20,7 @@ use super::{DemoError, DemoSettings};
 use crate::chain::commitment::bucket_for_hotkey;
 use crate::chain::embedded::EmbeddedChain;
 use crate::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid};
+use crate::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY};
 use crate::media::synth::{SynthClip, synth_clip};
 use crate::media::{Ffprobe, MediaProbe};
 use crate::miner::clipper::Clipper;
@@ -27,6 +28,7 @@ use crate::miner::download::Downloader;
 use crate::miner::ledger::Ledger;
 use crate::miner::package::{PackageInfo, UploadPolicy};
 use crate::miner::{Miner, MinerSettings};
+use crate::owner::OwnerPublisher;
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
 use crate::spec::SpecRegistry;
 use crate::storage::LocalBuckets;
@@ -432,8 +434,23 @@ fn demo_validator(
     config.service =
         ServiceSettings { windows: settings.windows, poll: settings.block_time, ..ServiceSettings::default() };
     config.api = Some(Arc::new(crate::api::server::local::ReportOnly(api.client(validator.hotkey.clone())?)));
-    config.publisher = Some(super::dataset::owner_publisher(&parts.chain, parts.buckets_dir, &validator_dir));
+    config.publisher = Some(owner_publisher(&parts.chain, parts.buckets_dir, &validator_dir));
     config.build().map_err(|e| DemoError::Settings(e.to_string()))
+}
+
+/// The owner publisher of the demo's validator (bundles into `buckets/nexis-record-info`).
+fn owner_publisher(chain: &Arc<dyn Chain>, buckets_dir: &Path, validator_dir: &Path) -> Arc<OwnerPublisher> {
+    Arc::new(OwnerPublisher {
+        record_info: Arc::new(LocalStore::new(buckets_dir.join(DEFAULT_BUCKET))),
+        snapshot_key: DEFAULT_OBJECT_KEY.into(),
+        chain: chain.clone(),
+        netuid: NETUID,
+        stores: Arc::new(LocalBuckets { root: buckets_dir.to_path_buf() }),
+        scratch: validator_dir.join("owner-scratch"),
+        max_dataset_bytes: crate::protocol::DEFAULT_MAX_DATASET_BYTES,
+        pending: None,
+        max_attempts: 1,
+    })
 }
 
 /// The source check as `NEXIS_VALIDATOR_SOURCE_CHECK_ENABLED=true` with

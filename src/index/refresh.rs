@@ -7,15 +7,13 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::overlap::OverlapIndex;
-use super::snapshot;
+use super::snapshot::{self, MAX_SNAPSHOT_BYTES};
 use crate::storage::{ObjectStore, StorageError};
 
 /// Default object key of the snapshot (`NEXIS_RECORD_INFO_OBJECT_KEY`).
 pub const DEFAULT_OBJECT_KEY: &str = "record_info.json";
 /// Default record-info bucket (`NEXIS_RECORD_INFO_BUCKET`).
 pub const DEFAULT_BUCKET: &str = "nexis-record-info";
-/// Largest snapshot read.
-pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
 
 /// What a refresh found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,9 +35,10 @@ pub(crate) const MAX_START_SEC: f64 = 1e12;
 /// Longest canonical key kept, in bytes: a YouTube key is 43 bytes; longer keys (only a
 /// hostile URL makes them) are skipped when reading and never written.
 pub(crate) const MAX_KEY_BYTES: usize = 256;
-/// Every validator refuses to read a snapshot above this size
-/// ([`crate::index::refresh::MAX_SNAPSHOT_BYTES`], 512 MiB).
-const READ_LIMIT_BYTES: usize = 512 << 20;
+/// Every validator refuses to read a snapshot above this size (512 MiB).
+pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+/// [`MAX_SNAPSHOT_BYTES`] as a length.
+const READ_LIMIT_BYTES: usize = MAX_SNAPSHOT_BYTES as usize;
 /// The owner never publishes a snapshot above this size: half the readers' limit, so
 /// there is always room to grow after an operator reacts.
 pub(crate) const PUBLISH_LIMIT_BYTES: usize = READ_LIMIT_BYTES / 2;
@@ -305,6 +306,6 @@ mod tests {
         assert_eq!(publish_size(ALERT_BYTES + 1), PublishSize::Alert);
         assert_eq!(publish_size(PUBLISH_LIMIT_BYTES), PublishSize::Alert);
         assert_eq!(publish_size(PUBLISH_LIMIT_BYTES + 1), PublishSize::Refuse);
-        assert!(PUBLISH_LIMIT_BYTES < crate::index::refresh::MAX_SNAPSHOT_BYTES as usize);
+        assert!(PUBLISH_LIMIT_BYTES < MAX_SNAPSHOT_BYTES as usize);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::bundle::BundleRow;
+use crate::bundle::BundleRow;
 use crate::index::snapshot::seconds_to_ms;
 
 /// The `metadata.json` of an owner row, fields in protocol order.

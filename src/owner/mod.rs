@@ -8,14 +8,13 @@
 //!   the miner's bucket into the owner dataset bucket, verifying both hashes, with per-row
 //!   progress in sled ([`progress`]), retries with backoff and a completion marker.
 //! - [`pending`]: bundles not published yet (retried after the next interval).
-//! - [`bundle`]: the bundle's parquet edge (writing the kept rows, reading rows back).
 //! - [`metadata`]: the `metadata.json` beside each owner clip.
 //! - [`summary`]: the counters and failures of one sync pass.
-//! - [`keys`]: every record-info and owner-bucket key, and the deterministic owner row id.
+//!
+//! The bundle format and the owner buckets' keys are [`crate::bundle`], shared with the
+//! catalog.
 //! - [`metrics`]: the sync worker's Prometheus counters.
 
-pub(crate) mod bundle;
-pub(crate) mod keys;
 pub(crate) mod metadata;
 pub mod metrics;
 pub mod pending;
@@ -24,7 +23,7 @@ pub mod publish;
 pub(crate) mod summary;
 pub(crate) mod sync;
 
-pub use keys::owner_row_id;
+pub use crate::bundle::keys::owner_row_id;
 pub use publish::{OwnerPublisher, PublishReport, SnapshotPublish};
 pub use summary::{PassSummary, RowFailure};
 pub use sync::{OwnerSync, SyncError, SyncSettings};

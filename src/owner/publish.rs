@@ -26,13 +26,13 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
-use super::bundle::{BundleError, write_kept_rows};
-use super::keys::{bundle_dataset_key, bundle_manifest_key, snapshot_temp_key};
 use super::pending::{PendingBundle, PendingBundles};
+use crate::bundle::keys::{bundle_dataset_key, bundle_manifest_key, snapshot_temp_key};
+use crate::bundle::{BundleError, write_kept_rows};
 use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::index::overlap::OverlapIndex;
-use crate::index::refresh::{MAX_SNAPSHOT_BYTES, SnapshotRead};
-use crate::index::snapshot::{self, Snapshot};
+use crate::index::refresh::SnapshotRead;
+use crate::index::snapshot::{self, MAX_SNAPSHOT_BYTES, Snapshot};
 use crate::storage::MinerStores;
 use crate::storage::{ObjectStore, StorageError, dataset_key};
 use crate::validator::interval::{IntervalReport, KeptPackage};

@@ -32,15 +32,15 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{debug, info, warn};
 
-use super::bundle::{BundleError, BundleRow, read_bundle_rows};
-use super::keys::{
-    BundleObject, MARKER_BODY, bundle_dataset_key, bundle_manifest_key, marker_key, owner_clip_key, owner_image_key,
-    owner_metadata_key, owner_row_id, parse_bundle_key,
-};
 use super::metadata::OwnerMetadata;
 use super::metrics::SyncMetrics;
 use super::progress::{BundleProgress, ProgressError, ProgressStore, RetryPolicy, RowProgress, RowStatus};
 use super::summary::{PassSummary, RowFailure};
+use crate::bundle::keys::{
+    BundleObject, MARKER_BODY, bundle_dataset_key, bundle_manifest_key, marker_key, owner_clip_key, owner_image_key,
+    owner_metadata_key, owner_row_id, parse_bundle_key,
+};
+use crate::bundle::{BundleError, BundleRow, read_bundle_rows};
 use crate::catalog::publish::{put_part, update_index};
 use crate::catalog::row::{CopiedObjects, RowBundle};
 use crate::catalog::shape::{ClipShape, read_shapes};

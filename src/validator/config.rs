@@ -5,26 +5,15 @@
 use std::sync::Arc;
 
 use super::PackageValidator;
+pub use super::interval::Seat;
 use super::interval::{IntervalEvaluator, IntervalSettings};
 use super::metrics::Metrics;
-use super::service::{EvidenceApi, IntervalPublisher, ServiceSettings, ValidatorService};
+use super::service::{IntervalPublisher, ServiceSettings, ValidatorService};
 use super::state::ValidatorState;
-use crate::chain::{Chain, Hotkey, NetUid};
+use crate::api::EvidenceApi;
+use crate::chain::Chain;
 use crate::index::refresh::SnapshotSource;
-use crate::protocol::IntervalClock;
 use crate::storage::MinerStores;
-
-/// Where a validator sits: its subnet, the interval clock it keeps and its hotkey; the one
-/// place these three live.
-#[derive(Debug, Clone)]
-pub struct Seat {
-    /// The subnet validated.
-    pub netuid: NetUid,
-    /// Interval, upload-reserve and weight-epoch lengths, and the block time.
-    pub clock: IntervalClock,
-    /// The validator's hotkey (signs weights and API requests, seeds row sampling).
-    pub hotkey: Arc<Hotkey>,
-}
 
 /// A settings error found by [`ValidatorConfig::build`].
 #[derive(Debug, thiserror::Error)]

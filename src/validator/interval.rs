@@ -12,19 +12,30 @@ use futures::{FutureExt, StreamExt};
 use tracing::{debug, info, warn};
 
 use super::budget::run_within;
-use super::config::Seat;
 use super::discover::{Discovery, discover};
 use super::prune::{PackageRows, PruneError, prune};
 use super::sampling::interval_seed;
 use super::stages::content::{LlmUsage, forgive_unusable_replies};
 use super::state::IntervalRecord;
 use super::{EnvironmentError, IntervalTerms, PackageOutcome, PackageRequest, PackageValidator};
-use crate::chain::{Chain, ChainError};
+use crate::chain::{Chain, ChainError, Hotkey, NetUid};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::SnapshotRead;
 use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
-use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
+use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use crate::storage::{MinerStores, ObjectStore, StorageError};
+
+/// Where a validator sits: its subnet, the interval clock it keeps and its hotkey; the one
+/// place these three live.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    /// The subnet validated.
+    pub netuid: NetUid,
+    /// Interval, upload-reserve and weight-epoch lengths, and the block time.
+    pub clock: IntervalClock,
+    /// The validator's hotkey (signs weights and API requests, seeds row sampling).
+    pub hotkey: Arc<Hotkey>,
+}
 
 /// How intervals are evaluated (the validator's own choices; the netuid, clock and
 /// hotkey are the [`Seat`]'s).
@@ -142,7 +153,7 @@ pub struct KeptPackage {
     pub rows: Vec<u32>,
 }
 
-/// Evaluates intervals; built by [`super::config::ValidatorConfig`].
+/// Evaluates intervals; built by [`ValidatorConfig`](crate::validator::config::ValidatorConfig).
 #[derive(Clone)]
 pub struct IntervalEvaluator {
     pub(crate) seat: Seat,

@@ -16,45 +16,18 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tracing::{debug, error, info, warn};
 
-use super::config::Seat;
-use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, IntervalReport};
+use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, IntervalReport, Seat};
 use super::metrics::{Metrics, Submission};
 use super::state::{StateError, ValidatorState, WeightSubmission};
 use super::weights::{RevealWatchdog, Watched, intent_landed};
+use crate::api::EvidenceApi;
 use crate::chain::weight_rules::{self, PlanOptions, WeightsMode};
 use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
 use crate::chain::{Chain, ChainError};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
-use crate::model::Decision;
 use crate::shutdown::{Shutdown, run_every};
 use crate::telemetry::write_heartbeat;
-
-/// The optional central evidence service, as the loop uses it.
-#[async_trait]
-pub trait EvidenceApi: Send + Sync {
-    /// Hotkeys to leave out for `interval_id`: the API's invalid list and its blacklist.
-    async fn excluded_hotkeys(&self, interval_id: u64) -> BTreeSet<String>;
-    /// Reports an interval's decisions; failures are logged, never fatal.
-    async fn report(&self, interval_id: u64, decisions: &[Decision]);
-}
-
-#[async_trait]
-impl EvidenceApi for crate::api::ValidationApi {
-    async fn excluded_hotkeys(&self, interval_id: u64) -> BTreeSet<String> {
-        let (invalid, blacklist) = tokio::join!(self.invalid_hotkeys(interval_id), self.blacklist());
-        invalid.into_iter().chain(blacklist).map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect()
-    }
-
-    async fn report(&self, interval_id: u64, decisions: &[Decision]) {
-        match self.post_results(interval_id, decisions).await {
-            Ok(()) => debug!(interval_id, decisions = decisions.len(), "reported to the validation API"),
-            Err(e) => {
-                warn!(interval_id, error = %e, "reporting to the validation API failed (validation is unaffected)")
-            }
-        }
-    }
-}
 
 /// Work done after an interval is recorded (owner publishing, protocol §13). Failures
 /// are the implementation's to log; they never undo or repeat the interval.
@@ -184,7 +157,7 @@ pub struct TickReport {
     pub snapshot: Option<SnapshotRead>,
 }
 
-/// The validator loop; built by [`super::config::ValidatorConfig::build`].
+/// The validator loop; built by [`ValidatorConfig::build`](crate::validator::config::ValidatorConfig::build).
 pub struct ValidatorService {
     /// Evaluates intervals (and holds the seat: netuid, clock, hotkey).
     pub evaluator: IntervalEvaluator,

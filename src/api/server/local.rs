@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use super::store::{StoreError, open_store};
 use super::{ApiServer, ServerConfig, quorum, serve};
+use crate::api::EvidenceApi;
 use crate::api::{DEFAULT_TIMEOUT, ValidationApi};
 use crate::chain::{Chain, Hotkey, NetUid};
 use crate::model::Decision;
-use crate::validator::service::EvidenceApi;
 
 /// Why the local server did not start.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tracing::{debug, warn};
 
+pub use super::row_checks::LlmUsage;
 use super::row_checks::{RowCheck, RowCheckResult};
 use crate::dataset::SampledRow;
 use crate::llm::category::{CategoryVerdict, judge_category};
@@ -36,63 +37,6 @@ pub fn frame_times(duration: f64) -> Vec<f64> {
 pub fn category_frame_indices() -> std::ops::Range<usize> {
     let start = 1 + SPREAD_FRAMES / 2 - 1;
     start..start + CATEGORY_FRAMES
-}
-
-/// Model usage of content checks: of one row, one package, or summed over an interval.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LlmUsage {
-    /// Rows checked (one semantic and/or one category judgement each).
-    pub judgements: u64,
-    /// Time spent waiting for the model, summed over concurrent requests.
-    pub busy: Duration,
-    /// Checks that ended unavailable.
-    pub unavailable: u64,
-    /// Checks the model answered (usable or not).
-    pub replies: u64,
-    /// Answered checks without a usable verdict.
-    pub unusable: u64,
-}
-
-impl LlmUsage {
-    /// Whether more than half of the replies were unusable: the model, not the miners, is
-    /// broken, and unusable replies count as unavailable (protocol §8 rev. 2).
-    pub fn model_looks_broken(&self) -> bool {
-        self.unusable * 2 > self.replies
-    }
-}
-
-impl LlmUsage {
-    fn answered(&mut self, usable: bool) {
-        self.replies += 1;
-        if !usable {
-            self.unusable += 1;
-        }
-    }
-
-    fn record(&mut self, started: Instant) {
-        self.judgements += 1;
-        self.busy += started.elapsed();
-    }
-}
-
-impl std::ops::Add for LlmUsage {
-    type Output = Self;
-
-    fn add(self, o: Self) -> Self {
-        Self {
-            judgements: self.judgements + o.judgements,
-            busy: self.busy + o.busy,
-            unavailable: self.unavailable + o.unavailable,
-            replies: self.replies + o.replies,
-            unusable: self.unusable + o.unusable,
-        }
-    }
-}
-
-impl std::iter::Sum for LlmUsage {
-    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
-        iter.fold(Self::default(), |a, b| a + b)
-    }
 }
 
 /// The semantic and category checks, each optional.

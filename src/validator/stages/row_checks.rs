@@ -3,10 +3,10 @@
 //! reasons on the validator's side, which never fails the miner.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::content::LlmUsage;
 use crate::dataset::SampledRow;
 use crate::model::Failure;
 
@@ -32,4 +32,63 @@ pub trait RowCheck: Send + Sync {
     /// Checks the row; `position` is its place among the package's sampled rows (0-based),
     /// so a check can cap how many rows of one package it looks at.
     async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult;
+}
+
+/// Model usage of content checks: of one row, one package, or summed over an interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LlmUsage {
+    /// Rows checked (one semantic and/or one category judgement each).
+    pub judgements: u64,
+    /// Time spent waiting for the model, summed over concurrent requests.
+    pub busy: Duration,
+    /// Checks that ended unavailable.
+    pub unavailable: u64,
+    /// Checks the model answered (usable or not).
+    pub replies: u64,
+    /// Answered checks without a usable verdict.
+    pub unusable: u64,
+}
+
+impl LlmUsage {
+    /// Whether more than half of the replies were unusable: the model, not the miners, is
+    /// broken, and unusable replies count as unavailable (protocol §8 rev. 2).
+    pub fn model_looks_broken(&self) -> bool {
+        self.unusable * 2 > self.replies
+    }
+}
+
+impl LlmUsage {
+    /// Counts a model reply, usable or not.
+    pub(crate) fn answered(&mut self, usable: bool) {
+        self.replies += 1;
+        if !usable {
+            self.unusable += 1;
+        }
+    }
+
+    /// Counts a judgement that waited since `started`.
+    pub(crate) fn record(&mut self, started: Instant) {
+        self.judgements += 1;
+        self.busy += started.elapsed();
+    }
+}
+
+impl std::ops::Add for LlmUsage {
+    type Output = Self;
+
+    fn add(self, o: Self) -> Self {
+        Self {
+            judgements: self.judgements + o.judgements,
+            busy: self.busy + o.busy,
+            unavailable: self.unavailable + o.unavailable,
+            replies: self.replies + o.replies,
+            unusable: self.unusable + o.unusable,
+        }
+    }
+}
+
+impl std::iter::Sum for LlmUsage {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| a + b)
+    }
 }

@@ -1,7 +1,10 @@
-//! The parquet side of a bundle: writing an accepted package's post-prune rows as a new
-//! `dataset.parquet` (the miner's own types and values of the spec's columns only, only the
-//! kept rows, snappy, under the decode cap), and reading a bundle's rows back for the sync
-//! worker.
+//! Owner bundles (protocol §13), the format the owner validator publishes and the sync
+//! worker and the catalog read: the parquet side (writing an accepted package's post-prune
+//! rows as a new `dataset.parquet` — the miner's own types and values of the spec's columns
+//! only, only the kept rows, snappy, under the decode cap — and reading a bundle's rows
+//! back), and in [`keys`] every record-info and owner-bucket key.
+
+pub(crate) mod keys;
 
 use std::fs::File;
 use std::path::Path;

@@ -63,6 +63,11 @@ pub struct ValidateArgs {
     /// Time budget of one miner's validation, seconds.
     #[arg(long, env = "NEXIS_VALIDATOR_MINER_BUDGET_SEC", default_value_t = 300)]
     pub miner_budget_sec: u64,
+    /// Memory for decoding miners' datasets, MiB, shared by all miners checked at once
+    /// (larger loads wait their turn; about 640 bytes per row).
+    #[arg(long, env = "NEXIS_VALIDATOR_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = nexis::dataset::memory::DEFAULT_BUDGET_BYTES >> 20)]
+    pub memory_budget_mib: u64,
     /// `version_key` of weight submissions.
     #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
     pub weights_version_key: u64,
@@ -334,6 +339,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let registry = registry_for(&args.specs)?;
+    nexis::dataset::memory::configure(args.memory_budget_mib.saturating_mul(1 << 20));
     let probe = args.package.probe().await?;
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
     let state = ValidatorState::open(&workdir.join("validator-state"))?;

@@ -256,6 +256,8 @@ mod tests {
         for v in ["a", "A", "a"] {
             ids.text(v);
         }
-        assert!(matches!(ids.finish(), ColumnData::ClipId { repeated, values } if repeated == [2] && values.len() == 3));
+        assert!(
+            matches!(ids.finish(), ColumnData::ClipId { repeated, values } if repeated == [2] && values.len() == 3)
+        );
     }
 }

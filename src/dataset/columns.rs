@@ -11,7 +11,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use super::DatasetError;
-use super::collect::{ColumnData, Collector};
+use super::collect::{Collector, ColumnData};
 use super::inspect::Footer;
 use super::pages::walk_column;
 use super::values::{cap_text, check_number, check_text};

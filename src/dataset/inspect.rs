@@ -84,11 +84,7 @@ fn row_count(pq: &ParquetMetaData, limits: &ReadLimits) -> Result<u64, DatasetEr
 
 /// For every spec column, its index among the file's fields: names unique, required
 /// columns present and of an accepted type (an empty dataset only needs unique names).
-fn spec_columns(
-    schema: &SchemaRef,
-    spec: &SpecDefinition,
-    num_rows: u64,
-) -> Result<Vec<Option<usize>>, DatasetError> {
+fn spec_columns(schema: &SchemaRef, spec: &SpecDefinition, num_rows: u64) -> Result<Vec<Option<usize>>, DatasetError> {
     let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
     if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(*n)) {
         return Err(DatasetError::Schema(format!("column `{dup}` appears more than once")));

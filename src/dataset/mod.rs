@@ -30,9 +30,9 @@ pub use rows::{SampledRow, read_rows};
 pub use values::DEFAULT_TEXT_MAX_BYTES;
 pub use writer::{WriteError, to_batch, video_v1_schema, write_dataset};
 
-use columns::ColumnOutcome;
 use crate::model::Failure;
 use crate::spec::SpecDefinition;
+use columns::ColumnOutcome;
 
 /// Why a dataset could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -306,8 +306,7 @@ mod tests {
     #[test]
     fn forgiving_updates_the_counts_of_a_truncated_decision() {
         // 300 short captions (only 256 listed), then three unusable replies never listed.
-        let mut failures: Vec<Failure> =
-            (0..300).map(|i| Failure::ShortCaption { clip_id: format!("c{i}") }).collect();
+        let mut failures: Vec<Failure> = (0..300).map(|i| Failure::ShortCaption { clip_id: format!("c{i}") }).collect();
         failures.extend(["a", "b"].map(unusable));
         failures.push(Failure::CategoryStrictResponseInvalid { clip_id: "c".into() });
         let mut d = Decision::evaluated("m", 1, failures, 300, 3, Default::default());
@@ -332,7 +331,14 @@ mod tests {
         assert_eq!((d.notes.failures_total, d.notes.failures_by_code.as_ref()), (None, None));
         assert_eq!(d.notes.unavailable_checks.len(), 257);
         // A listed failure beside the unusable ones keeps the decision rejected.
-        let mut d = Decision::evaluated("m", 1, vec![unusable("a"), Failure::EmptyCaption { clip_id: "b".into() }], 2, 2, Default::default());
+        let mut d = Decision::evaluated(
+            "m",
+            1,
+            vec![unusable("a"), Failure::EmptyCaption { clip_id: "b".into() }],
+            2,
+            2,
+            Default::default(),
+        );
         assert_eq!(forgive_unusable_replies(&mut [&mut d], &broken_model()), 1);
         assert!(!d.accepted);
         assert_eq!(d.failures, [Failure::EmptyCaption { clip_id: "b".into() }]);

@@ -51,6 +51,11 @@ pub(crate) struct ValidateArgs {
     /// Time budget of one miner's validation, seconds.
     #[arg(long, env = "NEXIS_VALIDATOR_MINER_BUDGET_SEC", default_value_t = 300)]
     miner_budget_sec: u64,
+    /// Memory for decoding miners' datasets, MiB, shared by all miners checked at once
+    /// (larger loads wait their turn; about 640 bytes per row).
+    #[arg(long, env = "NEXIS_VALIDATOR_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = nexis::dataset::memory::DEFAULT_BUDGET_BYTES >> 20)]
+    memory_budget_mib: u64,
     /// `version_key` of weight submissions.
     #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
     weights_version_key: u64,
@@ -131,6 +136,7 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
 /// The package pipeline: specs, ffprobe, size caps, and the content and source checks.
 async fn package_validator(args: &ValidateArgs, workdir: &Path) -> anyhow::Result<PackageValidator> {
     let registry = registry_for(&args.intervals.specs)?;
+    nexis::dataset::memory::configure(args.memory_budget_mib.saturating_mul(1 << 20));
     let probe = args.package.probe().await?;
     let mut validator =
         PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"));

@@ -1,12 +1,15 @@
-//! The compact frame the package-wide checks run on: one polars row per dataset row with
-//! clip id, source groups, start and duplicate fingerprints, plus per-row facts.
+//! The compact frame the package-wide checks run on: per dataset row its clip id, source
+//! groups and start, plus the per-row facts (YouTube host, caption words, URL in the
+//! caption) and the rows that repeat an earlier row. Plain vectors, no copies: a
+//! million-row frame costs about a hundred bytes per row.
 
-use polars::prelude::*;
+use std::cmp::Ordering;
+
 use rayon::prelude::*;
 
 use super::DatasetError;
 use super::arena::StrArena;
-use super::columns::KeyedRows;
+use super::collect::SourceGroups;
 
 /// Which grouping an overlap query uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,32 +20,24 @@ pub enum SourceGrouping {
     Canonical,
 }
 
-impl SourceGrouping {
-    fn column(self) -> &'static str {
-        match self {
-            Self::Declared => "source_id",
-            Self::Canonical => "source_key",
-        }
-    }
-}
-
-/// Fingerprints compared for duplicates, in protocol order (kept beside the table).
-pub const DUPLICATE_COLUMNS: [&str; 4] = ["fp_clip_id", "fp_clip_uri", "fp_clip_sha256", "fp_frame_sha256"];
-
 /// A decoded, rule-checked dataset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DatasetFrame {
-    /// The compact polars table.
-    pub table: DataFrame,
+    /// Trimmed (and capped) clip id of each row.
+    clip_ids: StrArena,
     /// Declared source id of each row. A source group's id is the row where it first
     /// appears, so `source_ids.get(group)` is that group's key.
     pub source_ids: StrArena,
     /// Canonical source key of each row (same group-id convention).
     pub source_keys: StrArena,
+    declared_groups: Vec<u32>,
+    canonical_groups: Vec<u32>,
+    starts: Vec<f64>,
+    /// Rows (ascending) whose clip id, clip URI, clip hash or frame hash repeats an
+    /// earlier row's.
+    duplicates: Vec<u32>,
     /// Whether each row's URL host is YouTube.
     pub youtube: Vec<bool>,
-    /// Per row, the fingerprints of [`DUPLICATE_COLUMNS`] in that order.
-    pub fingerprints: [Vec<u128>; 4],
     /// Caption word counts, capped at the minimum.
     pub caption_words: Vec<u8>,
     /// Whether each caption holds a URL.
@@ -54,68 +49,57 @@ pub struct DatasetFrame {
     pub too_long_total: u64,
 }
 
-fn internal(e: PolarsError) -> DatasetError {
-    DatasetError::Internal(format!("dataset frame: {e}"))
-}
-
 /// Everything decoded from the columns, before it becomes a frame.
 #[derive(Debug, Default)]
 pub struct FrameParts {
+    /// Trimmed clip ids.
     pub clip_ids: StrArena,
-    pub clip_id_fps: Vec<u128>,
-    pub clip_uri_fps: Vec<u128>,
-    pub clip_sha_fps: Vec<u128>,
-    pub frame_sha_fps: Vec<u128>,
-    pub declared: KeyedRows,
-    pub canonical: KeyedRows,
+    /// Rows repeating an earlier row in any duplicate column (any order, repeats allowed).
+    pub repeated: Vec<u32>,
+    /// Declared source ids and their groups.
+    pub declared: SourceGroups,
+    /// Canonical source keys and their groups.
+    pub canonical: SourceGroups,
+    /// Clip starts.
     pub starts: Vec<f64>,
+    /// Whether each row's URL host is YouTube.
     pub youtube: Vec<bool>,
+    /// Caption word counts, capped at the minimum.
     pub caption_words: Vec<u8>,
+    /// Whether each caption holds a URL.
     pub caption_has_url: Vec<bool>,
+    /// The first too-long values (row, column name).
     pub too_long: Vec<(u32, String)>,
+    /// How many values were too long in all.
     pub too_long_total: u64,
 }
 
-/// For every row, the first row with the same fingerprint: a group id that sorts groups
-/// in order of first appearance. Found by a parallel sort instead of a hash map, so a
-/// million distinct values cost one sort and no rehashing.
-pub fn first_rows(fingerprints: &[u128]) -> Vec<u32> {
-    // Sorting row numbers (4 bytes each) by (fingerprint, row) keeps the extra memory small.
-    let mut order: Vec<u32> = (0..fingerprints.len() as u32).collect();
-    order.par_sort_unstable_by_key(|&row| (fingerprints[row as usize], row));
-    let mut first = vec![0u32; fingerprints.len()];
-    for run in order.chunk_by(|&a, &b| fingerprints[a as usize] == fingerprints[b as usize]) {
-        let head = run[0];
-        for &row in run {
-            first[row as usize] = head;
-        }
-    }
-    first
+fn out_of_range(row: usize) -> DatasetError {
+    DatasetError::Internal(format!("row {row} out of range"))
 }
 
 impl DatasetFrame {
     /// Builds the frame from decoded columns.
     pub fn from_parts(parts: FrameParts) -> Result<Self, DatasetError> {
         let height = parts.clip_ids.len();
-        let (declared_groups, canonical_groups) =
-            rayon::join(|| first_rows(&parts.declared.fingerprints), || first_rows(&parts.canonical.fingerprints));
-        let table = DataFrame::new(
-            height,
-            vec![
-                Column::new("row".into(), (0..height as u32).collect::<Vec<u32>>()),
-                Column::new("clip_id".into(), parts.clip_ids.iter().collect::<Vec<&str>>()),
-                Column::new("source_id".into(), declared_groups),
-                Column::new("source_key".into(), canonical_groups),
-                Column::new("start".into(), parts.starts),
-            ],
-        )
-        .map_err(internal)?;
+        let lengths = [parts.declared.groups.len(), parts.canonical.groups.len(), parts.starts.len()];
+        if lengths.iter().any(|&n| n != height) {
+            return Err(DatasetError::Internal(format!(
+                "dataset frame: columns of {lengths:?} rows beside {height} clip ids"
+            )));
+        }
+        let mut duplicates = parts.repeated;
+        duplicates.sort_unstable();
+        duplicates.dedup();
         Ok(Self {
-            table,
+            clip_ids: parts.clip_ids,
             source_ids: parts.declared.keys,
             source_keys: parts.canonical.keys,
+            declared_groups: parts.declared.groups,
+            canonical_groups: parts.canonical.groups,
+            starts: parts.starts,
+            duplicates,
             youtube: parts.youtube,
-            fingerprints: [parts.clip_id_fps, parts.clip_uri_fps, parts.clip_sha_fps, parts.frame_sha_fps],
             caption_words: parts.caption_words,
             caption_has_url: parts.caption_has_url,
             too_long: parts.too_long,
@@ -125,7 +109,7 @@ impl DatasetFrame {
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.table.height()
+        self.clip_ids.len()
     }
 
     /// Whether the dataset has no rows.
@@ -135,28 +119,27 @@ impl DatasetFrame {
 
     /// Trimmed clip id of `row`.
     pub fn clip_id(&self, row: usize) -> Result<&str, DatasetError> {
-        self.table
-            .column("clip_id")
-            .and_then(|c| c.str())
-            .map_err(internal)?
-            .get(row)
-            .ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+        self.clip_ids.get(row).ok_or_else(|| out_of_range(row))
     }
 
     /// Declared source id of `row`.
     pub fn declared_source(&self, row: usize) -> Result<&str, DatasetError> {
-        self.source_ids.get(row).ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+        self.source_ids.get(row).ok_or_else(|| out_of_range(row))
     }
 
     /// Canonical source key of `row`.
     pub fn source_key(&self, row: usize) -> Result<&str, DatasetError> {
-        self.source_keys.get(row).ok_or_else(|| DatasetError::Internal(format!("row {row} out of range")))
+        self.source_keys.get(row).ok_or_else(|| out_of_range(row))
     }
 
     /// Clip starts, in row order.
     pub fn starts(&self) -> Result<Vec<f64>, DatasetError> {
-        let ca = self.table.column("start").and_then(|c| c.f64()).map_err(internal)?;
-        Ok(ca.into_no_null_iter().collect())
+        Ok(self.starts.clone())
+    }
+
+    /// Clip starts, in row order, without a copy.
+    pub(crate) fn start_values(&self) -> &[f64] {
+        &self.starts
     }
 
     /// Adjacent close pairs `(earlier_row, later_row, group_id)`: rows grouped by
@@ -167,64 +150,72 @@ impl DatasetFrame {
         grouping: SourceGrouping,
         min_distance: f64,
     ) -> Result<Vec<(u32, u32, u32)>, DatasetError> {
-        let group = grouping.column();
-        let pairs = self
-            .table
-            .clone()
-            .lazy()
-            .select([col("row"), col(group).alias("group"), col("start")])
-            .sort_by_exprs([col("group"), col("start")], SortMultipleOptions::default().with_maintain_order(true))
-            .with_columns([
-                col("row").shift(lit(1)).alias("prev_row"),
-                col("group").shift(lit(1)).alias("prev_group"),
-                col("start").shift(lit(1)).alias("prev_start"),
-            ])
-            .filter(col("group").eq(col("prev_group")).and((col("start") - col("prev_start")).lt(lit(min_distance))))
-            .select([col("prev_row"), col("row"), col("group")])
-            .collect()
-            .map_err(internal)?;
-        let prev = pairs.column("prev_row").and_then(|c| c.u32()).map_err(internal)?;
-        let row = pairs.column("row").and_then(|c| c.u32()).map_err(internal)?;
-        let grp = pairs.column("group").and_then(|c| c.u32()).map_err(internal)?;
-        // The filter drops the first row of each sort (its shifted values are null).
-        Ok(prev
-            .into_no_null_iter()
-            .zip(row.into_no_null_iter())
-            .zip(grp.into_no_null_iter())
-            .map(|((a, b), g)| (a, b, g))
+        let groups = match grouping {
+            SourceGrouping::Declared => &self.declared_groups,
+            SourceGrouping::Canonical => &self.canonical_groups,
+        };
+        let starts = &self.starts;
+        // Sorting row numbers by (group, start, row) is the stable sort by (group, start).
+        // Starts are finite (the value rules refuse the rest); -0.0 and 0.0 compare equal.
+        let mut order: Vec<u32> = (0..groups.len() as u32).collect();
+        order.par_sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            groups[a]
+                .cmp(&groups[b])
+                .then_with(|| starts[a].partial_cmp(&starts[b]).unwrap_or(Ordering::Equal))
+                .then(a.cmp(&b))
+        });
+        Ok(order
+            .windows(2)
+            .filter_map(|pair| {
+                let (prev, row) = (pair[0], pair[1]);
+                let group = groups[row as usize];
+                let close = starts[row as usize] - starts[prev as usize] < min_distance;
+                (group == groups[prev as usize] && close).then_some((prev, row, group))
+            })
             .collect())
     }
 
     /// Rows (ascending) whose clip id, clip URI, clip hash or frame hash repeats an
-    /// earlier row's. One column at a time, by sorting row numbers (no hash sets), so the
-    /// scratch memory is two `u32` per row.
+    /// earlier row's (found while decoding, by sorting fingerprints: no hash sets).
     pub fn duplicate_rows(&self) -> Result<Vec<u32>, DatasetError> {
-        let mut repeated = vec![false; self.len()];
-        for fps in &self.fingerprints {
-            if fps.is_empty() {
-                continue;
-            }
-            if fps.len() != repeated.len() {
-                return Err(DatasetError::Internal("fingerprint column of the wrong length".into()));
-            }
-            for (row, first) in first_rows(fps).into_iter().enumerate() {
-                if first as usize != row {
-                    repeated[row] = true;
-                }
-            }
-        }
-        Ok(repeated.iter().enumerate().filter(|(_, r)| **r).map(|(row, _)| row as u32).collect())
+        Ok(self.duplicates.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::first_rows;
+    use super::*;
+
+    fn groups(keys: &[&str], groups: Vec<u32>) -> SourceGroups {
+        let mut arena = StrArena::with_capacity(keys.len());
+        keys.iter().for_each(|k| {
+            arena.push(k);
+        });
+        SourceGroups { keys: arena, groups }
+    }
 
     #[test]
-    fn group_ids_are_first_rows_in_appearance_order() {
-        assert_eq!(first_rows(&[7, 3, 7, 9, 3, 7]), [0, 1, 0, 3, 1, 0]);
-        assert_eq!(first_rows(&[]), Vec::<u32>::new());
-        assert_eq!(first_rows(&[u128::MAX, 0]), [0, 1]);
+    fn close_pairs_sort_stably_within_groups_in_appearance_order() {
+        let mut clip_ids = StrArena::with_capacity(5);
+        for id in ["a", "b", "c", "d", "e"] {
+            clip_ids.push(id);
+        }
+        let parts = FrameParts {
+            clip_ids,
+            repeated: vec![3, 1, 3],
+            declared: groups(&["s", "t", "s", "t", "s"], vec![0, 1, 0, 1, 0]),
+            canonical: groups(&["k"; 5], vec![0; 5]),
+            starts: vec![10.0, 0.0, 12.0, 3.0, 10.0],
+            ..FrameParts::default()
+        };
+        let frame = DatasetFrame::from_parts(parts).unwrap();
+        // Group 0 sorted by start: rows 0 (10), 4 (10, later row), 2 (12); group 1: 1, 3.
+        assert_eq!(frame.close_pairs(SourceGrouping::Declared, 5.0).unwrap(), [(0, 4, 0), (4, 2, 0), (1, 3, 1)]);
+        // One group: 1 (0), 3 (3), 0 (10), 4 (10), 2 (12).
+        assert_eq!(frame.close_pairs(SourceGrouping::Canonical, 2.5).unwrap(), [(0, 4, 0), (4, 2, 0)]);
+        assert_eq!(frame.duplicate_rows().unwrap(), [1, 3]);
+        assert_eq!((frame.clip_id(4).unwrap(), frame.declared_source(1).unwrap()), ("e", "t"));
+        assert!(frame.clip_id(5).is_err());
     }
 }

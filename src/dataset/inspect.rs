@@ -6,6 +6,7 @@ use std::path::Path;
 
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::ParquetMetaData;
 
 use super::DatasetError;
 use super::pages::check_chunk_ranges;
@@ -49,7 +50,16 @@ pub fn inspect(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Resul
     let file = File::open(path).map_err(|e| DatasetError::Internal(format!("cannot open dataset: {e}")))?;
     let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| DatasetError::Schema(format!("dataset.parquet is not a readable parquet file: {e}")))?;
-    let pq = metadata.metadata();
+    let num_rows = row_count(metadata.metadata(), limits)?;
+    let column_indices = spec_columns(metadata.schema(), spec, num_rows)?;
+    if num_rows > 0 {
+        check_layout(path, &metadata, &column_indices, limits)?;
+    }
+    Ok(Footer { metadata, num_rows, column_indices })
+}
+
+/// The declared row count: consistent with the row groups and within the limit.
+fn row_count(pq: &ParquetMetaData, limits: &ReadLimits) -> Result<u64, DatasetError> {
     let declared = pq.file_metadata().num_rows();
     let group_sum: i64 = pq
         .row_groups()
@@ -69,7 +79,12 @@ pub fn inspect(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Resul
             limits.max_rows
         )));
     }
-    let schema = metadata.schema().clone();
+    Ok(num_rows)
+}
+
+/// For every spec column, its index among the file's fields: names unique, required
+/// columns present and of an accepted type (an empty dataset only needs unique names).
+fn spec_columns(schema: &SchemaRef, spec: &SpecDefinition, num_rows: u64) -> Result<Vec<Option<usize>>, DatasetError> {
     let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
     if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(*n)) {
         return Err(DatasetError::Schema(format!("column `{dup}` appears more than once")));
@@ -95,27 +110,36 @@ pub fn inspect(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Resul
         }
         column_indices.push(index);
     }
-    if num_rows > 0 {
-        let wanted: Vec<usize> = column_indices.iter().flatten().copied().collect();
-        let leaves: Vec<usize> = (0..metadata.parquet_schema().num_columns())
-            .filter(|&leaf| wanted.contains(&metadata.parquet_schema().get_column_root_idx(leaf)))
-            .collect();
-        check_chunk_ranges(path, pq, &leaves)?;
-        let mut decoded: i64 = 0;
-        for group in pq.row_groups() {
-            for (leaf, chunk) in group.columns().iter().enumerate() {
-                let root = metadata.parquet_schema().get_column_root_idx(leaf);
-                if wanted.contains(&root) {
-                    decoded = decoded.saturating_add(chunk.uncompressed_size().max(0));
-                }
+    Ok(column_indices)
+}
+
+/// The spec columns' chunks lie inside the data area without sharing bytes, and their
+/// declared uncompressed size is within the decode limit.
+fn check_layout(
+    path: &Path,
+    metadata: &ArrowReaderMetadata,
+    column_indices: &[Option<usize>],
+    limits: &ReadLimits,
+) -> Result<(), DatasetError> {
+    let pq = metadata.metadata();
+    let schema = metadata.parquet_schema();
+    let wanted: Vec<usize> = column_indices.iter().flatten().copied().collect();
+    let leaves: Vec<usize> =
+        (0..schema.num_columns()).filter(|&leaf| wanted.contains(&schema.get_column_root_idx(leaf))).collect();
+    check_chunk_ranges(path, pq, &leaves)?;
+    let mut decoded: i64 = 0;
+    for group in pq.row_groups() {
+        for (leaf, chunk) in group.columns().iter().enumerate() {
+            if wanted.contains(&schema.get_column_root_idx(leaf)) {
+                decoded = decoded.saturating_add(chunk.uncompressed_size().max(0));
             }
         }
-        if decoded as u64 > limits.max_decoded_bytes {
-            return Err(DatasetError::Schema(format!(
-                "columns declare {decoded} uncompressed bytes, more than the limit of {}",
-                limits.max_decoded_bytes
-            )));
-        }
     }
-    Ok(Footer { metadata, num_rows, column_indices })
+    if decoded as u64 > limits.max_decoded_bytes {
+        return Err(DatasetError::Schema(format!(
+            "columns declare {decoded} uncompressed bytes, more than the limit of {}",
+            limits.max_decoded_bytes
+        )));
+    }
+    Ok(())
 }

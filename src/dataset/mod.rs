@@ -2,29 +2,37 @@
 //! into the compact [`DatasetFrame`] the checks run on, and targeted reads of sampled rows.
 
 mod arena;
-pub mod budget;
+mod checks;
+mod collect;
 mod columns;
 mod frame;
 mod inspect;
+pub mod memory;
 mod pages;
 mod rows;
 pub mod types;
+mod values;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 pub use arena::StrArena;
-pub use columns::{ColumnData, DEFAULT_TEXT_MAX_BYTES, DecodeBudget, KeyedRows, RowError, TooLong};
-pub use frame::{DUPLICATE_COLUMNS, DatasetFrame, FrameParts, SourceGrouping};
+pub use checks::hard_checks;
+pub use collect::{ColumnData, SourceGroups};
+pub use columns::{DecodedBytesCap, RowError, TooLong};
+pub use frame::{DatasetFrame, FrameParts, SourceGrouping};
 pub use inspect::{Footer, ReadLimits, inspect};
 pub use pages::MAX_PAGE_BYTES;
 pub use rows::{SampledRow, read_rows};
+pub use values::DEFAULT_TEXT_MAX_BYTES;
 pub use writer::{WriteError, to_batch, video_v1_schema, write_dataset};
 
 use crate::model::Failure;
-use crate::spec::{ColumnRole, SpecDefinition};
+use crate::spec::SpecDefinition;
+use columns::ColumnOutcome;
 
 /// Why a dataset could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +55,15 @@ impl DatasetError {
     }
 }
 
-/// A loaded dataset: its footer and its checked frame, holding its share of the memory
-/// budget until [`LoadedDataset::release_budget`] (or until dropped).
+/// A loaded dataset: its footer and its checked frame (shared, never copied), holding its
+/// share of the memory budget until [`LoadedDataset::release_budget`] (or until dropped).
 #[derive(Debug, Clone)]
 pub struct LoadedDataset {
+    /// The checked footer.
     pub footer: Footer,
-    pub frame: DatasetFrame,
-    reservation: Option<std::sync::Arc<budget::Reservation>>,
+    /// The decoded, rule-checked rows.
+    pub frame: Arc<DatasetFrame>,
+    reservation: Option<Arc<memory::MemoryReservation>>,
 }
 
 impl LoadedDataset {
@@ -78,54 +88,62 @@ impl LoadedDataset {
 pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<LoadedDataset, DatasetError> {
     let footer = inspect(path, spec, limits)?;
     if footer.num_rows == 0 {
-        let frame = DatasetFrame::from_parts(FrameParts::default())?;
+        let frame = Arc::new(DatasetFrame::from_parts(FrameParts::default())?);
         return Ok(LoadedDataset { footer, frame, reservation: None });
     }
-    let reservation = budget::global().reserve(footer.num_rows.saturating_mul(budget::ROW_COST_BYTES));
-    let budget = DecodeBudget::new(limits.max_decoded_bytes);
-    let outcomes: Vec<columns::ColumnOutcome> = spec
-        .columns
-        .par_iter()
-        .zip(footer.column_indices.par_iter())
-        .filter_map(|(col, index)| index.map(|i| columns::decode_column(path, &footer, col, i, &budget)))
-        .collect::<Result<_, _>>()?;
-    let names: Vec<&str> = spec
-        .columns
-        .iter()
-        .zip(&footer.column_indices)
-        .filter(|(_, i)| i.is_some())
-        .map(|(c, _)| c.name.as_str())
-        .collect();
-    let first_error = outcomes
-        .iter()
-        .zip(&names)
-        .filter_map(|(o, name)| o.error.as_ref().map(|e| (e, *name)))
-        .min_by_key(|(e, _)| e.row);
-    if let Some((e, name)) = first_error {
+    let reservation = memory::global().reserve(footer.num_rows.saturating_mul(memory::ROW_COST_BYTES));
+    let columns = decode_columns(path, &footer, spec, limits)?;
+    if let Some((e, name)) = first_error(&columns) {
         return Err(DatasetError::Schema(format!("row {}: column `{name}` {}", e.row, e.message)));
     }
+    let frame = Arc::new(DatasetFrame::from_parts(assemble(columns))?);
+    Ok(LoadedDataset { footer, frame, reservation: Some(Arc::new(reservation)) })
+}
+
+/// Decodes the spec's columns present in the file, in parallel, in spec order, with
+/// their names.
+fn decode_columns<'s>(
+    path: &Path,
+    footer: &Footer,
+    spec: &'s SpecDefinition,
+    limits: &ReadLimits,
+) -> Result<Vec<(&'s str, ColumnOutcome)>, DatasetError> {
+    let cap = DecodedBytesCap::new(limits.max_decoded_bytes);
+    spec.columns
+        .par_iter()
+        .zip(footer.column_indices.par_iter())
+        .filter_map(|(col, index)| {
+            index.map(|i| columns::decode_column(path, footer, col, i, &cap).map(|o| (col.name.as_str(), o)))
+        })
+        .collect()
+}
+
+/// The lowest offending row of all columns (ties by column order).
+fn first_error<'a>(columns: &'a [(&'a str, ColumnOutcome)]) -> Option<(&'a RowError, &'a str)> {
+    columns.iter().filter_map(|(name, o)| o.error.as_ref().map(|e| (e, *name))).min_by_key(|(e, _)| e.row)
+}
+
+/// Gathers the columns' facts into frame parts (too-long rows in row order, then column
+/// order, at most the decision's failure bound).
+fn assemble(columns: Vec<(&str, ColumnOutcome)>) -> FrameParts {
     let mut parts = FrameParts::default();
     let mut too_long: Vec<(u32, usize)> = Vec::new();
-    for (position, outcome) in outcomes.iter().enumerate() {
+    for (position, (_, outcome)) in columns.iter().enumerate() {
         parts.too_long_total += outcome.too_long.total;
         too_long.extend(outcome.too_long.rows.iter().map(|&row| (row, position)));
     }
     too_long.sort_unstable();
     too_long.truncate(crate::model::MAX_DECISION_FAILURES);
-    parts.too_long = too_long.into_iter().map(|(row, position)| (row, names[position].to_string())).collect();
-    for outcome in outcomes {
+    parts.too_long = too_long.into_iter().map(|(row, position)| (row, columns[position].0.to_string())).collect();
+    for (_, outcome) in columns {
         match outcome.data {
             ColumnData::Checked => {}
-            ColumnData::ClipId { values, fingerprints } => {
+            ColumnData::ClipId { values, repeated } => {
                 parts.clip_ids = values;
-                parts.clip_id_fps = fingerprints;
+                parts.repeated.extend(repeated);
             }
-            ColumnData::Fingerprints(role, fps) => match role {
-                ColumnRole::ClipUri => parts.clip_uri_fps = fps,
-                ColumnRole::ClipSha256 => parts.clip_sha_fps = fps,
-                _ => parts.frame_sha_fps = fps,
-            },
-            ColumnData::SourceId(keyed) => parts.declared = keyed,
+            ColumnData::Repeated(rows) => parts.repeated.extend(rows),
+            ColumnData::SourceId(groups) => parts.declared = groups,
             ColumnData::SourceUrl { youtube, keys } => {
                 parts.youtube = youtube;
                 parts.canonical = keys;
@@ -137,6 +155,5 @@ pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<L
             }
         }
     }
-    let frame = DatasetFrame::from_parts(parts)?;
-    Ok(LoadedDataset { footer, frame, reservation: Some(std::sync::Arc::new(reservation)) })
+    parts
 }

@@ -30,6 +30,24 @@ pub enum ColumnRole {
     Caption,
 }
 
+/// A package-wide hard check (protocol §8) a spec runs over all rows, in the order the
+/// spec lists them; `dataset::checks` runs them over the decoded frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageCheck {
+    /// Values longer than their column's cap (`value_too_long`, rev. 2).
+    ValueTooLong,
+    /// Sources that are not YouTube (`non_youtube_source`).
+    YoutubeSource,
+    /// Clips of one source starting too close together (`overlap_lt_5s`).
+    Overlap,
+    /// Empty, short or URL-holding captions.
+    Caption,
+    /// Clips starting too late in their source (`clip_start_gt_5000`).
+    ClipStart,
+    /// Rows repeating an earlier clip id, URI or hash (`duplicate_clip`).
+    Duplicates,
+}
+
 /// `value ± tolerance`, inclusive, computed as `value - tolerance <= x <= value + tolerance`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct Around {

@@ -1,5 +1,6 @@
 //! Dataset specs: the [`DatasetSpec`] trait, the registry of built-in specs and the
-//! resolution of a manifest's spec against what this validator enables.
+//! resolution of a manifest's spec against what this validator enables. The lower layer:
+//! it describes columns, rules and checks and imports nothing of `dataset`, which uses it.
 
 mod definition;
 mod video_v1;
@@ -7,19 +8,19 @@ mod video_v1;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use definition::{Around, ColumnKind, ColumnRole, ColumnRules, ColumnSpec, SpecDefinition};
+pub use definition::{Around, ColumnKind, ColumnRole, ColumnRules, ColumnSpec, PackageCheck, SpecDefinition};
 pub use video_v1::VideoV1;
 
-use crate::dataset::DatasetFrame;
-use crate::model::{Failure, FailureList, IntervalManifest};
+use crate::model::{Failure, IntervalManifest};
 
-/// A dataset spec: its data definition plus the package-wide hard checks.
+/// A dataset spec: its data definition plus the package-wide hard checks it runs. This
+/// layer only describes; `dataset` decodes a file under a spec and runs its checks
+/// (`dataset::checks`, also reachable as `hard_checks` on a `dyn DatasetSpec`).
 pub trait DatasetSpec: Send + Sync {
     /// The columns, versions and rules of the spec.
     fn definition(&self) -> &SpecDefinition;
-    /// Hard checks over all rows, failures in protocol order (bounded: only the first are
-    /// kept, all are counted).
-    fn hard_checks(&self, frame: &DatasetFrame) -> Result<FailureList, crate::dataset::DatasetError>;
+    /// The hard checks over all rows, in protocol order.
+    fn package_checks(&self) -> &[PackageCheck];
 }
 
 /// Errors loading a spec definition.

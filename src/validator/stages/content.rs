@@ -188,19 +188,43 @@ pub fn forgive_unusable_replies(decisions: &mut [&mut Decision], usage: &LlmUsag
         "more than half of this interval's model replies were unusable: the model looks broken; \
          unusable replies count as unavailable, not as miner failures"
     );
-    let mut forgiven = 0;
-    for d in decisions.iter_mut() {
-        let (unusable, kept): (Vec<Failure>, Vec<Failure>) =
-            std::mem::take(&mut d.failures).into_iter().partition(Failure::is_unusable_reply);
-        d.failures = kept;
-        if !unusable.is_empty() {
-            forgiven += unusable.len();
-            let note = |f: &Failure| format!("{f}: unavailable, the model looks broken this interval");
-            d.notes.unavailable_checks.extend(unusable.iter().map(note));
-            d.accepted = d.failures.is_empty();
+    decisions.iter_mut().map(|d| forgive_in(d)).sum()
+}
+
+/// Codes of the answered-but-unusable failures (see [`Failure::is_unusable_reply`]).
+const UNUSABLE_CODES: [&str; 2] = ["caption_semantic_response_invalid", "category_strict_response_invalid"];
+
+/// Forgives the unusable replies of one decision: the listed ones become unavailable
+/// notes, and when the decision only counted some failures (rev. 2), the counts per code
+/// and the total lose every unusable reply too, listed or not. Returns how many.
+fn forgive_in(d: &mut Decision) -> usize {
+    let (unusable, kept): (Vec<Failure>, Vec<Failure>) =
+        std::mem::take(&mut d.failures).into_iter().partition(Failure::is_unusable_reply);
+    d.failures = kept;
+    let note = |f: &Failure| format!("{f}: unavailable, the model looks broken this interval");
+    d.notes.unavailable_checks.extend(unusable.iter().map(note));
+    let mut forgiven = unusable.len() as u64;
+    if let (Some(total), Some(by_code)) = (&mut d.notes.failures_total, &mut d.notes.failures_by_code) {
+        let counted: u64 = UNUSABLE_CODES.iter().filter_map(|code| by_code.remove(*code)).sum();
+        if counted > forgiven {
+            d.notes.unavailable_checks.push(format!(
+                "{} more unusable model replies (not listed): unavailable, the model looks broken this interval",
+                counted - forgiven
+            ));
+            forgiven = counted;
         }
+        *total = total.saturating_sub(counted);
     }
-    forgiven
+    let remaining = d.notes.failures_total.unwrap_or(d.failures.len() as u64);
+    if remaining <= d.failures.len() as u64 {
+        // Every remaining failure is listed: no counts, as for a decision never truncated.
+        d.notes.failures_total = None;
+        d.notes.failures_by_code = None;
+    }
+    if forgiven > 0 {
+        d.accepted = remaining == 0;
+    }
+    forgiven as usize
 }
 
 #[cfg(test)]
@@ -213,5 +237,57 @@ mod tests {
         assert_eq!(t, vec![0.0, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5]);
         assert_eq!(category_frame_indices(), 3..6);
         assert_eq!(&t[category_frame_indices()], &[2.5, 3.5, 4.5]);
+    }
+
+    fn broken_model() -> LlmUsage {
+        LlmUsage { replies: 4, unusable: 3, ..LlmUsage::default() }
+    }
+
+    fn unusable(clip_id: &str) -> Failure {
+        Failure::CaptionSemanticResponseInvalid { clip_id: clip_id.into() }
+    }
+
+    #[test]
+    fn forgiving_updates_the_counts_of_a_truncated_decision() {
+        // 300 short captions (only 256 listed), then three unusable replies never listed.
+        let mut failures: Vec<Failure> = (0..300).map(|i| Failure::ShortCaption { clip_id: format!("c{i}") }).collect();
+        failures.extend(["a", "b"].map(unusable));
+        failures.push(Failure::CategoryStrictResponseInvalid { clip_id: "c".into() });
+        let mut d = Decision::evaluated("m", 1, failures, 300, 3, Default::default());
+        assert_eq!(d.notes.failures_total, Some(303));
+        assert_eq!(forgive_unusable_replies(&mut [&mut d], &broken_model()), 3);
+        assert_eq!(d.notes.failures_total, Some(300));
+        let by_code = d.notes.failures_by_code.as_ref().unwrap();
+        assert_eq!(by_code.len(), 1, "{by_code:?}");
+        assert_eq!(by_code["short_caption"], 300);
+        assert!(!d.accepted);
+        assert_eq!(d.notes.unavailable_checks.len(), 1, "{:?}", d.notes.unavailable_checks);
+        assert!(d.notes.unavailable_checks[0].starts_with("3 more unusable model replies"));
+    }
+
+    #[test]
+    fn forgiving_the_only_failures_accepts_and_drops_the_counts() {
+        // 256 listed unusable replies and one more counted: all forgiven, nothing remains.
+        let failures: Vec<Failure> = (0..257).map(|i| unusable(&format!("c{i}"))).collect();
+        let mut d = Decision::evaluated("m", 1, failures, 257, 3, Default::default());
+        assert_eq!(forgive_unusable_replies(&mut [&mut d], &broken_model()), 257);
+        assert!(d.accepted && d.failures.is_empty());
+        assert_eq!((d.notes.failures_total, d.notes.failures_by_code.as_ref()), (None, None));
+        assert_eq!(d.notes.unavailable_checks.len(), 257);
+        // A listed failure beside the unusable ones keeps the decision rejected.
+        let mut d = Decision::evaluated(
+            "m",
+            1,
+            vec![unusable("a"), Failure::EmptyCaption { clip_id: "b".into() }],
+            2,
+            2,
+            Default::default(),
+        );
+        assert_eq!(forgive_unusable_replies(&mut [&mut d], &broken_model()), 1);
+        assert!(!d.accepted);
+        assert_eq!(d.failures, [Failure::EmptyCaption { clip_id: "b".into() }]);
+        // A healthy model forgives nothing.
+        let healthy = LlmUsage { replies: 4, unusable: 2, ..LlmUsage::default() };
+        assert_eq!(forgive_unusable_replies(&mut [&mut d], &healthy), 0);
     }
 }

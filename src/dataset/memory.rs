@@ -1,5 +1,6 @@
-//! A process-wide memory budget for decoded datasets, so that evaluating many miners at
-//! once stays within a fixed amount of memory by design: every load reserves an estimate
+//! The process-wide memory budget for decoded datasets (bytes of RAM, not to be confused
+//! with the validator's per-miner *time* budget in `validator::budget`), so that
+//! evaluating many miners at once stays within a fixed amount of memory by design: every load reserves an estimate
 //! of what its rows cost (decoding and the checked frame) before decoding, waiting while
 //! other loads hold the budget, and gives it back when its package's evaluation ends.
 //!
@@ -14,11 +15,11 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 /// four 16-byte fingerprints, start, group ids, flags) plus the sorting scratch of the
 /// package-wide checks.
 pub const ROW_COST_BYTES: u64 = 640;
-/// Default budget shared by all loads of the process: 1 GiB, so eight concurrent
+/// Default budget shared by all loads of the process (`--memory-budget-mib`): 1 GiB, so eight concurrent
 /// evaluations of hostile 2,000,000-row packages take turns instead of needing 8 × 1.3 GB.
 pub const DEFAULT_BUDGET_BYTES: u64 = 1 << 30;
 
-/// A byte budget shared by concurrent loads.
+/// A budget of RAM bytes shared by concurrent dataset loads.
 #[derive(Debug)]
 pub struct MemoryBudget {
     total: u64,
@@ -28,7 +29,7 @@ pub struct MemoryBudget {
 
 /// Bytes held from a [`MemoryBudget`]; released on drop.
 #[derive(Debug)]
-pub struct Reservation {
+pub struct MemoryReservation {
     budget: Arc<MemoryBudget>,
     bytes: u64,
 }
@@ -40,14 +41,14 @@ impl MemoryBudget {
     }
 
     /// Reserves `bytes` (at most the whole budget), blocking while others hold too much.
-    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Reservation {
+    pub fn reserve(self: &Arc<Self>, bytes: u64) -> MemoryReservation {
         let bytes = bytes.min(self.total);
         let mut in_use = self.in_use.lock().unwrap_or_else(PoisonError::into_inner);
         while *in_use + bytes > self.total {
             in_use = self.freed.wait(in_use).unwrap_or_else(PoisonError::into_inner);
         }
         *in_use += bytes;
-        Reservation { budget: self.clone(), bytes }
+        MemoryReservation { budget: self.clone(), bytes }
     }
 
     /// Bytes currently reserved.
@@ -56,7 +57,7 @@ impl MemoryBudget {
     }
 }
 
-impl Drop for Reservation {
+impl Drop for MemoryReservation {
     fn drop(&mut self) {
         let mut in_use = self.budget.in_use.lock().unwrap_or_else(PoisonError::into_inner);
         *in_use = in_use.saturating_sub(self.bytes);

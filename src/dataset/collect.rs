@@ -114,17 +114,32 @@ pub enum ColumnData {
     #[default]
     Checked,
     /// Trimmed clip ids, and the rows repeating an earlier clip id.
-    ClipId { values: StrArena, repeated: Vec<u32> },
+    ClipId {
+        /// The trimmed clip ids.
+        values: StrArena,
+        /// Rows repeating an earlier clip id.
+        repeated: Vec<u32>,
+    },
     /// Rows repeating an earlier row's value (URIs normalised, hashes lowercased).
     Repeated(Vec<u32>),
     /// Declared source ids and their groups.
     SourceId(SourceGroups),
     /// Whether each URL's host is YouTube, and its canonical key and groups.
-    SourceUrl { youtube: Vec<bool>, keys: SourceGroups },
+    SourceUrl {
+        /// Whether each URL's host is YouTube.
+        youtube: Vec<bool>,
+        /// Canonical keys and their groups.
+        keys: SourceGroups,
+    },
     /// Clip starts.
     Start(Vec<f64>),
     /// Caption facts: word count (capped at the minimum) and whether it holds a URL.
-    Caption { words: Vec<u8>, has_url: Vec<bool> },
+    Caption {
+        /// Word count of each caption, capped at the minimum.
+        words: Vec<u8>,
+        /// Whether each caption holds a URL.
+        has_url: Vec<bool>,
+    },
 }
 
 /// What a column accumulates, by role, before [`Collector::finish`] reduces it.

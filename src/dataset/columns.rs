@@ -87,7 +87,7 @@ pub struct RowError {
 
 /// Result of decoding one column.
 #[derive(Debug)]
-pub struct ColumnOutcome {
+pub(crate) struct ColumnOutcome {
     /// The first rule violation, if any (then `data` is empty).
     pub error: Option<RowError>,
     /// The facts kept for the package-wide checks.
@@ -248,7 +248,7 @@ impl ColumnDecoder<'_> {
 
 /// Decodes and checks column `spec` (file field `index`) of the dataset at `path`,
 /// charging every decoded byte to `cap`.
-pub fn decode_column(
+pub(crate) fn decode_column(
     path: &Path,
     footer: &Footer,
     spec: &ColumnSpec,

@@ -32,7 +32,9 @@ impl Default for ReadLimits {
 /// What the footer says, after the checks.
 #[derive(Debug, Clone)]
 pub struct Footer {
+    /// The parsed parquet metadata.
     pub metadata: ArrowReaderMetadata,
+    /// Rows the footer declares (checked against the cap).
     pub num_rows: u64,
     /// For every spec column: its index in the file's top-level fields, if present.
     pub column_indices: Vec<Option<usize>>,

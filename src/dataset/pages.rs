@@ -44,7 +44,7 @@ fn data_area(path: &Path) -> Result<(u64, u64), DatasetError> {
 
 /// Checks that the chunks of the file's leaf columns `leaves` (every row group) lie inside
 /// the data area and do not overlap.
-pub fn check_chunk_ranges(path: &Path, meta: &ParquetMetaData, leaves: &[usize]) -> Result<(), DatasetError> {
+pub(crate) fn check_chunk_ranges(path: &Path, meta: &ParquetMetaData, leaves: &[usize]) -> Result<(), DatasetError> {
     let (lo, hi) = data_area(path)?;
     let mut ranges = Vec::new();
     for (g, group) in meta.row_groups().iter().enumerate() {
@@ -94,7 +94,7 @@ fn longest_plain_value(buf: &[u8]) -> usize {
 
 /// Walks every page of leaf column `leaf` in every row group; returns an upper bound on
 /// the size of one decoded value.
-pub fn walk_column(path: &Path, meta: &ParquetMetaData, leaf: usize) -> Result<usize, DatasetError> {
+pub(crate) fn walk_column(path: &Path, meta: &ParquetMetaData, leaf: usize) -> Result<usize, DatasetError> {
     let file = Arc::new(File::open(path).map_err(|e| DatasetError::Internal(format!("cannot open dataset: {e}")))?);
     let mut longest = 8usize;
     for (g, group) in meta.row_groups().iter().enumerate() {

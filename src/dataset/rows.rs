@@ -15,17 +15,27 @@ use crate::spec::{ColumnRole, ColumnSpec, SpecDefinition};
 /// The fields of a sampled row the asset and LLM stages need (strings trimmed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampledRow {
+    /// The row number in `dataset.parquet`.
     pub index: usize,
+    /// The clip id.
     pub clip_id: String,
+    /// Where the clip lives in the bucket.
     pub clip_uri: String,
+    /// The clip's declared sha256.
     pub clip_sha256: String,
+    /// Where the first frame lives in the bucket.
     pub first_frame_uri: String,
+    /// The first frame's declared sha256.
     pub first_frame_sha256: String,
+    /// The declared frame rate.
     pub fps: f64,
+    /// The caption.
     pub caption: String,
     /// The claimed source (the source check): declared video id, URL and start seconds.
     pub source_video_id: String,
+    /// The claimed source URL.
     pub source_video_url: String,
+    /// The claimed start in the source, seconds.
     pub clip_start_sec: f64,
 }
 

@@ -17,12 +17,16 @@ use crate::model::ClipRecord;
 /// Errors writing a dataset.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// The file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The rows could not be encoded as parquet.
     #[error("cannot encode the dataset: {0}")]
     Encode(String),
 }

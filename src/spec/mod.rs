@@ -26,14 +26,23 @@ pub trait DatasetSpec: Send + Sync {
 /// Errors loading a spec definition.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// A definition does not parse.
     #[error("spec definition {name} is invalid: {source}")]
     Definition {
+        /// The definition's name.
         name: String,
+        /// Why it does not parse.
         #[source]
         source: serde_json::Error,
     },
+    /// A definition lacks a column the checks need.
     #[error("spec {spec_id} lacks a column with role {role:?}")]
-    MissingRole { spec_id: String, role: ColumnRole },
+    MissingRole {
+        /// The spec.
+        spec_id: String,
+        /// The missing role.
+        role: ColumnRole,
+    },
 }
 
 /// The specs this build knows.

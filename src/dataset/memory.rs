@@ -65,6 +65,11 @@ impl Drop for MemoryReservation {
     }
 }
 
+/// The estimated memory of decoding and checking `rows` rows.
+pub fn cost_of(rows: u64) -> u64 {
+    rows.saturating_mul(ROW_COST_BYTES)
+}
+
 static GLOBAL: OnceLock<Arc<MemoryBudget>> = OnceLock::new();
 
 /// The process-wide budget (the default size unless [`configure`] ran first).

@@ -79,7 +79,8 @@ impl LoadedDataset {
     }
 }
 
-/// Inspects, decodes and checks every column of the dataset at `path` against `spec`.
+/// Inspects, decodes and checks every column of the dataset at `path` against `spec`,
+/// reserving its memory from the process-wide budget first (waiting for it here).
 ///
 /// Columns decode in parallel (rayon), each streaming batches sized to a byte budget and
 /// charging every decoded byte to one cap for the whole dataset; a rule violation reports
@@ -87,17 +88,29 @@ impl LoadedDataset {
 /// are cut and their rows listed (`value_too_long`, a row failure).
 pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<LoadedDataset, DatasetError> {
     let footer = inspect(path, spec, limits)?;
+    let reservation = (footer.num_rows > 0).then(|| memory::global().reserve(memory::cost_of(footer.num_rows)));
+    load_inspected(path, spec, limits, footer, reservation)
+}
+
+/// [`load`] of an already inspected file whose memory the caller reserved (or, for an
+/// empty dataset, did not need to).
+pub fn load_inspected(
+    path: &Path,
+    spec: &SpecDefinition,
+    limits: &ReadLimits,
+    footer: Footer,
+    reservation: Option<memory::MemoryReservation>,
+) -> Result<LoadedDataset, DatasetError> {
     if footer.num_rows == 0 {
         let frame = Arc::new(DatasetFrame::from_parts(FrameParts::default())?);
         return Ok(LoadedDataset { footer, frame, reservation: None });
     }
-    let reservation = memory::global().reserve(footer.num_rows.saturating_mul(memory::ROW_COST_BYTES));
     let columns = decode_columns(path, &footer, spec, limits)?;
     if let Some((e, name)) = first_error(&columns) {
         return Err(DatasetError::Schema(format!("row {}: column `{name}` {}", e.row, e.message)));
     }
     let frame = Arc::new(DatasetFrame::from_parts(assemble(columns))?);
-    Ok(LoadedDataset { footer, frame, reservation: Some(Arc::new(reservation)) })
+    Ok(LoadedDataset { footer, frame, reservation: reservation.map(Arc::new) })
 }
 
 /// Decodes the spec's columns present in the file, in parallel, in spec order, with

@@ -123,10 +123,6 @@ impl ContentChecks {
 
 #[async_trait]
 impl RowCheck for ContentChecks {
-    fn name(&self) -> &'static str {
-        "content"
-    }
-
     async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult {
         let mut out = RowCheckResult::default();
         let semantic = self.semantic.as_ref().filter(|_| position < self.semantic_max_samples);

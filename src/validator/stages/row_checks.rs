@@ -27,8 +27,6 @@ pub struct RowCheckResult {
 /// A check over one sampled row whose clip was fetched and verified.
 #[async_trait]
 pub trait RowCheck: Send + Sync {
-    /// Short name for notes and logs.
-    fn name(&self) -> &'static str;
     /// Checks the row; `position` is its place among the package's sampled rows (0-based),
     /// so a check can cap how many rows of one package it looks at.
     async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult;

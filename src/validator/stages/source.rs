@@ -107,10 +107,6 @@ impl SourceCheck {
 
 #[async_trait]
 impl RowCheck for SourceCheck {
-    fn name(&self) -> &'static str {
-        "source"
-    }
-
     async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult {
         let mut out = RowCheckResult::default();
         if position >= self.max_rows {

@@ -53,8 +53,8 @@ impl IntervalArgs {
             expected_category: self.category().map(str::to_string),
             enabled_specs: trimmed(&self.specs).collect(),
             max_miners: MAX_MINERS_PER_INTERVAL,
-            miner_concurrency: self.miner_concurrency.max(1),
-            miner_budget: budget.max(Duration::from_secs(1)),
+            miner_concurrency: self.miner_concurrency,
+            miner_budget: budget,
             upload_grace,
             excluded: trimmed(&self.exclude_hotkeys).collect::<BTreeSet<_>>(),
         }

@@ -67,14 +67,6 @@ pub(crate) struct ServiceArgs {
     pub(crate) metrics_addr: String,
 }
 
-impl std::ops::Deref for ServiceArgs {
-    type Target = StorageArgs;
-
-    fn deref(&self) -> &StorageArgs {
-        &self.storage
-    }
-}
-
 impl ServiceArgs {
     /// Serves `/metrics` with `render` unless the address is empty.
     pub(crate) async fn serve_metrics(

@@ -101,7 +101,7 @@ fn required<'a, T: std::ops::Deref<Target = str>>(value: &'a Option<T>, name: &s
 /// The owner dataset bucket: a local directory, or R2 with the owner's write keys.
 fn owner_db(args: &SyncArgs, endpoint: Option<String>) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let bucket = required(&args.owner_db_bucket, "NEXIS_OWNER_DB_BUCKET")?;
-    if let Some(dir) = &args.service.buckets_dir {
+    if let Some(dir) = &args.service.storage.buckets_dir {
         return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
     }
     let credentials = R2Credentials {
@@ -172,16 +172,16 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     }
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;
-    let endpoint = args.service.endpoint();
+    let endpoint = args.service.storage.endpoint();
     let record_info = args.record_info_write.store(
         &args.record_info,
-        args.service.buckets_dir.as_ref(),
+        args.service.storage.buckets_dir.as_ref(),
         endpoint.clone(),
         "the owner sync",
     )?;
     let owner_db = owner_db(&args, endpoint.clone())?;
-    let stores = args.service.miner_stores();
-    let workdir = args.service.workdir()?;
+    let stores = args.service.storage.miner_stores();
+    let workdir = args.service.storage.workdir()?;
     let progress = ProgressStore::open(&workdir.join("owner-sync").join("progress"))?;
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
     let metrics = Arc::new(SyncMetrics::new());

@@ -101,19 +101,19 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
     let network = args.chain.network()?;
     let (clock, windows) = args.blocks.resolve()?;
     let poll = args.intervals.poll()?;
-    if args.service.workdir.is_none() && !network.is_embedded() {
+    if args.service.storage.workdir.is_none() && !network.is_embedded() {
         warn!(
             workdir = %workdir(None).display(),
             "NEXIS_WORKDIR is not set: validator state goes to the default state directory; set it explicitly for a service"
         );
     }
-    let workdir = args.service.workdir()?;
+    let workdir = args.service.storage.workdir()?;
     let seat = Seat { netuid: args.chain.netuid(&network)?, clock, hotkey: Arc::new(args.chain.hotkey()?) };
     let owner_store = owner_store(args, &seat)?;
     let packages = package_validator(args, &workdir).await?;
     let chain: Arc<dyn Chain> = Arc::from(args.chain.connect(&network).await?);
     let state = ValidatorState::open(&workdir.join("validator-state"))?;
-    let mut config = ValidatorConfig::new(seat, chain, args.service.miner_stores(), packages, state);
+    let mut config = ValidatorConfig::new(seat, chain, args.service.storage.miner_stores(), packages, state);
     let m = config.metrics.clone();
     args.service.serve_metrics(move || m.render()).await?;
     let budget = Duration::from_secs(args.miner_budget_sec);
@@ -126,7 +126,8 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
         set_weights: true,
     };
     config.api = evidence_api(args, &config.seat)?;
-    config.snapshot = args.record_info.source(args.service.buckets_dir.as_ref(), args.service.endpoint())?;
+    config.snapshot =
+        args.record_info.source(args.service.storage.buckets_dir.as_ref(), args.service.storage.endpoint())?;
     if let Some(store) = owner_store {
         owner_mode(args, &mut config, store, &workdir)?;
     }
@@ -153,8 +154,9 @@ fn owner_store(args: &ValidateArgs, seat: &Seat) -> anyhow::Result<Option<Arc<dy
         return Ok(None);
     }
     let who = "owner mode (NEXIS_OWNER_VALIDATOR_HOTKEY is this validator's hotkey)";
-    let endpoint = args.service.endpoint();
-    let store = args.record_info_write.store(&args.record_info, args.service.buckets_dir.as_ref(), endpoint, who)?;
+    let endpoint = args.service.storage.endpoint();
+    let store =
+        args.record_info_write.store(&args.record_info, args.service.storage.buckets_dir.as_ref(), endpoint, who)?;
     info!("owner mode: publishing accepted bundles and the overlap snapshot after each interval");
     Ok(Some(store))
 }

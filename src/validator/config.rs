@@ -86,10 +86,7 @@ impl ValidatorConfig {
         if self.service.poll.is_zero() {
             return Err(ConfigError::ZeroLength("NEXIS_BLOCK_POLL_SEC"));
         }
-        let mut intervals = self.intervals;
-        intervals.miner_concurrency = intervals.miner_concurrency.max(1);
-        intervals.miner_budget = intervals.miner_budget.max(std::time::Duration::from_secs(1));
-        let evaluator = IntervalEvaluator::new(self.seat, self.chain, self.stores, self.packages, intervals);
+        let evaluator = IntervalEvaluator::new(self.seat, self.chain, self.stores, self.packages, self.intervals);
         Ok(ValidatorService::new(
             evaluator,
             self.state,

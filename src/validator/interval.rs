@@ -165,14 +165,17 @@ pub struct IntervalEvaluator {
 
 impl IntervalEvaluator {
     /// An evaluator of `seat`'s intervals reading miner buckets through `stores` and
-    /// validating packages with `validator`.
+    /// validating packages with `validator`; at least one miner at a time, and at least a
+    /// second of budget each.
     pub fn new(
         seat: Seat,
         chain: Arc<dyn Chain>,
         stores: Arc<dyn MinerStores>,
         validator: PackageValidator,
-        settings: IntervalSettings,
+        mut settings: IntervalSettings,
     ) -> Self {
+        settings.miner_concurrency = settings.miner_concurrency.max(1);
+        settings.miner_budget = settings.miner_budget.max(Duration::from_secs(1));
         Self { seat, chain, stores, validator, settings }
     }
 
@@ -321,7 +324,7 @@ impl IntervalEvaluator {
             self.validate_miner(req, store)
         });
         let results: Vec<Result<PackageOutcome, EnvironmentError>> =
-            futures::stream::iter(jobs).buffered(self.settings.miner_concurrency.max(1)).collect().await;
+            futures::stream::iter(jobs).buffered(self.settings.miner_concurrency).collect().await;
         results.into_iter().map(|r| r.map_err(IntervalError::from)).collect()
     }
 

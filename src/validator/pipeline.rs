@@ -91,6 +91,11 @@ impl PackageValidator {
         Self { registry, probe, limits, row_checks: Vec::new(), scratch }
     }
 
+    /// Where temporary downloads go.
+    pub(crate) fn scratch(&self) -> &std::path::Path {
+        &self.scratch
+    }
+
     /// Adds a check over sampled, verified rows (semantic, category, source).
     pub fn with_row_check(mut self, check: Arc<dyn RowCheck>) -> Self {
         self.row_checks.push(check);

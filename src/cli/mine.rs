@@ -18,6 +18,7 @@ use super::chain::ChainArgs;
 use super::check::registry_for;
 use super::llm::LlmArgs;
 use super::r2::R2Credentials;
+use super::self_check::SelfCheckArgs;
 use super::service::workdir;
 use nexis::chain::NetUid;
 use nexis::chain::commitment::bucket_for_hotkey;
@@ -27,6 +28,7 @@ use nexis::miner::caption::{Captioner, LlmCaptioner};
 use nexis::miner::clipper::Clipper;
 use nexis::miner::download::Downloader;
 use nexis::miner::ledger::Ledger;
+use nexis::miner::metrics::MinerMetrics;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{Miner, MinerSettings};
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
@@ -108,6 +110,8 @@ pub(crate) struct MineArgs {
     pub(crate) llm: LlmArgs,
     #[command(flatten)]
     pub(crate) blocks: BlockArgs,
+    #[command(flatten)]
+    pub(crate) self_check: SelfCheckArgs,
 }
 
 fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -151,6 +155,8 @@ fn build_miner(
 ) -> anyhow::Result<Miner> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let category = args.category.trim();
+    let category = (!category.is_empty()).then_some(category);
+    let self_check = args.self_check.self_check(&args.llm, args.spec.trim(), category, probe.clone(), workdir)?;
     Ok(Miner {
         settings: MinerSettings {
             sources_file: args.sources_file.clone(),
@@ -166,7 +172,7 @@ fn build_miner(
             netuid,
             interval_id: 0,
             spec_id: args.spec.trim().to_string(),
-            category: (!category.is_empty()).then(|| category.to_string()),
+            category: category.map(str::to_string),
         },
         downloader: Downloader {
             raw_dir: workdir.join("raw"),
@@ -183,6 +189,8 @@ fn build_miner(
         captioner,
         ledger: Ledger::open(&workdir.join("miner-ledger"))?,
         store: bucket_store(args, &hotkey)?,
+        self_check,
+        metrics: MinerMetrics::default(),
     })
 }
 
@@ -204,6 +212,8 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
     let probe: Arc<dyn MediaProbe> = Arc::new(probe);
     let miner = build_miner(&args, &workdir, hotkey.ss58(), netuid, probe, captioner)?;
+    let metrics = miner.metrics.clone();
+    args.self_check.serve_metrics(move || metrics.render()).await?;
     if args.once
         && let Some(interval) = args.interval
     {
@@ -214,6 +224,7 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
                 "interval_id": report.interval_id, "records": report.records, "clips_failed": report.clips_failed,
                 "captions_dropped": report.captions_dropped, "sources_failed": report.sources_failed,
                 "skipped": report.skipped, "resumed": report.resumed,
+                "self_check_dropped": report.self_check_dropped, "recaptioned": report.recaptioned,
             })
         );
         return Ok(ExitCode::SUCCESS);

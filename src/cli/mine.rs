@@ -20,6 +20,7 @@ use super::llm::LlmArgs;
 use super::r2::R2Credentials;
 use super::self_check::SelfCheckArgs;
 use super::service::workdir;
+use super::sources::SearchArgs;
 use nexis::chain::NetUid;
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::llm::ChatClient;
@@ -37,8 +38,9 @@ use nexis::storage::{LocalStore, ObjectStore, S3Store};
 
 /// Arguments of `nexis mine`.
 #[derive(Debug, Args)]
-#[command(after_help = "Sources come from NEXIS_SOURCES_FILE (one YouTube URL per line). A source file \
-    already in NEXIS_WORKDIR/raw/{video_id}.mp4 is used without downloading.\n\n\
+#[command(after_help = "Sources come from NEXIS_SOURCES_FILE (one YouTube URL per line) and, with \
+    NEXIS_SOURCES_QUERIES, from YouTube searches. A source file already in \
+    NEXIS_WORKDIR/raw/{video_id}.mp4 is used without downloading.\n\n\
     Example (one package into a local directory):\n  nexis mine --once --interval 7756800 --out ./bucket")]
 pub(crate) struct MineArgs {
     #[command(flatten)]
@@ -79,9 +81,15 @@ pub(crate) struct MineArgs {
     /// Timeout of one ffmpeg run, seconds.
     #[arg(long, env = "NEXIS_FFMPEG_TIMEOUT_SEC", default_value_t = 300)]
     pub(crate) ffmpeg_timeout_sec: u64,
-    /// yt-dlp binary.
-    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
-    pub(crate) yt_dlp: PathBuf,
+    /// File of YouTube search phrases, one per line: before each interval they are searched
+    /// (`nexis sources discover`'s filters) and the results mined with the sources file's.
+    #[arg(long, env = "NEXIS_SOURCES_QUERIES")]
+    pub(crate) sources_queries: Option<PathBuf>,
+    /// Search results asked per phrase.
+    #[arg(long, env = "NEXIS_SOURCES_PER_QUERY", default_value_t = 10)]
+    pub(crate) sources_per_query: usize,
+    #[command(flatten)]
+    pub(crate) search: SearchArgs,
     /// Timeout of one download attempt, seconds.
     #[arg(long, env = "NEXIS_YT_DLP_TIMEOUT_SEC", default_value_t = 1800)]
     pub(crate) yt_dlp_timeout_sec: u64,
@@ -166,6 +174,7 @@ fn build_miner(
             caption_concurrency: args.llm.llm_concurrency.max(1),
             upload: UploadPolicy::default(),
             progress: std::io::stderr().is_terminal(),
+            discovery: args.search.plan(args.sources_queries.as_deref(), workdir, args.sources_per_query)?,
         },
         info: PackageInfo {
             miner_hotkey: hotkey.clone(),
@@ -176,9 +185,10 @@ fn build_miner(
         },
         downloader: Downloader {
             raw_dir: workdir.join("raw"),
-            binary: args.yt_dlp.clone(),
+            binary: args.search.yt_dlp.clone(),
             timeout: Duration::from_secs(args.yt_dlp_timeout_sec.max(1)),
             attempts: 3,
+            extra_args: args.search.access_args()?,
         },
         clipper: Clipper {
             probe: probe.clone(),

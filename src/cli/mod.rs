@@ -20,6 +20,7 @@ mod secret;
 mod self_check;
 mod service;
 mod source_auth;
+mod sources;
 mod sync;
 mod validate;
 
@@ -72,6 +73,9 @@ enum Command {
     Chain(chain::ChainCommand),
     /// Build and upload this miner's package for every interval (or once).
     Mine(Box<mine::MineArgs>),
+    /// Miner sources: search YouTube for usable videos (`sources discover`).
+    #[command(subcommand)]
+    Sources(sources::SourcesCommand),
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
     /// Report miners whose clips do not come from the YouTube source they claim (sidecar).
@@ -162,6 +166,7 @@ pub(crate) fn main() -> ExitCode {
             Command::CommitCredentials(args) => chain::commit(*args).await,
             Command::Chain(cmd) => chain::run(cmd).await,
             Command::Mine(args) => mine::run(*args).await,
+            Command::Sources(cmd) => sources::run(cmd).await,
             Command::Validate(args) => validate::run(*args).await,
             Command::ValidateSourceAuth(args) => source_auth::run(*args).await,
             Command::SyncOwnerDatasets(args) => sync::run(*args).await,

@@ -65,7 +65,10 @@ impl SelfCheckArgs {
         if let Some(checks) = self.content_checks(llm, category)? {
             validator = validator.with_content_checks(checks);
         }
-        info!(model_checks = self.self_check_model_checks, "self-check on: our validator checks every row before upload");
+        info!(
+            model_checks = self.self_check_model_checks,
+            "self-check on: our validator checks every row before upload"
+        );
         Ok(Some(SelfCheck::new(validator)))
     }
 
@@ -91,7 +94,10 @@ impl SelfCheckArgs {
     }
 
     /// Serves the miner's `/metrics` with `render` unless the address is empty.
-    pub(crate) async fn serve_metrics(&self, render: impl Fn() -> String + Clone + Send + Sync + 'static) -> anyhow::Result<()> {
+    pub(crate) async fn serve_metrics(
+        &self,
+        render: impl Fn() -> String + Clone + Send + Sync + 'static,
+    ) -> anyhow::Result<()> {
         let text = self.metrics_addr.trim();
         if text.is_empty() {
             return Ok(());

@@ -371,6 +371,7 @@ impl MinerPlan<'_> {
                 caption_concurrency: self.clip_concurrency,
                 upload: UploadPolicy { attempts: 2, backoff: Duration::from_millis(50), concurrency: 4 },
                 progress: false,
+                discovery: None,
             },
             info: PackageInfo {
                 miner_hotkey: who.ss58(),
@@ -385,6 +386,7 @@ impl MinerPlan<'_> {
                 binary: home.join("no-downloads-in-the-demo"),
                 timeout: Duration::from_secs(1),
                 attempts: 1,
+                extra_args: Vec::new(),
             },
             clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(120), threads: 1 },
             probe,

@@ -3,6 +3,7 @@
 
 pub mod caption;
 pub mod clipper;
+pub mod discover;
 pub mod download;
 pub mod ledger;
 pub mod metrics;

@@ -2,8 +2,8 @@
 //! → package → upload. A failing source or clip is logged and skipped; only trouble with
 //! our own disk or the bucket ends the interval with an error.
 
-use std::convert::Infallible;
 use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use super::caption::{Captioner, caption_clip};
 use super::clipper::{Clipper, CutClip, segment_starts};
+use super::discover::{DiscoveryPlan, state_sources};
 use super::download::{DownloadError, Downloader};
 use super::ledger::{Ledger, LedgerError};
 use super::metrics::{CodeLabel, MinerMetrics};
@@ -26,8 +27,8 @@ use super::self_check::{SelfCheck, Verdict};
 use super::sources::{Source, SourcesError, read_sources};
 use crate::chain::Chain;
 use crate::media::MediaProbe;
-use crate::model::{ClipRecord, Failure};
 use crate::media::ffmpeg::frames_at;
+use crate::model::{ClipRecord, Failure};
 use crate::protocol::{CLIP_DURATION_SEC, IntervalClock};
 use crate::shutdown::{Shutdown, run_every};
 use crate::storage::{ObjectStore, StorageError, manifest_key};
@@ -85,6 +86,8 @@ pub struct MinerSettings {
     pub upload: UploadPolicy,
     /// Show progress bars (a terminal is attached).
     pub progress: bool,
+    /// Sources found by search phrases, mined with the static list (`None`: only the list).
+    pub discovery: Option<DiscoveryPlan>,
 }
 
 /// What one interval produced.
@@ -106,7 +109,8 @@ pub struct MineReport {
     pub resumed: bool,
     /// Rows the self-check dropped before upload, by failure code.
     pub self_check_dropped: BTreeMap<String, usize>,
-    /// Rows the self-check had captioned again (and then kept).
+    /// Rows captioned again because the self-check rejected their caption (a row whose
+    /// new caption fails too is then dropped, and also counted in `self_check_dropped`).
     pub recaptioned: usize,
 }
 
@@ -257,7 +261,7 @@ impl Miner {
     /// Sources and the plan of segments: downloads and probes each source and plans its
     /// unpublished segments, up to the clip limit. A failing source is counted and skipped.
     async fn plan_segments(&self, interval_id: u64, report: &mut MineReport) -> Result<Vec<PlannedClip>, MineError> {
-        let sources = read_sources(&self.settings.sources_file)?;
+        let sources = self.sources().await?;
         let mut plan = Vec::new();
         let bar = self.bar(sources.len() as u64, "download");
         for source in &sources {
@@ -302,6 +306,31 @@ impl Miner {
         bar.finish_and_clear();
         info!(interval_id, sources = sources.len(), planned = plan.len(), "cutting clips");
         Ok(plan)
+    }
+
+    /// The static source list, then the discovered sources (searched again first when
+    /// discovery is on) not already in it.
+    async fn sources(&self) -> Result<Vec<Source>, MineError> {
+        let Some(plan) = &self.settings.discovery else { return Ok(read_sources(&self.settings.sources_file)?) };
+        let mut sources = match read_sources(&self.settings.sources_file) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "no static sources; mining discovered sources only");
+                Vec::new()
+            }
+        };
+        plan.refresh(&self.ledger).await?;
+        match state_sources(&plan.state_file) {
+            Ok(found) => {
+                for s in found {
+                    if !sources.iter().any(|k| k.video_id == s.video_id) {
+                        sources.push(s);
+                    }
+                }
+            }
+            Err(e) => warn!(file = %plan.state_file.display(), error = %e, "cannot read the discovered sources"),
+        }
+        Ok(sources)
     }
 
     /// Clips, in parallel; the bar moves with each clip's encode progress. A failing clip
@@ -480,11 +509,11 @@ impl Miner {
             };
             if failures.iter().all(Failure::is_caption_failure) && recaptioned.insert(clip.clip_id.clone()) {
                 if let Some(text) = self.caption_one(&clip).await {
-                info!(clip_id = %clip.clip_id, failure = %first, "self-check: captioning the row again");
-                self.metrics.recaptioned.inc();
-                report.recaptioned += 1;
-                kept.push((clip, text));
-                continue;
+                    info!(clip_id = %clip.clip_id, failure = %first, "self-check: captioning the row again");
+                    self.metrics.recaptioned.inc();
+                    report.recaptioned += 1;
+                    kept.push((clip, text));
+                    continue;
                 }
             }
             let code = first.code();

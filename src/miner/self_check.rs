@@ -48,7 +48,8 @@ impl SelfCheck {
         let request = PackageRequest::new(info.miner_hotkey.clone(), Arc::new(terms));
         let mut outcome = self.validator.validate(&store, &request).await?;
         forgive_unusable_replies(&mut [&mut outcome.decision], &outcome.llm);
-        let mut verdict = Verdict { unavailable: outcome.decision.notes.unavailable_checks.clone(), ..Verdict::default() };
+        let mut verdict =
+            Verdict { unavailable: outcome.decision.notes.unavailable_checks.clone(), ..Verdict::default() };
         for failure in outcome.decision.failures {
             let row = match &failure {
                 Failure::InvalidAssetUri { uri } => {

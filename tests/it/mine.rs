@@ -100,6 +100,7 @@ impl Setup {
                 caption_concurrency: 4,
                 upload: UploadPolicy { attempts: 2, backoff: Duration::from_millis(10), concurrency: 4 },
                 progress: false,
+                discovery: None,
             },
             info: PackageInfo {
                 miner_hotkey: MINER.into(),
@@ -113,6 +114,7 @@ impl Setup {
                 binary: PathBuf::from("/nonexistent/yt-dlp"),
                 timeout: Duration::from_secs(5),
                 attempts: 1,
+                extra_args: Vec::new(),
             },
             clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(120), threads: 1 },
             probe,
@@ -349,7 +351,7 @@ pub(crate) fn nature_reply() -> String {
 
 /// A chat-completions server whose captions always pass the validator's rules and whose
 /// judges (the self-check's) accept every row.
-async fn caption_server() -> ChatServer {
+pub(crate) async fn caption_server() -> ChatServer {
     ChatServer::start(|body, n| {
         Answer::Text(match body["model"].as_str() {
             Some(SEMANTIC_JUDGE) => "{\"match\": true}".into(),
@@ -638,6 +640,7 @@ async fn yt_dlp_gets_720p_mp4_no_playlist_an_explicit_path_and_is_skipped_for_ca
         binary,
         timeout,
         attempts,
+        extra_args: Vec::new(),
     };
     let ok = downloader(fake_yt_dlp(tmp.path(), "ok"), 1, Duration::from_secs(30));
     let path = ok.fetch(&source).await.expect("download");

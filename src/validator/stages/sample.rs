@@ -45,7 +45,11 @@ pub async fn sample_rows(
 }
 
 /// Every row of a loaded dataset as the regular sample (the miner's self-check).
-pub async fn all_rows(path: PathBuf, loaded: &LoadedDataset, spec: Arc<dyn DatasetSpec>) -> Result<Sample, LoadFailure> {
+pub async fn all_rows(
+    path: PathBuf,
+    loaded: &LoadedDataset,
+    spec: Arc<dyn DatasetSpec>,
+) -> Result<Sample, LoadFailure> {
     let rows = read(path, loaded, spec, (0..loaded.num_rows()).collect()).await?;
     Ok(Sample { rows, extra: Vec::new() })
 }

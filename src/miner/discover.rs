@@ -170,13 +170,12 @@ pub struct Discovered {
     pub discovered_at: DateTime<Utc>,
 }
 
+/// Candidates sorted by the filters: the kept ones, and the others with the reason.
+pub type Sorted = (Vec<Candidate>, Vec<(Candidate, String)>);
+
 /// The candidates of `found` that pass `filters` and have no segment in `ledger`, each
 /// with its rejection reason otherwise.
-pub fn apply_filters(
-    found: Vec<Candidate>,
-    filters: &Filters,
-    ledger: Option<&Ledger>,
-) -> Result<(Vec<Candidate>, Vec<(Candidate, String)>), LedgerError> {
+pub fn apply_filters(found: Vec<Candidate>, filters: &Filters, ledger: Option<&Ledger>) -> Result<Sorted, LedgerError> {
     let (mut kept, mut rejected) = (Vec::new(), Vec::new());
     for c in found {
         if let Some(reason) = c.rejection(filters) {

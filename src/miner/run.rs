@@ -507,14 +507,15 @@ impl Miner {
                 kept.push((clip, caption));
                 continue;
             };
-            if failures.iter().all(Failure::is_caption_failure) && recaptioned.insert(clip.clip_id.clone()) {
-                if let Some(text) = self.caption_one(&clip).await {
-                    info!(clip_id = %clip.clip_id, failure = %first, "self-check: captioning the row again");
-                    self.metrics.recaptioned.inc();
-                    report.recaptioned += 1;
-                    kept.push((clip, text));
-                    continue;
-                }
+            if failures.iter().all(Failure::is_caption_failure)
+                && recaptioned.insert(clip.clip_id.clone())
+                && let Some(text) = self.caption_one(&clip).await
+            {
+                info!(clip_id = %clip.clip_id, failure = %first, "self-check: captioning the row again");
+                self.metrics.recaptioned.inc();
+                report.recaptioned += 1;
+                kept.push((clip, text));
+                continue;
             }
             let code = first.code();
             warn!(clip_id = %clip.clip_id, failures = ?failures.iter().map(ToString::to_string).collect::<Vec<_>>(),

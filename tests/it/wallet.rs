@@ -111,7 +111,8 @@ fn clear_errors_for_missing_encrypted_and_broken_files() {
     assert!(matches!(err, WalletError::Missing { .. }) && err.to_string().contains("btcli wallet new_hotkey"), "{err}");
 
     let password = PasswordSource::Given(Password::new("pw"));
-    let cases: [(&str, fn(&WalletError) -> bool, &str); 3] = [
+    type Case = (&'static str, fn(&WalletError) -> bool, &'static str);
+    let cases: [Case; 3] = [
         ("$NACL\u{1}\u{2}encrypted-bytes", |e| matches!(e, WalletError::BadKey { .. }), "too short"),
         ("$ARGON2id$v=19$m=65536", |e| matches!(e, WalletError::Encrypted { .. }), "unknown format"),
         ("gAAAAABlegacyfernet", |e| matches!(e, WalletError::LegacyEncryption { .. }), "re-encrypt it with btcli"),

@@ -4,9 +4,9 @@
 //! override it explicitly; the defaults are the live-network values.
 
 /// Protocol version supported by `video_v1`.
-pub(crate) const PROTOCOL_VERSION: &str = "1.0.0";
+pub const PROTOCOL_VERSION: &str = "1.0.0";
 /// Schema version supported by `video_v1`.
-pub(crate) const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.0.0";
 /// Declared clip duration in seconds.
 pub(crate) const CLIP_DURATION_SEC: f64 = 5.0;
 /// Tolerance on the real (probed) duration (inclusive).

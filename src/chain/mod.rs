@@ -9,6 +9,7 @@
 pub mod commit_reveal;
 pub mod commitment;
 pub mod embedded;
+pub(crate) mod keyfile;
 pub mod network;
 pub mod subtensor;
 pub mod wallet;

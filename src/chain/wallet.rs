@@ -11,6 +11,9 @@ use subxt::utils::AccountId32;
 use subxt_signer::bip39::Mnemonic;
 use subxt_signer::sr25519::Keypair;
 
+pub use super::keyfile::{Password, PasswordSource};
+use super::keyfile::{Protection, decrypt_nacl, protection};
+
 /// `BT_WALLET_PATH` when unset, as the Bittensor wallet tool has it.
 pub(crate) const DEFAULT_WALLET_PATH: &str = "~/.bittensor/wallets";
 
@@ -29,11 +32,39 @@ pub enum WalletError {
         /// The path looked at.
         path: PathBuf,
     },
-    /// The key file is password-encrypted.
-    #[error("key file {path} is encrypted; nexis needs an unencrypted hotkey (regenerate it without a password)")]
+    /// The key file is encrypted in a format nobody writes (not btwallet's `$NACL`).
+    #[error("key file {path} is encrypted in an unknown format; nexis reads plain and $NACL (btcli) hotkeys")]
     Encrypted {
         /// The key file.
         path: PathBuf,
+    },
+    /// The key file uses an encryption btcli no longer writes.
+    #[error(
+        "key file {path} is encrypted with the old {format} format, which nexis does not read; \
+         re-encrypt it with btcli (e.g. `btcli wallet regen-hotkey` writes the current $NACL format)"
+    )]
+    LegacyEncryption {
+        /// The key file.
+        path: PathBuf,
+        /// The format found.
+        format: &'static str,
+    },
+    /// The key file is `$NACL`-encrypted and no password is available.
+    #[error(
+        "key file {path} is password-encrypted ($NACL): set NEXIS_WALLET_PASSWORD, or \
+         NEXIS_WALLET_PASSWORD_FILE to a file holding the password, or run on a terminal to be asked"
+    )]
+    NoPassword {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The password does not open the `$NACL` key file.
+    #[error("wrong password for the encrypted key file {path} (password from {from})")]
+    WrongPassword {
+        /// The key file.
+        path: PathBuf,
+        /// Where the password came from.
+        from: String,
     },
     /// The key file is not JSON.
     #[error("key file {path} is not valid JSON: {reason}")]
@@ -97,10 +128,22 @@ impl Hotkey {
     }
 
     /// Loads `{wallet_path}/{wallet_name}/hotkeys/{hotkey_name}`: `secretPhrase`, else
-    /// `secretSeed`, else `privateKey`, as the Bittensor wallet does.
+    /// `secretSeed`, else `privateKey`, as the Bittensor wallet does. A `$NACL`-encrypted
+    /// file is opened with the password from the environment or the terminal
+    /// ([`PasswordSource::Environment`]).
     pub fn load(wallet_path: &Path, wallet_name: &str, hotkey_name: &str) -> Result<Self, WalletError> {
+        Self::load_with(wallet_path, wallet_name, hotkey_name, &PasswordSource::Environment)
+    }
+
+    /// [`Hotkey::load`] with the password of an encrypted file from `password`.
+    pub fn load_with(
+        wallet_path: &Path,
+        wallet_name: &str,
+        hotkey_name: &str,
+        password: &PasswordSource,
+    ) -> Result<Self, WalletError> {
         let path = wallet_path.join(wallet_name).join("hotkeys").join(hotkey_name);
-        let json = read_keyfile(&path)?;
+        let json = read_keyfile(&path, Some(password))?;
         let bad = |reason: String| WalletError::BadKey { path: path.clone(), reason };
         let text = |field: &str| json.get(field).and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty());
         let hotkey = if let Some(phrase) = text("secretPhrase") {
@@ -151,7 +194,9 @@ impl Hotkey {
     }
 }
 
-fn read_keyfile(path: &Path) -> Result<serde_json::Value, WalletError> {
+/// Reads a key file's JSON; an encrypted one is decrypted with `password` (public-only
+/// files, read with `None`, are never encrypted).
+fn read_keyfile(path: &Path, password: Option<&PasswordSource>) -> Result<serde_json::Value, WalletError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WalletError::Missing { path: path.into() }),
@@ -160,11 +205,14 @@ fn read_keyfile(path: &Path) -> Result<serde_json::Value, WalletError> {
     if meta.len() > MAX_KEYFILE_BYTES {
         return Err(WalletError::BadKey { path: path.into(), reason: format!("{} bytes is too large", meta.len()) });
     }
-    let bytes = std::fs::read(path).map_err(|e| WalletError::Io { path: path.into(), reason: e.to_string() })?;
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(16)]).trim_start().to_string();
-    if ["$NACL", "$ARGON2", "gAAAAA"].iter().any(|p| head.starts_with(p)) {
-        return Err(WalletError::Encrypted { path: path.into() });
+    let mut bytes = std::fs::read(path).map_err(|e| WalletError::Io { path: path.into(), reason: e.to_string() })?;
+    match (protection(&bytes), password) {
+        (Protection::Plain, _) => {}
+        (Protection::Nacl, Some(password)) => bytes = decrypt_nacl(path, &bytes, password)?,
+        (Protection::Legacy(format), _) => return Err(WalletError::LegacyEncryption { path: path.into(), format }),
+        (Protection::Nacl | Protection::Unknown, _) => return Err(WalletError::Encrypted { path: path.into() }),
     }
+    let bytes = zeroize::Zeroizing::new(bytes);
     let json: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| WalletError::BadJson { path: path.into(), reason: e.to_string() })?;
     if !json.is_object() {
@@ -187,7 +235,7 @@ impl PublicKey {
     /// `ss58Address` (checksum verified), else `publicKey`, else `accountId` (0x-hex). When
     /// both an address and a hex key are present they must agree.
     pub fn load_pub(path: &Path) -> Result<Self, WalletError> {
-        let json = read_keyfile(path)?;
+        let json = read_keyfile(path, None)?;
         let bad = |reason: String| WalletError::BadKey { path: path.into(), reason };
         let text = |field: &str| json.get(field).and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty());
         let from_hex = ["publicKey", "accountId"]
@@ -260,9 +308,15 @@ impl WalletConfig {
         self.path.join(&self.name).join("coldkeypub.txt")
     }
 
-    /// Loads the configured hotkey.
+    /// Loads the configured hotkey (an encrypted one with the password from the
+    /// environment or the terminal).
     pub fn load_hotkey(&self) -> Result<Hotkey, WalletError> {
         Hotkey::load(&self.path, &self.name, &self.hotkey)
+    }
+
+    /// Loads the configured hotkey, an encrypted one with the password from `password`.
+    pub fn load_hotkey_with(&self, password: &PasswordSource) -> Result<Hotkey, WalletError> {
+        Hotkey::load_with(&self.path, &self.name, &self.hotkey, password)
     }
 }
 

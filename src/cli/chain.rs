@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::btcli;
 use super::secret::Secret;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -27,19 +28,19 @@ use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid, WeightRules, Wei
 #[derive(Debug, Args)]
 pub(crate) struct ChainArgs {
     /// Chain: embedded (a local simulation, no node), finney, test, local, or a ws(s):// URL.
-    #[arg(long, env = "BT_NETWORK", default_value = DEFAULT_NETWORK)]
+    #[arg(long, env = "BT_NETWORK", default_value = DEFAULT_NETWORK, aliases = btcli::NETWORK)]
     pub network: String,
     /// Subnet id. Required on real networks; the embedded chain uses 1 when unset.
     #[arg(long, env = "NEXIS_NETUID")]
     pub netuid: Option<NetUid>,
     /// Wallet directory.
-    #[arg(long, env = "BT_WALLET_PATH", default_value = "~/.bittensor/wallets")]
+    #[arg(long, env = "BT_WALLET_PATH", default_value = "~/.bittensor/wallets", alias = btcli::WALLET_PATH)]
     pub wallet_path: String,
     /// Wallet name.
-    #[arg(long, env = "BT_WALLET_NAME", default_value = "default")]
+    #[arg(long, env = "BT_WALLET_NAME", default_value = "default", alias = btcli::WALLET_NAME)]
     pub wallet_name: String,
     /// Hotkey name inside the wallet.
-    #[arg(long, env = "BT_WALLET_HOTKEY", default_value = "default")]
+    #[arg(long, env = "BT_WALLET_HOTKEY", default_value = "default", alias = btcli::WALLET_HOTKEY)]
     pub wallet_hotkey: String,
     /// Timeout of each chain call, seconds.
     #[arg(long, env = "NEXIS_CHAIN_TIMEOUT_SEC", default_value_t = DEFAULT_CHAIN_TIMEOUT_SEC)]

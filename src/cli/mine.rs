@@ -18,7 +18,9 @@ use super::chain::ChainArgs;
 use super::check::registry_for;
 use super::llm::LlmArgs;
 use super::r2::R2Credentials;
+use super::self_check::SelfCheckArgs;
 use super::service::workdir;
+use super::sources::SearchArgs;
 use nexis::chain::NetUid;
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::llm::ChatClient;
@@ -27,6 +29,7 @@ use nexis::miner::caption::{Captioner, LlmCaptioner};
 use nexis::miner::clipper::Clipper;
 use nexis::miner::download::Downloader;
 use nexis::miner::ledger::Ledger;
+use nexis::miner::metrics::MinerMetrics;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{Miner, MinerSettings};
 use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
@@ -35,8 +38,9 @@ use nexis::storage::{LocalStore, ObjectStore, S3Store};
 
 /// Arguments of `nexis mine`.
 #[derive(Debug, Args)]
-#[command(after_help = "Sources come from NEXIS_SOURCES_FILE (one YouTube URL per line). A source file \
-    already in NEXIS_WORKDIR/raw/{video_id}.mp4 is used without downloading.\n\n\
+#[command(after_help = "Sources come from NEXIS_SOURCES_FILE (one YouTube URL per line) and, with \
+    NEXIS_SOURCES_QUERIES, from YouTube searches. A source file already in \
+    NEXIS_WORKDIR/raw/{video_id}.mp4 is used without downloading.\n\n\
     Example (one package into a local directory):\n  nexis mine --once --interval 7756800 --out ./bucket")]
 pub(crate) struct MineArgs {
     #[command(flatten)]
@@ -77,9 +81,15 @@ pub(crate) struct MineArgs {
     /// Timeout of one ffmpeg run, seconds.
     #[arg(long, env = "NEXIS_FFMPEG_TIMEOUT_SEC", default_value_t = 300)]
     pub(crate) ffmpeg_timeout_sec: u64,
-    /// yt-dlp binary.
-    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
-    pub(crate) yt_dlp: PathBuf,
+    /// File of YouTube search phrases, one per line: before each interval they are searched
+    /// (`nexis sources discover`'s filters) and the results mined with the sources file's.
+    #[arg(long, env = "NEXIS_SOURCES_QUERIES")]
+    pub(crate) sources_queries: Option<PathBuf>,
+    /// Search results asked per phrase.
+    #[arg(long, env = "NEXIS_SOURCES_PER_QUERY", default_value_t = 10)]
+    pub(crate) sources_per_query: usize,
+    #[command(flatten)]
+    pub(crate) search: SearchArgs,
     /// Timeout of one download attempt, seconds.
     #[arg(long, env = "NEXIS_YT_DLP_TIMEOUT_SEC", default_value_t = 1800)]
     pub(crate) yt_dlp_timeout_sec: u64,
@@ -108,6 +118,8 @@ pub(crate) struct MineArgs {
     pub(crate) llm: LlmArgs,
     #[command(flatten)]
     pub(crate) blocks: BlockArgs,
+    #[command(flatten)]
+    pub(crate) self_check: SelfCheckArgs,
 }
 
 fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -151,6 +163,8 @@ fn build_miner(
 ) -> anyhow::Result<Miner> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let category = args.category.trim();
+    let category = (!category.is_empty()).then_some(category);
+    let self_check = args.self_check.self_check(&args.llm, args.spec.trim(), category, probe.clone(), workdir)?;
     Ok(Miner {
         settings: MinerSettings {
             sources_file: args.sources_file.clone(),
@@ -160,19 +174,21 @@ fn build_miner(
             caption_concurrency: args.llm.llm_concurrency.max(1),
             upload: UploadPolicy::default(),
             progress: std::io::stderr().is_terminal(),
+            discovery: args.search.plan(args.sources_queries.as_deref(), workdir, args.sources_per_query)?,
         },
         info: PackageInfo {
             miner_hotkey: hotkey.clone(),
             netuid,
             interval_id: 0,
             spec_id: args.spec.trim().to_string(),
-            category: (!category.is_empty()).then(|| category.to_string()),
+            category: category.map(str::to_string),
         },
         downloader: Downloader {
             raw_dir: workdir.join("raw"),
-            binary: args.yt_dlp.clone(),
+            binary: args.search.yt_dlp.clone(),
             timeout: Duration::from_secs(args.yt_dlp_timeout_sec.max(1)),
             attempts: 3,
+            extra_args: args.search.access_args()?,
         },
         clipper: Clipper {
             probe: probe.clone(),
@@ -183,6 +199,8 @@ fn build_miner(
         captioner,
         ledger: Ledger::open(&workdir.join("miner-ledger"))?,
         store: bucket_store(args, &hotkey)?,
+        self_check,
+        metrics: MinerMetrics::default(),
     })
 }
 
@@ -204,6 +222,8 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
     let probe: Arc<dyn MediaProbe> = Arc::new(probe);
     let miner = build_miner(&args, &workdir, hotkey.ss58(), netuid, probe, captioner)?;
+    let metrics = miner.metrics.clone();
+    args.self_check.serve_metrics(move || metrics.render()).await?;
     if args.once
         && let Some(interval) = args.interval
     {
@@ -214,6 +234,7 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
                 "interval_id": report.interval_id, "records": report.records, "clips_failed": report.clips_failed,
                 "captions_dropped": report.captions_dropped, "sources_failed": report.sources_failed,
                 "skipped": report.skipped, "resumed": report.resumed,
+                "self_check_dropped": report.self_check_dropped, "recaptioned": report.recaptioned,
             })
         );
         return Ok(ExitCode::SUCCESS);

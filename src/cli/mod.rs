@@ -5,6 +5,7 @@ mod api;
 mod bench;
 mod bench_dataset;
 mod blocks;
+mod btcli;
 mod chain;
 mod check;
 mod dataset;
@@ -16,14 +17,16 @@ mod mine;
 mod r2;
 mod record_info;
 mod secret;
+mod self_check;
 mod service;
 mod source_auth;
+mod sources;
 mod sync;
 mod validate;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 /// Exit code for usage and environment errors.
@@ -41,8 +44,11 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 )]
 struct Cli {
     /// Show per-stage timings and other debug detail.
-    #[arg(long, global = true, env = "NEXIS_DEBUG")]
+    #[arg(long, global = true, env = "NEXIS_DEBUG", alias = btcli::LOGGING_DEBUG)]
     debug: bool,
+    /// Log everything nexis does (btcli's `--logging.trace`).
+    #[arg(long = btcli::LOGGING_TRACE, global = true, hide = true)]
+    trace: bool,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "human", env = "NEXIS_LOG_FORMAT")]
     log_format: LogFormat,
@@ -67,6 +73,9 @@ enum Command {
     Chain(chain::ChainCommand),
     /// Build and upload this miner's package for every interval (or once).
     Mine(Box<mine::MineArgs>),
+    /// Miner sources: search YouTube for usable videos (`sources discover`).
+    #[command(subcommand)]
+    Sources(sources::SourcesCommand),
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
     /// Report miners whose clips do not come from the YouTube source they claim (sidecar).
@@ -87,8 +96,12 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
-fn init_logging(debug: bool, format: LogFormat) {
-    let default = if debug { "nexis=debug,info" } else { "nexis=info,warn" };
+fn init_logging(debug: bool, trace: bool, format: LogFormat) {
+    let default = match (trace, debug) {
+        (true, _) => "nexis=trace,info",
+        (false, true) => "nexis=debug,info",
+        (false, false) => "nexis=info,warn",
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: logs piped to a file or a journal stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -119,6 +132,18 @@ fn drop_blank_settings() {
     }
 }
 
+/// The command line, with `--version` showing the commit, protocol and weights version key.
+fn command() -> clap::Command {
+    // Built once per process; leaking the text gives clap the 'static string it keeps.
+    let long: &'static str = Box::leak(btcli::long_version().into_boxed_str());
+    Cli::command().long_version(long)
+}
+
+fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
 pub(crate) fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is reported but not fatal.
@@ -128,8 +153,8 @@ pub(crate) fn main() -> ExitCode {
         eprintln!("warning: ignoring .env: {e}");
     }
     drop_blank_settings();
-    let cli = Cli::parse();
-    init_logging(cli.debug, cli.log_format);
+    let cli = parse();
+    init_logging(cli.debug, cli.trace, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -143,6 +168,7 @@ pub(crate) fn main() -> ExitCode {
             Command::CommitCredentials(args) => chain::commit(*args).await,
             Command::Chain(cmd) => chain::run(cmd).await,
             Command::Mine(args) => mine::run(*args).await,
+            Command::Sources(cmd) => sources::run(cmd).await,
             Command::Validate(args) => validate::run(*args).await,
             Command::ValidateSourceAuth(args) => source_auth::run(*args).await,
             Command::SyncOwnerDatasets(args) => sync::run(*args).await,

@@ -371,6 +371,7 @@ impl MinerPlan<'_> {
                 caption_concurrency: self.clip_concurrency,
                 upload: UploadPolicy { attempts: 2, backoff: Duration::from_millis(50), concurrency: 4 },
                 progress: false,
+                discovery: None,
             },
             info: PackageInfo {
                 miner_hotkey: who.ss58(),
@@ -385,12 +386,16 @@ impl MinerPlan<'_> {
                 binary: home.join("no-downloads-in-the-demo"),
                 timeout: Duration::from_secs(1),
                 attempts: 1,
+                extra_args: Vec::new(),
             },
             clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(120), threads: 1 },
             probe,
             captioner: Arc::new(ColourCaptioner::default()),
             ledger: Ledger::open(&home.join("miner-ledger"))?,
             store,
+            // The demo's cheating miners must reach the validator with their cheats.
+            self_check: None,
+            metrics: Default::default(),
         })
     }
 }

@@ -109,6 +109,23 @@ pub struct Downloader {
     pub timeout: Duration,
     /// Download attempts before a source is skipped.
     pub attempts: u32,
+    /// Extra yt-dlp arguments: `--cookies FILE`, `--proxy URL` ([`ytdlp_access_args`]).
+    pub extra_args: Vec<OsString>,
+}
+
+/// The yt-dlp arguments of a cookies file and a proxy (`NEXIS_YTDLP_COOKIES_FILE`,
+/// `NEXIS_YTDLP_PROXY`), as the validator's source check passes them.
+pub fn ytdlp_access_args(cookies_file: Option<&Path>, proxy: Option<&str>) -> Vec<OsString> {
+    let mut args = Vec::new();
+    if let Some(cookies) = cookies_file {
+        args.push("--cookies".into());
+        args.push(cookies.as_os_str().to_owned());
+    }
+    if let Some(proxy) = proxy.map(str::trim).filter(|p| !p.is_empty()) {
+        args.push("--proxy".into());
+        args.push(proxy.into());
+    }
+    args
 }
 
 impl Downloader {
@@ -159,6 +176,7 @@ impl Downloader {
         ]
         .map(OsString::from)
         .to_vec();
+        args.splice(0..0, self.extra_args.iter().cloned());
         args.push(partial.clone().into_os_string());
         args.push(source.url.clone().into());
         let out = run_yt_dlp(&self.binary, &args, self.timeout, None).await.map_err(|e| match e {

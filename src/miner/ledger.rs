@@ -50,6 +50,13 @@ impl Ledger {
         Ok(self.tree.contains_key(key(video_id, start))?)
     }
 
+    /// Whether any segment of `video_id` was packaged before.
+    pub(crate) fn has_video(&self, video_id: &str) -> Result<bool, LedgerError> {
+        let mut prefix = video_id.as_bytes().to_vec();
+        prefix.push(0);
+        Ok(self.tree.scan_prefix(prefix).next().transpose()?.is_some())
+    }
+
     /// Records segments as packaged for `interval_id`, atomically and durably.
     pub(crate) fn record<'a>(
         &self,

@@ -3,10 +3,14 @@
 
 pub mod caption;
 pub mod clipper;
+pub mod discover;
 pub mod download;
 pub mod ledger;
+pub mod metrics;
 pub mod package;
 pub(crate) mod run;
+pub mod self_check;
 pub mod sources;
 
 pub use run::{MineError, MineReport, Miner, MinerSettings};
+pub use self_check::SelfCheck;

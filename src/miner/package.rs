@@ -102,8 +102,9 @@ pub(crate) fn is_complete(dir: &Path) -> bool {
     dir.join(COMPLETE).is_file()
 }
 
-/// Writes `dataset.parquet` and `manifest.json` (fields in §7 order) into `dir`, then the
-/// completion mark. The clips and frames are already there.
+/// Writes `dataset.parquet` and `manifest.json` (fields in §7 order) into `dir` (the
+/// clips and frames are already there); [`mark_complete`] follows once the package is
+/// final.
 pub(crate) fn write_package(
     dir: &Path,
     info: &PackageInfo,
@@ -128,9 +129,14 @@ pub(crate) fn write_package(
     };
     let path = dir.join("manifest.json");
     std::fs::write(&path, manifest.to_pretty_json()).map_err(io(&path))?;
-    let mark = dir.join(COMPLETE);
-    std::fs::write(&mark, b"").map_err(io(&mark))?;
     Ok(manifest)
+}
+
+/// Marks the package in `dir` complete: from now on it is uploaded, on this run or the
+/// next start.
+pub(crate) fn mark_complete(dir: &Path) -> Result<(), PackageError> {
+    let mark = dir.join(COMPLETE);
+    std::fs::write(&mark, b"").map_err(io(&mark))
 }
 
 /// Uploads with up to `attempts` tries and exponential backoff from `backoff`.

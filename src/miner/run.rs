@@ -2,6 +2,7 @@
 //! → package → upload. A failing source or clip is logged and skipped; only trouble with
 //! our own disk or the bucket ends the interval with an error.
 
+use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,18 +15,24 @@ use tracing::{error, info, warn};
 
 use super::caption::{Captioner, caption_clip};
 use super::clipper::{Clipper, CutClip, segment_starts};
+use super::discover::{DiscoveryPlan, state_sources};
 use super::download::{DownloadError, Downloader};
 use super::ledger::{Ledger, LedgerError};
+use super::metrics::{CodeLabel, MinerMetrics};
 use super::package::{
-    PackageError, PackageInfo, UploadPolicy, is_complete, package_dir, record_for, upload_package, write_package,
+    PackageError, PackageInfo, UploadPolicy, is_complete, mark_complete, package_dir, record_for, upload_package,
+    write_package,
 };
+use super::self_check::{SelfCheck, Verdict};
 use super::sources::{Source, SourcesError, read_sources};
 use crate::chain::Chain;
 use crate::media::MediaProbe;
 use crate::media::ffmpeg::frames_at;
+use crate::model::{ClipRecord, Failure};
 use crate::protocol::{CLIP_DURATION_SEC, IntervalClock};
 use crate::shutdown::{Shutdown, run_every};
 use crate::storage::{ObjectStore, StorageError, manifest_key};
+use crate::validator::EnvironmentError;
 
 /// Progress-bar units per clip (per mille of its encode).
 const CLIP_BAR_UNITS: u64 = 1000;
@@ -48,6 +55,18 @@ pub enum MineError {
     /// A download failed in a way no other source can avoid (yt-dlp missing).
     #[error(transparent)]
     Download(#[from] DownloadError),
+    /// The self-check could not run (no scratch space, no ffprobe).
+    #[error("the self-check could not run: {0}")]
+    SelfCheckUnavailable(#[from] EnvironmentError),
+    /// Our own validator rejects the package as a whole; nothing was uploaded.
+    #[error(
+        "our own validator rejects this package as a whole ({failures}); nothing was uploaded \
+         (check the miner's settings, or turn the check off with --no-self-check)"
+    )]
+    SelfCheckRejected {
+        /// The package-level failures, comma-separated, with the validator's detail.
+        failures: String,
+    },
 }
 
 /// Miner settings.
@@ -67,6 +86,8 @@ pub struct MinerSettings {
     pub upload: UploadPolicy,
     /// Show progress bars (a terminal is attached).
     pub progress: bool,
+    /// Sources found by search phrases, mined with the static list (`None`: only the list).
+    pub discovery: Option<DiscoveryPlan>,
 }
 
 /// What one interval produced.
@@ -86,6 +107,11 @@ pub struct MineReport {
     pub skipped: bool,
     /// A package left by an earlier run was uploaded.
     pub resumed: bool,
+    /// Rows the self-check dropped before upload, by failure code.
+    pub self_check_dropped: BTreeMap<String, usize>,
+    /// Rows captioned again because the self-check rejected their caption (a row whose
+    /// new caption fails too is then dropped, and also counted in `self_check_dropped`).
+    pub recaptioned: usize,
 }
 
 /// One segment to cut: a downloaded source and where the clip starts.
@@ -114,6 +140,10 @@ pub struct Miner {
     pub ledger: Ledger,
     /// The miner's bucket (or a local directory).
     pub store: Arc<dyn ObjectStore>,
+    /// Our validator's pipeline run on each package before upload (`None`: off).
+    pub self_check: Option<SelfCheck>,
+    /// Counters served on `/metrics`.
+    pub metrics: MinerMetrics,
 }
 
 impl Miner {
@@ -220,6 +250,8 @@ impl Miner {
             clips_failed = report.clips_failed,
             captions_dropped = report.captions_dropped,
             sources_failed = report.sources_failed,
+            self_check_dropped = report.self_check_dropped.values().sum::<usize>(),
+            recaptioned = report.recaptioned,
             took_s = started.elapsed().as_secs_f64(),
             "interval package published"
         );
@@ -229,7 +261,7 @@ impl Miner {
     /// Sources and the plan of segments: downloads and probes each source and plans its
     /// unpublished segments, up to the clip limit. A failing source is counted and skipped.
     async fn plan_segments(&self, interval_id: u64, report: &mut MineReport) -> Result<Vec<PlannedClip>, MineError> {
-        let sources = read_sources(&self.settings.sources_file)?;
+        let sources = self.sources().await?;
         let mut plan = Vec::new();
         let bar = self.bar(sources.len() as u64, "download");
         for source in &sources {
@@ -276,6 +308,31 @@ impl Miner {
         Ok(plan)
     }
 
+    /// The static source list, then the discovered sources (searched again first when
+    /// discovery is on) not already in it.
+    async fn sources(&self) -> Result<Vec<Source>, MineError> {
+        let Some(plan) = &self.settings.discovery else { return Ok(read_sources(&self.settings.sources_file)?) };
+        let mut sources = match read_sources(&self.settings.sources_file) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "no static sources; mining discovered sources only");
+                Vec::new()
+            }
+        };
+        plan.refresh(&self.ledger).await?;
+        match state_sources(&plan.state_file) {
+            Ok(found) => {
+                for s in found {
+                    if !sources.iter().any(|k| k.video_id == s.video_id) {
+                        sources.push(s);
+                    }
+                }
+            }
+            Err(e) => warn!(file = %plan.state_file.display(), error = %e, "cannot read the discovered sources"),
+        }
+        Ok(sources)
+    }
+
     /// Clips, in parallel; the bar moves with each clip's encode progress. A failing clip
     /// is counted and skipped.
     async fn cut_clips(&self, plan: &[PlannedClip], dir: &Path, report: &mut MineReport) -> Vec<CutClip> {
@@ -317,20 +374,7 @@ impl Miner {
             .map(|clip| {
                 let bar = &bar;
                 async move {
-                    let caption =
-                        match frames_at(&clip.clip_path, &[0.5, 2.5, 4.5], self.clipper.timeout, 8 << 20).await {
-                            Ok(frames) => match caption_clip(self.captioner.as_ref(), &frames).await {
-                                Ok(c) => c,
-                                Err(e) => {
-                                    warn!(clip_id = %clip.clip_id, error = %e, "no caption; dropping the clip");
-                                    None
-                                }
-                            },
-                            Err(e) => {
-                                warn!(clip_id = %clip.clip_id, error = %e, "cannot extract frames; dropping the clip");
-                                None
-                            }
-                        };
+                    let caption = self.caption_one(&clip).await;
                     bar.inc(1);
                     (clip, caption)
                 }
@@ -342,8 +386,26 @@ impl Miner {
         captioned
     }
 
-    /// The package: writes the captioned clips' rows, records them in the ledger and
-    /// uploads; the clips without a caption are removed.
+    /// A caption for one clip; `None` when its frames or a usable caption cannot be had.
+    async fn caption_one(&self, clip: &CutClip) -> Option<String> {
+        match frames_at(&clip.clip_path, &[0.5, 2.5, 4.5], self.clipper.timeout, 8 << 20).await {
+            Ok(frames) => match caption_clip(self.captioner.as_ref(), &frames).await {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(clip_id = %clip.clip_id, error = %e, "no caption; dropping the clip");
+                    None
+                }
+            },
+            Err(e) => {
+                warn!(clip_id = %clip.clip_id, error = %e, "cannot extract frames; dropping the clip");
+                None
+            }
+        }
+    }
+
+    /// The package: writes the captioned clips' rows, runs the self-check (dropping or
+    /// re-captioning the rows it rejects), records the kept rows in the ledger and uploads;
+    /// the files of rows not kept are removed first.
     async fn publish(
         &self,
         interval_id: u64,
@@ -351,29 +413,126 @@ impl Miner {
         dir: &Path,
         report: &mut MineReport,
     ) -> Result<(), MineError> {
-        let mut records = Vec::new();
-        let mut kept = Vec::new();
+        let mut rows = Vec::new();
         for (clip, caption) in captioned {
             match caption {
-                Some(text) => {
-                    records.push(record_for(&clip, text, interval_id));
-                    kept.push((clip.source.video_id.clone(), clip.start));
-                }
+                Some(text) => rows.push((clip, text)),
                 None => {
                     report.captions_dropped += 1;
-                    let _ = std::fs::remove_file(&clip.clip_path);
-                    let _ = std::fs::remove_file(&clip.frame_path);
+                    remove_clip_files(&clip);
                 }
             }
         }
         let package = PackageInfo { interval_id, ..self.info.clone() };
-        write_package(dir, &package, &records)?;
-        self.ledger.record(interval_id, kept.iter().map(|(v, s)| (v.as_str(), *s)))?;
+        let records = match &self.self_check {
+            Some(check) => self.checked_rows(check, &package, rows, dir, report).await?,
+            None => {
+                let records: Vec<_> = rows.iter().map(|(c, t)| record_for(c, t.clone(), interval_id)).collect();
+                write_package(dir, &package, &records)?;
+                records
+            }
+        };
+        mark_complete(dir)?;
+        let kept = records.iter().map(|r| (r.source_video_id.as_str(), r.clip_start_sec));
+        self.ledger.record(interval_id, kept)?;
         let bar = self.bar(0, "upload");
         upload_package(self.store.as_ref(), dir, interval_id, self.settings.upload, &bar).await?;
         bar.finish_and_clear();
         let _ = std::fs::remove_dir_all(dir);
         report.records = records.len();
+        self.metrics.published.inc_by(records.len() as u64);
         Ok(())
     }
+
+    /// Writes the package and runs the self-check until our validator accepts it: rows
+    /// with failures are dropped, except that a row failing only on its caption is
+    /// captioned once more. Returns the rows written last. A package-level failure (no
+    /// row to blame) removes the build and ends the interval without an upload.
+    async fn checked_rows(
+        &self,
+        check: &SelfCheck,
+        package: &PackageInfo,
+        mut rows: Vec<(CutClip, String)>,
+        dir: &Path,
+        report: &mut MineReport,
+    ) -> Result<Vec<ClipRecord>, MineError> {
+        let started = Instant::now();
+        let mut recaptioned = HashSet::new();
+        let mut round = 0;
+        loop {
+            round += 1;
+            let records: Vec<_> = rows.iter().map(|(c, t)| record_for(c, t.clone(), package.interval_id)).collect();
+            write_package(dir, package, &records)?;
+            let verdict = check.check(dir, package, &records).await?;
+            for unavailable in &verdict.unavailable {
+                warn!(check = %unavailable, "self-check: a check could not run; the row is kept");
+            }
+            if verdict.is_clean() {
+                let dropped = report.self_check_dropped.values().sum::<usize>();
+                info!(
+                    interval_id = package.interval_id,
+                    rows = records.len(),
+                    dropped,
+                    by_code = ?report.self_check_dropped,
+                    recaptioned = report.recaptioned,
+                    took_s = started.elapsed().as_secs_f64(),
+                    "self-check passed: our validator accepts every row"
+                );
+                return Ok(records);
+            }
+            if !verdict.package.is_empty() || round == SELF_CHECK_ROUNDS {
+                let _ = std::fs::remove_dir_all(dir);
+                let mut failures: Vec<String> = verdict.package.iter().map(ToString::to_string).collect();
+                failures.extend(verdict.rows.values().flatten().map(ToString::to_string));
+                failures.extend(verdict.detail);
+                return Err(MineError::SelfCheckRejected { failures: failures.join(", ") });
+            }
+            rows = self.triage(rows, &verdict, &mut recaptioned, report).await;
+        }
+    }
+    /// The rows kept after a failed self-check: rows without failures, and rows failing
+    /// only on their caption that get a usable new one (once per row); the others are
+    /// dropped, counted by their first failure's code.
+    async fn triage(
+        &self,
+        rows: Vec<(CutClip, String)>,
+        verdict: &Verdict,
+        recaptioned: &mut HashSet<String>,
+        report: &mut MineReport,
+    ) -> Vec<(CutClip, String)> {
+        let mut kept = Vec::with_capacity(rows.len());
+        for (clip, caption) in rows {
+            let failures = verdict.rows.get(&clip.clip_id).map(Vec::as_slice).unwrap_or_default();
+            let Some(first) = failures.first() else {
+                kept.push((clip, caption));
+                continue;
+            };
+            if failures.iter().all(Failure::is_caption_failure)
+                && recaptioned.insert(clip.clip_id.clone())
+                && let Some(text) = self.caption_one(&clip).await
+            {
+                info!(clip_id = %clip.clip_id, failure = %first, "self-check: captioning the row again");
+                self.metrics.recaptioned.inc();
+                report.recaptioned += 1;
+                kept.push((clip, text));
+                continue;
+            }
+            let code = first.code();
+            warn!(clip_id = %clip.clip_id, failures = ?failures.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "self-check: our validator would reject this row; dropping it");
+            *report.self_check_dropped.entry(code.to_string()).or_default() += 1;
+            self.metrics.dropped.get_or_create(&CodeLabel { code: code.to_string() }).inc();
+            remove_clip_files(&clip);
+        }
+        kept
+    }
+}
+
+/// Rounds of check-and-rebuild before a package that still fails is given up.
+const SELF_CHECK_ROUNDS: usize = 4;
+
+/// Removes a row's clip and first frame from the package build.
+fn remove_clip_files(clip: &CutClip) {
+    let _ = std::fs::remove_file(&clip.clip_path);
+    let _ = std::fs::remove_file(&clip.frame_path);
 }

@@ -306,6 +306,53 @@ impl fmt::Display for Failure {
 }
 
 impl Failure {
+    /// The `clip_id` of the one row this failure is about (the later clip of an overlap),
+    /// or `None` for package-level failures and asset URIs.
+    pub fn clip_id(&self) -> Option<&str> {
+        match self {
+            Self::OverlapLt5s { later, .. } => Some(later),
+            Self::ValueTooLong { clip_id, .. }
+            | Self::InvalidResolution { clip_id, .. }
+            | Self::ClipMetadataMismatch { clip_id, .. }
+            | Self::NonYoutubeSource { clip_id }
+            | Self::EmptyCaption { clip_id }
+            | Self::ShortCaption { clip_id }
+            | Self::UrlLikeCaption { clip_id }
+            | Self::ClipStartGt5000 { clip_id }
+            | Self::DuplicateClip { clip_id }
+            | Self::MissingClipAsset { clip_id }
+            | Self::ClipSha256Mismatch { clip_id }
+            | Self::InvalidClipMedia { clip_id }
+            | Self::MissingFirstFrameAsset { clip_id }
+            | Self::FirstFrameSha256Mismatch { clip_id }
+            | Self::CaptionSemanticInjectionKeyword { clip_id }
+            | Self::CaptionSemanticMismatch { clip_id }
+            | Self::CaptionSemanticResponseInvalid { clip_id }
+            | Self::CategoryStrictReject { clip_id }
+            | Self::CategoryStrictFramesMissing { clip_id }
+            | Self::CategoryStrictResponseInvalid { clip_id }
+            | Self::SourceFrameMismatch { clip_id }
+            | Self::SourceUnavailable { clip_id } => Some(clip_id),
+            _ => None,
+        }
+    }
+
+    /// Whether a new caption could fix this failure (the caption rules and the semantic
+    /// check).
+    pub fn is_caption_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::EmptyCaption { .. }
+                | Self::ShortCaption { .. }
+                | Self::UrlLikeCaption { .. }
+                | Self::CaptionSemanticInjectionKeyword { .. }
+                | Self::CaptionSemanticMismatch { .. }
+                | Self::CaptionSemanticResponseInvalid { .. }
+        )
+    }
+}
+
+impl Failure {
     /// Whether this failure stands for a model reply without a usable verdict (the codes
     /// an interval with a broken model turns into *unavailable*).
     pub(crate) fn is_unusable_reply(&self) -> bool {

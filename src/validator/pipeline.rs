@@ -79,6 +79,7 @@ pub struct PackageValidator {
     limits: PackageLimits,
     row_checks: Vec<Arc<dyn RowCheck>>,
     scratch: PathBuf,
+    every_row: bool,
 }
 
 fn timed(stage: &'static str, started: Instant) {
@@ -88,7 +89,14 @@ fn timed(stage: &'static str, started: Instant) {
 impl PackageValidator {
     /// A validator writing temporary downloads under `scratch`.
     pub fn new(registry: SpecRegistry, probe: Arc<dyn MediaProbe>, limits: PackageLimits, scratch: PathBuf) -> Self {
-        Self { registry, probe, limits, row_checks: Vec::new(), scratch }
+        Self { registry, probe, limits, row_checks: Vec::new(), scratch, every_row: false }
+    }
+
+    /// Checks every row instead of the §9 sample (the miner's self-check before upload:
+    /// a row the validators might sample must pass, so all of them are looked at).
+    pub fn checking_every_row(mut self) -> Self {
+        self.every_row = true;
+        self
     }
 
     /// Where temporary downloads go.
@@ -204,7 +212,12 @@ impl PackageValidator {
         timed("hard_checks", t);
 
         let t = Instant::now();
-        let sample = sample::sample_rows(submission.dataset_path.clone(), &loaded, spec, req, &self.limits).await?;
+        let path = submission.dataset_path.clone();
+        let sample = if self.every_row {
+            sample::all_rows(path, &loaded, spec).await?
+        } else {
+            sample::sample_rows(path, &loaded, spec, req, &self.limits).await?
+        };
         timed("sample", t);
 
         let (checked, llm) = self.check_rows(store, req, dir, &sample).await?;

@@ -63,14 +63,14 @@ fn captions(short: bool, fail: bool) -> Arc<FixedCaptions> {
     Arc::new(FixedCaptions { calls: AtomicUsize::new(0), short, fail })
 }
 
-struct Setup {
-    tmp: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) tmp: tempfile::TempDir,
 }
 
 impl Setup {
     /// Seeds `raw/{id}.mp4` sources of the given lengths (854x480, with audio: the miner
     /// must scale to 1280x720) and writes the sources file.
-    async fn new(sources: &[(&str, f64)], extra_lines: &[&str]) -> Self {
+    pub(crate) async fn new(sources: &[(&str, f64)], extra_lines: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(tmp.path().join("work/raw")).expect("mkdir");
         let mut lines = vec!["# test sources".to_string()];
@@ -84,11 +84,11 @@ impl Setup {
         Self { tmp }
     }
 
-    fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.tmp.path().join("out")
     }
 
-    fn miner(&self, captioner: Arc<dyn Captioner>, store: Arc<dyn ObjectStore>, max_clips: usize) -> Miner {
+    pub(crate) fn miner(&self, captioner: Arc<dyn Captioner>, store: Arc<dyn ObjectStore>, max_clips: usize) -> Miner {
         let probe: Arc<dyn MediaProbe> = Arc::new(Ffprobe::new(None, Duration::from_secs(60)));
         let work = self.tmp.path().join("work");
         Miner {
@@ -100,6 +100,7 @@ impl Setup {
                 caption_concurrency: 4,
                 upload: UploadPolicy { attempts: 2, backoff: Duration::from_millis(10), concurrency: 4 },
                 progress: false,
+                discovery: None,
             },
             info: PackageInfo {
                 miner_hotkey: MINER.into(),
@@ -113,12 +114,15 @@ impl Setup {
                 binary: PathBuf::from("/nonexistent/yt-dlp"),
                 timeout: Duration::from_secs(5),
                 attempts: 1,
+                extra_args: Vec::new(),
             },
             clipper: Clipper { probe: probe.clone(), timeout: Duration::from_secs(120), threads: 1 },
             probe,
             captioner,
             ledger: Ledger::open(&work.join("ledger")).expect("ledger"),
             store,
+            self_check: None,
+            metrics: Default::default(),
         }
     }
 }
@@ -320,11 +324,11 @@ async fn an_interrupted_upload_is_finished_on_the_next_start() {
 }
 
 /// Runs the `nexis` binary with only the given settings (none inherited from the caller).
-async fn nexis(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
+pub(crate) async fn nexis(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
     nexis_command(dir, envs).args(args).output().await.expect("run nexis")
 }
 
-fn miner_wallet(dir: &Path) -> String {
+pub(crate) fn miner_wallet(dir: &Path) -> String {
     let seed = [7u8; 32];
     let hotkeys = dir.join("wallets/miner/hotkeys");
     std::fs::create_dir_all(&hotkeys).expect("mkdir");
@@ -333,20 +337,37 @@ fn miner_wallet(dir: &Path) -> String {
     nexis::chain::Hotkey::from_seed(seed).ss58()
 }
 
-/// A chat-completions server whose captions always pass the validator's rules.
-async fn caption_server() -> ChatServer {
-    ChatServer::start(|_, n| {
-        Answer::Text(format!(
-            "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across the \
-             frame from left to right above a plain dark background"
-        ))
+/// Model names of the self-check's judges in the CLI tests (see [`miner_env`]).
+pub(crate) const SEMANTIC_JUDGE: &str = "judge-semantic";
+/// The category judge's model name.
+pub(crate) const CATEGORY_JUDGE: &str = "judge-category";
+
+/// A category verdict: all three frames nature.
+pub(crate) fn nature_reply() -> String {
+    let frame = serde_json::json!({"winner": "nature", "nature_score": 0.9, "people_score": 0, "animal_score": 0,
+        "vehicle_score": 0, "urban_score": 0, "indoor_score": 0});
+    serde_json::json!({"frames": [frame, frame, frame]}).to_string()
+}
+
+/// A chat-completions server whose captions always pass the validator's rules and whose
+/// judges (the self-check's) accept every row.
+pub(crate) async fn caption_server() -> ChatServer {
+    ChatServer::start(|body, n| {
+        Answer::Text(match body["model"].as_str() {
+            Some(SEMANTIC_JUDGE) => "{\"match\": true}".into(),
+            Some(CATEGORY_JUDGE) => nature_reply(),
+            _ => format!(
+                "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across \
+                 the frame from left to right above a plain dark background"
+            ),
+        })
     })
     .await
 }
 
 /// The settings every CLI miner test needs: embedded chain, the test wallet, the
 /// set-up's work directory and sources, and the local caption server.
-fn miner_env(dir: &Path, chat: &ChatServer) -> Vec<(&'static str, String)> {
+pub(crate) fn miner_env(dir: &Path, chat: &ChatServer) -> Vec<(&'static str, String)> {
     vec![
         ("BT_NETWORK", "embedded".to_string()),
         ("BT_WALLET_PATH", dir.join("wallets").display().to_string()),
@@ -355,6 +376,8 @@ fn miner_env(dir: &Path, chat: &ChatServer) -> Vec<(&'static str, String)> {
         ("NEXIS_SOURCES_FILE", dir.join("sources.txt").display().to_string()),
         ("OPENAI_API_KEY", CHAT_KEY.to_string()),
         ("OPENAI_BASE_URL", chat.base_url()),
+        ("NEXIS_VALIDATOR_SEMANTIC_MODEL", SEMANTIC_JUDGE.to_string()),
+        ("NEXIS_VALIDATOR_CATEGORY_MODEL", CATEGORY_JUDGE.to_string()),
     ]
 }
 
@@ -376,8 +399,10 @@ async fn mine_once_cli_with_a_chat_completions_server_builds_a_package_check_acc
     let summary: serde_json::Value = serde_json::from_slice(&mined.stdout).expect("summary JSON");
     assert_eq!(summary["records"], 2, "{summary}");
 
-    let requests = server.requests();
+    let requests: Vec<_> = server.requests().into_iter().filter(|b| b["model"] == "caption-model-x").collect();
     assert_eq!(requests.len(), 2, "one caption request per clip");
+    let judged = |model: &str| server.requests().iter().filter(|b| b["model"] == model).count();
+    assert_eq!((judged(SEMANTIC_JUDGE), judged(CATEGORY_JUDGE)), (2, 2), "the self-check judges every row");
     for body in &requests {
         assert_eq!(body["model"], "caption-model-x");
         let images = image_urls(body);
@@ -588,7 +613,7 @@ async fn the_mining_loop_retries_a_failed_interval_and_mines_each_interval_once(
 /// A stand-in `yt-dlp` (a shell script speaking its command line): logs its arguments,
 /// then behaves as `mode` says: `ok` writes a small file to the `-o` path, `fail` prints
 /// an error and exits 1, `hang` sleeps.
-fn fake_yt_dlp(dir: &Path, mode: &str) -> PathBuf {
+pub(crate) fn fake_yt_dlp(dir: &Path, mode: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(format!("yt-dlp-{mode}"));
     let log = dir.join(format!("yt-dlp-{mode}.log"));
@@ -615,6 +640,7 @@ async fn yt_dlp_gets_720p_mp4_no_playlist_an_explicit_path_and_is_skipped_for_ca
         binary,
         timeout,
         attempts,
+        extra_args: Vec::new(),
     };
     let ok = downloader(fake_yt_dlp(tmp.path(), "ok"), 1, Duration::from_secs(30));
     let path = ok.fetch(&source).await.expect("download");
@@ -648,4 +674,19 @@ async fn yt_dlp_gets_720p_mp4_no_playlist_an_explicit_path_and_is_skipped_for_ca
     // A hanging download is cut off by the timeout.
     let hanging = downloader(fake_yt_dlp(tmp.path(), "hang"), 1, Duration::from_millis(300));
     assert!(matches!(hanging.fetch(&other).await, Err(DownloadError::Timeout(_))));
+}
+
+/// A stand-in `yt-dlp` that "downloads" `{pool}/{video_id}.mp4` to its `-o` path (the
+/// video id from the URL's `v=`), as the real one writes a 720p mp4 there.
+pub(crate) fn fake_yt_dlp_copying(dir: &Path, pool: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("yt-dlp-pool");
+    let script = format!(
+        "#!/bin/sh\nout=''\nwhile [ $# -gt 1 ]; do if [ \"$1\" = -o ]; then out=\"$2\"; fi; shift; done\n\
+         id=\"${{1##*v=}}\"\nexec cp '{pool}'/\"$id\".mp4 \"$out\"\n",
+        pool = pool.display()
+    );
+    std::fs::write(&path, script).expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
 }

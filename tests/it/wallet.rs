@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use nexis::chain::Hotkey;
-use nexis::chain::wallet::{PublicKey as PublicFile, WalletConfig, WalletError, ss58_decode, ss58_encode};
+use nexis::chain::wallet::{
+    Password, PasswordSource, PublicKey as PublicFile, WalletConfig, WalletError, ss58_decode, ss58_encode,
+};
 use schnorrkel::{ExpansionMode, MiniSecretKey, PublicKey, Signature, signing_context};
 
 /// The well-known development phrase (`subkey` docs); without a derivation path its sr25519
@@ -108,13 +110,18 @@ fn clear_errors_for_missing_encrypted_and_broken_files() {
     let err = Hotkey::load(root.path(), "nobody", "default").expect_err("missing");
     assert!(matches!(err, WalletError::Missing { .. }) && err.to_string().contains("btcli wallet new_hotkey"), "{err}");
 
-    for (i, head) in
-        ["$NACL\u{1}\u{2}encrypted-bytes", "$ARGON2id$v=19$m=65536", "gAAAAABlegacyfernet"].iter().enumerate()
-    {
+    let password = PasswordSource::Given(Password::new("pw"));
+    type Case = (&'static str, fn(&WalletError) -> bool, &'static str);
+    let cases: [Case; 3] = [
+        ("$NACL\u{1}\u{2}encrypted-bytes", |e| matches!(e, WalletError::BadKey { .. }), "too short"),
+        ("$ARGON2id$v=19$m=65536", |e| matches!(e, WalletError::Encrypted { .. }), "unknown format"),
+        ("gAAAAABlegacyfernet", |e| matches!(e, WalletError::LegacyEncryption { .. }), "re-encrypt it with btcli"),
+    ];
+    for (i, (head, kind, says)) in cases.iter().enumerate() {
         let name = format!("enc{i}");
         write_hotkey(root.path(), &name, "default", head);
-        let err = Hotkey::load(root.path(), &name, "default").expect_err("encrypted");
-        assert!(matches!(err, WalletError::Encrypted { .. }) && err.to_string().contains("unencrypted"), "{err}");
+        let err = Hotkey::load_with(root.path(), &name, "default", &password).expect_err("encrypted");
+        assert!(kind(&err) && err.to_string().contains(says), "{err}");
     }
 
     write_hotkey(root.path(), "json", "default", "{\"secretSeed\": ");

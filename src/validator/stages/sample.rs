@@ -39,11 +39,31 @@ pub async fn sample_rows(
     };
     let mut all: Vec<usize> = indices.iter().chain(&extra).copied().collect();
     all.sort_unstable();
-    let footer = loaded.footer.clone();
-    let read = tokio::task::spawn_blocking(move || dataset::read_rows(&path, &footer, spec.definition(), &all))
-        .await
-        .map_err(|e| LoadFailure::with_error(Failure::ValidationException, format!("sampling task failed: {e}")))?
-        .map_err(|e| LoadFailure::with_error(Failure::ValidationException, e.to_string()))?;
+    let read = read(path, loaded, spec, all).await?;
     let (extra_rows, rows) = read.into_iter().partition(|r| extra.binary_search(&r.index).is_ok());
     Ok(Sample { rows, extra: extra_rows })
+}
+
+/// Every row of a loaded dataset as the regular sample (the miner's self-check).
+pub async fn all_rows(
+    path: PathBuf,
+    loaded: &LoadedDataset,
+    spec: Arc<dyn DatasetSpec>,
+) -> Result<Sample, LoadFailure> {
+    let rows = read(path, loaded, spec, (0..loaded.num_rows()).collect()).await?;
+    Ok(Sample { rows, extra: Vec::new() })
+}
+
+/// Reads the rows at `indices` (ascending) off the async runtime.
+async fn read(
+    path: PathBuf,
+    loaded: &LoadedDataset,
+    spec: Arc<dyn DatasetSpec>,
+    indices: Vec<usize>,
+) -> Result<Vec<SampledRow>, LoadFailure> {
+    let footer = loaded.footer.clone();
+    tokio::task::spawn_blocking(move || dataset::read_rows(&path, &footer, spec.definition(), &indices))
+        .await
+        .map_err(|e| LoadFailure::with_error(Failure::ValidationException, format!("sampling task failed: {e}")))?
+        .map_err(|e| LoadFailure::with_error(Failure::ValidationException, e.to_string()))
 }

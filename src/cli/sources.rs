@@ -1,0 +1,165 @@
+//! `nexis sources discover`: search YouTube with yt-dlp for videos a miner can use, filter
+//! them, record them with their provenance in the discovered-sources state file, and print
+//! them. The same flags drive the miner's search mode (`NEXIS_SOURCES_QUERIES`), and the
+//! yt-dlp access flags (cookies, proxy) serve every yt-dlp call of the miner.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::service::workdir;
+use nexis::miner::discover::{DiscoveryPlan, Filters, Searcher, append_state, apply_filters};
+use nexis::miner::download::ytdlp_access_args;
+use nexis::miner::ledger::Ledger;
+
+/// `nexis sources ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SourcesCommand {
+    /// Search YouTube for usable sources, filter them and record them for the miner.
+    Discover(DiscoverArgs),
+}
+
+/// Which licenses are acceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum License {
+    /// Any license.
+    Any,
+    /// Creative Commons only.
+    Cc,
+}
+
+/// yt-dlp, its access settings and the discovery filters (shared by `mine`).
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// yt-dlp binary.
+    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
+    pub(crate) yt_dlp: PathBuf,
+    /// Netscape cookies file for yt-dlp (helps with YouTube's bot checks).
+    #[arg(long, env = "NEXIS_YTDLP_COOKIES_FILE")]
+    pub(crate) ytdlp_cookies_file: Option<PathBuf>,
+    /// Proxy URL for yt-dlp.
+    #[arg(long, env = "NEXIS_YTDLP_PROXY", hide_env_values = true)]
+    pub(crate) ytdlp_proxy: Option<String>,
+    /// Shortest source to keep, seconds.
+    #[arg(long, env = "NEXIS_SOURCES_MIN_DURATION_SEC", default_value_t = 30.0)]
+    pub(crate) min_duration_sec: f64,
+    /// Longest source to keep, seconds.
+    #[arg(long, env = "NEXIS_SOURCES_MAX_DURATION_SEC", default_value_t = 3600.0)]
+    pub(crate) max_duration_sec: f64,
+    /// `cc`: only videos under a Creative Commons license.
+    #[arg(long, env = "NEXIS_SOURCES_LICENSE", value_enum, default_value = "any")]
+    pub(crate) license: License,
+    /// Time limit of one search, seconds.
+    #[arg(long, env = "NEXIS_SOURCES_SEARCH_TIMEOUT_SEC", default_value_t = 300)]
+    pub(crate) search_timeout_sec: u64,
+}
+
+impl SearchArgs {
+    /// The cookies and proxy arguments of every yt-dlp call.
+    pub(crate) fn access_args(&self) -> anyhow::Result<Vec<OsString>> {
+        if let Some(cookies) = &self.ytdlp_cookies_file
+            && !cookies.is_file()
+        {
+            bail!("NEXIS_YTDLP_COOKIES_FILE {} is not a file", cookies.display());
+        }
+        Ok(ytdlp_access_args(self.ytdlp_cookies_file.as_deref(), self.ytdlp_proxy.as_deref()))
+    }
+
+    fn searcher(&self) -> anyhow::Result<Searcher> {
+        Ok(Searcher {
+            binary: self.yt_dlp.clone(),
+            timeout: Duration::from_secs(self.search_timeout_sec.max(1)),
+            extra_args: self.access_args()?,
+        })
+    }
+
+    fn filters(&self) -> anyhow::Result<Filters> {
+        if !(self.min_duration_sec >= 0.0 && self.min_duration_sec <= self.max_duration_sec) {
+            bail!("--min-duration-sec must be between 0 and --max-duration-sec");
+        }
+        Ok(Filters {
+            min_duration_sec: self.min_duration_sec,
+            max_duration_sec: self.max_duration_sec,
+            min_height: 720,
+            creative_commons_only: self.license == License::Cc,
+        })
+    }
+
+    /// The miner's search mode, when `queries` names a file of phrases.
+    pub(crate) fn plan(
+        &self,
+        queries: Option<&Path>,
+        workdir: &Path,
+        per_query: usize,
+    ) -> anyhow::Result<Option<DiscoveryPlan>> {
+        let Some(queries) = queries.filter(|q| !q.as_os_str().is_empty()) else { return Ok(None) };
+        if !queries.is_file() {
+            bail!("NEXIS_SOURCES_QUERIES {} is not a file of search phrases", queries.display());
+        }
+        Ok(Some(DiscoveryPlan {
+            queries_file: queries.to_path_buf(),
+            state_file: state_file(workdir),
+            searcher: self.searcher()?,
+            filters: self.filters()?,
+            per_query,
+        }))
+    }
+}
+
+/// Where discovered sources are recorded.
+pub(crate) fn state_file(workdir: &Path) -> PathBuf {
+    workdir.join("discovered-sources.jsonl")
+}
+
+/// Arguments of `nexis sources discover`.
+#[derive(Debug, Args)]
+#[command(after_help = "Each kept video is appended (once) to NEXIS_WORKDIR/discovered-sources.jsonl with \
+    the query and the time; `nexis mine` mines those sources with NEXIS_SOURCES_FILE's.")]
+pub(crate) struct DiscoverArgs {
+    /// The search phrase.
+    #[arg(long)]
+    pub(crate) query: String,
+    /// Results asked of YouTube (before filtering).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Work directory (the state file and the miner's ledger live there).
+    #[arg(long, env = "NEXIS_WORKDIR")]
+    pub(crate) workdir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) search: SearchArgs,
+}
+
+/// Runs `nexis sources ...`.
+pub(crate) async fn run(cmd: SourcesCommand) -> anyhow::Result<ExitCode> {
+    let SourcesCommand::Discover(args) = cmd;
+    let workdir = workdir(args.workdir.clone());
+    std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let filters = args.search.filters()?;
+    let found = args.search.searcher()?.search(&args.query, args.limit).await?;
+    // The ledger is read only when no miner holds it.
+    let ledger = Ledger::open(&workdir.join("miner-ledger")).ok();
+    let (kept, rejected) = apply_filters(found, &filters, ledger.as_ref())?;
+    let state = state_file(&workdir);
+    let added =
+        append_state(&state, &args.query, &kept).with_context(|| format!("recording in {}", state.display()))?;
+    for c in &kept {
+        if args.json {
+            println!("{}", serde_json::to_string(c)?);
+        } else {
+            let minutes = c.duration_sec.unwrap_or(0.0) / 60.0;
+            println!("{}  {:>5.1} min  {:>4}p  {}", c.url, minutes, c.height.unwrap_or(0), c.title);
+        }
+    }
+    for (c, reason) in &rejected {
+        tracing::info!(video_id = %c.video_id, reason = %reason, "filtered out");
+    }
+    eprintln!("{} kept, {} filtered out, {added} new in {}", kept.len(), rejected.len(), state.display());
+    Ok(ExitCode::SUCCESS)
+}

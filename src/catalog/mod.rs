@@ -20,6 +20,7 @@ pub(crate) mod part;
 pub mod plot;
 pub(crate) mod publish;
 pub mod rebuild;
+mod sandbox;
 pub(crate) mod row;
 pub(crate) mod shape;
 pub mod stats;

@@ -6,7 +6,9 @@ mod pg_server;
 mod s3_server;
 mod support;
 
+mod api_abuse;
 mod api_client;
+mod api_wire;
 mod api_server;
 mod api_status_page;
 mod catalog;
@@ -25,6 +27,7 @@ mod hostile;
 mod hostile_service;
 mod llm_client;
 mod mine;
+mod owner_abuse;
 mod owner_publish;
 mod owner_sync;
 mod rules;

@@ -42,6 +42,8 @@ pub(crate) enum BundleError {
     RowOutOfRange { row: u32, rows: u64 },
     #[error("bundle dataset decodes to more than the cap of {cap} bytes")]
     TooLarge { cap: u64 },
+    #[error("bundle dataset declares {declared} uncompressed bytes, more than the decode cap of {cap}")]
+    DeclaredTooLarge { declared: u64, cap: u64 },
 }
 
 /// One bundle row as the sync worker needs it (strings trimmed).
@@ -202,7 +204,7 @@ pub(crate) fn plan_bundle(path: &Path, max_rows: u64, max_decoded: u64) -> Resul
         }
     }
     if declared > max_decoded {
-        return Err(BundleError::TooLarge { cap: max_decoded });
+        return Err(BundleError::DeclaredTooLarge { declared, cap: max_decoded });
     }
     let row_bound: u64 = widest.iter().sum::<u64>().max(1);
     let batch_rows = (BATCH_BUDGET / row_bound).clamp(1, BATCH_ROWS as u64) as usize;

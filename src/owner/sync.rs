@@ -170,7 +170,12 @@ impl BundleSyncError {
     /// Whether the bundle is over its decode budget: the same bytes fail the same way, so
     /// it is given up on the first failure.
     fn is_over_budget(&self) -> bool {
-        matches!(self, Self::Dataset(BundleError::TooLarge { .. } | BundleError::TooManyRows { .. }))
+        matches!(
+            self,
+            Self::Dataset(
+                BundleError::TooLarge { .. } | BundleError::DeclaredTooLarge { .. } | BundleError::TooManyRows { .. }
+            )
+        )
     }
 }
 

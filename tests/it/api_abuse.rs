@@ -399,3 +399,57 @@ async fn a_post_whose_commit_answer_was_lost_answers_as_stored() {
     assert_eq!(count("SELECT count(*) FROM validation_results").await, 3);
     base.stop().await;
 }
+
+/// Evidence ids of the listing rows of `interval`.
+async fn evidence_ids(base: &Running, interval: u64) -> Vec<i64> {
+    let (_, v) = get(base, &format!("{RESULTS}?interval_id={interval}")).await;
+    v["decisions"].as_array().expect("decisions").iter().map(|r| r["evidence_id"].as_i64().expect("id")).collect()
+}
+
+/// Finding 7 (evidence never pruned): rows, marks and evidence of intervals older than the
+/// retention go, in small batches; evidence a later post replaced goes after its grace.
+async fn retention_prunes_in_batches(store: Arc<dyn EvidenceStore>) {
+    let base = start(store.clone(), ServerConfig { retention_intervals: 1_000, ..config() }).await;
+    let mut n = 100;
+    let mut post = async |interval: u64, miners: usize| {
+        n += 1;
+        let body = results_body(interval, miners, 1, 10, 0);
+        let (s, v) = python_post(&base, &key(1), RESULTS, &body, now(), &nonce(n)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    };
+    post(3_000, 5).await;
+    post(4_500, 5).await;
+    let first = evidence_ids(&base, 4_500).await;
+    post(4_500, 5).await;
+    let second = evidence_ids(&base, 4_500).await;
+    assert_ne!(first, second, "the later post replaced the rows");
+    let client = ValidationApi::new(&base.url(""), DEFAULT_TIMEOUT, key(2)).expect("client");
+    client.post_invalid_hotkeys(3_000, &["old".into()]).await.expect("old mark");
+    client.post_invalid_hotkeys(4_500, &["new".into()]).await.expect("new mark");
+    let old = evidence_ids(&base, 3_000).await;
+    // Block 5000 with 1000 kept: intervals below 4000 go.
+    let pruned = base.server.prune(5_000).await.expect("prune");
+    assert_eq!(pruned, 5 + 1 + 2, "5 decisions, 1 mark and their 2 evidence rows");
+    assert!(evidence_ids(&base, 3_000).await.is_empty());
+    assert_eq!(get(&base, &format!("/v1/evidence/{}", old[0])).await.0, StatusCode::NOT_FOUND);
+    let votes = store.votes(0, 10_000).await.expect("votes");
+    assert!(votes.iter().all(|v| v.miner_hotkey != "old") && votes.iter().any(|v| v.miner_hotkey == "new"));
+    // The replaced evidence (still within its hour of grace above) goes once past it, two
+    // rows per batch at most.
+    assert_eq!(get(&base, &format!("/v1/evidence/{}", first[0])).await.0, StatusCode::OK, "grace");
+    let later = now() + 10;
+    assert_eq!(store.prune(0, later, 2).await.expect("batch"), 1, "one replaced evidence row");
+    assert_eq!(store.prune(0, later, 2).await.expect("batch"), 0);
+    assert_eq!(get(&base, &format!("/v1/evidence/{}", first[0])).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&base, &format!("/v1/evidence/{}", second[0])).await.0, StatusCode::OK, "referenced evidence stays");
+    assert_eq!(evidence_ids(&base, 4_500).await.len(), 5);
+    base.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    retention_prunes_in_batches(Arc::new(SqliteStore::open(&dir.path().join("e.sqlite3")).expect("sqlite"))).await;
+    let pg = PgServer::start();
+    retention_prunes_in_batches(Arc::new(PgStore::connect(&pg.url(), 2).await.expect("postgres"))).await;
+}

@@ -63,7 +63,8 @@ async fn a_bundle_bomb_is_given_up_at_once_under_the_decode_budget() {
     let s = sync.pass().await.expect("pass");
     assert_eq!(s.bundles_given_up, 1, "{s:?}");
     let state = sync.progress.bundle(100, &hotkey(2).ss58()).expect("progress").expect("recorded");
-    assert!(state.given_up && state.last_error.contains("cap of 16384"), "{state:?}");
+    assert!(state.given_up && state.last_error.contains("declares"), "{state:?}");
+    assert!(state.last_error.contains("more than the decode cap of 16384"), "{state:?}");
 }
 
 /// Finding 5 (`dataset rebuild-catalog`): the bomb is skipped with its reason, under the

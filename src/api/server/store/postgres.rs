@@ -329,11 +329,11 @@ impl EvidenceStore for PgStore {
                 n += client
                     .execute(
                         "DELETE FROM validation_evidence WHERE id IN
-                            (SELECT e.id FROM validation_evidence e WHERE e.received_at < $1
+                            (SELECT e.id FROM validation_evidence e WHERE (e.interval_id < $3 OR e.received_at < $1)
                                AND NOT EXISTS (SELECT 1 FROM validation_results r WHERE r.evidence_id = e.id)
                                AND NOT EXISTS (SELECT 1 FROM interval_invalid_hotkeys i WHERE i.evidence_id = e.id)
                              LIMIT $2)",
-                        &[&superseded_before, &limit],
+                        &[&superseded_before, &limit, &cut],
                     )
                     .await
                     .map_err(db)?;

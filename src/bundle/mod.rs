@@ -305,7 +305,10 @@ mod tests {
         let rows = read_bundle_rows(&dest, 10, BUNDLE_DECODE_BUDGET).expect("read");
         assert_eq!(rows.iter().map(|r| r.clip_id.as_str()).collect::<Vec<_>>(), ["clip0", "clip3", "clip4"]);
         assert_eq!((rows[1].clip_start_sec, rows[1].caption.as_str()), (15.0, "caption 3"));
-        assert!(matches!(read_bundle_rows(&dest, 2, BUNDLE_DECODE_BUDGET), Err(BundleError::TooManyRows { rows: 3, cap: 2 })));
+        assert!(matches!(
+            read_bundle_rows(&dest, 2, BUNDLE_DECODE_BUDGET),
+            Err(BundleError::TooManyRows { rows: 3, cap: 2 })
+        ));
         assert!(matches!(write_kept_rows(&src, &[5], &dest), Err(BundleError::RowOutOfRange { row: 5, .. })));
         assert!(matches!(write_kept_rows(&src, &[2, 1], &dest), Err(BundleError::RowOutOfRange { row: 1, .. })));
         assert!(matches!(write_kept_rows(&src, &[2, 2], &dest), Err(BundleError::RowOutOfRange { row: 2, .. })));

@@ -20,8 +20,8 @@ pub(crate) mod part;
 pub mod plot;
 pub(crate) mod publish;
 pub mod rebuild;
-mod sandbox;
 pub(crate) mod row;
+mod sandbox;
 pub(crate) mod shape;
 pub mod stats;
 

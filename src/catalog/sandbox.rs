@@ -40,7 +40,8 @@ impl Visitor for TableFunctions {
 /// statements that create, drop or change tables).
 pub(crate) fn check_query(query: &str) -> Result<(), CatalogError> {
     let refuse = |why: String| Err(CatalogError::Query(why));
-    let parser = Parser::new(&GenericDialect).with_options(ParserOptions { trailing_commas: true, ..Default::default() });
+    let parser =
+        Parser::new(&GenericDialect).with_options(ParserOptions { trailing_commas: true, ..Default::default() });
     let statements = parser
         .try_with_sql(query)
         .and_then(|mut p| p.parse_statements())

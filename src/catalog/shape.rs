@@ -50,8 +50,11 @@ pub(crate) fn read_shapes(path: &Path, max_rows: u64, batch_rows: usize) -> Resu
         .filter(|&i| SHAPE_COLUMNS.contains(&schema.column(i).path().string().as_str()))
         .collect();
     let mask = ProjectionMask::leaves(schema, wanted);
-    let reader =
-        builder.with_projection(mask).with_batch_size(batch_rows.max(1)).build().map_err(|e| CatalogError::parquet(path, e))?;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(batch_rows.max(1))
+        .build()
+        .map_err(|e| CatalogError::parquet(path, e))?;
     let mut out = Vec::with_capacity(rows as usize);
     for batch in reader {
         let batch = batch.map_err(|e| CatalogError::parquet(path, e))?;

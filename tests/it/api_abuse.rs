@@ -13,13 +13,13 @@ use crate::api_server::{Running, config, get, key, nonce, now, python_post, star
 use crate::pg_server::PgServer;
 use nexis::api::server::ServerConfig;
 use nexis::api::server::listen::ConnLimits;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use nexis::api::server::store::{
     DecisionRow, Evidence, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredEvidence, Vote,
     postgres::PgStore, sqlite::SqliteStore,
 };
 use nexis::api::{DEFAULT_TIMEOUT, ValidationApi};
 use nexis::model::{Decision, DecisionNotes, Failure};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RESULTS: &str = "/v1/validation-results";
 
@@ -103,9 +103,8 @@ async fn listing_is_limited_by_bytes(store: Arc<dyn EvidenceStore>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_cost_what_they_return_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let open = |name: &str| -> Arc<dyn EvidenceStore> {
-        Arc::new(SqliteStore::open(&dir.path().join(name)).expect("sqlite"))
-    };
+    let open =
+        |name: &str| -> Arc<dyn EvidenceStore> { Arc::new(SqliteStore::open(&dir.path().join(name)).expect("sqlite")) };
     listing_costs_what_it_returns(open("a.sqlite3")).await;
     listing_is_limited_by_bytes(open("b.sqlite3")).await;
 }
@@ -257,7 +256,8 @@ async fn quorum_reads_come_from_a_cache_that_posts_update() {
     cached.server.set_current_block(10_000);
     let reference = start(Arc::new(SqliteStore::open(&path).expect("sqlite")), config()).await;
     let client = |n: u8| ValidationApi::new(&cached.url(""), DEFAULT_TIMEOUT, key(n)).expect("client");
-    let reject = |m: &str, i: u64| Decision::load_failure(m, i, Failure::DatasetSha256Mismatch, DecisionNotes::default());
+    let reject =
+        |m: &str, i: u64| Decision::load_failure(m, i, Failure::DatasetSha256Mismatch, DecisionNotes::default());
     let accept = |m: &str, i: u64| Decision::evaluated(m, i, vec![], 3, 0, DecisionNotes::default());
     // Before the cache exists (a vote already stored), then through it.
     client(1).post_results(9_600, &[reject("a", 9_600), reject("b", 9_600)]).await.expect("post");

@@ -94,7 +94,12 @@ pub(crate) async fn python_post(
     .await
 }
 
-pub(crate) async fn raw_post(base: &Running, path: &str, body: &[u8], headers: &[(&str, String)]) -> (StatusCode, Value) {
+pub(crate) async fn raw_post(
+    base: &Running,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (StatusCode, Value) {
     let mut req =
         reqwest::Client::new().post(base.url(path)).header("Content-Type", "application/json").body(body.to_vec());
     for (k, v) in headers {

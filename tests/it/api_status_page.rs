@@ -175,15 +175,25 @@ async fn status_page_follows_the_quorum_and_escapes_hidden_text() {
     // A, B, C hold 100 each, the attacker E 50: E alone is 50/350, below 1/3.
     let neurons = [(1u8, 100u64), (2, 100), (3, 100), (5, 50)]
         .iter()
-        .map(|(n, s)| Neuron { uid: u16::from(*n), hotkey: key(*n).ss58(), stake: Some(*s), validator_permit: Some(true) })
+        .map(|(n, s)| Neuron {
+            uid: u16::from(*n),
+            hotkey: key(*n).ss58(),
+            stake: Some(*s),
+            validator_permit: Some(true),
+        })
         .collect();
-    server.set_allowlist(Allowlist::from_metagraph(&Metagraph { netuid: 1, block: 5, neurons }, 0, &Default::default()));
+    server.set_allowlist(Allowlist::from_metagraph(
+        &Metagraph { netuid: 1, block: 5, neurons },
+        0,
+        &Default::default(),
+    ));
     server.set_current_block(1_000);
     let (stop, rx) = tokio::sync::watch::channel(false);
     let (addr, task) = serve(&server, "127.0.0.1:0".parse().expect("addr"), rx).await.expect("serve");
     let api = |n: u8| ValidationApi::new(&format!("http://{addr}"), DEFAULT_TIMEOUT, key(n)).expect("client");
     let spoof = "5Spoof\u{202E}gpj.exe\u{200B}";
-    let reject = |m: &str, i: u64| Decision::load_failure(m, i, Failure::DatasetSha256Mismatch, DecisionNotes::default());
+    let reject =
+        |m: &str, i: u64| Decision::load_failure(m, i, Failure::DatasetSha256Mismatch, DecisionNotes::default());
     let accept = |m: &str, i: u64| Decision::evaluated(m, i, vec![], 12, 0, DecisionNotes::default());
     for interval in [100u64, 150] {
         api(1).post_results(interval, &[reject("5Honest", interval), accept(spoof, interval)]).await.expect("A");
@@ -199,7 +209,10 @@ async fn status_page_follows_the_quorum_and_escapes_hidden_text() {
     for hidden in ["900", "950", "5000", "9000000", "5Victim"] {
         assert!(!html.contains(hidden), "the lone validator's interval or miner {hidden} is shown");
     }
-    assert!(html.contains("disputed") && !html.contains(">rejected<"), "one rejection of 200 reporting stake is not the quorum's");
+    assert!(
+        html.contains("disputed") && !html.contains(">rejected<"),
+        "one rejection of 200 reporting stake is not the quorum's"
+    );
     assert!(!html.contains('\u{202E}') && !html.contains('\u{200B}'), "hidden characters reach the page");
     assert!(html.contains("\\u{202E}") && html.contains("\\u{200B}"), "hidden characters are shown escaped");
     assert!(!html.contains("secret-store-dir") && !html.contains("sqlite"), "the store's path is on the page");

@@ -52,13 +52,17 @@ async fn scenario(store: Arc<dyn EvidenceStore>) -> Vec<Value> {
     let (s, v) = python_post(&base, &v1, "/v1/invalid-hotkeys", invalid, now(), &nonce(3)).await;
     assert_eq!(v["saved_count"], 1, "{v}");
     keep("InvalidHotkeysIngestResponse", s, v.to_string());
-    let (s, body) = get_raw(&base, &format!("/v1/validation-results?validator_hotkey={}&interval_id=300", v1.ss58())).await;
+    let (s, body) =
+        get_raw(&base, &format!("/v1/validation-results?validator_hotkey={}&interval_id=300", v1.ss58())).await;
     let parsed: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(parsed["decisions"].as_array().map(Vec::len), Some(2), "{body}");
     keep("QueryResponse", s, body);
     let (s, body) = get_raw(&base, "/v1/invalid-hotkeys?interval_id=700").await;
     let parsed: Value = serde_json::from_str(&body).expect("json");
-    assert_eq!((parsed["window_start_interval_id"].as_u64(), parsed["window_end_interval_id"].as_u64()), (Some(200), Some(700)));
+    assert_eq!(
+        (parsed["window_start_interval_id"].as_u64(), parsed["window_end_interval_id"].as_u64()),
+        (Some(200), Some(700))
+    );
     assert_eq!(parsed["invalid_hotkeys"], json!(["m1"]), "V1 + V2 hold 200 of 600: the 1/3 quorum");
     keep("InvalidHotkeysWindowResponse", s, body);
     base.server.store().blacklist_add("5Bad", "test").await.expect("blacklist");

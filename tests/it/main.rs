@@ -8,9 +8,9 @@ mod support;
 
 mod api_abuse;
 mod api_client;
-mod api_wire;
 mod api_server;
 mod api_status_page;
+mod api_wire;
 mod catalog;
 mod chain_cli;
 mod chain_contract;

@@ -2,7 +2,6 @@
 //! `dataset rebuild-catalog`, a stale `index.json` naming a path outside `dataset export
 //! --out`, and `dataset query` SQL that reads local files.
 
-
 use nexis::catalog::rebuild::{RebuildSettings, rebuild};
 use nexis::owner::SyncSettings;
 
@@ -59,7 +58,8 @@ async fn a_bundle_bomb_is_given_up_at_once_under_the_decode_budget() {
     // Over the budget by its footer: given up before decoding.
     let sw2 = SyncWorld::new().await;
     bomb(&sw2, 100).await;
-    let sync = sw2.sync(&sw2.w.tmp.path().join("progress"), SyncSettings { max_decoded_bytes: 16 << 10, ..quick_retries(5) });
+    let sync =
+        sw2.sync(&sw2.w.tmp.path().join("progress"), SyncSettings { max_decoded_bytes: 16 << 10, ..quick_retries(5) });
     let s = sync.pass().await.expect("pass");
     assert_eq!(s.bundles_given_up, 1, "{s:?}");
     let state = sync.progress.bundle(100, &hotkey(2).ss58()).expect("progress").expect("recorded");

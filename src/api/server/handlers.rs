@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::middleware::Next;
 use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -46,7 +46,10 @@ pub(super) fn routes(state: &Arc<ApiServer>) -> Router<Arc<ApiServer>> {
 async fn limit_reads(State(server): S, request: Request, next: Next) -> Response {
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let limited = request.method() == Method::GET && request.uri().path() != "/healthz";
-    if limited && let Some(ip) = client && !server.read_ok(ip) {
+    if limited
+        && let Some(ip) = client
+        && !server.read_ok(ip)
+    {
         return reject(StatusCode::TOO_MANY_REQUESTS, "Too many reads from this address; slow down").into_response();
     }
     next.run(request).await

@@ -79,10 +79,8 @@ impl IntervalView {
 
 /// The bar chart: one pair of bars (accepted green, rejected red) per interval, oldest left.
 fn chart(intervals: &BTreeMap<u64, IntervalView>) -> String {
-    let counts: Vec<(u64, usize, usize)> = intervals
-        .iter()
-        .map(|(id, v)| (*id, v.count(Standing::Accepted), v.count(Standing::Rejected)))
-        .collect();
+    let counts: Vec<(u64, usize, usize)> =
+        intervals.iter().map(|(id, v)| (*id, v.count(Standing::Accepted), v.count(Standing::Rejected))).collect();
     let max = counts.iter().map(|(_, a, r)| *a.max(r)).max().unwrap_or(1).max(1);
     let (w, h) = (40 * intervals.len().max(1) + 20, 160);
     let mut svg = format!(

@@ -88,11 +88,8 @@ impl VoteCache {
     fn recompute_all(&mut self) {
         self.invalid.clear();
         for (interval, miners) in &self.votes {
-            let set: BTreeSet<String> = miners
-                .iter()
-                .filter(|(_, r)| r.reach(&self.allow, self.quorum))
-                .map(|(m, _)| m.clone())
-                .collect();
+            let set: BTreeSet<String> =
+                miners.iter().filter(|(_, r)| r.reach(&self.allow, self.quorum)).map(|(m, _)| m.clone()).collect();
             if !set.is_empty() {
                 self.invalid.insert(*interval, set);
             }
@@ -100,11 +97,8 @@ impl VoteCache {
     }
 
     fn recompute(&mut self, interval: u64, miner: &str) {
-        let reach = self
-            .votes
-            .get(&interval)
-            .and_then(|m| m.get(miner))
-            .is_some_and(|r| r.reach(&self.allow, self.quorum));
+        let reach =
+            self.votes.get(&interval).and_then(|m| m.get(miner)).is_some_and(|r| r.reach(&self.allow, self.quorum));
         if reach {
             self.invalid.entry(interval).or_default().insert(miner.to_string());
         } else if let Some(set) = self.invalid.get_mut(&interval) {

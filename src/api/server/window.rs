@@ -2,10 +2,10 @@
 //! current block is known (built once from the store, then updated by every POST), from
 //! the store otherwise (before the first block, or for a window below the cache's floor).
 
+use super::ApiServer;
 use super::quorum;
 use super::store::StoreError;
 use super::votes::{CACHE_SPAN, VoteCache, VoteChange};
-use super::ApiServer;
 
 /// Where the quorum cache stands.
 #[derive(Debug, Default)]

@@ -167,7 +167,12 @@ pub struct Recorded {
 
 /// The answer a nonce row keeps: a retry of `ev` answers `stored` again; anything else with
 /// the same nonce is a replay.
-pub(crate) fn retry_answer(ev: &Evidence, kind: &str, body_sha256: &str, stored: Option<i64>) -> Result<Recorded, StoreError> {
+pub(crate) fn retry_answer(
+    ev: &Evidence,
+    kind: &str,
+    body_sha256: &str,
+    stored: Option<i64>,
+) -> Result<Recorded, StoreError> {
     match stored {
         Some(n) if kind == ev.kind.as_str() && body_sha256 == ev.body_sha256 => {
             Ok(Recorded { stored: usize::try_from(n).unwrap_or(0), replayed: true })

@@ -12,8 +12,8 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
 use super::{
-    DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision, StoredEvidence, Vote,
-    failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
+    DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision,
+    StoredEvidence, Vote, failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
 };
 
 /// Connections opened by [`super::open_store`].
@@ -225,7 +225,12 @@ fn read_decision(row: &tokio_postgres::Row) -> Result<StoredDecision, StoreError
         body_sha256: row.get(12),
         received_at: row.get(13),
     });
-    Ok(StoredDecision { validator_hotkey: row.get(0), interval_id: to_u64(row.get(1), "interval_id")?, decision, evidence })
+    Ok(StoredDecision {
+        validator_hotkey: row.get(0),
+        interval_id: to_u64(row.get(1), "interval_id")?,
+        decision,
+        evidence,
+    })
 }
 
 fn read_evidence(row: &tokio_postgres::Row) -> Result<StoredEvidence, StoreError> {

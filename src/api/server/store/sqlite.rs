@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision, StoredEvidence, Vote,
-    failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
+    DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision,
+    StoredEvidence, Vote, failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
 };
 
 const SCHEMA: &str = "
@@ -45,9 +45,11 @@ CREATE TABLE IF NOT EXISTS blacklisted_hotkeys (
 /// Adds the retry answer to the nonce table of a store created before it existed.
 fn migrate_nonces(conn: &Connection) -> Result<(), StoreError> {
     let has: i64 = conn
-        .query_row("SELECT COUNT(*) FROM pragma_table_info('validator_request_nonces') WHERE name = 'stored'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('validator_request_nonces') WHERE name = 'stored'",
+            [],
+            |r| r.get(0),
+        )
         .map_err(db)?;
     if has == 0 {
         conn.execute_batch(
@@ -97,7 +99,11 @@ impl SqliteStore {
 }
 
 /// Inserts the nonce and the evidence inside `tx`; the evidence row id.
-fn insert_evidence(tx: &rusqlite::Transaction<'_>, ev: &Evidence, stored: usize) -> Result<Result<i64, Recorded>, StoreError> {
+fn insert_evidence(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &Evidence,
+    stored: usize,
+) -> Result<Result<i64, Recorded>, StoreError> {
     let inserted = tx
         .execute(
             "INSERT INTO validator_request_nonces (validator_hotkey, nonce, created_at, kind, body_sha256, stored)

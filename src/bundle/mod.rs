@@ -42,6 +42,8 @@ pub(crate) enum BundleError {
     RowOutOfRange { row: u32, rows: u64 },
     #[error("bundle dataset decodes to more than the cap of {cap} bytes")]
     TooLarge { cap: u64 },
+    #[error("bundle dataset declares {declared} uncompressed bytes, more than the decode cap of {cap}")]
+    DeclaredTooLarge { declared: u64, cap: u64 },
 }
 
 /// One bundle row as the sync worker needs it (strings trimmed).
@@ -150,31 +152,92 @@ fn text_column(path: &Path, batch: &RecordBatch, name: &str) -> Result<StringArr
         .ok_or_else(|| parquet_err(path, format!("column `{name}` is not text")))
 }
 
-/// Reads every row of a bundle dataset, refusing files that declare more than `max_rows`.
-/// Text columns may use any string encoding; the start any numeric type.
-pub(crate) fn read_bundle_rows(path: &Path, max_rows: u64) -> Result<Vec<BundleRow>, BundleError> {
+/// Default decode budget of one bundle: the declared uncompressed size of its columns and
+/// the decoded values held while reading it.
+pub(crate) const BUNDLE_DECODE_BUDGET: u64 = 256 << 20;
+
+/// Decoded bytes one batch may hold at most (the batch size follows from it).
+const BATCH_BUDGET: u64 = 16 << 20;
+
+/// The text columns a bundle row is read from.
+const TEXT: [&str; 8] = [
+    "clip_id",
+    "clip_uri",
+    "clip_sha256",
+    "first_frame_uri",
+    "first_frame_sha256",
+    "source_video_id",
+    "source_video_url",
+    "caption",
+];
+
+/// What decoding a bundle takes, known from its footer alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BundlePlan {
+    /// Rows the footer declares.
+    pub(crate) rows: u64,
+    /// Rows per decoded batch, so that one batch stays within a few megabytes even when
+    /// every value is as large as its column chunk allows (dictionary pages included).
+    pub(crate) batch_rows: usize,
+}
+
+/// Checks the footer of the bundle at `path` before any page is decoded: at most
+/// `max_rows` rows, and the declared uncompressed size of all its columns within
+/// `max_decoded` bytes. A bundle that fails is over budget for good (the same bytes fail
+/// the same way), so callers give it up at once.
+pub(crate) fn plan_bundle(path: &Path, max_rows: u64, max_decoded: u64) -> Result<BundlePlan, BundleError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| parquet_err(path, e))?;
-    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let meta = builder.metadata();
+    let rows = meta.file_metadata().num_rows().max(0) as u64;
     if rows > max_rows {
         return Err(BundleError::TooManyRows { rows, cap: max_rows });
     }
-    if rows == 0 {
+    let columns = meta.file_metadata().schema_descr().num_columns();
+    let (mut declared, mut widest) = (0u64, vec![0u64; columns]);
+    for group in meta.row_groups() {
+        for (leaf, chunk) in group.columns().iter().enumerate() {
+            let size = chunk.uncompressed_size().max(0) as u64;
+            declared = declared.saturating_add(size);
+            if let Some(w) = widest.get_mut(leaf) {
+                *w = (*w).max(size);
+            }
+        }
+    }
+    if declared > max_decoded {
+        return Err(BundleError::DeclaredTooLarge { declared, cap: max_decoded });
+    }
+    let row_bound: u64 = widest.iter().sum::<u64>().max(1);
+    let batch_rows = (BATCH_BUDGET / row_bound).clamp(1, BATCH_ROWS as u64) as usize;
+    Ok(BundlePlan { rows, batch_rows })
+}
+
+/// Reads every row of a bundle dataset under its [`plan_bundle`] checks, stopping once
+/// the decoded values pass `max_decoded` bytes. Text columns may use any string encoding;
+/// the start any numeric type.
+pub(crate) fn read_bundle_rows(path: &Path, max_rows: u64, max_decoded: u64) -> Result<Vec<BundleRow>, BundleError> {
+    let plan = plan_bundle(path, max_rows, max_decoded)?;
+    if plan.rows == 0 {
         return Ok(Vec::new());
     }
-    let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| parquet_err(path, e))?;
-    let mut out = Vec::with_capacity(rows as usize);
-    const TEXT: [&str; 8] = [
-        "clip_id",
-        "clip_uri",
-        "clip_sha256",
-        "first_frame_uri",
-        "first_frame_sha256",
-        "source_video_id",
-        "source_video_url",
-        "caption",
-    ];
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| parquet_err(path, e))?;
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| {
+            let name = schema.column(i).path().string();
+            TEXT.contains(&name.as_str()) || name == "clip_start_sec"
+        })
+        .collect();
+    let mask = ProjectionMask::leaves(schema, wanted);
+    let reader =
+        builder.with_projection(mask).with_batch_size(plan.batch_rows).build().map_err(|e| parquet_err(path, e))?;
+    let mut out = Vec::with_capacity(plan.rows.min(BATCH_ROWS as u64 * 64) as usize);
+    let mut decoded = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| parquet_err(path, e))?;
+        decoded = decoded.saturating_add(batch.get_array_memory_size() as u64);
+        if decoded > max_decoded {
+            return Err(BundleError::TooLarge { cap: max_decoded });
+        }
         let text: Vec<StringArray> =
             TEXT.iter().map(|name| text_column(path, &batch, name)).collect::<Result<_, _>>()?;
         let start = batch
@@ -239,15 +302,18 @@ mod tests {
         write_dataset(&src, &records).expect("write");
         let dest = dir.path().join("kept.parquet");
         assert_eq!(write_kept_rows(&src, &[0, 3, 4], &dest).expect("kept"), 3);
-        let rows = read_bundle_rows(&dest, 10).expect("read");
+        let rows = read_bundle_rows(&dest, 10, BUNDLE_DECODE_BUDGET).expect("read");
         assert_eq!(rows.iter().map(|r| r.clip_id.as_str()).collect::<Vec<_>>(), ["clip0", "clip3", "clip4"]);
         assert_eq!((rows[1].clip_start_sec, rows[1].caption.as_str()), (15.0, "caption 3"));
-        assert!(matches!(read_bundle_rows(&dest, 2), Err(BundleError::TooManyRows { rows: 3, cap: 2 })));
+        assert!(matches!(
+            read_bundle_rows(&dest, 2, BUNDLE_DECODE_BUDGET),
+            Err(BundleError::TooManyRows { rows: 3, cap: 2 })
+        ));
         assert!(matches!(write_kept_rows(&src, &[5], &dest), Err(BundleError::RowOutOfRange { row: 5, .. })));
         assert!(matches!(write_kept_rows(&src, &[2, 1], &dest), Err(BundleError::RowOutOfRange { row: 1, .. })));
         assert!(matches!(write_kept_rows(&src, &[2, 2], &dest), Err(BundleError::RowOutOfRange { row: 2, .. })));
         assert_eq!(write_kept_rows(&src, &[], &dest).expect("empty"), 0);
-        assert!(read_bundle_rows(&dest, 10).expect("read").is_empty());
+        assert!(read_bundle_rows(&dest, 10, BUNDLE_DECODE_BUDGET).expect("read").is_empty());
     }
 
     #[test]

@@ -136,9 +136,31 @@ pub(crate) fn shard_name(n: usize) -> String {
     format!("shard-{n:06}.tar")
 }
 
-fn read_index(out: &Path) -> Option<ShardIndex> {
-    let bytes = std::fs::read(out.join(SHARD_INDEX)).ok()?;
-    serde_json::from_slice::<ShardIndex>(&bytes).ok().filter(|i| i.format == EXPORT_FORMAT)
+/// Whether `name` is a shard file name this export writes (`shard-NNNNNN.tar`): nothing
+/// with a separator, `..` or any other form is ever opened or deleted.
+fn is_shard_name(name: &str) -> bool {
+    name.strip_prefix("shard-")
+        .and_then(|n| n.strip_suffix(".tar"))
+        .is_some_and(|digits| digits.len() >= 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The previous export's index in `out`, if any; one that names anything but shard files
+/// of `out` (a stale or hostile `index.json`) is refused.
+fn read_index(out: &Path) -> Result<Option<ShardIndex>, CatalogError> {
+    let path = out.join(SHARD_INDEX);
+    let Ok(bytes) = std::fs::read(&path) else { return Ok(None) };
+    let Some(index) = serde_json::from_slice::<ShardIndex>(&bytes).ok().filter(|i| i.format == EXPORT_FORMAT) else {
+        return Ok(None);
+    };
+    if let Some(bad) = index.shards.iter().find(|e| !is_shard_name(&e.name)) {
+        return Err(CatalogError::Invalid(format!(
+            "{} names {:?}, which is not a shard of an export (shard-NNNNNN.tar); refusing to touch it: \
+             remove that index.json or export into an empty --out",
+            path.display(),
+            bad.name
+        )));
+    }
+    Ok(Some(index))
 }
 
 fn write_index(out: &Path, index: &ShardIndex) -> Result<(), CatalogError> {
@@ -159,7 +181,7 @@ pub async fn export(
     let out = &settings.out;
     std::fs::create_dir_all(out).map_err(|e| CatalogError::io(out, e))?;
     let shards = plan(rows, settings.shard_bytes.max(4 * BLOCK));
-    let previous = read_index(out);
+    let previous = read_index(out)?;
     let total: u64 = shards.iter().flatten().map(sample_bytes).sum();
     bar.set_length(total);
     let mut index =

@@ -67,8 +67,10 @@ pub fn scan(root: &Path) -> Result<Option<LazyFrame>, CatalogError> {
     Ok(Some(concat(frames, UnionArgs::default())?))
 }
 
-/// Runs `query` over the catalog (table [`TABLE`]).
+/// Runs `query` over the catalog (table [`TABLE`]); a query that could read anything else
+/// (table functions such as `read_csv`) or change tables is refused ([`super::sandbox`]).
 pub fn sql(catalog: LazyFrame, query: &str) -> Result<LazyFrame, CatalogError> {
+    super::sandbox::check_query(query)?;
     let mut ctx = SQLContext::new();
     ctx.register(TABLE, catalog);
     Ok(ctx.execute(query)?)

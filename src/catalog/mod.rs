@@ -21,6 +21,7 @@ pub mod plot;
 pub(crate) mod publish;
 pub mod rebuild;
 pub(crate) mod row;
+mod sandbox;
 pub(crate) mod shape;
 pub mod stats;
 

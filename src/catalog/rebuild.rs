@@ -17,8 +17,11 @@ use super::row::{CatalogRow, CopiedObjects, RowBundle};
 use super::shape::read_shapes;
 use super::{CatalogError, INDEX_KEY, hotkey_prefix};
 use crate::bundle::keys::{BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_row_id, parse_bundle_key};
-use crate::bundle::read_bundle_rows;
+use crate::bundle::{plan_bundle, read_bundle_rows};
 use crate::storage::ObjectStore;
+
+/// Default decode budget of one bundle dataset (owner sync and rebuild).
+pub const DEFAULT_MAX_DECODED_BYTES: u64 = crate::bundle::BUNDLE_DECODE_BUDGET;
 
 /// Caps of a rebuild.
 #[derive(Debug, Clone)]
@@ -27,6 +30,9 @@ pub struct RebuildSettings {
     pub max_dataset_bytes: u64,
     /// Row cap of one bundle dataset.
     pub max_dataset_rows: u64,
+    /// Decode budget of one bundle dataset (checked on its footer before decoding, then
+    /// while decoding).
+    pub max_decoded_bytes: u64,
     /// The validator written into every row, when known.
     pub validator_hotkey: Option<String>,
     /// Metadata reads at once.
@@ -90,10 +96,12 @@ async fn bundle_rows(
         tempfile::Builder::new().prefix("rebuild-").tempdir_in(scratch).map_err(|e| CatalogError::io(scratch, e))?;
     let path = dir.path().join("dataset.parquet");
     record_info.get_to_file(&bundle_dataset_key(interval, hotkey), &path, s.max_dataset_bytes).await?;
-    let max = s.max_dataset_rows;
+    let (max, budget) = (s.max_dataset_rows, s.max_decoded_bytes);
     let (rows, shapes) = tokio::task::spawn_blocking(move || {
-        let rows = read_bundle_rows(&path, max).map_err(|e| CatalogError::Invalid(e.to_string()))?;
-        Ok::<_, CatalogError>((rows, read_shapes(&path, max)?))
+        let invalid = |e: crate::bundle::BundleError| CatalogError::Invalid(format!("{}: {e}", path.display()));
+        let plan = plan_bundle(&path, max, budget).map_err(invalid)?;
+        let rows = read_bundle_rows(&path, max, budget).map_err(invalid)?;
+        Ok::<_, CatalogError>((rows, read_shapes(&path, max, plan.batch_rows)?))
     })
     .await
     .map_err(|e| CatalogError::Invalid(format!("bundle reader task: {e}")))??;

@@ -36,8 +36,9 @@ fn value<T, A: Array>(a: &Option<A>, i: usize, get: impl Fn(&A, usize) -> T) -> 
     a.as_ref().filter(|a| !a.is_null(i)).map(|a| get(a, i))
 }
 
-/// Reads the shape of every row of the dataset at `path` (at most `max_rows` rows).
-pub(crate) fn read_shapes(path: &Path, max_rows: u64) -> Result<Vec<ClipShape>, CatalogError> {
+/// Reads the shape of every row of the dataset at `path` (at most `max_rows` rows),
+/// `batch_rows` rows at a time (the bundle's plan, so a batch stays small).
+pub(crate) fn read_shapes(path: &Path, max_rows: u64, batch_rows: usize) -> Result<Vec<ClipShape>, CatalogError> {
     let file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| CatalogError::parquet(path, e))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
@@ -49,8 +50,11 @@ pub(crate) fn read_shapes(path: &Path, max_rows: u64) -> Result<Vec<ClipShape>, 
         .filter(|&i| SHAPE_COLUMNS.contains(&schema.column(i).path().string().as_str()))
         .collect();
     let mask = ProjectionMask::leaves(schema, wanted);
-    let reader =
-        builder.with_projection(mask).with_batch_size(8192).build().map_err(|e| CatalogError::parquet(path, e))?;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(batch_rows.max(1))
+        .build()
+        .map_err(|e| CatalogError::parquet(path, e))?;
     let mut out = Vec::with_capacity(rows as usize);
     for batch in reader {
         let batch = batch.map_err(|e| CatalogError::parquet(path, e))?;

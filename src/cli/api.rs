@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use super::chain::ChainArgs;
 use super::service::workdir;
+use nexis::api::server::listen::ConnLimits;
 use nexis::api::server::quorum::{Fraction, parse_source_auth};
 use nexis::api::server::store::{EvidenceStore, open_store};
 use nexis::api::server::{ApiServer, ServerConfig, serve};
@@ -84,6 +85,23 @@ pub(crate) struct ServeArgs {
     /// Seconds between current-block polls (latest-results cache).
     #[arg(long, env = "NEXIS_API_BLOCK_POLL_SEC", default_value_t = 12.0)]
     pub block_poll_sec: f64,
+    /// Unauthenticated reads per minute per client address (0 = unlimited; behind a reverse
+    /// proxy every client has the proxy's address: limit there instead).
+    #[arg(long, env = "NEXIS_API_READ_RATE_PER_MIN", default_value_t = 600)]
+    pub read_rate_per_min: u32,
+    /// Interval ids (blocks) of history kept; older decisions and evidence are pruned
+    /// (0 = keep everything).
+    #[arg(long, env = "NEXIS_API_RETENTION_INTERVALS", default_value_t = nexis::api::server::DEFAULT_RETENTION_INTERVALS)]
+    pub retention_intervals: u64,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "NEXIS_API_HEADER_TIMEOUT_SEC", default_value_t = 10)]
+    pub header_timeout_sec: u64,
+    /// Seconds a connection may stay silent between requests.
+    #[arg(long, env = "NEXIS_API_IDLE_TIMEOUT_SEC", default_value_t = 60)]
+    pub idle_timeout_sec: u64,
+    /// Most connections open at once (more are closed at once, with a warning).
+    #[arg(long, env = "NEXIS_API_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
 }
 
 /// `nexis api ...` subcommands.
@@ -143,6 +161,13 @@ impl ServeArgs {
             rate_per_min: self.rate_per_min,
             allowlist_refresh: Duration::from_secs(self.allowlist_refresh_sec.max(1)),
             block_poll: Duration::from_secs_f64(self.block_poll_sec),
+            read_rate_per_min: self.read_rate_per_min,
+            retention_intervals: self.retention_intervals,
+            conn: ConnLimits {
+                header_timeout: Duration::from_secs(self.header_timeout_sec.max(1)),
+                idle_timeout: Duration::from_secs(self.idle_timeout_sec.max(1)),
+                max_connections: self.max_connections.max(1),
+            },
             ..ServerConfig::default()
         })
     }

@@ -424,6 +424,7 @@ async fn rebuild_cmd(args: RebuildArgs) -> anyhow::Result<ExitCode> {
     let settings = RebuildSettings {
         max_dataset_bytes: args.max_dataset_bytes,
         max_dataset_rows: nexis::protocol::DEFAULT_MAX_DATASET_ROWS,
+        max_decoded_bytes: nexis::catalog::rebuild::DEFAULT_MAX_DECODED_BYTES,
         validator_hotkey: given(&args.validator_hotkey),
         concurrency: 16,
     };

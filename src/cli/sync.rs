@@ -130,6 +130,7 @@ fn sync_settings(args: &SyncArgs, netuid: NetUid, workdir: &Path) -> SyncSetting
             .collect::<BTreeSet<_>>(),
         max_dataset_bytes: args.caps.max_dataset_bytes,
         max_dataset_rows: args.caps.max_dataset_rows,
+        max_decoded_bytes: nexis::catalog::rebuild::DEFAULT_MAX_DECODED_BYTES,
         max_clip_bytes: args.caps.max_clip_bytes,
         max_frame_bytes: args.caps.max_frame_bytes,
         scratch: workdir.join("owner-sync").join("scratch"),

@@ -220,6 +220,23 @@ impl ProgressStore {
         Ok(())
     }
 
+    /// Puts back the state a bundle had before a decode started (`None`: no record).
+    pub(crate) fn restore_bundle(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        state: Option<&BundleProgress>,
+    ) -> Result<(), ProgressError> {
+        match state {
+            Some(state) => self.put_bundle(interval_id, hotkey, state),
+            None => {
+                self.bundles.remove(bundle_key(interval_id, hotkey))?;
+                self.bundles.flush()?;
+                Ok(())
+            }
+        }
+    }
+
     /// The high-water interval: every bundle below it is finished.
     pub(crate) fn high_water(&self) -> Result<Option<u64>, ProgressError> {
         Ok(self.meta.get(HIGH_WATER)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map(u64::from_be_bytes))

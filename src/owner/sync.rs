@@ -19,7 +19,10 @@
 //! Listing: the first pass, and one pass every [`SyncSettings::full_list_every`], list the
 //! whole record-info bucket; the others list only `{I}/` for the intervals from the
 //! high-water interval (every bundle below it finished, kept in sled) to the current one.
-//! A bundle that cannot be read is given up after as many failed passes as a row.
+//! A bundle that cannot be read is given up after as many failed passes as a row; one over
+//! its decode budget (row count or declared uncompressed size, read from the parquet footer
+//! before any page is decoded, or the decoded values while decoding) is given up at once,
+//! and a decode the process did not survive counts as a failed pass.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -40,7 +43,7 @@ use crate::bundle::keys::{
     BundleObject, MARKER_BODY, bundle_dataset_key, bundle_manifest_key, marker_key, owner_clip_key, owner_image_key,
     owner_metadata_key, owner_row_id, parse_bundle_key,
 };
-use crate::bundle::{BundleError, BundleRow, read_bundle_rows};
+use crate::bundle::{BUNDLE_DECODE_BUDGET, BundleError, BundleRow, plan_bundle, read_bundle_rows};
 use crate::catalog::publish::{put_part, update_index};
 use crate::catalog::row::{CopiedObjects, RowBundle};
 use crate::catalog::shape::{ClipShape, read_shapes};
@@ -69,6 +72,10 @@ pub struct SyncSettings {
     pub max_dataset_bytes: u64,
     /// Row cap of a bundle dataset.
     pub max_dataset_rows: u64,
+    /// Decode budget of a bundle dataset: its footer's declared uncompressed size is
+    /// checked against it before decoding (over it, the bundle is given up at once) and
+    /// the decoded values while decoding.
+    pub max_decoded_bytes: u64,
     /// Size cap of one clip download.
     pub max_clip_bytes: u64,
     /// Size cap of one first-frame download.
@@ -104,6 +111,7 @@ impl Default for SyncSettings {
             max_manifest_bytes: 1 << 20,
             max_dataset_bytes: 256 << 20,
             max_dataset_rows: 2_000_000,
+            max_decoded_bytes: BUNDLE_DECODE_BUDGET,
             max_clip_bytes: 64 << 20,
             max_frame_bytes: 8 << 20,
             scratch: std::env::temp_dir().join("nexis-owner-sync"),
@@ -157,6 +165,17 @@ impl BundleSyncError {
     /// Whether the failure is the bundle's (counted towards giving it up), not ours.
     fn is_bundles_fault(&self) -> bool {
         !matches!(self, Self::Progress(_) | Self::Scratch(_) | Self::Catalog(_))
+    }
+
+    /// Whether the bundle is over its decode budget: the same bytes fail the same way, so
+    /// it is given up on the first failure.
+    fn is_over_budget(&self) -> bool {
+        matches!(
+            self,
+            Self::Dataset(
+                BundleError::TooLarge { .. } | BundleError::DeclaredTooLarge { .. } | BundleError::TooManyRows { .. }
+            )
+        )
     }
 }
 
@@ -417,7 +436,7 @@ impl OwnerSync {
             Err(e) if e.is_bundles_fault() => {
                 let previous = self.progress.bundle(interval_id, hotkey)?;
                 let attempts = previous.map_or(0, |p| p.attempts).saturating_add(1);
-                let given_up = attempts >= self.settings.retry.max_attempts.max(1);
+                let given_up = e.is_over_budget() || attempts >= self.settings.retry.max_attempts.max(1);
                 let state = BundleProgress { attempts, given_up, last_error: e.to_string() };
                 self.progress.put_bundle(interval_id, hotkey, &state)?;
                 if given_up {
@@ -508,18 +527,43 @@ impl OwnerSync {
         if fetched.sha256 != manifest.dataset_sha256.trim() {
             return Err(BundleSyncError::DatasetDigest { expected: manifest.dataset_sha256, actual: fetched.sha256 });
         }
-        let max_rows = s.max_dataset_rows;
-        let (rows, shapes) = tokio::task::spawn_blocking(move || {
-            let rows = read_bundle_rows(&dataset, max_rows)?;
-            let shapes = read_shapes(&dataset, max_rows)?;
-            Ok::<_, BundleSyncError>((rows, shapes))
-        })
-        .await
-        .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")))??;
+        let (rows, shapes) = self.decode_bundle(interval_id, hotkey, dataset).await?;
         if rows.len() as u64 != manifest.record_count || shapes.len() != rows.len() {
             return Err(BundleSyncError::RowCount { expected: manifest.record_count, actual: rows.len() as u64 });
         }
         Ok((rows, shapes))
+    }
+
+    /// Decodes a downloaded bundle dataset under the decode budget. The footer is checked
+    /// first (over budget: given up without decoding a page); then, before decoding, a
+    /// failed attempt "interrupted while decoding" is recorded and taken back afterwards, so
+    /// a decode the process does not survive (a kill, out of memory) still counts towards
+    /// giving the bundle up instead of being retried on every start.
+    async fn decode_bundle(
+        &self,
+        interval_id: u64,
+        hotkey: &str,
+        dataset: PathBuf,
+    ) -> Result<(Vec<BundleRow>, Vec<ClipShape>), BundleSyncError> {
+        let (max_rows, budget) = (self.settings.max_dataset_rows, self.settings.max_decoded_bytes);
+        let plan = plan_bundle(&dataset, max_rows, budget)?;
+        let before = self.progress.bundle(interval_id, hotkey)?;
+        let attempts = before.as_ref().map_or(0, |p| p.attempts).saturating_add(1);
+        let interrupted = BundleProgress {
+            attempts,
+            given_up: attempts >= self.settings.retry.max_attempts.max(1),
+            last_error: "interrupted while decoding the bundle dataset (the process stopped)".into(),
+        };
+        self.progress.put_bundle(interval_id, hotkey, &interrupted)?;
+        let decoded = tokio::task::spawn_blocking(move || {
+            let rows = read_bundle_rows(&dataset, max_rows, budget)?;
+            let shapes = read_shapes(&dataset, max_rows, plan.batch_rows)?;
+            Ok::<_, BundleSyncError>((rows, shapes))
+        })
+        .await
+        .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")));
+        self.progress.restore_bundle(interval_id, hotkey, before.as_ref())?;
+        decoded?
     }
 
     /// Rewrites the catalog part of `(interval, hotkey prefix)` from the recorded entries

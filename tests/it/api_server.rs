@@ -22,12 +22,12 @@ use nexis::chain::wallet::ss58_decode;
 use nexis::chain::{Hotkey, Metagraph, Neuron};
 use nexis::model::{Decision, DecisionNotes, Failure};
 
-fn key(n: u8) -> Hotkey {
+pub(crate) fn key(n: u8) -> Hotkey {
     Hotkey::from_seed([n; 32])
 }
 
 /// V1..V4 hold 100, 100, 100, 300 (total 600); key 9 is registered without a permit.
-fn metagraph() -> Metagraph {
+pub(crate) fn metagraph() -> Metagraph {
     let mut neurons: Vec<Neuron> = [(1u8, 100u64), (2, 100), (3, 100), (4, 300)]
         .iter()
         .map(|(n, s)| Neuron {
@@ -41,25 +41,25 @@ fn metagraph() -> Metagraph {
     Metagraph { netuid: 1, block: 77, neurons }
 }
 
-struct Running {
-    server: Arc<ApiServer>,
-    addr: SocketAddr,
+pub(crate) struct Running {
+    pub(crate) server: Arc<ApiServer>,
+    pub(crate) addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
 }
 
-async fn start(store: Arc<dyn EvidenceStore>, config: ServerConfig) -> Running {
+pub(crate) async fn start(store: Arc<dyn EvidenceStore>, config: ServerConfig) -> Running {
     let server = ApiServer::new(store, config.clone());
     server.set_allowlist(Allowlist::from_metagraph(&metagraph(), 0, &config.source_auth));
     let (stop, rx) = tokio::sync::watch::channel(false);
@@ -69,7 +69,7 @@ async fn start(store: Arc<dyn EvidenceStore>, config: ServerConfig) -> Running {
 
 /// A request exactly as the Python client builds it: the body bytes as given, hex
 /// signature (no `0x`) of `METHOD|path|sha256|ts|nonce`.
-async fn python_post(
+pub(crate) async fn python_post(
     base: &Running,
     signer: &Hotkey,
     path: &str,
@@ -94,7 +94,12 @@ async fn python_post(
     .await
 }
 
-async fn raw_post(base: &Running, path: &str, body: &[u8], headers: &[(&str, String)]) -> (StatusCode, Value) {
+pub(crate) async fn raw_post(
+    base: &Running,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (StatusCode, Value) {
     let mut req =
         reqwest::Client::new().post(base.url(path)).header("Content-Type", "application/json").body(body.to_vec());
     for (k, v) in headers {
@@ -106,7 +111,7 @@ async fn raw_post(base: &Running, path: &str, body: &[u8], headers: &[(&str, Str
     (status, value)
 }
 
-async fn get(base: &Running, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(base: &Running, path: &str) -> (StatusCode, Value) {
     let reply = reqwest::get(base.url(path)).await.expect("get");
     let status = reply.status();
     (status, reply.json::<Value>().await.unwrap_or(Value::Null))
@@ -118,11 +123,11 @@ async fn invalid_at(base: &Running, interval: u64) -> Vec<String> {
     serde_json::from_value(v["invalid_hotkeys"].clone()).expect("list")
 }
 
-fn nonce(n: u32) -> String {
+pub(crate) fn nonce(n: u32) -> String {
     format!("{n:032x}")
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     unix_now() as i64
 }
 
@@ -168,10 +173,14 @@ async fn python_client_contract(base: &Running) {
     let (s, e) = python_post(base, &v1, path, bad, ts, &nonce(1)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     assert!(e["detail"].as_str().is_some_and(|d| d.contains("failure")), "{e}");
-    // ... so the vector body with the same nonce is accepted; replaying it is 409.
+    // ... so the vector body with the same nonce is accepted; the same request again (a
+    // retry) gets the first answer, another request with that nonce is 409.
     let (s, e) = python_post(base, &v1, path, &body, ts, &nonce(1)).await;
     assert_eq!((s, e["stored"].as_u64()), (StatusCode::OK, Some(2)), "{e}");
-    assert_eq!(python_post(base, &v1, path, &body, ts, &nonce(1)).await.0, StatusCode::CONFLICT);
+    let (s, again) = python_post(base, &v1, path, &body, ts, &nonce(1)).await;
+    assert_eq!((s, &again), (StatusCode::OK, &e), "a retry answers as the first request did");
+    let other = br#"{"interval_id":100,"decisions":[{"miner_hotkey":"m9","accepted":true,"failures":[]}]}"#;
+    assert_eq!(python_post(base, &v1, path, other, ts, &nonce(1)).await.0, StatusCode::CONFLICT);
     // A `0x`-prefixed signature is accepted too.
     let sha = hex::encode(Sha256::digest(&body));
     let msg = auth_message("POST", path, &sha, ts as u64, &nonce(2));
@@ -190,13 +199,21 @@ async fn python_client_contract(base: &Running) {
     // The stored evidence re-verifies offline: body hash and sr25519 signature.
     let (s, got) = get(base, &format!("/v1/validation-results?validator_hotkey={}&interval_id=100", v1.ss58())).await;
     assert_eq!(s, StatusCode::OK);
-    let rows = got["results"].as_array().expect("results");
+    let rows = got["decisions"].as_array().expect("decisions");
     assert_eq!(rows.len(), 2, "{got}");
     let m1 = rows.iter().find(|r| r["miner_hotkey"] == "m1").expect("m1");
     assert_eq!((m1["accepted"].as_bool(), m1["failures"][0].as_str()), (Some(false), Some("dataset_sha256_mismatch")));
     let m2 = rows.iter().find(|r| r["miner_hotkey"] == "m2").expect("m2");
     assert_eq!((m2["record_count"].as_u64(), m2["global_overlap_pruned_count"].as_u64()), (Some(7), Some(2)));
-    let ev = &m1["evidence"];
+    // The listing carries a reference to the evidence, never its body.
+    assert!(m1.get("body").is_none() && m1.get("evidence").is_none(), "{m1}");
+    let evidence_id = m1["evidence_id"].as_i64().expect("evidence_id");
+    assert_eq!(m1["body_sha256"].as_str(), Some(sha.as_str()));
+    let (s, ev) = get(base, &format!("/v1/evidence/{evidence_id}")).await;
+    assert_eq!(s, StatusCode::OK, "{ev}");
+    assert_eq!(ev["evidence_id"].as_i64(), Some(evidence_id));
+    assert_eq!(get(base, &format!("/v1/evidence/{}", evidence_id + 1000)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(base, "/v1/evidence/x").await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let ev_body = ev["body"].as_str().expect("body");
     assert_eq!(ev_body.as_bytes(), &body[..]);
     assert_eq!(ev["body_sha256"].as_str(), Some(sha.as_str()));
@@ -226,6 +243,11 @@ async fn quorum_and_window(base: &Running) {
     }
     let (_, v) = get(base, "/v1/invalid-hotkeys?interval_id=1200").await;
     assert_eq!((v["window_start"].as_u64(), v["window_end"].as_u64()), (Some(700), Some(1200)));
+    assert_eq!(
+        (v["window_start_interval_id"].as_u64(), v["window_end_interval_id"].as_u64()),
+        (Some(700), Some(1200)),
+        "the reference's field names"
+    );
     assert_eq!(get(base, "/v1/invalid-hotkeys").await.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(get(base, "/v1/invalid-hotkeys?interval_id=x").await.0, StatusCode::UNPROCESSABLE_ENTITY);
     // The source-auth hotkey 7 carries 0.34 on its own.
@@ -258,7 +280,7 @@ async fn blacklist_and_latest(base: &Running) {
     assert_eq!(v["decisions"].as_array().map(Vec::len), Some(2 + 1), "V1's two rows and V2's one at interval 100");
 }
 
-fn config() -> ServerConfig {
+pub(crate) fn config() -> ServerConfig {
     let mut source_auth = HashMap::new();
     source_auth.insert(key(7).ss58(), "0.34".parse().expect("fraction"));
     ServerConfig { max_body_bytes: 64 * 1024, source_auth, ..ServerConfig::default() }
@@ -278,8 +300,8 @@ async fn contract(open: impl AsyncFn() -> Arc<dyn EvidenceStore>) {
     assert_eq!(invalid_at(&base, 100).await, vec!["m1".to_string()]);
     let (_, bl) = get(&base, "/v1/get_blacklist").await;
     assert_eq!(bl, json!({"blacklist_hotkeys": ["5Bad"]}));
-    let body = vectors()["interval_payload_bytes"].as_str().expect("vector").as_bytes().to_vec();
-    let (s, _) = python_post(&base, &key(1), "/v1/validation-results", &body, now(), &nonce(1)).await;
+    let other = br#"{"interval_id":100,"decisions":[{"miner_hotkey":"m9","accepted":true,"failures":[]}]}"#;
+    let (s, _) = python_post(&base, &key(1), "/v1/validation-results", other, now(), &nonce(1)).await;
     assert_eq!(s, StatusCode::CONFLICT, "nonces survive a restart");
     base.stop().await;
 }
@@ -362,8 +384,11 @@ async fn nonces_are_swept_by_age() {
     store.record_invalid(&ev("new", 1000), &[]).await.expect("new");
     assert_eq!(store.sweep_nonces(500).await.expect("sweep"), 1);
     store.record_invalid(&ev("old", 1100), &[]).await.expect("a swept nonce is free again");
+    let retried = store.record_invalid(&ev("new", 1100), &[]).await.expect("the same request again");
+    assert!(retried.replayed, "answered from the nonce row");
+    let other = nexis::api::server::store::Evidence { body_sha256: "other".into(), ..ev("new", 1100) };
     assert!(matches!(
-        store.record_invalid(&ev("new", 1100), &[]).await,
+        store.record_invalid(&other, &[]).await,
         Err(nexis::api::server::store::StoreError::NonceReplayed)
     ));
 }

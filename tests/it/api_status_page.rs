@@ -148,3 +148,76 @@ async fn status_page_renders_in_chromium() {
     let _ = stop.send(true);
     let _ = task.await;
 }
+
+/// The page as Chromium's DOM after rendering (`--dump-dom`).
+fn rendered_dom(url: &str, dir: &Path) -> String {
+    let out = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", dir.join("profile-dom").display()))
+        .arg(url)
+        .output()
+        .expect("run chromium (Debian package `chromium`; scripts/test installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Findings 6 and 10: one allowed validator below the quorum posting far-future and
+/// past-but-lonely intervals does not take the page over; an honest miner one validator
+/// rejected is "disputed", not "rejected"; bidi and invisible characters are shown escaped;
+/// the store's path is not on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_follows_the_quorum_and_escapes_hidden_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("secret-store-dir");
+    std::fs::create_dir_all(&store_dir).expect("dir");
+    let store = Arc::new(SqliteStore::open(&store_dir.join("e.sqlite3")).expect("sqlite"));
+    let server = ApiServer::new(store, ServerConfig::default());
+    // A, B, C hold 100 each, the attacker E 50: E alone is 50/350, below 1/3.
+    let neurons = [(1u8, 100u64), (2, 100), (3, 100), (5, 50)]
+        .iter()
+        .map(|(n, s)| Neuron {
+            uid: u16::from(*n),
+            hotkey: key(*n).ss58(),
+            stake: Some(*s),
+            validator_permit: Some(true),
+        })
+        .collect();
+    server.set_allowlist(Allowlist::from_metagraph(
+        &Metagraph { netuid: 1, block: 5, neurons },
+        0,
+        &Default::default(),
+    ));
+    server.set_current_block(1_000);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let (addr, task) = serve(&server, "127.0.0.1:0".parse().expect("addr"), rx).await.expect("serve");
+    let api = |n: u8| ValidationApi::new(&format!("http://{addr}"), DEFAULT_TIMEOUT, key(n)).expect("client");
+    let spoof = "5Spoof\u{202E}gpj.exe\u{200B}";
+    let reject =
+        |m: &str, i: u64| Decision::load_failure(m, i, Failure::DatasetSha256Mismatch, DecisionNotes::default());
+    let accept = |m: &str, i: u64| Decision::evaluated(m, i, vec![], 12, 0, DecisionNotes::default());
+    for interval in [100u64, 150] {
+        api(1).post_results(interval, &[reject("5Honest", interval), accept(spoof, interval)]).await.expect("A");
+        api(2).post_results(interval, &[accept("5Honest", interval), accept(spoof, interval)]).await.expect("B");
+    }
+    for interval in [900u64, 950, 5_000, 9_000_000] {
+        api(5).post_results(interval, &[reject("5Honest", interval), reject("5Victim", interval)]).await.expect("E");
+    }
+    let html = reqwest::get(format!("http://{addr}/")).await.expect("get").text().await.expect("text");
+    for shown in ["<th>100</th>", "<th>150</th>"] {
+        assert!(html.contains(shown), "quorum intervals are shown: {shown}");
+    }
+    for hidden in ["900", "950", "5000", "9000000", "5Victim"] {
+        assert!(!html.contains(hidden), "the lone validator's interval or miner {hidden} is shown");
+    }
+    assert!(
+        html.contains("disputed") && !html.contains(">rejected<"),
+        "one rejection of 200 reporting stake is not the quorum's"
+    );
+    assert!(!html.contains('\u{202E}') && !html.contains('\u{200B}'), "hidden characters reach the page");
+    assert!(html.contains("\\u{202E}") && html.contains("\\u{200B}"), "hidden characters are shown escaped");
+    assert!(!html.contains("secret-store-dir") && !html.contains("sqlite"), "the store's path is on the page");
+    let dom = rendered_dom(&format!("http://{addr}/"), dir.path());
+    assert!(dom.contains("5Spoof") && !dom.contains('\u{202E}'), "the rendered page carries no bidi override");
+    let _ = stop.send(true);
+    let _ = task.await;
+}

@@ -142,7 +142,7 @@ async fn the_sync_writes_an_idempotent_catalog_of_copied_rows_only() {
 }
 
 /// `nexis dataset ...` with a clean environment, reading the owner bucket on `endpoint`.
-fn dataset_command(tmp: &Path, endpoint: &str, args: &[&str]) -> Command {
+pub(crate) fn dataset_command(tmp: &Path, endpoint: &str, args: &[&str]) -> Command {
     let (access, secret) = crate::s3_server::KEYS;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexis"));
     for (key, _) in std::env::vars_os() {
@@ -169,7 +169,7 @@ fn dataset_command(tmp: &Path, endpoint: &str, args: &[&str]) -> Command {
     cmd
 }
 
-fn run_ok(mut cmd: Command) -> String {
+pub(crate) fn run_ok(mut cmd: Command) -> String {
     let out = cmd.output().expect("run nexis dataset");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -177,7 +177,7 @@ fn run_ok(mut cmd: Command) -> String {
 }
 
 /// Two miners, two intervals, 24 copied rows (catalog + objects in the S3 owner bucket).
-async fn synced_world() -> (SyncWorld, Vec<CatalogRow>) {
+pub(crate) async fn synced_world() -> (SyncWorld, Vec<CatalogRow>) {
     let sw = SyncWorld::new().await;
     sw.bundle(&hotkey(2), 50, "aaa0", |_| {}).await;
     sw.bundle(&hotkey(3), 100, "bbb0", |_| {}).await;
@@ -262,7 +262,7 @@ async fn dataset_stats_and_query_read_the_bucket_and_a_local_copy() {
 
 /// A Python with `packages` in a throwaway venv under `dir`; `None` (after saying why)
 /// when PyPI cannot be reached.
-fn python_with(dir: &Path, packages: &[&str]) -> Option<PathBuf> {
+pub(crate) fn python_with(dir: &Path, packages: &[&str]) -> Option<PathBuf> {
     let venv = dir.join("venv");
     let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv");
     assert!(made.success(), "cannot create a venv");

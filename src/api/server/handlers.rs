@@ -1,37 +1,58 @@
 //! The HTTP endpoints. Errors are FastAPI-shaped: `{"detail": "..."}` with the status.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
 use super::store::{Evidence, EvidenceKind, ResultFilter, StoreError};
 use super::verify::{Reject, Signed, check};
+use super::votes::VoteChange;
 use super::{ApiServer, body, quorum, status};
 use crate::api::{PATH_BLACKLIST, PATH_INVALID_HOTKEYS, PATH_RESULTS, unix_now};
 
 /// Default and largest row count of `GET /v1/validation-results`.
 const RESULTS_DEFAULT_LIMIT: usize = 1000;
 const RESULTS_MAX_LIMIT: usize = 10_000;
+/// Largest listing, bytes of rows (the byte limit beside the row limit).
+pub(crate) const RESULTS_MAX_BYTES: usize = 4 << 20;
 
 type S = State<Arc<ApiServer>>;
 
 /// Every route of the server.
-pub(super) fn routes() -> Router<Arc<ApiServer>> {
+pub(super) fn routes(state: &Arc<ApiServer>) -> Router<Arc<ApiServer>> {
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route(PATH_RESULTS, get(get_results).post(post_results))
         .route(PATH_INVALID_HOTKEYS, get(get_invalid).post(post_invalid))
         .route(PATH_BLACKLIST, get(get_blacklist))
+        .route("/v1/evidence/{id}", get(get_evidence))
         .route("/v1/get_latest_result", get(get_latest))
         .route("/get_latest_result", get(get_latest))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limit_reads))
+}
+
+/// Unauthenticated reads (every GET but `/healthz`) are rate limited per client address;
+/// signed POSTs have their own per-hotkey limit.
+async fn limit_reads(State(server): S, request: Request, next: Next) -> Response {
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let limited = request.method() == Method::GET && request.uri().path() != "/healthz";
+    if limited
+        && let Some(ip) = client
+        && !server.read_ok(ip)
+    {
+        return reject(StatusCode::TOO_MANY_REQUESTS, "Too many reads from this address; slow down").into_response();
+    }
+    next.run(request).await
 }
 
 impl IntoResponse for Reject {
@@ -46,7 +67,7 @@ fn reject(status: StatusCode, detail: impl Into<String>) -> Reject {
 
 fn store_error(e: StoreError) -> Reject {
     match e {
-        StoreError::NonceReplayed => reject(StatusCode::CONFLICT, "Nonce already used"),
+        StoreError::NonceReplayed => reject(StatusCode::CONFLICT, "Nonce already used by another request"),
         other => {
             tracing::warn!(error = %other, "evidence store failure");
             reject(StatusCode::SERVICE_UNAVAILABLE, "Evidence store unavailable; retry later")
@@ -90,10 +111,18 @@ async fn post_results(State(server): S, request: Request) -> Result<Response, Re
     let (interval_id, rows) = body::parse_results(&bytes).map_err(|e| reject(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let hotkey = signed.hotkey.clone();
     let ev = evidence(signed, EvidenceKind::Results, interval_id, &bytes);
-    let stored = server.store.record_results(&ev, &rows).await.map_err(store_error)?;
-    tracing::info!(validator = %hotkey, interval_id, stored, "validation results stored");
-    Ok(axum::Json(json!({"status": "ok", "interval_id": interval_id, "validator_hotkey": hotkey, "stored": stored}))
-        .into_response())
+    let recorded = server.store.record_results(&ev, &rows).await.map_err(store_error)?;
+    let stored = recorded.stored;
+    if recorded.replayed {
+        tracing::info!(validator = %hotkey, interval_id, stored, "validation results retried; first answer repeated");
+    } else {
+        server.note_votes(VoteChange::results(&hotkey, interval_id, &rows));
+        tracing::info!(validator = %hotkey, interval_id, stored, "validation results stored");
+    }
+    Ok(axum::Json(json!({
+        "status": "ok", "interval_id": interval_id, "validator_hotkey": hotkey, "stored": stored, "saved": stored,
+    }))
+    .into_response())
 }
 
 async fn post_invalid(State(server): S, request: Request) -> Result<Response, Reject> {
@@ -102,10 +131,18 @@ async fn post_invalid(State(server): S, request: Request) -> Result<Response, Re
         body::parse_invalid(&bytes).map_err(|e| reject(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let hotkey = signed.hotkey.clone();
     let ev = evidence(signed, EvidenceKind::InvalidHotkeys, interval_id, &bytes);
-    let stored = server.store.record_invalid(&ev, &hotkeys).await.map_err(store_error)?;
-    tracing::info!(validator = %hotkey, interval_id, stored, "invalid hotkeys stored");
-    Ok(axum::Json(json!({"status": "ok", "interval_id": interval_id, "validator_hotkey": hotkey, "stored": stored}))
-        .into_response())
+    let recorded = server.store.record_invalid(&ev, &hotkeys).await.map_err(store_error)?;
+    let stored = recorded.stored;
+    if recorded.replayed {
+        tracing::info!(validator = %hotkey, interval_id, stored, "invalid hotkeys retried; first answer repeated");
+    } else {
+        server.note_votes(VoteChange::Invalid { validator: hotkey.clone(), interval_id, hotkeys });
+        tracing::info!(validator = %hotkey, interval_id, stored, "invalid hotkeys stored");
+    }
+    Ok(axum::Json(json!({
+        "status": "ok", "interval_id": interval_id, "validator_hotkey": hotkey, "stored": stored, "saved_count": stored,
+    }))
+    .into_response())
 }
 
 fn int_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Reject> {
@@ -126,35 +163,45 @@ async fn get_results(State(server): S, Query(q): Query<HashMap<String, String>>)
     let filter = ResultFilter {
         validator_hotkey: validator_hotkey.clone(),
         interval_id,
-        with_evidence: true,
         limit,
+        max_bytes: RESULTS_MAX_BYTES,
         ..Default::default()
     };
-    let results = server.store.results(&filter).await.map_err(store_error)?;
+    let listing = server.store.results(&filter).await.map_err(store_error)?;
     Ok(axum::Json(json!({
         "validator_hotkey": validator_hotkey,
         "interval_id": interval_id,
-        "count": results.len(),
-        "results": results,
+        "count": listing.rows.len(),
+        "truncated": listing.truncated,
+        "decisions": listing.rows,
     }))
     .into_response())
 }
 
-/// The invalid hotkeys of the window of `interval_id` under the current allowlist.
-pub(super) async fn invalid_window(server: &ApiServer, interval_id: u64) -> Result<Vec<String>, StoreError> {
-    let (lo, hi) = quorum::window(interval_id);
-    let votes = server.store.votes(lo, hi).await?;
-    Ok(quorum::invalid_union(&votes, &server.allowlist(), server.config.quorum))
+/// One stored signed request with its body: enough to re-verify it offline.
+async fn get_evidence(State(server): S, Path(id): Path<String>) -> Result<Response, Reject> {
+    let id: i64 = id
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| reject(StatusCode::UNPROCESSABLE_ENTITY, "evidence id must be a positive integer"))?;
+    match server.store.evidence(id).await.map_err(store_error)? {
+        Some(e) => Ok(axum::Json(e).into_response()),
+        None => Err(reject(StatusCode::NOT_FOUND, "No evidence with this id")),
+    }
 }
 
 async fn get_invalid(State(server): S, Query(q): Query<HashMap<String, String>>) -> Result<Response, Reject> {
     let Some(interval_id) = int_param(&q, "interval_id")? else {
         return Err(reject(StatusCode::UNPROCESSABLE_ENTITY, "interval_id is required"));
     };
-    let hotkeys = invalid_window(&server, interval_id).await.map_err(store_error)?;
+    let hotkeys = server.invalid_window(interval_id).await.map_err(store_error)?;
     let (lo, hi) = quorum::window(interval_id);
     Ok(axum::Json(json!({
         "interval_id": interval_id,
+        "window_start_interval_id": lo,
+        "window_end_interval_id": hi,
         "window_start": lo,
         "window_end": hi,
         "quorum": server.config.quorum.to_string(),

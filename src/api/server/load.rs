@@ -93,7 +93,8 @@ type TaskResult = (Vec<Duration>, usize);
 pub async fn run_load(store: Arc<dyn EvidenceStore>, spec: &LoadSpec) -> std::io::Result<LoadReport> {
     let keys: Vec<Hotkey> = (0..spec.validators).map(|i| Hotkey::from_seed([(i % 251) as u8 + 1; 32])).collect();
     let described = store.describe();
-    let server = ApiServer::new(store, ServerConfig { rate_per_min: 0, ..ServerConfig::default() });
+    let server =
+        ApiServer::new(store, ServerConfig { rate_per_min: 0, read_rate_per_min: 0, ..ServerConfig::default() });
     server.set_allowlist(Allowlist { stakes: keys.iter().map(|k| (k.ss58(), 1)).collect(), ..Default::default() });
     let (stop, rx) = tokio::sync::watch::channel(false);
     let (addr, task) = serve(&server, "127.0.0.1:0".parse().map_err(std::io::Error::other)?, rx).await?;

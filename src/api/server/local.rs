@@ -78,7 +78,7 @@ impl LocalApi {
 
     /// The invalid window of `interval_id`.
     pub(crate) async fn invalid_window(&self, interval_id: u64) -> Result<InvalidWindow, LocalApiError> {
-        let hotkeys = super::handlers::invalid_window(&self.server, interval_id).await?;
+        let hotkeys = self.server.invalid_window(interval_id).await?;
         let (start, end) = quorum::window(interval_id);
         Ok(InvalidWindow { interval_id, start, end, hotkeys, names: Vec::new() })
     }

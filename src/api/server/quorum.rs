@@ -266,7 +266,8 @@ mod tests {
     fn one_validator_alone_cannot_invalidate() {
         let a = allow(&[("a", 100), ("b", 100), ("c", 100), ("d", 100)], &[]);
         let q: Fraction = "1/3".parse().expect("q");
-        let vote = |i, m: &str, r: &str| Vote { interval_id: i, miner_hotkey: m.into(), reporter: r.into() };
+        let vote =
+            |i, m: &str, r: &str| Vote { interval_id: i, miner_hotkey: m.into(), reporter: r.into(), explicit: false };
         let votes = vec![vote(5, "m1", "a"), vote(5, "m2", "a"), vote(5, "m2", "b"), vote(6, "m3", "zz")];
         assert_eq!(invalid_union(&votes, &a, q), vec!["m2".to_string()]);
         assert_eq!(window(700), (200, 700));

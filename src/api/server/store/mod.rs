@@ -69,7 +69,8 @@ pub struct Evidence {
     pub body_sha256: String,
     /// The exact body (UTF-8 JSON).
     pub body: String,
-    /// Unix seconds when the server accepted it.
+    /// Unix seconds when the server accepted it (served as RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
     pub received_at: i64,
 }
 
@@ -90,7 +91,32 @@ pub struct DecisionRow {
     pub(crate) cross_miner_overlap_pruned_count: u64,
 }
 
-/// A stored decision with who posted it and the evidence.
+/// What a listing row says about the signed request behind it: everything but the body,
+/// which `GET /v1/evidence/{id}` serves (the reference's `StoredDecision` fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceRef {
+    /// The evidence row (`GET /v1/evidence/{evidence_id}`).
+    pub(crate) evidence_id: i64,
+    /// Hex signature as sent.
+    pub(crate) signature: String,
+    /// `X-Timestamp`.
+    pub(crate) timestamp: i64,
+    /// `X-Nonce`.
+    pub(crate) nonce: String,
+    /// Lowercase hex SHA-256 of the body.
+    pub(crate) body_sha256: String,
+    /// When the server accepted it (RFC 3339, UTC), as the reference serves `received_at`.
+    #[serde(serialize_with = "rfc3339")]
+    pub(crate) received_at: i64,
+}
+
+/// Unix seconds as an RFC 3339 UTC date-time.
+pub(crate) fn rfc3339<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    let t = chrono::DateTime::from_timestamp(*secs, 0).unwrap_or_default();
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// A stored decision with who posted it and a reference to its evidence (never the body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredDecision {
     /// The reporting validator.
@@ -101,7 +127,18 @@ pub struct StoredDecision {
     #[serde(flatten)]
     pub(crate) decision: DecisionRow,
     /// The signed request that carried it (absent for rows written by the Python server).
-    pub(crate) evidence: Option<Evidence>,
+    #[serde(flatten)]
+    pub(crate) evidence: Option<EvidenceRef>,
+}
+
+/// One stored signed request with its body, as `GET /v1/evidence/{id}` serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredEvidence {
+    /// The evidence row id.
+    pub(crate) evidence_id: i64,
+    /// The request.
+    #[serde(flatten)]
+    pub(crate) evidence: Evidence,
 }
 
 /// One validator's statement that a miner is invalid at an interval: a rejected decision
@@ -114,6 +151,34 @@ pub struct Vote {
     pub miner_hotkey: String,
     /// The validator that said so (empty for unattributed legacy rows).
     pub(crate) reporter: String,
+    /// An explicit invalid post (kept), not a rejected decision (replaced by the
+    /// validator's later decision).
+    pub(crate) explicit: bool,
+}
+
+/// What a POST stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Rows stored (by the first request, when replayed).
+    pub stored: usize,
+    /// The request had been stored already: this is its first answer again.
+    pub replayed: bool,
+}
+
+/// The answer a nonce row keeps: a retry of `ev` answers `stored` again; anything else with
+/// the same nonce is a replay.
+pub(crate) fn retry_answer(
+    ev: &Evidence,
+    kind: &str,
+    body_sha256: &str,
+    stored: Option<i64>,
+) -> Result<Recorded, StoreError> {
+    match stored {
+        Some(n) if kind == ev.kind.as_str() && body_sha256 == ev.body_sha256 => {
+            Ok(Recorded { stored: usize::try_from(n).unwrap_or(0), replayed: true })
+        }
+        _ => Err(StoreError::NonceReplayed),
+    }
 }
 
 /// Which decisions to read.
@@ -125,10 +190,43 @@ pub struct ResultFilter {
     pub(crate) interval_id: Option<u64>,
     /// Only intervals in `lo..=hi`.
     pub(crate) interval_range: Option<(u64, u64)>,
-    /// Whether to load the evidence (with its body) of each row.
-    pub(crate) with_evidence: bool,
     /// At most this many rows, newest interval first.
     pub(crate) limit: usize,
+    /// At most this many bytes of rows (by [`StoredDecision::cost`]); 0 = no byte limit.
+    pub(crate) max_bytes: usize,
+}
+
+/// The rows a [`ResultFilter`] selected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The rows, newest interval first.
+    pub(crate) rows: Vec<StoredDecision>,
+    /// Whether the byte limit stopped the listing before the row limit did.
+    pub(crate) truncated: bool,
+}
+
+impl Listing {
+    /// Adds `row` unless it would take the listing over `max_bytes` (0 = no limit); `false`
+    /// (and the listing marked truncated) when it did not fit.
+    pub(crate) fn push(&mut self, row: StoredDecision, bytes: &mut usize, max_bytes: usize) -> bool {
+        *bytes = bytes.saturating_add(row.cost());
+        if max_bytes > 0 && *bytes > max_bytes {
+            self.truncated = true;
+            return false;
+        }
+        self.rows.push(row);
+        true
+    }
+}
+
+impl StoredDecision {
+    /// An upper bound of the row's JSON size in bytes (names, quoting and numbers included).
+    pub(crate) fn cost(&self) -> usize {
+        let d = &self.decision;
+        let failures: usize = d.failures.iter().map(|f| 2 * f.len() + 4).sum();
+        let ev = self.evidence.as_ref().map_or(0, |e| e.signature.len() + e.nonce.len() + e.body_sha256.len() + 200);
+        2 * (self.validator_hotkey.len() + d.miner_hotkey.len()) + failures + ev + 300
+    }
 }
 
 /// Everything the evidence server stores.
@@ -137,23 +235,41 @@ pub trait EvidenceStore: Send + Sync {
     /// A short name for logs (`sqlite:/path`, `postgres://host/db` without credentials).
     fn describe(&self) -> String;
 
-    /// Stores a results post atomically: the nonce (replay → [`StoreError::NonceReplayed`]
-    /// and nothing stored), the evidence and the decisions (one row per validator,
-    /// interval and miner; a later post replaces the earlier row).
-    async fn record_results(&self, evidence: &Evidence, decisions: &[DecisionRow]) -> Result<usize, StoreError>;
+    /// Stores a results post atomically: the nonce with the post's result, the evidence and
+    /// the decisions (one row per validator, interval and miner; a later post replaces the
+    /// earlier row). The same request again (same hotkey, nonce, kind and body hash: a
+    /// retry after a lost connection) stores nothing and answers the first result, marked
+    /// replayed; the nonce with another request → [`StoreError::NonceReplayed`], nothing
+    /// stored.
+    async fn record_results(&self, evidence: &Evidence, decisions: &[DecisionRow]) -> Result<Recorded, StoreError>;
 
     /// Stores an invalid-hotkeys post atomically, like [`Self::record_results`].
-    async fn record_invalid(&self, evidence: &Evidence, hotkeys: &[String]) -> Result<usize, StoreError>;
+    async fn record_invalid(&self, evidence: &Evidence, hotkeys: &[String]) -> Result<Recorded, StoreError>;
+
+    /// Deletes one batch (at most `batch` rows of each table) of what retention drops:
+    /// decisions and invalid marks of intervals below `before_interval`, and evidence no
+    /// stored row refers to any more (of those intervals, or superseded by a later post of
+    /// the same validator) received before `superseded_before` (unix seconds). Returns the
+    /// rows deleted; fewer than `batch` means nothing is left to prune.
+    async fn prune(&self, before_interval: u64, superseded_before: i64, batch: usize) -> Result<u64, StoreError>;
 
     /// Deletes nonces received before `before` (unix seconds); returns how many.
     async fn sweep_nonces(&self, before: i64) -> Result<u64, StoreError>;
 
-    /// Stored decisions matching `filter`, newest interval first.
-    async fn results(&self, filter: &ResultFilter) -> Result<Vec<StoredDecision>, StoreError>;
+    /// Stored decisions matching `filter`, newest interval first, with a reference to their
+    /// evidence; no request body is read.
+    async fn results(&self, filter: &ResultFilter) -> Result<Listing, StoreError>;
+
+    /// One stored signed request with its body; `None` when there is no such row.
+    async fn evidence(&self, id: i64) -> Result<Option<StoredEvidence>, StoreError>;
 
     /// Every invalid vote for intervals in `lo..=hi` (rejections and explicit posts,
     /// de-duplicated), sorted.
     async fn votes(&self, lo: u64, hi: u64) -> Result<Vec<Vote>, StoreError>;
+
+    /// The distinct (interval, validator) pairs with a stored decision in `lo..=hi`, newest
+    /// interval first, at most `limit`.
+    async fn reporters(&self, lo: u64, hi: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError>;
 
     /// Blacklisted hotkeys, sorted.
     async fn blacklist(&self) -> Result<Vec<String>, StoreError>;
@@ -183,6 +299,11 @@ pub async fn open_store(database_url: Option<&str>, workdir: &Path) -> Result<Ar
             Ok(Arc::new(sqlite::SqliteStore::open(&dir.join("evidence.sqlite3"))?))
         }
     }
+}
+
+/// The kind stored as `text`.
+pub(crate) fn kind_of(text: &str) -> EvidenceKind {
+    if text == "invalid_hotkeys" { EvidenceKind::InvalidHotkeys } else { EvidenceKind::Results }
 }
 
 /// Converts a stored non-negative integer.

@@ -7,12 +7,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
 use super::{
-    DecisionRow, Evidence, EvidenceKind, EvidenceStore, ResultFilter, StoreError, StoredDecision, Vote, failures_json,
-    parse_failures, to_i64, to_u64,
+    DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision,
+    StoredEvidence, Vote, failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
 };
 
 /// Connections opened by [`super::open_store`].
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS validator_request_nonces (
 ALTER TABLE validator_request_nonces ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now();
 CREATE UNIQUE INDEX IF NOT EXISTS validator_request_nonces_key ON validator_request_nonces (validator_hotkey, nonce);
 CREATE INDEX IF NOT EXISTS validator_request_nonces_age ON validator_request_nonces (created_at);
+ALTER TABLE validator_request_nonces ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE validator_request_nonces ADD COLUMN IF NOT EXISTS body_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE validator_request_nonces ADD COLUMN IF NOT EXISTS stored BIGINT;
 CREATE TABLE IF NOT EXISTS interval_invalid_hotkeys (
     id BIGSERIAL PRIMARY KEY, interval_id BIGINT NOT NULL, hotkey TEXT NOT NULL);
 ALTER TABLE interval_invalid_hotkeys ADD COLUMN IF NOT EXISTS validator_hotkey TEXT NOT NULL DEFAULT '';
@@ -49,6 +53,9 @@ ALTER TABLE interval_invalid_hotkeys ADD COLUMN IF NOT EXISTS created_at TIMESTA
 ALTER TABLE interval_invalid_hotkeys ADD COLUMN IF NOT EXISTS evidence_id BIGINT REFERENCES validation_evidence(id);
 CREATE UNIQUE INDEX IF NOT EXISTS interval_invalid_hotkeys_vote
     ON interval_invalid_hotkeys (interval_id, hotkey, validator_hotkey);
+CREATE INDEX IF NOT EXISTS validation_results_evidence ON validation_results (evidence_id);
+CREATE INDEX IF NOT EXISTS interval_invalid_hotkeys_evidence ON interval_invalid_hotkeys (evidence_id);
+CREATE INDEX IF NOT EXISTS validation_evidence_received ON validation_evidence (received_at);
 CREATE TABLE IF NOT EXISTS blacklisted_hotkeys (hotkey TEXT PRIMARY KEY);
 ALTER TABLE blacklisted_hotkeys ADD COLUMN IF NOT EXISTS reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE blacklisted_hotkeys ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now();
@@ -147,17 +154,37 @@ impl PgStore {
     }
 }
 
-async fn insert_evidence(tx: &tokio_postgres::Transaction<'_>, ev: &Evidence) -> Result<i64, StoreError> {
+/// Inserts the nonce (with the answer a retry gets) and the evidence inside `tx`: the
+/// evidence row id, or the first answer when this request was stored already.
+async fn insert_evidence(
+    tx: &tokio_postgres::Transaction<'_>,
+    ev: &Evidence,
+    stored: usize,
+) -> Result<Result<i64, Recorded>, StoreError> {
     let n = tx
         .execute(
-            "INSERT INTO validator_request_nonces (validator_hotkey, nonce, created_at)
-             VALUES ($1, $2, to_timestamp($3)) ON CONFLICT DO NOTHING",
-            &[&ev.validator_hotkey, &ev.nonce, &(ev.received_at as f64)],
+            "INSERT INTO validator_request_nonces (validator_hotkey, nonce, created_at, kind, body_sha256, stored)
+             VALUES ($1, $2, to_timestamp($3), $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                &ev.validator_hotkey,
+                &ev.nonce,
+                &(ev.received_at as f64),
+                &ev.kind.as_str(),
+                &ev.body_sha256,
+                &(stored as i64),
+            ],
         )
         .await
         .map_err(db)?;
     if n == 0 {
-        return Err(StoreError::NonceReplayed);
+        let row = tx
+            .query_one(
+                "SELECT kind, body_sha256, stored FROM validator_request_nonces WHERE validator_hotkey = $1 AND nonce = $2",
+                &[&ev.validator_hotkey, &ev.nonce],
+            )
+            .await
+            .map_err(db)?;
+        return retry_answer(ev, row.get(0), row.get(1), row.get(2)).map(Err);
     }
     let row = tx
         .query_one(
@@ -177,12 +204,10 @@ async fn insert_evidence(tx: &tokio_postgres::Transaction<'_>, ev: &Evidence) ->
         )
         .await
         .map_err(db)?;
-    Ok(row.get(0))
+    Ok(Ok(row.get(0)))
 }
 
 fn read_decision(row: &tokio_postgres::Row) -> Result<StoredDecision, StoreError> {
-    let validator_hotkey: String = row.get(0);
-    let interval_id = to_u64(row.get(1), "interval_id")?;
     let failures: String = row.get(4);
     let decision = DecisionRow {
         miner_hotkey: row.get(2),
@@ -192,18 +217,38 @@ fn read_decision(row: &tokio_postgres::Row) -> Result<StoredDecision, StoreError
         global_overlap_pruned_count: to_u64(row.get(6), "global_overlap_pruned_count")?,
         cross_miner_overlap_pruned_count: to_u64(row.get(7), "cross_miner_overlap_pruned_count")?,
     };
-    let evidence = row.get::<_, Option<String>>(8).map(|kind| Evidence {
-        validator_hotkey: validator_hotkey.clone(),
-        interval_id,
-        kind: if kind == "invalid_hotkeys" { EvidenceKind::InvalidHotkeys } else { EvidenceKind::Results },
+    let evidence = row.get::<_, Option<i64>>(8).map(|evidence_id| EvidenceRef {
+        evidence_id,
         signature: row.get(9),
         timestamp: row.get(10),
         nonce: row.get(11),
         body_sha256: row.get(12),
-        body: row.get(13),
-        received_at: row.get(14),
+        received_at: row.get(13),
     });
-    Ok(StoredDecision { validator_hotkey, interval_id, decision, evidence })
+    Ok(StoredDecision {
+        validator_hotkey: row.get(0),
+        interval_id: to_u64(row.get(1), "interval_id")?,
+        decision,
+        evidence,
+    })
+}
+
+fn read_evidence(row: &tokio_postgres::Row) -> Result<StoredEvidence, StoreError> {
+    let kind: String = row.get(3);
+    Ok(StoredEvidence {
+        evidence_id: row.get(0),
+        evidence: Evidence {
+            validator_hotkey: row.get(1),
+            interval_id: to_u64(row.get(2), "interval_id")?,
+            kind: kind_of(&kind),
+            signature: row.get(4),
+            timestamp: row.get(5),
+            nonce: row.get(6),
+            body_sha256: row.get(7),
+            body: row.get(8),
+            received_at: row.get(9),
+        },
+    })
 }
 
 #[async_trait]
@@ -212,12 +257,15 @@ impl EvidenceStore for PgStore {
         self.shown.clone()
     }
 
-    async fn record_results(&self, evidence: &Evidence, decisions: &[DecisionRow]) -> Result<usize, StoreError> {
+    async fn record_results(&self, evidence: &Evidence, decisions: &[DecisionRow]) -> Result<Recorded, StoreError> {
         self.run(|client| {
             let (evidence, decisions) = (evidence.clone(), decisions.to_vec());
             Box::pin(async move {
                 let tx = client.transaction().await.map_err(db)?;
-                let id = insert_evidence(&tx, &evidence).await?;
+                let id = match insert_evidence(&tx, &evidence, decisions.len()).await? {
+                    Ok(id) => id,
+                    Err(first) => return Ok(first),
+                };
                 let stmt = tx.prepare(UPSERT_RESULT).await.map_err(db)?;
                 let at = evidence.received_at as f64;
                 for d in &decisions {
@@ -241,18 +289,21 @@ impl EvidenceStore for PgStore {
                     .map_err(db)?;
                 }
                 tx.commit().await.map_err(db)?;
-                Ok(decisions.len())
+                Ok(Recorded { stored: decisions.len(), replayed: false })
             })
         })
         .await
     }
 
-    async fn record_invalid(&self, evidence: &Evidence, hotkeys: &[String]) -> Result<usize, StoreError> {
+    async fn record_invalid(&self, evidence: &Evidence, hotkeys: &[String]) -> Result<Recorded, StoreError> {
         self.run(|client| {
             let (evidence, hotkeys) = (evidence.clone(), hotkeys.to_vec());
             Box::pin(async move {
                 let tx = client.transaction().await.map_err(db)?;
-                let id = insert_evidence(&tx, &evidence).await?;
+                let id = match insert_evidence(&tx, &evidence, hotkeys.len()).await? {
+                    Ok(id) => id,
+                    Err(first) => return Ok(first),
+                };
                 let stmt = tx.prepare(UPSERT_INVALID).await.map_err(db)?;
                 let at = evidence.received_at as f64;
                 for h in &hotkeys {
@@ -261,7 +312,37 @@ impl EvidenceStore for PgStore {
                         .map_err(db)?;
                 }
                 tx.commit().await.map_err(db)?;
-                Ok(hotkeys.len())
+                Ok(Recorded { stored: hotkeys.len(), replayed: false })
+            })
+        })
+        .await
+    }
+
+    async fn prune(&self, before_interval: u64, superseded_before: i64, batch: usize) -> Result<u64, StoreError> {
+        let (cut, limit) = (to_i64(before_interval), i64::try_from(batch).unwrap_or(i64::MAX));
+        self.run(|client| {
+            Box::pin(async move {
+                let mut n = 0;
+                for sql in [
+                    "DELETE FROM validation_results WHERE id IN
+                        (SELECT id FROM validation_results WHERE interval_id < $1 LIMIT $2)",
+                    "DELETE FROM interval_invalid_hotkeys WHERE id IN
+                        (SELECT id FROM interval_invalid_hotkeys WHERE interval_id < $1 LIMIT $2)",
+                ] {
+                    n += client.execute(sql, &[&cut, &limit]).await.map_err(db)?;
+                }
+                n += client
+                    .execute(
+                        "DELETE FROM validation_evidence WHERE id IN
+                            (SELECT e.id FROM validation_evidence e WHERE (e.interval_id < $3 OR e.received_at < $1)
+                               AND NOT EXISTS (SELECT 1 FROM validation_results r WHERE r.evidence_id = e.id)
+                               AND NOT EXISTS (SELECT 1 FROM interval_invalid_hotkeys i WHERE i.evidence_id = e.id)
+                             LIMIT $2)",
+                        &[&superseded_before, &limit, &cut],
+                    )
+                    .await
+                    .map_err(db)?;
+                Ok(n)
             })
         })
         .await
@@ -282,31 +363,56 @@ impl EvidenceStore for PgStore {
         .await
     }
 
-    async fn results(&self, filter: &ResultFilter) -> Result<Vec<StoredDecision>, StoreError> {
+    async fn results(&self, filter: &ResultFilter) -> Result<Listing, StoreError> {
         let (lo, hi) = filter.interval_range.unwrap_or((0, u64::MAX));
         let (lo, hi) = (to_i64(lo), to_i64(hi));
         let interval = filter.interval_id.map(to_i64);
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let max_bytes = filter.max_bytes;
         self.run(|client| {
             let hotkey = filter.validator_hotkey.clone();
-            let with = filter.with_evidence;
             Box::pin(async move {
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [&hotkey, &interval, &lo, &hi, &limit];
                 let rows = client
-                    .query(
+                    .query_raw(
                         "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted, r.failures,
                             r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
-                            CASE WHEN $5 THEN e.kind END, e.signature, e.timestamp, e.nonce, e.body_sha256,
-                            e.body, e.received_at
+                            e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
                          FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
                          WHERE ($1::TEXT IS NULL OR r.validator_hotkey = $1)
                            AND ($2::BIGINT IS NULL OR r.interval_id = $2)
                            AND r.interval_id BETWEEN $3 AND $4
-                         ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $6",
-                        &[&hotkey, &interval, &lo, &hi, &with, &limit],
+                         ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $5",
+                        params,
                     )
                     .await
                     .map_err(db)?;
-                rows.iter().map(read_decision).collect()
+                // Rows are read one at a time and the rest dropped once the byte limit is met.
+                let mut rows = std::pin::pin!(rows);
+                let (mut out, mut bytes) = (Listing::default(), 0);
+                while let Some(row) = rows.next().await {
+                    if !out.push(read_decision(&row.map_err(db)?)?, &mut bytes, max_bytes) {
+                        break;
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn evidence(&self, id: i64) -> Result<Option<StoredEvidence>, StoreError> {
+        self.run(|client| {
+            Box::pin(async move {
+                let row = client
+                    .query_opt(
+                        "SELECT id, validator_hotkey, interval_id, kind, signature, timestamp, nonce, body_sha256,
+                            body, received_at FROM validation_evidence WHERE id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .map_err(db)?;
+                row.as_ref().map(read_evidence).transpose()
             })
         })
         .await
@@ -318,12 +424,12 @@ impl EvidenceStore for PgStore {
             Box::pin(async move {
                 let rows = client
                     .query(
-                        "SELECT interval_id, miner_hotkey, validator_hotkey FROM validation_results
+                        "SELECT interval_id, miner_hotkey, validator_hotkey, FALSE FROM validation_results
                            WHERE NOT accepted AND interval_id BETWEEN $1 AND $2
                          UNION
-                         SELECT interval_id, hotkey, validator_hotkey FROM interval_invalid_hotkeys
+                         SELECT interval_id, hotkey, validator_hotkey, TRUE FROM interval_invalid_hotkeys
                            WHERE interval_id BETWEEN $1 AND $2
-                         ORDER BY 1, 2, 3",
+                         ORDER BY 1, 2, 3, 4",
                         &[&lo, &hi],
                     )
                     .await
@@ -334,9 +440,28 @@ impl EvidenceStore for PgStore {
                             interval_id: to_u64(r.get(0), "interval_id")?,
                             miner_hotkey: r.get(1),
                             reporter: r.get(2),
+                            explicit: r.get(3),
                         })
                     })
                     .collect()
+            })
+        })
+        .await
+    }
+
+    async fn reporters(&self, lo: u64, hi: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
+        let (lo, hi, limit) = (to_i64(lo), to_i64(hi), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.run(|client| {
+            Box::pin(async move {
+                let rows = client
+                    .query(
+                        "SELECT DISTINCT interval_id, validator_hotkey FROM validation_results
+                         WHERE interval_id BETWEEN $1 AND $2 ORDER BY interval_id DESC, validator_hotkey LIMIT $3",
+                        &[&lo, &hi, &limit],
+                    )
+                    .await
+                    .map_err(db)?;
+                rows.iter().map(|r| Ok((to_u64(r.get(0), "interval_id")?, r.get(1)))).collect()
             })
         })
         .await

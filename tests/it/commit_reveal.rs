@@ -19,9 +19,10 @@ use nexis::chain::commit_reveal::{
 };
 use nexis::chain::embedded::{EmbeddedChain, WeightParams};
 use nexis::chain::subtensor::{commit_timelocked_weights_call_data, load_metadata};
-use nexis::chain::weight_rules::{PlanOptions, WeightsPlan, check, plan, submit};
+use nexis::chain::weight_rules::{PlanOptions, VersionKeyPolicy, WeightsPlan, check, plan, submit};
 use nexis::chain::{Chain, ChainError, Hotkey, TimelockedCommit, WeightsCall};
 use nexis::protocol::IntervalClock;
+use nexis::protocol::WEIGHTS_VERSION_KEY;
 use nexis::validator::state::WeightSubmission;
 
 pub(crate) fn cr_vectors() -> Value {
@@ -138,6 +139,7 @@ fn commit_timelocked_mechanism_weights_call_data_has_the_specs_layout() {
     let Some(metadata) = spec393() else { return };
     let commit = TimelockedCommit {
         netuid: 0x0102,
+        mecid: 0,
         commit: (0..300u32).map(|i| i as u8).collect(),
         reveal_round: 0x0102_0304_0506_0708,
         version: 4,
@@ -150,6 +152,10 @@ fn commit_timelocked_mechanism_weights_call_data_has_the_specs_layout() {
     want.extend(4u16.to_le_bytes());
     assert_eq!(hex::encode(&got), hex::encode(&want));
     assert_eq!(split_call(&got), (0x0102, 0, commit.commit.clone(), commit.reveal_round, 4));
+    // Another mechanism: only the mecid byte changes.
+    let mech = TimelockedCommit { mecid: 2, ..commit.clone() };
+    let got2 = commit_timelocked_weights_call_data(&metadata, &mech).expect("encode");
+    assert_eq!(split_call(&got2), (0x0102, 2, commit.commit.clone(), commit.reveal_round, 4));
     let too_big = TimelockedCommit { commit: vec![0; 5001], ..commit };
     assert!(commit_timelocked_weights_call_data(&metadata, &too_big).is_err());
 }
@@ -253,7 +259,10 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
     for k in [&v, &other] {
         chain.register(1, &k.ss58()).expect("register");
     }
-    chain.set_weight_params(1, WeightParams { version_key: 5, ..WeightParams::default() }).expect("params");
+    // The subnet requires a newer key than this release's; the validator follows it only
+    // when told to (`NEXIS_WEIGHTS_VERSION_KEY=chain`).
+    let floor = WEIGHTS_VERSION_KEY + 5;
+    chain.set_weight_params(1, WeightParams { version_key: floor, ..WeightParams::default() }).expect("params");
     chain.advance(30).expect("advance");
     let rules = chain.weight_rules(1, &v.ss58()).await.expect("rules");
     assert!(rules.commit_reveal, "commit-reveal is on by default");
@@ -261,8 +270,12 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
     let call = WeightsCall { netuid: 1, uids: vec![1], weights: vec![65535], version_key: 0 };
     // Plain weights are refused by name.
     assert!(matches!(chain.set_weights(&v, &call).await, Err(ChainError::CommitRevealEnabled { netuid: 1 })));
-    let plan = plan(&rules, v.public(), &call, PlanOptions::default()).expect("plan");
-    assert_eq!(plan.call.version_key, 5, "raised to WeightsVersionKey");
+    let err = check(&rules, &v.ss58(), &call, VersionKeyPolicy::default()).expect_err("outdated release");
+    assert!(err.to_string().contains("IncorrectWeightVersionKey"), "{err}");
+    let follow = PlanOptions { version_key: VersionKeyPolicy::Chain, ..PlanOptions::default() };
+    let plan = plan(&rules, v.public(), &call, follow).expect("plan");
+    assert_eq!(plan.call.version_key, floor, "raised to WeightsVersionKey");
+    check(&rules, &v.ss58(), &plan.call, VersionKeyPolicy::Chain).expect("every rule passes");
     let reveal_block = plan.reveal_block.expect("reveal block");
     assert_eq!(plan.commit.as_ref().expect("commit").reveal_round, reveal_block, "one beacon round per block");
     submit(&chain, &v, &plan).await.expect("commit");
@@ -272,15 +285,16 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
         let payload = WeightsPayload { hotkey: hotkey.to_vec(), uids: vec![0], values: vec![65535], version_key };
         TimelockedCommit {
             netuid: 1,
+            mecid: 0,
             commit: encrypt(&rules.beacon.public_key, reveal_block, &payload.encode()).expect("encrypt"),
             reveal_round: reveal_block,
             version: 4,
         }
     };
-    chain.commit_weights(&other, &bad(v.public(), 5)).await.expect("accepted at commit time");
-    chain.commit_weights(&other, &bad(other.public(), 4)).await.expect("accepted at commit time");
+    chain.commit_weights(&other, &bad(v.public(), floor)).await.expect("accepted at commit time");
+    chain.commit_weights(&other, &bad(other.public(), floor - 1)).await.expect("accepted at commit time");
     assert_eq!(chain.pending_commits(1, &other.ss58()).await.expect("pending").len(), 2);
-    let wrong_version = TimelockedCommit { version: 3, ..bad(other.public(), 5) };
+    let wrong_version = TimelockedCommit { version: 3, ..bad(other.public(), floor) };
     let err = chain.commit_weights(&other, &wrong_version).await.expect_err("version");
     assert!(err.to_string().contains("IncorrectCommitRevealVersion"), "{err}");
 
@@ -296,17 +310,20 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
 
     // The rate limit and the permit are checked before sending, with the chain's names.
     chain
-        .set_weight_params(1, WeightParams { rate_limit: 1000, version_key: 5, ..WeightParams::default() })
+        .set_weight_params(1, WeightParams { rate_limit: 1000, version_key: floor, ..WeightParams::default() })
         .expect("params");
     let rules = chain.weight_rules(1, &v.ss58()).await.expect("rules");
-    let err = check(&rules, &v.ss58(), 1).expect_err("rate limited");
+    let err = check(&rules, &v.ss58(), &plan.call, VersionKeyPolicy::Chain).expect_err("rate limited");
     assert!(matches!(err, ChainError::WeightsTooFast { limit: 1000, .. }), "{err}");
     assert!(err.to_string().contains("SettingWeightsTooFast"), "{err}");
     let err = submit(&chain, &v, &plan).await.expect_err("the chain refuses too");
     assert!(err.to_string().contains("CommittingWeightsTooFast"), "{err}");
     chain.set_validator_permit(1, &other.ss58(), false).expect("permit");
     let rules = chain.weight_rules(1, &other.ss58()).await.expect("rules");
-    assert!(matches!(check(&rules, &other.ss58(), 1), Err(ChainError::NoValidatorPermit { .. })));
+    assert!(matches!(
+        check(&rules, &other.ss58(), &plan.call, VersionKeyPolicy::Chain),
+        Err(ChainError::NoValidatorPermit { .. })
+    ));
 
     // Turned off (and without the rate limit), plain weights work again.
     chain.set_weight_params(1, WeightParams { commit_reveal: false, ..WeightParams::default() }).expect("off");
@@ -330,7 +347,10 @@ async fn the_watchdog_reports_a_commit_dropped_at_reveal_and_counts_good_reveals
     let validator = hotkey(1);
     w.chain.register(NETUID, &validator.ss58()).expect("register");
     let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
-    let service = w.service(&validator, clock, Duration::from_secs(3600));
+    // This validator follows the chain's version key (the explicit opt-in).
+    let mut config = w.config(&validator, clock, Duration::from_secs(3600));
+    config.service.version_key = VersionKeyPolicy::Chain;
+    let service = config.build().expect("validator");
     w.chain.advance(52).expect("advance");
     let sub = service.tick().await.expect("tick").weights.expect("epoch 0 weights");
     assert_eq!(sub.mode.as_deref(), Some("commit-reveal"));
@@ -338,7 +358,8 @@ async fn the_watchdog_reports_a_commit_dropped_at_reveal_and_counts_good_reveals
     assert_eq!(service.reveals.watched().len(), 1);
     // The subnet raises WeightsVersionKey after the commit: the chain drops it at reveal.
     let params = w.chain.weight_params(NETUID).expect("params");
-    w.chain.set_weight_params(NETUID, WeightParams { version_key: 9, ..params }).expect("params");
+    let raised = WeightParams { version_key: WEIGHTS_VERSION_KEY + 1, ..params };
+    w.chain.set_weight_params(NETUID, raised).expect("params");
     until_revealed(&w, &service, &validator).await;
     assert_eq!(service.metrics.weights_reveal_missing.get(), 1);
     assert_eq!(service.metrics.weights_revealed.get(), 0);

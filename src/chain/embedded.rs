@@ -658,6 +658,14 @@ impl Chain for EmbeddedChain {
                 Some(broken) if broken.rule == Rule::SettingWeightsTooFast => {
                     return Err(ChainError::RateLimited("SubtensorModule.SettingWeightsTooFast".into()));
                 }
+                Some(broken)
+                    if matches!(
+                        broken.rule,
+                        Rule::DuplicateUids | Rule::UidVecContainInvalidOne | Rule::UidsLengthExceedUidsInSubNet
+                    ) =>
+                {
+                    return Err(ChainError::Invalid(broken.to_string()));
+                }
                 Some(broken) => return Err(rejected(broken.rule.name())),
                 None => {}
             }

@@ -19,7 +19,7 @@ use nexis::chain::commit_reveal::{
 };
 use nexis::chain::embedded::{EmbeddedChain, WeightParams};
 use nexis::chain::subtensor::{commit_timelocked_weights_call_data, load_metadata};
-use nexis::chain::weight_rules::{PlanOptions, VersionKeyPolicy, WeightsPlan, check, plan, submit};
+use nexis::chain::weight_rules::{PlanOptions, Rule, VersionKeyPolicy, WeightsPlan, check, evaluate, plan, submit};
 use nexis::chain::{Chain, ChainError, Hotkey, TimelockedCommit, WeightsCall};
 use nexis::protocol::IntervalClock;
 use nexis::protocol::WEIGHTS_VERSION_KEY;
@@ -320,10 +320,10 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
     assert!(err.to_string().contains("CommittingWeightsTooFast"), "{err}");
     chain.set_validator_permit(1, &other.ss58(), false).expect("permit");
     let rules = chain.weight_rules(1, &other.ss58()).await.expect("rules");
-    assert!(matches!(
-        check(&rules, &other.ss58(), &plan.call, VersionKeyPolicy::Chain),
-        Err(ChainError::NoValidatorPermit { .. })
-    ));
+    // Weights on another uid than its own (uid 1): a self-weight would need no permit.
+    let on_other = WeightsCall { uids: vec![0], ..plan.call.clone() };
+    let checks = evaluate(&rules, Some(&on_other), VersionKeyPolicy::Chain);
+    assert!(checks.iter().any(|c| c.rule == Rule::NeuronNoValidatorPermit && !c.ok), "{checks:?}");
 
     // Turned off (and without the rate limit), plain weights work again.
     chain.set_weight_params(1, WeightParams { commit_reveal: false, ..WeightParams::default() }).expect("off");

@@ -118,7 +118,9 @@ async fn a_restart_does_not_take_the_previous_epochs_reveal_for_the_new_intent()
     let pending = w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending");
     assert_eq!(pending.iter().map(|c| c.commit_block).collect::<Vec<_>>(), [25]);
     until_revealed(&w, &service, &validator).await;
-    assert_eq!(service.metrics.weights_revealed.get(), 1);
+    // The watchdog follows both: epoch 0's commit (seeded at start) and epoch 1's.
+    assert_eq!(service.metrics.weights_revealed.get(), 2);
+    assert_eq!(service.metrics.weights_reveal_missing.get(), 0);
 }
 
 #[tokio::test]

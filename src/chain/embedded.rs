@@ -566,6 +566,10 @@ impl Chain for EmbeddedChain {
                 last_update: uid.map(|_| subnet.last_update.get(hotkey).copied().unwrap_or(0)),
                 validator_permit: uid.map(|_| !subnet.no_permit.contains(hotkey)),
                 beacon,
+                epoch_schedule: None,
+                min_allowed_weights: 0,
+                max_weight_limit: u16::MAX,
+                subnet_n: u16::try_from(subnet.hotkeys.len()).unwrap_or(u16::MAX),
             })
         })
     }

@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::commit_reveal::{self, RevealInputs, WeightsPayload};
+use super::commit_reveal::{self, WeightsPayload};
+use super::schedule::{self, ScheduleModel};
 use super::{Chain, ChainError, Hotkey, TimelockedCommit, WeightRules, WeightsCall};
 
 /// How weights go out.
@@ -94,15 +95,19 @@ pub fn plan(
     if call.uids.len() != call.weights.len() {
         return Err(ChainError::Invalid(format!("{} uids but {} weights", call.uids.len(), call.weights.len())));
     }
-    let inputs = RevealInputs {
-        tempo: rules.tempo,
-        netuid: call.netuid,
-        current_block: rules.block,
-        reveal_period_epochs: rules.reveal_period_epochs,
-        block_time_ms: rules.block_time_ms,
-        now_ms: rules.now_ms,
-    };
-    let reveal_round = options.reveal_round.unwrap_or_else(|| commit_reveal::reveal_round(&inputs, &rules.beacon));
+    let model = schedule_model(rules, call.netuid);
+    let target = model
+        .reveal_target(rules.block_time_ms, rules.now_ms, &rules.beacon)
+        .map_err(|e| ChainError::Invalid(format!("cannot place the reveal ({} epoch schedule): {e}", model.name())))?;
+    tracing::info!(
+        model = model.name(),
+        block = rules.block,
+        reveal_block = target.reveal_block,
+        reveal_round = target.reveal_round,
+        block_time_ms = rules.block_time_ms,
+        "reveal placed by the chain's epoch schedule"
+    );
+    let reveal_round = options.reveal_round.unwrap_or(target.reveal_round);
     let payload = WeightsPayload {
         hotkey: signer_public.to_vec(),
         uids: call.uids.clone(),
@@ -123,9 +128,24 @@ pub fn plan(
             version: rules.commit_reveal_version,
         }),
         call,
-        reveal_block: Some(commit_reveal::reveal_block(&inputs)),
+        // The chain starts trying at the reveal block; the pulse lands `SECURITY_BLOCKS` later.
+        reveal_block: Some(target.reveal_block.saturating_add(schedule::SECURITY_BLOCKS)),
         reveal_at,
     })
+}
+
+/// The schedule model of `rules`: the stateful schedule when the runtime has it, else the
+/// modulo formula from `Tempo` and `RevealPeriodEpochs`.
+pub fn schedule_model(rules: &WeightRules, netuid: u16) -> ScheduleModel {
+    match rules.epoch_schedule {
+        Some(s) => ScheduleModel::Stateful(s),
+        None => ScheduleModel::Modulo {
+            netuid,
+            tempo: rules.tempo,
+            reveal_period_epochs: rules.reveal_period_epochs,
+            current_block: rules.block,
+        },
+    }
 }
 
 /// Sends a plan: plain weights or the timelocked commit.
@@ -157,6 +177,10 @@ mod tests {
             last_update: Some(900),
             validator_permit: Some(true),
             beacon: Beacon::quicknet(),
+            epoch_schedule: None,
+            min_allowed_weights: 0,
+            max_weight_limit: u16::MAX,
+            subnet_n: 16,
         }
     }
 

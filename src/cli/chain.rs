@@ -123,6 +123,11 @@ pub(crate) enum ChainCommand {
     /// Set weights the way the validator does: timelocked commit-reveal or plain, as the
     /// subnet requires, after the chain's rate-limit, version-key and permit checks.
     SetWeights(SetWeightsArgs),
+    /// The block and drand round at which a timelocked commit made now is revealed (the
+    /// chain's stateful epoch schedule, or the modulo formula on older runtimes).
+    RevealRound(super::reveal_round::RevealRoundArgs),
+    /// Conform float weights to a subnet's rules the way the SDK does (clip, u16, minimum count).
+    ConformWeights(super::conform_weights::ConformWeightsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +248,8 @@ pub(crate) async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
         ChainCommand::Weights(a) => weights(a).await,
         ChainCommand::Register(a) => register(a).await,
         ChainCommand::SetWeights(a) => set_weights(a).await,
+        ChainCommand::RevealRound(a) => super::reveal_round::run(a).await,
+        ChainCommand::ConformWeights(a) => super::conform_weights::run(a),
     }
 }
 
@@ -262,6 +269,10 @@ fn offline_rules(args: &SetWeightsArgs) -> WeightRules {
         last_update: None,
         validator_permit: None,
         beacon: Beacon::quicknet(),
+        epoch_schedule: None,
+        min_allowed_weights: 0,
+        max_weight_limit: u16::MAX,
+        subnet_n: u16::MAX,
     }
 }
 

@@ -22,7 +22,7 @@ use super::state::{StateError, ValidatorState, WeightSubmission};
 use super::weights::{RevealWatchdog, Watched, intent_landed};
 use crate::api::EvidenceApi;
 use crate::chain::weight_rules::{self, PlanOptions, WeightsMode};
-use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
+use crate::chain::weights::{ScoringWindows, WeightsRuleError, conformed_call, epoch_scores, to_uid_weights};
 use crate::chain::{Chain, ChainError};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
@@ -463,10 +463,10 @@ impl ValidatorService {
         if !weights.unknown.is_empty() {
             warn!(hotkeys = ?weights.unknown, "scored hotkeys are no longer in the metagraph; their weight is dropped");
         }
-        let call = weights_call(seat.netuid, s.version_key, &weights);
         let hotkey = seat.hotkey.ss58();
         let rules = self.chain().weight_rules(seat.netuid, &hotkey).await?;
         weight_rules::check(&rules, &hotkey, seat.netuid)?;
+        let call = conformed_call(seat.netuid, s.version_key, &weights, &rules)?;
         let plan = weight_rules::plan(&rules, seat.hotkey.public(), &call, PlanOptions::default())?;
         info!(
             epoch,
@@ -566,6 +566,8 @@ enum WeightError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Rules(#[from] WeightsRuleError),
 }
 
 #[cfg(test)]

@@ -174,7 +174,8 @@ pub fn effective_min_weights(rules: &WeightRules) -> u64 {
 
 /// The weights call for `weights`, conformed to the subnet's rules as the SDK does it
 /// ([`conform`](super::conform)): clipped to `MaxWeightsLimit`, u16 with half-to-even rounding,
-/// zeros dropped, at least `MinAllowedWeights` entries (a lone self-weight is exempt). A burn
+/// zeros dropped, at least `MinAllowedWeights` entries (a lone self-weight is exempt); only
+/// the positive weights are conformed. A burn
 /// vector that the rules forbid is refused with the reason instead of being sent to be dropped.
 pub fn conformed_call(
     netuid: NetUid,
@@ -206,8 +207,11 @@ pub fn conformed_call(
         min_allowed_weights: min,
         max_weight_limit: rules.max_weight_limit,
     };
-    let uids: Vec<u32> = weights.uids.iter().map(|&u| u32::from(u)).collect();
-    let (uids, weights) = conform(&uids, &weights.weights, &conform_rules, netuid)?;
+    // Only the weighted uids go in, as an SDK caller passes them: zeros would count toward
+    // the clip (and a lone weight on our own uid would not be a self-weight).
+    let (uids, floats): (Vec<u32>, Vec<f64>) =
+        weights.uids.iter().zip(&weights.weights).filter(|(_, w)| **w > 0.0).map(|(&u, &w)| (u32::from(u), w)).unzip();
+    let (uids, weights) = conform(&uids, &floats, &conform_rules, netuid)?;
     Ok(WeightsCall { netuid, uids, weights, version_key })
 }
 

@@ -422,9 +422,6 @@ fn subnet_rules(subnet: &Subnet, netuid: NetUid, mecid: u8, hotkey: &str, at: &R
         mecid,
         storage_index: super::weight_rules::mechanism_storage_index(netuid, mecid).unwrap_or(u16::MAX),
         mechanism_count: p.mechanism_count,
-        min_allowed_weights: p.min_allowed_weights,
-        max_weight_limit: p.max_weight_limit,
-        subnet_n: Some(subnet.hotkeys.len() as u16),
         stake_threshold: p.stake_threshold,
         stake: uid.and_then(|_| stake_of(subnet, hotkey)),
         owner_uid,
@@ -449,6 +446,10 @@ fn subnet_rules(subnet: &Subnet, netuid: NetUid, mecid: u8, hotkey: &str, at: &R
         last_update: uid.map(|_| subnet.last_update.get(&last_update_key(hotkey, mecid)).copied().unwrap_or(0)),
         validator_permit: uid.map(|_| !subnet.no_permit.contains(hotkey)),
         beacon: at.beacon.clone(),
+        epoch_schedule: None,
+        min_allowed_weights: p.min_allowed_weights,
+        max_weight_limit: p.max_weight_limit,
+        subnet_n: u16::try_from(subnet.hotkeys.len()).unwrap_or(u16::MAX),
         limits,
     }
 }

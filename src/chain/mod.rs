@@ -8,8 +8,10 @@
 
 pub mod commit_reveal;
 pub mod commitment;
+pub mod conform;
 pub mod embedded;
 pub mod network;
+pub mod schedule;
 pub mod subtensor;
 pub mod wallet;
 pub mod weight_rules;
@@ -128,6 +130,17 @@ pub struct WeightRules {
     pub validator_permit: Option<bool>,
     /// The drand beacon (`Drand.BeaconConfig`, quicknet when absent).
     pub beacon: Beacon,
+    /// The stateful epoch schedule read at `block`, `None` when the runtime lacks it (the
+    /// modulo formula applies; see [`schedule`]).
+    pub epoch_schedule: Option<schedule::EpochSchedule>,
+    /// `MinAllowedWeights[netuid]`: non-zero weights a vector must have (a lone self-weight is
+    /// exempt).
+    pub min_allowed_weights: u16,
+    /// `MaxWeightsLimit[netuid]`: the largest share of the total one weight may have, of 65535.
+    pub max_weight_limit: u16,
+    /// `SubnetworkN[netuid]`: registered neurons (the chain requires at most this many
+    /// weights, and `MinAllowedWeights` only up to it).
+    pub subnet_n: u16,
     /// The subnet's other weight limits and the hotkey's stake and standing.
     pub limits: weight_rules::SubnetLimits,
 }

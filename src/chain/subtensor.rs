@@ -44,6 +44,7 @@ use subxt::{ArcMetadata, Metadata, OfflineClient, OnlineClient};
 
 use super::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
 use super::network::Network;
+use super::schedule;
 use super::{
     Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, ReadCredentials,
     TimelockedCommit, Uid, WeightRules, WeightsCall,
@@ -718,6 +719,13 @@ impl Chain for SubtensorChain {
             // Keyed by the mechanism's storage index `mecid * 4096 + netuid`.
             let last_updates: Vec<u64> = value!("LastUpdate", (u16,), Vec<u64>, (index,));
             let permits: Vec<bool> = value!("ValidatorPermit", (NetUid,), Vec<bool>, (netuid,));
+            let min_allowed_weights: u16 = value!("MinAllowedWeights", (NetUid,), u16, (netuid,));
+            let max_weight_limit: u16 = value!("MaxWeightsLimit", (NetUid,), u16, (netuid,));
+            let subnet_n: u16 = value!("SubnetworkN", (NetUid,), u16, (netuid,));
+            let epoch_schedule =
+                schedule::read::read_schedule(&at, netuid, tempo, reveal_period_epochs, |e| self.fail(e)).await?;
+            let block_time_ms =
+                schedule::read::block_time_ms(&metadata).unwrap_or(schedule::read::DEFAULT_BLOCK_TIME_MS);
             let commit_reveal_version = match storage
                 .try_fetch(subxt::dynamic::storage::<(), u16>("SubtensorModule", "CommitRevealWeightsVersion"), ())
                 .await
@@ -748,7 +756,7 @@ impl Chain for SubtensorChain {
             Ok(WeightRules {
                 block,
                 now_ms: Utc::now().timestamp_millis().max(0) as u64,
-                block_time_ms: 12_000,
+                block_time_ms,
                 commit_reveal,
                 commit_reveal_version,
                 rate_limit,
@@ -759,6 +767,10 @@ impl Chain for SubtensorChain {
                 last_update: uid.and_then(|u| last_updates.get(slot(u)).copied()),
                 validator_permit: uid.and_then(|u| permits.get(slot(u)).copied()),
                 beacon,
+                epoch_schedule,
+                min_allowed_weights,
+                max_weight_limit,
+                subnet_n,
                 limits,
             })
         })

@@ -14,7 +14,8 @@ pub use checks::{
     mechanism_storage_index,
 };
 
-use super::commit_reveal::{self, RevealInputs, WeightsPayload};
+use super::commit_reveal::{self, WeightsPayload};
+use super::schedule::{self, ScheduleModel};
 use super::{Chain, ChainError, Hotkey, TimelockedCommit, WeightRules, WeightsCall};
 
 /// How weights go out.
@@ -119,15 +120,19 @@ pub fn plan(
     if call.uids.len() != call.weights.len() {
         return Err(ChainError::Invalid(format!("{} uids but {} weights", call.uids.len(), call.weights.len())));
     }
-    let inputs = RevealInputs {
-        tempo: rules.tempo,
-        netuid: call.netuid,
-        current_block: rules.block,
-        reveal_period_epochs: rules.reveal_period_epochs,
-        block_time_ms: rules.block_time_ms,
-        now_ms: rules.now_ms,
-    };
-    let reveal_round = options.reveal_round.unwrap_or_else(|| commit_reveal::reveal_round(&inputs, &rules.beacon));
+    let model = schedule_model(rules, call.netuid);
+    let target = model
+        .reveal_target(rules.block_time_ms, rules.now_ms, &rules.beacon)
+        .map_err(|e| ChainError::Invalid(format!("cannot place the reveal ({} epoch schedule): {e}", model.name())))?;
+    tracing::info!(
+        model = model.name(),
+        block = rules.block,
+        reveal_block = target.reveal_block,
+        reveal_round = target.reveal_round,
+        block_time_ms = rules.block_time_ms,
+        "reveal placed by the chain's epoch schedule"
+    );
+    let reveal_round = options.reveal_round.unwrap_or(target.reveal_round);
     let payload = WeightsPayload {
         hotkey: signer_public.to_vec(),
         uids: call.uids.clone(),
@@ -149,9 +154,24 @@ pub fn plan(
             version: rules.commit_reveal_version,
         }),
         call,
-        reveal_block: Some(commit_reveal::reveal_block(&inputs)),
+        // The chain starts trying at the reveal block; the pulse lands `SECURITY_BLOCKS` later.
+        reveal_block: Some(target.reveal_block.saturating_add(schedule::SECURITY_BLOCKS)),
         reveal_at,
     })
+}
+
+/// The schedule model of `rules`: the stateful schedule when the runtime has it, else the
+/// modulo formula from `Tempo` and `RevealPeriodEpochs`.
+pub fn schedule_model(rules: &WeightRules, netuid: u16) -> ScheduleModel {
+    match rules.epoch_schedule {
+        Some(s) => ScheduleModel::Stateful(s),
+        None => ScheduleModel::Modulo {
+            netuid,
+            tempo: rules.tempo,
+            reveal_period_epochs: rules.reveal_period_epochs,
+            current_block: rules.block,
+        },
+    }
 }
 
 /// Sends a plan: plain weights or the timelocked commit.
@@ -184,7 +204,11 @@ mod tests {
             last_update: Some(900),
             validator_permit: Some(true),
             beacon: Beacon::quicknet(),
-            limits: SubnetLimits { subnet_n: Some(8), permit_holders: 2, ..SubnetLimits::default() },
+            epoch_schedule: None,
+            min_allowed_weights: 0,
+            max_weight_limit: u16::MAX,
+            subnet_n: 8,
+            limits: SubnetLimits { permit_holders: 2, ..SubnetLimits::default() },
         }
     }
 
@@ -303,18 +327,18 @@ mod tests {
         let nine: Vec<u16> = (0..9).collect();
         assert_eq!(broken(&r, &call(&nine, &[1; 9]), own()), Some(Rule::UidsLengthExceedUidsInSubNet));
         let mut r = rules(true);
-        r.limits.min_allowed_weights = 3;
+        r.min_allowed_weights = 3;
         assert_eq!(broken(&r, &call(&[1, 2], &[1, 2]), own()), Some(Rule::WeightVecLengthIsLow));
         assert_eq!(broken(&r, &call(&[1, 2, 4], &[1, 2, 0]), own()), None, "zeros count, as on chain");
         assert_eq!(broken(&r, &call(&[3], &[9]), own()), None, "a single self-weight is exempt");
-        r.limits.min_allowed_weights = 20;
+        r.min_allowed_weights = 20;
         assert_eq!(broken(&r, &call(&(0..8).collect::<Vec<_>>(), &[1; 8]), own()), None, "capped at SubnetworkN");
     }
 
     #[test]
     fn max_weight_limit_compares_the_largest_share() {
         let mut r = rules(true);
-        r.limits.max_weight_limit = 32768; // about one half
+        r.max_weight_limit = 32768; // about one half
         assert_eq!(broken(&r, &call(&[1, 2], &[65535, 65535]), own()), None, "exactly half each");
         assert_eq!(broken(&r, &call(&[1, 2], &[65535, 65533]), own()), Some(Rule::MaxWeightExceeded));
         assert_eq!(broken(&r, &call(&[3], &[65535]), own()), None, "self-weight exempt");

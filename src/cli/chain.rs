@@ -126,6 +126,11 @@ pub(crate) enum ChainCommand {
     /// Whether this hotkey's weights will land: every rule the chain applies, its value,
     /// ✓/✗ and the fix, the reveal schedule and the version-key policy (exit 1 on a failure).
     Doctor(super::chain_doctor::DoctorArgs),
+    /// The block and drand round at which a timelocked commit made now is revealed (the
+    /// chain's stateful epoch schedule, or the modulo formula on older runtimes).
+    RevealRound(super::reveal_round::RevealRoundArgs),
+    /// Conform float weights to a subnet's rules the way the SDK does (clip, u16, minimum count).
+    ConformWeights(super::conform_weights::ConformWeightsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +253,8 @@ pub(crate) async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
         ChainCommand::Register(a) => register(a).await,
         ChainCommand::SetWeights(a) => set_weights(a).await,
         ChainCommand::Doctor(a) => super::chain_doctor::doctor(a).await,
+        ChainCommand::RevealRound(a) => super::reveal_round::run(a).await,
+        ChainCommand::ConformWeights(a) => super::conform_weights::run(a),
     }
 }
 
@@ -268,6 +275,10 @@ fn offline_rules(args: &SetWeightsArgs) -> WeightRules {
         validator_permit: None,
         beacon: Beacon::quicknet(),
         limits: Default::default(),
+        epoch_schedule: None,
+        min_allowed_weights: 0,
+        max_weight_limit: u16::MAX,
+        subnet_n: u16::MAX,
     }
 }
 

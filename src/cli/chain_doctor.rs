@@ -8,8 +8,8 @@ use clap::Args;
 use serde_json::json;
 
 use super::chain::ChainArgs;
-use nexis::chain::commit_reveal::{self, RevealInputs};
-use nexis::chain::weight_rules::{RuleCheck, VersionKeyPolicy, evaluate};
+use nexis::chain::schedule::SECURITY_BLOCKS;
+use nexis::chain::weight_rules::{RuleCheck, VersionKeyPolicy, evaluate, schedule_model};
 use nexis::chain::{NetUid, WeightRules};
 
 /// Arguments of `nexis chain doctor`.
@@ -36,26 +36,21 @@ struct Schedule {
     reveal_at: Option<String>,
 }
 
-fn schedule(rules: &WeightRules, netuid: NetUid) -> Schedule {
-    let inputs = RevealInputs {
-        tempo: rules.tempo,
-        netuid,
-        current_block: rules.block,
-        reveal_period_epochs: rules.reveal_period_epochs,
-        block_time_ms: rules.block_time_ms,
-        now_ms: rules.now_ms,
-    };
-    let reveal_round = commit_reveal::reveal_round(&inputs, &rules.beacon);
-    let reveal_at = i64::try_from(rules.beacon.round_time_ms(reveal_round))
+/// The reveal of a commit made at the block `rules` was read at, by the model the runtime
+/// supports (the same computation `plan` makes); an error when the chain's values overflow.
+fn schedule(rules: &WeightRules, netuid: NetUid) -> anyhow::Result<Schedule> {
+    let model = schedule_model(rules, netuid);
+    let target = model.reveal_target(rules.block_time_ms, rules.now_ms, &rules.beacon)?;
+    let reveal_at = i64::try_from(rules.beacon.round_time_ms(target.reveal_round))
         .ok()
         .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
         .map(|t| t.to_rfc3339());
-    Schedule {
-        model: "modulo epochs: (block + netuid + 1) / (tempo + 1)",
-        reveal_block: commit_reveal::reveal_block(&inputs),
-        reveal_round,
+    Ok(Schedule {
+        model: model.name(),
+        reveal_block: target.reveal_block.saturating_add(SECURITY_BLOCKS),
+        reveal_round: target.reveal_round,
         reveal_at,
-    }
+    })
 }
 
 /// Runs `nexis chain doctor`.
@@ -67,7 +62,7 @@ pub(crate) async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let rules = chain.mechanism_weight_rules(netuid, args.mechid, &hotkey).await?;
     let checks = evaluate(&rules, None, args.version_key);
     let ok = checks.iter().all(|c| c.ok);
-    let plan = schedule(&rules, netuid);
+    let plan = schedule(&rules, netuid)?;
     if args.json {
         let out = json!({
             "network": network.to_string(),

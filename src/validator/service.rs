@@ -23,7 +23,7 @@ use super::state::{StateError, ValidatorState, WeightSubmission};
 use super::weights::{RevealWatchdog, RuleFailures, Watched, intent_landed};
 use crate::api::EvidenceApi;
 use crate::chain::weight_rules::{self, PlanOptions, VersionKeyPolicy, WeightsMode};
-use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
+use crate::chain::weights::{ScoringWindows, WeightsRuleError, conformed_call, epoch_scores, to_uid_weights};
 use crate::chain::{Chain, ChainError};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
@@ -481,7 +481,7 @@ impl ValidatorService {
         }
         let hotkey = seat.hotkey.ss58();
         let rules = self.chain().mechanism_weight_rules(seat.netuid, s.mecid, &hotkey).await?;
-        let call = weights_call(seat.netuid, s.version_key.key(rules.version_key), &weights);
+        let call = conformed_call(seat.netuid, s.version_key.key(rules.version_key), &weights, &rules)?;
         weight_rules::check(&rules, &hotkey, &call, s.version_key)?;
         self.rule_failures.clear();
         let options = PlanOptions { version_key: s.version_key, ..PlanOptions::default() };
@@ -584,6 +584,8 @@ enum WeightError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Rules(#[from] WeightsRuleError),
 }
 
 #[cfg(test)]

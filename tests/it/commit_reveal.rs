@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use subxt::ext::codec::{Compact, Decode, Encode};
 
-use crate::support::{repo, shared_dir};
+use crate::support::{chain_metadata, repo, shared_dir};
 use crate::validate_service::{NETUID, World, hotkey, until_revealed};
 use nexis::chain::commit_reveal::{
     Beacon, CIPHERTEXT_OVERHEAD, CommitRevealError, RevealInputs, WeightsPayload, decrypt, decrypt_payload, encrypt,
@@ -107,16 +107,15 @@ fn reveal_round_vector() {
         block_time_ms: n("block_time_sec") * 1000,
         now_ms: (v["now_unix"].as_f64().expect("now") * 1000.0) as u64,
     };
-    assert_eq!(reveal_round(&inputs, &Beacon::quicknet()), n("reveal_round"));
+    assert_eq!(reveal_round(&inputs, &Beacon::quicknet()), Ok(n("reveal_round")));
 }
 
 // ---------------------------------------------------------------------------------------
 // The call on the wire and the CLI's dry run
 // ---------------------------------------------------------------------------------------
 
-fn spec393() -> Option<subxt::Metadata> {
-    let shared = shared_dir()?;
-    Some(load_metadata(shared.join("chain/finney-spec393.scale")).expect("spec 393 metadata"))
+fn spec393() -> subxt::Metadata {
+    load_metadata(chain_metadata("finney-spec393.scale")).expect("spec 393 metadata")
 }
 
 /// Splits `07 76 | netuid u16 | mecid u8 | compact(len) commit | reveal_round u64 | version u16`.
@@ -136,7 +135,7 @@ fn split_call(bytes: &[u8]) -> (u16, u8, Vec<u8>, u64, u16) {
 
 #[test]
 fn commit_timelocked_mechanism_weights_call_data_has_the_specs_layout() {
-    let Some(metadata) = spec393() else { return };
+    let metadata = spec393();
     let commit = TimelockedCommit {
         netuid: 0x0102,
         mecid: 0,
@@ -186,7 +185,6 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
 
 #[test]
 fn set_weights_dry_run_prints_a_commit_that_the_real_round_signature_opens() {
-    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let seed = [9u8; 32];
     let dir = tmp.path().join("wallets/validator/hotkeys");
@@ -196,7 +194,7 @@ fn set_weights_dry_run_prints_a_commit_that_the_real_round_signature_opens() {
         serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
     )
     .expect("keyfile");
-    let metadata = shared.join("chain/finney-spec393.scale").to_string_lossy().into_owned();
+    let metadata = chain_metadata("finney-spec393.scale").to_string_lossy().into_owned();
     let base = [
         "chain",
         "set-weights",

@@ -112,7 +112,6 @@ impl SubtensorChain {
         permits: &[bool],
     ) -> Result<SubnetLimits, ChainError> {
         let n = || vec![u16_key(netuid)];
-        let clamp16 = |v: u128| u16::try_from(v).unwrap_or(u16::MAX);
         let consensus = match self.entry(at, "SubnetEpochConsensus", n()).await?.as_ref().and_then(variant_in) {
             Some("Null") => EpochConsensus::Null,
             _ => EpochConsensus::Yuma,
@@ -126,9 +125,6 @@ impl SubtensorChain {
             mecid,
             storage_index: mechanism_storage_index(netuid, mecid).unwrap_or(u16::MAX),
             mechanism_count: u8::try_from(self.number(at, "MechanismCountCurrent", n(), 1).await?).unwrap_or(u8::MAX),
-            min_allowed_weights: clamp16(self.number(at, "MinAllowedWeights", n(), 0).await?),
-            max_weight_limit: clamp16(self.number(at, "MaxWeightsLimit", n(), u128::from(u16::MAX)).await?),
-            subnet_n: Some(clamp16(self.number(at, "SubnetworkN", n(), 0).await?)),
             stake_threshold: u64::try_from(self.number(at, "StakeThreshold", vec![], 0).await?).unwrap_or(u64::MAX),
             stake: Some(self.stake_of(at, netuid, account, tao_weight).await?),
             owner_uid,

@@ -35,7 +35,8 @@ pub enum EpochConsensus {
     Null,
 }
 
-/// The subnet's weight limits and the hotkey's standing, read with [`WeightRules`].
+/// The subnet's mechanism, stake and consensus facts and the hotkey's standing, read with
+/// [`WeightRules`] (which holds `MinAllowedWeights`, `MaxWeightsLimit` and `SubnetworkN`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubnetLimits {
     /// The mechanism the weights are for (`mecid`).
@@ -44,12 +45,6 @@ pub struct SubnetLimits {
     pub storage_index: u16,
     /// `MechanismCountCurrent[netuid]` (1 on runtimes without mechanisms).
     pub mechanism_count: u8,
-    /// `MinAllowedWeights[netuid]`.
-    pub min_allowed_weights: u16,
-    /// `MaxWeightsLimit[netuid]` (u16 proportion; 65535 means no limit).
-    pub max_weight_limit: u16,
-    /// `SubnetworkN[netuid]`, when known.
-    pub subnet_n: Option<u16>,
     /// `StakeThreshold`: the least stake weight that may set weights (alpha rao).
     pub stake_threshold: u64,
     /// The hotkey's stake weight as the chain counts it for weights (alpha rao; see
@@ -69,9 +64,6 @@ impl Default for SubnetLimits {
             mecid: 0,
             storage_index: 0,
             mechanism_count: 1,
-            min_allowed_weights: 0,
-            max_weight_limit: u16::MAX,
-            subnet_n: None,
             stake_threshold: 0,
             stake: None,
             owner_uid: None,
@@ -359,9 +351,10 @@ fn consensus(rules: &WeightRules) -> RuleCheck {
 
 /// The rules about the weight vector itself.
 fn call_rules(rules: &WeightRules, call: &WeightsCall) -> Vec<RuleCheck> {
-    let l = &rules.limits;
+    // `SubnetworkN` 0: not known here (offline); the uid checks are left to the chain.
+    let subnet_n = Some(rules.subnet_n).filter(|n| *n > 0);
     let mut out = Vec::new();
-    if let Some(n) = l.subnet_n {
+    if let Some(n) = subnet_n {
         out.push(if call.uids.len() <= usize::from(n) {
             pass(Rule::UidsLengthExceedUidsInSubNet, format!("{} uids, SubnetworkN = {n}", call.uids.len()))
         } else {
@@ -378,7 +371,7 @@ fn call_rules(rules: &WeightRules, call: &WeightsCall) -> Vec<RuleCheck> {
         None => pass(Rule::DuplicateUids, "no uid twice"),
         Some(u) => fail(Rule::DuplicateUids, format!("uid {u} appears twice"), "merge the duplicate weights"),
     });
-    if let Some(n) = l.subnet_n {
+    if let Some(n) = subnet_n {
         out.push(match call.uids.iter().find(|u| **u >= n) {
             None => pass(Rule::UidVecContainInvalidOne, format!("every uid below SubnetworkN {n}")),
             Some(u) => fail(
@@ -394,8 +387,10 @@ fn call_rules(rules: &WeightRules, call: &WeightsCall) -> Vec<RuleCheck> {
 }
 
 fn min_length(rules: &WeightRules, call: &WeightsCall) -> RuleCheck {
-    let l = &rules.limits;
-    let min = l.subnet_n.map_or(l.min_allowed_weights, |n| n.min(l.min_allowed_weights));
+    let min = match rules.subnet_n {
+        0 => rules.min_allowed_weights,
+        n => n.min(rules.min_allowed_weights),
+    };
     let value = format!("{} weights, min(MinAllowedWeights, SubnetworkN) = {min}", call.weights.len());
     if is_self_weight(rules.uid, call) || call.weights.len() >= usize::from(min) {
         pass(Rule::WeightVecLengthIsLow, value)
@@ -405,7 +400,7 @@ fn min_length(rules: &WeightRules, call: &WeightsCall) -> RuleCheck {
 }
 
 fn max_weight(rules: &WeightRules, call: &WeightsCall) -> RuleCheck {
-    let limit = rules.limits.max_weight_limit;
+    let limit = rules.max_weight_limit;
     let sum: u128 = call.weights.iter().map(|w| u128::from(*w)).sum();
     let max = call.weights.iter().copied().max().unwrap_or(0);
     let value = format!("largest weight {max} of a total {sum}, MaxWeightsLimit = {limit}/65535");

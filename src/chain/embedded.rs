@@ -28,7 +28,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod epochs;
+
 use super::commit_reveal::{self, Beacon, BeaconSecret, DEFAULT_COMMIT_REVEAL_VERSION, MAX_COMMIT_BYTES};
+use super::schedule::EpochSchedule;
 use super::wallet::ss58_decode;
 use super::weight_rules::{Rule, SubnetLimits, VersionKeyPolicy, evaluate, first_failure, rate_limit_allows};
 use super::{
@@ -57,6 +60,9 @@ struct State {
     /// The beacon's secret key (hex), created with the chain.
     #[serde(default)]
     beacon_secret: SecretHex,
+    /// The per-block cap on subnet epochs (`None`: no cap); the rest are deferred.
+    #[serde(default)]
+    epochs_per_block: Option<u32>,
 }
 
 /// A secret kept in the state file; `Debug` never shows it.
@@ -101,6 +107,10 @@ pub struct WeightParams {
     pub mechanism_count: u8,
     /// `SubnetEpochConsensus` = Null (only the largest-stake validator's weights count).
     pub null_consensus: bool,
+    /// Report no stateful schedule to clients, as a runtime without its storage items (spec
+    /// 393) would: they then fall back to the modulo formula while the chain still runs the
+    /// stateful schedule (tests showing what that fallback gets wrong).
+    pub hide_schedule: bool,
 }
 
 impl Default for WeightParams {
@@ -116,6 +126,7 @@ impl Default for WeightParams {
             stake_threshold: 0,
             mechanism_count: 1,
             null_consensus: false,
+            hide_schedule: false,
         }
     }
 }
@@ -140,6 +151,8 @@ struct Subnet {
     owner: Option<String>,
     /// Timelocked commits not revealed yet.
     pending: Vec<StoredTimelock>,
+    /// The stateful epoch schedule after the last block run (`None` until first run).
+    epochs: Option<EpochSchedule>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +161,9 @@ struct StoredTimelock {
     /// The mechanism (absent in older state files: 0).
     #[serde(default)]
     mecid: u8,
+    /// The subnet epoch the commit belongs to (its look-ahead epoch).
+    #[serde(default)]
+    commit_epoch: u64,
     commit_block: u64,
     /// Hex of the encrypted commit.
     commit: String,
@@ -245,7 +261,7 @@ impl EmbeddedChain {
         if state.beacon().is_none() {
             state.beacon_secret = SecretHex(hex::encode(BeaconSecret::generate().to_bytes()));
         }
-        self.reveal_due(&mut state);
+        self.run_blocks(&mut state);
         let out = f(&mut state)?;
         let after = serde_json::to_vec(&state).map_err(|e| ChainError::Storage(e.to_string()))?;
         if !existed || before != after {
@@ -361,6 +377,43 @@ impl EmbeddedChain {
         })
     }
 
+    /// Changes `netuid`'s tempo, as the owner's `sudo_set_tempo` does: the epoch count
+    /// restarts from the current block (`LastEpochBlock`), so every later epoch moves.
+    pub fn set_tempo(&self, netuid: NetUid, tempo: u16) -> Result<(), ChainError> {
+        self.transact(|state| {
+            let block = self.block_of(state);
+            let subnet = subnet_mut(state, netuid)?;
+            subnet.params.tempo = tempo;
+            let mut s = epochs::schedule_of(subnet, block);
+            s.last_epoch_block = block;
+            s.blocks_since_last_step = 0;
+            subnet.epochs = Some(s);
+            Ok(())
+        })
+    }
+
+    /// Triggers an epoch of `netuid` at the next block, as the owner's `trigger_epoch` does
+    /// (`PendingEpochAt`).
+    pub fn trigger_epoch(&self, netuid: NetUid) -> Result<u64, ChainError> {
+        self.transact(|state| {
+            let block = self.block_of(state);
+            let subnet = subnet_mut(state, netuid)?;
+            let mut s = epochs::schedule_of(subnet, block);
+            s.pending_epoch_at = block + 1;
+            subnet.epochs = Some(s);
+            Ok(block + 1)
+        })
+    }
+
+    /// Caps how many subnets' epochs run in one block (`None`: no cap); due epochs beyond the
+    /// cap are deferred to later blocks, as subtensor defers them.
+    pub fn set_epochs_per_block(&self, cap: Option<u32>) -> Result<(), ChainError> {
+        self.transact(|state| {
+            state.epochs_per_block = cap;
+            Ok(())
+        })
+    }
+
     /// The beacon as a client sees it: the public key, round 0 at block 0, one round per block.
     pub fn beacon(&self) -> Result<Beacon, ChainError> {
         self.transact(|state| Ok(self.beacon_of(state)))
@@ -371,37 +424,6 @@ impl EmbeddedChain {
             public_key: state.beacon().map(|b| b.public_key()).unwrap_or_default(),
             genesis_ms: state.genesis_ms,
             period_ms: self.block_ms,
-        }
-    }
-
-    /// Reveals every commit whose epoch and beacon round have come; bad ones are dropped.
-    fn reveal_due(&self, state: &mut State) {
-        let block = self.block_of(state);
-        let Some(secret) = state.beacon() else { return };
-        let beacon = self.beacon_of(state);
-        for (&netuid, subnet) in &mut state.subnets {
-            let tp1 = u64::from(subnet.params.tempo) + 1;
-            let epoch = |b: u64| (b + u64::from(netuid) + 1) / tp1;
-            let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut subnet.pending).into_iter().partition(|c| {
-                epoch(block) >= epoch(c.commit_block) + subnet.params.reveal_period_epochs && block >= c.reveal_round
-            });
-            subnet.pending = waiting;
-            for c in due {
-                let at = RulesAt { block, block_ms: self.block_ms, beacon: &beacon };
-                match reveal(subnet, netuid, &c, &secret.sign_round(c.reveal_round), &at) {
-                    Ok(weights) => {
-                        tracing::debug!(netuid, hotkey = %c.hotkey, round = c.reveal_round, "timelocked weights revealed");
-                        // Keyed like `last_update`: mechanism 0 under the hotkey.
-                        let key = last_update_key(&c.hotkey, c.mecid);
-                        subnet.weights.insert(key.clone(), weights);
-                        // As runtimes up to spec 393 do: the revealed weights count as activity.
-                        subnet.last_update.insert(key, block);
-                    }
-                    Err(reason) => {
-                        tracing::debug!(netuid, hotkey = %c.hotkey, round = c.reveal_round, %reason, "timelocked commit dropped at reveal");
-                    }
-                }
-            }
         }
     }
 }
@@ -446,7 +468,7 @@ fn subnet_rules(subnet: &Subnet, netuid: NetUid, mecid: u8, hotkey: &str, at: &R
         last_update: uid.map(|_| subnet.last_update.get(&last_update_key(hotkey, mecid)).copied().unwrap_or(0)),
         validator_permit: uid.map(|_| !subnet.no_permit.contains(hotkey)),
         beacon: at.beacon.clone(),
-        epoch_schedule: None,
+        epoch_schedule: (!p.hide_schedule).then(|| epochs::schedule_of(subnet, at.block)),
         min_allowed_weights: p.min_allowed_weights,
         max_weight_limit: p.max_weight_limit,
         subnet_n: u16::try_from(subnet.hotkeys.len()).unwrap_or(u16::MAX),
@@ -713,9 +735,11 @@ impl Chain for EmbeddedChain {
             if subnet.pending.iter().filter(|c| c.hotkey == hotkey).count() >= MAX_UNREVEALED_COMMITS {
                 return Err(rejected("TooManyUnrevealedCommits"));
             }
+            let commit_epoch = epochs::commit_epoch(subnet, block);
             subnet.pending.push(StoredTimelock {
                 hotkey: hotkey.clone(),
                 mecid: commit.mecid,
+                commit_epoch,
                 commit_block: block,
                 commit: hex::encode(&commit.commit),
                 reveal_round: commit.reveal_round,

@@ -126,6 +126,8 @@ pub(crate) enum ChainCommand {
     /// Whether this hotkey's weights will land: every rule the chain applies, its value,
     /// ✓/✗ and the fix, the reveal schedule and the version-key policy (exit 1 on a failure).
     Doctor(super::chain_doctor::DoctorArgs),
+    /// The subnet owner's schedule controls (set-tempo, trigger-epoch), embedded chain only.
+    Admin(super::chain_admin::AdminArgs),
     /// The block and drand round at which a timelocked commit made now is revealed (the
     /// chain's stateful epoch schedule, or the modulo formula on older runtimes).
     RevealRound(super::reveal_round::RevealRoundArgs),
@@ -253,6 +255,7 @@ pub(crate) async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
         ChainCommand::Register(a) => register(a).await,
         ChainCommand::SetWeights(a) => set_weights(a).await,
         ChainCommand::Doctor(a) => super::chain_doctor::doctor(a).await,
+        ChainCommand::Admin(a) => super::chain_admin::run(a).await,
         ChainCommand::RevealRound(a) => super::reveal_round::run(a).await,
         ChainCommand::ConformWeights(a) => super::conform_weights::run(a),
     }

@@ -6,6 +6,7 @@ mod bench;
 mod bench_dataset;
 mod blocks;
 mod chain;
+mod chain_admin;
 mod chain_doctor;
 mod check;
 mod conform_weights;

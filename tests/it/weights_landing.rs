@@ -139,3 +139,48 @@ async fn the_metagraph_reports_stake_and_the_api_allowlist_uses_it() {
     let allow = Allowlist::from_metagraph(&metagraph, 1_000_000_000, &HashMap::new());
     assert!(allow.allows(&rich.ss58()) && !allow.allows(&poor.ss58()));
 }
+
+/// A validator with 30-block weight epochs on a tempo-10 subnet for five epochs: the owner
+/// sets tempo 6 at block 46 and triggers an epoch at block 80. Returns, per epoch, whether
+/// its commit was revealed (the reveal moves `LastUpdate` past the commit block).
+async fn across_a_tempo_change(hide_schedule: bool) -> Vec<bool> {
+    let w = World::new().await;
+    let validator = hotkey(1);
+    w.chain.register(NETUID, &validator.ss58()).expect("register");
+    let params = w.chain.weight_params(NETUID).expect("params");
+    w.chain.set_weight_params(NETUID, WeightParams { hide_schedule, ..params }).expect("params");
+    let clock = IntervalClock { weight_epoch_blocks: 30, ..IntervalClock::default() };
+    let service = w.service(&validator, clock, Duration::from_secs(3600));
+    let mut revealed = Vec::new();
+    for epoch in 0..5u64 {
+        let start = epoch * 30;
+        let now = w.chain.current_block().await.expect("block");
+        w.chain.advance(start + 2 - now).expect("advance");
+        let sub = service.tick().await.expect("tick").weights.expect("committed");
+        for block in start + 3..start + 30 {
+            w.chain.advance(1).expect("advance");
+            if block == 46 {
+                w.chain.set_tempo(NETUID, 6).expect("tempo");
+            }
+            if block == 80 {
+                w.chain.trigger_epoch(NETUID).expect("trigger");
+            }
+            service.tick().await.expect("tick");
+        }
+        let rules = w.chain.weight_rules(NETUID, &validator.ss58()).await.expect("rules");
+        assert!(w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending").is_empty());
+        revealed.push(rules.last_update.is_some_and(|last| last > sub.block));
+    }
+    revealed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_epoch_is_revealed_across_a_tempo_change_and_an_owner_triggered_epoch() {
+    assert_eq!(across_a_tempo_change(false).await, [true; 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_modulo_formula_loses_an_epoch_after_the_schedule_moves() {
+    let revealed = across_a_tempo_change(true).await;
+    assert!(revealed.iter().any(|r| !r), "the modulo formula should miss a reveal epoch: {revealed:?}");
+}

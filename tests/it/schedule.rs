@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::support::{repo, shared_dir};
 use nexis::chain::commit_reveal::Beacon;
-use nexis::chain::schedule::{EpochSchedule, epoch_at, reveal_target, seconds_to_ms, step};
+use nexis::chain::schedule::{
+    EpochSchedule, SDK_MAX_TEMPO, SafetyNet, epoch_at, reveal_target, reveal_target_with, seconds_to_ms, step,
+};
 
 pub(crate) fn v2_vectors() -> Value {
     serde_json::from_slice(&std::fs::read(repo().join("tests/commit-reveal-v2-vectors.json")).expect("v2 vectors"))
@@ -64,6 +66,36 @@ fn every_reveal_round_vector_matches() {
     let expected: std::collections::BTreeSet<String> =
         ["steady", "deferred", "pending", "fresh", "since_mismatch"].into_iter().map(String::from).collect();
     assert_eq!(kinds, expected, "the vectors cover every kind of schedule");
+}
+
+#[test]
+fn extra_oracle_cases_match_the_sdk_and_the_chain_where_they_agree() {
+    // 300 more cases from the same oracle, including counters that run ahead of
+    // LastEpochBlock (after a tempo change) and tempos above 50 400, where the SDK's safety net
+    // (50 400) and the chain's (Tempo) part ways.
+    let extra: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/commit-reveal-v2-extra.json")).expect("extra vectors"),
+    )
+    .expect("json");
+    let beacon = beacon_of(&extra);
+    let (mut agree, mut differ) = (0, 0);
+    for (i, v) in extra["reveal_rounds"].as_array().expect("reveal_rounds").iter().enumerate() {
+        let s = schedule_of(v);
+        let block_time = seconds_to_ms(f(v, "block_time"), "block_time").expect("block time");
+        let now = seconds_to_ms(f(v, "now_unix"), "now_unix").expect("now");
+        let sdk = reveal_target_with(&s, block_time, now, &beacon, SafetyNet::MaxTempo).expect("sdk");
+        assert_eq!(sdk.reveal_round, n(v, "reveal_round"), "case {i}: {v}");
+        let chain = reveal_target(&s, block_time, now, &beacon).expect("chain");
+        let consistent = s.blocks_since_last_step <= s.current_block.saturating_sub(s.last_epoch_block)
+            && u64::from(s.tempo) <= SDK_MAX_TEMPO;
+        if consistent {
+            assert_eq!(chain, sdk, "case {i}: consistent counters, the two nets agree: {v}");
+            agree += 1;
+        } else if chain != sdk {
+            differ += 1;
+        }
+    }
+    assert!(agree > 100 && differ > 10, "the cases exercise both regions: {agree} agree, {differ} differ");
 }
 
 #[test]
@@ -140,6 +172,26 @@ fn reveal_round_cli_places_every_vector() {
     // Text output: one line per entry.
     let text = nexis(&["chain", "reveal-round", "--state", &state]);
     assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), cases.len());
+}
+
+#[test]
+fn reveal_round_cli_reproduces_the_sdk_with_its_safety_net() {
+    let extra: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/commit-reveal-v2-extra.json")).expect("extra vectors"),
+    )
+    .expect("json");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = write_json(&tmp, "extra.json", &extra["reveal_rounds"]);
+    let out = nexis(&["chain", "reveal-round", "--state", &state, "--json", "--safety-net", "max-tempo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = json_out(&out);
+    let cases = extra["reveal_rounds"].as_array().expect("cases");
+    for (row, case) in rows.iter().zip(cases) {
+        assert_eq!(row["reveal_round"], case["reveal_round"], "{case}");
+    }
+    // The default follows the chain, which differs on some of them.
+    let chain = json_out(&nexis(&["chain", "reveal-round", "--state", &state, "--json"]));
+    assert!(chain.iter().zip(cases).any(|(row, case)| row["reveal_round"] != case["reveal_round"]));
 }
 
 #[test]

@@ -101,7 +101,7 @@ pub enum ScheduleError {
 pub fn seconds_to_ms(seconds: f64, what: &'static str) -> Result<u64, ScheduleError> {
     let ms = (seconds * 1000.0).round();
     // 2^64 as f64: anything at or above it does not fit.
-    if !ms.is_finite() || ms < 0.0 || ms >= 18_446_744_073_709_551_616.0 {
+    if !ms.is_finite() || !(0.0..18_446_744_073_709_551_616.0).contains(&ms) {
         return Err(ScheduleError::BadSeconds(what));
     }
     Ok(ms as u64)

@@ -286,3 +286,46 @@ fn conform_weights_cli_matches_every_vector() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The runtime decides the model and the block time
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn spec_393_has_no_stateful_schedule_and_twelve_second_slots() {
+    use nexis::chain::schedule::read::{block_time_ms, missing_stateful_items};
+    use nexis::chain::subtensor::load_metadata;
+    let metadata = load_metadata(crate::support::chain_metadata("finney-spec393.scale")).expect("spec 393");
+    assert_eq!(missing_stateful_items(&metadata), ["LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"]);
+    assert_eq!(block_time_ms(&metadata), Some(12_000));
+}
+
+#[test]
+fn live_reveal_round_names_the_model_it_used() {
+    use nexis::chain::Hotkey;
+    use nexis::chain::embedded::EmbeddedChain;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let chain = EmbeddedChain::open(tmp.path().join("chain"), 50).expect("chain");
+    chain.register(7, &Hotkey::from_seed([3; 32]).ss58()).expect("register");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("NEXIS_") || k.starts_with("BT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd
+        .args(["chain", "reveal-round", "--network", "embedded", "--netuid", "7", "--json"])
+        .env("NEXIS_EMBEDDED_CHAIN_DIR", tmp.path().join("chain"))
+        .env("NEXIS_EMBEDDED_BLOCK_MS", "50")
+        .env("BT_WALLET_PATH", tmp.path().join("no-wallets"))
+        .output()
+        .expect("run nexis");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // The embedded chain has no stateful schedule yet: the modulo formula, said so.
+    assert!(err.contains("modulo epoch schedule") && err.contains("50 ms blocks"), "{err}");
+    let rows = json_out(&out);
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0]["reveal_block"].as_u64().is_some() && rows[0]["reveal_round"].as_u64().is_some(), "{rows:?}");
+}

@@ -14,7 +14,9 @@ use serde_json::json;
 
 use super::chain::ChainArgs;
 use nexis::chain::commit_reveal::Beacon;
-use nexis::chain::schedule::{EpochSchedule, RevealTarget, ScheduleError, reveal_target, seconds_to_ms};
+use nexis::chain::schedule::{
+    EpochSchedule, RevealTarget, SafetyNet, ScheduleError, reveal_target_with, seconds_to_ms,
+};
 use nexis::chain::weight_rules;
 
 /// Largest `--state` / `--cases` file read.
@@ -34,6 +36,26 @@ pub(crate) struct RevealRoundArgs {
     /// Print a JSON array of {"reveal_round", "reveal_block"}, in order.
     #[arg(long)]
     pub json: bool,
+    /// With --state, the BlocksSinceLastStep safety net: `tempo` (the chain's) or `max-tempo`
+    /// (bittensor-core 0.1.5's 50 400 blocks, to reproduce the SDK's rounds).
+    #[arg(long, value_enum, default_value = "tempo")]
+    pub safety_net: Net,
+}
+
+/// `--safety-net`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Net {
+    Tempo,
+    MaxTempo,
+}
+
+impl From<Net> for SafetyNet {
+    fn from(n: Net) -> Self {
+        match n {
+            Net::Tempo => SafetyNet::Tempo,
+            Net::MaxTempo => SafetyNet::MaxTempo,
+        }
+    }
 }
 
 /// One `--state` entry.
@@ -51,7 +73,7 @@ struct StateEntry {
 }
 
 impl StateEntry {
-    fn place(&self, beacon: &Beacon) -> Result<RevealTarget, ScheduleError> {
+    fn place(&self, beacon: &Beacon, net: SafetyNet) -> Result<RevealTarget, ScheduleError> {
         let schedule = EpochSchedule {
             tempo: self.tempo,
             reveal_period_epochs: self.reveal_period_epochs,
@@ -63,7 +85,7 @@ impl StateEntry {
         };
         let block_time = seconds_to_ms(self.block_time, "block_time")?;
         let now = seconds_to_ms(self.now_unix, "now_unix")?;
-        reveal_target(&schedule, block_time, now, beacon)
+        reveal_target_with(&schedule, block_time, now, beacon, net)
     }
 }
 
@@ -84,7 +106,7 @@ pub(crate) async fn run(args: RevealRoundArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let entries: Vec<StateEntry> = read_json_capped(path)?;
             let beacon = Beacon::quicknet();
-            entries.iter().map(|e| e.place(&beacon)).collect()
+            entries.iter().map(|e| e.place(&beacon, args.safety_net.into())).collect()
         }
         None => vec![live(&args).await?],
     };

@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::support::{repo, shared_dir};
 use nexis::chain::commit_reveal::Beacon;
-use nexis::chain::schedule::{EpochSchedule, epoch_at, reveal_target, seconds_to_ms, step};
+use nexis::chain::schedule::{
+    EpochSchedule, SDK_MAX_TEMPO, SafetyNet, epoch_at, reveal_target, reveal_target_with, seconds_to_ms, step,
+};
 
 pub(crate) fn v2_vectors() -> Value {
     serde_json::from_slice(&std::fs::read(repo().join("tests/commit-reveal-v2-vectors.json")).expect("v2 vectors"))
@@ -64,6 +66,36 @@ fn every_reveal_round_vector_matches() {
     let expected: std::collections::BTreeSet<String> =
         ["steady", "deferred", "pending", "fresh", "since_mismatch"].into_iter().map(String::from).collect();
     assert_eq!(kinds, expected, "the vectors cover every kind of schedule");
+}
+
+#[test]
+fn extra_oracle_cases_match_the_sdk_and_the_chain_where_they_agree() {
+    // 300 more cases from the same oracle, including counters that run ahead of
+    // LastEpochBlock (after a tempo change) and tempos above 50 400, where the SDK's safety net
+    // (50 400) and the chain's (Tempo) part ways.
+    let extra: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/commit-reveal-v2-extra.json")).expect("extra vectors"),
+    )
+    .expect("json");
+    let beacon = beacon_of(&extra);
+    let (mut agree, mut differ) = (0, 0);
+    for (i, v) in extra["reveal_rounds"].as_array().expect("reveal_rounds").iter().enumerate() {
+        let s = schedule_of(v);
+        let block_time = seconds_to_ms(f(v, "block_time"), "block_time").expect("block time");
+        let now = seconds_to_ms(f(v, "now_unix"), "now_unix").expect("now");
+        let sdk = reveal_target_with(&s, block_time, now, &beacon, SafetyNet::MaxTempo).expect("sdk");
+        assert_eq!(sdk.reveal_round, n(v, "reveal_round"), "case {i}: {v}");
+        let chain = reveal_target(&s, block_time, now, &beacon).expect("chain");
+        let consistent = s.blocks_since_last_step <= s.current_block.saturating_sub(s.last_epoch_block)
+            && u64::from(s.tempo) <= SDK_MAX_TEMPO;
+        if consistent {
+            assert_eq!(chain, sdk, "case {i}: consistent counters, the two nets agree: {v}");
+            agree += 1;
+        } else if chain != sdk {
+            differ += 1;
+        }
+    }
+    assert!(agree > 100 && differ > 10, "the cases exercise both regions: {agree} agree, {differ} differ");
 }
 
 #[test]
@@ -140,6 +172,26 @@ fn reveal_round_cli_places_every_vector() {
     // Text output: one line per entry.
     let text = nexis(&["chain", "reveal-round", "--state", &state]);
     assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), cases.len());
+}
+
+#[test]
+fn reveal_round_cli_reproduces_the_sdk_with_its_safety_net() {
+    let extra: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/commit-reveal-v2-extra.json")).expect("extra vectors"),
+    )
+    .expect("json");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = write_json(&tmp, "extra.json", &extra["reveal_rounds"]);
+    let out = nexis(&["chain", "reveal-round", "--state", &state, "--json", "--safety-net", "max-tempo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = json_out(&out);
+    let cases = extra["reveal_rounds"].as_array().expect("cases");
+    for (row, case) in rows.iter().zip(cases) {
+        assert_eq!(row["reveal_round"], case["reveal_round"], "{case}");
+    }
+    // The default follows the chain, which differs on some of them.
+    let chain = json_out(&nexis(&["chain", "reveal-round", "--state", &state, "--json"]));
+    assert!(chain.iter().zip(cases).any(|(row, case)| row["reveal_round"] != case["reveal_round"]));
 }
 
 #[test]
@@ -233,4 +285,47 @@ fn conform_weights_cli_matches_every_vector() {
             "BittensorError: All weights are zero; nothing to set."
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The runtime decides the model and the block time
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn spec_393_has_no_stateful_schedule_and_twelve_second_slots() {
+    use nexis::chain::schedule::read::{block_time_ms, missing_stateful_items};
+    use nexis::chain::subtensor::load_metadata;
+    let metadata = load_metadata(crate::support::chain_metadata("finney-spec393.scale")).expect("spec 393");
+    assert_eq!(missing_stateful_items(&metadata), ["LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"]);
+    assert_eq!(block_time_ms(&metadata), Some(12_000));
+}
+
+#[test]
+fn live_reveal_round_names_the_model_it_used() {
+    use nexis::chain::Hotkey;
+    use nexis::chain::embedded::EmbeddedChain;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let chain = EmbeddedChain::open(tmp.path().join("chain"), 50).expect("chain");
+    chain.register(7, &Hotkey::from_seed([3; 32]).ss58()).expect("register");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("NEXIS_") || k.starts_with("BT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd
+        .args(["chain", "reveal-round", "--network", "embedded", "--netuid", "7", "--json"])
+        .env("NEXIS_EMBEDDED_CHAIN_DIR", tmp.path().join("chain"))
+        .env("NEXIS_EMBEDDED_BLOCK_MS", "50")
+        .env("BT_WALLET_PATH", tmp.path().join("no-wallets"))
+        .output()
+        .expect("run nexis");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // The embedded chain has no stateful schedule yet: the modulo formula, said so.
+    assert!(err.contains("modulo epoch schedule") && err.contains("50 ms blocks"), "{err}");
+    let rows = json_out(&out);
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0]["reveal_block"].as_u64().is_some() && rows[0]["reveal_round"].as_u64().is_some(), "{rows:?}");
 }

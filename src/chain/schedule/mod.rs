@@ -20,7 +20,9 @@
 //! drand round to encrypt for: the round published `SECURITY_BLOCKS` blocks after the reveal
 //! block, at the chain's block time. Where the SDK's simulation and the chain differ, this
 //! follows the chain: the safety net fires at `BlocksSinceLastStep > Tempo` (bittensor-core
-//! 0.1.5 uses 50 400, which only matters after a tempo change with a large counter).
+//! 0.1.5 uses 50 400, which only matters when the counter runs ahead of `LastEpochBlock`, as
+//! after a tempo change, or for tempos above 50 400); the `_with` functions take
+//! [`SafetyNet::MaxTempo`] to reproduce the SDK (`tests/commit-reveal-v2-extra.json`).
 //!
 //! Every value here comes from the chain, so all arithmetic is checked: a value that would
 //! overflow, a zero tempo or block time, or a reveal period beyond the chain's own maximum is
@@ -99,14 +101,37 @@ pub enum ScheduleError {
 pub fn seconds_to_ms(seconds: f64, what: &'static str) -> Result<u64, ScheduleError> {
     let ms = (seconds * 1000.0).round();
     // 2^64 as f64: anything at or above it does not fit.
-    if !ms.is_finite() || ms < 0.0 || ms >= 18_446_744_073_709_551_616.0 {
+    if !ms.is_finite() || !(0.0..18_446_744_073_709_551_616.0).contains(&ms) {
         return Err(ScheduleError::BadSeconds(what));
     }
     Ok(ms as u64)
 }
 
-/// Whether the subnet's epoch fires at `block`, given the state left by the previous block.
+/// The `BlocksSinceLastStep` safety net a replay applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SafetyNet {
+    /// The chain's (subtensor 2026): an epoch fires when the counter exceeds `Tempo`; the
+    /// counter is capped at `Tempo + 1`.
+    #[default]
+    Tempo,
+    /// bittensor-core 0.1.5's simulation: it fires when the counter exceeds
+    /// [`SDK_MAX_TEMPO`], and the counter is not capped. Differs from the chain only when the
+    /// counter is larger than the blocks since `LastEpochBlock` (after a tempo change) or the
+    /// tempo exceeds 50 400; kept to reproduce the SDK's rounds.
+    MaxTempo,
+}
+
+/// bittensor-core 0.1.5's `MAX_TEMPO` safety net, blocks.
+pub const SDK_MAX_TEMPO: u64 = 50_400;
+
+/// Whether the subnet's epoch fires at `block`, given the state left by the previous block
+/// (the chain's rule).
 pub fn should_run_epoch(s: &EpochSchedule, block: u64) -> bool {
+    should_run_epoch_with(s, block, SafetyNet::Tempo)
+}
+
+/// [`should_run_epoch`] under a chosen safety net.
+pub fn should_run_epoch_with(s: &EpochSchedule, block: u64, net: SafetyNet) -> bool {
     if s.tempo == 0 {
         return false;
     }
@@ -114,7 +139,11 @@ pub fn should_run_epoch(s: &EpochSchedule, block: u64) -> bool {
     if s.pending_epoch_at > 0 && block >= s.pending_epoch_at {
         return true;
     }
-    if s.blocks_since_last_step > tempo {
+    let limit = match net {
+        SafetyNet::Tempo => tempo,
+        SafetyNet::MaxTempo => SDK_MAX_TEMPO,
+    };
+    if s.blocks_since_last_step > limit {
         return true;
     }
     block.saturating_sub(s.last_epoch_block) >= tempo
@@ -123,7 +152,12 @@ pub fn should_run_epoch(s: &EpochSchedule, block: u64) -> bool {
 /// The epoch a commit or reveal at `block` belongs to (`current_epoch_with_lookahead`): the
 /// counter, plus one when the epoch fires at `block`.
 pub fn epoch_at(s: &EpochSchedule, block: u64) -> Result<u64, ScheduleError> {
-    if should_run_epoch(s, block) {
+    epoch_at_with(s, block, SafetyNet::Tempo)
+}
+
+/// [`epoch_at`] under a chosen safety net.
+pub fn epoch_at_with(s: &EpochSchedule, block: u64, net: SafetyNet) -> Result<u64, ScheduleError> {
+    if should_run_epoch_with(s, block, net) {
         s.subnet_epoch_index.checked_add(1).ok_or(ScheduleError::Overflow("the epoch counter"))
     } else {
         Ok(s.subnet_epoch_index)
@@ -133,11 +167,19 @@ pub fn epoch_at(s: &EpochSchedule, block: u64) -> Result<u64, ScheduleError> {
 /// The state after the coinbase of `block` (`BlocksSinceLastStep` counts up, capped at
 /// `tempo + 1` as the chain caps it; a firing epoch advances the counter and the anchor).
 pub fn step(s: &EpochSchedule, block: u64) -> Result<EpochSchedule, ScheduleError> {
+    step_with(s, block, SafetyNet::Tempo)
+}
+
+/// [`step`] under a chosen safety net.
+pub fn step_with(s: &EpochSchedule, block: u64, net: SafetyNet) -> Result<EpochSchedule, ScheduleError> {
     let mut next = *s;
-    let cap = u64::from(s.tempo).saturating_add(1);
-    next.blocks_since_last_step = s.blocks_since_last_step.saturating_add(1).min(cap);
+    let counted = s.blocks_since_last_step.saturating_add(1);
+    next.blocks_since_last_step = match net {
+        SafetyNet::Tempo => counted.min(u64::from(s.tempo).saturating_add(1)),
+        SafetyNet::MaxTempo => counted,
+    };
     next.current_block = block;
-    if should_run_epoch(&next, block) {
+    if should_run_epoch_with(&next, block, net) {
         next.subnet_epoch_index =
             s.subnet_epoch_index.checked_add(1).ok_or(ScheduleError::Overflow("the epoch counter"))?;
         next.last_epoch_block = block;
@@ -151,6 +193,11 @@ pub fn step(s: &EpochSchedule, block: u64) -> Result<EpochSchedule, ScheduleErro
 /// `current_block + 1`): the first block whose look-ahead epoch is the commit's epoch plus
 /// `RevealPeriodEpochs`.
 pub fn reveal_block(s: &EpochSchedule) -> Result<u64, ScheduleError> {
+    reveal_block_with(s, SafetyNet::Tempo)
+}
+
+/// [`reveal_block`] under a chosen safety net.
+pub fn reveal_block_with(s: &EpochSchedule, net: SafetyNet) -> Result<u64, ScheduleError> {
     if s.tempo == 0 {
         return Err(ScheduleError::TempoIsZero);
     }
@@ -158,7 +205,7 @@ pub fn reveal_block(s: &EpochSchedule) -> Result<u64, ScheduleError> {
         return Err(ScheduleError::RevealPeriodOutOfRange(s.reveal_period_epochs));
     }
     let inclusion = s.current_block.checked_add(1).ok_or(ScheduleError::Overflow("the inclusion block"))?;
-    let target_epoch = epoch_at(s, inclusion)?
+    let target_epoch = epoch_at_with(s, inclusion, net)?
         .checked_add(s.reveal_period_epochs)
         .ok_or(ScheduleError::Overflow("the reveal epoch"))?;
     // An epoch fires at least every `tempo` blocks, so the reveal epoch starts within
@@ -167,14 +214,14 @@ pub fn reveal_block(s: &EpochSchedule) -> Result<u64, ScheduleError> {
     let last = inclusion.checked_add(bound).ok_or(ScheduleError::Overflow("the replay bound"))?;
     let mut state = *s;
     for block in inclusion..=last {
-        let epoch = epoch_at(&state, block)?;
+        let epoch = epoch_at_with(&state, block, net)?;
         if epoch == target_epoch {
             return Ok(block);
         }
         if epoch > target_epoch {
             break;
         }
-        state = step(&state, block)?;
+        state = step_with(&state, block, net)?;
     }
     Err(ScheduleError::NotFound(bound))
 }
@@ -212,7 +259,18 @@ pub fn reveal_target(
     now_ms: u64,
     beacon: &Beacon,
 ) -> Result<RevealTarget, ScheduleError> {
-    let reveal_block = reveal_block(s)?;
+    reveal_target_with(s, block_time_ms, now_ms, beacon, SafetyNet::Tempo)
+}
+
+/// [`reveal_target`] under a chosen safety net.
+pub fn reveal_target_with(
+    s: &EpochSchedule,
+    block_time_ms: u64,
+    now_ms: u64,
+    beacon: &Beacon,
+    net: SafetyNet,
+) -> Result<RevealTarget, ScheduleError> {
+    let reveal_block = reveal_block_with(s, net)?;
     let reveal_round = round_for_block(s.current_block, reveal_block, block_time_ms, now_ms, beacon)?;
     Ok(RevealTarget { reveal_block, reveal_round })
 }

@@ -148,3 +148,59 @@ fn seconds_become_milliseconds_or_a_typed_error() {
         assert_eq!(seconds_to_ms(bad, "now_unix"), Err(ScheduleError::BadSeconds("now_unix")));
     }
 }
+
+fn rules_with(schedule: Option<EpochSchedule>, reveal_period_epochs: u64) -> crate::chain::WeightRules {
+    crate::chain::WeightRules {
+        block: 1020,
+        now_ms: quicknet_ms(1_692_803_367 + 3000),
+        block_time_ms: 12_000,
+        commit_reveal: true,
+        commit_reveal_version: 4,
+        rate_limit: 0,
+        version_key: 0,
+        tempo: 100,
+        reveal_period_epochs,
+        uid: Some(1),
+        last_update: None,
+        validator_permit: Some(true),
+        beacon: Beacon::quicknet(),
+        epoch_schedule: schedule,
+        min_allowed_weights: 0,
+        max_weight_limit: u16::MAX,
+        subnet_n: 4,
+    }
+}
+
+#[test]
+fn the_weights_plan_encrypts_for_the_stateful_round() {
+    use crate::chain::WeightsCall;
+    use crate::chain::weight_rules::{PlanOptions, plan, schedule_model};
+    let call = WeightsCall { netuid: 1, uids: vec![0, 1], weights: vec![65535, 1], version_key: 0 };
+    let stateful = rules_with(Some(steady()), 1);
+    assert_eq!(schedule_model(&stateful, 1).name(), "stateful");
+    let p = plan(&stateful, [1; 32], &call, PlanOptions::default()).expect("plan");
+    let want = reveal_target(&steady(), 12_000, stateful.now_ms, &Beacon::quicknet()).expect("target");
+    assert_eq!(p.commit.expect("commit").reveal_round, want.reveal_round);
+    // The watchdog expects the reveal once the pulse is in: the reveal block plus the margin.
+    assert_eq!(p.reveal_block, Some(want.reveal_block + SECURITY_BLOCKS));
+    // Without the stateful items: the modulo formula, as before.
+    let modulo = rules_with(None, 1);
+    assert_eq!(schedule_model(&modulo, 1).name(), "modulo");
+    let p = plan(&modulo, [1; 32], &call, PlanOptions::default()).expect("plan");
+    assert_eq!(p.reveal_block, Some(modulo_first_reveal_block(1, 100, 1, 1020).expect("modulo") + SECURITY_BLOCKS));
+}
+
+#[test]
+fn a_huge_reveal_period_fails_the_plan_instead_of_panicking() {
+    use crate::chain::weight_rules::{PlanOptions, plan};
+    use crate::chain::{ChainError, WeightsCall};
+    let call = WeightsCall { netuid: 1, uids: vec![0], weights: vec![65535], version_key: 0 };
+    for rules in [
+        rules_with(None, u64::MAX),
+        rules_with(None, u64::MAX / 50),
+        rules_with(Some(EpochSchedule { reveal_period_epochs: u64::MAX, ..steady() }), u64::MAX),
+    ] {
+        let err = plan(&rules, [1; 32], &call, PlanOptions::default()).expect_err("refused");
+        assert!(matches!(&err, ChainError::Invalid(m) if m.contains("epoch schedule")), "{err}");
+    }
+}

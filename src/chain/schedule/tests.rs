@@ -168,6 +168,7 @@ fn rules_with(schedule: Option<EpochSchedule>, reveal_period_epochs: u64) -> cra
         min_allowed_weights: 0,
         max_weight_limit: u16::MAX,
         subnet_n: 4,
+        limits: Default::default(),
     }
 }
 

@@ -184,3 +184,19 @@ async fn the_modulo_formula_loses_an_epoch_after_the_schedule_moves() {
     let revealed = across_a_tempo_change(true).await;
     assert!(revealed.iter().any(|r| !r), "the modulo formula should miss a reveal epoch: {revealed:?}");
 }
+
+#[test]
+fn the_start_up_metadata_check_names_what_a_runtime_lacks() {
+    let load = |name: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chain").join(name);
+        nexis::chain::subtensor::load_metadata(&path).expect("metadata")
+    };
+    for spec in ["finney-spec365.scale", "finney-spec393.scale"] {
+        assert_eq!(nexis::chain::subtensor::missing_required(&load(spec)), Vec::<String>::new(), "{spec}");
+    }
+    // Spec 393 predates the Null consensus mode: named, and its default (Yuma) is used.
+    assert_eq!(
+        nexis::chain::subtensor::missing_optional(&load("finney-spec393.scale")),
+        ["SubtensorModule.SubnetEpochConsensus"]
+    );
+}

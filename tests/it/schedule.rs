@@ -323,8 +323,8 @@ fn live_reveal_round_names_the_model_it_used() {
         .expect("run nexis");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    // The embedded chain has no stateful schedule yet: the modulo formula, said so.
-    assert!(err.contains("modulo epoch schedule") && err.contains("50 ms blocks"), "{err}");
+    // The embedded chain runs the stateful schedule (2026): it is used, and said so.
+    assert!(err.contains("stateful epoch schedule") && err.contains("50 ms blocks"), "{err}");
     let rows = json_out(&out);
     assert_eq!(rows.len(), 1);
     assert!(rows[0]["reveal_block"].as_u64().is_some() && rows[0]["reveal_round"].as_u64().is_some(), "{rows:?}");

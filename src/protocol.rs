@@ -5,6 +5,11 @@
 
 /// Protocol version supported by `video_v1`.
 pub const PROTOCOL_VERSION: &str = "1.0.0";
+/// The weights version key this release sends (`NEXIS_WEIGHTS_VERSION_KEY` unset): the
+/// protocol version above in the SDK's `100 × major + 10 × minor + patch` form. A subnet that
+/// moves to a newer protocol raises `WeightsVersionKey` above it, and this release then stops
+/// committing weights (see `chain::weight_rules::VersionKeyPolicy`).
+pub const WEIGHTS_VERSION_KEY: u64 = 100;
 /// Schema version supported by `video_v1`.
 pub const SCHEMA_VERSION: &str = "1.0.0";
 /// Declared clip duration in seconds.

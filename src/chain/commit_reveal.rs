@@ -16,6 +16,7 @@ use timelock::stream_ciphers::AESGCMStreamCipherProvider;
 use timelock::tlock::{EngineBLS, TLECiphertext, tld, tle};
 
 use super::Uid;
+use super::schedule::{self, ScheduleError};
 
 /// Largest commit the chain stores (`BoundedVec<u8, 5000>`); longer input is refused unread.
 pub(crate) const MAX_COMMIT_BYTES: usize = 5000;
@@ -188,24 +189,33 @@ pub struct RevealInputs {
     pub now_ms: u64,
 }
 
-/// The first block of the epoch in which a commit made at `inputs.current_block` is revealed,
-/// plus the SDK's three-block margin.
-pub fn reveal_block(inputs: &RevealInputs) -> u64 {
-    let tp1 = u64::from(inputs.tempo) + 1;
-    let np1 = u64::from(inputs.netuid) + 1;
-    let current_epoch = (inputs.current_block + np1) / tp1;
-    let reveal_epoch = current_epoch + inputs.reveal_period_epochs;
-    let first_reveal = (reveal_epoch * tp1).saturating_sub(np1);
-    first_reveal + 3
+/// The first block of the epoch in which a commit made at `inputs.current_block` is revealed
+/// under the modulo formula (runtimes without the stateful schedule), plus the SDK's three-block
+/// margin; chain values that would overflow are an error (see [`super::schedule`]).
+pub fn reveal_block(inputs: &RevealInputs) -> Result<u64, ScheduleError> {
+    let first = schedule::modulo_first_reveal_block(
+        inputs.netuid,
+        inputs.tempo,
+        inputs.reveal_period_epochs,
+        inputs.current_block,
+    )?;
+    first.checked_add(schedule::SECURITY_BLOCKS).ok_or(ScheduleError::Overflow("the reveal block"))
 }
 
-/// The drand round the SDK encrypts for: the beacon round published when the reveal block
-/// is expected, `max(1, floor((now + (target - block) * block_time - genesis) / period))`.
-pub fn reveal_round(inputs: &RevealInputs, beacon: &Beacon) -> u64 {
-    let target = reveal_block(inputs);
-    let ahead_ms = target.saturating_sub(inputs.current_block).saturating_mul(inputs.block_time_ms);
-    let at_ms = inputs.now_ms.saturating_add(ahead_ms);
-    (at_ms.saturating_sub(beacon.genesis_ms) / beacon.period_ms.max(1)).max(1)
+/// The drand round the SDK encrypts for under the modulo formula: the beacon round published
+/// when the reveal block is expected, `max(1, floor((now + (target - block) * block_time -
+/// genesis) / period))`.
+pub fn reveal_round(inputs: &RevealInputs, beacon: &Beacon) -> Result<u64, ScheduleError> {
+    schedule::modulo_reveal_target(
+        inputs.netuid,
+        inputs.tempo,
+        inputs.reveal_period_epochs,
+        inputs.current_block,
+        inputs.block_time_ms,
+        inputs.now_ms,
+        beacon,
+    )
+    .map(|t| t.reveal_round)
 }
 
 /// A beacon secret key: the embedded chain's stand-in for drand, signing rounds the same way.
@@ -269,10 +279,14 @@ mod tests {
             block_time_ms: 12_000,
             now_ms: 1_692_806_367_500,
         };
-        assert_eq!(reveal_block(&inputs), 1084);
-        assert_eq!(reveal_round(&inputs, &Beacon::quicknet()), 1336);
+        assert_eq!(reveal_block(&inputs), Ok(1084));
+        assert_eq!(reveal_round(&inputs, &Beacon::quicknet()), Ok(1336));
         // Before genesis the round is clamped to 1.
-        assert_eq!(reveal_round(&RevealInputs { now_ms: 0, ..inputs }, &Beacon::quicknet()), 1);
+        assert_eq!(reveal_round(&RevealInputs { now_ms: 0, ..inputs }, &Beacon::quicknet()), Ok(1));
+        // A huge reveal period (a reviewer's panic at `reveal_epoch * (tempo + 1)`) is an error.
+        let huge = RevealInputs { reveal_period_epochs: u64::MAX / 2, ..inputs };
+        assert!(matches!(reveal_block(&huge), Err(ScheduleError::Overflow(_))));
+        assert!(matches!(reveal_round(&huge, &Beacon::quicknet()), Err(ScheduleError::Overflow(_))));
     }
 
     #[test]

@@ -28,9 +28,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod epochs;
+
 use super::commit_reveal::{self, Beacon, BeaconSecret, DEFAULT_COMMIT_REVEAL_VERSION, MAX_COMMIT_BYTES};
+use super::schedule::EpochSchedule;
 use super::wallet::ss58_decode;
-use super::weight_rules::rate_limit_allows;
+use super::weight_rules::{Rule, SubnetLimits, VersionKeyPolicy, evaluate, first_failure, rate_limit_allows};
 use super::{
     Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, ReadCredentials,
     TimelockedCommit, Uid, WeightRules, WeightsCall,
@@ -57,6 +60,12 @@ struct State {
     /// The beacon's secret key (hex), created with the chain.
     #[serde(default)]
     beacon_secret: SecretHex,
+    /// The per-block cap on subnet epochs (`None`: no cap); the rest are deferred.
+    #[serde(default)]
+    epochs_per_block: Option<u32>,
+    /// Counts the owner's schedule changes (so that they are always written).
+    #[serde(default)]
+    schedule_revision: u64,
 }
 
 /// A secret kept in the state file; `Debug` never shows it.
@@ -79,6 +88,7 @@ impl State {
 
 /// The weight-setting parameters of an embedded subnet (subtensor's storage of the same names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WeightParams {
     /// `CommitRevealWeightsEnabled`.
     pub commit_reveal: bool,
@@ -90,11 +100,37 @@ pub struct WeightParams {
     pub rate_limit: u64,
     /// `WeightsVersionKey`: the lowest version key accepted.
     pub version_key: u64,
+    /// `MinAllowedWeights`.
+    pub min_allowed_weights: u16,
+    /// `MaxWeightsLimit` (65535: no limit).
+    pub max_weight_limit: u16,
+    /// `StakeThreshold`, alpha rao.
+    pub stake_threshold: u64,
+    /// `MechanismCountCurrent`.
+    pub mechanism_count: u8,
+    /// `SubnetEpochConsensus` = Null (only the largest-stake validator's weights count).
+    pub null_consensus: bool,
+    /// Report no stateful schedule to clients, as a runtime without its storage items (spec
+    /// 393) would: they then fall back to the modulo formula while the chain still runs the
+    /// stateful schedule (tests showing what that fallback gets wrong).
+    pub hide_schedule: bool,
 }
 
 impl Default for WeightParams {
     fn default() -> Self {
-        Self { commit_reveal: true, tempo: DEFAULT_TEMPO, reveal_period_epochs: 1, rate_limit: 0, version_key: 0 }
+        Self {
+            commit_reveal: true,
+            tempo: DEFAULT_TEMPO,
+            reveal_period_epochs: 1,
+            rate_limit: 0,
+            version_key: 0,
+            min_allowed_weights: 0,
+            max_weight_limit: u16::MAX,
+            stake_threshold: 0,
+            mechanism_count: 1,
+            null_consensus: false,
+            hide_schedule: false,
+        }
     }
 }
 
@@ -112,13 +148,25 @@ struct Subnet {
     last_update: BTreeMap<String, u64>,
     /// Hotkeys without a validator permit.
     no_permit: BTreeSet<String>,
+    /// Stake weight per hotkey (alpha rao; none: 0).
+    stake: BTreeMap<String, u64>,
+    /// `SubnetOwnerHotkey`.
+    owner: Option<String>,
     /// Timelocked commits not revealed yet.
     pending: Vec<StoredTimelock>,
+    /// The stateful epoch schedule after the last block run (`None` until first run).
+    epochs: Option<EpochSchedule>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredTimelock {
     hotkey: String,
+    /// The mechanism (absent in older state files: 0).
+    #[serde(default)]
+    mecid: u8,
+    /// The subnet epoch the commit belongs to (its look-ahead epoch).
+    #[serde(default)]
+    commit_epoch: u64,
     commit_block: u64,
     /// Hex of the encrypted commit.
     commit: String,
@@ -216,10 +264,19 @@ impl EmbeddedChain {
         if state.beacon().is_none() {
             state.beacon_secret = SecretHex(hex::encode(BeaconSecret::generate().to_bytes()));
         }
-        self.reveal_due(&mut state);
+        let stored_epochs: Vec<_> = state.subnets.values().map(|s| s.epochs).collect();
+        self.run_blocks(&mut state);
         let out = f(&mut state)?;
         let after = serde_json::to_vec(&state).map_err(|e| ChainError::Storage(e.to_string()))?;
-        if !existed || before != after {
+        // Epochs that only moved with the clock replay the same from the stored state, so
+        // they are not worth a synced write on every call (an owner's schedule change bumps
+        // `schedule_revision` and is written).
+        let mut unmoved = state.clone();
+        for (s, e) in unmoved.subnets.values_mut().zip(stored_epochs) {
+            s.epochs = e;
+        }
+        let only_clock = serde_json::to_vec(&unmoved).map_err(|e| ChainError::Storage(e.to_string()))? == before;
+        if !existed || (before != after && !only_clock) {
             self.write_state(&state_path, &after)?;
         }
         // Dropping `lock` closes the file and releases the lock.
@@ -316,6 +373,61 @@ impl EmbeddedChain {
         })
     }
 
+    /// Sets `hotkey`'s stake weight on `netuid` (alpha rao).
+    pub fn set_stake(&self, netuid: NetUid, hotkey: &str, rao: u64) -> Result<(), ChainError> {
+        self.transact(|state| {
+            subnet_mut(state, netuid)?.stake.insert(hotkey.to_string(), rao);
+            Ok(())
+        })
+    }
+
+    /// Makes `hotkey` the subnet owner's hotkey (`SubnetOwnerHotkey`).
+    pub fn set_owner_hotkey(&self, netuid: NetUid, hotkey: &str) -> Result<(), ChainError> {
+        self.transact(|state| {
+            subnet_mut(state, netuid)?.owner = Some(hotkey.to_string());
+            Ok(())
+        })
+    }
+
+    /// Changes `netuid`'s tempo, as the owner's `sudo_set_tempo` does: the epoch count
+    /// restarts from the current block (`LastEpochBlock`), so every later epoch moves.
+    pub fn set_tempo(&self, netuid: NetUid, tempo: u16) -> Result<(), ChainError> {
+        self.transact(|state| {
+            let block = self.block_of(state);
+            let subnet = subnet_mut(state, netuid)?;
+            subnet.params.tempo = tempo;
+            let mut s = epochs::schedule_of(subnet, block);
+            s.last_epoch_block = block;
+            s.blocks_since_last_step = 0;
+            subnet.epochs = Some(s);
+            state.schedule_revision += 1;
+            Ok(())
+        })
+    }
+
+    /// Triggers an epoch of `netuid` at the next block, as the owner's `trigger_epoch` does
+    /// (`PendingEpochAt`).
+    pub fn trigger_epoch(&self, netuid: NetUid) -> Result<u64, ChainError> {
+        self.transact(|state| {
+            let block = self.block_of(state);
+            let subnet = subnet_mut(state, netuid)?;
+            let mut s = epochs::schedule_of(subnet, block);
+            s.pending_epoch_at = block + 1;
+            subnet.epochs = Some(s);
+            state.schedule_revision += 1;
+            Ok(block + 1)
+        })
+    }
+
+    /// Caps how many subnets' epochs run in one block (`None`: no cap); due epochs beyond the
+    /// cap are deferred to later blocks, as subtensor defers them.
+    pub fn set_epochs_per_block(&self, cap: Option<u32>) -> Result<(), ChainError> {
+        self.transact(|state| {
+            state.epochs_per_block = cap;
+            Ok(())
+        })
+    }
+
     /// The beacon as a client sees it: the public key, round 0 at block 0, one round per block.
     pub fn beacon(&self) -> Result<Beacon, ChainError> {
         self.transact(|state| Ok(self.beacon_of(state)))
@@ -328,48 +440,90 @@ impl EmbeddedChain {
             period_ms: self.block_ms,
         }
     }
+}
 
-    /// Reveals every commit whose epoch and beacon round have come; bad ones are dropped.
-    fn reveal_due(&self, state: &mut State) {
-        let block = self.block_of(state);
-        let Some(secret) = state.beacon() else { return };
-        for (&netuid, subnet) in &mut state.subnets {
-            let tp1 = u64::from(subnet.params.tempo) + 1;
-            let epoch = |b: u64| (b + u64::from(netuid) + 1) / tp1;
-            let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut subnet.pending).into_iter().partition(|c| {
-                epoch(block) >= epoch(c.commit_block) + subnet.params.reveal_period_epochs && block >= c.reveal_round
-            });
-            subnet.pending = waiting;
-            for c in due {
-                match reveal(subnet, netuid, &c, &secret.sign_round(c.reveal_round)) {
-                    Ok(weights) => {
-                        tracing::debug!(netuid, hotkey = %c.hotkey, round = c.reveal_round, "timelocked weights revealed");
-                        subnet.weights.insert(c.hotkey.clone(), weights);
-                    }
-                    Err(reason) => {
-                        tracing::debug!(netuid, hotkey = %c.hotkey, round = c.reveal_round, %reason, "timelocked commit dropped at reveal");
-                    }
-                }
-            }
-        }
+/// Where a subnet's rules are read: the block, the block time and the beacon.
+struct RulesAt<'a> {
+    block: u64,
+    block_ms: u64,
+    beacon: &'a Beacon,
+}
+
+/// `hotkey`'s [`WeightRules`] on `subnet` for mechanism `mecid`.
+fn subnet_rules(subnet: &Subnet, netuid: NetUid, mecid: u8, hotkey: &str, at: &RulesAt<'_>) -> WeightRules {
+    let uid = subnet.hotkeys.iter().position(|h| h == hotkey).map(|u| u as Uid);
+    let p = &subnet.params;
+    let owner_uid = subnet.owner.as_ref().and_then(|o| subnet.hotkeys.iter().position(|h| h == o)).map(|u| u as Uid);
+    let limits = SubnetLimits {
+        mecid,
+        storage_index: super::weight_rules::mechanism_storage_index(netuid, mecid).unwrap_or(u16::MAX),
+        mechanism_count: p.mechanism_count,
+        stake_threshold: p.stake_threshold,
+        stake: uid.and_then(|_| stake_of(subnet, hotkey)),
+        owner_uid,
+        consensus: if p.null_consensus {
+            super::weight_rules::EpochConsensus::Null
+        } else {
+            super::weight_rules::EpochConsensus::Yuma
+        },
+        permit_holders: subnet.hotkeys.iter().filter(|h| !subnet.no_permit.contains(*h)).count() as u16,
+    };
+    WeightRules {
+        block: at.block,
+        now_ms: now_ms(),
+        block_time_ms: at.block_ms,
+        commit_reveal: p.commit_reveal,
+        commit_reveal_version: DEFAULT_COMMIT_REVEAL_VERSION,
+        rate_limit: p.rate_limit,
+        version_key: p.version_key,
+        tempo: p.tempo,
+        reveal_period_epochs: p.reveal_period_epochs,
+        uid,
+        last_update: uid.map(|_| subnet.last_update.get(&last_update_key(hotkey, mecid)).copied().unwrap_or(0)),
+        validator_permit: uid.map(|_| !subnet.no_permit.contains(hotkey)),
+        beacon: at.beacon.clone(),
+        epoch_schedule: (!p.hide_schedule).then(|| epochs::schedule_of(subnet, at.block)),
+        min_allowed_weights: p.min_allowed_weights,
+        max_weight_limit: p.max_weight_limit,
+        subnet_n: u16::try_from(subnet.hotkeys.len()).unwrap_or(u16::MAX),
+        limits,
     }
 }
 
-/// Decrypts one commit with its round signature and checks it as subtensor does at reveal.
-fn reveal(subnet: &Subnet, netuid: NetUid, c: &StoredTimelock, signature: &[u8]) -> Result<Vec<(Uid, u16)>, String> {
+/// `hotkey`'s stake weight: `None` while no stake was ever set on the subnet (the embedded
+/// chain then does not model stake), else the set value or 0.
+fn stake_of(subnet: &Subnet, hotkey: &str) -> Option<u64> {
+    (!subnet.stake.is_empty()).then(|| subnet.stake.get(hotkey).copied().unwrap_or(0))
+}
+
+/// The `last_update` entry of `hotkey` for mechanism `mecid` (mechanism 0: the hotkey).
+fn last_update_key(hotkey: &str, mecid: u8) -> String {
+    if mecid == 0 { hotkey.to_string() } else { format!("{mecid}/{hotkey}") }
+}
+
+/// Decrypts one commit with its round signature and checks it as subtensor does at reveal:
+/// the payload's hotkey, then every rule of `internal_set_weights` (the rate limit aside,
+/// which commit-reveal subnets apply at commit time).
+fn reveal(
+    subnet: &Subnet,
+    netuid: NetUid,
+    c: &StoredTimelock,
+    signature: &[u8],
+    at: &RulesAt<'_>,
+) -> Result<Vec<(Uid, u16)>, String> {
     let bytes = hex::decode(&c.commit).map_err(|e| e.to_string())?;
     let payload = commit_reveal::decrypt_payload(&bytes, signature).map_err(|e| e.to_string())?;
     let committer = ss58_decode(&c.hotkey).map_err(|e| e.to_string())?;
     if payload.hotkey != committer {
         return Err("the payload's hotkey is not the committer".into());
     }
-    if subnet.params.version_key != 0 && payload.version_key < subnet.params.version_key {
-        return Err(format!(
-            "version key {} is below WeightsVersionKey {}",
-            payload.version_key, subnet.params.version_key
-        ));
-    }
     let call = WeightsCall { netuid, uids: payload.uids, weights: payload.values, version_key: payload.version_key };
+    let rules = subnet_rules(subnet, netuid, c.mecid, &c.hotkey, at);
+    let checks = evaluate(&rules, Some(&call), VersionKeyPolicy::Own(call.version_key));
+    let at_reveal: Vec<_> = checks.into_iter().filter(|c| c.rule != Rule::SettingWeightsTooFast).collect();
+    if let Some(broken) = first_failure(&at_reveal) {
+        return Err(broken.to_string());
+    }
     check_weights(subnet, &call).map_err(|e| e.to_string())
 }
 
@@ -484,7 +638,7 @@ impl Chain for EmbeddedChain {
                 .map(|(uid, hotkey)| Neuron {
                     uid: uid as Uid,
                     hotkey: hotkey.clone(),
-                    stake: None,
+                    stake: stake_of(subnet, hotkey),
                     validator_permit: Some(!subnet.no_permit.contains(hotkey)),
                 })
                 .collect();
@@ -525,19 +679,32 @@ impl Chain for EmbeddedChain {
         let hotkey = signer.ss58();
         self.transact(|s| {
             let block = self.block_of(s);
+            let beacon = self.beacon_of(s);
+            let at = RulesAt { block, block_ms: self.block_ms, beacon: &beacon };
             let subnet = subnet_mut(s, call.netuid)?;
             registered(subnet, &hotkey, call.netuid)?;
             if subnet.params.commit_reveal {
                 return Err(ChainError::CommitRevealEnabled { netuid: call.netuid });
             }
-            if subnet.no_permit.contains(&hotkey) {
-                return Err(ChainError::NoValidatorPermit { hotkey: hotkey.clone(), netuid: call.netuid });
-            }
-            if call.version_key < subnet.params.version_key {
-                return Err(rejected("IncorrectWeightVersionKey"));
-            }
-            if rate_limit_allows(subnet.last_update.get(&hotkey).copied(), subnet.params.rate_limit, block).is_err() {
-                return Err(ChainError::RateLimited("SubtensorModule.SettingWeightsTooFast".into()));
+            let rules = subnet_rules(subnet, call.netuid, 0, &hotkey, &at);
+            let checks = evaluate(&rules, Some(call), VersionKeyPolicy::Own(call.version_key));
+            match first_failure(&checks) {
+                Some(broken) if broken.rule == Rule::NeuronNoValidatorPermit => {
+                    return Err(ChainError::NoValidatorPermit { hotkey: hotkey.clone(), netuid: call.netuid });
+                }
+                Some(broken) if broken.rule == Rule::SettingWeightsTooFast => {
+                    return Err(ChainError::RateLimited("SubtensorModule.SettingWeightsTooFast".into()));
+                }
+                Some(broken)
+                    if matches!(
+                        broken.rule,
+                        Rule::DuplicateUids | Rule::UidVecContainInvalidOne | Rule::UidsLengthExceedUidsInSubNet
+                    ) =>
+                {
+                    return Err(ChainError::Invalid(broken.to_string()));
+                }
+                Some(broken) => return Err(rejected(broken.rule.name())),
+                None => {}
             }
             let weights = check_weights(subnet, call)?;
             subnet.weights.insert(hotkey.clone(), weights);
@@ -546,27 +713,11 @@ impl Chain for EmbeddedChain {
         })
     }
 
-    async fn weight_rules(&self, netuid: NetUid, hotkey: &str) -> Result<WeightRules, ChainError> {
+    async fn mechanism_weight_rules(&self, netuid: NetUid, mecid: u8, hotkey: &str) -> Result<WeightRules, ChainError> {
         self.transact(|s| {
-            let block = self.block_of(s);
             let beacon = self.beacon_of(s);
-            let subnet = subnet(s, netuid)?;
-            let uid = subnet.hotkeys.iter().position(|h| h == hotkey).map(|u| u as Uid);
-            Ok(WeightRules {
-                block,
-                now_ms: now_ms(),
-                block_time_ms: self.block_ms,
-                commit_reveal: subnet.params.commit_reveal,
-                commit_reveal_version: DEFAULT_COMMIT_REVEAL_VERSION,
-                rate_limit: subnet.params.rate_limit,
-                version_key: subnet.params.version_key,
-                tempo: subnet.params.tempo,
-                reveal_period_epochs: subnet.params.reveal_period_epochs,
-                uid,
-                last_update: uid.map(|_| subnet.last_update.get(hotkey).copied().unwrap_or(0)),
-                validator_permit: uid.map(|_| !subnet.no_permit.contains(hotkey)),
-                beacon,
-            })
+            let at = RulesAt { block: self.block_of(s), block_ms: self.block_ms, beacon: &beacon };
+            Ok(subnet_rules(subnet(s, netuid)?, netuid, mecid, hotkey, &at))
         })
     }
 
@@ -582,25 +733,32 @@ impl Chain for EmbeddedChain {
             if commit.version != DEFAULT_COMMIT_REVEAL_VERSION {
                 return Err(rejected("IncorrectCommitRevealVersion"));
             }
+            if commit.mecid >= subnet.params.mechanism_count {
+                return Err(rejected("MechanismDoesNotExist"));
+            }
+            let key = last_update_key(&hotkey, commit.mecid);
             if commit.commit.len() > MAX_COMMIT_BYTES {
                 return Err(ChainError::Invalid(format!(
                     "the commit is {} bytes, over {MAX_COMMIT_BYTES}",
                     commit.commit.len()
                 )));
             }
-            if rate_limit_allows(subnet.last_update.get(&hotkey).copied(), subnet.params.rate_limit, block).is_err() {
+            if rate_limit_allows(subnet.last_update.get(&key).copied(), subnet.params.rate_limit, block).is_err() {
                 return Err(ChainError::RateLimited("SubtensorModule.CommittingWeightsTooFast".into()));
             }
             if subnet.pending.iter().filter(|c| c.hotkey == hotkey).count() >= MAX_UNREVEALED_COMMITS {
                 return Err(rejected("TooManyUnrevealedCommits"));
             }
+            let commit_epoch = epochs::commit_epoch(subnet, block);
             subnet.pending.push(StoredTimelock {
                 hotkey: hotkey.clone(),
+                mecid: commit.mecid,
+                commit_epoch,
                 commit_block: block,
                 commit: hex::encode(&commit.commit),
                 reveal_round: commit.reveal_round,
             });
-            subnet.last_update.insert(hotkey.clone(), block);
+            subnet.last_update.insert(key, block);
             Ok(())
         })
     }

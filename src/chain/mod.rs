@@ -8,9 +8,11 @@
 
 pub mod commit_reveal;
 pub mod commitment;
+pub mod conform;
 pub mod embedded;
 pub(crate) mod keyfile;
 pub mod network;
+pub mod schedule;
 pub mod subtensor;
 pub mod wallet;
 pub mod weight_rules;
@@ -35,7 +37,9 @@ pub struct Neuron {
     pub uid: Uid,
     /// SS58 (prefix 42) hotkey address.
     pub hotkey: String,
-    /// Total stake in rao, when the implementation knows it.
+    /// The stake weight the chain counts for weights, when the implementation knows it:
+    /// alpha stake plus `TaoWeight` × root stake, after child/parent delegation, in alpha
+    /// rao (10⁻⁹ alpha; see [`weight_rules::stake`]).
     pub stake: Option<u64>,
     /// Whether the neuron holds a validator permit, when known.
     pub validator_permit: Option<bool>,
@@ -83,11 +87,13 @@ pub struct WeightsCall {
     pub version_key: u64,
 }
 
-/// A timelocked weights commit (`commit_timelocked_mechanism_weights`, mecid 0).
+/// A timelocked weights commit (`commit_timelocked_mechanism_weights`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelockedCommit {
     /// The subnet id.
     pub netuid: NetUid,
+    /// The mechanism the weights are for (0: the main one).
+    pub mecid: u8,
     /// The encrypted `WeightsTlockPayload` (see [`commit_reveal`]).
     pub commit: Vec<u8>,
     /// The drand round whose signature decrypts `commit`.
@@ -125,6 +131,19 @@ pub struct WeightRules {
     pub validator_permit: Option<bool>,
     /// The drand beacon (`Drand.BeaconConfig`, quicknet when absent).
     pub beacon: Beacon,
+    /// The stateful epoch schedule read at `block`, `None` when the runtime lacks it (the
+    /// modulo formula applies; see [`schedule`]).
+    pub epoch_schedule: Option<schedule::EpochSchedule>,
+    /// `MinAllowedWeights[netuid]`: non-zero weights a vector must have (a lone self-weight is
+    /// exempt).
+    pub min_allowed_weights: u16,
+    /// `MaxWeightsLimit[netuid]`: the largest share of the total one weight may have, of 65535.
+    pub max_weight_limit: u16,
+    /// `SubnetworkN[netuid]`: registered neurons (the chain requires at most this many
+    /// weights, and `MinAllowedWeights` only up to it).
+    pub subnet_n: u16,
+    /// The subnet's other weight limits and the hotkey's stake and standing.
+    pub limits: weight_rules::SubnetLimits,
 }
 
 /// A timelocked commit the chain holds and has not revealed yet.
@@ -207,6 +226,9 @@ pub enum ChainError {
         /// The subnet id.
         netuid: NetUid,
     },
+    /// The weights would break a rule the chain enforces (refused, or dropped at reveal).
+    #[error("{0}")]
+    Rule(weight_rules::WeightRuleError),
     /// The subnet does not exist.
     #[error("subnet {0} does not exist")]
     NoSuchSubnet(NetUid),
@@ -257,8 +279,14 @@ pub trait Chain: Send + Sync {
     /// The weights `hotkey` last set on the subnet, as (uid, u16 weight) pairs.
     async fn weights_of(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<(Uid, u16)>, ChainError>;
 
-    /// The subnet's weight-setting rules and `hotkey`'s standing under them.
-    async fn weight_rules(&self, netuid: NetUid, hotkey: &str) -> Result<WeightRules, ChainError>;
+    /// The subnet's weight-setting rules and `hotkey`'s standing under them, for mechanism 0.
+    async fn weight_rules(&self, netuid: NetUid, hotkey: &str) -> Result<WeightRules, ChainError> {
+        self.mechanism_weight_rules(netuid, 0, hotkey).await
+    }
+
+    /// The weight-setting rules of mechanism `mecid` of the subnet and `hotkey`'s standing
+    /// under them (`LastUpdate` read at the mechanism's storage index).
+    async fn mechanism_weight_rules(&self, netuid: NetUid, mecid: u8, hotkey: &str) -> Result<WeightRules, ChainError>;
 
     /// Submits a timelocked weights commit signed by `signer`.
     async fn commit_weights(&self, signer: &Hotkey, commit: &TimelockedCommit) -> Result<(), ChainError>;

@@ -44,10 +44,16 @@ use subxt::{ArcMetadata, Metadata, OfflineClient, OnlineClient};
 
 use super::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
 use super::network::Network;
+use super::schedule;
 use super::{
     Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, ReadCredentials,
     TimelockedCommit, Uid, WeightRules, WeightsCall,
 };
+
+mod limits;
+mod required;
+
+pub use required::{missing_optional, missing_required};
 
 type Client = OnlineClient<SubstrateConfig>;
 type AtBlock = subxt::client::OnlineClientAtBlock<SubstrateConfig>;
@@ -86,7 +92,7 @@ pub fn set_weights_call_data(metadata: &Metadata, call: &WeightsCall) -> Result<
         .map_err(|e| ChainError::Invalid(format!("cannot encode SubtensorModule.set_weights: {e}")))
 }
 
-/// Call data of `SubtensorModule.commit_timelocked_mechanism_weights(netuid, mecid = 0, commit,
+/// Call data of `SubtensorModule.commit_timelocked_mechanism_weights(netuid, mecid, commit,
 /// reveal_round, commit_reveal_version)` (pallet 7, call 118).
 pub fn commit_timelocked_weights_call_data(
     metadata: &Metadata,
@@ -99,7 +105,7 @@ pub fn commit_timelocked_weights_call_data(
             super::commit_reveal::MAX_COMMIT_BYTES
         )));
     }
-    let args = (commit.netuid, 0u8, commit.commit.clone(), commit.reveal_round, commit.version);
+    let args = (commit.netuid, commit.mecid, commit.commit.clone(), commit.reveal_round, commit.version);
     frame_decode::extrinsics::encode_call_data(
         "SubtensorModule",
         "commit_timelocked_mechanism_weights",
@@ -381,7 +387,27 @@ impl SubtensorChain {
                 return Err(unreachable(endpoint, format!("no working connection within {} s", secs(timeout))));
             }
         };
-        Ok(SubtensorChain { client, name: name.to_string(), endpoint: endpoint.to_string(), timeout })
+        let chain = SubtensorChain { client, name: name.to_string(), endpoint: endpoint.to_string(), timeout };
+        chain.check_metadata().await;
+        Ok(chain)
+    }
+
+    /// Names, once at start, the calls and storage items nexis uses that the node's runtime
+    /// lacks (an error for required ones: the first use will fail; a note for optional ones).
+    async fn check_metadata(&self) {
+        let Ok(metadata) = self.metadata().await else { return };
+        let missing = missing_required(&metadata);
+        if !missing.is_empty() {
+            tracing::error!(
+                endpoint = %self.endpoint,
+                missing = ?missing,
+                "the node's runtime lacks calls or storage items nexis uses; those operations will fail"
+            );
+        }
+        let optional = missing_optional(&metadata);
+        if !optional.is_empty() {
+            tracing::info!(missing = ?optional, "older runtime: these storage items are absent and their defaults are used");
+        }
     }
 
     /// The per-call timeout.
@@ -580,7 +606,7 @@ impl Chain for SubtensorChain {
                 .unwrap_or_default();
             let keys = subxt::dynamic::storage::<(NetUid, Uid), [u8; 32]>("SubtensorModule", "Keys");
             let mut entries = storage.iter(keys, (netuid,)).await.map_err(|e| self.fail(e))?;
-            let mut neurons = Vec::new();
+            let mut neurons: Vec<Neuron> = Vec::new();
             while let Some(entry) = entries.next().await {
                 let entry = entry.map_err(|e| self.fail(e))?;
                 let uid = entry
@@ -601,6 +627,11 @@ impl Chain for SubtensorChain {
                 });
             }
             neurons.sort_by_key(|n| n.uid);
+            let accounts: Vec<AccountId32> = neurons.iter().map(|n| account_of(&n.hotkey)).collect::<Result<_, _>>()?;
+            let stakes = self.stakes(&at, netuid, accounts).await?;
+            for (neuron, stake) in neurons.iter_mut().zip(stakes) {
+                neuron.stake = Some(stake);
+            }
             Ok(Metagraph { netuid, block: at.block_number(), neurons })
         })
         .await
@@ -661,8 +692,10 @@ impl Chain for SubtensorChain {
         self.submit("SubtensorModule.set_weights", signer, call.netuid, |m| set_weights_call_data(m, call)).await
     }
 
-    async fn weight_rules(&self, netuid: NetUid, hotkey: &str) -> Result<WeightRules, ChainError> {
+    async fn mechanism_weight_rules(&self, netuid: NetUid, mecid: u8, hotkey: &str) -> Result<WeightRules, ChainError> {
         let account = account_of(hotkey)?;
+        let index = super::weight_rules::mechanism_storage_index(netuid, mecid)
+            .ok_or_else(|| ChainError::Invalid(format!("mecid {mecid} of netuid {netuid} has no storage index")))?;
         self.read("weight rules", || async {
             let at = self.at_latest().await?;
             let block = at.block_number();
@@ -683,8 +716,16 @@ impl Chain for SubtensorChain {
             let version_key: u64 = value!("WeightsVersionKey", (NetUid,), u64, (netuid,));
             let tempo: u16 = value!("Tempo", (NetUid,), u16, (netuid,));
             let reveal_period_epochs: u64 = value!("RevealPeriodEpochs", (NetUid,), u64, (netuid,));
-            let last_updates: Vec<u64> = value!("LastUpdate", (NetUid,), Vec<u64>, (netuid,));
+            // Keyed by the mechanism's storage index `mecid * 4096 + netuid`.
+            let last_updates: Vec<u64> = value!("LastUpdate", (u16,), Vec<u64>, (index,));
             let permits: Vec<bool> = value!("ValidatorPermit", (NetUid,), Vec<bool>, (netuid,));
+            let min_allowed_weights: u16 = value!("MinAllowedWeights", (NetUid,), u16, (netuid,));
+            let max_weight_limit: u16 = value!("MaxWeightsLimit", (NetUid,), u16, (netuid,));
+            let subnet_n: u16 = value!("SubnetworkN", (NetUid,), u16, (netuid,));
+            let epoch_schedule =
+                schedule::read::read_schedule(&at, netuid, tempo, reveal_period_epochs, |e| self.fail(e)).await?;
+            let block_time_ms =
+                schedule::read::block_time_ms(&metadata).unwrap_or(schedule::read::DEFAULT_BLOCK_TIME_MS);
             let commit_reveal_version = match storage
                 .try_fetch(subxt::dynamic::storage::<(), u16>("SubtensorModule", "CommitRevealWeightsVersion"), ())
                 .await
@@ -711,10 +752,11 @@ impl Chain for SubtensorChain {
                     _ => Beacon::quicknet(),
                 };
             let slot = |u: Uid| usize::from(u);
+            let limits = self.read_limits(&at, netuid, mecid, account.0, &permits).await?;
             Ok(WeightRules {
                 block,
                 now_ms: Utc::now().timestamp_millis().max(0) as u64,
-                block_time_ms: 12_000,
+                block_time_ms,
                 commit_reveal,
                 commit_reveal_version,
                 rate_limit,
@@ -725,6 +767,11 @@ impl Chain for SubtensorChain {
                 last_update: uid.and_then(|u| last_updates.get(slot(u)).copied()),
                 validator_permit: uid.and_then(|u| permits.get(slot(u)).copied()),
                 beacon,
+                epoch_schedule,
+                min_allowed_weights,
+                max_weight_limit,
+                subnet_n,
+                limits,
             })
         })
         .await

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Metagraph, NetUid, Uid, WeightsCall};
+use super::conform::{ConformError, ConformRules, conform};
+use super::{Metagraph, NetUid, Uid, WeightRules, WeightsCall};
 
 /// What scoring needs from one decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +146,75 @@ pub fn to_u16(uids: &[Uid], weights: &[f64]) -> (Vec<Uid>, Vec<u16>) {
         .unzip()
 }
 
+/// Why the validator's weights cannot be made to satisfy the subnet's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeightsRuleError {
+    /// Nothing scored, and a vector with all weight on the burn uid breaks the subnet's rules.
+    #[error(
+        "nobody scored this epoch, and the burn vector (all weight on uid {uid}) breaks the subnet's rules: \
+         {why}. The chain would drop it at reveal time, so no weights are set this epoch; burning needs \
+         MinAllowedWeights <= 1 and MaxWeightsLimit = 65535 (subnet owner's settings)"
+    )]
+    BurnRefused {
+        /// The burn uid.
+        uid: Uid,
+        /// Which rule it breaks, with the chain's values.
+        why: String,
+    },
+    /// The scored weights cannot be conformed (too few miners scored, ...).
+    #[error("{0} The chain would drop these weights at reveal time, so none are set this epoch")]
+    Conform(#[from] ConformError),
+}
+
+/// The `MinAllowedWeights` the chain applies: the subnet's value, but never more than the
+/// registered neurons (`SubnetworkN`).
+pub fn effective_min_weights(rules: &WeightRules) -> u64 {
+    u64::from(rules.min_allowed_weights.min(rules.subnet_n))
+}
+
+/// The weights call for `weights`, conformed to the subnet's rules as the SDK does it
+/// ([`conform`](super::conform)): clipped to `MaxWeightsLimit`, u16 with half-to-even rounding,
+/// zeros dropped, at least `MinAllowedWeights` entries (a lone self-weight is exempt); only
+/// the positive weights are conformed. A burn
+/// vector that the rules forbid is refused with the reason instead of being sent to be dropped.
+pub fn conformed_call(
+    netuid: NetUid,
+    version_key: u64,
+    weights: &UidWeights,
+    rules: &WeightRules,
+) -> Result<WeightsCall, WeightsRuleError> {
+    let min = effective_min_weights(rules);
+    if weights.burned
+        && let Some((&uid, _)) = weights.uids.iter().zip(&weights.weights).find(|(_, w)| **w > 0.0)
+        && rules.uid != Some(uid)
+    {
+        let mut why = Vec::new();
+        if min > 1 {
+            why.push(format!("MinAllowedWeights is {min}"));
+        }
+        if rules.max_weight_limit < u16::MAX {
+            why.push(format!(
+                "MaxWeightsLimit is {} of 65535, so one weight cannot hold it all",
+                rules.max_weight_limit
+            ));
+        }
+        if !why.is_empty() {
+            return Err(WeightsRuleError::BurnRefused { uid, why: why.join("; ") });
+        }
+    }
+    let conform_rules = ConformRules {
+        self_uid: rules.uid.map(u32::from),
+        min_allowed_weights: min,
+        max_weight_limit: rules.max_weight_limit,
+    };
+    // Only the weighted uids go in, as an SDK caller passes them: zeros would count toward
+    // the clip (and a lone weight on our own uid would not be a self-weight).
+    let (uids, floats): (Vec<u32>, Vec<f64>) =
+        weights.uids.iter().zip(&weights.weights).filter(|(_, w)| **w > 0.0).map(|(&u, &w)| (u32::from(u), w)).unzip();
+    let (uids, weights) = conform(&uids, &floats, &conform_rules, netuid)?;
+    Ok(WeightsCall { netuid, uids, weights, version_key })
+}
+
 /// The `set_weights` call for `weights`.
 pub fn weights_call(netuid: NetUid, version_key: u64, weights: &UidWeights) -> WeightsCall {
     let (uids, weights) = to_u16(&weights.uids, &weights.weights);
@@ -217,6 +287,61 @@ mod tests {
         let scores = epoch_scores(&d, 2000, windows, &excluded);
         assert_eq!(scores, [("b".to_string(), 2.0 / 3.0), ("d".to_string(), 1.0 / 3.0)].into());
         assert!(epoch_scores(&d[..2], 2000, windows, &BTreeSet::new()).is_empty());
+    }
+
+    fn rules(uid: Option<Uid>, min: u16, max: u16, n: u16) -> WeightRules {
+        WeightRules {
+            block: 0,
+            now_ms: 0,
+            block_time_ms: 12_000,
+            commit_reveal: true,
+            commit_reveal_version: 4,
+            rate_limit: 0,
+            version_key: 0,
+            tempo: 360,
+            reveal_period_epochs: 1,
+            uid,
+            last_update: None,
+            validator_permit: Some(true),
+            beacon: crate::chain::Beacon::quicknet(),
+            epoch_schedule: None,
+            min_allowed_weights: min,
+            max_weight_limit: max,
+            subnet_n: n,
+            limits: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_burn_vector_is_sent_only_when_the_rules_allow_it() {
+        let w = to_uid_weights(&BTreeMap::new(), &metagraph(&[(0, "burn"), (1, "x"), (2, "me")]));
+        let ok = conformed_call(1, 7, &w, &rules(Some(2), 1, u16::MAX, 3)).expect("burn allowed");
+        assert_eq!((ok.uids, ok.weights), (vec![0], vec![65535]));
+        let err = conformed_call(1, 7, &w, &rules(Some(2), 8, u16::MAX, 64)).expect_err("min weights");
+        assert!(err.to_string().contains("MinAllowedWeights is 8"), "{err}");
+        let err = conformed_call(1, 7, &w, &rules(Some(2), 1, 1000, 64)).expect_err("max weight");
+        assert!(err.to_string().contains("MaxWeightsLimit is 1000"), "{err}");
+        assert!(matches!(err, WeightsRuleError::BurnRefused { uid: 0, .. }));
+        // The chain caps MinAllowedWeights at the registered neurons: 8 required of 1 neuron is 1.
+        let lone = to_uid_weights(&BTreeMap::new(), &metagraph(&[(0, "burn")]));
+        assert!(conformed_call(1, 7, &lone, &rules(None, 8, u16::MAX, 1)).is_ok());
+        // Burning on our own uid is a self-weight, exempt from both rules.
+        let own = to_uid_weights(&BTreeMap::new(), &metagraph(&[(0, "me"), (1, "x")]));
+        assert!(conformed_call(1, 7, &own, &rules(Some(0), 8, 1000, 64)).is_ok());
+    }
+
+    #[test]
+    fn scored_weights_are_clipped_and_counted_like_the_sdk() {
+        let scores: BTreeMap<String, f64> =
+            [("a", 0.9), ("b", 0.05), ("c", 0.05)].iter().map(|(h, s)| (h.to_string(), *s)).collect();
+        let w = to_uid_weights(&scores, &metagraph(&[(0, "burn"), (1, "a"), (2, "b"), (3, "c")]));
+        // MaxWeightsLimit 0.5 of the total: a is clipped, b and c gain.
+        let call = conformed_call(1, 7, &w, &rules(Some(9), 3, 32767, 64)).expect("conformed");
+        assert_eq!(call.uids, vec![1, 2, 3]);
+        let sum: u32 = call.weights.iter().map(|&v| u32::from(v)).sum();
+        assert!(f64::from(call.weights[0]) / f64::from(sum) <= 32767.0 / 65535.0 + 1e-4, "{call:?}");
+        let err = conformed_call(1, 7, &w, &rules(Some(9), 4, u16::MAX, 64)).expect_err("too few");
+        assert!(err.to_string().contains("requires at least 4 weights; only 3"), "{err}");
     }
 
     #[test]

@@ -20,11 +20,11 @@ pub(crate) const LOGGING_TRACE: &str = "logging.trace";
 pub(crate) fn long_version() -> String {
     let commit = option_env!("NEXIS_GIT_COMMIT").filter(|c| !c.is_empty()).unwrap_or("unknown (local build)");
     format!(
-        "{}\ncommit: {commit}\nprotocol: {}\nschema: {}\nweights version key: {} (raised to the chain's WeightsVersionKey when lower)",
+        "{}\ncommit: {commit}\nprotocol: {}\nschema: {}\nweights version key: {} (this release's; when the chain requires more, weights stop unless NEXIS_WEIGHTS_VERSION_KEY=chain)",
         env!("CARGO_PKG_VERSION"),
         nexis::protocol::PROTOCOL_VERSION,
         nexis::protocol::SCHEMA_VERSION,
-        nexis::validator::service::ServiceSettings::default().version_key,
+        nexis::protocol::WEIGHTS_VERSION_KEY,
     )
 }
 

@@ -21,7 +21,7 @@ use nexis::chain::subtensor::{
     SubtensorChain, commit_timelocked_weights_call_data, load_metadata, set_commitment_call_data, set_weights_call_data,
 };
 use nexis::chain::wallet::{WalletConfig, expand_home};
-use nexis::chain::weight_rules::{self, PlanOptions, WeightsPlan};
+use nexis::chain::weight_rules::{self, PlanOptions, VersionKeyPolicy, WeightsPlan};
 use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid, WeightRules, WeightsCall};
 
 /// Where and as whom chain commands run.
@@ -124,6 +124,16 @@ pub(crate) enum ChainCommand {
     /// Set weights the way the validator does: timelocked commit-reveal or plain, as the
     /// subnet requires, after the chain's rate-limit, version-key and permit checks.
     SetWeights(SetWeightsArgs),
+    /// Whether this hotkey's weights will land: every rule the chain applies, its value,
+    /// ✓/✗ and the fix, the reveal schedule and the version-key policy (exit 1 on a failure).
+    Doctor(super::chain_doctor::DoctorArgs),
+    /// The subnet owner's schedule controls (set-tempo, trigger-epoch), embedded chain only.
+    Admin(super::chain_admin::AdminArgs),
+    /// The block and drand round at which a timelocked commit made now is revealed (the
+    /// chain's stateful epoch schedule, or the modulo formula on older runtimes).
+    RevealRound(super::reveal_round::RevealRoundArgs),
+    /// Conform float weights to a subnet's rules the way the SDK does (clip, u16, minimum count).
+    ConformWeights(super::conform_weights::ConformWeightsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -139,9 +149,10 @@ pub(crate) struct SetWeightsArgs {
     /// u16 weights, comma-separated, one per uid (e.g. 65535,32768).
     #[arg(long, env = "NEXIS_SET_WEIGHTS_WEIGHTS", value_delimiter = ',', required = true)]
     pub weights: Vec<u16>,
-    /// Version key to send; raised to the chain's WeightsVersionKey when lower.
-    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
-    pub version_key: u64,
+    /// Version key to send: unset, this release's own (refused when the chain requires
+    /// more); a number; or `chain` to follow the chain's WeightsVersionKey.
+    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value = "")]
+    pub version_key: VersionKeyPolicy,
     /// Print the signer, mode, reveal round and call data instead of submitting.
     #[arg(long)]
     pub dry_run: bool,
@@ -244,6 +255,10 @@ pub(crate) async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
         ChainCommand::Weights(a) => weights(a).await,
         ChainCommand::Register(a) => register(a).await,
         ChainCommand::SetWeights(a) => set_weights(a).await,
+        ChainCommand::Doctor(a) => super::chain_doctor::doctor(a).await,
+        ChainCommand::Admin(a) => super::chain_admin::run(a).await,
+        ChainCommand::RevealRound(a) => super::reveal_round::run(a).await,
+        ChainCommand::ConformWeights(a) => super::conform_weights::run(a),
     }
 }
 
@@ -263,6 +278,11 @@ fn offline_rules(args: &SetWeightsArgs) -> WeightRules {
         last_update: None,
         validator_permit: None,
         beacon: Beacon::quicknet(),
+        limits: Default::default(),
+        epoch_schedule: None,
+        min_allowed_weights: 0,
+        max_weight_limit: u16::MAX,
+        subnet_n: u16::MAX,
     }
 }
 
@@ -273,9 +293,13 @@ async fn set_weights(args: SetWeightsArgs) -> anyhow::Result<ExitCode> {
     let network = args.chain.network()?;
     let netuid = args.chain.netuid(&network)?;
     let hotkey = args.chain.hotkey()?;
-    let call =
-        WeightsCall { netuid, uids: args.uids.clone(), weights: args.weights.clone(), version_key: args.version_key };
-    let options = PlanOptions { reveal_round: args.reveal_round, seed: None };
+    let call = WeightsCall {
+        netuid,
+        uids: args.uids.clone(),
+        weights: args.weights.clone(),
+        version_key: args.version_key.key(0),
+    };
+    let options = PlanOptions { reveal_round: args.reveal_round, seed: None, version_key: args.version_key };
     println!("network: {network}");
     println!("netuid: {netuid}");
     println!("signer: {}", hotkey.ss58());
@@ -287,7 +311,8 @@ async fn set_weights(args: SetWeightsArgs) -> anyhow::Result<ExitCode> {
     }
     let chain = args.chain.connect(&network).await?;
     let rules = chain.weight_rules(netuid, &hotkey.ss58()).await?;
-    weight_rules::check(&rules, &hotkey.ss58(), netuid)?;
+    let keyed = WeightsCall { version_key: args.version_key.key(rules.version_key), ..call.clone() };
+    weight_rules::check(&rules, &hotkey.ss58(), &keyed, args.version_key)?;
     let plan = weight_rules::plan(&rules, hotkey.public(), &call, options)?;
     if args.dry_run {
         let data = if network.is_embedded() {

@@ -20,6 +20,7 @@ use super::service::{ServiceArgs, workdir};
 use super::source_auth::SourceCheckArgs;
 use nexis::api::EvidenceApi;
 use nexis::chain::Chain;
+use nexis::chain::weight_rules::VersionKeyPolicy;
 use nexis::owner::OwnerMode;
 use nexis::owner::pending::PendingBundles;
 use nexis::shutdown::Shutdown;
@@ -54,9 +55,15 @@ pub(crate) struct ValidateArgs {
     #[arg(long, env = "NEXIS_VALIDATOR_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = nexis::dataset::memory::DEFAULT_BUDGET_BYTES >> 20)]
     memory_budget_mib: u64,
-    /// `version_key` of weight submissions.
-    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
-    weights_version_key: u64,
+    /// Weights version key: unset sends this release's own key and stops committing when the
+    /// subnet requires a newer one; a number sends that key; `chain` follows the subnet's
+    /// `WeightsVersionKey` (at the risk of weighting by an outdated protocol).
+    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value = "")]
+    weights_version_key: VersionKeyPolicy,
+    /// The mechanism weights are set for (0: the subnet's main mechanism); must be below the
+    /// subnet's `MechanismCountCurrent`.
+    #[arg(long = "mechid", env = "NEXIS_WEIGHTS_MECHID", default_value_t = 0)]
+    weights_mechid: u8,
     #[command(flatten)]
     api: ValidationApiArgs,
     #[command(flatten)]
@@ -119,6 +126,7 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
     config.service = ServiceSettings {
         windows,
         version_key: args.weights_version_key,
+        mecid: args.weights_mechid,
         poll,
         heartbeat: Some(heartbeat_path(&workdir, "validator")),
         set_weights: true,

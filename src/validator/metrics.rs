@@ -12,6 +12,13 @@ use prometheus_client::registry::Registry;
 
 use super::interval::IntervalReport;
 
+/// A weight rule's name (`nexis_weights_rule_failures_total`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    /// The rule, named like the chain's error.
+    pub rule: String,
+}
+
 /// A free-form `result` label (the owner sync's pass results).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
@@ -148,6 +155,8 @@ pub struct Metrics {
     pub weights_revealed: Counter,
     /// `nexis_weights_reveal_missing_total`: commits the chain dropped or never revealed.
     pub weights_reveal_missing: Counter,
+    /// `nexis_weights_rule_failures_total{rule}`: weight submissions held back by a chain rule.
+    pub weight_rule_failures: Family<RuleLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -184,6 +193,7 @@ impl Metrics {
             weights_committed: Counter::default(),
             weights_revealed: Counter::default(),
             weights_reveal_missing: Counter::default(),
+            weight_rule_failures: Family::default(),
             registry: Registry::default(),
         };
         root.register(
@@ -200,6 +210,11 @@ impl Metrics {
             "nexis_weights_reveal_missing",
             "Timelocked commits the chain dropped at reveal or never revealed",
             m.weights_reveal_missing.clone(),
+        );
+        root.register(
+            "nexis_weights_rule_failures",
+            "Weight submissions held back because the chain would refuse or drop them, by rule",
+            m.weight_rule_failures.clone(),
         );
         let registry = root.sub_registry_with_prefix("nexis_validator");
         registry.register("intervals", "Intervals evaluated and recorded", m.intervals.clone());

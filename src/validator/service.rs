@@ -1,8 +1,9 @@
 //! The long-running validator (protocol §2, §11): polls the block clock, evaluates every
 //! closed interval exactly once and in order (resuming after the last recorded one),
 //! records each atomically, reports it to the validation API, and sets weights once per
-//! epoch the way the chain wants them (plain or timelocked commit-reveal, after its rate
-//! limit, version key and permit checks), with the protocol's retry backoff for failures and
+//! epoch the way the chain wants them (plain or timelocked commit-reveal, after every rule
+//! the chain applies at commit and reveal time, each failure logged once and counted), with
+//! the protocol's retry backoff for failures and
 //! a wait for the right block when the chain's rate limit says so. The intent is recorded
 //! before sending, so a restart never sets weights twice in an epoch; commits are followed
 //! by the reveal watchdog ([`super::weights`]).
@@ -19,10 +20,10 @@ use tracing::{debug, error, info, warn};
 use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, IntervalReport, PublishSummary, Seat};
 use super::metrics::{Metrics, Submission};
 use super::state::{StateError, ValidatorState, WeightSubmission};
-use super::weights::{RevealWatchdog, Watched, intent_landed};
+use super::weights::{RevealWatchdog, RuleFailures, Watched, intent_landed};
 use crate::api::EvidenceApi;
-use crate::chain::weight_rules::{self, PlanOptions, WeightsMode};
-use crate::chain::weights::{ScoringWindows, epoch_scores, to_uid_weights, weights_call};
+use crate::chain::weight_rules::{self, PlanOptions, VersionKeyPolicy, WeightsMode};
+use crate::chain::weights::{ScoringWindows, WeightsRuleError, conformed_call, epoch_scores, to_uid_weights};
 use crate::chain::{Chain, ChainError};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
@@ -58,8 +59,10 @@ pub trait IntervalPublisher: Send + Sync {
 pub struct ServiceSettings {
     /// Scoring and rejection windows of the weights (protocol §11).
     pub windows: ScoringWindows,
-    /// Lowest `version_key` of weight submissions (the chain's may raise it).
-    pub version_key: u64,
+    /// Which weights version key to send (this release's own by default).
+    pub version_key: VersionKeyPolicy,
+    /// The mechanism weights are set for (`NEXIS_WEIGHTS_MECHID`, 0: the main one).
+    pub mecid: u8,
     /// Time between block polls.
     pub poll: Duration,
     /// Liveness file written after every iteration that reached the chain.
@@ -72,7 +75,8 @@ impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
             windows: ScoringWindows::default(),
-            version_key: 0,
+            version_key: VersionKeyPolicy::default(),
+            mecid: 0,
             poll: Duration::from_secs(12),
             heartbeat: None,
             set_weights: true,
@@ -184,6 +188,8 @@ pub struct ValidatorService {
     pub reveals: RevealWatchdog,
     /// Whether the last submission was seeded into the watchdog after a start.
     reveals_seeded: std::sync::atomic::AtomicBool,
+    /// Weight rules that failed, each logged once until it changes.
+    rule_failures: RuleFailures,
 }
 
 impl ValidatorService {
@@ -207,6 +213,7 @@ impl ValidatorService {
             backoff: Mutex::new(WeightBackoff::default()),
             reveals: RevealWatchdog::default(),
             reveals_seeded: std::sync::atomic::AtomicBool::new(false),
+            rule_failures: RuleFailures::default(),
         }
     }
 
@@ -375,8 +382,17 @@ impl ValidatorService {
     /// Logs a failed submission once and schedules the next try: at the block the rate
     /// limit allows, at the next epoch without a permit, else after the backoff delay.
     fn weights_failed(&self, epoch: u64, block: u64, now: Instant, e: &WeightError) {
+        if let WeightError::Chain(chain_error) = e {
+            self.rule_failures.count(chain_error, &self.metrics);
+        }
         let mut backoff = self.lock_backoff();
         match e {
+            WeightError::Chain(ChainError::Rule(rule)) => {
+                // Stake, permits, the subnet's limits and its version key change over time:
+                // retried with the backoff, logged again only when the verdict changes.
+                let delay = backoff.failed(epoch, now);
+                self.rule_failures.log_once(epoch, rule, delay);
+            }
             WeightError::Chain(ChainError::WeightsTooFast { next_block, .. }) => {
                 backoff.wait_for_block(epoch, *next_block);
                 warn!(epoch, error = %e, retry_at_block = next_block, "weights wait for the chain's rate limit");
@@ -426,7 +442,7 @@ impl ValidatorService {
     async fn reconcile_intent(&self, epoch: u64) -> Result<Option<WeightSubmission>, WeightError> {
         let Some(intent) = self.state.weights_intent()?.filter(|i| i.epoch == epoch) else { return Ok(None) };
         let (netuid, hotkey) = (self.seat().netuid, self.seat().hotkey.ss58());
-        let rules = self.chain().weight_rules(netuid, &hotkey).await?;
+        let rules = self.chain().mechanism_weight_rules(netuid, self.settings.mecid, &hotkey).await?;
         if intent_landed(self.chain(), netuid, &hotkey, &intent, &rules).await? {
             warn!(
                 epoch,
@@ -470,11 +486,13 @@ impl ValidatorService {
         if !weights.unknown.is_empty() {
             warn!(hotkeys = ?weights.unknown, "scored hotkeys are no longer in the metagraph; their weight is dropped");
         }
-        let call = weights_call(seat.netuid, s.version_key, &weights);
         let hotkey = seat.hotkey.ss58();
-        let rules = self.chain().weight_rules(seat.netuid, &hotkey).await?;
-        weight_rules::check(&rules, &hotkey, seat.netuid)?;
-        let plan = weight_rules::plan(&rules, seat.hotkey.public(), &call, PlanOptions::default())?;
+        let rules = self.chain().mechanism_weight_rules(seat.netuid, s.mecid, &hotkey).await?;
+        let call = conformed_call(seat.netuid, s.version_key.key(rules.version_key), &weights, &rules)?;
+        weight_rules::check(&rules, &hotkey, &call, s.version_key)?;
+        self.rule_failures.clear();
+        let options = PlanOptions { version_key: s.version_key, ..PlanOptions::default() };
+        let plan = weight_rules::plan(&rules, seat.hotkey.public(), &call, options)?;
         info!(
             epoch,
             epoch_start,
@@ -573,6 +591,8 @@ enum WeightError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Rules(#[from] WeightsRuleError),
 }
 
 #[cfg(test)]

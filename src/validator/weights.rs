@@ -1,15 +1,67 @@
 //! The validator's weight submissions after they leave: the reveal watchdog (the chain drops a
 //! bad timelocked commit silently, so the validator checks that each commit left
-//! `TimelockedWeightCommits` and that the weights read back equal what it committed), and the
-//! restart reconciliation of a submission whose result was never recorded.
+//! `TimelockedWeightCommits` and that the weights read back equal what it committed), the
+//! restart reconciliation of a submission whose result was never recorded, and the log and
+//! count of the weight rules that held a submission back ([`RuleFailures`]).
 
 use std::sync::Mutex;
+use std::time::Duration;
 
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, RuleLabel};
 use super::state::WeightSubmission;
+use crate::chain::weight_rules::{Rule, WeightRuleError};
 use crate::chain::{Chain, ChainError, NetUid, PendingCommit, Uid, WeightRules};
+
+/// The weight rules that held submissions back: each counted every time, logged once until
+/// the verdict (the rule or its value) changes or a submission passes.
+#[derive(Debug, Default)]
+pub struct RuleFailures {
+    last: Mutex<Option<WeightRuleError>>,
+}
+
+/// The rule a chain error stands for, when it is one.
+fn rule_of(error: &ChainError) -> Option<Rule> {
+    match error {
+        ChainError::Rule(r) => Some(r.rule),
+        ChainError::NotRegistered { .. } => Some(Rule::NotRegistered),
+        ChainError::NoValidatorPermit { .. } => Some(Rule::NeuronNoValidatorPermit),
+        ChainError::WeightsTooFast { .. } => Some(Rule::SettingWeightsTooFast),
+        _ => None,
+    }
+}
+
+impl RuleFailures {
+    /// Counts `error` in `nexis_weights_rule_failures_total` when it is a rule.
+    pub fn count(&self, error: &ChainError, metrics: &Metrics) {
+        if let Some(rule) = rule_of(error) {
+            metrics.weight_rule_failures.get_or_create(&RuleLabel { rule: rule.name().to_string() }).inc();
+        }
+    }
+
+    /// Logs a failed rule with its value and fix, once per verdict; an outdated release
+    /// (`IncorrectWeightVersionKey`) is logged as an ALERT.
+    pub fn log_once(&self, epoch: u64, failure: &WeightRuleError, retry_in: Duration) {
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.as_ref() == Some(failure) {
+            debug!(epoch, rule = %failure.rule, retry_in_sec = retry_in.as_secs(), "weights still held back");
+            return;
+        }
+        *last = Some(failure.clone());
+        let (rule, value, fix) = (failure.rule.name(), &failure.value, &failure.fix);
+        if failure.rule == Rule::IncorrectWeightVersionKey {
+            error!(epoch, rule, %value, %fix, "ALERT: this release is outdated for the subnet; weights not committed");
+        } else {
+            error!(epoch, rule, %value, %fix, "weights not committed: the chain would refuse or drop them");
+        }
+    }
+
+    /// Forgets the last failure (a submission passed every rule).
+    pub fn clear(&self) {
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
 
 /// A commit the watchdog follows until it is revealed or given up.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,10 +202,19 @@ impl RevealWatchdog {
     }
 }
 
-/// Whether a submission recorded as intended (but not as done) reached the chain: the
-/// hotkey's `LastUpdate` (set by weights, commits and reveals) moved to the intent's block or
-/// later, or a commit from then is pending. Equal weights prove nothing (an epoch may set the
-/// same weights as the last), so they are not consulted.
+/// Blocks before a commit's recorded reveal block at which the chain may already reveal it
+/// (the SDK's margin on the first block of the reveal epoch).
+const REVEAL_MARGIN_BLOCKS: u64 = 3;
+
+/// Whether a submission recorded as intended (but not as done) reached the chain.
+///
+/// Plain weights: the hotkey's `LastUpdate` moved to the intent's block or later. A
+/// timelocked commit: a commit made at or after the intent's block is pending, or — once the
+/// commit's own reveal epoch has come — the chain holds exactly the intended weights with a
+/// `LastUpdate` from the intent on. `LastUpdate` alone is not proof for a commit: the reveal of
+/// the *previous* epoch's commit can land after the intent was recorded (runtimes that set
+/// `LastUpdate` at reveal), and it says nothing about the new commit. Equal weights alone prove
+/// nothing either (an epoch may set the same weights as the last).
 pub async fn intent_landed(
     chain: &dyn Chain,
     netuid: NetUid,
@@ -161,11 +222,17 @@ pub async fn intent_landed(
     intent: &WeightSubmission,
     rules: &WeightRules,
 ) -> Result<bool, ChainError> {
-    if rules.last_update.is_some_and(|last| last >= intent.block && last > 0) {
+    let moved = rules.last_update.is_some_and(|last| last >= intent.block && last > 0);
+    let Some(reveal_block) = intent.reveal_block.filter(|_| intent.reveal_round.is_some()) else {
+        return Ok(moved);
+    };
+    if chain.pending_commits(netuid, hotkey).await?.iter().any(|c| c.commit_block >= intent.block) {
         return Ok(true);
     }
-    Ok(intent.reveal_round.is_some()
-        && chain.pending_commits(netuid, hotkey).await?.iter().any(|c| c.commit_block >= intent.block))
+    if !moved || rules.block < reveal_block.saturating_sub(REVEAL_MARGIN_BLOCKS) {
+        return Ok(false);
+    }
+    Ok(same_weights(&chain.weights_of(netuid, hotkey).await?, &intent.uids, &intent.weights))
 }
 
 #[cfg(test)]

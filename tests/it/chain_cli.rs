@@ -1,9 +1,9 @@
 //! The chain commands as an operator runs them, against the embedded chain and, for call
-//! data, against the real runtime metadata in `../shared/chain/`.
+//! data, against the real runtime metadata in `tests/chain/`.
 
 use std::process::{Command, Output};
 
-use crate::support::shared_dir;
+use crate::support::chain_metadata;
 use nexis::chain::Hotkey;
 use nexis::chain::embedded::EmbeddedChain;
 
@@ -58,13 +58,9 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
 
 #[test]
 fn dry_run_prints_signer_and_hand_checkable_call_data() {
-    let Some(shared) = shared_dir() else {
-        eprintln!("../shared/chain absent: skipping the offline call-data check");
-        return;
-    };
     let env = Env::new();
     for spec in ["finney-spec365.scale", "finney-spec393.scale"] {
-        let metadata = shared.join("chain").join(spec);
+        let metadata = chain_metadata(spec);
         let out = env.run(&["commit-credentials", "--dry-run", "--metadata", &metadata.to_string_lossy()], "finney");
         let all = text(&out);
         assert_eq!(out.status.code(), Some(0), "{all}");

@@ -1,8 +1,8 @@
 //! Offline checks of the subtensor encoders against the real finney runtime metadata in
-//! `../shared/chain/` (spec 365 and 393): call data and storage keys are compared with bytes
-//! built here by hand (SCALE and the storage hashers computed independently with `twox-hash`
-//! and `blake2`), and a hand-built `Registration` value decodes into the compat-vector
-//! credentials. Plus: an unreachable endpoint fails fast with a typed error.
+//! `tests/chain/` (copies of `../shared/chain/`, spec 365 and 393): call data and storage keys
+//! are compared with bytes built here by hand (SCALE and the storage hashers computed
+//! independently with `twox-hash` and `blake2`), and a hand-built `Registration` value decodes
+//! into the compat-vector credentials. Plus: an unreachable endpoint fails fast with a typed error.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use blake2::digest::consts::U16;
 use blake2::{Blake2b, Digest};
 use serde_json::Value;
 
+use crate::support::chain_metadata;
 use nexis::chain::subtensor::{
     OfflineSigning, SubtensorChain, commitment_of_key, decode_registration, decode_registration_fields, keys_key,
     load_metadata, set_commitment_call_data, set_weights_call_data, signed_extrinsic_offline, uids_key,
@@ -23,22 +24,15 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The metadata files, or `None` (with a note) when `../shared/chain` is absent.
-fn metadata_files() -> Option<Vec<(String, subxt::Metadata)>> {
-    let dir = manifest().join("../shared/chain");
-    if !dir.is_dir() {
-        println!("note: {} is absent; chain encoding tests skipped", dir.display());
-        return None;
-    }
-    Some(
-        SPECS
-            .iter()
-            .map(|name| {
-                let metadata = load_metadata(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-                (name.to_string(), metadata)
-            })
-            .collect(),
-    )
+/// The metadata files of `tests/chain/`, decoded.
+fn metadata_files() -> Vec<(String, subxt::Metadata)> {
+    SPECS
+        .iter()
+        .map(|name| {
+            let metadata = load_metadata(chain_metadata(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name.to_string(), metadata)
+        })
+        .collect()
 }
 
 fn commitment_vector() -> Value {
@@ -124,7 +118,7 @@ fn test_helpers_match_known_hashes() {
 
 #[test]
 fn netuid_is_a_plain_u16_in_both_runtimes() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     for (name, metadata) in &files {
         for (pallet, call) in [("SubtensorModule", "set_weights"), ("Commitments", "set_commitment")] {
             let variant = metadata
@@ -140,7 +134,7 @@ fn netuid_is_a_plain_u16_in_both_runtimes() {
 
 #[test]
 fn set_weights_call_data_matches_hand_encoding() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     let cases = [
         WeightsCall {
             netuid: 1,
@@ -173,7 +167,7 @@ fn set_weights_call_data_matches_hand_encoding() {
 
 #[test]
 fn set_weights_rejects_unpaired_vectors() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     let call = WeightsCall { netuid: 1, uids: vec![0, 1], weights: vec![1], version_key: 0 };
     for (_, metadata) in &files {
         assert!(matches!(set_weights_call_data(metadata, &call), Err(ChainError::Invalid(_))));
@@ -182,7 +176,7 @@ fn set_weights_rejects_unpaired_vectors() {
 
 #[test]
 fn set_commitment_call_data_is_one_raw128_field() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     let payload = vector_payload();
     assert_eq!(payload.len(), 128);
     for (name, metadata) in &files {
@@ -202,7 +196,7 @@ fn set_commitment_call_data_is_one_raw128_field() {
 
 #[test]
 fn storage_entries_use_the_expected_hashers() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     for (name, metadata) in &files {
         assert_eq!(hashers(metadata, "Commitments", "CommitmentOf"), ["Identity", "Twox64Concat"], "{name}");
         assert_eq!(hashers(metadata, "SubtensorModule", "Keys"), ["Identity", "Identity"], "{name}");
@@ -212,7 +206,7 @@ fn storage_entries_use_the_expected_hashers() {
 
 #[test]
 fn commitment_of_key_matches_hand_hashing() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     for (name, metadata) in &files {
         for (netuid, seed) in [(1u16, 3u8), (374, 200)] {
             let acc = account(seed);
@@ -227,7 +221,7 @@ fn commitment_of_key_matches_hand_hashing() {
 
 #[test]
 fn keys_and_uids_keys_match_hand_hashing() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     for (name, metadata) in &files {
         for (netuid, uid) in [(1u16, 0u16), (374, 255), (65535, 4096)] {
             let mut want = prefix("SubtensorModule", "Keys");
@@ -249,7 +243,7 @@ fn keys_and_uids_keys_match_hand_hashing() {
 /// exact decode with no trailing bytes in the next tests pins the field sizes).
 #[test]
 fn registration_layout_is_deposit_block_info() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     for (name, metadata) in &files {
         let entry = metadata
             .pallet_by_name("Commitments")
@@ -294,7 +288,7 @@ fn raw(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn registration_decodes_to_the_vector_credentials() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     let v = commitment_vector();
     let payload = vector_payload();
     let decoded = &v["decoded"];
@@ -320,7 +314,7 @@ fn registration_decodes_to_the_vector_credentials() {
 
 #[test]
 fn registration_without_valid_credentials_is_none() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     let payload = vector_payload();
     let upper_hex = payload.to_uppercase();
     for (name, metadata) in &files {
@@ -359,9 +353,6 @@ fn registration_without_valid_credentials_is_none() {
 /// verifies (schnorrkel, "substrate" context) over call ++ extra ++ implicit data.
 #[test]
 fn signed_extrinsic_carries_subtensor_extensions() {
-    if metadata_files().is_none() {
-        return;
-    }
     let genesis: [u8; 32] = hex::decode("2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03")
         .expect("hex")
         .try_into()
@@ -369,8 +360,7 @@ fn signed_extrinsic_carries_subtensor_extensions() {
     let hotkey = Hotkey::from_seed([7u8; 32]);
     let call = WeightsCall { netuid: 3, uids: vec![0, 2], weights: vec![65535, 100], version_key: 9 };
     for (name, spec) in [("finney-spec365.scale", 365u32), ("finney-spec393.scale", 393)] {
-        let dir = manifest().join("../shared/chain");
-        let metadata = load_metadata(dir.join(name)).expect("metadata");
+        let metadata = load_metadata(chain_metadata(name)).expect("metadata");
         let extensions: Vec<String> = metadata
             .extrinsic()
             .transaction_extensions_by_version(0)
@@ -473,7 +463,7 @@ fn shape(metadata: &subxt::Metadata, id: u32) -> String {
 /// code decodes them as (`SubtensorChain::weight_rules`, `pending_commits`, read-back).
 #[test]
 fn commit_reveal_storage_entries_have_the_types_the_code_decodes() {
-    let Some(files) = metadata_files() else { return };
+    let files = metadata_files();
     let (_, metadata) = files.iter().find(|(n, _)| n.contains("393")).expect("spec 393 metadata");
     let expected: [(&str, &str, &[&str], &str); 12] = [
         ("SubtensorModule", "CommitRevealWeightsEnabled", &["u16"], "bool"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use subxt::ext::codec::{Compact, Decode, Encode};
 
-use crate::support::{repo, shared_dir};
+use crate::support::{chain_metadata, repo, shared_dir};
 use crate::validate_service::{NETUID, World, hotkey, until_revealed};
 use nexis::chain::commit_reveal::{
     Beacon, CIPHERTEXT_OVERHEAD, CommitRevealError, RevealInputs, WeightsPayload, decrypt, decrypt_payload, encrypt,
@@ -19,9 +19,10 @@ use nexis::chain::commit_reveal::{
 };
 use nexis::chain::embedded::{EmbeddedChain, WeightParams};
 use nexis::chain::subtensor::{commit_timelocked_weights_call_data, load_metadata};
-use nexis::chain::weight_rules::{PlanOptions, WeightsPlan, check, plan, submit};
+use nexis::chain::weight_rules::{PlanOptions, Rule, VersionKeyPolicy, WeightsPlan, check, evaluate, plan, submit};
 use nexis::chain::{Chain, ChainError, Hotkey, TimelockedCommit, WeightsCall};
 use nexis::protocol::IntervalClock;
+use nexis::protocol::WEIGHTS_VERSION_KEY;
 use nexis::validator::state::WeightSubmission;
 
 pub(crate) fn cr_vectors() -> Value {
@@ -106,16 +107,15 @@ fn reveal_round_vector() {
         block_time_ms: n("block_time_sec") * 1000,
         now_ms: (v["now_unix"].as_f64().expect("now") * 1000.0) as u64,
     };
-    assert_eq!(reveal_round(&inputs, &Beacon::quicknet()), n("reveal_round"));
+    assert_eq!(reveal_round(&inputs, &Beacon::quicknet()), Ok(n("reveal_round")));
 }
 
 // ---------------------------------------------------------------------------------------
 // The call on the wire and the CLI's dry run
 // ---------------------------------------------------------------------------------------
 
-fn spec393() -> Option<subxt::Metadata> {
-    let shared = shared_dir()?;
-    Some(load_metadata(shared.join("chain/finney-spec393.scale")).expect("spec 393 metadata"))
+fn spec393() -> subxt::Metadata {
+    load_metadata(chain_metadata("finney-spec393.scale")).expect("spec 393 metadata")
 }
 
 /// Splits `07 76 | netuid u16 | mecid u8 | compact(len) commit | reveal_round u64 | version u16`.
@@ -135,9 +135,10 @@ fn split_call(bytes: &[u8]) -> (u16, u8, Vec<u8>, u64, u16) {
 
 #[test]
 fn commit_timelocked_mechanism_weights_call_data_has_the_specs_layout() {
-    let Some(metadata) = spec393() else { return };
+    let metadata = spec393();
     let commit = TimelockedCommit {
         netuid: 0x0102,
+        mecid: 0,
         commit: (0..300u32).map(|i| i as u8).collect(),
         reveal_round: 0x0102_0304_0506_0708,
         version: 4,
@@ -150,6 +151,10 @@ fn commit_timelocked_mechanism_weights_call_data_has_the_specs_layout() {
     want.extend(4u16.to_le_bytes());
     assert_eq!(hex::encode(&got), hex::encode(&want));
     assert_eq!(split_call(&got), (0x0102, 0, commit.commit.clone(), commit.reveal_round, 4));
+    // Another mechanism: only the mecid byte changes.
+    let mech = TimelockedCommit { mecid: 2, ..commit.clone() };
+    let got2 = commit_timelocked_weights_call_data(&metadata, &mech).expect("encode");
+    assert_eq!(split_call(&got2), (0x0102, 2, commit.commit.clone(), commit.reveal_round, 4));
     let too_big = TimelockedCommit { commit: vec![0; 5001], ..commit };
     assert!(commit_timelocked_weights_call_data(&metadata, &too_big).is_err());
 }
@@ -180,7 +185,6 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
 
 #[test]
 fn set_weights_dry_run_prints_a_commit_that_the_real_round_signature_opens() {
-    let Some(shared) = shared_dir() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let seed = [9u8; 32];
     let dir = tmp.path().join("wallets/validator/hotkeys");
@@ -190,7 +194,7 @@ fn set_weights_dry_run_prints_a_commit_that_the_real_round_signature_opens() {
         serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
     )
     .expect("keyfile");
-    let metadata = shared.join("chain/finney-spec393.scale").to_string_lossy().into_owned();
+    let metadata = chain_metadata("finney-spec393.scale").to_string_lossy().into_owned();
     let base = [
         "chain",
         "set-weights",
@@ -253,7 +257,10 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
     for k in [&v, &other] {
         chain.register(1, &k.ss58()).expect("register");
     }
-    chain.set_weight_params(1, WeightParams { version_key: 5, ..WeightParams::default() }).expect("params");
+    // The subnet requires a newer key than this release's; the validator follows it only
+    // when told to (`NEXIS_WEIGHTS_VERSION_KEY=chain`).
+    let floor = WEIGHTS_VERSION_KEY + 5;
+    chain.set_weight_params(1, WeightParams { version_key: floor, ..WeightParams::default() }).expect("params");
     chain.advance(30).expect("advance");
     let rules = chain.weight_rules(1, &v.ss58()).await.expect("rules");
     assert!(rules.commit_reveal, "commit-reveal is on by default");
@@ -261,8 +268,12 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
     let call = WeightsCall { netuid: 1, uids: vec![1], weights: vec![65535], version_key: 0 };
     // Plain weights are refused by name.
     assert!(matches!(chain.set_weights(&v, &call).await, Err(ChainError::CommitRevealEnabled { netuid: 1 })));
-    let plan = plan(&rules, v.public(), &call, PlanOptions::default()).expect("plan");
-    assert_eq!(plan.call.version_key, 5, "raised to WeightsVersionKey");
+    let err = check(&rules, &v.ss58(), &call, VersionKeyPolicy::default()).expect_err("outdated release");
+    assert!(err.to_string().contains("IncorrectWeightVersionKey"), "{err}");
+    let follow = PlanOptions { version_key: VersionKeyPolicy::Chain, ..PlanOptions::default() };
+    let plan = plan(&rules, v.public(), &call, follow).expect("plan");
+    assert_eq!(plan.call.version_key, floor, "raised to WeightsVersionKey");
+    check(&rules, &v.ss58(), &plan.call, VersionKeyPolicy::Chain).expect("every rule passes");
     let reveal_block = plan.reveal_block.expect("reveal block");
     assert_eq!(plan.commit.as_ref().expect("commit").reveal_round, reveal_block, "one beacon round per block");
     submit(&chain, &v, &plan).await.expect("commit");
@@ -272,15 +283,16 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
         let payload = WeightsPayload { hotkey: hotkey.to_vec(), uids: vec![0], values: vec![65535], version_key };
         TimelockedCommit {
             netuid: 1,
+            mecid: 0,
             commit: encrypt(&rules.beacon.public_key, reveal_block, &payload.encode()).expect("encrypt"),
             reveal_round: reveal_block,
             version: 4,
         }
     };
-    chain.commit_weights(&other, &bad(v.public(), 5)).await.expect("accepted at commit time");
-    chain.commit_weights(&other, &bad(other.public(), 4)).await.expect("accepted at commit time");
+    chain.commit_weights(&other, &bad(v.public(), floor)).await.expect("accepted at commit time");
+    chain.commit_weights(&other, &bad(other.public(), floor - 1)).await.expect("accepted at commit time");
     assert_eq!(chain.pending_commits(1, &other.ss58()).await.expect("pending").len(), 2);
-    let wrong_version = TimelockedCommit { version: 3, ..bad(other.public(), 5) };
+    let wrong_version = TimelockedCommit { version: 3, ..bad(other.public(), floor) };
     let err = chain.commit_weights(&other, &wrong_version).await.expect_err("version");
     assert!(err.to_string().contains("IncorrectCommitRevealVersion"), "{err}");
 
@@ -296,17 +308,20 @@ async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently(
 
     // The rate limit and the permit are checked before sending, with the chain's names.
     chain
-        .set_weight_params(1, WeightParams { rate_limit: 1000, version_key: 5, ..WeightParams::default() })
+        .set_weight_params(1, WeightParams { rate_limit: 1000, version_key: floor, ..WeightParams::default() })
         .expect("params");
     let rules = chain.weight_rules(1, &v.ss58()).await.expect("rules");
-    let err = check(&rules, &v.ss58(), 1).expect_err("rate limited");
+    let err = check(&rules, &v.ss58(), &plan.call, VersionKeyPolicy::Chain).expect_err("rate limited");
     assert!(matches!(err, ChainError::WeightsTooFast { limit: 1000, .. }), "{err}");
     assert!(err.to_string().contains("SettingWeightsTooFast"), "{err}");
     let err = submit(&chain, &v, &plan).await.expect_err("the chain refuses too");
     assert!(err.to_string().contains("CommittingWeightsTooFast"), "{err}");
     chain.set_validator_permit(1, &other.ss58(), false).expect("permit");
     let rules = chain.weight_rules(1, &other.ss58()).await.expect("rules");
-    assert!(matches!(check(&rules, &other.ss58(), 1), Err(ChainError::NoValidatorPermit { .. })));
+    // Weights on another uid than its own (uid 1): a self-weight would need no permit.
+    let on_other = WeightsCall { uids: vec![0], ..plan.call.clone() };
+    let checks = evaluate(&rules, Some(&on_other), VersionKeyPolicy::Chain);
+    assert!(checks.iter().any(|c| c.rule == Rule::NeuronNoValidatorPermit && !c.ok), "{checks:?}");
 
     // Turned off (and without the rate limit), plain weights work again.
     chain.set_weight_params(1, WeightParams { commit_reveal: false, ..WeightParams::default() }).expect("off");
@@ -330,7 +345,10 @@ async fn the_watchdog_reports_a_commit_dropped_at_reveal_and_counts_good_reveals
     let validator = hotkey(1);
     w.chain.register(NETUID, &validator.ss58()).expect("register");
     let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
-    let service = w.service(&validator, clock, Duration::from_secs(3600));
+    // This validator follows the chain's version key (the explicit opt-in).
+    let mut config = w.config(&validator, clock, Duration::from_secs(3600));
+    config.service.version_key = VersionKeyPolicy::Chain;
+    let service = config.build().expect("validator");
     w.chain.advance(52).expect("advance");
     let sub = service.tick().await.expect("tick").weights.expect("epoch 0 weights");
     assert_eq!(sub.mode.as_deref(), Some("commit-reveal"));
@@ -338,7 +356,8 @@ async fn the_watchdog_reports_a_commit_dropped_at_reveal_and_counts_good_reveals
     assert_eq!(service.reveals.watched().len(), 1);
     // The subnet raises WeightsVersionKey after the commit: the chain drops it at reveal.
     let params = w.chain.weight_params(NETUID).expect("params");
-    w.chain.set_weight_params(NETUID, WeightParams { version_key: 9, ..params }).expect("params");
+    let raised = WeightParams { version_key: WEIGHTS_VERSION_KEY + 1, ..params };
+    w.chain.set_weight_params(NETUID, raised).expect("params");
     until_revealed(&w, &service, &validator).await;
     assert_eq!(service.metrics.weights_reveal_missing.get(), 1);
     assert_eq!(service.metrics.weights_revealed.get(), 0);

@@ -34,6 +34,16 @@ pub(crate) fn golden_dir() -> PathBuf {
     repo().join("tests/golden")
 }
 
+/// The runtime metadata files the chain tests read (copies of `../shared/chain/`).
+pub(crate) fn chain_data_dir() -> PathBuf {
+    repo().join("tests/chain")
+}
+
+/// One of the runtime metadata files in `tests/chain/` (e.g. `finney-spec393.scale`).
+pub(crate) fn chain_metadata(name: &str) -> PathBuf {
+    chain_data_dir().join(name)
+}
+
 /// `../shared` beside the checkout, when present.
 pub(crate) fn shared_dir() -> Option<PathBuf> {
     let p = repo().join("../shared");

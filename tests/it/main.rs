@@ -27,6 +27,7 @@ mod llm_client;
 mod mine;
 mod owner_publish;
 mod owner_sync;
+mod probe_parity;
 mod rules;
 mod s3_store;
 mod snapshot;

@@ -276,6 +276,9 @@ async fn measure(bench: &SubnetBench, loopback: &tokio::runtime::Handle) -> Resu
     let chain: Arc<dyn Chain> = Arc::new(subnet.chain);
     let mut config = ValidatorConfig::new(seat, chain, stores, packages, state);
     config.intervals = IntervalSettings {
+        // Protocol §7 selects at most 35 miners; the bench measures every package (a full
+        // subnet), so the cap is lifted here.
+        max_miners: bench.miners.max(1),
         miner_concurrency: bench.miner_concurrency,
         upload_grace: Duration::from_secs(86_400),
         ..IntervalSettings::default()

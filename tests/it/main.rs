@@ -9,6 +9,7 @@ mod support;
 mod api_client;
 mod api_server;
 mod api_status_page;
+mod bench_subnet;
 mod catalog;
 mod chain_cli;
 mod chain_contract;

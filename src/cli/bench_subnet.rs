@@ -17,8 +17,8 @@ use nexis::bench::subnet::{SubnetBench, SubnetReport, run_subnet_bench};
 /// Arguments of `nexis bench subnet`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchSubnetArgs {
-    /// Miners with a package.
-    #[arg(long, default_value_t = 256)]
+    /// Miners with a package (a full subnet: 256 UIDs, one of them this validator).
+    #[arg(long, default_value_t = 255)]
     pub miners: usize,
     /// Rows per package; every row has its own real clip and first frame.
     #[arg(long, default_value_t = 40)]

@@ -5,6 +5,9 @@
 
 pub mod catalog;
 mod hostile;
+pub mod loopback;
+pub mod reference;
+pub mod subnet;
 
 use std::fs::File;
 use std::path::Path;
@@ -156,6 +159,12 @@ pub async fn generate_package(dir: &Path, spec: &PackageSpec) -> Result<Generate
     let path = dir.join("dataset.parquet");
     write_rows(&path, spec, &real)?;
     let dataset_bytes = std::fs::metadata(&path).map_err(io_err(&path))?.len();
+    write_manifest(dir, spec, &path)?;
+    Ok(GeneratedPackage { sampled_rows: sampled, dataset_bytes })
+}
+
+/// Writes the manifest of `spec`'s package in `dir`, with the hash of `dataset`.
+fn write_manifest(dir: &Path, spec: &PackageSpec, dataset: &Path) -> Result<(), GenerateError> {
     let manifest = IntervalManifest {
         protocol_version: PROTOCOL_VERSION.into(),
         schema_version: SCHEMA_VERSION.into(),
@@ -167,11 +176,10 @@ pub async fn generate_package(dir: &Path, spec: &PackageSpec) -> Result<Generate
         interval_id: spec.interval_id,
         created_at: Some(Utc::now()),
         record_count: spec.rows as u64,
-        dataset_sha256: sha256_file(&path)?,
+        dataset_sha256: sha256_file(dataset)?,
     };
     let manifest_path = dir.join("manifest.json");
-    std::fs::write(&manifest_path, manifest.to_pretty_json()).map_err(io_err(&manifest_path))?;
-    Ok(GeneratedPackage { sampled_rows: sampled, dataset_bytes })
+    std::fs::write(&manifest_path, manifest.to_pretty_json()).map_err(io_err(&manifest_path))
 }
 
 fn write_rows(path: &Path, spec: &PackageSpec, real: &[(usize, ClipRecord)]) -> Result<(), GenerateError> {

@@ -42,6 +42,11 @@ pub(crate) enum BenchCommand {
     /// Load `nexis api`: concurrent validators posting signed decisions while readers poll
     /// get_latest_result; requests/s and p99 latency on the embedded store or PostgreSQL.
     Api(BenchApiArgs),
+    /// One validator interval at subnet scale on loopback: N miners' packages with a real
+    /// clip at every row on an in-process S3 server, the content checks against a model
+    /// stub with a latency and an RPM limit; wall, CPU, peak memory, model calls, 429s, and
+    /// the Python reference over the same packages. Build with `--release`.
+    Subnet(super::bench_subnet::BenchSubnetArgs),
 }
 
 /// Arguments of `nexis bench hostile`.
@@ -143,6 +148,7 @@ pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Catalog(args) => super::bench_dataset::bench_catalog(args).await,
         BenchCommand::Export(args) => super::bench_dataset::bench_export(args).await,
         BenchCommand::Api(args) => bench_api(args).await,
+        BenchCommand::Subnet(args) => super::bench_subnet::bench_subnet(args).await,
     }
 }
 

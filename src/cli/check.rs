@@ -9,7 +9,7 @@ use super::llm::ContentCheckArgs;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use nexis::media::Ffprobe;
+use nexis::media::{Ffprobe, MediaProbe, NativeProbe};
 use nexis::model::Decision;
 use nexis::protocol::{
     DEFAULT_CATEGORY, DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_DATASET_ROWS,
@@ -63,7 +63,7 @@ pub(crate) struct CheckArgs {
     pub workdir: Option<PathBuf>,
 }
 
-/// Sampling, size caps and ffprobe: how one package is validated (shared by `check` and
+/// Sampling, size caps and the clip prober: how one package is validated (shared by `check` and
 /// `validate`).
 #[derive(Debug, Args)]
 pub(crate) struct PackageArgs {
@@ -81,6 +81,19 @@ pub(crate) struct PackageArgs {
     /// Timeout of one ffprobe call, seconds.
     #[arg(long, env = "NEXIS_FFPROBE_TIMEOUT_SEC", default_value_t = 30)]
     pub ffprobe_timeout_sec: u64,
+    /// How sampled clips are probed: `native` reads plain MP4 files in process and hands
+    /// anything unusual to ffprobe; `ffprobe` runs ffprobe on every clip.
+    #[arg(long, env = "NEXIS_PROBE", value_enum, default_value_t = ProbeKind::Native)]
+    pub probe: ProbeKind,
+}
+
+/// The clip prober `--probe` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ProbeKind {
+    /// In-process MP4 reading, ffprobe for unusual files.
+    Native,
+    /// One ffprobe process per clip.
+    Ffprobe,
 }
 
 /// Size caps on everything downloaded from a miner's bucket (shared by `check`,
@@ -116,11 +129,16 @@ impl PackageArgs {
         limits
     }
 
-    /// ffprobe, checked to be runnable.
-    pub(crate) async fn probe(&self) -> anyhow::Result<Ffprobe> {
-        let probe = Ffprobe::new(Some(self.ffprobe.clone()), Duration::from_secs(self.ffprobe_timeout_sec));
-        probe.check_available().await.context("ffprobe is needed to verify sampled clips")?;
-        Ok(probe)
+    /// The selected clip prober; ffprobe (also the native probe's fallback) is checked to
+    /// be runnable.
+    pub(crate) async fn probe(&self) -> anyhow::Result<Arc<dyn MediaProbe>> {
+        let timeout = Duration::from_secs(self.ffprobe_timeout_sec);
+        let ffprobe = Ffprobe::new(Some(self.ffprobe.clone()), timeout);
+        ffprobe.check_available().await.context("ffprobe is needed to verify sampled clips")?;
+        Ok(match self.probe {
+            ProbeKind::Native => Arc::new(NativeProbe::new(ffprobe, timeout)),
+            ProbeKind::Ffprobe => Arc::new(ffprobe),
+        })
     }
 }
 
@@ -211,7 +229,7 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // The directory stands in for the bucket prefix `{interval}/`; a store rooted one level
     // up would expose siblings, so the store gets a private root with just this package.
     let store = PackageDirStore::new(&args.package_dir, args.interval);
-    let mut validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), scratch);
+    let mut validator = PackageValidator::new(registry, probe, args.package.limits(), scratch);
     if let Some(checks) = args.content.content_checks(request.terms.expected_category.as_deref())? {
         validator = validator.with_content_checks(checks);
     }

@@ -1,6 +1,6 @@
 //! LLM provider settings shared by `mine` (captions), `validate` and `check` (caption and
 //! category checks): the keys, an optional OpenAI-compatible base URL and the request
-//! concurrency limit.
+//! concurrency and rate limits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use clap::{ArgAction, Args};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use nexis::llm::{ChatClient, LlmProvider};
+use nexis::llm::{ChatClient, LlmProvider, RateLimiter};
 use nexis::protocol::DEFAULT_CATEGORY as NATURE_CATEGORY;
 use nexis::validator::stages::content::ContentChecks;
 
@@ -29,9 +29,18 @@ pub(crate) struct LlmArgs {
     /// Model requests in flight at once.
     #[arg(long, env = "NEXIS_LLM_CONCURRENCY", default_value_t = 8)]
     pub llm_concurrency: usize,
+    /// Requests per minute the provider allows this key (its tier's limit): requests are
+    /// spaced to stay under it. 0 paces nothing; a 429's Retry-After still pauses them all.
+    #[arg(long, env = "NEXIS_LLM_RPM", default_value_t = 0)]
+    pub llm_rpm: u32,
 }
 
 impl LlmArgs {
+    /// One limiter for every client of the provider (`--llm-rpm`).
+    pub(crate) fn rate_limiter(&self) -> Arc<RateLimiter> {
+        Arc::new(RateLimiter::new(Some(self.llm_rpm)))
+    }
+
     /// The configured provider, if any key is set.
     pub(crate) fn provider(&self) -> Option<LlmProvider> {
         LlmProvider::from_settings(
@@ -89,10 +98,13 @@ impl ContentCheckArgs {
             return Ok(None);
         };
         let limit = Arc::new(Semaphore::new(self.llm.llm_concurrency.max(1)));
+        let rate = self.llm.rate_limiter();
         let client = |model: &str, timeout: u64| -> anyhow::Result<ChatClient> {
             let model = provider.model(Some(model), model);
             let timeout = Duration::from_secs(timeout.max(1));
-            Ok(ChatClient::new(provider.clone(), model, timeout, 1)?.with_limit(limit.clone()))
+            Ok(ChatClient::new(provider.clone(), model, timeout, 1)?
+                .with_limit(limit.clone())
+                .with_rate_limiter(rate.clone()))
         };
         let semantic =
             self.semantic_check.then(|| client(&self.semantic_model, self.semantic_timeout_sec)).transpose()?;

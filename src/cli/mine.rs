@@ -148,7 +148,8 @@ fn captioner(args: &MineArgs) -> anyhow::Result<Arc<dyn Captioner>> {
     let model = provider.model(Some(&args.caption_model), "gpt-4o-mini");
     info!(provider = %provider.kind, model = %model, "captions");
     let timeout = Duration::from_secs(args.caption_timeout_sec.max(1));
-    let client = ChatClient::new(provider, model, timeout, args.llm.llm_concurrency)?;
+    let client =
+        ChatClient::new(provider, model, timeout, args.llm.llm_concurrency)?.with_rate_limiter(args.llm.rate_limiter());
     Ok(Arc::new(LlmCaptioner { client }))
 }
 

@@ -4,6 +4,7 @@
 mod api;
 mod bench;
 mod bench_dataset;
+mod bench_subnet;
 mod blocks;
 mod btcli;
 mod chain;

@@ -182,7 +182,7 @@ async fn sidecar(args: &SourceAuthArgs) -> anyhow::Result<SourceAuthSidecar> {
     let registry = registry_for(&args.intervals.specs)?;
     let probe = args.package.probe().await?;
     let check = args.source.source_check(&workdir, true)?.context("the source check could not be set up")?;
-    let validator = PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"))
+    let validator = PackageValidator::new(registry, probe, args.package.limits(), workdir.join("scratch"))
         .with_row_check(Arc::new(check));
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
     // Lateness is the validator's business; the sidecar checks every package.

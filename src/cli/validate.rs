@@ -145,8 +145,7 @@ async fn package_validator(args: &ValidateArgs, workdir: &Path) -> anyhow::Resul
     let registry = registry_for(&args.intervals.specs)?;
     nexis::dataset::memory::configure(args.memory_budget_mib.saturating_mul(1 << 20));
     let probe = args.package.probe().await?;
-    let mut validator =
-        PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"));
+    let mut validator = PackageValidator::new(registry, probe, args.package.limits(), workdir.join("scratch"));
     if let Some(checks) = args.content.content_checks(args.intervals.category())? {
         validator = validator.with_content_checks(checks);
     }

@@ -2,7 +2,9 @@
 //! JPEG frames as `data:image/jpeg;base64` parts), sends it with a per-attempt timeout
 //! under a shared concurrency limit, retries transient failures with exponential backoff
 //! and classifies everything else so callers can tell "the model said no" from "the
-//! service is unavailable".
+//! service is unavailable". A 429 pauses every request sharing the client's
+//! [`RateLimiter`] for the provider's `Retry-After` and is retried apart from the other
+//! transient failures.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::provider::LlmProvider;
+use super::rate::{RateLimiter, retry_after};
 
 /// Largest reply body read from the server.
 const MAX_REPLY_BYTES: usize = 1 << 20;
@@ -23,9 +26,14 @@ pub enum LlmError {
     /// No complete reply within the request timeout.
     #[error("the model did not answer within {0:?}")]
     Timeout(Duration),
-    /// HTTP 429 (or another rate-limit status) from the provider.
-    #[error("rate limited by the provider (HTTP {0})")]
-    RateLimited(u16),
+    /// HTTP 429 from the provider, still there after the rate-limit retries.
+    #[error("rate limited by the provider (HTTP {status})")]
+    RateLimited {
+        /// HTTP status code.
+        status: u16,
+        /// How long the provider asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
     /// HTTP 5xx from the provider.
     #[error("provider server error (HTTP {0})")]
     Server(u16),
@@ -68,14 +76,14 @@ impl LlmError {
 
     /// Whether trying again later may succeed.
     pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, Self::Timeout(_) | Self::RateLimited(_) | Self::Server(_) | Self::Transport(_))
+        matches!(self, Self::Timeout(_) | Self::RateLimited { .. } | Self::Server(_) | Self::Transport(_))
     }
 
     /// A short stable name for metrics and decision notes.
     pub fn class(&self) -> &'static str {
         match self {
             Self::Timeout(_) => "timeout",
-            Self::RateLimited(_) => "rate_limited",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Server(_) => "server_error",
             Self::Config { .. } => "config_error",
             Self::Transport(_) => "transport",
@@ -95,11 +103,19 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Cap on the delay between attempts.
     pub max_delay: Duration,
+    /// Retries after a 429, on top of `attempts`: each waits the provider's `Retry-After`
+    /// (or the backoff delay when it gives none).
+    pub rate_limit_retries: u32,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 3, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(8) }
+        Self {
+            attempts: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            rate_limit_retries: 8,
+        }
     }
 }
 
@@ -159,6 +175,7 @@ pub struct ChatClient {
     timeout: Duration,
     retry: RetryPolicy,
     limit: Arc<Semaphore>,
+    rate: Arc<RateLimiter>,
     /// Cleared when the server refuses `response_format` (HTTP 400): it is not sent again.
     structured: Arc<AtomicBool>,
 }
@@ -178,6 +195,7 @@ impl ChatClient {
             timeout,
             retry: RetryPolicy::default(),
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            rate: Arc::new(RateLimiter::default()),
             structured: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -192,6 +210,18 @@ impl ChatClient {
     pub fn with_limit(mut self, limit: Arc<Semaphore>) -> Self {
         self.limit = limit;
         self
+    }
+
+    /// Shares a rate limiter (requests per minute, 429 pauses) with other clients of the
+    /// same provider.
+    pub fn with_rate_limiter(mut self, rate: Arc<RateLimiter>) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// The rate limiter this client paces its requests with.
+    pub fn rate_limiter(&self) -> &Arc<RateLimiter> {
+        &self.rate
     }
 
     /// The model requests name.
@@ -233,16 +263,24 @@ impl ChatClient {
     pub async fn complete(&self, req: &ChatRequest<'_>) -> Result<String, LlmError> {
         let mut body = self.body(req);
         let attempts = self.retry.attempts.max(1);
-        let mut attempt = 1;
+        let (mut attempt, mut rate_limited) = (1, 0);
         loop {
             let result = {
                 let _permit = self.limit.acquire().await.map_err(|e| LlmError::Setup(e.to_string()))?;
+                self.rate.acquire().await;
                 match tokio::time::timeout(self.timeout, self.attempt(&body)).await {
                     Ok(r) => r,
                     Err(_) => Err(LlmError::Timeout(self.timeout)),
                 }
             };
             match result {
+                Err(LlmError::RateLimited { retry_after, .. }) if rate_limited < self.retry.rate_limit_retries => {
+                    rate_limited += 1;
+                    let wait = retry_after.unwrap_or_else(|| self.retry.delay(rate_limited));
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "rate limited by the provider; waiting");
+                    // Every request sharing the limiter waits too; this one waits its turn.
+                    self.rate.pause(wait);
+                }
                 Err(LlmError::Config { status: 400, detail }) if body.get("response_format").is_some() => {
                     tracing::warn!(model = %self.model, %detail, "the provider refuses structured output; asking without it");
                     self.structured.store(false, Ordering::Relaxed);
@@ -303,10 +341,11 @@ impl ChatClient {
                 if e.is_timeout() { LlmError::Timeout(self.timeout) } else { LlmError::Transport(e.to_string()) }
             })?;
         let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
         let bytes = read_capped(response).await?;
         match status {
             200..=299 => reply_text(&bytes),
-            429 => Err(LlmError::RateLimited(status)),
+            429 => Err(LlmError::RateLimited { status, retry_after: wait }),
             500..=599 => Err(LlmError::Server(status)),
             _ => Err(LlmError::Config { status, detail: error_detail(&bytes) }),
         }
@@ -389,8 +428,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let p =
-            RetryPolicy { attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(350) };
+        let p = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            rate_limit_retries: 0,
+        };
         assert_eq!(p.delay(1), Duration::from_millis(100));
         assert_eq!(p.delay(2), Duration::from_millis(200));
         assert_eq!(p.delay(3), Duration::from_millis(350));
@@ -399,7 +442,7 @@ mod tests {
     #[test]
     fn transient_classes() {
         assert!(LlmError::Timeout(Duration::from_secs(1)).is_transient());
-        assert!(LlmError::RateLimited(429).is_transient());
+        assert!(LlmError::RateLimited { status: 429, retry_after: None }.is_transient());
         assert!(LlmError::Server(503).is_transient());
         assert!(!LlmError::Config { status: 401, detail: String::new() }.is_transient());
         assert!(!LlmError::BadReply(String::new()).is_transient());

@@ -24,6 +24,45 @@ pub struct VideoInfo {
     pub(crate) fps: Option<f64>,
     pub(crate) frame_count: Option<u64>,
     pub(crate) has_audio: bool,
+    /// The video codec's short name (`h264`), when known.
+    pub(crate) codec: Option<String>,
+}
+
+impl VideoInfo {
+    /// Picture width, pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Picture height, pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The video stream's duration, seconds.
+    pub fn duration_sec(&self) -> Option<f64> {
+        self.duration_sec
+    }
+
+    /// Frames per second.
+    pub fn fps(&self) -> Option<f64> {
+        self.fps
+    }
+
+    /// The video stream's packets (frames).
+    pub fn frame_count(&self) -> Option<u64> {
+        self.frame_count
+    }
+
+    /// Whether the file has an audio stream.
+    pub fn has_audio(&self) -> bool {
+        self.has_audio
+    }
+
+    /// The video codec's short name.
+    pub fn codec(&self) -> Option<&str> {
+        self.codec.as_deref()
+    }
 }
 
 /// Probe failures: the file's fault (`NotVideo`) or ours (the rest).
@@ -116,6 +155,7 @@ struct ProbeOutput {
 #[derive(Deserialize)]
 struct ProbeStream {
     codec_type: Option<String>,
+    codec_name: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
     avg_frame_rate: Option<String>,
@@ -174,6 +214,7 @@ fn parse_output(stdout: &[u8]) -> Result<VideoInfo, MediaError> {
         fps,
         frame_count: packets.or_else(|| video.nb_frames.as_deref().and_then(|n| n.trim().parse().ok())),
         has_audio: out.streams.iter().any(|s| s.codec_type.as_deref() == Some("audio")),
+        codec: video.codec_name.clone(),
     })
 }
 
@@ -194,7 +235,7 @@ impl MediaProbe for Ffprobe {
         ])
         .args([
             "-show_entries",
-            "stream=codec_type,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets,duration:\
+            "stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets,duration:\
                  format=duration",
         ])
         .arg("-i")

@@ -30,6 +30,8 @@ pub(crate) enum Answer {
     Raw(String),
     /// An HTTP status with an OpenAI-style error body carrying this message.
     StatusMessage(u16, String),
+    /// A 429 with these headers (`retry-after`, `retry-after-ms`).
+    TooMany(Vec<(&'static str, String)>),
 }
 
 type Responder = Arc<dyn Fn(&Value, usize) -> Answer + Send + Sync>;
@@ -125,6 +127,15 @@ async fn complete(State(shared): State<Shared>, headers: HeaderMap, Json(body): 
             Answer::Text(text) => return Json(completion(&text)).into_response(),
             Answer::Status(status) => return error(status),
             Answer::Raw(text) => return (StatusCode::OK, text).into_response(),
+            Answer::TooMany(headers) => {
+                let mut response = error(429);
+                for (name, value) in headers {
+                    if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+                        response.headers_mut().insert(name, value);
+                    }
+                }
+                return response;
+            }
             Answer::StatusMessage(status, message) => {
                 let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return (code, Json(json!({"error": {"message": message, "type": "test"}}))).into_response();

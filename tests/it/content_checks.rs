@@ -13,6 +13,7 @@ use nexis::llm::semantic::{has_injection_keyword, parse_match};
 use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
 use nexis::model::Decision;
 use nexis::storage::{LocalStore, PrefixStore};
+use nexis::validator::budget::run_within;
 use nexis::validator::stages::content::ContentChecks;
 use nexis::validator::{PackageLimits, PackageOutcome};
 
@@ -33,6 +34,7 @@ fn client(server: &ChatServer, model: &str, timeout: Duration) -> ChatClient {
         attempts: 2,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(10),
+        rate_limit_retries: 0,
     })
 }
 
@@ -104,6 +106,40 @@ async fn matching_captions_and_nature_frames_are_accepted_with_well_formed_reque
     }
     let usage = outcome.llm;
     assert_eq!((usage.judgements, usage.unavailable), (6, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_out_a_429_is_not_charged_to_the_miner() {
+    let pkg = TestPackage::valid();
+    let server = ChatServer::start(|_, n| {
+        if n == 0 {
+            Answer::TooMany(vec![("retry-after", "6".into())])
+        } else {
+            Answer::Text("{\"match\": true}".into())
+        }
+    })
+    .await;
+    let mut checks = checks(&server, true, false);
+    checks.semantic = checks.semantic.map(|c| {
+        c.with_retry(RetryPolicy {
+            attempts: 2,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(10),
+            rate_limit_retries: 2,
+        })
+    });
+    let store = PrefixStore::new(LocalStore::new(pkg.dir()), format!("{INTERVAL}/"));
+    let validator = validator_with(PackageLimits::default()).with_content_checks(checks);
+    let started = std::time::Instant::now();
+    // A 5 s budget, a 6 s Retry-After: only the validator's own work is charged.
+    let outcome = run_within(Duration::from_secs(5), validator.validate(&store, &request(INTERVAL)))
+        .await
+        .expect("the wait for the provider is the validator's, not the miner's")
+        .expect("environment");
+    assert!(started.elapsed() >= Duration::from_secs(6), "the Retry-After was honoured");
+    assert!(outcome.decision.accepted, "{}", outcome.decision.to_json());
+    assert_eq!((outcome.llm.judgements, outcome.llm.unavailable), (3, 0));
+    assert_eq!(server.requests().len(), 4, "three rows, one of them asked twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

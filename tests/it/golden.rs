@@ -43,22 +43,31 @@ fn cases() -> Vec<(String, Case)> {
     out
 }
 
+fn request_for(case: &Case) -> PackageRequest {
+    let terms = IntervalTerms {
+        interval_id: case.interval_id,
+        validator_hotkey: Some(case.validator_hotkey.clone()),
+        interval_seed: interval_seed(case.interval_id),
+        expected_category: Some(case.expected_category.clone()).filter(|c| !c.is_empty()),
+        enabled_specs: case.enabled_specs.clone(),
+        upload_deadline: None,
+        extra_sample_seed: None,
+    };
+    PackageRequest::new(case.miner_hotkey.clone(), std::sync::Arc::new(terms))
+}
+
+/// Every golden case's name and the request its package is validated with.
+pub(crate) fn golden_requests() -> Vec<(String, PackageRequest)> {
+    cases().into_iter().map(|(name, case)| (name, request_for(&case))).collect()
+}
+
 #[tokio::test]
 async fn every_golden_case_matches_exactly() {
     let cases = cases();
     assert!(cases.len() >= 22, "expected the golden cases, found {}", cases.len());
     let mut mismatches = Vec::new();
     for (name, case) in &cases {
-        let terms = IntervalTerms {
-            interval_id: case.interval_id,
-            validator_hotkey: Some(case.validator_hotkey.clone()),
-            interval_seed: interval_seed(case.interval_id),
-            expected_category: Some(case.expected_category.clone()).filter(|c| !c.is_empty()),
-            enabled_specs: case.enabled_specs.clone(),
-            upload_deadline: None,
-            extra_sample_seed: None,
-        };
-        let req = PackageRequest::new(case.miner_hotkey.clone(), std::sync::Arc::new(terms));
+        let req = request_for(case);
         let d = check_dir_with(&golden_dir().join(name).join("package"), &req, PackageLimits::default()).await;
         let got = (d.accepted, failures(&d), d.record_count, d.sampled_rows);
         let want =

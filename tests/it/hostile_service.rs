@@ -29,6 +29,7 @@ fn client(server: &ChatServer, model: &str, timeout: Duration) -> ChatClient {
         attempts: 2,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(10),
+        rate_limit_retries: 0,
     })
 }
 

@@ -2,9 +2,10 @@
 //! request carries the model, the system prompt and the frames as JPEG data URLs; transient
 //! failures are retried and every other failure is classified, never hung on.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use nexis::llm::{ChatClient, ChatRequest, LlmError, LlmProvider, RetryPolicy};
+use nexis::llm::{ChatClient, ChatRequest, LlmError, LlmProvider, RateLimiter, RetryPolicy};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 
@@ -14,6 +15,7 @@ fn client(server: &ChatServer, key: &str, timeout: Duration) -> ChatClient {
         attempts: 3,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(20),
+        rate_limit_retries: 2,
     })
 }
 
@@ -102,7 +104,60 @@ async fn an_unreachable_server_is_a_transport_error() {
             attempts: 2,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(1),
+            rate_limit_retries: 0,
         });
     let err = client.complete(&request(&[])).await.expect_err("refused");
     assert!(matches!(err, LlmError::Transport(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_its_retry_after() {
+    let server = ChatServer::start(|_, n| match n {
+        0 => Answer::TooMany(vec![("retry-after-ms", "400".into())]),
+        1 => Answer::TooMany(vec![("retry-after", "1".into())]),
+        _ => Answer::Text("after the wait".into()),
+    })
+    .await;
+    let rate = Arc::new(RateLimiter::new(None));
+    let client = client(&server, CHAT_KEY, Duration::from_secs(10)).with_rate_limiter(rate.clone());
+    let started = Instant::now();
+    let reply = client.complete(&request(&[])).await.expect("answered after the 429s");
+    assert_eq!(reply, "after the wait");
+    assert!(started.elapsed() >= Duration::from_millis(1400), "waited {:?}", started.elapsed());
+    assert_eq!((server.requests().len(), rate.rate_limited(), rate.requests()), (3, 2, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_pauses_every_client_sharing_the_limiter() {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let seen = arrivals.clone();
+    let server = ChatServer::start(move |_, n| {
+        seen.lock().expect("lock").push(Instant::now());
+        if n == 0 { Answer::TooMany(vec![("retry-after-ms", "800".into())]) } else { Answer::Text("ok".into()) }
+    })
+    .await;
+    let rate = Arc::new(RateLimiter::new(None));
+    let first = client(&server, CHAT_KEY, Duration::from_secs(10)).with_rate_limiter(rate.clone());
+    let second = client(&server, CHAT_KEY, Duration::from_secs(10)).with_rate_limiter(rate.clone());
+    let a = tokio::spawn(async move { first.complete(&request(&[])).await });
+    while rate.rate_limited() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The first client has its 429; the second asks now and must wait out the same pause.
+    assert_eq!(second.complete(&request(&[])).await.expect("second"), "ok");
+    assert_eq!(a.await.expect("join").expect("first"), "ok");
+    let arrivals = arrivals.lock().expect("lock").clone();
+    assert_eq!(arrivals.len(), 3);
+    for later in &arrivals[1..] {
+        assert!(*later - arrivals[0] >= Duration::from_millis(800), "{:?}", *later - arrivals[0]);
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_keeps_answering_429_ends_as_rate_limited_after_the_retries() {
+    let server = ChatServer::start(|_, _| Answer::TooMany(vec![("retry-after-ms", "10".into())])).await;
+    let err = client(&server, CHAT_KEY, Duration::from_secs(10)).complete(&request(&[])).await.expect_err("429");
+    assert!(matches!(err, LlmError::RateLimited { status: 429, retry_after: Some(_) }), "{err:?}");
+    // Two rate-limit retries, then the ordinary attempts (3) are spent on it as well.
+    assert_eq!(server.requests().len(), 2 + 3);
 }

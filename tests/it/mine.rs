@@ -457,7 +457,12 @@ async fn llm_captioner_retries_short_captions_and_drops_rows_on_server_errors() 
     let captioner = |server: &ChatServer| -> Arc<dyn Captioner> {
         let provider = LlmProvider::from_settings(Some(CHAT_KEY), Some(&server.base_url()), None).expect("provider");
         let client = ChatClient::new(provider, "m".into(), Duration::from_secs(10), 2).expect("client").with_retry(
-            RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(10) },
+            RetryPolicy {
+                attempts: 2,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(10),
+                rate_limit_retries: 0,
+            },
         );
         Arc::new(LlmCaptioner { client })
     };

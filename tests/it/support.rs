@@ -12,7 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
 
 use nexis::dataset::{to_batch, write_dataset};
-use nexis::media::Ffprobe;
+use nexis::media::{Ffprobe, NativeProbe};
 use nexis::model::{ClipRecord, Decision, IntervalManifest, SourceProof};
 use nexis::spec::SpecRegistry;
 use nexis::storage::{LocalStore, PrefixStore};
@@ -71,7 +71,7 @@ pub(crate) fn validator_with(limits: PackageLimits) -> PackageValidator {
     let scratch = std::env::temp_dir().join("nexis-tests");
     PackageValidator::new(
         SpecRegistry::builtin().expect("builtin specs"),
-        Arc::new(Ffprobe::new(None, Duration::from_secs(60))),
+        Arc::new(NativeProbe::new(Ffprobe::new(None, Duration::from_secs(60)), Duration::from_secs(60))),
         limits,
         scratch,
     )

@@ -137,7 +137,7 @@ mod tests {
     use super::*;
 
     fn info(w: u32, h: u32, d: Option<f64>, fps: Option<f64>) -> VideoInfo {
-        VideoInfo { width: w, height: h, duration_sec: d, fps, frame_count: None, has_audio: false }
+        VideoInfo { width: w, height: h, duration_sec: d, fps, frame_count: None, has_audio: false, codec: None }
     }
 
     #[test]

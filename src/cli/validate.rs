@@ -56,6 +56,10 @@ pub(crate) struct ValidateArgs {
     #[arg(long, env = "NEXIS_VALIDATOR_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = nexis::dataset::memory::DEFAULT_BUDGET_BYTES >> 20)]
     memory_budget_mib: u64,
+    /// Fingerprint the first frames of accepted packages and prune footage already
+    /// published under another claimed source (`duplicate_content` in the notes).
+    #[arg(long, env = "NEXIS_VALIDATOR_DUPLICATE_CONTENT_CHECK", default_value_t = true, action = clap::ArgAction::Set)]
+    duplicate_content_check: bool,
     /// `version_key` of weight submissions.
     #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value_t = 0)]
     weights_version_key: u64,
@@ -140,7 +144,8 @@ async fn package_validator(args: &ValidateArgs, workdir: &Path) -> anyhow::Resul
     nexis::dataset::memory::configure(args.memory_budget_mib.saturating_mul(1 << 20));
     let probe = args.package.probe().await?;
     let mut validator =
-        PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"));
+        PackageValidator::new(registry, Arc::new(probe), args.package.limits(), workdir.join("scratch"))
+            .with_fingerprints(args.duplicate_content_check);
     if let Some(checks) = args.content.content_checks(args.intervals.category())? {
         validator = validator.with_content_checks(checks);
     }

@@ -25,6 +25,7 @@ mod hostile;
 mod hostile_service;
 mod llm_client;
 mod mine;
+mod near_duplicate;
 mod owner_publish;
 mod owner_sync;
 mod rules;

@@ -322,8 +322,7 @@ async fn a_dataset_changed_after_validation_is_not_published() {
         record: nexis::validator::state::IntervalRecord {
             interval_id: 0,
             decisions: vec![],
-            index_entries: vec![],
-            pending_bundles: vec![],
+            ..Default::default()
         },
         kept: vec![k],
         ..Default::default()
@@ -367,8 +366,7 @@ async fn a_bundle_that_failed_is_retried_after_the_next_interval_and_then_given_
         record: nexis::validator::state::IntervalRecord {
             interval_id,
             decisions: vec![],
-            index_entries: vec![],
-            pending_bundles: vec![],
+            ..Default::default()
         },
         kept,
         ..Default::default()

@@ -103,7 +103,8 @@ async fn bundle_rows(
         let id = owner_row_id(hotkey, interval, &row.clip_id);
         let Some(o) = objects.get(&id) else { continue };
         let (clip_bytes, copied_at_us) = o.clip.unwrap_or_default();
-        let copied = CopiedObjects { clip_bytes, image_bytes: o.image.unwrap_or_default(), copied_at_us };
+        let image_bytes = o.image.unwrap_or_default();
+        let copied = CopiedObjects { clip_bytes, image_bytes, copied_at_us, content_fingerprint: None };
         out.push(CatalogRow::of_bundle_row(row, shape, bundle, copied));
     }
     Ok(out)

@@ -96,7 +96,8 @@ mod tests {
         let tree = db.open_tree("state").expect("tree");
         tree.insert(b"overlap/x", &[][..]).expect("other prefix");
         let index = FingerprintIndex::new(tree.clone());
-        let entry = FingerprintEntry { fingerprint: Fingerprint(0xF0F0), clip_id: "c1".into(), miner_hotkey: "m".into() };
+        let entry =
+            FingerprintEntry { fingerprint: Fingerprint(0xF0F0), clip_id: "c1".into(), miner_hotkey: "m".into() };
         let mut batch = sled::Batch::default();
         FingerprintIndex::insert_into(&mut batch, &entry);
         tree.apply_batch(batch).expect("apply");

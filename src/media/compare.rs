@@ -52,7 +52,7 @@ pub(crate) const SAME_PICTURE_CORRELATION: f64 = 0.5;
 /// deviation) is degraded (crushed contrast)...
 pub(crate) const MIN_CONTRAST_RATIO: f64 = 0.5;
 /// ...or with less than this share of its detail (mean gradient of the 160x90 image).
-pub(crate) const MIN_DETAIL_RATIO: f64 = 0.5;
+pub(crate) const MIN_DETAIL_RATIO: f64 = 0.75;
 /// Detail is only judged where the source frame's mean gradient reaches this (smooth
 /// skies and fog carry too little for a ratio to mean anything).
 pub(crate) const MIN_SOURCE_DETAIL: f64 = 2.0;
@@ -307,11 +307,8 @@ fn score(clip: &GreyFrames, source: &GreyFrames, c: usize, s: usize) -> InstantS
     let (cs, ss) = (&clip.ssim[c], &source.ssim[s]);
     let (clip_std, source_std) = (stddev(cs), stddev(ss));
     let source_detail = detail(&source.detail[s], DETAIL_SIZE.0);
-    let detail_ratio = if source_detail >= MIN_SOURCE_DETAIL {
-        detail(&clip.detail[c], DETAIL_SIZE.0) / source_detail
-    } else {
-        1.0
-    };
+    let detail_ratio =
+        if source_detail >= MIN_SOURCE_DETAIL { detail(&clip.detail[c], DETAIL_SIZE.0) / source_detail } else { 1.0 };
     let mut out = InstantScore {
         at: c as f64 / SAMPLE_FPS,
         mad: mean_abs_diff(&clip.mad[c], &source.mad[s]),

@@ -2,9 +2,9 @@
 //! `ffmpeg-sidecar`) for the miner's clips and frames, and `yt-dlp` for its downloads. Tools are system binaries; nothing is ever downloaded.
 
 pub mod compare;
+pub mod ffmpeg;
 pub mod fingerprint;
 pub mod instants;
-pub mod ffmpeg;
 mod jpeg;
 mod probe;
 pub mod synth;

@@ -80,7 +80,8 @@ const NOT_FOUND_MARKERS: [&str; 8] = [
 ];
 
 /// Messages that make a not-found marker unreliable (a block on our side, lower case).
-const NOT_OURS_MARKERS: [&str; 3] = ["sign in to confirm", "not made this video available in your country", "http error 429"];
+const NOT_OURS_MARKERS: [&str; 3] =
+    ["sign in to confirm", "not made this video available in your country", "http error 429"];
 
 /// Whether yt-dlp's error text positively says the video does not exist, is private or
 /// was removed.

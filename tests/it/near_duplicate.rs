@@ -75,7 +75,7 @@ async fn first_frame_of(source: &Path, start: f64, vf: &str, crf: u32, out: &Pat
 }
 
 const GENERATORS: [&str; 8] =
-    ["testsrc2", "testsrc", "mandelbrot", "life", "cellauto", "sierpinski", "smptehdbars", "rgbtestsrc"];
+    ["testsrc2", "testsrc", "mandelbrot", "sierpinski", "gradients", "smptehdbars", "rgbtestsrc", "colorspectrum"];
 const HONEST: &str = "scale=1280:720";
 const COPIES: [(&str, &str, u32); 5] = [
     ("re-encoded CRF 35, lanczos down, bicubic up", "scale=640:360:flags=lanczos,scale=1280:720:flags=bicubic", 35),
@@ -195,6 +195,4 @@ async fn a_miner_republishing_footage_under_other_ids_is_pruned_as_duplicate_con
     let c = again.record.decisions.iter().find(|d| d.miner_hotkey == copier.ss58()).expect("copier");
     assert_eq!((c.record_count, c.notes.duplicate_content_pruned_count), (0, Some(12)), "{:?}", c.notes);
     assert_eq!(c.notes.global_overlap_pruned_count, Some(0), "not an overlap: other claimed sources");
-
 }
-

@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use nexis::dataset::SampledRow;
 use nexis::media::compare::{Comparison, Geometry, InstantClass, SAMPLE_FPS, Verdict, compare, grey_frames};
-use nexis::media::instants::{instant_seed, plan_instants};
 use nexis::media::ffmpeg::run_ffmpeg;
+use nexis::media::instants::{instant_seed, plan_instants};
 use nexis::media::{Ffprobe, MediaProbe};
 use nexis::miner::clipper::Clipper;
 use nexis::miner::sources::Source;
 use nexis::validator::source_fetch::SourceFetchSettings;
-use nexis::validator::{IntervalTerms, PackageRequest};
 use nexis::validator::stages::row_checks::{RowCheck, RowCheckResult};
 use nexis::validator::stages::source::{SourceCheck, SourceStats};
+use nexis::validator::{IntervalTerms, PackageRequest};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const ID_A: &str = "srcAAAAAAAA";
@@ -342,8 +342,14 @@ async fn fabricated_clips_fail_with_source_frame_mismatch() {
         ("shift +1 s", miner_cut(&fx.source_a, ID_A, START + 1.0, &fx.path("later1")).await),
         ("shift -1 s", miner_cut(&fx.source_a, ID_A, START - 1.0, &fx.path("earlier1")).await),
         ("mirrored", filtered(&honest, &fx.path("mirrored.mp4"), "hflip").await),
-        ("real for 52 %, then another video", overlay_when(&other_clip, &honest, "lt(t,2.6)", &fx.path("splice.mp4")).await),
-        ("another video in the last 0.2 s", overlay_when(&honest, &other_clip, "gte(t,4.8)", &fx.path("tail.mp4")).await),
+        (
+            "real for 52 %, then another video",
+            overlay_when(&other_clip, &honest, "lt(t,2.6)", &fx.path("splice.mp4")).await,
+        ),
+        (
+            "another video in the last 0.2 s",
+            overlay_when(&honest, &other_clip, "gte(t,4.8)", &fx.path("tail.mp4")).await,
+        ),
         (
             "real only 0.3 s around 3 old instants",
             overlay_when(&other_clip, &honest, &near(&OLD_INSTANTS[1..4], 0.15), &fx.path("near3.mp4")).await,
@@ -479,7 +485,10 @@ async fn yt_dlp_fetches_only_the_section_with_the_operator_options_and_caches_it
 
     // The same section served for a clip cut 2 s later is a mismatch.
     let later = miner_cut(&fx.source_a, ID_A, START + 2.0, &fx.path("later")).await;
-    assert_eq!(codes(&check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &later).await), vec!["source_frame_mismatch:clip0"]);
+    assert_eq!(
+        codes(&check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &later).await),
+        vec!["source_frame_mismatch:clip0"]
+    );
 }
 
 #[tokio::test]
@@ -489,7 +498,11 @@ async fn a_source_that_cannot_be_fetched_never_fails_the_miner() {
     let bin = fx.path("bin");
     let cases = [
         ("bot check", "echo \"ERROR: [youtube] x: Sign in to confirm you're not a bot\" >&2\nexit 1", "yt-dlp failed"),
-        ("geo-blocked", "echo 'ERROR: [youtube] x: Video unavailable. The uploader has not made this video available in your country' >&2\nexit 1", "yt-dlp failed"),
+        (
+            "geo-blocked",
+            "echo 'ERROR: [youtube] x: Video unavailable. The uploader has not made this video available in your country' >&2\nexit 1",
+            "yt-dlp failed",
+        ),
         ("plain video unavailable", "echo 'ERROR: [youtube] x: Video unavailable' >&2\nexit 1", "yt-dlp failed"),
         ("hangs", "exec sleep 60", "timed out"),
         ("no file", "exit 0", "wrote no file"),
@@ -528,7 +541,9 @@ async fn a_video_youtube_says_twice_is_missing_fails_unless_configured_soft() {
     ];
     for (i, (name, answer)) in answers.into_iter().enumerate() {
         // Counts its runs in `runs` beside it.
-        let body = format!("echo run >> \"$(dirname \"$0\")/runs\"\necho 'ERROR: [youtube] srcAAAAAAAA: {answer}' >&2\nexit 1");
+        let body = format!(
+            "echo run >> \"$(dirname \"$0\")/runs\"\necho \"ERROR: [youtube] srcAAAAAAAA: {answer}\" >&2\nexit 1"
+        );
         let script = fake_yt_dlp(&fx.path(&format!("bin{i}")), &body);
         for hard in [false, true] {
             let check = check_with(settings(&fx.path(&format!("w{i}{hard}")), None, &script), hard);
@@ -545,7 +560,10 @@ async fn a_video_youtube_says_twice_is_missing_fails_unless_configured_soft() {
     // Rows past the configured maximum are not checked at all.
     let script = fake_yt_dlp(&fx.path("skip_bin"), "exit 1");
     let check = check_with(settings(&fx.path("skip"), None, &script), true);
-    assert_eq!(check.check(&request("miner", 1), &row("clip0", ID_A, START), 3, &clip).await, RowCheckResult::default());
+    assert_eq!(
+        check.check(&request("miner", 1), &row("clip0", ID_A, START), 3, &clip).await,
+        RowCheckResult::default()
+    );
 }
 
 #[tokio::test]
@@ -593,7 +611,8 @@ async fn repeatedly_inconclusive_miners_are_named_in_the_notes() {
     .await;
     let clip = miner_cut(&source, id, START, &fx.path("grey")).await;
     let check = check_with(settings(fx.tmp.path(), Some(&fx.mirror), Path::new("/nonexistent/yt-dlp")), true);
-    let repeated = |r: &RowCheckResult| r.remarks.iter().filter(|m| m.starts_with("source_inconclusive_repeated:")).count();
+    let repeated =
+        |r: &RowCheckResult| r.remarks.iter().filter(|m| m.starts_with("source_inconclusive_repeated:")).count();
     for interval in [1, 2] {
         let result = check.check(&request("miner", interval), &row("clip0", id, START), 0, &clip).await;
         assert!(result.failures.is_empty(), "{result:?}");

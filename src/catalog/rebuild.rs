@@ -11,6 +11,7 @@ use std::path::Path;
 use futures::StreamExt;
 use serde::Deserialize;
 
+use crate::media::fingerprint::fingerprint_jpeg;
 use super::index::CatalogIndex;
 use super::publish::put_part;
 use super::row::{CatalogRow, CopiedObjects, RowBundle};
@@ -110,7 +111,11 @@ async fn bundle_rows(
     Ok(out)
 }
 
-/// Takes caption and source from the row's `metadata.json` (what the bucket holds).
+/// Largest first image read back to fingerprint it.
+const MAX_IMAGE_BYTES: u64 = 8 << 20;
+
+/// Takes caption and source from the row's `metadata.json` (what the bucket holds), and
+/// the content fingerprint from its first image (none when it cannot be read).
 async fn with_metadata(owner: &dyn ObjectStore, mut row: CatalogRow) -> Result<CatalogRow, CatalogError> {
     let bytes = owner.get_bytes(&row.metadata_key, 1 << 20).await?;
     let m: Metadata = serde_json::from_slice(&bytes)
@@ -118,6 +123,10 @@ async fn with_metadata(owner: &dyn ObjectStore, mut row: CatalogRow) -> Result<C
     row.caption = m.caption;
     row.source_video_id = m.source_id;
     row.source_video_url = m.source_url;
+    if let Ok(image) = owner.get_bytes(&row.image_key, MAX_IMAGE_BYTES).await {
+        let fingerprint = tokio::task::spawn_blocking(move || fingerprint_jpeg(&image)).await.ok().flatten();
+        row.content_fingerprint = fingerprint.map(|f| f.to_string());
+    }
     Ok(row)
 }
 

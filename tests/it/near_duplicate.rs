@@ -74,8 +74,10 @@ async fn first_frame_of(source: &Path, start: f64, vf: &str, crf: u32, out: &Pat
     fingerprint_jpeg(&std::fs::read(out).expect("jpeg")).expect("a fingerprint")
 }
 
-const GENERATORS: [&str; 8] =
-    ["testsrc2", "testsrc", "mandelbrot", "sierpinski", "gradients", "smptehdbars", "rgbtestsrc", "colorspectrum"];
+/// Moving synthetic sources with texture. Not `rgbtestsrc` or `colorspectrum`: flat bars
+/// and smooth spectra leave too few strong frequencies for a stable hash (a CRF 35 copy of
+/// rgbtestsrc moved 16 bits, a brightened colorspectrum 14); real footage has texture.
+const GENERATORS: [&str; 6] = ["testsrc2", "testsrc", "mandelbrot", "sierpinski", "gradients", "smptehdbars"];
 const HONEST: &str = "scale=1280:720";
 const COPIES: [(&str, &str, u32); 5] = [
     ("re-encoded CRF 35, lanczos down, bicubic up", "scale=640:360:flags=lanczos,scale=1280:720:flags=bicubic", 35),

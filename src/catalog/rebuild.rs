@@ -11,7 +11,6 @@ use std::path::Path;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use crate::media::fingerprint::fingerprint_jpeg;
 use super::index::CatalogIndex;
 use super::publish::put_part;
 use super::row::{CatalogRow, CopiedObjects, RowBundle};
@@ -19,6 +18,7 @@ use super::shape::read_shapes;
 use super::{CatalogError, INDEX_KEY, hotkey_prefix};
 use crate::bundle::keys::{BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_row_id, parse_bundle_key};
 use crate::bundle::read_bundle_rows;
+use crate::media::fingerprint::fingerprint_jpeg;
 use crate::storage::ObjectStore;
 
 /// Caps of a rebuild.

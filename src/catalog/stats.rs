@@ -61,9 +61,9 @@ pub(crate) fn near_duplicate_clusters(rows: &[(String, Fingerprint)]) -> Vec<Vec
         }
     }
     let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for i in 0..rows.len() {
+    for (i, (id, _)) in rows.iter().enumerate() {
         let r = root(&mut parent, i);
-        groups.entry(r).or_default().push(rows[i].0.clone());
+        groups.entry(r).or_default().push(id.clone());
     }
     let mut out: Vec<Vec<String>> = groups.into_values().filter(|g| g.len() > 1).collect();
     out.iter_mut().for_each(|g| g.sort());

@@ -79,7 +79,7 @@ impl FingerprintIndex {
 }
 
 /// The first entry of `entries` within matching distance of `fingerprint`, if any.
-pub fn nearest<'a>(entries: &'a [FingerprintEntry], fingerprint: Fingerprint) -> Option<&'a FingerprintEntry> {
+pub fn nearest(entries: &[FingerprintEntry], fingerprint: Fingerprint) -> Option<&FingerprintEntry> {
     entries
         .iter()
         .filter(|e| e.fingerprint.matches(fingerprint))

@@ -15,7 +15,7 @@ const LOW: usize = 8;
 pub(crate) const MIN_STDDEV: f64 = 8.0;
 /// Two fingerprints at most this many bits apart show the same footage
 /// (`docs/validator.md`, "Near-duplicate footage", for the measurements).
-pub const MAX_DISTANCE: u32 = 10;
+pub const MAX_DISTANCE: u32 = 12;
 /// Largest decoded JPEG accepted, pixels (a 16-megapixel cap on hostile images).
 const MAX_PIXELS: usize = 4096 * 4096;
 

@@ -199,7 +199,7 @@ async fn dataset_stats_and_query_read_the_bucket_and_a_local_copy() {
     let stats = run_ok(dataset_command(tmp, &endpoint, &["stats", "--plot", png.to_str().expect("utf-8")]));
     assert!(stats.contains("rows            24"), "{stats}");
     // Both miners published the same golden footage: the catalog's fingerprints cluster it.
-    assert!(stats.contains("24 rows fingerprinted, within 10 bits)"), "{stats}");
+    assert!(stats.contains("24 rows fingerprinted, within 12 bits)"), "{stats}");
     assert!(stats.contains("near-duplicate clusters  ") && !stats.contains("near-duplicate clusters  0 "), "{stats}");
     let hours: f64 = rows.iter().filter_map(|r| r.duration_sec).sum::<f64>() / 3600.0;
     assert!(stats.contains(&format!("hours of video  {hours:.2}")), "{stats}");

@@ -20,10 +20,8 @@ use super::service::{ServiceArgs, workdir};
 use super::source_auth::SourceCheckArgs;
 use nexis::api::EvidenceApi;
 use nexis::chain::Chain;
-use nexis::index::refresh::SnapshotSource;
-use nexis::owner::OwnerPublisher;
+use nexis::owner::OwnerMode;
 use nexis::owner::pending::PendingBundles;
-use nexis::owner::publish::DEFAULT_MAX_ATTEMPTS;
 use nexis::shutdown::Shutdown;
 use nexis::storage::ObjectStore;
 use nexis::telemetry::heartbeat_path;
@@ -166,44 +164,31 @@ fn owner_store(args: &ValidateArgs, seat: &Seat) -> anyhow::Result<Option<Arc<dy
     Ok(Some(store))
 }
 
-/// Owner mode: publish accepted bundles and the snapshot to `store` after each interval.
+/// Owner mode: publish accepted bundles and the snapshot to `store` after each interval
+/// (the same [`OwnerMode`] the demo installs).
 fn owner_mode(
     args: &ValidateArgs,
     config: &mut ValidatorConfig,
     store: Arc<dyn ObjectStore>,
     workdir: &Path,
 ) -> anyhow::Result<()> {
-    let key = args.record_info.object_key();
-    // Without separate read keys the owner reads the snapshot with its write keys.
-    if config.snapshot.is_none() {
-        config.snapshot = Some(SnapshotSource { store: store.clone(), key: key.clone() });
-    }
-    config.publisher = Some(Arc::new(OwnerPublisher {
-        record_info: store,
-        snapshot_key: key,
-        chain: config.chain.clone(),
-        netuid: config.seat.netuid,
-        stores: config.stores.clone(),
-        scratch: workdir.join("scratch"),
-        max_dataset_bytes: args.package.limits().max_dataset_bytes,
-        pending: Some(owner_pending(&config.state, workdir)?),
-        max_attempts: DEFAULT_MAX_ATTEMPTS,
-    }));
+    import_legacy_pending(&config.state, workdir)?;
+    OwnerMode { record_info: store, snapshot_key: args.record_info.object_key() }.install(config);
     Ok(())
 }
 
-/// The owner's pending bundles, in the validator state (moved from the stand-alone
-/// `owner-publish` database of earlier versions, which is imported once).
-fn owner_pending(state: &ValidatorState, workdir: &Path) -> anyhow::Result<PendingBundles> {
-    let pending = PendingBundles::in_tree(state.owner_pending_tree());
+/// Moves the pending bundles of the stand-alone `owner-publish` database of earlier
+/// versions into the validator state, once.
+fn import_legacy_pending(state: &ValidatorState, workdir: &Path) -> anyhow::Result<()> {
     let old = workdir.join("owner-publish");
     if old.is_dir() {
+        let pending = PendingBundles::in_tree(state.owner_pending_tree());
         let n = pending.import_from(&old).context("importing NEXIS_WORKDIR/owner-publish")?;
         std::fs::rename(&old, workdir.join("owner-publish.imported"))
             .context("retiring NEXIS_WORKDIR/owner-publish")?;
         info!(bundles = n, "pending owner bundles moved into the validator state");
     }
-    Ok(pending)
+    Ok(())
 }
 
 /// The validation API the validator reports to and takes exclusions from, if configured.

@@ -90,6 +90,14 @@ pub(crate) enum Event {
     },
     /// The chain revealed a timelocked commit; the weights it now holds.
     WeightsRevealed { block: u64, weights: Vec<UidWeight> },
+    /// Owner mode published the interval's accepted bundles and the merged overlap
+    /// snapshot (`record_info.json`, protocol §13).
+    OwnerPublished {
+        interval_id: u64,
+        bundles: usize,
+        /// (key, start) entries of the published snapshot; `None` when it was not published.
+        snapshot_entries: Option<usize>,
+    },
 }
 
 /// An event and when it happened, in seconds since the demo started.
@@ -219,6 +227,16 @@ pub fn render_event(t: &Timed) -> String {
                 None => "weights set".to_string(),
             };
             let _ = write!(out, "{at} block {block:>3}: {what} for epoch {epoch}: {}{why}", weight_list(weights));
+        }
+        Event::OwnerPublished { interval_id, bundles, snapshot_entries } => {
+            let snapshot = match snapshot_entries {
+                Some(n) => format!("record_info.json with {n} (source, start) entries"),
+                None => "no record_info.json (see the log)".to_string(),
+            };
+            let _ = write!(
+                out,
+                "{at}            owner published {bundles} bundle(s) of interval {interval_id} and {snapshot}"
+            );
         }
         Event::WeightsRevealed { block, weights } => {
             let _ = write!(

@@ -122,6 +122,13 @@ async fn run_interval(
         for d in &report.record.decisions {
             timeline.push(decision_event(subnet, d));
         }
+        if let Some(p) = &report.published {
+            timeline.push(Event::OwnerPublished {
+                interval_id: report.record.interval_id,
+                bundles: p.bundles,
+                snapshot_entries: p.snapshot_entries,
+            });
+        }
     }
     if !evaluated {
         return Err(DemoError::NotEvaluated(interval_id));

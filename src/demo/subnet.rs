@@ -28,7 +28,7 @@ use crate::miner::download::Downloader;
 use crate::miner::ledger::Ledger;
 use crate::miner::package::{PackageInfo, UploadPolicy};
 use crate::miner::{Miner, MinerSettings};
-use crate::owner::OwnerPublisher;
+use crate::owner::OwnerMode;
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
 use crate::spec::SpecRegistry;
 use crate::storage::LocalBuckets;
@@ -406,7 +406,7 @@ struct ValidatorParts<'a> {
 
 /// The demo's validator, built through the same [`ValidatorConfig`] as `nexis validate`:
 /// local buckets, the source check against the demo's "YouTube", reports to the local
-/// API, and owner publishing.
+/// API, and owner mode through the same [`OwnerMode`] (snapshot source and publisher).
 fn demo_validator(
     settings: &DemoSettings,
     validator: &Participant,
@@ -434,23 +434,11 @@ fn demo_validator(
     config.service =
         ServiceSettings { windows: settings.windows, poll: settings.block_time, ..ServiceSettings::default() };
     config.api = Some(Arc::new(crate::api::server::local::ReportOnly(api.client(validator.hotkey.clone())?)));
-    config.publisher = Some(owner_publisher(&parts.chain, parts.buckets_dir, &validator_dir));
+    // Owner mode exactly as `nexis validate` installs it: the record-info bucket is both
+    // the overlap snapshot source and where bundles and `record_info.json` are published.
+    let record_info = Arc::new(LocalStore::new(parts.buckets_dir.join(DEFAULT_BUCKET)));
+    OwnerMode { record_info, snapshot_key: DEFAULT_OBJECT_KEY.into() }.install(&mut config);
     config.build().map_err(|e| DemoError::Settings(e.to_string()))
-}
-
-/// The owner publisher of the demo's validator (bundles into `buckets/nexis-record-info`).
-fn owner_publisher(chain: &Arc<dyn Chain>, buckets_dir: &Path, validator_dir: &Path) -> Arc<OwnerPublisher> {
-    Arc::new(OwnerPublisher {
-        record_info: Arc::new(LocalStore::new(buckets_dir.join(DEFAULT_BUCKET))),
-        snapshot_key: DEFAULT_OBJECT_KEY.into(),
-        chain: chain.clone(),
-        netuid: NETUID,
-        stores: Arc::new(LocalBuckets { root: buckets_dir.to_path_buf() }),
-        scratch: validator_dir.join("owner-scratch"),
-        max_dataset_bytes: crate::protocol::DEFAULT_MAX_DATASET_BYTES,
-        pending: None,
-        max_attempts: 1,
-    })
 }
 
 /// The source check as `NEXIS_VALIDATOR_SOURCE_CHECK_ENABLED=true` with

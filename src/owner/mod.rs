@@ -7,6 +7,8 @@
 //! - [`sync`]: `nexis sync-owner-datasets` — copy every row of every unmarked bundle from
 //!   the miner's bucket into the owner dataset bucket, verifying both hashes, with per-row
 //!   progress in sled ([`progress`]), retries with backoff and a completion marker.
+//! - [`mode`]: [`OwnerMode`], the one way `nexis validate` and the demo turn a validator
+//!   into the owner's (snapshot source + publisher).
 //! - [`pending`]: bundles not published yet (retried after the next interval).
 //! - [`metadata`]: the `metadata.json` beside each owner clip.
 //! - [`summary`]: the counters and failures of one sync pass.
@@ -17,6 +19,7 @@
 
 pub(crate) mod metadata;
 pub mod metrics;
+pub mod mode;
 pub mod pending;
 pub mod progress;
 pub mod publish;
@@ -24,6 +27,7 @@ pub(crate) mod summary;
 pub(crate) mod sync;
 
 pub use crate::bundle::keys::owner_row_id;
+pub use mode::OwnerMode;
 pub use publish::{OwnerPublisher, PublishReport, SnapshotPublish};
 pub use summary::{PassSummary, RowFailure};
 pub use sync::{OwnerSync, SyncError, SyncSettings};

@@ -35,7 +35,7 @@ use crate::index::refresh::SnapshotRead;
 use crate::index::snapshot::{self, MAX_SNAPSHOT_BYTES, Snapshot};
 use crate::storage::MinerStores;
 use crate::storage::{ObjectStore, StorageError, dataset_key};
-use crate::validator::interval::{IntervalReport, KeptPackage};
+use crate::validator::interval::{IntervalReport, KeptPackage, PublishSummary};
 use crate::validator::service::IntervalPublisher;
 
 /// Attempts per bundle before it is given up (one per interval: about an hour).
@@ -366,7 +366,12 @@ impl IntervalPublisher for OwnerPublisher {
         info!(bundles = out.published.len(), bundle_failures = out.failed.len(), "pending owner bundles retried");
     }
 
-    async fn after_interval(&self, report: &IntervalReport, read: Option<&SnapshotRead>, index: &OverlapIndex) {
+    async fn after_interval(
+        &self,
+        report: &IntervalReport,
+        read: Option<&SnapshotRead>,
+        index: &OverlapIndex,
+    ) -> PublishSummary {
         let out = self.publish(report, read, index).await;
         info!(
             interval_id = out.interval_id,
@@ -376,5 +381,13 @@ impl IntervalPublisher for OwnerPublisher {
             snapshot = ?out.snapshot,
             "owner publishing done"
         );
+        PublishSummary {
+            bundles: out.published.len(),
+            bundle_failures: out.failed.len(),
+            snapshot_entries: match out.snapshot {
+                SnapshotPublish::Uploaded { entries } => Some(entries),
+                _ => None,
+            },
+        }
     }
 }

@@ -141,6 +141,20 @@ pub struct IntervalReport {
     pub timings: IntervalTimings,
     /// The upload deadline packages were held to, when the chain gave a block time.
     pub upload_deadline: Option<DateTime<Utc>>,
+    /// What the post-interval work (owner publishing) did, once it ran.
+    pub published: Option<PublishSummary>,
+}
+
+/// What post-interval work (owner mode, protocol §13) did for one interval.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishSummary {
+    /// Bundles written (this interval's and earlier pending ones).
+    pub bundles: usize,
+    /// Bundles not written this time.
+    pub bundle_failures: usize,
+    /// (key, start) entries of `record_info.json` when it was published; `None` when it
+    /// was not (the reason is logged).
+    pub snapshot_entries: Option<usize>,
 }
 
 /// An accepted package after pruning.
@@ -289,6 +303,7 @@ impl IntervalEvaluator {
             candidates: found.candidates.len(),
             timings: IntervalTimings { discover: discover_time, miners: miners_time, prune: prune_time, llm },
             upload_deadline: ctx.terms.upload_deadline,
+            published: None,
         })
     }
 

@@ -104,6 +104,11 @@ impl PackageValidator {
         self
     }
 
+    /// Where temporary downloads go.
+    pub(crate) fn scratch(&self) -> &std::path::Path {
+        &self.scratch
+    }
+
     /// Adds a check over sampled, verified rows (semantic, category, source).
     pub fn with_row_check(mut self, check: Arc<dyn RowCheck>) -> Self {
         self.row_checks.push(check);

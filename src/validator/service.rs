@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tracing::{debug, error, info, warn};
 
-use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, IntervalReport, Seat};
+use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, IntervalReport, PublishSummary, Seat};
 use super::metrics::{Metrics, Submission};
 use super::state::{StateError, ValidatorState, WeightSubmission};
 use super::weights::{RevealWatchdog, Watched, intent_landed};
@@ -34,8 +34,14 @@ use crate::telemetry::write_heartbeat;
 #[async_trait]
 pub trait IntervalPublisher: Send + Sync {
     /// Called once per recorded interval with the snapshot read of this poll (`None` when
-    /// no snapshot source is configured) and the index after the interval was recorded.
-    async fn after_interval(&self, report: &IntervalReport, snapshot: Option<&SnapshotRead>, index: &OverlapIndex);
+    /// no snapshot source is configured) and the index after the interval was recorded;
+    /// says what it published.
+    async fn after_interval(
+        &self,
+        report: &IntervalReport,
+        snapshot: Option<&SnapshotRead>,
+        index: &OverlapIndex,
+    ) -> PublishSummary;
 
     /// Entries of the state's owner-pending tree to record atomically with the interval,
     /// so its work survives a stop between recording and publishing.
@@ -323,7 +329,8 @@ impl ValidatorService {
             api.report(interval_id, &report.record.decisions).await;
         }
         if let Some(publisher) = &self.publisher {
-            publisher.after_interval(&report, ctx.snapshot.as_ref(), &self.state.index()).await;
+            report.published =
+                Some(publisher.after_interval(&report, ctx.snapshot.as_ref(), &self.state.index()).await);
         }
         Ok(Some(report))
     }

@@ -26,16 +26,65 @@ fn nexis(cwd: &Path) -> Command {
     cmd
 }
 
-fn run_demo(workdir: &Path, cwd: &Path) -> Value {
+/// Runs `nexis demo --json` and returns its report and its stderr (the logs).
+fn run_demo(workdir: &Path, cwd: &Path) -> (Value, String) {
     let mut cmd = nexis(cwd);
     cmd.args(["demo", "--json", "--workdir"]).arg(workdir);
     let started = Instant::now();
     let out = cmd.output().expect("run nexis demo");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "nexis demo failed ({}):\n{stderr}", out.status);
     eprintln!("nexis demo took {:.1} s", started.elapsed().as_secs_f64());
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", String::from_utf8_lossy(&out.stdout)));
+    (report, stderr)
+}
+
+/// The log lines at WARN or ERROR level (the level is the word after the timestamp; the
+/// logs are plain text when stderr is not a terminal).
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| matches!(l.split_whitespace().nth(1), Some("WARN" | "ERROR"))).collect()
+}
+
+#[test]
+fn warning_lines_are_recognised() {
+    let logs = "2026-12-07T13:50:01.5Z  INFO nexis::demo: fine\n\
+                2026-12-07T13:50:02.5Z  WARN nexis::owner::publish: no snapshot was read this interval\n\
+                2026-12-07T13:50:03.5Z ERROR nexis::validator: broken";
+    assert_eq!(warnings(logs).len(), 2);
+}
+
+/// (canonical source key, start ms) of every row of every owner bundle in `record_info`.
+fn bundle_rows(record_info: &Path) -> BTreeSet<(String, u64)> {
+    use arrow_array::{Array, Float64Array, StringArray};
+    let mut rows = BTreeSet::new();
+    for interval in std::fs::read_dir(record_info).expect("record-info bucket").flatten() {
+        if !interval.path().is_dir() {
+            continue;
+        }
+        for miner in std::fs::read_dir(interval.path()).expect("interval prefix").flatten() {
+            let file = std::fs::File::open(miner.path().join("dataset.parquet")).expect("bundle dataset");
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("bundle parquet")
+                .build()
+                .expect("reader");
+            for batch in reader {
+                let batch = batch.expect("batch");
+                let column = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}")).clone();
+                let urls = column("source_video_url");
+                let urls = urls.as_any().downcast_ref::<StringArray>().expect("url strings");
+                let starts = column("clip_start_sec");
+                let starts = starts.as_any().downcast_ref::<Float64Array>().expect("start floats");
+                for i in 0..batch.num_rows() {
+                    let key = nexis::index::snapshot::snapshot_key(urls.value(i)).expect("canonical key");
+                    assert!(!starts.is_null(i));
+                    let ms = nexis::index::snapshot::seconds_to_ms(starts.value(i)).expect("start ms");
+                    rows.insert((key, ms));
+                }
+            }
+        }
+    }
+    rows
 }
 
 fn events<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
@@ -50,7 +99,9 @@ fn str_list(v: &Value) -> Vec<String> {
 fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let workdir = tmp.path().join("work");
-    let report = run_demo(&workdir, tmp.path());
+    let (report, stderr) = run_demo(&workdir, tmp.path());
+    // The demo runs the validator as an owner would: nothing it does deserves a warning.
+    assert_eq!(warnings(&stderr), Vec::<&str>::new(), "the demo logged warnings or errors");
 
     // The world: one validator and six miners, with buckets named after their hotkeys.
     let ready = events(&report, "subnet_ready");
@@ -129,6 +180,23 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
             other => panic!("unexpected role {other}"),
         }
     }
+
+    // Owner mode (the same `OwnerMode` as `nexis validate`) publishes the overlap snapshot
+    // after every interval; the last one holds exactly the kept (accepted, unpruned) clips.
+    let owner = events(&report, "owner_published");
+    assert_eq!(owner.iter().map(|e| e["interval_id"].as_u64().expect("id")).collect::<Vec<_>>(), intervals);
+    let record_info = workdir.join("buckets/nexis-record-info");
+    let snapshot =
+        nexis::index::snapshot::parse(&std::fs::read(record_info.join("record_info.json")).expect("snapshot"))
+            .expect("record_info.json parses");
+    let in_snapshot: BTreeSet<(String, u64)> =
+        snapshot.entries.iter().flat_map(|(k, starts)| starts.iter().map(move |ms| (k.clone(), *ms))).collect();
+    let kept_rows: u64 =
+        decisions.iter().filter(|d| d["accepted"] == true).map(|d| d["record_count"].as_u64().expect("n")).sum();
+    assert!(kept_rows > 0);
+    assert_eq!(in_snapshot.len() as u64, kept_rows, "one entry per kept clip");
+    assert_eq!(owner.last().expect("owner events")["snapshot_entries"].as_u64(), Some(kept_rows));
+    assert_eq!(in_snapshot, bundle_rows(&record_info), "the snapshot lists exactly the published bundles' clips");
 
     // Weights: once per epoch (0 at block 12, nothing scored yet; 1 at block 32).
     let weights = events(&report, "weights_set");

@@ -56,6 +56,7 @@ pub fn row(interval: u64, miner: &str, i: usize) -> CatalogRow {
         miner_hotkey: miner.to_string(),
         validator_hotkey: Some("5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y".into()),
         copied_at_us: Some(1_760_000_000_000_000 + i as i64 * 1000),
+        content_fingerprint: Some(digest("fingerprint")[..16].to_string()),
         id,
     }
 }

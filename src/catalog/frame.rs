@@ -50,6 +50,9 @@ pub(crate) fn find_parts(root: &Path) -> Result<Vec<(u64, PathBuf)>, CatalogErro
     Ok(out)
 }
 
+/// The catalog column holding the first image's perceptual hash.
+pub(crate) const FINGERPRINT_COLUMN: &str = "content_fingerprint";
+
 /// One lazy frame over every part under `root` (`None` when there is none), with the
 /// partition column `interval` (Int64) added from each part's path.
 pub fn scan(root: &Path) -> Result<Option<LazyFrame>, CatalogError> {
@@ -60,7 +63,11 @@ pub fn scan(root: &Path) -> Result<Option<LazyFrame>, CatalogError> {
     let mut frames = Vec::with_capacity(parts.len());
     for (interval, path) in parts {
         let path = PlRefPath::try_from_path(&path)?;
-        let lf = LazyFrame::scan_parquet(path, ScanArgsParquet::default())?;
+        let mut lf = LazyFrame::scan_parquet(path, ScanArgsParquet::default())?;
+        // Parts written before the fingerprint column existed get it as nulls.
+        if lf.collect_schema()?.get(FINGERPRINT_COLUMN).is_none() {
+            lf = lf.with_column(lit(NULL).cast(DataType::String).alias(FINGERPRINT_COLUMN));
+        }
         let interval = i64::try_from(interval).unwrap_or(i64::MAX);
         frames.push(lf.with_column(lit(interval).alias("interval")));
     }
@@ -144,6 +151,10 @@ pub fn rows_of(df: &DataFrame) -> Result<Vec<CatalogRow>, CatalogError> {
     let (clip_bytes, image_bytes, interval) = (i("clip_bytes")?, i("image_bytes")?, i("interval")?);
     let audio: Vec<Option<bool>> = df.column("has_audio")?.bool()?.iter().collect();
     let copied: Vec<Option<i64>> = df.column("copied_at")?.datetime()?.physical().iter().collect();
+    let fingerprints = match df.column(FINGERPRINT_COLUMN) {
+        Ok(_) => text(&df, FINGERPRINT_COLUMN)?,
+        Err(_) => vec![None; df.height()],
+    };
     let mut out = Vec::with_capacity(df.height());
     for r in 0..df.height() {
         out.push(CatalogRow {
@@ -170,6 +181,7 @@ pub fn rows_of(df: &DataFrame) -> Result<Vec<CatalogRow>, CatalogError> {
             miner_hotkey: need(&u[3], r, "miner_hotkey")?,
             validator_hotkey: u[4][r].clone(),
             copied_at_us: copied[r],
+            content_fingerprint: fingerprints[r].clone(),
         });
     }
     Ok(out)

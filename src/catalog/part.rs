@@ -100,6 +100,8 @@ pub(crate) mod tests {
             miner_hotkey: hotkey.to_string(),
             validator_hotkey: Some("5Validator".into()),
             copied_at_us: Some(1_700_000_000_000_000 + i as i64),
+            content_fingerprint: (!i.is_multiple_of(3))
+                .then(|| format!("{:016x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
         }
     }
 

@@ -18,6 +18,7 @@ use super::shape::read_shapes;
 use super::{CatalogError, INDEX_KEY, hotkey_prefix};
 use crate::bundle::keys::{BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_row_id, parse_bundle_key};
 use crate::bundle::{plan_bundle, read_bundle_rows};
+use crate::media::fingerprint::fingerprint_jpeg;
 use crate::storage::ObjectStore;
 
 /// Default decode budget of one bundle dataset (owner sync and rebuild).
@@ -111,13 +112,18 @@ async fn bundle_rows(
         let id = owner_row_id(hotkey, interval, &row.clip_id);
         let Some(o) = objects.get(&id) else { continue };
         let (clip_bytes, copied_at_us) = o.clip.unwrap_or_default();
-        let copied = CopiedObjects { clip_bytes, image_bytes: o.image.unwrap_or_default(), copied_at_us };
+        let image_bytes = o.image.unwrap_or_default();
+        let copied = CopiedObjects { clip_bytes, image_bytes, copied_at_us, content_fingerprint: None };
         out.push(CatalogRow::of_bundle_row(row, shape, bundle, copied));
     }
     Ok(out)
 }
 
-/// Takes caption and source from the row's `metadata.json` (what the bucket holds).
+/// Largest first image read back to fingerprint it.
+const MAX_IMAGE_BYTES: u64 = 8 << 20;
+
+/// Takes caption and source from the row's `metadata.json` (what the bucket holds), and
+/// the content fingerprint from its first image (none when it cannot be read).
 async fn with_metadata(owner: &dyn ObjectStore, mut row: CatalogRow) -> Result<CatalogRow, CatalogError> {
     let bytes = owner.get_bytes(&row.metadata_key, 1 << 20).await?;
     let m: Metadata = serde_json::from_slice(&bytes)
@@ -125,6 +131,10 @@ async fn with_metadata(owner: &dyn ObjectStore, mut row: CatalogRow) -> Result<C
     row.caption = m.caption;
     row.source_video_id = m.source_id;
     row.source_video_url = m.source_url;
+    if let Ok(image) = owner.get_bytes(&row.image_key, MAX_IMAGE_BYTES).await {
+        let fingerprint = tokio::task::spawn_blocking(move || fingerprint_jpeg(&image)).await.ok().flatten();
+        row.content_fingerprint = fingerprint.map(|f| f.to_string());
+    }
     Ok(row)
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::shape::ClipShape;
 use crate::bundle::BundleRow;
 use crate::bundle::keys::{owner_clip_key, owner_image_key, owner_metadata_key, owner_row_id};
+use crate::media::fingerprint::Fingerprint;
 
 /// A copied clip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +63,11 @@ pub struct CatalogRow {
     pub validator_hotkey: Option<String>,
     /// When the row was copied (unix microseconds, UTC), from the recorded state.
     pub copied_at_us: Option<i64>,
+    /// Perceptual hash of the first image (16 hex digits, [`crate::media::fingerprint`]),
+    /// for deduplicating footage; `None` for an image without structure or a row copied
+    /// before the column existed.
+    #[serde(default)]
+    pub content_fingerprint: Option<String>,
 }
 
 /// The bundle a catalog row comes from: its interval, miner and accepting validator.
@@ -84,6 +90,8 @@ pub(crate) struct CopiedObjects {
     pub(crate) image_bytes: u64,
     /// When the row was copied (unix microseconds, UTC), when known.
     pub(crate) copied_at_us: Option<i64>,
+    /// The first image's perceptual hash, when it has one.
+    pub(crate) content_fingerprint: Option<Fingerprint>,
 }
 
 impl CatalogRow {
@@ -120,12 +128,13 @@ impl CatalogRow {
             miner_hotkey: bundle.miner_hotkey.to_string(),
             validator_hotkey: bundle.validator_hotkey.map(str::to_string),
             copied_at_us: copied.copied_at_us,
+            content_fingerprint: copied.content_fingerprint.map(|f| f.to_string()),
         }
     }
 }
 
 /// Column names of a part file, in order.
-pub(crate) const COLUMNS: [&str; 22] = [
+pub(crate) const COLUMNS: [&str; 23] = [
     "id",
     "clip_key",
     "image_key",
@@ -148,6 +157,7 @@ pub(crate) const COLUMNS: [&str; 22] = [
     "miner_hotkey",
     "validator_hotkey",
     "copied_at",
+    "content_fingerprint",
 ];
 
 /// The schema of a part file (the interval comes from the path).
@@ -169,6 +179,7 @@ pub(crate) fn part_schema() -> SchemaRef {
         text("miner_hotkey", false),
         text("validator_hotkey", true),
         Field::new("copied_at", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        text("content_fingerprint", true),
     ]);
     Arc::new(Schema::new(fields))
 }
@@ -226,6 +237,7 @@ pub(crate) fn to_batch(rows: &[CatalogRow]) -> Result<RecordBatch, arrow_schema:
         text_array(rows, |r| Some(&r.miner_hotkey)),
         text_array(rows, |r| r.validator_hotkey.as_deref()),
         Arc::new(copied.finish()),
+        text_array(rows, |r| r.content_fingerprint.as_deref()),
     ];
     RecordBatch::try_new(part_schema(), columns)
 }
@@ -262,6 +274,7 @@ impl CatalogRow {
             "miner_hotkey": self.miner_hotkey,
             "validator_hotkey": self.validator_hotkey,
             "copied_at": copied_at,
+            "content_fingerprint": self.content_fingerprint,
         });
         serde_json::to_vec(&value).unwrap_or_default()
     }

@@ -35,9 +35,9 @@ pub(crate) struct SourceCheckArgs {
     /// Sampled rows per package whose source is checked.
     #[arg(long, env = "NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS", default_value_t = DEFAULT_MAX_ROWS)]
     pub source_check_max_rows: usize,
-    /// Fail rows whose source YouTube reports as not existing (`source_unavailable`)
-    /// instead of only noting it.
-    #[arg(long, env = "NEXIS_VALIDATOR_SOURCE_UNAVAILABLE_HARD", default_value_t = false, action = ArgAction::Set)]
+    /// Fail rows whose source YouTube reports (twice) as not existing, private or removed
+    /// (`source_unavailable`); `false` only notes it.
+    #[arg(long, env = "NEXIS_VALIDATOR_SOURCE_UNAVAILABLE_HARD", default_value_t = true, action = ArgAction::Set)]
     pub source_unavailable_hard: bool,
     /// Directory of whole source videos `{video_id}.mp4` used instead of downloading.
     #[arg(long, env = "NEXIS_SOURCE_CACHE_DIR")]

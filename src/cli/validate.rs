@@ -64,6 +64,10 @@ pub(crate) struct ValidateArgs {
     /// subnet's `MechanismCountCurrent`.
     #[arg(long = "mechid", env = "NEXIS_WEIGHTS_MECHID", default_value_t = 0)]
     weights_mechid: u8,
+    /// Fingerprint the first frames of accepted packages and prune footage already
+    /// published under another claimed source (`duplicate_content` in the notes).
+    #[arg(long, env = "NEXIS_VALIDATOR_DUPLICATE_CONTENT_CHECK", default_value_t = true, action = clap::ArgAction::Set)]
+    duplicate_content_check: bool,
     #[command(flatten)]
     api: ValidationApiArgs,
     #[command(flatten)]
@@ -145,7 +149,8 @@ async fn package_validator(args: &ValidateArgs, workdir: &Path) -> anyhow::Resul
     let registry = registry_for(&args.intervals.specs)?;
     nexis::dataset::memory::configure(args.memory_budget_mib.saturating_mul(1 << 20));
     let probe = args.package.probe().await?;
-    let mut validator = PackageValidator::new(registry, probe, args.package.limits(), workdir.join("scratch"));
+    let mut validator = PackageValidator::new(registry, probe, args.package.limits(), workdir.join("scratch"))
+        .with_fingerprints(args.duplicate_content_check);
     if let Some(checks) = args.content.content_checks(args.intervals.category())? {
         validator = validator.with_content_checks(checks);
     }

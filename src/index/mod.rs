@@ -5,6 +5,7 @@
 //! - [`snapshot`]: the shared `record_info.json` object — a lenient reader for every form
 //!   in circulation and the canonical writer.
 
+pub mod fingerprints;
 pub mod overlap;
 pub mod refresh;
 pub mod snapshot;

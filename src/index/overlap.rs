@@ -119,6 +119,11 @@ impl OverlapIndex {
         })
     }
 
+    /// The tree the index lives in (shared with the fingerprints and the state).
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.tree.scan_prefix(PREFIX).count()

@@ -270,7 +270,7 @@ pub fn clip_command(source: &Path, start: f64, seconds: f64, audio: bool, out: &
 }
 
 /// Writes the first frame of the MP4 `clip` as a JPEG to `path`.
-pub(crate) async fn first_frame(clip: &Path, path: &Path, timeout: Duration) -> Result<(), MediaError> {
+pub async fn first_frame(clip: &Path, path: &Path, timeout: Duration) -> Result<(), MediaError> {
     let mut cmd = command();
     untrusted_mp4_input(&mut cmd, clip).frames(1).args(["-q:v", "3"]).output(path);
     FfmpegRun::new(cmd, timeout).run().await.map(|_| ())

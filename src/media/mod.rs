@@ -4,6 +4,8 @@
 
 pub mod compare;
 pub mod ffmpeg;
+pub mod fingerprint;
+pub mod instants;
 mod jpeg;
 mod mp4;
 mod probe;

@@ -22,6 +22,13 @@ pub struct DecisionNotes {
     /// Rows pruned as overlapping other miners' clips of this interval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_miner_overlap_pruned_count: Option<u64>,
+    /// Rows pruned as the same footage as an earlier clip of another miner or an earlier
+    /// interval (near-duplicate content); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_content_pruned_count: Option<u64>,
+    /// The first of those rows, each `duplicate_content:{clip_id}:{matched clip_id}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_content: Vec<String>,
     /// The manifest's dataset spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec_id: Option<String>,

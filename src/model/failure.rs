@@ -206,7 +206,23 @@ pub enum Failure {
         /// The row's `clip_id`.
         clip_id: String,
     },
-    /// YouTube reports the claimed source as not existing (only when configured hard).
+    /// The clip shows the claimed source degraded beyond re-encoding: blurred, contrast
+    /// crushed, shrunk into an inset.
+    SourceFrameDegraded {
+        /// The row's `clip_id`.
+        clip_id: String,
+    },
+    /// The clip shows the same footage as an earlier clip (of another miner, or of an
+    /// earlier interval) under another claimed source: pruned like an overlap, listed in
+    /// the decision's notes, never a rejection.
+    DuplicateContent {
+        /// The row's `clip_id`.
+        clip_id: String,
+        /// The `clip_id` of the earlier clip it matched.
+        matched: String,
+    },
+    /// YouTube reports the claimed source as not existing, private or removed, twice
+    /// (unless configured soft).
     SourceUnavailable {
         /// The row's `clip_id`.
         clip_id: String,
@@ -254,6 +270,8 @@ impl Failure {
             Self::CategoryStrictFramesMissing { .. } => "category_strict_frames_missing",
             Self::CategoryStrictResponseInvalid { .. } => "category_strict_response_invalid",
             Self::SourceFrameMismatch { .. } => "source_frame_mismatch",
+            Self::SourceFrameDegraded { .. } => "source_frame_degraded",
+            Self::DuplicateContent { .. } => "duplicate_content",
             Self::SourceUnavailable { .. } => "source_unavailable",
         }
     }
@@ -274,6 +292,7 @@ impl fmt::Display for Failure {
                 write!(f, "{code}:{source}:{earlier}:{later}")
             }
             Self::InvalidAssetUri { uri } => write!(f, "{code}:{uri}"),
+            Self::DuplicateContent { clip_id, matched } => write!(f, "{code}:{clip_id}:{matched}"),
             Self::ValueTooLong { column, clip_id } => write!(f, "{code}:{column}:{clip_id}"),
             Self::InvalidResolution { clip_id, width, height } => {
                 write!(f, "{code}:{clip_id}:{width}x{height}")
@@ -299,6 +318,7 @@ impl fmt::Display for Failure {
             | Self::CategoryStrictFramesMissing { clip_id }
             | Self::CategoryStrictResponseInvalid { clip_id }
             | Self::SourceFrameMismatch { clip_id }
+            | Self::SourceFrameDegraded { clip_id }
             | Self::SourceUnavailable { clip_id } => write!(f, "{code}:{clip_id}"),
             _ => f.write_str(code),
         }
@@ -517,6 +537,11 @@ mod tests {
         assert_eq!(Failure::ClipStartGt5000 { clip_id: id() }.to_string(), "clip_start_gt_5000:abc");
         assert_eq!(Failure::SourceFrameMismatch { clip_id: id() }.to_string(), "source_frame_mismatch:abc");
         assert_eq!(Failure::SourceUnavailable { clip_id: id() }.to_string(), "source_unavailable:abc");
+        assert_eq!(Failure::SourceFrameDegraded { clip_id: id() }.to_string(), "source_frame_degraded:abc");
+        assert_eq!(
+            Failure::DuplicateContent { clip_id: id(), matched: "def".into() }.to_string(),
+            "duplicate_content:abc:def"
+        );
         assert_eq!(serde_json::to_string(&Failure::DuplicateClip { clip_id: id() }).unwrap(), "\"duplicate_clip:abc\"");
     }
 

@@ -49,6 +49,7 @@ use crate::catalog::row::{CopiedObjects, RowBundle};
 use crate::catalog::shape::{ClipShape, read_shapes};
 use crate::catalog::{CatalogError, CatalogRow, hotkey_prefix};
 use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
+use crate::media::fingerprint::fingerprint_jpeg;
 use crate::model::IntervalManifest;
 use crate::shutdown::{Shutdown, run_every};
 use crate::storage::MinerStores;
@@ -728,6 +729,13 @@ impl OwnerSync {
             sizes[slot] = got.size;
         }
         let [clip, image] = &assets;
+        let image_path = image.path.clone();
+        let fingerprint = tokio::task::spawn_blocking(move || {
+            std::fs::read(&image_path).ok().and_then(|bytes| fingerprint_jpeg(&bytes))
+        })
+        .await
+        .ok()
+        .flatten();
         let upload = |key: String| move |error: StorageError| RowError::Upload { key, error };
         let key = owner_clip_key(id);
         self.owner_db.put_file(&key, &clip.path).await.map_err(upload(key.clone()))?;
@@ -735,7 +743,12 @@ impl OwnerSync {
         self.owner_db.put_file(&key, &image.path).await.map_err(upload(key.clone()))?;
         let key = owner_metadata_key(id);
         self.owner_db.put_bytes(&key, &metadata.to_json()).await.map_err(upload(key.clone()))?;
-        Ok(CopiedObjects { clip_bytes: sizes[0], image_bytes: sizes[1], copied_at_us: None })
+        Ok(CopiedObjects {
+            clip_bytes: sizes[0],
+            image_bytes: sizes[1],
+            copied_at_us: None,
+            content_fingerprint: fingerprint,
+        })
     }
 
     /// Passes every `poll` until `shutdown`. Stopping mid-pass is safe: a row's progress

@@ -19,6 +19,7 @@ use super::stages::content::{LlmUsage, forgive_unusable_replies};
 use super::state::IntervalRecord;
 use super::{EnvironmentError, IntervalTerms, PackageOutcome, PackageRequest, PackageValidator};
 use crate::chain::{Chain, ChainError, Hotkey, NetUid};
+use crate::index::fingerprints::{FingerprintEntry, FingerprintIndex};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::SnapshotRead;
 use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
@@ -284,14 +285,20 @@ impl IntervalEvaluator {
 
         let started = Instant::now();
         let index = index.clone();
-        let Finalized { decisions, index_entries, kept } =
+        let Finalized { decisions, index_entries, fingerprint_entries, kept } =
             tokio::task::spawn_blocking(move || finalize(outcomes, &index))
                 .await
                 .map_err(|e| IntervalError::Task(e.to_string()))??;
         let prune_time = started.elapsed();
 
         Ok(IntervalReport {
-            record: IntervalRecord { interval_id, decisions, index_entries, pending_bundles: Vec::new() },
+            record: IntervalRecord {
+                interval_id,
+                decisions,
+                index_entries,
+                fingerprint_entries,
+                pending_bundles: Vec::new(),
+            },
             kept,
             candidates: found.candidates.len(),
             timings: IntervalTimings { discover: discover_time, miners: miners_time, prune: prune_time, llm },
@@ -382,11 +389,15 @@ impl IntervalEvaluator {
     }
 }
 
+/// Near-duplicate rows listed in one decision's notes (the rest are only counted).
+const MAX_LISTED_DUPLICATES: usize = 32;
+
 /// What pruning leaves: final decisions (selection order), index entries for the kept
-/// rows (canonical key, start seconds) and the kept packages.
+/// rows (canonical key, start seconds; fingerprints) and the kept packages.
 struct Finalized {
     decisions: Vec<Decision>,
     index_entries: Vec<(String, f64)>,
+    fingerprint_entries: Vec<FingerprintEntry>,
     kept: Vec<KeptPackage>,
 }
 
@@ -395,7 +406,14 @@ fn failed(req: &PackageRequest, failure: Failure, error: Option<String>) -> Deci
 }
 
 fn outcome_of(decision: Decision) -> PackageOutcome {
-    PackageOutcome { decision, manifest: None, submitted_at: None, dataset: None, llm: LlmUsage::default() }
+    PackageOutcome {
+        decision,
+        manifest: None,
+        submitted_at: None,
+        dataset: None,
+        llm: LlmUsage::default(),
+        fingerprints: Vec::new(),
+    }
 }
 
 /// Prunes the accepted packages and writes the post-prune counts into their decisions.
@@ -409,16 +427,26 @@ fn finalize(outcomes: Vec<PackageOutcome>, index: &OverlapIndex) -> Result<Final
             let o = &outcomes[i];
             let frame = &o.dataset.as_ref()?.frame;
             let submitted_at = o.submitted_at.or_else(|| o.manifest.as_ref().and_then(|m| m.created_at));
-            Some(PackageRows { hotkey: &o.decision.miner_hotkey, submitted_at, frame })
+            let fingerprints = &o.fingerprints;
+            Some(PackageRows { hotkey: &o.decision.miner_hotkey, submitted_at, frame, fingerprints })
         })
         .collect();
-    let pruned = prune(&rows, index)?;
+    let published = FingerprintIndex::new(index.tree().clone()).entries().map_err(PruneError::from)?;
+    let pruned = prune(&rows, index, &published)?;
     let mut entries = Vec::new();
+    let mut fingerprint_entries = Vec::new();
     for (slot, row_set) in rows.iter().zip(&pruned.kept) {
         let starts = slot.frame.starts().map_err(PruneError::from)?;
         for &row in row_set {
             let key = slot.frame.source_key(row as usize).map_err(PruneError::from)?;
             entries.push((key.to_string(), starts[row as usize]));
+            if let Ok(i) = slot.fingerprints.binary_search_by_key(&row, |&(r, _)| r) {
+                fingerprint_entries.push(FingerprintEntry {
+                    fingerprint: slot.fingerprints[i].1,
+                    clip_id: slot.frame.clip_id(row as usize).map_err(PruneError::from)?.to_string(),
+                    miner_hotkey: slot.hotkey.to_string(),
+                });
+            }
         }
     }
     let mut decisions: Vec<Decision> = Vec::with_capacity(outcomes.len());
@@ -436,9 +464,19 @@ fn finalize(outcomes: Vec<PackageOutcome>, index: &OverlapIndex) -> Result<Final
             d.notes.record_count = Some(kept);
             d.notes.global_overlap_pruned_count = Some(pruned.global_pruned[slot]);
             d.notes.cross_miner_overlap_pruned_count = Some(pruned.cross_pruned[slot]);
+            let duplicates = &pruned.duplicates[slot];
+            if !duplicates.is_empty() {
+                d.notes.duplicate_content_pruned_count = Some(duplicates.len() as u64);
+                d.notes.duplicate_content = duplicates
+                    .iter()
+                    .take(MAX_LISTED_DUPLICATES)
+                    .map(|x| Failure::DuplicateContent { clip_id: x.clip_id.clone(), matched: x.matched.clone() })
+                    .map(|f| f.to_string())
+                    .collect();
+            }
             slot += 1;
         }
         decisions.push(d);
     }
-    Ok(Finalized { decisions, index_entries: entries, kept })
+    Ok(Finalized { decisions, index_entries: entries, fingerprint_entries, kept })
 }

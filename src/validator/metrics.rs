@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::interval::IntervalReport;
+use super::stages::source::REPEATED_INCONCLUSIVE_REMARK;
 
 /// A weight rule's name (`nexis_weights_rule_failures_total`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,6 +103,8 @@ label_enum!(
         Global => "global",
         /// Published by another miner in the same interval.
         CrossMiner => "cross_miner",
+        /// The same footage as an earlier clip under another claimed source.
+        DuplicateContent => "duplicate_content",
     }
 );
 
@@ -149,6 +152,8 @@ pub struct Metrics {
     pub llm_unavailable: Counter,
     /// Row checks left unavailable by trouble on the validator's side, by check name.
     pub unavailable_checks: Family<KindLabel, Counter>,
+    /// Inconclusive source checks of miners already inconclusive in several intervals.
+    pub source_inconclusive_repeated: Counter,
     /// `nexis_weights_committed_total`: timelocked weight commits accepted by the chain.
     pub weights_committed: Counter,
     /// `nexis_weights_revealed_total`: commits the watchdog saw revealed as committed.
@@ -190,6 +195,7 @@ impl Metrics {
             llm_judgements: Counter::default(),
             llm_unavailable: Counter::default(),
             unavailable_checks: Family::default(),
+            source_inconclusive_repeated: Counter::default(),
             weights_committed: Counter::default(),
             weights_revealed: Counter::default(),
             weights_reveal_missing: Counter::default(),
@@ -246,6 +252,11 @@ impl Metrics {
             "Row checks (semantic, category, source) left unavailable, never the miner's fault",
             m.unavailable_checks.clone(),
         );
+        registry.register(
+            "source_inconclusive_repeated",
+            "Source checks left inconclusive for miners already inconclusive in several recent intervals",
+            m.source_inconclusive_repeated.clone(),
+        );
         Self { registry: root, ..m }
     }
 
@@ -270,6 +281,8 @@ impl Metrics {
             for f in &d.failures {
                 self.failures.get_or_create(&CodeLabel { code: f.code() }).inc();
             }
+            let repeated = d.notes.check_remarks.iter().filter(|r| r.starts_with(REPEATED_INCONCLUSIVE_REMARK)).count();
+            self.source_inconclusive_repeated.inc_by(repeated as u64);
             for note in &d.notes.unavailable_checks {
                 let kind = note.split(':').next().unwrap_or_default().to_string();
                 self.unavailable_checks.get_or_create(&KindLabel { kind }).inc();
@@ -277,6 +290,7 @@ impl Metrics {
             let pruned = [
                 (PruneKind::Global, d.notes.global_overlap_pruned_count),
                 (PruneKind::CrossMiner, d.notes.cross_miner_overlap_pruned_count),
+                (PruneKind::DuplicateContent, d.notes.duplicate_content_pruned_count),
             ];
             for (kind, n) in pruned {
                 self.pruned.get_or_create(&PruneLabel { kind }).inc_by(n.unwrap_or(0));

@@ -1,6 +1,7 @@
 //! The per-package pipeline: fetch → admit → integrity → schema → hard checks → sample →
-//! assets → row checks, producing one [`Decision`]. The same code serves `nexis check` and
-//! the validator service; overlap pruning happens afterwards at interval level.
+//! assets → row checks, producing one [`Decision`], then the content fingerprints of an
+//! accepted package's rows. The same code serves `nexis check` and the validator service;
+//! overlap and near-duplicate pruning happen afterwards at interval level.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,10 +14,11 @@ use tracing::debug;
 use super::stages::assets::{EnvironmentError, RowAssets, verify_row};
 use super::stages::content::{ContentChecks, LlmUsage};
 use super::stages::row_checks::{RowCheck, RowCheckResult};
-use super::stages::{LoadFailure, admit, fetch, integrity, sample, schema};
+use super::stages::{LoadFailure, admit, fetch, fingerprint, integrity, sample, schema};
 use super::{PackageLimits, PackageRequest};
 use crate::dataset::LoadedDataset;
 use crate::media::MediaProbe;
+use crate::media::fingerprint::Fingerprint;
 use crate::model::{Decision, DecisionNotes, Failure, FailureList, IntervalManifest};
 use crate::spec::{DatasetSpec, SpecRegistry};
 use crate::storage::ObjectStore;
@@ -34,6 +36,8 @@ pub struct PackageOutcome {
     pub dataset: Option<LoadedDataset>,
     /// Model usage of this package's content checks.
     pub llm: LlmUsage,
+    /// Content fingerprints of an accepted package's rows, `(row, fingerprint)` by row.
+    pub fingerprints: Vec<(u32, Fingerprint)>,
 }
 
 /// What was learned about a package before a load-stage failure stopped its evaluation.
@@ -69,6 +73,7 @@ struct Evaluated {
     decision: Decision,
     dataset: LoadedDataset,
     llm: LlmUsage,
+    fingerprints: Vec<(u32, Fingerprint)>,
 }
 
 /// Validates packages with a fixed spec registry, media probe and limits.
@@ -80,6 +85,7 @@ pub struct PackageValidator {
     row_checks: Vec<Arc<dyn RowCheck>>,
     scratch: PathBuf,
     every_row: bool,
+    fingerprints: bool,
 }
 
 fn timed(stage: &'static str, started: Instant) {
@@ -89,13 +95,20 @@ fn timed(stage: &'static str, started: Instant) {
 impl PackageValidator {
     /// A validator writing temporary downloads under `scratch`.
     pub fn new(registry: SpecRegistry, probe: Arc<dyn MediaProbe>, limits: PackageLimits, scratch: PathBuf) -> Self {
-        Self { registry, probe, limits, row_checks: Vec::new(), scratch, every_row: false }
+        Self { registry, probe, limits, row_checks: Vec::new(), scratch, every_row: false, fingerprints: false }
     }
 
     /// Checks every row instead of the §9 sample (the miner's self-check before upload:
     /// a row the validators might sample must pass, so all of them are looked at).
     pub fn checking_every_row(mut self) -> Self {
         self.every_row = true;
+        self
+    }
+
+    /// Fingerprints the first frames of accepted packages, for near-duplicate pruning
+    /// ([`fingerprint::fingerprint_rows`]).
+    pub fn with_fingerprints(mut self, on: bool) -> Self {
+        self.fingerprints = on;
         self
     }
 
@@ -137,14 +150,14 @@ impl PackageValidator {
             .tempdir_in(&self.scratch)
             .map_err(|e| EnvironmentError(format!("cannot create a temporary directory: {e}")))?;
         match self.run(store, req, dir.path()).await {
-            Ok((Evaluated { decision, mut dataset, llm }, partial)) => {
+            Ok((Evaluated { decision, mut dataset, llm, fingerprints }, partial)) => {
                 // Only accepted packages take part in pruning: a rejected one's frame is
                 // freed now instead of living until the interval ends, and the memory
                 // budget of concurrent loads is given back either way.
                 dataset.release_budget();
                 let dataset = decision.accepted.then_some(dataset);
                 let Partial { manifest, submitted_at } = partial;
-                Ok(PackageOutcome { decision, manifest, submitted_at, dataset, llm })
+                Ok(PackageOutcome { decision, manifest, submitted_at, dataset, llm, fingerprints })
             }
             Err(Stop::Load { failure: LoadFailure { failure, mut notes }, partial }) => {
                 if let Some(m) = &partial.manifest {
@@ -152,7 +165,8 @@ impl PackageValidator {
                 }
                 let decision = Decision::load_failure(&req.miner_hotkey, req.interval_id(), failure, *notes);
                 let Partial { manifest, submitted_at } = *partial;
-                Ok(PackageOutcome { decision, manifest, submitted_at, dataset: None, llm: LlmUsage::default() })
+                let llm = LlmUsage::default();
+                Ok(PackageOutcome { decision, manifest, submitted_at, dataset: None, llm, fingerprints: Vec::new() })
             }
             Err(Stop::Environment(e)) => Err(e),
         }
@@ -214,15 +228,21 @@ impl PackageValidator {
         let t = Instant::now();
         let path = submission.dataset_path.clone();
         let sample = if self.every_row {
-            sample::all_rows(path, &loaded, spec).await?
+            sample::all_rows(path.clone(), &loaded, spec.clone()).await?
         } else {
-            sample::sample_rows(path, &loaded, spec, req, &self.limits).await?
+            sample::sample_rows(path.clone(), &loaded, spec.clone(), req, &self.limits).await?
         };
         timed("sample", t);
 
         let (checked, llm) = self.check_rows(store, req, dir, &sample).await?;
         let decision = decide(req, manifest, &loaded, &sample, failures, checked);
-        Ok(Evaluated { decision, dataset: loaded, llm })
+        let mut fingerprints = Vec::new();
+        if decision.accepted && self.fingerprints {
+            let t = Instant::now();
+            fingerprints = fingerprint::fingerprint_rows(store, req, path, &loaded, spec, &self.limits).await;
+            timed("fingerprint", t);
+        }
+        Ok(Evaluated { decision, dataset: loaded, llm, fingerprints })
     }
 
     /// Asset checks on every sampled row (the extra rows of §9 rev. 2 after the others),
@@ -253,7 +273,7 @@ impl PackageValidator {
                 let mut results = Vec::new();
                 if let Some(clip) = &assets.clip_path {
                     for check in &self.row_checks {
-                        results.push(check.check(row, position, clip).await);
+                        results.push(check.check(req, row, position, clip).await);
                     }
                 }
                 results

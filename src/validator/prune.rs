@@ -1,14 +1,19 @@
 //! Overlap pruning of one interval (protocol §10): rows that overlap the global index of
 //! already published clips are dropped first, then rows that overlap a row kept from a
-//! different miner of the same interval, earliest submitter first. Pruning removes rows
-//! from a miner's count; it never rejects a package.
+//! different miner of the same interval, earliest submitter first. Then near-duplicate
+//! footage: a kept row whose content fingerprint matches a published clip's, or a row
+//! kept from an earlier submitter of another miner this interval, is dropped too
+//! (`duplicate_content`), whatever source it claims. Pruning removes rows from a miner's
+//! count; it never rejects a package.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use crate::dataset::{DatasetError, DatasetFrame};
+use crate::index::fingerprints::{FingerprintEntry, nearest};
 use crate::index::overlap::{IndexError, OverlapIndex};
+use crate::media::fingerprint::Fingerprint;
 use crate::protocol::MIN_START_DISTANCE_SEC;
 
 /// Pruning failures (ours, not the miners').
@@ -31,6 +36,20 @@ pub struct PackageRows<'a> {
     pub submitted_at: Option<DateTime<Utc>>,
     /// Its loaded dataset.
     pub frame: &'a DatasetFrame,
+    /// Content fingerprints of its rows, `(row, fingerprint)`, ascending by row (rows
+    /// without one are absent).
+    pub fingerprints: &'a [(u32, Fingerprint)],
+}
+
+/// A row pruned as near-duplicate footage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The pruned row.
+    pub row: u32,
+    /// Its `clip_id`.
+    pub clip_id: String,
+    /// The `clip_id` of the earlier clip it matched.
+    pub matched: String,
 }
 
 /// Per package (same order as the input): rows pruned against the index, rows pruned
@@ -41,6 +60,8 @@ pub struct PruneOutcome {
     pub global_pruned: Vec<u64>,
     /// Rows pruned because an earlier submission of this interval holds them.
     pub cross_pruned: Vec<u64>,
+    /// Rows pruned as near-duplicate footage, by row.
+    pub duplicates: Vec<Vec<Duplicate>>,
     /// Row numbers kept, ascending.
     pub kept: Vec<Vec<u32>>,
 }
@@ -59,11 +80,17 @@ struct Candidate<'a> {
     clip_id: &'a str,
 }
 
-/// Prunes the interval's accepted packages against `index` and against each other.
-pub fn prune(packages: &[PackageRows<'_>], index: &OverlapIndex) -> Result<PruneOutcome, PruneError> {
+/// Prunes the interval's accepted packages against `index` and against each other, then
+/// drops near-duplicate footage against the `published` fingerprints and across miners.
+pub fn prune(
+    packages: &[PackageRows<'_>],
+    index: &OverlapIndex,
+    published: &[FingerprintEntry],
+) -> Result<PruneOutcome, PruneError> {
     let mut outcome = PruneOutcome {
         global_pruned: vec![0; packages.len()],
         cross_pruned: vec![0; packages.len()],
+        duplicates: vec![Vec::new(); packages.len()],
         kept: vec![Vec::new(); packages.len()],
     };
     // Arbitration order of packages: submission time (unknown last), then hotkey.
@@ -126,5 +153,48 @@ pub fn prune(packages: &[PackageRows<'_>], index: &OverlapIndex) -> Result<Prune
     for rows in &mut outcome.kept {
         rows.sort_unstable();
     }
+    prune_duplicates(packages, &order, published, &mut outcome)?;
     Ok(outcome)
+}
+
+/// Drops kept rows whose fingerprint matches a published clip, or a row kept by an
+/// earlier-ranked package of another miner, visiting packages in arbitration `order`.
+fn prune_duplicates(
+    packages: &[PackageRows<'_>],
+    order: &[usize],
+    published: &[FingerprintEntry],
+    outcome: &mut PruneOutcome,
+) -> Result<(), PruneError> {
+    // Fingerprints kept so far this interval, with the miner that kept them.
+    let mut taken: Vec<(FingerprintEntry, usize)> = Vec::new();
+    for &p in order {
+        let package = &packages[p];
+        let mut keep = Vec::with_capacity(outcome.kept[p].len());
+        let mut added = Vec::new();
+        for &row in &outcome.kept[p] {
+            let Ok(i) = package.fingerprints.binary_search_by_key(&row, |&(r, _)| r) else {
+                keep.push(row);
+                continue;
+            };
+            let fingerprint = package.fingerprints[i].1;
+            let earlier = nearest(published, fingerprint).map(|e| e.clip_id.clone()).or_else(|| {
+                taken
+                    .iter()
+                    .filter(|(e, q)| packages[*q].hotkey != package.hotkey && e.fingerprint.matches(fingerprint))
+                    .min_by_key(|(e, _)| e.fingerprint.distance(fingerprint))
+                    .map(|(e, _)| e.clip_id.clone())
+            });
+            let clip_id = package.frame.clip_id(row as usize)?.to_string();
+            match earlier {
+                Some(matched) => outcome.duplicates[p].push(Duplicate { row, clip_id, matched }),
+                None => {
+                    keep.push(row);
+                    added.push(FingerprintEntry { fingerprint, clip_id, miner_hotkey: package.hotkey.to_string() });
+                }
+            }
+        }
+        taken.extend(added.into_iter().map(|e| (e, p)));
+        outcome.kept[p] = keep;
+    }
+    Ok(())
 }

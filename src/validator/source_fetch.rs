@@ -4,7 +4,7 @@
 //! then `yt-dlp --download-sections` of just the clip's seconds plus a margin, at most
 //! 720p, video only, with a timeout and a size cap. The outcome says whether the source
 //! is there, missing for reasons on our side or YouTube's (unavailable), or reported by
-//! YouTube as not existing.
+//! YouTube as not existing, private or removed — asked twice before that is believed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -54,23 +54,40 @@ pub struct SourceMedia {
 /// Why no source could be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceMissing {
-    /// YouTube reports the video as not existing (or the URL names no video at all).
+    /// YouTube reports the video as not existing, private or removed, on two attempts (or
+    /// the URL names no video at all).
     NotFound(String),
-    /// Anything else: private, removed, geo-blocked, bot check, timeout, no yt-dlp, size
-    /// cap, I/O. Never the miner's fault.
+    /// Anything else: geo-blocked, age-gated, a bot check, a plain "Video unavailable",
+    /// timeout, no yt-dlp, size cap, I/O. Never the miner's fault.
     Unavailable(String),
 }
 
 /// Length of every YouTube video id.
 const YOUTUBE_ID_LEN: usize = 11;
 
-/// Messages of yt-dlp meaning YouTube has no such video (lower case).
-const NOT_FOUND_MARKERS: [&str; 3] = ["this video does not exist", "incomplete youtube id", "video id is invalid"];
+/// Messages of yt-dlp meaning YouTube positively has no public video of that id: it does
+/// not exist, is private, or was removed (lower case). Geo-blocks, age gates, bot checks
+/// and a bare "Video unavailable" are not among them.
+const NOT_FOUND_MARKERS: [&str; 8] = [
+    "this video does not exist",
+    "incomplete youtube id",
+    "video id is invalid",
+    "private video",
+    "this video is private",
+    "this video has been removed",
+    "account associated with this video has been terminated",
+    "removed for violating youtube's terms of service",
+];
 
-/// Whether yt-dlp's error text says the video does not exist at all.
+/// Messages that make a not-found marker unreliable (a block on our side, lower case).
+const NOT_OURS_MARKERS: [&str; 3] =
+    ["sign in to confirm", "not made this video available in your country", "http error 429"];
+
+/// Whether yt-dlp's error text positively says the video does not exist, is private or
+/// was removed.
 pub fn says_not_found(stderr: &str) -> bool {
     let lower = stderr.to_ascii_lowercase();
-    NOT_FOUND_MARKERS.iter().any(|m| lower.contains(m))
+    NOT_FOUND_MARKERS.iter().any(|m| lower.contains(m)) && !NOT_OURS_MARKERS.iter().any(|m| lower.contains(m))
 }
 
 /// The canonical watch URL of a video id.
@@ -143,7 +160,14 @@ impl SourceFetchSettings {
             let _ = std::fs::File::options().append(true).open(&cached).and_then(|f| f.set_modified(SystemTime::now()));
             return Ok(SourceMedia { path: cached, origin: start - from, from: "cache" });
         }
-        self.download(video_id, from, to, &cached).await?;
+        match self.download(video_id, from, to, &cached).await {
+            // YouTube saying "no such video" is believed only when it says so twice.
+            Err(SourceMissing::NotFound(first)) => {
+                info!(video_id, reason = %first, "YouTube reports the source missing; asking once more");
+                self.download(video_id, from, to, &cached).await?;
+            }
+            other => other?,
+        }
         self.evict(&cached);
         Ok(SourceMedia { path: cached, origin: start - from, from: "download" })
     }
@@ -229,7 +253,13 @@ mod tests {
     fn not_found_is_only_youtube_saying_so() {
         assert!(says_not_found("ERROR: [youtube] abc: This video does not exist."));
         assert!(says_not_found("ERROR: [youtube] abc: Incomplete YouTube ID abc."));
-        assert!(!says_not_found("ERROR: [youtube] abc: Private video. Sign in if you've been granted access"));
+        assert!(says_not_found("ERROR: [youtube] abc: Private video. Sign in if you've been granted access"));
+        assert!(says_not_found("ERROR: [youtube] abc: Video unavailable. This video has been removed by the uploader"));
+        assert!(says_not_found(
+            "ERROR: [youtube] abc: Video unavailable. This video is no longer available because the YouTube account associated with this video has been terminated."
+        ));
+        assert!(!says_not_found("ERROR: [youtube] abc: Video unavailable"));
+        assert!(!says_not_found("ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate"));
         assert!(!says_not_found("ERROR: [youtube] abc: Sign in to confirm you're not a bot"));
         assert!(!says_not_found(
             "ERROR: [youtube] abc: Video unavailable. The uploader has not made this video available in your country"

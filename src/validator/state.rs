@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use crate::chain::weights::ScoredDecision;
+use crate::index::fingerprints::{FingerprintEntry, FingerprintIndex};
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
 
@@ -128,6 +129,9 @@ pub struct IntervalRecord {
     pub decisions: Vec<Decision>,
     /// Kept rows of accepted miners: `(canonical key, start seconds)`.
     pub index_entries: Vec<(String, f64)>,
+    /// Content fingerprints of the kept rows (near-duplicate footage, beside the overlap
+    /// entries).
+    pub fingerprint_entries: Vec<FingerprintEntry>,
     /// Owner mode: the interval's bundles still to publish, as `(key, value)` entries of
     /// the owner-pending tree, written in the same transaction as the interval so a stop
     /// right after recording never loses them.
@@ -226,6 +230,9 @@ impl ValidatorState {
         for (key, start) in &record.index_entries {
             OverlapIndex::insert_into(&mut batch, key, *start);
         }
+        for entry in &record.fingerprint_entries {
+            FingerprintIndex::insert_into(&mut batch, entry);
+        }
         self.prune_decisions(&mut batch, record.interval_id)?;
         batch.insert(LAST_FINISHED, &record.interval_id.to_be_bytes());
         if record.pending_bundles.is_empty() {
@@ -321,7 +328,7 @@ mod tests {
     fn record(interval_id: u64, failures: usize) -> IntervalRecord {
         let list: Vec<Failure> = (0..failures).map(|i| Failure::ShortCaption { clip_id: format!("{i:064}") }).collect();
         let d = Decision::evaluated("miner", interval_id, list, 0, 0, DecisionNotes::default());
-        IntervalRecord { interval_id, decisions: vec![d], index_entries: Vec::new(), pending_bundles: Vec::new() }
+        IntervalRecord { interval_id, decisions: vec![d], ..Default::default() }
     }
 
     #[test]

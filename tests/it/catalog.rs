@@ -94,6 +94,9 @@ async fn the_sync_writes_an_idempotent_catalog_of_copied_rows_only() {
             );
             assert_eq!((row.clip_sha256.clone(), row.first_frame_sha256.clone()), (sha(&clip), sha(&frame)));
             assert_eq!((row.clip_bytes, row.image_bytes), (clip.len() as u64, frame.len() as u64));
+            let fingerprint = nexis::media::fingerprint::fingerprint_jpeg(&frame).map(|f| f.to_string());
+            assert!(fingerprint.is_some(), "the golden first frames have structure");
+            assert_eq!(row.content_fingerprint, fingerprint, "the catalog carries the first image's fingerprint");
             assert_eq!(
                 (row.source_video_id.as_str(), row.source_video_url.as_str()),
                 (rec.source_video_id.as_str(), rec.source_video_url.as_str())
@@ -195,6 +198,9 @@ async fn dataset_stats_and_query_read_the_bucket_and_a_local_copy() {
     let png = tmp.join("stats.png");
     let stats = run_ok(dataset_command(tmp, &endpoint, &["stats", "--plot", png.to_str().expect("utf-8")]));
     assert!(stats.contains("rows            24"), "{stats}");
+    // Both miners published the same golden footage: the catalog's fingerprints cluster it.
+    assert!(stats.contains("24 rows fingerprinted, within 12 bits)"), "{stats}");
+    assert!(stats.contains("near-duplicate clusters  ") && !stats.contains("near-duplicate clusters  0 "), "{stats}");
     let hours: f64 = rows.iter().filter_map(|r| r.duration_sec).sum::<f64>() / 3600.0;
     assert!(stats.contains(&format!("hours of video  {hours:.2}")), "{stats}");
     for (interval, n) in [(50, 12), (100, 12)] {
@@ -381,7 +387,8 @@ async fn pyarrow_and_webdataset_read_what_we_wrote() {
     ] {
         assert_eq!(types.get(name).map(String::as_str), Some(ty), "{name}: {types:?}");
     }
-    assert_eq!(types.len(), 23, "22 columns and the partition: {types:?}");
+    assert_eq!(types.get("content_fingerprint").map(String::as_str), Some("string"), "{types:?}");
+    assert_eq!(types.len(), 24, "23 columns and the partition: {types:?}");
     let py_rows = seen["rows"].as_array().expect("rows");
     assert_eq!(py_rows.len(), rows.len());
     for (py, r) in py_rows.iter().zip(&rows) {

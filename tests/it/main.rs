@@ -32,6 +32,7 @@ mod llm_client;
 mod mine;
 mod mine_self_check;
 mod owner_abuse;
+mod near_duplicate;
 mod owner_publish;
 mod owner_sync;
 mod probe_parity;

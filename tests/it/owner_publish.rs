@@ -319,12 +319,7 @@ async fn a_dataset_changed_after_validation_is_not_published() {
         rows: vec![0, 2, 5],
     };
     let report = |k| nexis::validator::interval::IntervalReport {
-        record: nexis::validator::state::IntervalRecord {
-            interval_id: 0,
-            decisions: vec![],
-            index_entries: vec![],
-            pending_bundles: vec![],
-        },
+        record: nexis::validator::state::IntervalRecord { interval_id: 0, decisions: vec![], ..Default::default() },
         kept: vec![k],
         ..Default::default()
     };
@@ -364,12 +359,7 @@ async fn a_bundle_that_failed_is_retried_after_the_next_interval_and_then_given_
         rows: vec![1, 3],
     };
     let report = |interval_id, kept| nexis::validator::interval::IntervalReport {
-        record: nexis::validator::state::IntervalRecord {
-            interval_id,
-            decisions: vec![],
-            index_entries: vec![],
-            pending_bundles: vec![],
-        },
+        record: nexis::validator::state::IntervalRecord { interval_id, decisions: vec![], ..Default::default() },
         kept,
         ..Default::default()
     };

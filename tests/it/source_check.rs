@@ -9,18 +9,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nexis::dataset::SampledRow;
-use nexis::media::compare::{Comparison, Geometry, SAMPLE_FPS, Verdict, compare, grey_frames};
+use nexis::media::compare::{Comparison, Geometry, InstantClass, SAMPLE_FPS, Verdict, compare, grey_frames};
 use nexis::media::ffmpeg::run_ffmpeg;
+use nexis::media::instants::{instant_seed, plan_instants};
 use nexis::media::{Ffprobe, MediaProbe};
 use nexis::miner::clipper::Clipper;
 use nexis::miner::sources::Source;
 use nexis::validator::source_fetch::SourceFetchSettings;
 use nexis::validator::stages::row_checks::{RowCheck, RowCheckResult};
 use nexis::validator::stages::source::{SourceCheck, SourceStats};
+use nexis::validator::{IntervalTerms, PackageRequest};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const ID_A: &str = "srcAAAAAAAA";
 const START: f64 = 5.0;
+/// The deadline block hash of the test interval (the randomness the instants are drawn
+/// from) and the validator's hotkey.
+const BLOCK_HASH: &str = "5eed000000000000000000000000000000000000000000000000000000000001";
+const VALIDATOR: &str = "5ValidatorHotkey";
+
+/// The request of `miner`'s package in `interval` under the test terms.
+fn request(miner: &str, interval: u64) -> PackageRequest {
+    let terms = IntervalTerms {
+        interval_id: interval,
+        validator_hotkey: Some(VALIDATOR.into()),
+        interval_seed: format!("{interval:064x}"),
+        expected_category: None,
+        enabled_specs: vec!["video_v1".into()],
+        upload_deadline: None,
+        extra_sample_seed: Some(BLOCK_HASH.into()),
+    };
+    PackageRequest::new(miner, Arc::new(terms))
+}
+
+/// The instants the stage compares for `clip_id` under the test terms.
+fn instants_of(clip_id: &str, samples: usize) -> Vec<usize> {
+    plan_instants(&instant_seed(BLOCK_HASH, Some(VALIDATOR), clip_id), samples)
+}
 
 async fn ffmpeg(args: &[&str]) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -30,9 +55,14 @@ async fn ffmpeg(args: &[&str]) {
 /// A 12-second moving source: a lavfi generator scrolling sideways (global motion, so
 /// two seconds apart look different), H.264 with a normal GOP.
 async fn moving_source(path: &Path, generator: &str, width: u32, height: u32) {
+    scrolling_source(path, generator, width, height, "h=0.004:v=0.001").await;
+}
+
+/// A 12-second source of `generator` scrolling by `scroll` (the `scroll` filter's options).
+async fn scrolling_source(path: &Path, generator: &str, width: u32, height: u32, scroll: &str) {
     let input = format!("{generator}=size={width}x{height}:rate=30");
     let (w, h) = (width.to_string(), height.to_string());
-    let filter = format!("scroll=h=0.004:v=0.001,scale={w}:{h},setsar=1");
+    let filter = format!("scroll={scroll},scale={w}:{h},setsar=1");
     ffmpeg(&[
         "-f",
         "lavfi",
@@ -126,24 +156,74 @@ fn check_with(fetch: SourceFetchSettings, hard: bool) -> SourceCheck {
     }
 }
 
-/// The raw comparison of `clip` with the mirror file of the source, as the stage does it.
+/// The raw comparison of `clip` with the mirror file of the source, as the stage does it
+/// (the instants the stage draws for `clip0` under the test terms).
 async fn measure(clip: &Path, source: &Path, start: f64) -> Comparison {
     let c = grey_frames(clip, 0.0, 5.0, Geometry::Clip, TIMEOUT).await.expect("clip frames");
-    let seek = start - 0.6;
-    let s = grey_frames(source, seek, 6.2, Geometry::FitToClip, TIMEOUT).await.expect("source frames");
-    compare(&c, &s, ((start - seek) * SAMPLE_FPS).round() as i64)
+    let seek = (start - 0.7).max(0.0);
+    let s = grey_frames(source, seek, 6.4, Geometry::FitToClip, TIMEOUT).await.expect("source frames");
+    compare(&c, &s, ((start - seek) * SAMPLE_FPS).round() as i64, &instants_of("clip0", c.len()))
 }
 
+/// One line of the margins table: verdict, offset, and the ranges of every measure over
+/// the informative instants.
 fn report(label: &str, c: &Comparison) {
-    let mads: Vec<String> = c.instants.iter().map(|s| format!("{:.2}", s.mad)).collect();
-    let ssims: Vec<String> = c.instants.iter().map(|s| format!("{:.3}", s.ssim)).collect();
+    let judged: Vec<_> = c.instants.iter().filter(|s| s.informative()).collect();
+    let range = |f: &dyn Fn(&nexis::media::compare::InstantScore) -> f64| {
+        let lo = judged.iter().map(|s| f(s)).fold(f64::INFINITY, f64::min);
+        let hi = judged.iter().map(|s| f(s)).fold(f64::NEG_INFINITY, f64::max);
+        format!("{lo:.2}–{hi:.2}")
+    };
+    let classes: Vec<String> = c.instants.iter().map(|s| format!("{:?}", s.class)).collect();
     println!(
-        "{label:<34} {:?} offset {:+} MAD [{}] SSIM [{}]",
+        "| {label} | {:?} | {}/{} | {} | {} | {} | {} | {} | offset {:+} [{}]",
         c.verdict,
+        judged.len(),
+        c.instants.len(),
+        range(&|s| s.mad),
+        range(&|s| s.ssim),
+        range(&|s| s.correlation),
+        range(&|s| s.contrast),
+        range(&|s| s.detail),
         c.offset_frames,
-        mads.join(" "),
-        ssims.join(" ")
+        classes.join(" ")
     );
+}
+
+/// Re-encodes `input` through the video filter `vf` (CRF 23, ultrafast).
+async fn filtered(input: &Path, output: &Path, vf: &str) -> PathBuf {
+    reencode(input, output, vf, "23", "ultrafast").await;
+    output.to_path_buf()
+}
+
+/// `base` with `top` shown over it while `when` (an ffmpeg expression of `t`) holds.
+async fn overlay_when(base: &Path, top: &Path, when: &str, output: &Path) -> PathBuf {
+    let graph = format!("[0:v][1:v]overlay=enable='{when}',format=yuv420p[v]");
+    ffmpeg(&[
+        "-i",
+        &base.display().to_string(),
+        "-i",
+        &top.display().to_string(),
+        "-filter_complex",
+        &graph,
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "23",
+        "-an",
+        &output.display().to_string(),
+    ])
+    .await;
+    output.to_path_buf()
+}
+
+/// An ffmpeg condition true within `half` seconds of any of `times`.
+fn near(times: &[f64], half: f64) -> String {
+    times.iter().map(|t| format!("between(t,{:.2},{:.2})", t - half, t + half)).collect::<Vec<_>>().join("+")
 }
 
 struct Fixture {
@@ -168,7 +248,7 @@ impl Fixture {
 
     async fn run(&self, clip: &Path, video_id: &str, start: f64) -> RowCheckResult {
         let check = check_with(settings(self.tmp.path(), Some(&self.mirror), Path::new("/nonexistent/yt-dlp")), false);
-        check.check(&row("clip0", video_id, start), 0, clip).await
+        check.check(&request("miner", 1), &row("clip0", video_id, start), 0, clip).await
     }
 }
 
@@ -193,6 +273,8 @@ async fn honest_clips_and_reencodes_pass() {
     // The validator's copy of the source may be another rendition: 854x480 at CRF 30.
     let low = fx.path("low480.mp4");
     reencode(&fx.source_a, &low, "scale=854:480:flags=bicubic", "30", "veryfast").await;
+    // The miner may have downloaded that 480p rendition and cut (upscaled) from it.
+    clips.push(("cut_from_480p_copy".into(), miner_cut(&low, ID_A, START, &fx.path("from480")).await));
     for (name, clip) in &clips {
         report(&format!("honest {name}"), &measure(clip, &fx.source_a, START).await);
         report(&format!("honest {name} vs 480p source"), &measure(clip, &low, START).await);
@@ -205,6 +287,39 @@ async fn honest_clips_and_reencodes_pass() {
 }
 
 #[tokio::test]
+async fn honest_slow_pans_near_stills_and_scene_cuts_pass() {
+    let fx = Fixture::new().await;
+    let cases = [
+        ("slow pan", "srcPANAAAAA", "testsrc2", "h=0.0005"),
+        ("near-still shot", "srcSTILLAAA", "testsrc2", "h=0.00005"),
+        ("scene cut inside the clip", "srcCUTAAAAA", "cut", "h=0.004:v=0.001"),
+    ];
+    for (name, id, generator, scroll) in cases {
+        let source = fx.mirror.join(format!("{id}.mp4"));
+        if generator == "cut" {
+            // testsrc2 until 7.52 s, then another picture: a hard cut 2.52 s into the clip.
+            let (a, b) = (fx.path("cut_a.mp4"), fx.path("cut_b.mp4"));
+            scrolling_source(&a, "testsrc2", 1280, 720, scroll).await;
+            scrolling_source(&b, "mandelbrot", 1280, 720, scroll).await;
+            overlay_when(&a, &b, "gte(t,7.52)", &source).await;
+        } else {
+            scrolling_source(&source, generator, 1280, 720, scroll).await;
+        }
+        let clip = miner_cut(&source, id, START, &fx.path(id)).await;
+        let crf35 = fx.path(&format!("{id}_crf35.mp4"));
+        reencode(&clip, &crf35, "scale=640:360:flags=lanczos,scale=1280:720:flags=bicubic", "35", "ultrafast").await;
+        for (variant, clip) in [("cut", &clip), ("CRF 35 re-encode", &crf35)] {
+            report(&format!("honest {name}, {variant}"), &measure(clip, &source, START).await);
+            let result = fx.run(clip, id, START).await;
+            assert!(result.failures.is_empty() && result.remarks.is_empty(), "{name} {variant}: {:?}", result.remarks);
+        }
+    }
+}
+
+/// The old public instants (before the instants were drawn per clip).
+const OLD_INSTANTS: [f64; 5] = [0.1, 1.2, 2.5, 3.7, 4.8];
+
+#[tokio::test]
 async fn fabricated_clips_fail_with_source_frame_mismatch() {
     let fx = Fixture::new().await;
     let other = fx.path("other.mp4");
@@ -212,20 +327,71 @@ async fn fabricated_clips_fail_with_source_frame_mismatch() {
     let sibling = fx.path("sibling.mp4");
     moving_source(&sibling, "testsrc", 1280, 720).await;
     let honest = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
-    let mirrored = fx.path("mirrored.mp4");
-    reencode(&honest, &mirrored, "hflip", "23", "veryfast").await;
+    let other_clip = miner_cut(&other, "srcBBBBBBBB", START, &fx.path("b")).await;
+    // Real footage only around instants a miner might guess: the old public ones, or the
+    // ones the validator would draw for a block hash other than the real one.
+    let guessed: Vec<f64> = plan_instants(&instant_seed("guessed-hash", Some(VALIDATOR), "clip0"), 50)
+        .into_iter()
+        .map(|i| i as f64 / SAMPLE_FPS)
+        .collect();
     let fabricated = [
-        ("other source (mandelbrot)", miner_cut(&other, "srcBBBBBBBB", START, &fx.path("b")).await),
-        ("other source (testsrc)", miner_cut(&sibling, "srcCCCCCCCC", START, &fx.path("c")).await),
-        ("shift +2 s", miner_cut(&fx.source_a, ID_A, START + 2.0, &fx.path("later")).await),
-        ("shift -2 s", miner_cut(&fx.source_a, ID_A, START - 2.0, &fx.path("earlier")).await),
-        ("mirrored", mirrored),
+        ("another video (mandelbrot)", other_clip.clone()),
+        ("another video (testsrc)", miner_cut(&sibling, "srcCCCCCCCC", START, &fx.path("c")).await),
+        ("shift +2 s", miner_cut(&fx.source_a, ID_A, START + 2.0, &fx.path("later2")).await),
+        ("shift -2 s", miner_cut(&fx.source_a, ID_A, START - 2.0, &fx.path("earlier2")).await),
+        ("shift +1 s", miner_cut(&fx.source_a, ID_A, START + 1.0, &fx.path("later1")).await),
+        ("shift -1 s", miner_cut(&fx.source_a, ID_A, START - 1.0, &fx.path("earlier1")).await),
+        ("mirrored", filtered(&honest, &fx.path("mirrored.mp4"), "hflip").await),
+        (
+            "real for 52 %, then another video",
+            overlay_when(&other_clip, &honest, "lt(t,2.6)", &fx.path("splice.mp4")).await,
+        ),
+        (
+            "another video in the last 0.2 s",
+            overlay_when(&honest, &other_clip, "gte(t,4.8)", &fx.path("tail.mp4")).await,
+        ),
+        (
+            "real only 0.3 s around 3 old instants",
+            overlay_when(&other_clip, &honest, &near(&OLD_INSTANTS[1..4], 0.15), &fx.path("near3.mp4")).await,
+        ),
+        (
+            "real only 0.2 s around all 5 old instants",
+            overlay_when(&other_clip, &honest, &near(&OLD_INSTANTS, 0.1), &fx.path("near5.mp4")).await,
+        ),
+        (
+            "real only 0.3 s around guessed instants",
+            overlay_when(&other_clip, &honest, &near(&guessed, 0.15), &fx.path("guessed.mp4")).await,
+        ),
+        ("black", filtered(&honest, &fx.path("black.mp4"), "drawbox=c=black:t=fill").await),
+        ("another video, contrast 0.04", filtered(&other_clip, &fx.path("flat.mp4"), "eq=contrast=0.04").await),
+        ("40 % inset", filtered(&honest, &fx.path("inset40.mp4"), "scale=512:288,pad=1280:720:384:216").await),
+        ("10 % inset", filtered(&honest, &fx.path("inset10.mp4"), "scale=128:72,pad=1280:720:576:324").await),
     ];
     for (name, clip) in &fabricated {
         report(&format!("fabricated {name}"), &measure(clip, &fx.source_a, START).await);
         let result = fx.run(clip, ID_A, START).await;
         assert_eq!(codes(&result), vec!["source_frame_mismatch:clip0"], "{name}: {:?}", result.remarks);
         assert!(result.unavailable.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn degraded_copies_fail_with_source_frame_degraded() {
+    let fx = Fixture::new().await;
+    let honest = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
+    let degraded = [
+        ("blur 20", "boxblur=20"),
+        ("blur 40", "boxblur=40"),
+        ("real footage, contrast 0.04", "eq=contrast=0.04"),
+        ("real footage, contrast 0.3", "eq=contrast=0.3"),
+    ];
+    for (name, vf) in degraded {
+        let clip = filtered(&honest, &fx.path(&format!("{}.mp4", name.replace([' ', ','], "_"))), vf).await;
+        let measured = measure(&clip, &fx.source_a, START).await;
+        report(&format!("degraded {name}"), &measured);
+        assert!(measured.instants.iter().any(|s| s.class == InstantClass::Degraded), "{name}");
+        let result = fx.run(&clip, ID_A, START).await;
+        assert_eq!(codes(&result), vec!["source_frame_degraded:clip0"], "{name}: {:?}", result.remarks);
     }
 }
 
@@ -298,7 +464,7 @@ async fn yt_dlp_fetches_only_the_section_with_the_operator_options_and_caches_it
     fetch.cookies_file = Some(PathBuf::from("/etc/nexis/cookies.txt"));
     fetch.proxy = Some("socks5://127.0.0.1:1080".into());
     let check = check_with(fetch.clone(), false);
-    let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+    let result = check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &clip).await;
     assert!(result.failures.is_empty() && result.unavailable.is_empty(), "{result:?}");
     assert_eq!(check.stats.take().matched, 1);
     let args = recorded_args(&script);
@@ -313,13 +479,16 @@ async fn yt_dlp_fetches_only_the_section_with_the_operator_options_and_caches_it
 
     // A second check of the same (video, start) uses the cache, not yt-dlp.
     std::fs::remove_file(script.with_file_name("args.txt")).expect("rm");
-    let again = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+    let again = check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &clip).await;
     assert!(again.failures.is_empty() && again.unavailable.is_empty(), "{again:?}");
     assert!(recorded_args(&script).is_empty(), "yt-dlp must not run again");
 
     // The same section served for a clip cut 2 s later is a mismatch.
     let later = miner_cut(&fx.source_a, ID_A, START + 2.0, &fx.path("later")).await;
-    assert_eq!(codes(&check.check(&row("clip0", ID_A, START), 0, &later).await), vec!["source_frame_mismatch:clip0"]);
+    assert_eq!(
+        codes(&check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &later).await),
+        vec!["source_frame_mismatch:clip0"]
+    );
 }
 
 #[tokio::test]
@@ -329,7 +498,12 @@ async fn a_source_that_cannot_be_fetched_never_fails_the_miner() {
     let bin = fx.path("bin");
     let cases = [
         ("bot check", "echo \"ERROR: [youtube] x: Sign in to confirm you're not a bot\" >&2\nexit 1", "yt-dlp failed"),
-        ("private", "echo 'ERROR: [youtube] x: Video unavailable. This video is private' >&2\nexit 1", "yt-dlp failed"),
+        (
+            "geo-blocked",
+            "echo 'ERROR: [youtube] x: Video unavailable. The uploader has not made this video available in your country' >&2\nexit 1",
+            "yt-dlp failed",
+        ),
+        ("plain video unavailable", "echo 'ERROR: [youtube] x: Video unavailable' >&2\nexit 1", "yt-dlp failed"),
         ("hangs", "exec sleep 60", "timed out"),
         ("no file", "exit 0", "wrote no file"),
         ("too large", "head -c 3000000 /dev/zero > \"$OUT.part\"\nexec sleep 60", "size cap"),
@@ -340,7 +514,7 @@ async fn a_source_that_cannot_be_fetched_never_fails_the_miner() {
         fetch.timeout = Duration::from_secs(2);
         fetch.max_section_bytes = 1 << 20;
         let check = check_with(fetch, true);
-        let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+        let result = check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &clip).await;
         assert!(result.failures.is_empty(), "{name}: {:?}", codes(&result));
         assert_eq!(result.unavailable.len(), 1, "{name}: {result:?}");
         assert!(
@@ -352,30 +526,106 @@ async fn a_source_that_cannot_be_fetched_never_fails_the_miner() {
     }
     // No yt-dlp at all.
     let check = check_with(settings(&fx.path("none"), None, Path::new("/nonexistent/yt-dlp")), true);
-    let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
+    let result = check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &clip).await;
     assert!(result.failures.is_empty() && result.unavailable[0].contains("not found"), "{result:?}");
 }
 
 #[tokio::test]
-async fn a_video_youtube_says_does_not_exist_is_soft_unless_configured_hard() {
+async fn a_video_youtube_says_twice_is_missing_fails_unless_configured_soft() {
     let fx = Fixture::new().await;
     let clip = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
-    let script = fake_yt_dlp(
-        &fx.path("bin"),
-        "echo 'ERROR: [youtube] srcAAAAAAAA: Incomplete YouTube ID srcAAAAAAAA. URL looks truncated.' >&2\nexit 1",
-    );
-    for hard in [false, true] {
-        let check = check_with(settings(&fx.path(&format!("w{hard}")), None, &script), hard);
-        let result = check.check(&row("clip0", ID_A, START), 0, &clip).await;
-        let want: Vec<String> = if hard { vec!["source_unavailable:clip0".into()] } else { Vec::new() };
-        assert_eq!(codes(&result), want, "hard = {hard}");
-        assert!(result.remarks.iter().any(|r| r.starts_with("source_unavailable:clip0: ")), "{:?}", result.remarks);
-        assert!(result.unavailable.is_empty());
-        assert_eq!(check.stats.take().not_found, 1);
+    let answers = [
+        ("does not exist", "Incomplete YouTube ID srcAAAAAAAA. URL looks truncated."),
+        ("private", "Private video. Sign in if you've been granted access to this video"),
+        ("removed", "Video unavailable. This video has been removed by the uploader"),
+    ];
+    for (i, (name, answer)) in answers.into_iter().enumerate() {
+        // Counts its runs in `runs` beside it.
+        let body = format!(
+            "echo run >> \"$(dirname \"$0\")/runs\"\necho \"ERROR: [youtube] srcAAAAAAAA: {answer}\" >&2\nexit 1"
+        );
+        let script = fake_yt_dlp(&fx.path(&format!("bin{i}")), &body);
+        for hard in [false, true] {
+            let check = check_with(settings(&fx.path(&format!("w{i}{hard}")), None, &script), hard);
+            let result = check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &clip).await;
+            let want: Vec<String> = if hard { vec!["source_unavailable:clip0".into()] } else { Vec::new() };
+            assert_eq!(codes(&result), want, "{name}, hard = {hard}");
+            assert!(result.remarks.iter().any(|r| r.starts_with("source_unavailable:clip0: ")), "{:?}", result.remarks);
+            assert!(result.unavailable.is_empty(), "{name}");
+            assert_eq!(check.stats.take().not_found, 1);
+        }
+        let runs = std::fs::read_to_string(script.with_file_name("runs")).unwrap_or_default();
+        assert_eq!(runs.lines().count(), 4, "{name}: asked twice per check");
     }
     // Rows past the configured maximum are not checked at all.
+    let script = fake_yt_dlp(&fx.path("skip_bin"), "exit 1");
     let check = check_with(settings(&fx.path("skip"), None, &script), true);
-    assert_eq!(check.check(&row("clip0", ID_A, START), 3, &clip).await, RowCheckResult::default());
+    assert_eq!(
+        check.check(&request("miner", 1), &row("clip0", ID_A, START), 3, &clip).await,
+        RowCheckResult::default()
+    );
+}
+
+#[tokio::test]
+async fn a_missing_answer_that_does_not_repeat_is_not_believed() {
+    let fx = Fixture::new().await;
+    let clip = miner_cut(&fx.source_a, ID_A, START, &fx.path("cut")).await;
+    // The first run says "private", the second serves the section `*4-11`.
+    let section = fx.path("section.mp4");
+    let source = fx.source_a.display().to_string();
+    let cut = ["-ss", "4", "-i", &source, "-t", "7", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"];
+    ffmpeg(&[&cut[..], &[section.to_str().expect("utf-8 path")]].concat()).await;
+    let body = format!(
+        "if [ -f \"$(dirname \"$0\")/ran\" ]; then cp '{}' \"$OUT\"; exit 0; fi\ntouch \"$(dirname \"$0\")/ran\"\necho 'ERROR: [youtube] x: Private video' >&2\nexit 1",
+        section.display()
+    );
+    let script = fake_yt_dlp(&fx.path("bin"), &body);
+    let check = check_with(settings(&fx.path("w"), None, &script), true);
+    let result = check.check(&request("miner", 1), &row("clip0", ID_A, START), 0, &clip).await;
+    assert!(result.failures.is_empty() && result.unavailable.is_empty(), "{result:?}");
+    let stats = check.stats.take();
+    assert_eq!((stats.not_found, stats.matched), (0, 1), "{stats:?}");
+}
+
+#[tokio::test]
+async fn repeatedly_inconclusive_miners_are_named_in_the_notes() {
+    let fx = Fixture::new().await;
+    // A source without structure (a flat grey field) cannot vouch for any clip.
+    let id = "srcGREYAAAA";
+    let source = fx.mirror.join(format!("{id}.mp4"));
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:size=1280x720:rate=30",
+        "-t",
+        "12",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        &source.display().to_string(),
+    ])
+    .await;
+    let clip = miner_cut(&source, id, START, &fx.path("grey")).await;
+    let check = check_with(settings(fx.tmp.path(), Some(&fx.mirror), Path::new("/nonexistent/yt-dlp")), true);
+    let repeated =
+        |r: &RowCheckResult| r.remarks.iter().filter(|m| m.starts_with("source_inconclusive_repeated:")).count();
+    for interval in [1, 2] {
+        let result = check.check(&request("miner", interval), &row("clip0", id, START), 0, &clip).await;
+        assert!(result.failures.is_empty(), "{result:?}");
+        assert!(result.remarks.iter().any(|m| m.contains("inconclusive")), "{result:?}");
+        assert_eq!(repeated(&result), 0, "interval {interval}: not repeated yet");
+    }
+    // Another miner's inconclusive clip does not count for this one.
+    let other = check.check(&request("other", 3), &row("clip0", id, START), 0, &clip).await;
+    assert_eq!(repeated(&other), 0);
+    let third = check.check(&request("miner", 3), &row("clip0", id, START), 0, &clip).await;
+    assert_eq!(repeated(&third), 1, "{:?}", third.remarks);
+    let stats = check.stats.take();
+    assert_eq!((stats.inconclusive, stats.repeated_inconclusive), (4, 1), "{stats:?}");
 }
 
 // ------------------------------------------------------------ pipeline, CLI and sidecar

@@ -19,6 +19,7 @@ use crate::media::ffmpeg::frames_at;
 use crate::model::Decision;
 use crate::model::Failure;
 use crate::protocol::CLIP_DURATION_SEC;
+use crate::validator::PackageRequest;
 use crate::validator::budget::dependency_wait;
 
 /// Evenly spread frames the semantic check sees besides the first frame.
@@ -123,7 +124,7 @@ impl ContentChecks {
 
 #[async_trait]
 impl RowCheck for ContentChecks {
-    async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult {
+    async fn check(&self, _req: &PackageRequest, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult {
         let mut out = RowCheckResult::default();
         let semantic = self.semantic.as_ref().filter(|_| position < self.semantic_max_samples);
         let category = self.category.as_ref().filter(|_| position < self.category_max_samples);

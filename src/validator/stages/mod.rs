@@ -5,6 +5,7 @@ pub mod admit;
 pub mod assets;
 pub mod content;
 pub mod fetch;
+pub mod fingerprint;
 pub mod integrity;
 pub mod row_checks;
 pub mod sample;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::dataset::SampledRow;
 use crate::model::Failure;
+use crate::validator::PackageRequest;
 
 /// What a row check concluded.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,9 +28,9 @@ pub struct RowCheckResult {
 /// A check over one sampled row whose clip was fetched and verified.
 #[async_trait]
 pub trait RowCheck: Send + Sync {
-    /// Checks the row; `position` is its place among the package's sampled rows (0-based),
-    /// so a check can cap how many rows of one package it looks at.
-    async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult;
+    /// Checks the row of `req`'s package; `position` is its place among the package's
+    /// sampled rows (0-based), so a check can cap how many rows of one package it looks at.
+    async fn check(&self, req: &PackageRequest, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult;
 }
 
 /// Model usage of content checks: of one row, one package, or summed over an interval.

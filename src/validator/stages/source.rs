@@ -1,14 +1,17 @@
 //! The source stage: for the first sampled rows whose clip passed the asset checks, fetch
-//! the claimed source around the claimed start and compare frames
-//! ([`crate::media::compare`]). A confident mismatch fails the row
-//! (`source_frame_mismatch:{clip_id}`); a source we cannot fetch makes the check
-//! *unavailable* (never the miner's fault), except a video YouTube reports as not
-//! existing: `source_unavailable:{clip_id}`, a remark by default, a failure when
-//! configured hard.
+//! the claimed source around the claimed start and compare frames at instants drawn per
+//! clip ([`crate::media::compare`], [`crate::media::instants`]). A confident mismatch
+//! fails the row (`source_frame_mismatch:{clip_id}`), a degraded copy too
+//! (`source_frame_degraded:{clip_id}`); a source we cannot fetch makes the check
+//! *unavailable* (never the miner's fault), except a video YouTube reports twice as not
+//! existing, private or removed: `source_unavailable:{clip_id}`, a failure unless
+//! configured soft. Miners whose clips stay inconclusive in several intervals are named
+//! in a remark (`source_inconclusive_repeated:`) and counted.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,16 +20,27 @@ use tracing::{debug, info, warn};
 use super::row_checks::{RowCheck, RowCheckResult};
 use crate::dataset::SampledRow;
 use crate::media::compare::{Geometry, SAMPLE_FPS, Verdict, compare, grey_frames};
+use crate::media::instants::{instant_seed, plan_instants};
 use crate::miner::sources::video_id;
 use crate::model::Failure;
 use crate::protocol::CLIP_DURATION_SEC;
+use crate::validator::PackageRequest;
 use crate::validator::budget::dependency_wait;
 use crate::validator::source_fetch::{SourceFetchSettings, SourceMissing};
 
 /// Rows per package checked when `NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS` is unset.
 pub const DEFAULT_MAX_ROWS: usize = 3;
 /// Source seconds decoded before and after the clip's span (covers the offset search).
-const DECODE_MARGIN_SEC: f64 = 0.6;
+const DECODE_MARGIN_SEC: f64 = 0.7;
+/// Distinct intervals with an inconclusive clip that make a miner "repeatedly
+/// inconclusive".
+pub const INCONCLUSIVE_REPEAT_INTERVALS: usize = 3;
+/// Most recent intervals remembered per miner for that count.
+const INCONCLUSIVE_WINDOW: usize = 16;
+/// Most miners remembered (the memory is cleared beyond that; a bound, not a policy).
+const INCONCLUSIVE_MAX_MINERS: usize = 4096;
+/// Prefix of the remark naming a repeatedly inconclusive miner.
+pub const REPEATED_INCONCLUSIVE_REMARK: &str = "source_inconclusive_repeated";
 
 /// Counters over all source checks, read and reset by the caller.
 #[derive(Debug, Default)]
@@ -41,6 +55,12 @@ pub struct SourceStats {
     pub unavailable: AtomicU64,
     /// Rows whose source YouTube reports as not existing.
     pub not_found: AtomicU64,
+    /// Rows whose clip is a degraded copy of its source (`source_frame_degraded`).
+    pub degraded: AtomicU64,
+    /// Inconclusive rows of miners already inconclusive in several intervals.
+    pub repeated_inconclusive: AtomicU64,
+    /// Per miner, the recent intervals in which one of its clips was inconclusive.
+    inconclusive_intervals: Mutex<BTreeMap<String, BTreeSet<u64>>>,
 }
 
 /// A reading of [`SourceStats`].
@@ -56,6 +76,10 @@ pub struct SourceUsage {
     pub unavailable: u64,
     /// Rows whose source YouTube reports as not existing.
     pub not_found: u64,
+    /// Rows whose clip is a degraded copy of its source.
+    pub degraded: u64,
+    /// Inconclusive rows of miners already inconclusive in several intervals.
+    pub repeated_inconclusive: u64,
 }
 
 impl SourceStats {
@@ -68,7 +92,24 @@ impl SourceStats {
             inconclusive: t(&self.inconclusive),
             unavailable: t(&self.unavailable),
             not_found: t(&self.not_found),
+            degraded: t(&self.degraded),
+            repeated_inconclusive: t(&self.repeated_inconclusive),
         }
+    }
+
+    /// Notes an inconclusive clip of `miner` in `interval_id`; returns the number of
+    /// distinct recent intervals in which the miner had one.
+    pub fn note_inconclusive(&self, miner: &str, interval_id: u64) -> usize {
+        let mut map = self.inconclusive_intervals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= INCONCLUSIVE_MAX_MINERS && !map.contains_key(miner) {
+            map.clear();
+        }
+        let intervals = map.entry(miner.to_string()).or_default();
+        intervals.insert(interval_id);
+        while intervals.len() > INCONCLUSIVE_WINDOW {
+            intervals.pop_first();
+        }
+        intervals.len()
     }
 }
 
@@ -79,7 +120,8 @@ pub struct SourceCheck {
     pub fetch: SourceFetchSettings,
     /// Rows per package checked (`NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS`).
     pub max_rows: usize,
-    /// Whether a video YouTube reports as not existing fails the row.
+    /// Whether a video YouTube reports (twice) as not existing, private or removed fails
+    /// the row (the default).
     pub not_found_is_hard: bool,
     /// Timeout of one ffmpeg decoding pass.
     pub ffmpeg_timeout: Duration,
@@ -92,6 +134,49 @@ impl SourceCheck {
         warn!(clip_id = %row.clip_id, reason = %reason, "source check unavailable for this row; the miner is not penalised");
         self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
         out.unavailable.push(format!("source:{}: {reason}", row.clip_id));
+    }
+
+    /// Turns a comparison's verdict into the row's failures, remarks and counts.
+    fn conclude(
+        &self,
+        out: &mut RowCheckResult,
+        req: &PackageRequest,
+        row: &SampledRow,
+        id: &str,
+        verdict: Verdict,
+        summary: &str,
+    ) {
+        let (clip_id, start) = (row.clip_id.clone(), row.clip_start_sec);
+        let failure = match verdict {
+            Verdict::Match => {
+                self.stats.matched.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Verdict::Mismatch => {
+                self.stats.mismatched.fetch_add(1, Ordering::Relaxed);
+                Failure::SourceFrameMismatch { clip_id }
+            }
+            Verdict::Degraded => {
+                self.stats.degraded.fetch_add(1, Ordering::Relaxed);
+                Failure::SourceFrameDegraded { clip_id }
+            }
+            Verdict::Inconclusive => {
+                self.stats.inconclusive.fetch_add(1, Ordering::Relaxed);
+                out.remarks.push(format!("source:{clip_id}: inconclusive against {id} at {start:.3} s: {summary}"));
+                let intervals = self.stats.note_inconclusive(&req.miner_hotkey, req.interval_id());
+                if intervals >= INCONCLUSIVE_REPEAT_INTERVALS {
+                    self.stats.repeated_inconclusive.fetch_add(1, Ordering::Relaxed);
+                    warn!(miner = %req.miner_hotkey, intervals, "the miner's clips are repeatedly inconclusive against their sources");
+                    out.remarks.push(format!(
+                        "{REPEATED_INCONCLUSIVE_REMARK}:{clip_id}: this miner's clips were inconclusive in {intervals} recent intervals"
+                    ));
+                }
+                return;
+            }
+        };
+        info!(clip_id = %row.clip_id, video_id = %id, %summary, code = failure.code(), "clip does not show its claimed source");
+        out.remarks.push(format!("source:{}: {} with {id} at {start:.3} s: {summary}", row.clip_id, failure.code()));
+        out.failures.push(failure);
     }
 
     fn not_found(&self, out: &mut RowCheckResult, row: &SampledRow, reason: String) {
@@ -107,7 +192,7 @@ impl SourceCheck {
 
 #[async_trait]
 impl RowCheck for SourceCheck {
-    async fn check(&self, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult {
+    async fn check(&self, req: &PackageRequest, row: &SampledRow, position: usize, clip: &Path) -> RowCheckResult {
         let mut out = RowCheckResult::default();
         if position >= self.max_rows {
             return out;
@@ -153,25 +238,12 @@ impl RowCheck for SourceCheck {
             }
         };
         let base = ((media.origin - seek) * SAMPLE_FPS).round() as i64;
-        let result = compare(&clip_frames, &source_frames, base);
+        let terms = &req.terms;
+        let randomness = terms.extra_sample_seed.as_deref().unwrap_or(&terms.interval_seed);
+        let seed = instant_seed(randomness, terms.validator_hotkey.as_deref(), &row.clip_id);
+        let result = compare(&clip_frames, &source_frames, base, &plan_instants(&seed, clip_frames.len()));
         debug!(clip_id = %row.clip_id, video_id = %id, from = media.from, ?result, "source comparison");
-        let summary = result.summary();
-        match result.verdict {
-            Verdict::Match => {
-                self.stats.matched.fetch_add(1, Ordering::Relaxed);
-            }
-            Verdict::Mismatch => {
-                self.stats.mismatched.fetch_add(1, Ordering::Relaxed);
-                info!(clip_id = %row.clip_id, video_id = %id, %summary, "clip does not match its claimed source");
-                out.remarks.push(format!("source:{}: mismatch with {id} at {start:.3} s: {summary}", row.clip_id));
-                out.failures.push(Failure::SourceFrameMismatch { clip_id: row.clip_id.clone() });
-            }
-            Verdict::Inconclusive => {
-                self.stats.inconclusive.fetch_add(1, Ordering::Relaxed);
-                out.remarks
-                    .push(format!("source:{}: inconclusive against {id} at {start:.3} s: {summary}", row.clip_id));
-            }
-        }
+        self.conclude(&mut out, req, row, &id, result.verdict, &result.summary());
         out
     }
 }

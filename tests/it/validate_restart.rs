@@ -45,6 +45,20 @@ fn spawn(tmp: &Path, log: &Path) -> std::process::Child {
     cmd.spawn().expect("spawn nexis validate")
 }
 
+/// Waits until the validator's log says its loop started (it exits only on a failure).
+async fn wait_for_start(log: &Path, child: &mut std::process::Child) {
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("\"validator started\"") {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the validator exited before starting ({status}):\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Interval ids the log reports as recorded.
 fn recorded_in_log(log: &Path) -> Vec<u64> {
     let text = std::fs::read_to_string(log).expect("log");
@@ -78,10 +92,13 @@ async fn kill_nine_and_restart_neither_loses_nor_repeats_an_interval() {
     }
 
     let mut logged: BTreeMap<u64, usize> = BTreeMap::new();
-    // Kill after different amounts of time so the kill lands in different places.
+    // Kill after different amounts of time in the loop (counted from "validator started",
+    // so a slow start-up on a loaded machine does not use up the run) so the kill lands in
+    // different places.
     for (round, run_ms) in [700u64, 450, 900, 300, 650].into_iter().enumerate() {
         let log = tmp.path().join(format!("run{round}.log"));
         let mut child = spawn(tmp.path(), &log);
+        wait_for_start(&log, &mut child).await;
         tokio::time::sleep(Duration::from_millis(run_ms)).await;
         child.kill().expect("kill -9");
         child.wait().expect("wait");

@@ -160,6 +160,16 @@ pub struct PendingCommit {
 /// Errors from any chain implementation. Messages say what to do where possible.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// The runtime asks signers for a transaction extension that carries data nexis does not
+    /// know how to supply; signing would fail at the node or sign the wrong payload.
+    #[error(
+        "the runtime requires the transaction extension {identifier}, which carries data nexis cannot supply; \
+         upgrade nexis for this runtime"
+    )]
+    UnsupportedExtension {
+        /// The extension's identifier in the runtime metadata.
+        identifier: String,
+    },
     /// The websocket endpoint cannot be reached.
     #[error("chain endpoint {endpoint} is unreachable: {reason}")]
     Unreachable {

@@ -50,6 +50,7 @@ use super::{
     TimelockedCommit, Uid, WeightRules, WeightsCall,
 };
 
+mod extensions;
 mod limits;
 mod required;
 
@@ -74,7 +75,7 @@ pub fn load_metadata(path: impl AsRef<std::path::Path>) -> Result<Metadata, Chai
 }
 
 /// Decodes SCALE-encoded `RuntimeMetadataPrefixed` bytes.
-pub(crate) fn decode_metadata(bytes: &[u8]) -> Result<Metadata, ChainError> {
+pub fn decode_metadata(bytes: &[u8]) -> Result<Metadata, ChainError> {
     Metadata::decode_from(bytes).map_err(|e| ChainError::Decode(format!("not runtime metadata: {e}")))
 }
 
@@ -215,6 +216,7 @@ pub fn signed_extrinsic_offline(
     signer: &Hotkey,
     signing: &OfflineSigning,
 ) -> Result<Vec<u8>, ChainError> {
+    extensions::check_extensions(&metadata)?;
     let config = SubstrateConfig::builder()
         .set_genesis_hash(H256(signing.genesis_hash))
         .set_metadata_for_spec_versions([(signing.spec_version, ArcMetadata::new(metadata))])
@@ -495,6 +497,7 @@ impl SubtensorChain {
         let submitting = async {
             let at = self.at_latest().await?;
             let call_data = encode(at.metadata_ref())?;
+            extensions::check_extensions(at.metadata_ref())?;
             let mut txs = at.tx();
             let payload = txs
                 .from_call_data_bytes(&call_data)

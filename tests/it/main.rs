@@ -29,6 +29,7 @@ mod golden;
 mod hostile;
 mod hostile_service;
 mod llm_client;
+mod metadata_drift;
 mod mine;
 mod mine_self_check;
 mod near_duplicate;

@@ -8,7 +8,10 @@
 //!   publishes it, later, as its own (only the manifest's hotkey and time change);
 //! - the fabricator mines by the rules from its own `raw/` videos — real 1280x720 clips,
 //!   correct hashes — but the YouTube ids it claims are other videos: what "YouTube"
-//!   serves under those ids ([`serve_sources`]) is unrelated footage.
+//!   serves under those ids ([`serve_sources`]) is unrelated footage;
+//! - the re-uploader mines by the rules from a re-encoded copy of another miner's videos
+//!   ([`reencode_source`]) saved under its own video ids, after that miner: its clips,
+//!   clip ids, hashes and claimed sources are its own, only the footage is not.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -73,6 +76,55 @@ pub(crate) async fn serve_sources(
         served += 1;
     }
     Ok(served)
+}
+
+/// Draws a demo source video at `path`: rule 30 (a chaotic cellular automaton) from a
+/// random row seeded by `seed`, 64x36 cells scrolling one row a frame, scaled to 640x360.
+/// Every seed gives another picture and every few seconds a new one, so no two sources,
+/// nor two segments of one source, share a first-frame fingerprint (a test pattern
+/// recoloured per seed would: its grey structure is the same).
+pub(crate) async fn draw_source(path: &Path, seed: u32, seconds: f64, fps: u32) -> Result<(), DemoError> {
+    let args: Vec<String> = vec![
+        "-f".into(),
+        "lavfi".into(),
+        "-i".into(),
+        format!("cellauto=size=64x36:rate={fps}:rule=30:random_seed={seed}:full=1"),
+        "-t".into(),
+        format!("{seconds:.3}"),
+        "-vf".into(),
+        "scale=640:360:flags=neighbor,format=yuv420p".into(),
+        "-c:v".into(),
+        "libx264".into(),
+        "-preset".into(),
+        "ultrafast".into(),
+        "-movflags".into(),
+        "+faststart".into(),
+        path.display().to_string(),
+    ];
+    run_ffmpeg(&args, Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+/// Re-encodes the video `from` to `to` as a re-upload would: another encoder quality
+/// (CRF 30) and a slight rescale and back, same length and frame rate.
+pub(crate) async fn reencode_source(from: &Path, to: &Path) -> Result<(), DemoError> {
+    let args: Vec<String> = vec![
+        "-i".into(),
+        from.display().to_string(),
+        "-vf".into(),
+        "scale=600:338,scale=640:360,format=yuv420p".into(),
+        "-c:v".into(),
+        "libx264".into(),
+        "-preset".into(),
+        "veryfast".into(),
+        "-crf".into(),
+        "30".into(),
+        "-movflags".into(),
+        "+faststart".into(),
+        to.display().to_string(),
+    ];
+    run_ffmpeg(&args, Duration::from_secs(120)).await?;
+    Ok(())
 }
 
 /// Largest object the copier reads from another bucket.

@@ -76,6 +76,10 @@ pub(crate) enum Event {
         sampled_rows: u64,
         global_overlap_pruned: u64,
         cross_miner_overlap_pruned: u64,
+        /// Rows pruned as footage an earlier clip already shows.
+        duplicate_content_pruned: u64,
+        /// The first of those, `duplicate_content:{clip_id}:{matched clip_id}`.
+        duplicate_content: Vec<String>,
     },
     /// The validator set weights on chain (a timelocked commit when `reveal_round` is set).
     WeightsSet {
@@ -120,7 +124,8 @@ pub struct SummaryRow {
     pub(crate) intervals_rejected: u64,
     /// Sum of post-prune rows over accepted intervals.
     pub(crate) rows_kept: u64,
-    /// Rows pruned as already published (globally or by another miner earlier).
+    /// Rows pruned as already published (globally or by another miner earlier) or as
+    /// footage an earlier clip already shows (`duplicate_content`).
     pub(crate) rows_pruned: u64,
     /// Failure codes this miner received (distinct, first-seen order).
     pub(crate) failure_codes: Vec<String>,
@@ -163,6 +168,7 @@ fn role_label(role: Role) -> &'static str {
         Role::Copier => "copier",
         Role::Absentee => "absentee",
         Role::Fabricator => "fabricator",
+        Role::Reuploader => "reuploader",
     }
 }
 
@@ -192,13 +198,13 @@ pub fn render_event(t: &Timed) -> String {
                 write!(out, "{at} block {block:>3}: interval {interval_id} opens; miners build and upload packages");
         }
         Event::PackagePublished { miner, records, note, .. } => {
-            let _ = write!(out, "{at}            {miner:<9} published {records} clip(s)");
+            let _ = write!(out, "{at}            {miner:<10} published {records} clip(s)");
             if let Some(note) = note {
                 let _ = write!(out, " -- {note}");
             }
         }
         Event::PackageMissing { miner, reason, .. } => {
-            let _ = write!(out, "{at}            {miner:<9} published nothing -- {reason}");
+            let _ = write!(out, "{at}            {miner:<10} published nothing -- {reason}");
         }
         Event::IntervalClosed { interval_id, block } => {
             let _ = write!(out, "{at} block {block:>3}: interval {interval_id} closed; the validator evaluates it");
@@ -211,14 +217,25 @@ pub fn render_event(t: &Timed) -> String {
             sampled_rows,
             global_overlap_pruned,
             cross_miner_overlap_pruned,
+            duplicate_content_pruned,
+            duplicate_content,
             ..
         } => {
             let verdict = if *accepted {
-                accepted_summary(*record_count, *sampled_rows, *global_overlap_pruned, *cross_miner_overlap_pruned)
+                let mut line =
+                    accepted_summary(*record_count, *sampled_rows, *global_overlap_pruned, *cross_miner_overlap_pruned);
+                if *duplicate_content_pruned > 0 {
+                    let _ = write!(
+                        line,
+                        "; pruned {duplicate_content_pruned} as footage already published: {}",
+                        duplicate_content.join(", ")
+                    );
+                }
+                line
             } else {
                 format!("REJECTED  {}", failures.join(", "))
             };
-            let _ = write!(out, "{at}            {miner:<9} {verdict}");
+            let _ = write!(out, "{at}            {miner:<10} {verdict}");
         }
         Event::WeightsSet { epoch, block, burned, weights, reveal_round } => {
             let why = if *burned { " -- nothing scored yet, so all weight goes to uid 0 (burn)" } else { "" };
@@ -254,7 +271,7 @@ fn write_participants(out: &mut String, participants: &[ParticipantInfo]) {
     for p in participants {
         let _ = writeln!(
             out,
-            "           uid {:<2} {:<9} {:<15} {}  ({})",
+            "           uid {:<2} {:<10} {:<15} {}  ({})",
             p.uid,
             p.name,
             role_label(p.role),
@@ -288,14 +305,14 @@ pub fn render_summary(rows: &[SummaryRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:<15} {:>3}  {:<13}  {:>8} {:>8} {:>9} {:>11}  {:>12}  failures",
+        "{:<10} {:<15} {:>3}  {:<13}  {:>8} {:>8} {:>9} {:>11}  {:>12}  failures",
         "miner", "role", "uid", "hotkey", "accepted", "rejected", "rows kept", "rows pruned", "final weight"
     );
     for r in rows {
         let codes = if r.failure_codes.is_empty() { "-".to_string() } else { r.failure_codes.join(", ") };
         let _ = writeln!(
             out,
-            "{:<9} {:<15} {:>3}  {:<13}  {:>8} {:>8} {:>9} {:>11}  {:>5} {:>5.1}%  {codes}",
+            "{:<10} {:<15} {:>3}  {:<13}  {:>8} {:>8} {:>9} {:>11}  {:>5} {:>5.1}%  {codes}",
             r.name,
             role_label(r.role),
             r.uid,

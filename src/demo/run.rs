@@ -163,6 +163,8 @@ fn decision_event(subnet: &Subnet, d: &Decision) -> Event {
         sampled_rows: d.sampled_rows,
         global_overlap_pruned: d.notes.global_overlap_pruned_count.unwrap_or(0),
         cross_miner_overlap_pruned: d.notes.cross_miner_overlap_pruned_count.unwrap_or(0),
+        duplicate_content_pruned: d.notes.duplicate_content_pruned_count.unwrap_or(0),
+        duplicate_content: d.notes.duplicate_content.clone(),
     }
 }
 
@@ -217,7 +219,8 @@ async fn act(subnet: &Subnet, node: &MinerNode, round: u64, interval_id: u64) ->
     if node.skip == Some(round) {
         return Ok(missing("this miner is offline for the interval".into()));
     }
-    if let Some(victim) = node.victim.and_then(|i| subnet.miners.get(i)) {
+    let victim = node.victim.and_then(|i| subnet.miners.get(i));
+    if let (Some(victim), None) = (victim, &node.miner) {
         let copied = copy_package(victim.bucket.as_ref(), node.bucket.as_ref(), interval_id, &who.ss58()).await?;
         return Ok(match copied {
             Some(rows) => published(rows, Some(format!("copied {}'s package, uploaded after it", victim.who.name))),
@@ -228,6 +231,10 @@ async fn act(subnet: &Subnet, node: &MinerNode, round: u64, interval_id: u64) ->
     let report =
         miner.mine_interval(interval_id).await.map_err(|source| DemoError::Mine { miner: who.name.clone(), source })?;
     let records = report.records as u64;
+    if let Some(victim) = victim {
+        let note = format!("mined a re-encoded re-upload of {}'s videos under other ids, after it", victim.who.name);
+        return Ok(published(records, Some(note)));
+    }
     let Some(staging) = &node.staging else { return Ok(published(records, None)) };
     // The resolution liar: doctor the package it built, then upload it to its bucket.
     let dir = package_dir(staging, interval_id);
@@ -315,10 +322,11 @@ fn summarize(subnet: &Subnet, events: &[Timed], weights: &[UidWeight]) -> Vec<Su
                 record_count,
                 global_overlap_pruned,
                 cross_miner_overlap_pruned,
+                duplicate_content_pruned,
                 ..
             } => {
                 let Some(r) = rows.get_mut(uid) else { continue };
-                r.rows_pruned += global_overlap_pruned + cross_miner_overlap_pruned;
+                r.rows_pruned += global_overlap_pruned + cross_miner_overlap_pruned + duplicate_content_pruned;
                 if *accepted {
                     r.intervals_accepted += 1;
                     r.rows_kept += record_count;

@@ -1,7 +1,8 @@
 //! The demo's world: an embedded chain in `{workdir}/chain` whose clock only moves when
 //! the demo steps it, a bucket directory per miner under `{workdir}/buckets/{hotkey
-//! lowercase}` (protocol §4, §5), one validator and six miners with deterministic demo
-//! keys, synthetic sources made by ffmpeg and pre-seeded in each miner's `raw/` (so
+//! lowercase}` (protocol §4, §5), one validator and seven miners with deterministic demo
+//! keys, synthetic sources made by ffmpeg (a seeded cellular automaton, textured enough
+//! that different sources never share a content fingerprint) and pre-seeded in each miner's `raw/` (so
 //! yt-dlp is never run), and the validator service assembled from the same parts
 //! `nexis validate` uses, reading the buckets through [`LocalBuckets`] as
 //! `NEXIS_LOCAL_BUCKETS_DIR` does.
@@ -21,7 +22,6 @@ use crate::chain::commitment::bucket_for_hotkey;
 use crate::chain::embedded::EmbeddedChain;
 use crate::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid};
 use crate::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY};
-use crate::media::synth::{SynthClip, synth_clip};
 use crate::media::{Ffprobe, MediaProbe};
 use crate::miner::clipper::Clipper;
 use crate::miner::download::Downloader;
@@ -71,6 +71,9 @@ pub enum Role {
     /// Ships real 1280x720 clips with correct hashes, cut from other videos than the
     /// YouTube sources it claims.
     Fabricator,
+    /// Mines, after another miner, a re-encoded re-upload of that miner's videos under
+    /// other video ids: new clip ids, hashes and sources, the same footage.
+    Reuploader,
 }
 
 impl Role {
@@ -83,6 +86,7 @@ impl Role {
             Self::Copier => "republishes another miner's clips, later",
             Self::Absentee => "mines by the rules but skips one interval",
             Self::Fabricator => "claims YouTube sources its clips were not cut from",
+            Self::Reuploader => "republishes another miner's footage re-encoded, under other video ids",
         }
     }
 }
@@ -118,7 +122,8 @@ pub struct MinerNode {
     /// The resolution liar builds into this directory store first, then doctors and
     /// uploads the package to its bucket.
     pub staging: Option<PathBuf>,
-    /// The miner the copier copies (an index into [`Subnet::miners`]).
+    /// The miner the copier copies or the re-uploader re-uploads (an index into
+    /// [`Subnet::miners`]); such a miner acts after the others.
     pub victim: Option<usize>,
     /// The interval (0-based position in the run) the absentee skips.
     pub skip: Option<u64>,
@@ -202,50 +207,78 @@ fn prepare_workdir(dir: &Path) -> Result<(), DemoError> {
 }
 
 /// The miners of the demo: (name, role), in registration order.
-const MINERS: [(&str, Role); 6] = [
+const MINERS: [(&str, Role); 7] = [
     ("honest-1", Role::Honest),
     ("honest-2", Role::Honest),
     ("liar", Role::ResolutionLiar),
     ("copier", Role::Copier),
     ("absentee", Role::Absentee),
     ("fabricator", Role::Fabricator),
+    ("reuploader", Role::Reuploader),
 ];
+
+/// The miner the copier copies (honest-1) and the one the re-uploader re-uploads
+/// (honest-2), as indices into [`MINERS`].
+const COPIER_VICTIM: usize = 0;
+const REUPLOADER_VICTIM: usize = 1;
 
 /// Frame rate of the synthetic sources (and so of every clip): low, so ffmpeg is quick.
 const SOURCE_FPS: u32 = 10;
 
+/// How one synthetic source is made.
+#[derive(Debug, Clone)]
+pub(crate) enum SourceJob {
+    /// Drawn from scratch with this seed ([`cheats::draw_source`]).
+    Draw(u32),
+    /// A re-encoded copy of this other video (the re-uploader's).
+    Reencode(PathBuf),
+}
+
 /// The synthetic sources of one miner: the sources-file lines and, for each, where to
-/// write the video and what to draw.
-fn plan_sources(miner: &str, count: usize, seed_base: u32, raw_dir: &Path) -> (Vec<String>, Vec<(PathBuf, SynthClip)>) {
+/// write the video and how. The re-uploader's `n`-th source is a re-encode of its
+/// victim's `n`-th (`victim_raw`).
+fn plan_sources(
+    miner: &str,
+    count: usize,
+    seed_base: u32,
+    raw_dir: &Path,
+    victim: Option<(&str, &Path)>,
+) -> (Vec<String>, Vec<(PathBuf, SourceJob)>) {
     (0..count)
         .map(|n| {
             let id = video_id(miner, n);
-            let clip = SynthClip {
-                width: 640,
-                height: 360,
-                seconds: SOURCE_SECONDS,
-                fps: SOURCE_FPS,
-                seed: seed_base + n as u32,
-                audio: false,
+            let job = match victim {
+                Some((name, raw)) => SourceJob::Reencode(raw.join(format!("{}.mp4", video_id(name, n)))),
+                None => SourceJob::Draw(seed_base + n as u32),
             };
-            (format!("https://www.youtube.com/watch?v={id}"), (raw_dir.join(format!("{id}.mp4")), clip))
+            (format!("https://www.youtube.com/watch?v={id}"), (raw_dir.join(format!("{id}.mp4")), job))
         })
         .unzip()
 }
 
-/// Writes the planned sources with ffmpeg, `concurrency` at a time.
-async fn seed_sources(jobs: Vec<(PathBuf, SynthClip)>, concurrency: usize) -> Result<(), DemoError> {
+/// Writes the planned sources with ffmpeg, `concurrency` at a time: the drawn ones first,
+/// then the re-encoded copies of them.
+async fn seed_sources(jobs: Vec<(PathBuf, SourceJob)>, concurrency: usize) -> Result<(), DemoError> {
     for (path, _) in &jobs {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
     }
-    let results: Vec<Result<(), DemoError>> = futures::stream::iter(jobs)
-        .map(|(path, clip)| async move { Ok(synth_clip(&path, &clip).await?) })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    results.into_iter().collect()
+    let (drawn, copies): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|(_, j)| matches!(j, SourceJob::Draw(_)));
+    for batch in [drawn, copies] {
+        let results: Vec<Result<(), DemoError>> = futures::stream::iter(batch)
+            .map(|(path, job)| async move {
+                match job {
+                    SourceJob::Draw(seed) => super::cheats::draw_source(&path, seed, SOURCE_SECONDS, SOURCE_FPS).await,
+                    SourceJob::Reencode(from) => super::cheats::reencode_source(&from, &path).await,
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), DemoError>>()?;
+    }
+    Ok(())
 }
 
 impl Subnet {
@@ -275,7 +308,9 @@ impl Subnet {
         }
         seed_sources(synth_jobs, clip_concurrency).await?;
         // What "YouTube" serves the validator's source check: every miner's real source,
-        // except that the fabricator's claimed ids are other videos than it cut from.
+        // except that the fabricator's claimed ids are other videos than it cut from. The
+        // re-uploader's ids serve its re-upload (what it did cut from), so its clips pass
+        // the source check and only their content gives them away.
         let youtube = workdir.join("youtube");
         for node in &miners {
             let raw = workdir.join("miners").join(&node.who.name).join("raw");
@@ -325,14 +360,18 @@ impl MinerPlan<'_> {
         i: usize,
         name: &str,
         role: Role,
-    ) -> Result<(MinerNode, Vec<(PathBuf, SynthClip)>), DemoError> {
+    ) -> Result<(MinerNode, Vec<(PathBuf, SourceJob)>), DemoError> {
         let hotkey = demo_hotkey(name);
         let uid = chain.register(NETUID, &hotkey.ss58())?;
         chain.commit(&hotkey, NETUID, &demo_credentials(name)?.payload()).await?;
         let bucket: Arc<dyn ObjectStore> =
             Arc::new(LocalStore::new(self.buckets_dir.join(bucket_for_hotkey(&hotkey.ss58()))));
         let who = Participant { name: name.to_string(), role, hotkey, uid };
-        let victim = (role == Role::Copier).then_some(0);
+        let victim = match role {
+            Role::Copier => Some(COPIER_VICTIM),
+            Role::Reuploader => Some(REUPLOADER_VICTIM),
+            _ => None,
+        };
         let skip = (role == Role::Absentee).then(|| 1.min(self.settings.intervals - 1));
         if role == Role::Copier {
             return Ok((MinerNode { who, bucket, miner: None, staging: None, victim, skip }, Vec::new()));
@@ -340,7 +379,10 @@ impl MinerPlan<'_> {
         let home = self.settings.workdir.join("miners").join(name);
         let clips_needed = self.settings.intervals as usize * self.settings.clips_per_interval;
         let sources_per_miner = clips_needed.div_ceil(3).max(1);
-        let (lines, jobs) = plan_sources(name, sources_per_miner, 10 * i as u32, &home.join("raw"));
+        let miners_dir = self.settings.workdir.join("miners");
+        let victim_raw = victim.map(|v| (MINERS[v].0, miners_dir.join(MINERS[v].0).join("raw")));
+        let victim_raw = victim_raw.as_ref().map(|(n, p)| (*n, p.as_path()));
+        let (lines, jobs) = plan_sources(name, sources_per_miner, 10 * i as u32, &home.join("raw"), victim_raw);
         std::fs::create_dir_all(&home).map_err(io(&home))?;
         let sources_file = home.join("sources.txt");
         std::fs::write(&sources_file, lines.join("\n") + "\n").map_err(io(&sources_file))?;
@@ -425,6 +467,9 @@ fn demo_validator(
         PackageLimits::default(),
         validator_dir.join("scratch"),
     )
+    // Near-duplicate footage across miners, as `nexis validate` checks it by default
+    // (`NEXIS_VALIDATOR_DUPLICATE_CONTENT_CHECK=true`).
+    .with_fingerprints(true)
     .with_row_check(Arc::new(demo_source_check(&validator_dir, parts.youtube)));
     let seat = Seat { netuid: NETUID, clock: settings.clock, hotkey: Arc::new(validator.hotkey.clone()) };
     let stores = Arc::new(LocalBuckets { root: parts.buckets_dir.to_path_buf() });

@@ -2,8 +2,9 @@
 //! inherited `NEXIS_`/`BT_`/`R2_`/`OPENAI_`/`GEMINI_` settings. Every cheater gets the
 //! protocol's outcome (the resolution liar `invalid_resolution`, the absentee
 //! `missing_submission_files` in the interval it skipped, the copier accepted but with
-//! every copied row pruned to the earlier submitter), honest miners are accepted in every
-//! interval, and the one weight submission per epoch ends up favouring the honest miners.
+//! every copied row pruned to the earlier submitter, the re-uploader accepted but with
+//! every row pruned as `duplicate_content` of the honest miner whose footage it re-encoded),
+//! honest miners are accepted in every interval, and the one weight submission per epoch ends up favouring the honest miners.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -103,7 +104,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     // The demo runs the validator as an owner would: nothing it does deserves a warning.
     assert_eq!(warnings(&stderr), Vec::<&str>::new(), "the demo logged warnings or errors");
 
-    // The world: one validator and six miners, with buckets named after their hotkeys.
+    // The world: one validator and seven miners, with buckets named after their hotkeys.
     let ready = events(&report, "subnet_ready");
     assert_eq!(ready.len(), 1);
     let participants = ready[0]["participants"].as_array().expect("participants");
@@ -112,7 +113,15 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
         .map(|p| (p["name"].as_str().expect("name").to_string(), p["role"].as_str().expect("role").to_string()))
         .collect();
     let roles: BTreeSet<&str> = role_of.values().map(String::as_str).collect();
-    assert_eq!(roles, BTreeSet::from(["validator", "honest", "resolution_liar", "copier", "absentee", "fabricator"]));
+    assert_eq!(
+        roles,
+        BTreeSet::from(["validator", "honest", "resolution_liar", "copier", "absentee", "fabricator", "reuploader"])
+    );
+    let bucket_of: BTreeMap<String, String> = participants
+        .iter()
+        .filter(|p| p["role"] != "validator")
+        .map(|p| (p["name"].as_str().expect("name").to_string(), p["bucket"].as_str().expect("bucket").to_string()))
+        .collect();
     for p in participants.iter().filter(|p| p["role"] != "validator") {
         let bucket = p["bucket"].as_str().expect("bucket");
         assert_eq!(bucket, p["hotkey"].as_str().expect("hotkey").to_lowercase());
@@ -137,7 +146,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     assert_eq!(intervals, [0, 10, 20]);
     assert_eq!(events(&report, "interval_closed").len(), intervals.len());
     let decisions = events(&report, "decision");
-    assert_eq!(decisions.len(), intervals.len() * 6);
+    assert_eq!(decisions.len(), intervals.len() * 7);
     let published: BTreeSet<(u64, String)> = events(&report, "package_published")
         .iter()
         .map(|e| (e["interval_id"].as_u64().expect("id"), e["miner"].as_str().expect("miner").to_string()))
@@ -148,7 +157,13 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
         let interval = d["interval_id"].as_u64().expect("interval");
         let codes = str_list(&d["codes"]);
         let accepted = d["accepted"].as_bool().expect("accepted");
-        match d["role"].as_str().expect("role") {
+        let role = d["role"].as_str().expect("role");
+        if role != "reuploader" {
+            // Distinct footage is never taken for a duplicate (the copier's rows go to
+            // overlap pruning first: same sources and starts).
+            assert_eq!(d["duplicate_content_pruned"], 0, "{d}");
+        }
+        match role.as_str().expect("role") {
             "honest" => {
                 assert!(published.contains(&(interval, miner.to_string())));
                 assert!(accepted && codes.is_empty(), "{d}");
@@ -176,6 +191,32 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
                 // they were not cut from the videos they claim.
                 assert!(!accepted, "{d}");
                 assert!(!codes.is_empty() && codes.iter().all(|c| c == "source_frame_mismatch"), "{d}");
+            }
+            "reuploader" => {
+                // Its own clip ids, hashes and claimed videos (served by "YouTube" as the
+                // re-upload it cut from): every package rule and the source check pass; the
+                // first-frame fingerprints give each row to honest-2's earlier clip.
+                assert!(published.contains(&(interval, miner.to_string())));
+                assert!(accepted && codes.is_empty(), "{d}");
+                assert_eq!(d["record_count"], 0, "{d}");
+                assert_eq!(
+                    (d["global_overlap_pruned"].as_u64(), d["cross_miner_overlap_pruned"].as_u64()),
+                    (Some(0), Some(0)),
+                    "{d}"
+                );
+                assert_eq!(d["duplicate_content_pruned"], 2, "{d}");
+                let notes = str_list(&d["duplicate_content"]);
+                assert_eq!(notes.len(), 2, "{d}");
+                let victim_clips =
+                    workdir.join("buckets").join(&bucket_of["honest-2"]).join(interval.to_string()).join("clips");
+                let own_clips =
+                    workdir.join("buckets").join(&bucket_of["reuploader"]).join(interval.to_string()).join("clips");
+                for note in &notes {
+                    let parts: Vec<&str> = note.split(':').collect();
+                    assert_eq!((parts.len(), parts[0]), (3, "duplicate_content"), "{note}");
+                    assert!(own_clips.join(format!("{}.mp4", parts[1])).is_file(), "{note}: its own clip");
+                    assert!(victim_clips.join(format!("{}.mp4", parts[2])).is_file(), "{note}: honest-2's clip");
+                }
             }
             other => panic!("unexpected role {other}"),
         }
@@ -214,7 +255,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
 
     // The summary agrees, read back from the chain.
     let summary = report["summary"].as_array().expect("summary");
-    assert_eq!(summary.len(), 6);
+    assert_eq!(summary.len(), 7);
     let row = |role: &str| summary.iter().filter(move |r| r["role"] == role).collect::<Vec<_>>();
     for r in row("honest") {
         assert_eq!((r["intervals_accepted"].as_u64(), r["intervals_rejected"].as_u64()), (Some(3), Some(0)), "{r}");
@@ -232,6 +273,9 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
     assert_eq!(row("absentee")[0]["failure_codes"], serde_json::json!(["missing_submission_files"]));
     assert_eq!(row("fabricator")[0]["failure_codes"], serde_json::json!(["source_frame_mismatch"]));
     assert_eq!((row("copier")[0]["rows_kept"].as_u64(), row("copier")[0]["rows_pruned"].as_u64()), (Some(0), Some(6)));
+    let reuploader = &row("reuploader")[0];
+    assert_eq!((reuploader["rows_kept"].as_u64(), reuploader["rows_pruned"].as_u64()), (Some(0), Some(6)));
+    assert_eq!(reuploader["failure_codes"], serde_json::json!([]));
     assert!(report["elapsed_sec"].as_f64().is_some_and(|s| s > 0.0));
     assert_eq!(report["workdir_temporary"], false);
 }

@@ -163,7 +163,7 @@ fn demo_rejects_every_cheater_and_weights_favour_the_honest_miners() {
             // overlap pruning first: same sources and starts).
             assert_eq!(d["duplicate_content_pruned"], 0, "{d}");
         }
-        match role.as_str().expect("role") {
+        match role {
             "honest" => {
                 assert!(published.contains(&(interval, miner.to_string())));
                 assert!(accepted && codes.is_empty(), "{d}");

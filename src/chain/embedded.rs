@@ -156,6 +156,22 @@ struct Subnet {
     pending: Vec<StoredTimelock>,
     /// The stateful epoch schedule after the last block run (`None` until first run).
     epochs: Option<EpochSchedule>,
+    /// The latest reveals that applied weights, oldest first (at most
+    /// [`MAX_REVEAL_RECORDS`]): what subtensor's `TimelockedWeightsRevealed` events record.
+    reveals: Vec<StoredReveal>,
+}
+
+/// Most reveal records one embedded subnet keeps (older ones are forgotten, as a node
+/// prunes old blocks' events).
+const MAX_REVEAL_RECORDS: usize = 1024;
+
+/// One timelocked commit revealed and applied: the `TimelockedWeightsRevealed` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredReveal {
+    hotkey: String,
+    mecid: u8,
+    /// The block the reveal ran in.
+    block: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -774,6 +790,24 @@ impl Chain for EmbeddedChain {
                     reveal_round: c.reveal_round,
                     commit_len: c.commit.len() / 2,
                 })
+                .collect())
+        })
+    }
+
+    async fn weight_reveals(
+        &self,
+        netuid: NetUid,
+        mecid: u8,
+        hotkey: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>, ChainError> {
+        self.transact(|s| {
+            Ok(subnet(s, netuid)?
+                .reveals
+                .iter()
+                .filter(|r| r.hotkey == hotkey && r.mecid == mecid && (from..=to).contains(&r.block))
+                .map(|r| r.block)
                 .collect())
         })
     }

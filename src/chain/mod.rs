@@ -303,4 +303,20 @@ pub trait Chain: Send + Sync {
 
     /// The commits of `hotkey` the chain holds unrevealed (`TimelockedWeightCommits`).
     async fn pending_commits(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<PendingCommit>, ChainError>;
+
+    /// The blocks in `from..=to`, ascending, at which the chain revealed a timelocked weights
+    /// commit of `hotkey` for mechanism `mecid` of the subnet and applied its weights: the
+    /// chain's own record of each reveal (`SubtensorModule.TimelockedWeightsRevealed`, or
+    /// `CRV3WeightsRevealed` on older runtimes). A commit dropped at reveal leaves no record,
+    /// and neither `Weights` (unchanged when the dropped weights equal the previous ones) nor
+    /// `LastUpdate` (not moved by a reveal on commit-reveal subnets of 2026 runtimes) can tell
+    /// a reveal from a drop. Reads every block of the range: keep it short.
+    async fn weight_reveals(
+        &self,
+        netuid: NetUid,
+        mecid: u8,
+        hotkey: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>, ChainError>;
 }

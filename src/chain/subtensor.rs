@@ -242,6 +242,65 @@ pub fn signed_extrinsic_offline(
     Ok(signed.into_encoded())
 }
 
+/// The `SubtensorModule` events that record a timelocked weights reveal, each with the fields
+/// (storage index or netuid, hotkey): `TimelockedWeightsRevealed` (keyed by the mechanism's
+/// storage index) and, on older runtimes, `CRV3WeightsRevealed` (keyed by the netuid, which
+/// is mechanism 0's storage index).
+const REVEAL_EVENTS: [&str; 2] = ["TimelockedWeightsRevealed", "CRV3WeightsRevealed"];
+
+/// Whether `events` (one block's) record a reveal of `account`'s timelocked weights for the
+/// mechanism storage index `index`.
+fn records_reveal(
+    events: &subxt::events::Events<SubstrateConfig>,
+    index: u16,
+    account: &[u8; 32],
+) -> Result<bool, ChainError> {
+    for event in events.iter() {
+        let event = event.map_err(|e| ChainError::Decode(format!("System.Events: {e}")))?;
+        if event.pallet_name() != "SubtensorModule" || !REVEAL_EVENTS.contains(&event.event_name()) {
+            continue;
+        }
+        let (at, who) = event
+            .decode_fields_unchecked_as::<(u16, [u8; 32])>()
+            .map_err(|e| ChainError::Decode(format!("SubtensorModule.{}: {e}", event.event_name())))?;
+        if at == index && &who == account {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the SCALE-encoded `System.Events` of one block (`event_bytes`) record a reveal of
+/// `hotkey`'s timelocked weights for mechanism `mecid` of `netuid`, decoded with `metadata`
+/// exactly as [`SubtensorChain`]'s `weight_reveals` decodes a block's events.
+pub fn weight_reveal_in_events(
+    metadata: Metadata,
+    event_bytes: Vec<u8>,
+    netuid: NetUid,
+    mecid: u8,
+    hotkey: &str,
+) -> Result<bool, ChainError> {
+    let account = account_of(hotkey)?;
+    let index = storage_index(netuid, mecid)?;
+    let config = SubstrateConfig::builder()
+        .set_metadata_for_spec_versions([(0, ArcMetadata::new(metadata))])
+        .set_spec_version_for_block_ranges([SpecVersionForRange {
+            block_range: 0..u64::MAX,
+            spec_version: 0,
+            transaction_version: 0,
+        }])
+        .build();
+    let client = OfflineClient::new_with_config(config);
+    let at = client.at_block(0u64).map_err(|e| ChainError::Invalid(format!("offline events: {e}")))?;
+    records_reveal(&at.events().from_bytes(event_bytes), index, &account.0)
+}
+
+/// The storage index `mecid * 4096 + netuid` of a mechanism.
+fn storage_index(netuid: NetUid, mecid: u8) -> Result<u16, ChainError> {
+    super::weight_rules::mechanism_storage_index(netuid, mecid)
+        .ok_or_else(|| ChainError::Invalid(format!("mecid {mecid} of netuid {netuid} has no storage index")))
+}
+
 /// A decoded `Commitments.CommitmentOf` value: the block it was written at and the raw bytes
 /// of its first field, when that field is a `Raw*` variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -697,8 +756,7 @@ impl Chain for SubtensorChain {
 
     async fn mechanism_weight_rules(&self, netuid: NetUid, mecid: u8, hotkey: &str) -> Result<WeightRules, ChainError> {
         let account = account_of(hotkey)?;
-        let index = super::weight_rules::mechanism_storage_index(netuid, mecid)
-            .ok_or_else(|| ChainError::Invalid(format!("mecid {mecid} of netuid {netuid} has no storage index")))?;
+        let index = storage_index(netuid, mecid)?;
         self.read("weight rules", || async {
             let at = self.at_latest().await?;
             let block = at.block_number();
@@ -813,6 +871,33 @@ impl Chain for SubtensorChain {
             Ok(out)
         })
         .await
+    }
+
+    async fn weight_reveals(
+        &self,
+        netuid: NetUid,
+        mecid: u8,
+        hotkey: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>, ChainError> {
+        let account = account_of(hotkey)?;
+        let index = storage_index(netuid, mecid)?;
+        let mut blocks = Vec::new();
+        // One `System.Events` read per block, each under the chain timeout.
+        for block in from..=to {
+            let found = self
+                .read("System.Events", || async {
+                    let at = self.client.at_block(block).await.map_err(|e| self.fail(e))?;
+                    let events = at.events().fetch().await.map_err(|e| self.fail(e))?;
+                    records_reveal(&events, index, &account.0)
+                })
+                .await?;
+            if found {
+                blocks.push(block);
+            }
+        }
+        Ok(blocks)
     }
 
     async fn weights_of(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<(Uid, u16)>, ChainError> {

@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, IntervalReport, PublishSummary, Seat};
 use super::metrics::{Metrics, Submission};
 use super::state::{StateError, ValidatorState, WeightSubmission};
-use super::weights::{RevealWatchdog, RuleFailures, Watched, intent_landed};
+use super::weights::{RevealWatchdog, RuleFailures, WatchTarget, Watched, intent_landed};
 use crate::api::EvidenceApi;
 use crate::chain::weight_rules::{self, PlanOptions, VersionKeyPolicy, WeightsMode};
 use crate::chain::weights::{ScoringWindows, WeightsRuleError, conformed_call, epoch_scores, to_uid_weights};
@@ -428,7 +428,8 @@ impl ValidatorService {
             self.reveals.watch(w);
         }
         let hotkey = self.seat().hotkey.ss58();
-        self.reveals.check(self.chain(), self.seat().netuid, &hotkey, block, &self.metrics).await;
+        let target = WatchTarget { netuid: self.seat().netuid, mecid: self.settings.mecid, hotkey: &hotkey };
+        self.reveals.check(self.chain(), target, block, &self.metrics).await;
         Ok(())
     }
 
@@ -443,7 +444,8 @@ impl ValidatorService {
         let Some(intent) = self.state.weights_intent()?.filter(|i| i.epoch == epoch) else { return Ok(None) };
         let (netuid, hotkey) = (self.seat().netuid, self.seat().hotkey.ss58());
         let rules = self.chain().mechanism_weight_rules(netuid, self.settings.mecid, &hotkey).await?;
-        if intent_landed(self.chain(), netuid, &hotkey, &intent, &rules).await? {
+        let target = WatchTarget { netuid, mecid: self.settings.mecid, hotkey: &hotkey };
+        if intent_landed(self.chain(), target, &intent, &rules).await? {
             warn!(
                 epoch,
                 block = intent.block,

@@ -1,8 +1,9 @@
 //! The validator's weight submissions after they leave: the reveal watchdog (the chain drops a
 //! bad timelocked commit silently, so the validator checks that each commit left
-//! `TimelockedWeightCommits` and that the weights read back equal what it committed), the
-//! restart reconciliation of a submission whose result was never recorded, and the log and
-//! count of the weight rules that held a submission back ([`RuleFailures`]).
+//! `TimelockedWeightCommits` and that the chain recorded its reveal — the weights read back
+//! cannot tell, since a dropped commit whose weights equal the previous epoch's leaves those
+//! in place), the restart reconciliation of a submission whose result was never recorded,
+//! and the log and count of the weight rules that held a submission back ([`RuleFailures`]).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -102,19 +103,22 @@ impl Watched {
 pub enum RevealOutcome {
     /// Not yet due, or due and still within the grace period.
     Waiting,
-    /// The chain revealed it and holds exactly the committed weights.
-    Revealed,
+    /// The chain recorded the reveal of this commit (and applied its weights) at this block.
+    Revealed(u64),
     /// The chain dropped it or never revealed it; the reason it can tell.
     Missing(String),
 }
 
-/// Judges a commit at `block` from what the chain shows: whether it is still pending and the
-/// weights it now holds for the validator.
-pub fn judge(w: &Watched, block: u64, pending: &[PendingCommit], on_chain: &[(Uid, u16)]) -> RevealOutcome {
+/// Judges a commit at `block` from what the chain shows: whether it still holds the commit
+/// unrevealed, and the block at which it recorded the reveal of this commit, if it did.
+///
+/// Only the chain's record of the reveal counts. The weights on chain prove nothing: when
+/// the dropped weights equal the previous epoch's, the chain still holds those.
+pub fn judge(w: &Watched, block: u64, still_pending: bool, revealed_at: Option<u64>) -> RevealOutcome {
     if block < w.reveal_block {
         return RevealOutcome::Waiting;
     }
-    if pending.iter().any(|c| c.commit_block >= w.commit_block) {
+    if still_pending {
         let overdue = block - w.reveal_block;
         return if overdue < w.grace_blocks {
             RevealOutcome::Waiting
@@ -125,79 +129,155 @@ pub fn judge(w: &Watched, block: u64, pending: &[PendingCommit], on_chain: &[(Ui
             ))
         };
     }
-    if same_weights(on_chain, &w.uids, &w.weights) {
-        RevealOutcome::Revealed
-    } else {
-        RevealOutcome::Missing(
-            "the commit left TimelockedWeightCommits but the chain's weights are not the committed ones: it was \
-             dropped at reveal (undecryptable payload, hotkey not the signer, version key below WeightsVersionKey, \
-             or uids no longer valid)"
+    match revealed_at {
+        Some(at) => RevealOutcome::Revealed(at),
+        None => RevealOutcome::Missing(
+            "the commit left TimelockedWeightCommits but the chain recorded no reveal of it: it was dropped at \
+             reveal (undecryptable payload, hotkey not the signer, version key below WeightsVersionKey, a weight \
+             rule such as StakeThreshold or MinAllowedWeights broken by then, or uids no longer valid) or its reveal \
+             epoch passed before its drand round was out"
                 .into(),
-        )
+        ),
     }
 }
 
-/// Whether the chain's (uid, weight) pairs are the given ones, order aside.
-pub fn same_weights(on_chain: &[(Uid, u16)], uids: &[Uid], weights: &[u16]) -> bool {
-    let mut have: Vec<(Uid, u16)> = on_chain.iter().copied().filter(|(_, w)| *w > 0).collect();
-    let mut want: Vec<(Uid, u16)> = uids.iter().copied().zip(weights.iter().copied()).filter(|(_, w)| *w > 0).collect();
-    have.sort_unstable();
-    want.sort_unstable();
-    have == want
+/// Whether `pending` holds the commit `w` follows: the same drand round, made at or after the
+/// block it was sent at (a later epoch's commit has another round).
+fn is_pending(w: &Watched, pending: &[PendingCommit]) -> bool {
+    pending.iter().any(|c| c.reveal_round == w.reveal_round && c.commit_block >= w.commit_block)
+}
+
+/// Where the watched commits were made: the subnet, the mechanism and the hotkey.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchTarget<'a> {
+    /// The subnet.
+    pub netuid: NetUid,
+    /// The mechanism weighted.
+    pub mecid: u8,
+    /// The committing hotkey (SS58).
+    pub hotkey: &'a str,
+}
+
+/// A commit being followed and the last block at which the chain was seen still holding it
+/// (its reveal, if any, ran after that block).
+#[derive(Debug, Clone)]
+struct Followed {
+    watched: Watched,
+    pending_at: u64,
 }
 
 /// The commits being followed.
 #[derive(Debug, Default)]
 pub struct RevealWatchdog {
-    watched: Mutex<Vec<Watched>>,
+    watched: Mutex<Vec<Followed>>,
 }
 
 impl RevealWatchdog {
-    /// Starts following a commit.
+    /// Starts following a commit (once: a commit already followed is not added again).
     pub fn watch(&self, w: Watched) {
-        self.lock().push(w);
+        let mut followed = self.lock();
+        if !followed.iter().any(|f| f.watched == w) {
+            followed.push(Followed { pending_at: w.commit_block, watched: w });
+        }
     }
 
     /// The commits being followed.
     pub fn watched(&self) -> Vec<Watched> {
-        self.lock().clone()
+        self.lock().iter().map(|f| f.watched.clone()).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Watched>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Followed>> {
         self.watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Checks every due commit at `block`, logs and counts the outcome, and stops following
-    /// the settled ones. Chain trouble leaves everything for the next poll.
-    pub async fn check(&self, chain: &dyn Chain, netuid: NetUid, hotkey: &str, block: u64, metrics: &Metrics) {
-        let due: Vec<Watched> = self.lock().iter().filter(|w| block >= w.reveal_block).cloned().collect();
-        if due.is_empty() {
+    /// Checks every due commit at `block` (read before this call), logs and counts the
+    /// outcome, and stops following the settled ones. Chain trouble leaves everything for the
+    /// next poll.
+    pub async fn check(&self, chain: &dyn Chain, target: WatchTarget<'_>, block: u64, metrics: &Metrics) {
+        if self.lock().is_empty() {
             return;
         }
-        let read = async {
-            Ok::<_, ChainError>((chain.pending_commits(netuid, hotkey).await?, chain.weights_of(netuid, hotkey).await?))
-        };
-        let (pending, on_chain) = match read.await {
-            Ok(v) => v,
+        let pending = match chain.pending_commits(target.netuid, target.hotkey).await {
+            Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check the weight reveals; retrying next poll");
                 return;
             }
         };
-        for w in due {
-            let outcome = judge(&w, block, &pending, &on_chain);
-            match &outcome {
+        // Seen pending in a read made at `block` or later: any reveal comes after `block`.
+        let (due, gone) = {
+            let mut followed = self.lock();
+            for f in followed.iter_mut().filter(|f| is_pending(&f.watched, &pending)) {
+                f.pending_at = f.pending_at.max(block);
+            }
+            let due: Vec<Followed> = followed.iter().filter(|f| block >= f.watched.reveal_block).cloned().collect();
+            let gone: Vec<Followed> = due.iter().filter(|f| !is_pending(&f.watched, &pending)).cloned().collect();
+            (due, gone)
+        };
+        if due.is_empty() {
+            return;
+        }
+        let revealed = match self.reveal_blocks(chain, target, &gone).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.give_up_unreadable(&gone, block, &e);
+                return;
+            }
+        };
+        for f in due {
+            let w = &f.watched;
+            let at = revealed.iter().find(|(epoch, round, _)| (*epoch, *round) == (w.epoch, w.reveal_round));
+            match judge(w, block, is_pending(w, &pending), at.map(|(_, _, b)| *b)) {
                 RevealOutcome::Waiting => continue,
-                RevealOutcome::Revealed => {
+                RevealOutcome::Revealed(at) => {
                     metrics.weights_revealed.inc();
-                    info!(epoch = w.epoch, reveal_round = w.reveal_round, block, "committed weights revealed on chain");
+                    info!(epoch = w.epoch, reveal_round = w.reveal_round, revealed_at = at, block, "committed weights revealed on chain");
                 }
                 RevealOutcome::Missing(reason) => {
                     metrics.weights_reveal_missing.inc();
                     error!(epoch = w.epoch, reveal_round = w.reveal_round, block, %reason, "committed weights did not reveal");
                 }
             }
-            self.lock().retain(|x| x != &w);
+            self.lock().retain(|x| x.watched != *w);
+        }
+    }
+
+    /// The reveal the chain recorded for each commit of `gone` (no longer held unrevealed),
+    /// as (epoch, reveal round, reveal block): one read of the chain's reveal records from
+    /// the earliest block a reveal may be at to now, each record given to one commit only,
+    /// oldest commit first.
+    async fn reveal_blocks(
+        &self,
+        chain: &dyn Chain,
+        target: WatchTarget<'_>,
+        gone: &[Followed],
+    ) -> Result<Vec<(u64, u64, u64)>, ChainError> {
+        let Some(from) = gone.iter().map(|f| f.pending_at.saturating_add(1)).min() else { return Ok(Vec::new()) };
+        // Read after the pending commits: every reveal they miss is at or before it.
+        let now = chain.current_block().await?;
+        let mut records = chain.weight_reveals(target.netuid, target.mecid, target.hotkey, from, now).await?;
+        let mut gone: Vec<&Followed> = gone.iter().collect();
+        gone.sort_by_key(|f| f.watched.commit_block);
+        let mut out = Vec::new();
+        for f in gone {
+            if let Some(i) = records.iter().position(|b| *b > f.pending_at) {
+                out.push((f.watched.epoch, f.watched.reveal_round, records.remove(i)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// After a failed read of the reveal records: retried next poll, except for commits a
+    /// whole grace period overdue, which are no longer followed (the node may have pruned
+    /// the blocks that would tell).
+    fn give_up_unreadable(&self, gone: &[Followed], block: u64, e: &ChainError) {
+        tracing::warn!(error = %e, "cannot read the chain's weight reveal records; retrying next poll");
+        for f in gone {
+            let w = &f.watched;
+            if block >= w.reveal_block.saturating_add(w.grace_blocks) {
+                error!(epoch = w.epoch, reveal_round = w.reveal_round, block, error = %e, "cannot tell whether the committed weights revealed; no longer following them");
+                self.lock().retain(|x| x.watched != *w);
+            }
         }
     }
 }
@@ -210,15 +290,15 @@ const REVEAL_MARGIN_BLOCKS: u64 = 3;
 ///
 /// Plain weights: the hotkey's `LastUpdate` moved to the intent's block or later. A
 /// timelocked commit: a commit made at or after the intent's block is pending, or — once the
-/// commit's own reveal epoch has come — the chain holds exactly the intended weights with a
-/// `LastUpdate` from the intent on. `LastUpdate` alone is not proof for a commit: the reveal of
-/// the *previous* epoch's commit can land after the intent was recorded (runtimes that set
-/// `LastUpdate` at reveal), and it says nothing about the new commit. Equal weights alone prove
-/// nothing either (an epoch may set the same weights as the last).
+/// commit's own reveal epoch has come — the chain recorded a reveal of the hotkey's weights
+/// from that epoch on, with a `LastUpdate` from the intent on. `LastUpdate` alone is not
+/// proof for a commit: the reveal of the *previous* epoch's commit can land after the intent
+/// was recorded (runtimes that set `LastUpdate` at reveal), and it says nothing about the new
+/// commit. Weights on chain equal to the intended ones prove nothing either (an epoch may set
+/// the same weights as the last, and a dropped commit leaves the last ones in place).
 pub async fn intent_landed(
     chain: &dyn Chain,
-    netuid: NetUid,
-    hotkey: &str,
+    target: WatchTarget<'_>,
     intent: &WeightSubmission,
     rules: &WeightRules,
 ) -> Result<bool, ChainError> {
@@ -226,13 +306,15 @@ pub async fn intent_landed(
     let Some(reveal_block) = intent.reveal_block.filter(|_| intent.reveal_round.is_some()) else {
         return Ok(moved);
     };
+    let (netuid, hotkey) = (target.netuid, target.hotkey);
     if chain.pending_commits(netuid, hotkey).await?.iter().any(|c| c.commit_block >= intent.block) {
         return Ok(true);
     }
-    if !moved || rules.block < reveal_block.saturating_sub(REVEAL_MARGIN_BLOCKS) {
+    let earliest = reveal_block.saturating_sub(REVEAL_MARGIN_BLOCKS).max(intent.block.saturating_add(1));
+    if !moved || rules.block < earliest {
         return Ok(false);
     }
-    Ok(same_weights(&chain.weights_of(netuid, hotkey).await?, &intent.uids, &intent.weights))
+    Ok(!chain.weight_reveals(netuid, target.mecid, hotkey, earliest, rules.block).await?.is_empty())
 }
 
 #[cfg(test)]
@@ -254,16 +336,23 @@ mod tests {
     #[test]
     fn the_watchdog_waits_then_sees_revealed_or_missing() {
         let w = watched();
-        let pending = [PendingCommit { commit_block: 100, reveal_round: 120, commit_len: 300 }];
-        assert_eq!(judge(&w, 119, &pending, &[]), RevealOutcome::Waiting);
-        assert_eq!(judge(&w, 125, &pending, &[]), RevealOutcome::Waiting);
-        assert!(matches!(judge(&w, 131, &pending, &[]), RevealOutcome::Missing(r) if r.contains("still unrevealed")));
-        assert_eq!(judge(&w, 121, &[], &[(2, 100), (1, 65535)]), RevealOutcome::Revealed);
-        assert!(
-            matches!(judge(&w, 121, &[], &[(1, 65535)]), RevealOutcome::Missing(r) if r.contains("dropped at reveal"))
-        );
-        // An older commit still pending does not count as ours.
-        let older = [PendingCommit { commit_block: 90, reveal_round: 110, commit_len: 300 }];
-        assert_eq!(judge(&w, 121, &older, &[(1, 65535), (2, 100)]), RevealOutcome::Revealed);
+        assert_eq!(judge(&w, 119, true, None), RevealOutcome::Waiting);
+        assert_eq!(judge(&w, 125, true, None), RevealOutcome::Waiting);
+        assert!(matches!(judge(&w, 131, true, None), RevealOutcome::Missing(r) if r.contains("still unrevealed")));
+        assert_eq!(judge(&w, 121, false, Some(118)), RevealOutcome::Revealed(118));
+        assert!(matches!(judge(&w, 121, false, None), RevealOutcome::Missing(r) if r.contains("recorded no reveal")));
+        // Not due yet: nothing is concluded, whatever the chain shows.
+        assert_eq!(judge(&w, 119, false, None), RevealOutcome::Waiting);
+    }
+
+    #[test]
+    fn only_the_same_round_counts_as_the_followed_commit_pending() {
+        let w = watched();
+        let ours = PendingCommit { commit_block: 101, reveal_round: 120, commit_len: 300 };
+        assert!(is_pending(&w, &[ours.clone()]));
+        // An older commit, or a later epoch's commit (another round), is not this one.
+        let older = PendingCommit { commit_block: 90, reveal_round: 120, commit_len: 300 };
+        let later = PendingCommit { commit_block: 130, reveal_round: 150, commit_len: 300 };
+        assert!(!is_pending(&w, &[older, later]));
     }
 }

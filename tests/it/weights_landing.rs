@@ -1,7 +1,9 @@
 //! Weights that land: the rules checked before committing (and the count and alert when one
 //! holds weights back), the embedded chain dropping a commit at reveal when a rule broke in
-//! between, the restart reconciliation that must not mistake the previous epoch's reveal for
-//! the new intent, and the stake the metagraph reports.
+//! between, the reveal watchdog that must not take the previous epoch's weights for a dropped
+//! commit's (two epochs with identical weights, the second dropped), the restart
+//! reconciliation that must not mistake the previous epoch's reveal for the new intent, and
+//! the stake the metagraph reports.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -121,6 +123,133 @@ async fn a_restart_does_not_take_the_previous_epochs_reveal_for_the_new_intent()
     // The watchdog follows both: epoch 0's commit (seeded at start) and epoch 1's.
     assert_eq!(service.metrics.weights_revealed.get(), 2);
     assert_eq!(service.metrics.weights_reveal_missing.get(), 0);
+}
+
+/// The log lines written while the test runs a future under [`captured`].
+#[derive(Clone, Default)]
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogSink {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
+    }
+}
+
+/// Runs `fut` with its logs (info and above, plain text) written to `sink`.
+async fn captured<T>(sink: &LogSink, fut: impl std::future::Future<Output = T>) -> T {
+    use tracing::instrument::WithSubscriber;
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    fut.with_subscriber(subscriber).await
+}
+
+/// How the second of two identical commits is lost.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    /// The subnet raises `StakeThreshold` above the validator's stake before the reveal.
+    RuleBrokenAtReveal,
+    /// The owner triggers an epoch at each of the next blocks, so the commit's reveal epoch
+    /// passes before its drand round is out.
+    RevealEpochPassed,
+}
+
+/// Steps the chain a block at a time, polling the validator, until its watchdog follows no
+/// commit (at most 60 blocks).
+async fn until_judged(w: &World, service: &nexis::validator::service::ValidatorService) {
+    for _ in 0..60 {
+        if service.reveals.watched().is_empty() {
+            return;
+        }
+        w.chain.advance(1).expect("advance");
+        service.tick().await.expect("tick");
+    }
+    panic!("the watchdog never judged {:?}", service.reveals.watched());
+}
+
+/// Two consecutive epochs commit identical (burn) weights; the first is revealed, the second
+/// is lost as `loss`. The chain still holds the first epoch's weights — equal to the second
+/// commit's — so only the chain's record of the reveal can tell the drop. Returns the metrics
+/// text and the logs.
+async fn identical_weights_then_a_silent_drop(loss: Loss) -> (String, String) {
+    let w = World::new().await;
+    let validator = hotkey(1);
+    w.chain.register(NETUID, &validator.ss58()).expect("register");
+    w.chain.set_stake(NETUID, &validator.ss58(), 5_000).expect("stake");
+    let clock = IntervalClock { weight_epoch_blocks: 100, ..IntervalClock::default() };
+    let service = w.service(&validator, clock, Duration::from_secs(3600));
+    let logs = LogSink::default();
+    w.chain.advance(52).expect("advance");
+    let first = captured(&logs, service.tick()).await.expect("tick").weights.expect("epoch 0 committed");
+    captured(&logs, until_judged(&w, &service)).await;
+    assert_eq!(service.metrics.weights_revealed.get(), 1, "epoch 0 revealed");
+    let on_chain = w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights");
+    assert!(!on_chain.is_empty());
+
+    let now = w.chain.current_block().await.expect("block");
+    w.chain.advance(102 - now).expect("advance");
+    let second = captured(&logs, service.tick()).await.expect("tick").weights.expect("epoch 1 committed");
+    assert_eq!(second.epoch, 1);
+    assert_eq!((&second.uids, &second.weights), (&first.uids, &first.weights), "identical weights");
+    match loss {
+        Loss::RuleBrokenAtReveal => {
+            let params = w.chain.weight_params(NETUID).expect("params");
+            w.chain.set_weight_params(NETUID, WeightParams { stake_threshold: 5_001, ..params }).expect("params");
+        }
+        Loss::RevealEpochPassed => {
+            for _ in 0..3 {
+                w.chain.trigger_epoch(NETUID).expect("trigger");
+                w.chain.advance(1).expect("advance");
+            }
+        }
+    }
+    captured(&logs, until_judged(&w, &service)).await;
+    assert!(w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending").is_empty(), "dropped");
+    assert_eq!(
+        w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights"),
+        on_chain,
+        "the chain still holds epoch 0's weights, equal to the dropped ones"
+    );
+    (service.metrics.render(), logs.text())
+}
+
+/// Checks that the watchdog reported the second epoch's commit as missing, not revealed.
+fn assert_reported_as_dropped(metrics: &str, logs: &str) {
+    assert_eq!(metric_line(metrics, "nexis_weights_revealed_total").as_deref(), Some("nexis_weights_revealed_total 1"));
+    assert_eq!(
+        metric_line(metrics, "nexis_weights_reveal_missing_total").as_deref(),
+        Some("nexis_weights_reveal_missing_total 1"),
+        "{metrics}\n{logs}"
+    );
+    let dropped: Vec<&str> = logs.lines().filter(|l| l.contains("committed weights did not reveal")).collect();
+    assert_eq!(dropped.len(), 1, "{logs}");
+    assert!(dropped[0].contains("ERROR") && dropped[0].contains("epoch=1"), "{}", dropped[0]);
+    assert!(dropped[0].contains("recorded no reveal"), "{}", dropped[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_commit_with_the_previous_epochs_weights_is_reported_missing() {
+    let (metrics, logs) = identical_weights_then_a_silent_drop(Loss::RuleBrokenAtReveal).await;
+    assert_reported_as_dropped(&metrics, &logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_reveal_epoch_passes_with_the_previous_epochs_weights_is_reported_missing() {
+    let (metrics, logs) = identical_weights_then_a_silent_drop(Loss::RevealEpochPassed).await;
+    assert_reported_as_dropped(&metrics, &logs);
 }
 
 #[tokio::test]

@@ -105,6 +105,10 @@ impl EmbeddedChain {
                     subnet.weights.insert(key.clone(), weights);
                     // As runtimes up to spec 393 do: the revealed weights count as activity.
                     subnet.last_update.insert(key, block);
+                    // The record subtensor keeps as a `TimelockedWeightsRevealed` event.
+                    subnet.reveals.push(super::StoredReveal { hotkey: c.hotkey.clone(), mecid: c.mecid, block });
+                    let excess = subnet.reveals.len().saturating_sub(super::MAX_REVEAL_RECORDS);
+                    subnet.reveals.drain(..excess);
                 }
                 Err(reason) => {
                     tracing::debug!(netuid, hotkey = %c.hotkey, round = c.reveal_round, %reason, "timelocked commit dropped at reveal");

@@ -961,6 +961,52 @@ mod tests {
         ));
     }
 
+    /// One `EventRecord` (phase `ApplyExtrinsic(1)`, no topics) of event `variant` of `pallet`.
+    fn record(pallet: u8, variant: u8, fields: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8];
+        out.extend(1u32.to_le_bytes());
+        out.extend([pallet, variant]);
+        out.extend(fields);
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn a_weight_reveal_is_read_from_the_blocks_events() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chain/finney-spec393.scale");
+        let metadata = load_metadata(&path).expect("metadata");
+        let pallet = metadata.pallet_by_name("SubtensorModule").expect("pallet");
+        let variant =
+            |name: &str| pallet.event_variants().expect("events").iter().find(|v| v.name == name).expect("event").index;
+        let (ours, other) = (Hotkey::from_seed([1; 32]), Hotkey::from_seed([2; 32]));
+        let revealed = |event: &str, index: u16, who: &Hotkey| {
+            let fields: Vec<u8> = index.to_le_bytes().into_iter().chain(who.public()).collect();
+            record(pallet.event_index(), variant(event), &fields)
+        };
+        let events = |records: &[Vec<u8>]| -> Vec<u8> {
+            let mut out = vec![u8::try_from(records.len() << 2).expect("few records")];
+            out.extend(records.concat());
+            out
+        };
+        let found = |bytes: &[u8], mecid: u8, who: &Hotkey| {
+            let metadata = load_metadata(&path).expect("metadata");
+            weight_reveal_in_events(metadata, bytes.to_vec(), 7, mecid, &who.ss58()).expect("decodes")
+        };
+        // Another hotkey's reveal on netuid 7, ours on mechanism 1 of netuid 7 (index 4103).
+        let block = events(&[
+            revealed("TimelockedWeightsRevealed", 7, &other),
+            revealed("TimelockedWeightsRevealed", 4096 + 7, &ours),
+        ]);
+        assert!(!found(&block, 0, &ours), "neither is a reveal of ours on mechanism 0");
+        assert!(found(&block, 1, &ours));
+        assert!(found(&block, 0, &other));
+        // The older runtimes' event, keyed by the netuid.
+        assert!(found(&events(&[revealed("CRV3WeightsRevealed", 7, &ours)]), 0, &ours));
+        // A block without events (or without a reveal) records none.
+        assert!(!found(&[], 0, &ours));
+        assert!(!found(&events(&[]), 0, &ours));
+    }
+
     #[test]
     fn secs_never_reports_zero() {
         assert_eq!(secs(Duration::from_millis(200)), 1);

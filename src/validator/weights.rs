@@ -231,7 +231,13 @@ impl RevealWatchdog {
                 RevealOutcome::Waiting => continue,
                 RevealOutcome::Revealed(at) => {
                     metrics.weights_revealed.inc();
-                    info!(epoch = w.epoch, reveal_round = w.reveal_round, revealed_at = at, block, "committed weights revealed on chain");
+                    info!(
+                        epoch = w.epoch,
+                        reveal_round = w.reveal_round,
+                        revealed_at = at,
+                        block,
+                        "committed weights revealed on chain"
+                    );
                 }
                 RevealOutcome::Missing(reason) => {
                     metrics.weights_reveal_missing.inc();

@@ -164,6 +164,24 @@ pub struct WatchTarget<'a> {
 struct Followed {
     watched: Watched,
     pending_at: u64,
+    /// Whether this process saw the chain hold the commit unrevealed.
+    seen_pending: bool,
+}
+
+impl Followed {
+    /// The first block the chain may have revealed the commit at: after the last block it
+    /// was seen pending. A commit this process never saw pending (followed from the record
+    /// after a restart) is given no reveal before its reveal epoch (the reveal block minus
+    /// the margin), so that the previous epoch's reveal, which may land after this commit
+    /// was made, is not taken for its own.
+    fn first_reveal_block(&self) -> u64 {
+        let after = self.pending_at.saturating_add(1);
+        if self.seen_pending {
+            after
+        } else {
+            after.max(self.watched.reveal_block.saturating_sub(REVEAL_MARGIN_BLOCKS))
+        }
+    }
 }
 
 /// The commits being followed.
@@ -177,7 +195,7 @@ impl RevealWatchdog {
     pub fn watch(&self, w: Watched) {
         let mut followed = self.lock();
         if !followed.iter().any(|f| f.watched == w) {
-            followed.push(Followed { pending_at: w.commit_block, watched: w });
+            followed.push(Followed { pending_at: w.commit_block, seen_pending: false, watched: w });
         }
     }
 
@@ -209,6 +227,7 @@ impl RevealWatchdog {
             let mut followed = self.lock();
             for f in followed.iter_mut().filter(|f| is_pending(&f.watched, &pending)) {
                 f.pending_at = f.pending_at.max(block);
+                f.seen_pending = true;
             }
             let due: Vec<Followed> = followed.iter().filter(|f| block >= f.watched.reveal_block).cloned().collect();
             let gone: Vec<Followed> = due.iter().filter(|f| !is_pending(&f.watched, &pending)).cloned().collect();
@@ -258,7 +277,7 @@ impl RevealWatchdog {
         target: WatchTarget<'_>,
         gone: &[Followed],
     ) -> Result<Vec<(u64, u64, u64)>, ChainError> {
-        let Some(from) = gone.iter().map(|f| f.pending_at.saturating_add(1)).min() else { return Ok(Vec::new()) };
+        let Some(from) = gone.iter().map(Followed::first_reveal_block).min() else { return Ok(Vec::new()) };
         // Read after the pending commits: every reveal they miss is at or before it.
         let now = chain.current_block().await?;
         let mut records = chain.weight_reveals(target.netuid, target.mecid, target.hotkey, from, now).await?;
@@ -266,7 +285,7 @@ impl RevealWatchdog {
         gone.sort_by_key(|f| f.watched.commit_block);
         let mut out = Vec::new();
         for f in gone {
-            if let Some(i) = records.iter().position(|b| *b > f.pending_at) {
+            if let Some(i) = records.iter().position(|b| *b >= f.first_reveal_block()) {
                 out.push((f.watched.epoch, f.watched.reveal_round, records.remove(i)));
             }
         }
@@ -352,10 +371,18 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_never_seen_pending_takes_no_reveal_before_its_reveal_epoch() {
+        let seeded = Followed { watched: watched(), pending_at: 100, seen_pending: false };
+        assert_eq!(seeded.first_reveal_block(), 117, "the reveal block 120 minus the margin");
+        let seen = Followed { watched: watched(), pending_at: 110, seen_pending: true };
+        assert_eq!(seen.first_reveal_block(), 111, "right after it was last seen pending");
+    }
+
+    #[test]
     fn only_the_same_round_counts_as_the_followed_commit_pending() {
         let w = watched();
         let ours = PendingCommit { commit_block: 101, reveal_round: 120, commit_len: 300 };
-        assert!(is_pending(&w, &[ours.clone()]));
+        assert!(is_pending(&w, std::slice::from_ref(&ours)));
         // An older commit, or a later epoch's commit (another round), is not this one.
         let older = PendingCommit { commit_block: 90, reveal_round: 120, commit_len: 300 };
         let later = PendingCommit { commit_block: 130, reveal_round: 150, commit_len: 300 };

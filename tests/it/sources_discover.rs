@@ -249,3 +249,64 @@ async fn the_category_precheck_skips_an_off_category_thumbnail_before_recording_
     assert_eq!(chat.requests().len(), 3);
     assert_eq!(state(dir).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_miner_with_the_precheck_never_downloads_an_off_category_result() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let pictures = dir.join("thumbs");
+    std::fs::create_dir_all(&pictures).expect("thumbs");
+    picture(&pictures.join("meadow.jpg"), "0x2e8b3a", "640x360").await;
+    picture(&pictures.join("street.jpg"), "0x808080", "640x360").await;
+    let (thumbs, _server) = thumbnail_server(pictures).await;
+    let result = |id: &str, thumb: &str| {
+        json!({"id": id, "title": format!("video {id}"), "duration": 600.0, "height": 1080,
+               "live_status": "not_live", "thumbnail": format!("http://{thumbs}/{thumb}")})
+    };
+    let bin = fake_yt_dlp_with(dir, &[result("meadowAAAAA", "meadow.jpg"), result("streetAAAAA", "street.jpg")]);
+    std::fs::create_dir_all(dir.join("pool")).expect("pool");
+    for (seed, id) in ["meadowAAAAA", "streetAAAAA"].into_iter().enumerate() {
+        let clip = nexis::media::synth::SynthClip {
+            width: 854,
+            height: 480,
+            seconds: 6.0,
+            seed: seed as u32,
+            ..Default::default()
+        };
+        nexis::media::synth::synth_clip(&dir.join(format!("pool/{id}.mp4")), &clip).await.expect("source");
+    }
+    std::fs::write(dir.join("queries.txt"), "alpine meadow\n").expect("queries");
+    crate::mine::miner_wallet(dir);
+    // Captions and the self-check's judges as in the miner tests; a one-image category
+    // request is the pre-check's.
+    let chat = ChatServer::start(|body, n| {
+        let parts = body["messages"][1]["content"].as_array().cloned().unwrap_or_default();
+        let images = parts.iter().filter(|p| p["image_url"].is_object()).count();
+        match body["model"].as_str() {
+            Some(crate::mine::CATEGORY_JUDGE) if images == 1 => label_by_colour(body),
+            Some(crate::mine::CATEGORY_JUDGE) => Answer::Text(crate::mine::nature_reply()),
+            Some(crate::mine::SEMANTIC_JUDGE) => Answer::Text("{\"match\": true}".into()),
+            _ => Answer::Text(format!(
+                "scene {n}: a colourful test pattern slowly shifts its hues while a small bright box glides across \
+                 the frame from left to right above a plain dark background"
+            )),
+        }
+    })
+    .await;
+    let mut envs = crate::mine::miner_env(dir, &chat);
+    envs.retain(|(k, _)| *k != "NEXIS_SOURCES_FILE");
+    envs.push(("NEXIS_SOURCES_FILE", dir.join("none.txt").display().to_string()));
+    envs.push(("NEXIS_SOURCES_QUERIES", dir.join("queries.txt").display().to_string()));
+    envs.push(("NEXIS_SOURCES_CATEGORY_PRECHECK", "true".to_string()));
+    envs.push(("PATH", path_with(&bin)));
+    let out = crate::mine::nexis(dir, &["mine", "--once", "--interval", "7756800", "--out", "bucket"], &envs).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(summary["records"], 1, "only the on-category source is mined: {summary}\n{stderr}");
+    assert!(stderr.contains("category pre-check: skipped"), "{stderr}");
+    let recorded: Vec<String> = state(dir).iter().filter_map(|r| r["video_id"].as_str().map(str::to_string)).collect();
+    assert_eq!(recorded, ["meadowAAAAA"]);
+    let log = std::fs::read_to_string(dir.join("yt-dlp.log")).expect("log");
+    assert!(!log.contains("streetAAAAA"), "the off-category video is never downloaded: {log}");
+}

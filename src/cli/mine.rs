@@ -175,7 +175,13 @@ fn build_miner(
             caption_concurrency: args.llm.llm_concurrency.max(1),
             upload: UploadPolicy::default(),
             progress: std::io::stderr().is_terminal(),
-            discovery: args.search.plan(args.sources_queries.as_deref(), workdir, args.sources_per_query)?,
+            discovery: args.search.plan(
+                args.sources_queries.as_deref(),
+                workdir,
+                args.sources_per_query,
+                &args.llm,
+                category,
+            )?,
         },
         info: PackageInfo {
             miner_hotkey: hotkey.clone(),

@@ -1,20 +1,27 @@
 //! `nexis sources discover`: search YouTube with yt-dlp for videos a miner can use, filter
 //! them, record them with their provenance in the discovered-sources state file, and print
 //! them. The same flags drive the miner's search mode (`NEXIS_SOURCES_QUERIES`), and the
-//! yt-dlp access flags (cookies, proxy) serve every yt-dlp call of the miner.
+//! yt-dlp access flags (cookies, proxy) serve every yt-dlp call of the miner. With
+//! `--category-precheck` and a model key, each new result's thumbnail is judged with the
+//! validators' category prompt first and off-category videos are skipped.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
+use super::llm::LlmArgs;
 use super::service::workdir;
-use nexis::miner::discover::{DiscoveryPlan, Filters, Searcher, append_state, apply_filters};
+use nexis::llm::ChatClient;
+use nexis::miner::discover::{DiscoveryPlan, Filters, Searcher, append_state, apply_filters, precheck_new};
 use nexis::miner::download::ytdlp_access_args;
 use nexis::miner::ledger::Ledger;
+use nexis::miner::precheck::CategoryPrecheck;
+use nexis::protocol::DEFAULT_CATEGORY as NATURE_CATEGORY;
 
 /// `nexis sources ...`.
 #[derive(Debug, Subcommand)]
@@ -56,6 +63,16 @@ pub(crate) struct SearchArgs {
     /// Time limit of one search, seconds.
     #[arg(long, env = "NEXIS_SOURCES_SEARCH_TIMEOUT_SEC", default_value_t = 300)]
     pub(crate) search_timeout_sec: u64,
+    /// Before recording a new result, show its thumbnail to the model with the validators'
+    /// category prompt and skip it when off-category (needs a model key; nature category only).
+    #[arg(long, env = "NEXIS_SOURCES_CATEGORY_PRECHECK")]
+    pub(crate) category_precheck: bool,
+    /// Model of the category pre-check (the validators' category model by default).
+    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_MODEL", default_value = "gpt-4o")]
+    pub(crate) category_precheck_model: String,
+    /// Time limit of one pre-check step (thumbnail fetch, model request), seconds.
+    #[arg(long, env = "NEXIS_SOURCES_CATEGORY_PRECHECK_TIMEOUT_SEC", default_value_t = 30)]
+    pub(crate) category_precheck_timeout_sec: u64,
 }
 
 impl SearchArgs {
@@ -89,12 +106,47 @@ impl SearchArgs {
         })
     }
 
-    /// The miner's search mode, when `queries` names a file of phrases.
+    /// The category pre-check, when `--category-precheck` is on and `category` is the one
+    /// the validators' category check judges; on without a model key is an error.
+    pub(crate) fn precheck(
+        &self,
+        llm: &LlmArgs,
+        category: Option<&str>,
+    ) -> anyhow::Result<Option<Arc<CategoryPrecheck>>> {
+        if !self.category_precheck {
+            return Ok(None);
+        }
+        if category != Some(NATURE_CATEGORY) {
+            tracing::warn!(
+                category,
+                "the category pre-check only judges {NATURE_CATEGORY} (the validators' category check): it is off"
+            );
+            return Ok(None);
+        }
+        let Some(provider) = llm.provider() else {
+            bail!(
+                "--category-precheck needs a model: set OPENAI_API_KEY (and OPENAI_BASE_URL for another \
+                 OpenAI-compatible server) or GEMINI_API_KEY"
+            );
+        };
+        let model = provider.model(Some(&self.category_precheck_model), &self.category_precheck_model);
+        let timeout = Duration::from_secs(self.category_precheck_timeout_sec.max(1));
+        tracing::info!(provider = %provider.kind, model = %model, "category pre-check of discovered sources on");
+        let client = ChatClient::new(provider, model, timeout, llm.llm_concurrency.max(1))
+            .context("the category pre-check's model client")?
+            .with_rate_limiter(llm.rate_limiter());
+        Ok(Some(Arc::new(CategoryPrecheck::new(client, timeout).context("the category pre-check")?)))
+    }
+
+    /// The miner's search mode, when `queries` names a file of phrases; `category` is the
+    /// miner's (for the category pre-check).
     pub(crate) fn plan(
         &self,
         queries: Option<&Path>,
         workdir: &Path,
         per_query: usize,
+        llm: &LlmArgs,
+        category: Option<&str>,
     ) -> anyhow::Result<Option<DiscoveryPlan>> {
         let Some(queries) = queries.filter(|q| !q.as_os_str().is_empty()) else { return Ok(None) };
         if !queries.is_file() {
@@ -106,6 +158,7 @@ impl SearchArgs {
             searcher: self.searcher()?,
             filters: self.filters()?,
             per_query,
+            precheck: self.precheck(llm, category)?,
         }))
     }
 }
@@ -134,6 +187,8 @@ pub(crate) struct DiscoverArgs {
     pub(crate) workdir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) search: SearchArgs,
+    #[command(flatten)]
+    pub(crate) llm: LlmArgs,
 }
 
 /// Runs `nexis sources ...`.
@@ -142,11 +197,14 @@ pub(crate) async fn run(cmd: SourcesCommand) -> anyhow::Result<ExitCode> {
     let workdir = workdir(args.workdir.clone());
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
     let filters = args.search.filters()?;
+    let precheck = args.search.precheck(&args.llm, Some(NATURE_CATEGORY))?;
     let found = args.search.searcher()?.search(&args.query, args.limit).await?;
     // The ledger is read only when no miner holds it.
     let ledger = Ledger::open(&workdir.join("miner-ledger")).ok();
     let (kept, rejected) = apply_filters(found, &filters, ledger.as_ref())?;
     let state = state_file(&workdir);
+    let checked = precheck_new(precheck.as_deref(), &state, kept).await;
+    let kept = checked.kept;
     let added =
         append_state(&state, &args.query, &kept).with_context(|| format!("recording in {}", state.display()))?;
     for c in &kept {
@@ -160,6 +218,19 @@ pub(crate) async fn run(cmd: SourcesCommand) -> anyhow::Result<ExitCode> {
     for (c, reason) in &rejected {
         tracing::info!(video_id = %c.video_id, reason = %reason, "filtered out");
     }
-    eprintln!("{} kept, {} filtered out, {added} new in {}", kept.len(), rejected.len(), state.display());
+    let precheck_note = match &precheck {
+        Some(_) => format!(
+            ", {} off-category (category pre-check), {} not pre-checked",
+            checked.skipped.len(),
+            checked.unchecked
+        ),
+        None => String::new(),
+    };
+    eprintln!(
+        "{} kept, {} filtered out{precheck_note}, {added} new in {}",
+        kept.len(),
+        rejected.len(),
+        state.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -73,6 +73,23 @@ impl CategoryScore {
     pub fn accepted(&self) -> bool {
         self.reject_reasons().is_empty()
     }
+
+    /// The reasons one image (a source's thumbnail) is off-category: the validators'
+    /// thresholds applied to it alone (nature wins, score at least 0.72, lead at least
+    /// 0.12); empty means on-category.
+    pub(crate) fn single_image_reject_reasons(&self) -> Vec<&'static str> {
+        let mut reasons = Vec::new();
+        if self.nature_wins < 1 {
+            reasons.push("nature_does_not_win");
+        }
+        if self.avg_nature + EPS < MIN_MEAN_NATURE {
+            reasons.push("nature_under_0.72");
+        }
+        if self.margin + EPS < MIN_MARGIN {
+            reasons.push("margin_under_0.12");
+        }
+        reasons
+    }
 }
 
 fn score(frame: &serde_json::Map<String, Value>, label: &str) -> Result<f64, String> {
@@ -112,10 +129,15 @@ fn reply_object(reply: &str) -> Option<Value> {
 
 /// The three labelled frames of a reply, or why the reply is unusable.
 pub fn parse_category_reply(reply: &str) -> Result<Vec<FrameLabel>, String> {
+    parse_labels(reply, CATEGORY_FRAMES)
+}
+
+/// The `expected` labelled frames of a reply, or why the reply is unusable.
+fn parse_labels(reply: &str, expected: usize) -> Result<Vec<FrameLabel>, String> {
     let value = reply_object(reply).ok_or("no JSON object in the reply")?;
     let frames = value.get("frames").and_then(Value::as_array).or_else(|| value.as_array()).ok_or("no frames array")?;
-    if frames.len() != CATEGORY_FRAMES {
-        return Err(format!("{} frames labelled, expected {CATEGORY_FRAMES}", frames.len()));
+    if frames.len() != expected {
+        return Err(format!("{} frames labelled, expected {expected}", frames.len()));
     }
     frames.iter().map(frame_label).collect()
 }
@@ -188,6 +210,32 @@ pub(crate) async fn judge_category(client: &ChatClient, frames: &[Vec<u8>]) -> C
     }
 }
 
+/// What the model made of one image (a source's thumbnail) with the validators' category
+/// prompt: its labels scored, or why there are none.
+pub(crate) enum ImageVerdict {
+    /// The image's label and scores ([`CategoryScore::single_image_reject_reasons`] decides).
+    Scored(CategoryScore),
+    /// No usable answer (twice), or no answer at all.
+    Failed(String),
+}
+
+/// Labels one image with the validators' category prompt; an unusable reply is asked once more.
+pub(crate) async fn judge_image(client: &ChatClient, image: &[u8]) -> ImageVerdict {
+    let images = [image.to_vec()];
+    let request = ChatRequest {
+        system: CATEGORY_PROMPT,
+        text: "Label this frame.",
+        images: &images,
+        max_tokens: CATEGORY_MAX_TOKENS,
+        temperature: 0.0,
+        schema: Some(&FRAMES_SCHEMA),
+    };
+    match client.ask_parsed(&request, "category_strict_response_invalid", |r| parse_labels(r, 1)).await {
+        Ok(labels) => ImageVerdict::Scored(CategoryScore::of(&labels)),
+        Err(AskFailure::Unusable(reason) | AskFailure::Unavailable(reason)) => ImageVerdict::Failed(reason),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +253,26 @@ mod tests {
             assert_eq!(labels[0].scores[5], 0.1);
         }
         assert!(parse_category_reply("I cannot see any images.").is_err());
+        assert!(parse_labels(&body, 1).is_err(), "three frames where one was asked");
         let missing = body.replace(",\"indoor_score\":\"0.1\"", "");
         assert!(parse_category_reply(&missing).expect_err("missing score").contains("indoor_score"));
+    }
+}
+
+#[cfg(test)]
+mod single_image_tests {
+    use super::*;
+
+    fn label(winner: &'static str, nature: f64, urban: f64) -> FrameLabel {
+        FrameLabel { winner, scores: [nature, 0.0, 0.0, 0.0, urban, 0.0] }
+    }
+
+    #[test]
+    fn one_image_uses_the_validators_thresholds() {
+        assert!(CategoryScore::of(&[label("nature", 0.9, 0.1)]).single_image_reject_reasons().is_empty());
+        let city = CategoryScore::of(&[label("urban", 0.2, 0.9)]).single_image_reject_reasons();
+        assert_eq!(city, ["nature_does_not_win", "nature_under_0.72", "margin_under_0.12"]);
+        let close = CategoryScore::of(&[label("nature", 0.8, 0.75)]).single_image_reject_reasons();
+        assert_eq!(close, ["margin_under_0.12"]);
     }
 }

@@ -1,11 +1,14 @@
 //! Source discovery: yt-dlp's search (`ytsearchN:query`) with the filters a miner needs
 //! (duration range, 720p available, not live, not already published, optionally
 //! Creative-Commons only), and the state file that keeps what was found with its
-//! provenance (query, time), one JSON object per line.
+//! provenance (query, time), one JSON object per line. With a model configured, the
+//! category pre-check ([`super::precheck`]) skips results whose thumbnail is off-category
+//! before they are recorded.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::download::{DownloadError, run_yt_dlp};
 use super::ledger::{Ledger, LedgerError};
+use super::precheck::{CategoryPrecheck, PrecheckReport};
 use super::sources::{Source, video_id};
 
 /// Most results asked of one search.
@@ -23,7 +27,7 @@ const MAX_LINE_BYTES: usize = 64 * 1024;
 const MAX_STATE_BYTES: u64 = 64 << 20;
 
 /// What yt-dlp is asked to print per video: a small JSON object of these fields.
-const PRINT_FIELDS: &str = "%(.{id,title,duration,live_status,license,height,webpage_url})j";
+const PRINT_FIELDS: &str = "%(.{id,title,duration,live_status,license,height,webpage_url,thumbnail})j";
 
 /// How yt-dlp is run for searches.
 #[derive(Debug, Clone)]
@@ -72,6 +76,9 @@ pub struct Candidate {
     pub live_status: Option<String>,
     /// The license YouTube shows, if any.
     pub license: Option<String>,
+    /// The thumbnail URL yt-dlp reports (for the category pre-check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
 }
 
 /// yt-dlp's printed fields.
@@ -83,6 +90,7 @@ struct Printed {
     live_status: Option<String>,
     license: Option<String>,
     height: Option<f64>,
+    thumbnail: Option<String>,
 }
 
 impl Candidate {
@@ -130,6 +138,7 @@ pub fn parse_search_output(stdout: &[u8]) -> Vec<Candidate> {
             height: p.height.filter(|h| h.is_finite() && *h >= 0.0).map(|h| h.min(f64::from(u32::MAX)) as u32),
             live_status: p.live_status,
             license: p.license,
+            thumbnail: p.thumbnail.filter(|t| t.len() <= 2048),
             video_id: id,
         });
     }
@@ -250,6 +259,7 @@ mod tests {
             height: Some(height),
             live_status: Some(live.into()),
             license: license.map(str::to_string),
+            thumbnail: None,
         }
     }
 
@@ -269,12 +279,15 @@ mod tests {
 
     #[test]
     fn output_lines_are_parsed_bounded_and_deduplicated() {
-        let out = b"{\"id\": \"abcDEF12345\", \"title\": \"x\", \"duration\": 61, \"height\": 1080}\n\
+        let out = b"{\"id\": \"abcDEF12345\", \"title\": \"x\", \"duration\": 61, \"height\": 1080, \
+            \"thumbnail\": \"https://i.ytimg.com/vi/abcDEF12345/hq720.jpg\"}\n\
             not json\n{\"id\": \"abcDEF12345\"}\n{\"id\": \"../../etc\"}\n{\"id\": \"zzzZZZ99999\", \"height\": 1e30}\n";
         let got = parse_search_output(out);
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].duration_sec, got[0].height), (Some(61.0), Some(1080)));
         assert_eq!(got[1].height, Some(u32::MAX));
+        assert_eq!(got[0].thumbnail.as_deref(), Some("https://i.ytimg.com/vi/abcDEF12345/hq720.jpg"));
+        assert_eq!(got[1].thumbnail, None);
     }
 }
 
@@ -293,20 +306,43 @@ pub struct DiscoveryPlan {
     pub filters: Filters,
     /// Results asked per phrase.
     pub per_query: usize,
+    /// The category pre-check, when on.
+    pub precheck: Option<Arc<CategoryPrecheck>>,
+}
+
+/// What one refresh of the discovered sources did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Sources newly recorded.
+    pub added: usize,
+    /// Results the category pre-check skipped as off-category.
+    pub skipped_off_category: usize,
+}
+
+/// Runs `precheck` (when on) on the `kept` candidates not yet recorded in the state file
+/// at `state` (those were judged when they were recorded).
+pub async fn precheck_new(precheck: Option<&CategoryPrecheck>, state: &Path, kept: Vec<Candidate>) -> PrecheckReport {
+    let Some(precheck) = precheck else { return PrecheckReport { kept, ..PrecheckReport::default() } };
+    let known = read_state(state).unwrap_or_default();
+    let (recorded, new): (Vec<Candidate>, Vec<Candidate>) =
+        kept.into_iter().partition(|c| known.iter().any(|d| d.candidate.video_id == c.video_id));
+    let mut report = precheck.sort(new).await;
+    report.kept.extend(recorded);
+    report
 }
 
 impl DiscoveryPlan {
-    /// Searches every phrase and records what passes; returns how many sources were new.
-    /// A failing search is logged and the other phrases still run.
-    pub async fn refresh(&self, ledger: &Ledger) -> Result<usize, LedgerError> {
+    /// Searches every phrase and records what passes (and the pre-check keeps). A failing
+    /// search is logged and the other phrases still run.
+    pub async fn refresh(&self, ledger: &Ledger) -> Result<Refreshed, LedgerError> {
         let text = match std::fs::read_to_string(&self.queries_file) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(file = %self.queries_file.display(), error = %e, "cannot read NEXIS_SOURCES_QUERIES");
-                return Ok(0);
+                return Ok(Refreshed::default());
             }
         };
-        let mut added = 0;
+        let mut done = Refreshed::default();
         for query in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).take(100) {
             let found = match self.searcher.search(query, self.per_query).await {
                 Ok(found) => found,
@@ -316,16 +352,25 @@ impl DiscoveryPlan {
                 }
             };
             let (kept, rejected) = apply_filters(found, &self.filters, Some(ledger))?;
-            match append_state(&self.state_file, query, &kept) {
+            let checked = precheck_new(self.precheck.as_deref(), &self.state_file, kept).await;
+            done.skipped_off_category += checked.skipped.len();
+            match append_state(&self.state_file, query, &checked.kept) {
                 Ok(n) => {
-                    tracing::info!(query, new = n, kept = kept.len(), rejected = rejected.len(), "sources discovered");
-                    added += n;
+                    tracing::info!(
+                        query,
+                        new = n,
+                        kept = checked.kept.len(),
+                        rejected = rejected.len(),
+                        off_category = checked.skipped.len(),
+                        "sources discovered"
+                    );
+                    done.added += n;
                 }
                 Err(e) => {
                     tracing::warn!(file = %self.state_file.display(), error = %e, "cannot record discovered sources")
                 }
             }
         }
-        Ok(added)
+        Ok(done)
     }
 }

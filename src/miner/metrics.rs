@@ -22,6 +22,8 @@ pub struct MinerMetrics {
     pub recaptioned: Counter,
     /// Rows published.
     pub published: Counter,
+    /// Discovered videos skipped before download by the category pre-check.
+    pub precheck_skipped: Counter,
 }
 
 impl MinerMetrics {
@@ -39,6 +41,11 @@ impl MinerMetrics {
             self.recaptioned.clone(),
         );
         registry.register("published_rows", "Rows published in packages", self.published.clone());
+        registry.register(
+            "discovery_precheck_skipped_sources",
+            "Discovered videos skipped before download because the category pre-check found their thumbnail off-category",
+            self.precheck_skipped.clone(),
+        );
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &registry);

@@ -8,6 +8,7 @@ pub mod download;
 pub mod ledger;
 pub mod metrics;
 pub mod package;
+pub mod precheck;
 pub(crate) mod run;
 pub mod self_check;
 pub mod sources;

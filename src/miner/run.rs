@@ -319,7 +319,8 @@ impl Miner {
                 Vec::new()
             }
         };
-        plan.refresh(&self.ledger).await?;
+        let refreshed = plan.refresh(&self.ledger).await?;
+        self.metrics.precheck_skipped.inc_by(refreshed.skipped_off_category as u64);
         match state_sources(&plan.state_file) {
             Ok(found) => {
                 for s in found {

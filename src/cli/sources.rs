@@ -3,7 +3,6 @@
 //! them. The same flags drive the miner's search mode (`NEXIS_SOURCES_QUERIES`), and the
 //! yt-dlp access flags (cookies, proxy) serve every yt-dlp call of the miner.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,9 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::service::workdir;
+use super::args::{WorkdirArg, YtDlpArgs};
 use nexis::miner::discover::{DiscoveryPlan, Filters, Searcher, append_state, apply_filters};
-use nexis::miner::download::ytdlp_access_args;
 use nexis::miner::ledger::Ledger;
 
 /// `nexis sources ...`.
@@ -35,15 +33,8 @@ pub(crate) enum License {
 /// yt-dlp, its access settings and the discovery filters (shared by `mine`).
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
-    /// yt-dlp binary.
-    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
-    pub(crate) yt_dlp: PathBuf,
-    /// Netscape cookies file for yt-dlp (helps with YouTube's bot checks).
-    #[arg(long, env = "NEXIS_YTDLP_COOKIES_FILE")]
-    pub(crate) ytdlp_cookies_file: Option<PathBuf>,
-    /// Proxy URL for yt-dlp.
-    #[arg(long, env = "NEXIS_YTDLP_PROXY", hide_env_values = true)]
-    pub(crate) ytdlp_proxy: Option<String>,
+    #[command(flatten)]
+    pub(crate) ytdlp: YtDlpArgs,
     /// Shortest source to keep, seconds.
     #[arg(long, env = "NEXIS_SOURCES_MIN_DURATION_SEC", default_value_t = 30.0)]
     pub(crate) min_duration_sec: f64,
@@ -59,21 +50,11 @@ pub(crate) struct SearchArgs {
 }
 
 impl SearchArgs {
-    /// The cookies and proxy arguments of every yt-dlp call.
-    pub(crate) fn access_args(&self) -> anyhow::Result<Vec<OsString>> {
-        if let Some(cookies) = &self.ytdlp_cookies_file
-            && !cookies.is_file()
-        {
-            bail!("NEXIS_YTDLP_COOKIES_FILE {} is not a file", cookies.display());
-        }
-        Ok(ytdlp_access_args(self.ytdlp_cookies_file.as_deref(), self.ytdlp_proxy.as_deref()))
-    }
-
     fn searcher(&self) -> anyhow::Result<Searcher> {
         Ok(Searcher {
-            binary: self.yt_dlp.clone(),
+            binary: self.ytdlp.yt_dlp.clone(),
             timeout: Duration::from_secs(self.search_timeout_sec.max(1)),
-            extra_args: self.access_args()?,
+            extra_args: self.ytdlp.access_args()?,
         })
     }
 
@@ -129,9 +110,9 @@ pub(crate) struct DiscoverArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Work directory (the state file and the miner's ledger live there).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub(crate) workdir: Option<PathBuf>,
+    /// The work directory (the state file and the miner's ledger live there).
+    #[command(flatten)]
+    pub(crate) workdir: WorkdirArg,
     #[command(flatten)]
     pub(crate) search: SearchArgs,
 }
@@ -139,7 +120,7 @@ pub(crate) struct DiscoverArgs {
 /// Runs `nexis sources ...`.
 pub(crate) async fn run(cmd: SourcesCommand) -> anyhow::Result<ExitCode> {
     let SourcesCommand::Discover(args) = cmd;
-    let workdir = workdir(args.workdir.clone());
+    let workdir = args.workdir.path();
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
     let filters = args.search.filters()?;
     let found = args.search.searcher()?.search(&args.query, args.limit).await?;

@@ -2,7 +2,6 @@
 //! add|remove|list`. See `nexis::api::server` for the rules it enforces.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use tracing::{info, warn};
 
+use super::args::WorkdirArg;
 use super::chain::ChainArgs;
-use super::service::workdir;
 use nexis::api::server::listen::ConnLimits;
 use nexis::api::server::quorum::{Fraction, parse_source_auth};
 use nexis::api::server::store::{EvidenceStore, open_store};
@@ -40,15 +39,15 @@ pub(crate) struct StoreArgs {
     /// a private network). Unset: the embedded SQLite store under the work directory.
     #[arg(long, global = true, env = "NEXIS_API_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// State directory (the embedded store lives in `{DIR}/api/`).
-    #[arg(long, global = true, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
+    /// The work directory (the embedded store lives in `{DIR}/api/`).
+    #[command(flatten)]
+    pub workdir: WorkdirArg,
 }
 
 impl StoreArgs {
     /// Opens the configured store (migrations applied).
     pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn EvidenceStore>> {
-        let dir = workdir(self.workdir.clone());
+        let dir = self.workdir.path();
         open_store(self.database_url.as_deref(), &dir)
             .await
             .context("opening the evidence store (check NEXIS_API_DATABASE_URL or NEXIS_WORKDIR)")

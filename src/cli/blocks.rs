@@ -7,12 +7,34 @@ use nexis::chain::weights::ScoringWindows;
 use nexis::protocol::IntervalClock;
 use tracing::warn;
 
-/// Block constants; the live-network values are the defaults and any override is logged.
+/// The interval length alone (for commands that need no other block constant).
 #[derive(Debug, Args)]
-pub(crate) struct BlockArgs {
+pub(crate) struct IntervalBlocksArg {
     /// Interval length in blocks (50).
     #[arg(long, env = "NEXIS_INTERVAL_BLOCKS")]
     pub(crate) interval_blocks: Option<u64>,
+}
+
+impl IntervalBlocksArg {
+    /// The interval length: the live network's unless overridden (logged); zero is refused.
+    pub(crate) fn resolve(&self) -> anyhow::Result<u64> {
+        let default = IntervalClock::default().interval_blocks;
+        match self.interval_blocks {
+            None => Ok(default),
+            Some(0) => bail!("NEXIS_INTERVAL_BLOCKS must be positive"),
+            Some(v) => {
+                warn!(setting = "NEXIS_INTERVAL_BLOCKS", value = v, default, "block constant overridden");
+                Ok(v)
+            }
+        }
+    }
+}
+
+/// Block constants; the live-network values are the defaults and any override is logged.
+#[derive(Debug, Args)]
+pub(crate) struct BlockArgs {
+    #[command(flatten)]
+    pub(crate) interval: IntervalBlocksArg,
     /// Blocks after an interval before it is validated (2).
     #[arg(long, env = "NEXIS_UPLOAD_RESERVE_BLOCKS")]
     pub(crate) upload_reserve_blocks: Option<u64>,
@@ -35,8 +57,8 @@ impl BlockArgs {
     pub(crate) fn resolve(&self) -> anyhow::Result<(IntervalClock, ScoringWindows)> {
         let mut clock = IntervalClock::default();
         let mut windows = ScoringWindows::default();
+        clock.interval_blocks = self.interval.resolve()?;
         let overrides = [
-            ("NEXIS_INTERVAL_BLOCKS", self.interval_blocks, &mut clock.interval_blocks),
             ("NEXIS_UPLOAD_RESERVE_BLOCKS", self.upload_reserve_blocks, &mut clock.upload_reserve_blocks),
             ("NEXIS_WEIGHT_EPOCH_BLOCKS", self.weight_epoch_blocks, &mut clock.weight_epoch_blocks),
             ("NEXIS_BLOCK_TIME_SEC", self.block_time_sec, &mut clock.block_time_sec),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::args::VersionKeyArg;
 use super::btcli;
 use super::secret::Secret;
 use anyhow::{Context, bail};
@@ -21,7 +22,7 @@ use nexis::chain::subtensor::{
     SubtensorChain, commit_timelocked_weights_call_data, load_metadata, set_commitment_call_data, set_weights_call_data,
 };
 use nexis::chain::wallet::{WalletConfig, expand_home};
-use nexis::chain::weight_rules::{self, PlanOptions, VersionKeyPolicy, WeightsPlan};
+use nexis::chain::weight_rules::{self, PlanOptions, WeightsPlan};
 use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid, WeightRules, WeightsCall};
 
 /// Where and as whom chain commands run.
@@ -149,10 +150,8 @@ pub(crate) struct SetWeightsArgs {
     /// u16 weights, comma-separated, one per uid (e.g. 65535,32768).
     #[arg(long, env = "NEXIS_SET_WEIGHTS_WEIGHTS", value_delimiter = ',', required = true)]
     pub weights: Vec<u16>,
-    /// Version key to send: unset, this release's own (refused when the chain requires
-    /// more); a number; or `chain` to follow the chain's WeightsVersionKey.
-    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value = "")]
-    pub version_key: VersionKeyPolicy,
+    #[command(flatten)]
+    pub version_key: VersionKeyArg,
     /// Print the signer, mode, reveal round and call data instead of submitting.
     #[arg(long)]
     pub dry_run: bool,
@@ -297,9 +296,10 @@ async fn set_weights(args: SetWeightsArgs) -> anyhow::Result<ExitCode> {
         netuid,
         uids: args.uids.clone(),
         weights: args.weights.clone(),
-        version_key: args.version_key.key(0),
+        version_key: args.version_key.version_key.key(0),
     };
-    let options = PlanOptions { reveal_round: args.reveal_round, seed: None, version_key: args.version_key };
+    let options =
+        PlanOptions { reveal_round: args.reveal_round, seed: None, version_key: args.version_key.version_key };
     println!("network: {network}");
     println!("netuid: {netuid}");
     println!("signer: {}", hotkey.ss58());
@@ -311,8 +311,8 @@ async fn set_weights(args: SetWeightsArgs) -> anyhow::Result<ExitCode> {
     }
     let chain = args.chain.connect(&network).await?;
     let rules = chain.weight_rules(netuid, &hotkey.ss58()).await?;
-    let keyed = WeightsCall { version_key: args.version_key.key(rules.version_key), ..call.clone() };
-    weight_rules::check(&rules, &hotkey.ss58(), &keyed, args.version_key)?;
+    let keyed = WeightsCall { version_key: args.version_key.version_key.key(rules.version_key), ..call.clone() };
+    weight_rules::check(&rules, &hotkey.ss58(), &keyed, args.version_key.version_key)?;
     let plan = weight_rules::plan(&rules, hotkey.public(), &call, options)?;
     if args.dry_run {
         let data = if network.is_embedded() {

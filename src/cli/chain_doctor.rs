@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
+use super::args::{MechIdArg, VersionKeyArg};
 use super::chain::ChainArgs;
 use nexis::chain::schedule::SECURITY_BLOCKS;
-use nexis::chain::weight_rules::{RuleCheck, VersionKeyPolicy, evaluate, schedule_model};
+use nexis::chain::weight_rules::{RuleCheck, evaluate, schedule_model};
 use nexis::chain::{NetUid, WeightRules};
 
 /// Arguments of `nexis chain doctor`.
@@ -17,12 +18,10 @@ use nexis::chain::{NetUid, WeightRules};
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
-    /// The mechanism weights are set for.
-    #[arg(long = "mechid", env = "NEXIS_WEIGHTS_MECHID", default_value_t = 0)]
-    pub mechid: u8,
-    /// Weights version key policy: unset (this release's key), a number, or `chain`.
-    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value = "")]
-    pub version_key: VersionKeyPolicy,
+    #[command(flatten)]
+    pub mechid: MechIdArg,
+    #[command(flatten)]
+    pub version_key: VersionKeyArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -59,21 +58,21 @@ pub(crate) async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let netuid = args.chain.netuid(&network)?;
     let hotkey = args.chain.hotkey()?.ss58();
     let chain = args.chain.connect(&network).await?;
-    let rules = chain.mechanism_weight_rules(netuid, args.mechid, &hotkey).await?;
-    let checks = evaluate(&rules, None, args.version_key);
+    let rules = chain.mechanism_weight_rules(netuid, args.mechid.mechid, &hotkey).await?;
+    let checks = evaluate(&rules, None, args.version_key.version_key);
     let ok = checks.iter().all(|c| c.ok);
     let plan = schedule(&rules, netuid)?;
     if args.json {
         let out = json!({
             "network": network.to_string(),
             "netuid": netuid,
-            "mecid": args.mechid,
+            "mecid": args.mechid.mechid,
             "hotkey": hotkey,
             "block": rules.block,
             "uid": rules.uid,
             "ok": ok,
-            "version_key_policy": args.version_key.to_string(),
-            "version_key_sent": args.version_key.key(rules.version_key),
+            "version_key_policy": args.version_key.version_key.to_string(),
+            "version_key_sent": args.version_key.version_key.key(rules.version_key),
             "commit_reveal": rules.commit_reveal,
             "schedule": {
                 "model": plan.model,
@@ -101,11 +100,11 @@ fn print_text(
 ) {
     println!("network: {network}");
     println!("netuid: {netuid}");
-    println!("mecid: {}", args.mechid);
+    println!("mecid: {}", args.mechid.mechid);
     println!("hotkey: {hotkey}");
     println!("block: {}", rules.block);
-    println!("version_key_policy: {}", args.version_key);
-    println!("version_key_sent: {}", args.version_key.key(rules.version_key));
+    println!("version_key_policy: {}", args.version_key.version_key);
+    println!("version_key_sent: {}", args.version_key.version_key.key(rules.version_key));
     if rules.commit_reveal {
         println!("schedule_model: {}", plan.model);
         println!("next_reveal_block: {}", plan.reveal_block);

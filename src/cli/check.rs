@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::args::{CategoryArg, EnabledSpecsArg, WorkdirArg};
 use super::llm::ContentCheckArgs;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -12,8 +13,8 @@ use clap::Args;
 use nexis::media::{Ffprobe, MediaProbe, NativeProbe};
 use nexis::model::Decision;
 use nexis::protocol::{
-    DEFAULT_CATEGORY, DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_DATASET_ROWS,
-    DEFAULT_MAX_FRAME_BYTES, DEFAULT_ROW_SAMPLE_MAX, DEFAULT_SPEC_ID,
+    DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_DATASET_ROWS, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_ROW_SAMPLE_MAX,
 };
 use nexis::spec::SpecRegistry;
 use nexis::storage::LocalStore;
@@ -39,12 +40,10 @@ pub(crate) struct CheckArgs {
     /// Validator hotkey that seeds row sampling (as in the live validator).
     #[arg(long, env = "NEXIS_VALIDATOR_HOTKEY")]
     pub validator_hotkey: Option<String>,
-    /// Required category; an empty string requires none.
-    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
-    pub category: String,
-    /// Enabled dataset specs, comma-separated.
-    #[arg(long, env = "NEXIS_VALIDATOR_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
-    pub specs: Vec<String>,
+    #[command(flatten)]
+    pub category: CategoryArg,
+    #[command(flatten)]
+    pub specs: EnabledSpecsArg,
     /// Hex hash of the interval's deadline block (`I + 52`): also check the unpredictable
     /// extra rows it selects (protocol §9 rev. 2). Without it there are no extra samples.
     #[arg(long, value_name = "HEX")]
@@ -58,9 +57,9 @@ pub(crate) struct CheckArgs {
     pub content: ContentCheckArgs,
     #[command(flatten)]
     pub source: super::source_auth::SourceCheckArgs,
-    /// Directory for temporary downloads (default: the system temp directory).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub workdir: Option<PathBuf>,
+    /// Temporary downloads go under the work directory (default: the system temp directory).
+    #[command(flatten)]
+    pub workdir: WorkdirArg,
 }
 
 /// Sampling, size caps and the clip prober: how one package is validated (shared by `check` and
@@ -156,7 +155,7 @@ pub(crate) fn registry_for(specs: &[String]) -> anyhow::Result<SpecRegistry> {
 
 impl CheckArgs {
     fn request(&self) -> anyhow::Result<PackageRequest> {
-        let category = self.category.trim();
+        let category = self.category.category.trim();
         let extra_sample_seed = match &self.extra_sample_seed {
             Some(hex) => Some(normalize_block_hash(hex).with_context(|| {
                 format!("--extra-sample-seed {hex:?} is not a hex block hash (the hash of block interval + 52)")
@@ -168,7 +167,7 @@ impl CheckArgs {
             validator_hotkey: self.validator_hotkey.clone().filter(|v| !v.is_empty()),
             interval_seed: interval_seed(self.interval),
             expected_category: (!category.is_empty()).then(|| category.to_string()),
-            enabled_specs: self.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            enabled_specs: self.specs.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             upload_deadline: None,
             extra_sample_seed,
         };
@@ -224,8 +223,8 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let request = args.request()?;
     let probe = args.package.probe().await?;
-    let registry = registry_for(&args.specs)?;
-    let scratch = args.workdir.clone().unwrap_or_else(std::env::temp_dir).join("check");
+    let registry = registry_for(&args.specs.specs)?;
+    let scratch = args.workdir.given().unwrap_or_else(std::env::temp_dir).join("check");
     // The directory stands in for the bucket prefix `{interval}/`; a store rooted one level
     // up would expose siblings, so the store gets a private root with just this package.
     let store = PackageDirStore::new(&args.package_dir, args.interval);
@@ -234,7 +233,7 @@ pub(crate) async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         validator = validator.with_content_checks(checks);
     }
     // Source sections are cached where `nexis validate` keeps them, so checks reuse them.
-    let validator = args.source.apply(validator, &super::service::workdir(args.workdir.clone()))?;
+    let validator = args.source.apply(validator, &args.workdir.path())?;
     let mut outcome = validator.validate(&store.0, &request).await.context("validation could not run")?;
     forgive_unusable_replies(&mut [&mut outcome.decision], &outcome.llm);
     if args.json {

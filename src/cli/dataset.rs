@@ -11,9 +11,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
 
+use super::args::{CatalogValidatorArg, LocalBucketsArg, OwnerDbArgs, S3EndpointArg, WorkdirArg};
 use super::r2::R2Credentials;
 use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
-use super::service::workdir;
 use nexis::catalog::export::{ExportSettings, export};
 use nexis::catalog::frame::{mirror, rows_of, scan, sql};
 use nexis::catalog::plot::draw as plot;
@@ -42,36 +42,17 @@ pub(crate) struct SourceArgs {
     /// without it the owner bucket is read (NEXIS_OWNER_DB_*).
     #[arg(long, env = "NEXIS_DATASET_FROM")]
     pub from: Option<PathBuf>,
-    /// The owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_BUCKET")]
-    pub owner_db_bucket: Option<String>,
-    /// Read buckets from `{DIR}/{bucket}/` instead of R2.
-    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
-    pub buckets_dir: Option<PathBuf>,
-    /// Cloudflare account id of the owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_ACCOUNT_ID", hide_env_values = true)]
-    pub owner_db_account_id: Option<String>,
-    /// Access key of the owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_WRITE_ACCESS_KEY", hide_env_values = true)]
-    pub owner_db_write_access_key: Option<String>,
-    /// Secret key of the owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_WRITE_SECRET_KEY", hide_env_values = true)]
-    pub owner_db_write_secret_key: Option<String>,
-    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
-    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
+    #[command(flatten)]
+    pub owner_db: OwnerDbArgs,
+    #[command(flatten)]
+    pub buckets: LocalBucketsArg,
+    #[command(flatten)]
+    pub s3: S3EndpointArg,
+    #[command(flatten)]
+    pub workdir: WorkdirArg,
     /// Where parts read from the bucket are cached (default: NEXIS_WORKDIR/dataset-cache).
     #[arg(long, env = "NEXIS_DATASET_CACHE")]
     pub cache: Option<PathBuf>,
-}
-
-/// NEXIS_WORKDIR (or the default state directory).
-fn state_dir() -> PathBuf {
-    workdir(std::env::var_os("NEXIS_WORKDIR").map(PathBuf::from))
-}
-
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
 impl SourceArgs {
@@ -83,19 +64,16 @@ impl SourceArgs {
             }
             return Ok(Arc::new(LocalStore::new(dir.clone())));
         }
-        let Some(bucket) = given(&self.owner_db_bucket) else {
+        let Some(bucket) = self.owner_db.bucket() else {
             bail!("set --from DIR (a local copy) or NEXIS_OWNER_DB_BUCKET (the owner dataset bucket)");
         };
-        if let Some(dir) = &self.buckets_dir {
+        if let Some(dir) = &self.buckets.buckets_dir {
             return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
         }
-        let credentials = R2Credentials {
-            account_id: ("NEXIS_OWNER_DB_ACCOUNT_ID", self.owner_db_account_id.as_deref()),
-            access_key: ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", self.owner_db_write_access_key.as_deref()),
-            secret_key: ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", self.owner_db_write_secret_key.as_deref()),
-        };
+        let [account_id, access_key, secret_key] = self.owner_db.credentials();
+        let credentials = R2Credentials { account_id, access_key, secret_key };
         let keys = credentials.required("reading the owner bucket (or use --from DIR)")?;
-        keys.store(&bucket, given(&self.s3_endpoint), "owner dataset bucket")
+        keys.store(bucket, self.s3.get(), "owner dataset bucket")
     }
 
     /// The local folder holding `catalog/`: `--from`, or a verified mirror of the bucket.
@@ -104,7 +82,7 @@ impl SourceArgs {
             return Ok(dir.clone());
         }
         let store = self.store()?;
-        let cache = self.cache.clone().unwrap_or_else(|| state_dir().join("dataset-cache"));
+        let cache = self.cache.clone().unwrap_or_else(|| self.workdir.path().join("dataset-cache"));
         let index = mirror(store.as_ref(), &cache).await.context("mirroring the catalog from the owner bucket")?;
         tracing::info!(parts = index.parts.len(), rows = index.rows, cache = %cache.display(), "catalog mirrored");
         Ok(cache)
@@ -207,9 +185,8 @@ pub(crate) struct RebuildArgs {
     pub record_info: RecordInfoArgs,
     #[command(flatten)]
     pub record_info_write: RecordInfoWriteArgs,
-    /// The validator that accepted the bundles (the owner's hotkey), for the catalog.
-    #[arg(long, env = "NEXIS_OWNER_SYNC_VALIDATOR_HOTKEY")]
-    pub validator_hotkey: Option<String>,
+    #[command(flatten)]
+    pub validator: CatalogValidatorArg,
     /// Largest bundle dataset accepted.
     #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
     pub max_dataset_bytes: u64,
@@ -413,19 +390,19 @@ async fn export_cmd(args: ExportArgs) -> anyhow::Result<ExitCode> {
 
 async fn rebuild_cmd(args: RebuildArgs) -> anyhow::Result<ExitCode> {
     let owner = args.source.store()?;
-    let endpoint = given(&args.source.s3_endpoint);
+    let endpoint = args.source.s3.get();
     let record_info = args.record_info_write.store(
         &args.record_info,
-        args.source.buckets_dir.as_ref(),
+        args.source.buckets.buckets_dir.as_ref(),
         endpoint,
         "the catalog rebuild",
     )?;
-    let scratch = state_dir().join("catalog-rebuild");
+    let scratch = args.source.workdir.path().join("catalog-rebuild");
     let settings = RebuildSettings {
         max_dataset_bytes: args.max_dataset_bytes,
         max_dataset_rows: nexis::protocol::DEFAULT_MAX_DATASET_ROWS,
         max_decoded_bytes: nexis::catalog::rebuild::DEFAULT_MAX_DECODED_BYTES,
-        validator_hotkey: given(&args.validator_hotkey),
+        validator_hotkey: args.validator.hotkey(),
         concurrency: 16,
     };
     let report = rebuild(owner.as_ref(), record_info.as_ref(), &scratch, &settings).await?;

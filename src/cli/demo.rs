@@ -51,7 +51,7 @@ pub(crate) async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // applied after `resolve` (which warns about overrides); the upload reserve keeps the
     // live value (2 blocks).
     let (mut clock, windows) = args.blocks.resolve()?;
-    if args.blocks.interval_blocks.is_none() {
+    if args.blocks.interval.interval_blocks.is_none() {
         clock.interval_blocks = demo.interval_blocks;
     }
     if args.blocks.weight_epoch_blocks.is_none() {

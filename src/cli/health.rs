@@ -1,14 +1,13 @@
 //! `nexis health`: the liveness probe a container health check runs against a service's
 //! liveness file.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use nexis::telemetry::{Health, check_health, heartbeat_path};
 
-use super::service::workdir;
+use super::args::WorkdirArg;
 
 /// The services that write a liveness file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,15 +39,14 @@ pub(crate) struct HealthArgs {
     /// Longest acceptable time since the loop last progressed, seconds.
     #[arg(long, env = "NEXIS_HEALTH_MAX_AGE_SEC", default_value_t = 600)]
     max_age_sec: u64,
-    /// The service's work directory.
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    workdir: Option<PathBuf>,
+    #[command(flatten)]
+    workdir: WorkdirArg,
 }
 
 /// Runs `nexis health`.
 pub(crate) fn run(args: HealthArgs) -> ExitCode {
     let service = args.service.name();
-    let path = heartbeat_path(&workdir(args.workdir), service);
+    let path = heartbeat_path(&args.workdir.path(), service);
     match check_health(&path, Duration::from_secs(args.max_age_sec)) {
         Health::Alive { age_sec, beat } => {
             println!(

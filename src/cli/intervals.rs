@@ -5,28 +5,25 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::bail;
+use super::args::{CategoryArg, EnabledSpecsArg, PollArg};
 use clap::Args;
 use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
-use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, MAX_MINERS_PER_INTERVAL};
+use nexis::protocol::MAX_MINERS_PER_INTERVAL;
 use nexis::validator::interval::IntervalSettings;
 
 /// Interval evaluation settings shared by the validator and the source-auth sidecar.
 #[derive(Debug, Args)]
 pub(crate) struct IntervalArgs {
-    /// Enabled dataset specs, comma-separated.
-    #[arg(long, env = "NEXIS_VALIDATOR_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
-    pub(crate) specs: Vec<String>,
-    /// Required category; an empty string requires none.
-    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
-    pub(crate) category: String,
+    #[command(flatten)]
+    pub(crate) specs: EnabledSpecsArg,
+    #[command(flatten)]
+    pub(crate) category: CategoryArg,
     /// Miner hotkeys to leave out, comma-separated.
     #[arg(long, env = "NEXIS_EXCLUDE_HOTKEYS", value_delimiter = ',')]
     pub(crate) exclude_hotkeys: Vec<String>,
-    /// Seconds between block polls.
-    #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
-    pub(crate) poll_sec: f64,
+    #[command(flatten)]
+    pub(crate) poll: PollArg,
     /// Miners validated at once.
     #[arg(long, env = "NEXIS_VALIDATOR_MINER_CONCURRENCY", default_value_t = 8)]
     pub(crate) miner_concurrency: usize,
@@ -35,15 +32,12 @@ pub(crate) struct IntervalArgs {
 impl IntervalArgs {
     /// The required category, `None` when empty.
     pub(crate) fn category(&self) -> Option<&str> {
-        Some(self.category.trim()).filter(|c| !c.is_empty())
+        self.category.get()
     }
 
     /// The poll period, refusing what is not a positive number of seconds.
     pub(crate) fn poll(&self) -> anyhow::Result<Duration> {
-        if !(self.poll_sec > 0.0 && self.poll_sec.is_finite()) {
-            bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
-        }
-        Ok(Duration::from_secs_f64(self.poll_sec))
+        self.poll.period()
     }
 
     /// The interval settings these flags describe, with a per-miner `budget` and the
@@ -51,7 +45,7 @@ impl IntervalArgs {
     pub(crate) fn settings(&self, budget: Duration, upload_grace: Duration) -> IntervalSettings {
         IntervalSettings {
             expected_category: self.category().map(str::to_string),
-            enabled_specs: trimmed(&self.specs).collect(),
+            enabled_specs: trimmed(&self.specs.specs).collect(),
             max_miners: MAX_MINERS_PER_INTERVAL,
             miner_concurrency: self.miner_concurrency,
             miner_budget: budget,

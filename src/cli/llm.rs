@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::args::ModelNamesArgs;
 use super::secret::Secret;
 use clap::{ArgAction, Args};
 use tokio::sync::Semaphore;
@@ -59,9 +60,8 @@ pub(crate) struct ContentCheckArgs {
     /// Run the semantic caption check when a model key is set.
     #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_CHECK_ENABLED", default_value_t = true, action = ArgAction::Set)]
     pub semantic_check: bool,
-    /// Model of the semantic check on OpenAI-compatible servers.
-    #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_MODEL", default_value = "gpt-4o")]
-    pub semantic_model: String,
+    #[command(flatten)]
+    pub models: ModelNamesArgs,
     /// Timeout of one semantic request, seconds.
     #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_TIMEOUT_SEC", default_value_t = 30)]
     pub semantic_timeout_sec: u64,
@@ -71,9 +71,6 @@ pub(crate) struct ContentCheckArgs {
     /// Run the nature category check when a model key is set and the category is nature_landscape_scenery.
     #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_CHECK_ENABLED", default_value_t = true, action = ArgAction::Set)]
     pub category_check: bool,
-    /// Model of the category check on OpenAI-compatible servers.
-    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_MODEL", default_value = "gpt-4o")]
-    pub category_model: String,
     /// Timeout of one category request, seconds.
     #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_TIMEOUT_SEC", default_value_t = 30)]
     pub category_timeout_sec: u64,
@@ -107,8 +104,9 @@ impl ContentCheckArgs {
                 .with_rate_limiter(rate.clone()))
         };
         let semantic =
-            self.semantic_check.then(|| client(&self.semantic_model, self.semantic_timeout_sec)).transpose()?;
-        let category = wanted_category.then(|| client(&self.category_model, self.category_timeout_sec)).transpose()?;
+            self.semantic_check.then(|| client(&self.models.semantic_model, self.semantic_timeout_sec)).transpose()?;
+        let category =
+            wanted_category.then(|| client(&self.models.category_model, self.category_timeout_sec)).transpose()?;
         info!(
             provider = %provider.kind,
             semantic_model = semantic.as_ref().map(|c| c.model()),

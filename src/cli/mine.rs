@@ -13,13 +13,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tracing::info;
 
+use super::args::{CategoryArg, PollArg, S3EndpointArg, WorkdirArg};
 use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::registry_for;
 use super::llm::LlmArgs;
 use super::r2::R2Credentials;
 use super::self_check::SelfCheckArgs;
-use super::service::workdir;
 use super::sources::SearchArgs;
 use nexis::chain::NetUid;
 use nexis::chain::commitment::bucket_for_hotkey;
@@ -32,7 +32,7 @@ use nexis::miner::ledger::Ledger;
 use nexis::miner::metrics::MinerMetrics;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{Miner, MinerSettings};
-use nexis::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
+use nexis::protocol::DEFAULT_SPEC_ID;
 use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore, S3Store};
 
@@ -48,18 +48,18 @@ pub(crate) struct MineArgs {
     /// File of YouTube URLs, one per line.
     #[arg(long, env = "NEXIS_SOURCES_FILE", default_value = "sources.txt")]
     pub(crate) sources_file: PathBuf,
-    /// Downloads, packages in progress and the ledger of published segments.
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub(crate) workdir: Option<PathBuf>,
+    /// The work directory: downloads, packages in progress and the ledger of published
+    /// segments.
+    #[command(flatten)]
+    pub(crate) workdir: WorkdirArg,
     /// Dataset spec of the packages.
     #[arg(long, env = "NEXIS_DATASET_SPEC_DEFAULT", default_value = DEFAULT_SPEC_ID)]
     pub(crate) spec: String,
     /// Specs this miner may build, comma-separated; `--spec` must be one of them.
     #[arg(long, env = "NEXIS_MINER_ENABLED_SPECS", value_delimiter = ',', default_value = DEFAULT_SPEC_ID)]
     pub(crate) enabled_specs: Vec<String>,
-    /// Category written in the manifest; empty for none.
-    #[arg(long, env = "NEXIS_DATASET_CATEGORY", default_value = DEFAULT_CATEGORY)]
-    pub(crate) category: String,
+    #[command(flatten)]
+    pub(crate) category: CategoryArg,
     /// Build one package and exit.
     #[arg(long)]
     pub(crate) once: bool,
@@ -69,9 +69,8 @@ pub(crate) struct MineArgs {
     /// Write the package under DIR/{interval}/ instead of uploading to R2.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
-    /// Seconds between block polls.
-    #[arg(long, env = "NEXIS_BLOCK_POLL_SEC", default_value_t = 12.0)]
-    pub(crate) poll_sec: f64,
+    #[command(flatten)]
+    pub(crate) poll: PollArg,
     /// Most clips in one package.
     #[arg(long, env = "NEXIS_MINER_MAX_CLIPS_PER_INTERVAL", default_value_t = 40)]
     pub(crate) max_clips_per_interval: usize,
@@ -93,9 +92,8 @@ pub(crate) struct MineArgs {
     /// Timeout of one download attempt, seconds.
     #[arg(long, env = "NEXIS_YT_DLP_TIMEOUT_SEC", default_value_t = 1800)]
     pub(crate) yt_dlp_timeout_sec: u64,
-    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
-    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
+    #[command(flatten)]
+    pub s3: S3EndpointArg,
     /// Cloudflare account id of the miner's bucket.
     #[arg(long, env = "R2_ACCOUNT_ID", hide_env_values = true)]
     pub r2_account_id: Option<String>,
@@ -133,7 +131,7 @@ fn bucket_store(args: &MineArgs, hotkey: &str) -> anyhow::Result<Arc<dyn ObjectS
         secret_key: ("R2_WRITE_SECRET_KEY", args.r2_write_secret_key.as_deref()),
     };
     let keys = credentials.required("uploading packages (or use --out DIR)")?;
-    let mut config = keys.config(&bucket_for_hotkey(hotkey), args.s3_endpoint.clone());
+    let mut config = keys.config(&bucket_for_hotkey(hotkey), args.s3.get());
     config.region = args.r2_region.trim().to_string();
     Ok(Arc::new(S3Store::new(config).context("R2 bucket settings")?))
 }
@@ -163,7 +161,7 @@ fn build_miner(
     captioner: Arc<dyn Captioner>,
 ) -> anyhow::Result<Miner> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let category = args.category.trim();
+    let category = args.category.category.trim();
     let category = (!category.is_empty()).then_some(category);
     let self_check = args.self_check.self_check(&args.llm, args.spec.trim(), category, probe.clone(), workdir)?;
     Ok(Miner {
@@ -180,6 +178,7 @@ fn build_miner(
                 workdir,
                 args.sources_per_query,
                 &args.llm,
+                &args.self_check.models.category_model,
                 category,
             )?,
         },
@@ -192,10 +191,10 @@ fn build_miner(
         },
         downloader: Downloader {
             raw_dir: workdir.join("raw"),
-            binary: args.search.yt_dlp.clone(),
+            binary: args.search.ytdlp.yt_dlp.clone(),
             timeout: Duration::from_secs(args.yt_dlp_timeout_sec.max(1)),
             attempts: 3,
-            extra_args: args.search.access_args()?,
+            extra_args: args.search.ytdlp.access_args()?,
         },
         clipper: Clipper {
             probe: probe.clone(),
@@ -223,7 +222,7 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     let netuid = args.chain.netuid(&network)?;
     let (clock, _) = args.blocks.resolve()?;
     let hotkey = args.chain.hotkey()?;
-    let workdir = workdir(args.workdir.clone());
+    let workdir = args.workdir.path();
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
     let probe = Ffprobe::new(None, Duration::from_secs(60));
     probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
@@ -253,10 +252,8 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
         info!(interval, records = report.records, "done");
         return Ok(ExitCode::SUCCESS);
     }
-    if !(args.poll_sec > 0.0 && args.poll_sec.is_finite()) {
-        bail!("--poll-sec / NEXIS_BLOCK_POLL_SEC must be a positive number of seconds");
-    }
+    let poll = args.poll.period()?;
     let shutdown = Shutdown::on_signal("stopping the miner");
-    miner.run(&clock, chain.as_ref(), Duration::from_secs_f64(args.poll_sec), &shutdown).await;
+    miner.run(&clock, chain.as_ref(), poll, &shutdown).await;
     Ok(ExitCode::SUCCESS)
 }

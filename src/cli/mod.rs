@@ -2,6 +2,7 @@
 //! a `.env` file), logging set-up and exit codes. Each subcommand has its own file.
 
 mod api;
+mod args;
 mod bench;
 mod bench_dataset;
 mod bench_subnet;

@@ -11,6 +11,7 @@ use clap::{ArgAction, Args};
 use tokio::sync::Semaphore;
 use tracing::info;
 
+use super::args::ModelNamesArgs;
 use super::check::registry_for;
 use super::llm::LlmArgs;
 use nexis::llm::ChatClient;
@@ -30,12 +31,9 @@ pub(crate) struct SelfCheckArgs {
     /// the model key; the category check only for nature_landscape_scenery).
     #[arg(long, env = "NEXIS_MINER_SELF_CHECK_MODEL_CHECKS", default_value_t = true, action = ArgAction::Set)]
     pub(crate) self_check_model_checks: bool,
-    /// Model of the self-check's semantic caption check (the validators' default).
-    #[arg(long, env = "NEXIS_VALIDATOR_SEMANTIC_MODEL", default_value = "gpt-4o")]
-    pub(crate) semantic_model: String,
-    /// Model of the self-check's category check (the validators' default).
-    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_MODEL", default_value = "gpt-4o")]
-    pub(crate) category_model: String,
+    /// The self-check's models: the validators' settings.
+    #[command(flatten)]
+    pub(crate) models: ModelNamesArgs,
     /// Timeout of one self-check model request, seconds.
     #[arg(long, env = "NEXIS_MINER_SELF_CHECK_TIMEOUT_SEC", default_value_t = 30)]
     pub(crate) self_check_timeout_sec: u64,
@@ -83,9 +81,9 @@ impl SelfCheckArgs {
                 .context("the self-check's model client")?
                 .with_limit(limit.clone()))
         };
-        let category = (category == Some(NATURE_CATEGORY)).then(|| client(&self.category_model)).transpose()?;
+        let category = (category == Some(NATURE_CATEGORY)).then(|| client(&self.models.category_model)).transpose()?;
         Ok(Some(ContentChecks {
-            semantic: Some(client(&self.semantic_model)?),
+            semantic: Some(client(&self.models.semantic_model)?),
             category,
             semantic_max_samples: usize::MAX,
             category_max_samples: usize::MAX,

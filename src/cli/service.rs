@@ -10,44 +10,35 @@ use anyhow::Context;
 use clap::Args;
 use tracing::info;
 
+use super::args::{LocalBucketsArg, S3EndpointArg, WorkdirArg};
 use nexis::storage::{LocalBuckets, MinerStores, S3Buckets};
 use nexis::telemetry::serve_render;
-
-/// The work directory: the given one, else the XDG state directory (`~/.local/state/nexis`).
-pub(crate) fn workdir(value: Option<PathBuf>) -> PathBuf {
-    value.filter(|v| !v.as_os_str().is_empty()).unwrap_or_else(nexis::config::default_workdir)
-}
 
 /// The work directory and where buckets are read from.
 #[derive(Debug, Args)]
 pub(crate) struct StorageArgs {
-    /// State and scratch directory (default: `$XDG_STATE_HOME/nexis`, i.e. `~/.local/state/nexis`).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub(crate) workdir: Option<PathBuf>,
-    /// Read buckets from `{DIR}/{bucket}/` instead of R2 (embedded network, demos).
-    #[arg(long, env = "NEXIS_LOCAL_BUCKETS_DIR")]
-    pub(crate) buckets_dir: Option<PathBuf>,
-    /// S3 endpoint used instead of `https://{account}.r2.cloudflarestorage.com`.
-    #[arg(long, env = "NEXIS_S3_ENDPOINT")]
-    pub(crate) s3_endpoint: Option<String>,
+    #[command(flatten)]
+    pub(crate) workdir: WorkdirArg,
+    #[command(flatten)]
+    pub(crate) buckets: LocalBucketsArg,
+    #[command(flatten)]
+    pub(crate) s3: S3EndpointArg,
 }
 
 impl StorageArgs {
     /// The state directory, created.
     pub(crate) fn workdir(&self) -> anyhow::Result<PathBuf> {
-        let dir = workdir(self.workdir.clone());
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating the work directory {}", dir.display()))?;
-        Ok(dir)
+        self.workdir.create()
     }
 
     /// The S3 endpoint override, when set.
     pub(crate) fn endpoint(&self) -> Option<String> {
-        self.s3_endpoint.clone().filter(|e| !e.trim().is_empty())
+        self.s3.get()
     }
 
     /// Miner buckets: local directories or S3/R2 with the committed read keys.
     pub(crate) fn miner_stores(&self) -> Arc<dyn MinerStores> {
-        match &self.buckets_dir {
+        match &self.buckets.buckets_dir {
             Some(dir) => {
                 info!(dir = %dir.display(), "reading miner buckets from a local directory");
                 Arc::new(LocalBuckets { root: dir.clone() })

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
 use tracing::info;
 
+use super::args::{MinerBudgetArg, YtDlpArgs};
 use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
@@ -51,15 +52,8 @@ pub(crate) struct SourceCheckArgs {
     /// Timeout of one source download, seconds.
     #[arg(long, env = "NEXIS_SOURCE_FETCH_TIMEOUT_SEC", default_value_t = 120)]
     pub source_fetch_timeout_sec: u64,
-    /// yt-dlp binary.
-    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
-    pub yt_dlp: PathBuf,
-    /// Netscape cookies file for yt-dlp (helps with YouTube's bot checks).
-    #[arg(long, env = "NEXIS_YTDLP_COOKIES_FILE")]
-    pub ytdlp_cookies_file: Option<PathBuf>,
-    /// Proxy URL for yt-dlp, e.g. `socks5://host:1080`.
-    #[arg(long, env = "NEXIS_YTDLP_PROXY", hide_env_values = true)]
-    pub ytdlp_proxy: Option<String>,
+    #[command(flatten)]
+    pub ytdlp: YtDlpArgs,
 }
 
 impl SourceCheckArgs {
@@ -68,11 +62,7 @@ impl SourceCheckArgs {
         if !(self.enabled || force) {
             return Ok(None);
         }
-        if let Some(cookies) = &self.ytdlp_cookies_file
-            && !cookies.is_file()
-        {
-            bail!("NEXIS_YTDLP_COOKIES_FILE {} is not a file", cookies.display());
-        }
+        let cookies_file = self.ytdlp.cookies_file()?;
         if let Some(dir) = &self.source_cache_dir
             && !dir.is_dir()
         {
@@ -80,14 +70,14 @@ impl SourceCheckArgs {
         }
         let check = SourceCheck {
             fetch: SourceFetchSettings {
-                yt_dlp: self.yt_dlp.clone(),
+                yt_dlp: self.ytdlp.yt_dlp.clone(),
                 timeout: Duration::from_secs(self.source_fetch_timeout_sec.max(1)),
                 max_section_bytes: self.source_section_max_bytes,
                 cache_dir: workdir.join("source-cache"),
                 cache_max_bytes: self.source_section_cache_max_bytes,
                 mirror_dir: self.source_cache_dir.clone(),
-                cookies_file: self.ytdlp_cookies_file.clone(),
-                proxy: self.ytdlp_proxy.clone().filter(|p| !p.trim().is_empty()),
+                cookies_file,
+                proxy: self.ytdlp.proxy(),
             },
             max_rows: self.source_check_max_rows,
             not_found_is_hard: self.source_unavailable_hard,
@@ -128,9 +118,8 @@ pub(crate) struct SourceAuthArgs {
     storage: StorageArgs,
     #[command(flatten)]
     intervals: IntervalArgs,
-    /// Time budget of one miner's check, seconds.
-    #[arg(long, env = "NEXIS_VALIDATOR_MINER_BUDGET_SEC", default_value_t = 600)]
-    miner_budget_sec: u64,
+    #[command(flatten)]
+    budget: MinerBudgetArg,
     #[command(flatten)]
     api: ValidationApiArgs,
     /// Check pending intervals and exit.
@@ -179,7 +168,7 @@ async fn sidecar(args: &SourceAuthArgs) -> anyhow::Result<SourceAuthSidecar> {
     if api.is_none() {
         info!("NEXIS_VALIDATION_API_URL is empty: mismatching miners are logged, not reported");
     }
-    let registry = registry_for(&args.intervals.specs)?;
+    let registry = registry_for(&args.intervals.specs.specs)?;
     let probe = args.package.probe().await?;
     let check = args.source.source_check(&workdir, true)?.context("the source check could not be set up")?;
     let validator = PackageValidator::new(registry, probe, args.package.limits(), workdir.join("scratch"))
@@ -187,7 +176,7 @@ async fn sidecar(args: &SourceAuthArgs) -> anyhow::Result<SourceAuthSidecar> {
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.chain.connect(&network).await?);
     // Lateness is the validator's business; the sidecar checks every package.
     let grace = Duration::from_secs(u64::from(u32::MAX));
-    let settings = args.intervals.settings(Duration::from_secs(args.miner_budget_sec), grace);
+    let settings = args.intervals.settings(args.budget.budget(), grace);
     info!(hotkey = %seat.hotkey.ss58(), netuid = seat.netuid, "source-auth sidecar started");
     let evaluator = IntervalEvaluator::new(seat, chain, args.storage.miner_stores(), validator, settings);
     Ok(SourceAuthSidecar { evaluator, api, state_path: workdir.join("source-auth").join("last_interval") })

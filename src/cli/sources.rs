@@ -5,7 +5,6 @@
 //! `--category-precheck` and a model key, each new result's thumbnail is judged with the
 //! validators' category prompt first and off-category videos are skipped.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,11 +13,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
+use super::args::{ModelNamesArgs, WorkdirArg, YtDlpArgs};
 use super::llm::LlmArgs;
-use super::service::workdir;
 use nexis::llm::ChatClient;
 use nexis::miner::discover::{DiscoveryPlan, Filters, Searcher, append_state, apply_filters, precheck_new};
-use nexis::miner::download::ytdlp_access_args;
 use nexis::miner::ledger::Ledger;
 use nexis::miner::precheck::CategoryPrecheck;
 use nexis::protocol::DEFAULT_CATEGORY as NATURE_CATEGORY;
@@ -42,15 +40,8 @@ pub(crate) enum License {
 /// yt-dlp, its access settings and the discovery filters (shared by `mine`).
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
-    /// yt-dlp binary.
-    #[arg(long, env = "NEXIS_YT_DLP", default_value = "yt-dlp")]
-    pub(crate) yt_dlp: PathBuf,
-    /// Netscape cookies file for yt-dlp (helps with YouTube's bot checks).
-    #[arg(long, env = "NEXIS_YTDLP_COOKIES_FILE")]
-    pub(crate) ytdlp_cookies_file: Option<PathBuf>,
-    /// Proxy URL for yt-dlp.
-    #[arg(long, env = "NEXIS_YTDLP_PROXY", hide_env_values = true)]
-    pub(crate) ytdlp_proxy: Option<String>,
+    #[command(flatten)]
+    pub(crate) ytdlp: YtDlpArgs,
     /// Shortest source to keep, seconds.
     #[arg(long, env = "NEXIS_SOURCES_MIN_DURATION_SEC", default_value_t = 30.0)]
     pub(crate) min_duration_sec: f64,
@@ -67,30 +58,17 @@ pub(crate) struct SearchArgs {
     /// category prompt and skip it when off-category (needs a model key; nature category only).
     #[arg(long, env = "NEXIS_SOURCES_CATEGORY_PRECHECK")]
     pub(crate) category_precheck: bool,
-    /// Model of the category pre-check (the validators' category model by default).
-    #[arg(long, env = "NEXIS_VALIDATOR_CATEGORY_MODEL", default_value = "gpt-4o")]
-    pub(crate) category_precheck_model: String,
     /// Time limit of one pre-check step (thumbnail fetch, model request), seconds.
     #[arg(long, env = "NEXIS_SOURCES_CATEGORY_PRECHECK_TIMEOUT_SEC", default_value_t = 30)]
     pub(crate) category_precheck_timeout_sec: u64,
 }
 
 impl SearchArgs {
-    /// The cookies and proxy arguments of every yt-dlp call.
-    pub(crate) fn access_args(&self) -> anyhow::Result<Vec<OsString>> {
-        if let Some(cookies) = &self.ytdlp_cookies_file
-            && !cookies.is_file()
-        {
-            bail!("NEXIS_YTDLP_COOKIES_FILE {} is not a file", cookies.display());
-        }
-        Ok(ytdlp_access_args(self.ytdlp_cookies_file.as_deref(), self.ytdlp_proxy.as_deref()))
-    }
-
     fn searcher(&self) -> anyhow::Result<Searcher> {
         Ok(Searcher {
-            binary: self.yt_dlp.clone(),
+            binary: self.ytdlp.yt_dlp.clone(),
             timeout: Duration::from_secs(self.search_timeout_sec.max(1)),
-            extra_args: self.access_args()?,
+            extra_args: self.ytdlp.access_args()?,
         })
     }
 
@@ -106,11 +84,13 @@ impl SearchArgs {
         })
     }
 
-    /// The category pre-check, when `--category-precheck` is on and `category` is the one
-    /// the validators' category check judges; on without a model key is an error.
+    /// The category pre-check with `model` (the validators' category model), when
+    /// `--category-precheck` is on and `category` is the one the validators' category check
+    /// judges; on without a model key is an error.
     pub(crate) fn precheck(
         &self,
         llm: &LlmArgs,
+        model: &str,
         category: Option<&str>,
     ) -> anyhow::Result<Option<Arc<CategoryPrecheck>>> {
         if !self.category_precheck {
@@ -129,7 +109,7 @@ impl SearchArgs {
                  OpenAI-compatible server) or GEMINI_API_KEY"
             );
         };
-        let model = provider.model(Some(&self.category_precheck_model), &self.category_precheck_model);
+        let model = provider.model(Some(model), model);
         let timeout = Duration::from_secs(self.category_precheck_timeout_sec.max(1));
         tracing::info!(provider = %provider.kind, model = %model, "category pre-check of discovered sources on");
         let client = ChatClient::new(provider, model, timeout, llm.llm_concurrency.max(1))
@@ -146,6 +126,7 @@ impl SearchArgs {
         workdir: &Path,
         per_query: usize,
         llm: &LlmArgs,
+        model: &str,
         category: Option<&str>,
     ) -> anyhow::Result<Option<DiscoveryPlan>> {
         let Some(queries) = queries.filter(|q| !q.as_os_str().is_empty()) else { return Ok(None) };
@@ -158,7 +139,7 @@ impl SearchArgs {
             searcher: self.searcher()?,
             filters: self.filters()?,
             per_query,
-            precheck: self.precheck(llm, category)?,
+            precheck: self.precheck(llm, model, category)?,
         }))
     }
 }
@@ -182,22 +163,25 @@ pub(crate) struct DiscoverArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Work directory (the state file and the miner's ledger live there).
-    #[arg(long, env = "NEXIS_WORKDIR")]
-    pub(crate) workdir: Option<PathBuf>,
+    /// The work directory (the state file and the miner's ledger live there).
+    #[command(flatten)]
+    pub(crate) workdir: WorkdirArg,
     #[command(flatten)]
     pub(crate) search: SearchArgs,
     #[command(flatten)]
     pub(crate) llm: LlmArgs,
+    /// The pre-check's model: the validators' category model.
+    #[command(flatten)]
+    pub(crate) models: ModelNamesArgs,
 }
 
 /// Runs `nexis sources ...`.
 pub(crate) async fn run(cmd: SourcesCommand) -> anyhow::Result<ExitCode> {
     let SourcesCommand::Discover(args) = cmd;
-    let workdir = workdir(args.workdir.clone());
+    let workdir = args.workdir.path();
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
     let filters = args.search.filters()?;
-    let precheck = args.search.precheck(&args.llm, Some(NATURE_CATEGORY))?;
+    let precheck = args.search.precheck(&args.llm, &args.models.category_model, Some(NATURE_CATEGORY))?;
     let found = args.search.searcher()?.search(&args.query, args.limit).await?;
     // The ledger is read only when no miner holds it.
     let ledger = Ledger::open(&workdir.join("miner-ledger")).ok();

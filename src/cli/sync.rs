@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::secret::Secret;
+use super::args::{CatalogValidatorArg, OwnerDbArgs};
+use super::blocks::IntervalBlocksArg;
 use anyhow::bail;
 use clap::Args;
 
@@ -63,58 +64,37 @@ pub(crate) struct SyncArgs {
     pub(crate) record_info: RecordInfoArgs,
     #[command(flatten)]
     pub(crate) record_info_write: RecordInfoWriteArgs,
-    /// The owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_BUCKET")]
-    pub(crate) owner_db_bucket: Option<String>,
-    /// Cloudflare account id of the owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_ACCOUNT_ID", hide_env_values = true)]
-    pub(crate) owner_db_account_id: Option<String>,
-    /// Write access key of the owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_WRITE_ACCESS_KEY", hide_env_values = true)]
-    pub(crate) owner_db_write_access_key: Option<Secret>,
-    /// Write secret key of the owner dataset bucket.
-    #[arg(long, env = "NEXIS_OWNER_DB_WRITE_SECRET_KEY", hide_env_values = true)]
-    pub(crate) owner_db_write_secret_key: Option<Secret>,
+    #[command(flatten)]
+    pub(crate) owner_db: OwnerDbArgs,
     #[command(flatten)]
     pub(crate) caps: SizeCapArgs,
-    /// Interval length in blocks (the sync lists only the intervals since its high-water mark).
-    #[arg(long, env = "NEXIS_INTERVAL_BLOCKS", default_value_t = 50)]
-    pub(crate) interval_blocks: u64,
+    /// The interval length (the sync lists only the intervals since its high-water mark).
+    #[command(flatten)]
+    pub(crate) interval: IntervalBlocksArg,
     /// Longest time between two listings of the whole record-info bucket, seconds.
     #[arg(long, env = "NEXIS_OWNER_SYNC_FULL_LIST_SEC", default_value_t = 3600)]
     pub(crate) full_list_sec: u64,
-    /// The validator that accepted the bundles (the owner's hotkey), written to the catalog.
-    #[arg(long, env = "NEXIS_OWNER_SYNC_VALIDATOR_HOTKEY")]
-    pub(crate) validator_hotkey: Option<String>,
+    #[command(flatten)]
+    pub(crate) validator: CatalogValidatorArg,
     /// Pause after each copied row, milliseconds (throttling; tests use it).
     #[arg(long, hide = true, default_value_t = 0)]
     pub(crate) pause_after_row_ms: u64,
 }
 
-fn required<'a, T: std::ops::Deref<Target = str>>(value: &'a Option<T>, name: &str) -> anyhow::Result<&'a str> {
-    match value.as_deref().map(str::trim) {
-        Some(v) if !v.is_empty() => Ok(v),
-        _ => bail!("{name} is not set; the owner sync needs it"),
-    }
-}
-
 /// The owner dataset bucket: a local directory, or R2 with the owner's write keys.
 fn owner_db(args: &SyncArgs, endpoint: Option<String>) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    let bucket = required(&args.owner_db_bucket, "NEXIS_OWNER_DB_BUCKET")?;
-    if let Some(dir) = &args.service.storage.buckets_dir {
+    let bucket = args.owner_db.required_bucket("the owner sync")?;
+    if let Some(dir) = &args.service.storage.buckets.buckets_dir {
         return Ok(Arc::new(LocalStore::new(dir.join(bucket))));
     }
-    let credentials = R2Credentials {
-        account_id: ("NEXIS_OWNER_DB_ACCOUNT_ID", args.owner_db_account_id.as_deref()),
-        access_key: ("NEXIS_OWNER_DB_WRITE_ACCESS_KEY", args.owner_db_write_access_key.as_deref()),
-        secret_key: ("NEXIS_OWNER_DB_WRITE_SECRET_KEY", args.owner_db_write_secret_key.as_deref()),
-    };
+    let [account_id, access_key, secret_key] = args.owner_db.credentials();
+    let credentials = R2Credentials { account_id, access_key, secret_key };
     credentials.required("the owner dataset bucket")?.store(bucket, endpoint, "owner dataset bucket")
 }
 
 /// The worker's settings from `args`; scratch space under `workdir`.
-fn sync_settings(args: &SyncArgs, netuid: NetUid, workdir: &Path) -> SyncSettings {
-    SyncSettings {
+fn sync_settings(args: &SyncArgs, netuid: NetUid, workdir: &Path) -> anyhow::Result<SyncSettings> {
+    Ok(SyncSettings {
         netuid,
         concurrency: args.concurrency.max(1),
         retry: RetryPolicy {
@@ -136,11 +116,11 @@ fn sync_settings(args: &SyncArgs, netuid: NetUid, workdir: &Path) -> SyncSetting
         scratch: workdir.join("owner-sync").join("scratch"),
         progress_bar: true,
         pause_after_row: Duration::from_millis(args.pause_after_row_ms),
-        interval_blocks: args.interval_blocks.max(1),
+        interval_blocks: args.interval.resolve()?,
         full_list_every: Duration::from_secs(args.full_list_sec),
-        validator_hotkey: args.validator_hotkey.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from),
+        validator_hotkey: args.validator.hotkey(),
         ..SyncSettings::default()
-    }
+    })
 }
 
 /// Prints the failures and counters of a `--once` pass; exit status 1 when rows or
@@ -176,7 +156,7 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let endpoint = args.service.storage.endpoint();
     let record_info = args.record_info_write.store(
         &args.record_info,
-        args.service.storage.buckets_dir.as_ref(),
+        args.service.storage.buckets.buckets_dir.as_ref(),
         endpoint.clone(),
         "the owner sync",
     )?;
@@ -195,7 +175,7 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         stores,
         progress,
         metrics,
-        settings: sync_settings(&args, netuid, &workdir),
+        settings: sync_settings(&args, netuid, &workdir)?,
         heartbeat: Some(heartbeat_path(&workdir, "owner-sync")),
     };
     if args.once {

@@ -10,17 +10,17 @@ use anyhow::Context;
 use clap::Args;
 use tracing::{info, warn};
 
+use super::args::{MechIdArg, MinerBudgetArg, VersionKeyArg};
 use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
 use super::intervals::{IntervalArgs, ValidationApiArgs};
 use super::llm::ContentCheckArgs;
 use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
-use super::service::{ServiceArgs, workdir};
+use super::service::ServiceArgs;
 use super::source_auth::SourceCheckArgs;
 use nexis::api::EvidenceApi;
 use nexis::chain::Chain;
-use nexis::chain::weight_rules::VersionKeyPolicy;
 use nexis::owner::OwnerMode;
 use nexis::owner::pending::PendingBundles;
 use nexis::shutdown::Shutdown;
@@ -47,23 +47,17 @@ pub(crate) struct ValidateArgs {
     /// Grace after the deadline block's time before a manifest counts as late, seconds.
     #[arg(long, env = "NEXIS_VALIDATOR_UPLOAD_GRACE_SEC", default_value_t = 60)]
     upload_grace_sec: u64,
-    /// Time budget of one miner's validation, seconds.
-    #[arg(long, env = "NEXIS_VALIDATOR_MINER_BUDGET_SEC", default_value_t = 300)]
-    miner_budget_sec: u64,
+    #[command(flatten)]
+    budget: MinerBudgetArg,
     /// Memory for decoding miners' datasets, MiB, shared by all miners checked at once
     /// (larger loads wait their turn; about 640 bytes per row).
     #[arg(long, env = "NEXIS_VALIDATOR_MEMORY_BUDGET_MIB", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = nexis::dataset::memory::DEFAULT_BUDGET_BYTES >> 20)]
     memory_budget_mib: u64,
-    /// Weights version key: unset sends this release's own key and stops committing when the
-    /// subnet requires a newer one; a number sends that key; `chain` follows the subnet's
-    /// `WeightsVersionKey` (at the risk of weighting by an outdated protocol).
-    #[arg(long, env = "NEXIS_WEIGHTS_VERSION_KEY", default_value = "")]
-    weights_version_key: VersionKeyPolicy,
-    /// The mechanism weights are set for (0: the subnet's main mechanism); must be below the
-    /// subnet's `MechanismCountCurrent`.
-    #[arg(long = "mechid", env = "NEXIS_WEIGHTS_MECHID", default_value_t = 0)]
-    weights_mechid: u8,
+    #[command(flatten)]
+    version_key: VersionKeyArg,
+    #[command(flatten)]
+    mechid: MechIdArg,
     /// Fingerprint the first frames of accepted packages and prune footage already
     /// published under another claimed source (`duplicate_content` in the notes).
     #[arg(long, env = "NEXIS_VALIDATOR_DUPLICATE_CONTENT_CHECK", default_value_t = true, action = clap::ArgAction::Set)]
@@ -110,9 +104,9 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
     let network = args.chain.network()?;
     let (clock, windows) = args.blocks.resolve()?;
     let poll = args.intervals.poll()?;
-    if args.service.storage.workdir.is_none() && !network.is_embedded() {
+    if args.service.storage.workdir.given().is_none() && !network.is_embedded() {
         warn!(
-            workdir = %workdir(None).display(),
+            workdir = %args.service.storage.workdir.path().display(),
             "NEXIS_WORKDIR is not set: validator state goes to the default state directory; set it explicitly for a service"
         );
     }
@@ -125,19 +119,19 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
     let mut config = ValidatorConfig::new(seat, chain, args.service.storage.miner_stores(), packages, state);
     let m = config.metrics.clone();
     args.service.serve_metrics(move || m.render()).await?;
-    let budget = Duration::from_secs(args.miner_budget_sec);
+    let budget = args.budget.budget();
     config.intervals = args.intervals.settings(budget, Duration::from_secs(args.upload_grace_sec));
     config.service = ServiceSettings {
         windows,
-        version_key: args.weights_version_key,
-        mecid: args.weights_mechid,
+        version_key: args.version_key.version_key,
+        mecid: args.mechid.mechid,
         poll,
         heartbeat: Some(heartbeat_path(&workdir, "validator")),
         set_weights: true,
     };
     config.api = evidence_api(args, &config.seat)?;
     config.snapshot =
-        args.record_info.source(args.service.storage.buckets_dir.as_ref(), args.service.storage.endpoint())?;
+        args.record_info.source(args.service.storage.buckets.buckets_dir.as_ref(), args.service.storage.endpoint())?;
     if let Some(store) = owner_store {
         owner_mode(args, &mut config, store, &workdir)?;
     }
@@ -146,7 +140,7 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
 
 /// The package pipeline: specs, ffprobe, size caps, and the content and source checks.
 async fn package_validator(args: &ValidateArgs, workdir: &Path) -> anyhow::Result<PackageValidator> {
-    let registry = registry_for(&args.intervals.specs)?;
+    let registry = registry_for(&args.intervals.specs.specs)?;
     nexis::dataset::memory::configure(args.memory_budget_mib.saturating_mul(1 << 20));
     let probe = args.package.probe().await?;
     let mut validator = PackageValidator::new(registry, probe, args.package.limits(), workdir.join("scratch"))
@@ -165,8 +159,12 @@ fn owner_store(args: &ValidateArgs, seat: &Seat) -> anyhow::Result<Option<Arc<dy
     }
     let who = "owner mode (NEXIS_OWNER_VALIDATOR_HOTKEY is this validator's hotkey)";
     let endpoint = args.service.storage.endpoint();
-    let store =
-        args.record_info_write.store(&args.record_info, args.service.storage.buckets_dir.as_ref(), endpoint, who)?;
+    let store = args.record_info_write.store(
+        &args.record_info,
+        args.service.storage.buckets.buckets_dir.as_ref(),
+        endpoint,
+        who,
+    )?;
     info!("owner mode: publishing accepted bundles and the overlap snapshot after each interval");
     Ok(Some(store))
 }

@@ -19,6 +19,7 @@ mod chain_contract;
 mod chain_doctor;
 mod chain_encoding;
 mod cli;
+mod cli_flags;
 mod commit_reveal;
 mod compat;
 mod content_checks;

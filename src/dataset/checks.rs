@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::{DatasetError, DatasetFrame, SourceGrouping};
-use crate::model::{Failure, FailureList};
+use crate::model::{Failure, FailureCode, FailureList};
 use crate::protocol::{MAX_CLIP_START_SEC, MIN_CAPTION_WORDS, MIN_START_DISTANCE_SEC};
 use crate::spec::{DatasetSpec, PackageCheck};
 
@@ -43,14 +43,14 @@ fn too_long_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result
         let clip_id = clip_id(frame, *row as usize)?;
         failures.push(Failure::ValueTooLong { column: column.clone(), clip_id });
     }
-    failures.count("value_too_long", frame.too_long_total.saturating_sub(frame.too_long.len() as u64));
+    failures.count(FailureCode::ValueTooLong, frame.too_long_total.saturating_sub(frame.too_long.len() as u64));
     Ok(())
 }
 
 fn non_youtube_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result<(), DatasetError> {
     for (row, youtube) in frame.youtube.iter().enumerate() {
         if !youtube {
-            failures.push_with("non_youtube_source", || {
+            failures.push_with(FailureCode::NonYoutubeSource, || {
                 Ok::<_, DatasetError>(Failure::NonYoutubeSource { clip_id: clip_id(frame, row)? })
             })?;
         }
@@ -61,7 +61,7 @@ fn non_youtube_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Res
 /// Close starts of one declared source, then (stricter) of one canonical source key, so
 /// aliases of a source are caught; each pair is reported once.
 fn overlap_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result<(), DatasetError> {
-    const CODE: &str = "overlap_lt_5s";
+    const CODE: FailureCode = FailureCode::OverlapLt5s;
     let mut reported = HashSet::new();
     let declared = frame.close_pairs(SourceGrouping::Declared, MIN_START_DISTANCE_SEC)?;
     for &(earlier, later, group) in &declared {
@@ -93,11 +93,11 @@ fn overlap_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result<
 fn caption_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result<(), DatasetError> {
     for (row, (&words, &has_url)) in frame.caption_words.iter().zip(&frame.caption_has_url).enumerate() {
         let (code, make): (_, fn(String) -> Failure) = if words == 0 {
-            ("empty_caption", |clip_id| Failure::EmptyCaption { clip_id })
+            (FailureCode::EmptyCaption, |clip_id| Failure::EmptyCaption { clip_id })
         } else if usize::from(words) < MIN_CAPTION_WORDS {
-            ("short_caption", |clip_id| Failure::ShortCaption { clip_id })
+            (FailureCode::ShortCaption, |clip_id| Failure::ShortCaption { clip_id })
         } else if has_url {
-            ("url_like_caption", |clip_id| Failure::UrlLikeCaption { clip_id })
+            (FailureCode::UrlLikeCaption, |clip_id| Failure::UrlLikeCaption { clip_id })
         } else {
             continue;
         };
@@ -109,7 +109,7 @@ fn caption_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result<
 fn clip_start_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result<(), DatasetError> {
     for (row, &start) in frame.start_values().iter().enumerate() {
         if start > MAX_CLIP_START_SEC {
-            failures.push_with("clip_start_gt_5000", || {
+            failures.push_with(FailureCode::ClipStartGt5000, || {
                 Ok::<_, DatasetError>(Failure::ClipStartGt5000 { clip_id: clip_id(frame, row)? })
             })?;
         }
@@ -119,7 +119,7 @@ fn clip_start_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Resu
 
 fn duplicate_failures(frame: &DatasetFrame, failures: &mut FailureList) -> Result<(), DatasetError> {
     for row in frame.duplicate_rows()? {
-        failures.push_with("duplicate_clip", || {
+        failures.push_with(FailureCode::DuplicateClip, || {
             Ok::<_, DatasetError>(Failure::DuplicateClip { clip_id: clip_id(frame, row as usize)? })
         })?;
     }

@@ -3,6 +3,7 @@
 //! six; a row is accepted iff nature wins at least 2 of 3 frames, the mean nature score is
 //! at least 0.72, and it beats the largest mean of the other five by at least 0.12.
 
+use crate::model::FailureCode;
 use serde_json::Value;
 
 use std::sync::LazyLock;
@@ -200,7 +201,7 @@ pub(crate) async fn judge_category(client: &ChatClient, frames: &[Vec<u8>]) -> C
         temperature: 0.0,
         schema: Some(&FRAMES_SCHEMA),
     };
-    match client.ask_parsed(&request, "category_strict_response_invalid", parse_category_reply).await {
+    match client.ask_parsed(&request, FailureCode::CategoryStrictResponseInvalid, parse_category_reply).await {
         Ok(labels) => {
             let score = CategoryScore::of(&labels);
             if score.accepted() { CategoryVerdict::Accept(score) } else { CategoryVerdict::Reject(score) }
@@ -230,7 +231,7 @@ pub(crate) async fn judge_image(client: &ChatClient, image: &[u8]) -> ImageVerdi
         temperature: 0.0,
         schema: Some(&FRAMES_SCHEMA),
     };
-    match client.ask_parsed(&request, "category_strict_response_invalid", |r| parse_labels(r, 1)).await {
+    match client.ask_parsed(&request, FailureCode::CategoryStrictResponseInvalid, |r| parse_labels(r, 1)).await {
         Ok(labels) => ImageVerdict::Scored(CategoryScore::of(&labels)),
         Err(AskFailure::Unusable(reason) | AskFailure::Unavailable(reason)) => ImageVerdict::Failed(reason),
     }

@@ -6,6 +6,7 @@
 //! [`RateLimiter`] for the provider's `Retry-After` and is retried apart from the other
 //! transient failures.
 
+use crate::model::FailureCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -302,7 +303,7 @@ impl ChatClient {
     pub(crate) async fn ask_parsed<T>(
         &self,
         req: &ChatRequest<'_>,
-        invalid_class: &str,
+        invalid_class: FailureCode,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<T, AskFailure> {
         let mut last = AskFailure::Unusable(String::new());

@@ -3,6 +3,7 @@
 //! asking for `{"match": true|false}`; replies are parsed leniently (strict JSON, fenced
 //! JSON, an embedded object, a `"match": bool` pair, a bare word).
 
+use crate::model::FailureCode;
 use serde_json::Value;
 
 use std::sync::LazyLock;
@@ -228,7 +229,7 @@ pub(crate) async fn judge_caption(client: &ChatClient, caption: &str, frames: &[
         schema: Some(&MATCH_SCHEMA),
     };
     let parse = |reply: &str| parse_match(reply).ok_or_else(|| reply.chars().take(80).collect::<String>());
-    match client.ask_parsed(&request, "caption_semantic_response_invalid", parse).await {
+    match client.ask_parsed(&request, FailureCode::CaptionSemanticResponseInvalid, parse).await {
         Ok(true) => SemanticVerdict::Match,
         Ok(false) => SemanticVerdict::Mismatch,
         Err(AskFailure::Unusable(reason)) => SemanticVerdict::Unusable(reason),

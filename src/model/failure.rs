@@ -232,48 +232,237 @@ pub enum Failure {
 impl Failure {
     /// The code without any `:detail` suffix, e.g. `clip_sha256_mismatch`.
     pub fn code(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The fieldless code of this failure.
+    pub fn kind(&self) -> FailureCode {
+        match self {
+            Self::MissingCommittedReadCredentials => FailureCode::MissingCommittedReadCredentials,
+            Self::MissingSubmissionFiles => FailureCode::MissingSubmissionFiles,
+            Self::LateSubmission => FailureCode::LateSubmission,
+            Self::ManifestSchemaInvalid => FailureCode::ManifestSchemaInvalid,
+            Self::ManifestIdentityMismatch => FailureCode::ManifestIdentityMismatch,
+            Self::UnknownSpec { .. } => FailureCode::UnknownSpec,
+            Self::IncompatibleSpecVersion { .. } => FailureCode::IncompatibleSpecVersion,
+            Self::SpecNotEnabled { .. } => FailureCode::SpecNotEnabled,
+            Self::MissingCategoryMetadata => FailureCode::MissingCategoryMetadata,
+            Self::UnsupportedCategory { .. } => FailureCode::UnsupportedCategory,
+            Self::DatasetSha256Mismatch => FailureCode::DatasetSha256Mismatch,
+            Self::DatasetSchemaInvalid => FailureCode::DatasetSchemaInvalid,
+            Self::ManifestRecordCountMismatch => FailureCode::ManifestRecordCountMismatch,
+            Self::ValidationException => FailureCode::ValidationException,
+            Self::NonYoutubeSource { .. } => FailureCode::NonYoutubeSource,
+            Self::OverlapLt5s { .. } => FailureCode::OverlapLt5s,
+            Self::EmptyCaption { .. } => FailureCode::EmptyCaption,
+            Self::ShortCaption { .. } => FailureCode::ShortCaption,
+            Self::UrlLikeCaption { .. } => FailureCode::UrlLikeCaption,
+            Self::ClipStartGt5000 { .. } => FailureCode::ClipStartGt5000,
+            Self::DuplicateClip { .. } => FailureCode::DuplicateClip,
+            Self::ValueTooLong { .. } => FailureCode::ValueTooLong,
+            Self::InvalidAssetUri { .. } => FailureCode::InvalidAssetUri,
+            Self::MissingClipAsset { .. } => FailureCode::MissingClipAsset,
+            Self::ClipSha256Mismatch { .. } => FailureCode::ClipSha256Mismatch,
+            Self::InvalidResolution { .. } => FailureCode::InvalidResolution,
+            Self::InvalidClipMedia { .. } => FailureCode::InvalidClipMedia,
+            Self::ClipMetadataMismatch { .. } => FailureCode::ClipMetadataMismatch,
+            Self::MissingFirstFrameAsset { .. } => FailureCode::MissingFirstFrameAsset,
+            Self::FirstFrameSha256Mismatch { .. } => FailureCode::FirstFrameSha256Mismatch,
+            Self::CaptionSemanticInjectionKeyword { .. } => FailureCode::CaptionSemanticInjectionKeyword,
+            Self::CaptionSemanticMismatch { .. } => FailureCode::CaptionSemanticMismatch,
+            Self::CaptionSemanticResponseInvalid { .. } => FailureCode::CaptionSemanticResponseInvalid,
+            Self::CategoryStrictReject { .. } => FailureCode::CategoryStrictReject,
+            Self::CategoryStrictFramesMissing { .. } => FailureCode::CategoryStrictFramesMissing,
+            Self::CategoryStrictResponseInvalid { .. } => FailureCode::CategoryStrictResponseInvalid,
+            Self::SourceFrameMismatch { .. } => FailureCode::SourceFrameMismatch,
+            Self::SourceFrameDegraded { .. } => FailureCode::SourceFrameDegraded,
+            Self::DuplicateContent { .. } => FailureCode::DuplicateContent,
+            Self::SourceUnavailable { .. } => FailureCode::SourceUnavailable,
+        }
+    }
+}
+
+/// A failure code without its detail: the fieldless twin of [`Failure`]. Code strings
+/// are spelled here only, so call sites name a variant, never a string literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureCode {
+    /// `missing_committed_read_credentials`.
+    MissingCommittedReadCredentials,
+    /// `missing_submission_files`.
+    MissingSubmissionFiles,
+    /// `late_submission`.
+    LateSubmission,
+    /// `manifest_schema_invalid`.
+    ManifestSchemaInvalid,
+    /// `manifest_identity_mismatch`.
+    ManifestIdentityMismatch,
+    /// `unknown_spec`.
+    UnknownSpec,
+    /// `incompatible_spec_version`.
+    IncompatibleSpecVersion,
+    /// `spec_not_enabled`.
+    SpecNotEnabled,
+    /// `missing_category_metadata`.
+    MissingCategoryMetadata,
+    /// `unsupported_category`.
+    UnsupportedCategory,
+    /// `dataset_sha256_mismatch`.
+    DatasetSha256Mismatch,
+    /// `dataset_schema_invalid`.
+    DatasetSchemaInvalid,
+    /// `manifest_record_count_mismatch`.
+    ManifestRecordCountMismatch,
+    /// `validation_exception`.
+    ValidationException,
+    /// `non_youtube_source`.
+    NonYoutubeSource,
+    /// `overlap_lt_5s`.
+    OverlapLt5s,
+    /// `empty_caption`.
+    EmptyCaption,
+    /// `short_caption`.
+    ShortCaption,
+    /// `url_like_caption`.
+    UrlLikeCaption,
+    /// `clip_start_gt_5000`.
+    ClipStartGt5000,
+    /// `duplicate_clip`.
+    DuplicateClip,
+    /// `value_too_long`.
+    ValueTooLong,
+    /// `invalid_asset_uri`.
+    InvalidAssetUri,
+    /// `missing_clip_asset`.
+    MissingClipAsset,
+    /// `clip_sha256_mismatch`.
+    ClipSha256Mismatch,
+    /// `invalid_resolution`.
+    InvalidResolution,
+    /// `invalid_clip_media`.
+    InvalidClipMedia,
+    /// `clip_metadata_mismatch`.
+    ClipMetadataMismatch,
+    /// `missing_first_frame_asset`.
+    MissingFirstFrameAsset,
+    /// `first_frame_sha256_mismatch`.
+    FirstFrameSha256Mismatch,
+    /// `caption_semantic_injection_keyword`.
+    CaptionSemanticInjectionKeyword,
+    /// `caption_semantic_mismatch`.
+    CaptionSemanticMismatch,
+    /// `caption_semantic_response_invalid`.
+    CaptionSemanticResponseInvalid,
+    /// `category_strict_reject`.
+    CategoryStrictReject,
+    /// `category_strict_frames_missing`.
+    CategoryStrictFramesMissing,
+    /// `category_strict_response_invalid`.
+    CategoryStrictResponseInvalid,
+    /// `source_frame_mismatch`.
+    SourceFrameMismatch,
+    /// `source_frame_degraded`.
+    SourceFrameDegraded,
+    /// `duplicate_content`.
+    DuplicateContent,
+    /// `source_unavailable`.
+    SourceUnavailable,
+}
+
+impl FailureCode {
+    /// Every code, in the order of [`Failure`]'s variants.
+    pub const ALL: [FailureCode; 40] = [
+        Self::MissingCommittedReadCredentials,
+        Self::MissingSubmissionFiles,
+        Self::LateSubmission,
+        Self::ManifestSchemaInvalid,
+        Self::ManifestIdentityMismatch,
+        Self::UnknownSpec,
+        Self::IncompatibleSpecVersion,
+        Self::SpecNotEnabled,
+        Self::MissingCategoryMetadata,
+        Self::UnsupportedCategory,
+        Self::DatasetSha256Mismatch,
+        Self::DatasetSchemaInvalid,
+        Self::ManifestRecordCountMismatch,
+        Self::ValidationException,
+        Self::NonYoutubeSource,
+        Self::OverlapLt5s,
+        Self::EmptyCaption,
+        Self::ShortCaption,
+        Self::UrlLikeCaption,
+        Self::ClipStartGt5000,
+        Self::DuplicateClip,
+        Self::ValueTooLong,
+        Self::InvalidAssetUri,
+        Self::MissingClipAsset,
+        Self::ClipSha256Mismatch,
+        Self::InvalidResolution,
+        Self::InvalidClipMedia,
+        Self::ClipMetadataMismatch,
+        Self::MissingFirstFrameAsset,
+        Self::FirstFrameSha256Mismatch,
+        Self::CaptionSemanticInjectionKeyword,
+        Self::CaptionSemanticMismatch,
+        Self::CaptionSemanticResponseInvalid,
+        Self::CategoryStrictReject,
+        Self::CategoryStrictFramesMissing,
+        Self::CategoryStrictResponseInvalid,
+        Self::SourceFrameMismatch,
+        Self::SourceFrameDegraded,
+        Self::DuplicateContent,
+        Self::SourceUnavailable,
+    ];
+
+    /// The protocol string of the code.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::MissingCommittedReadCredentials => "missing_committed_read_credentials",
             Self::MissingSubmissionFiles => "missing_submission_files",
             Self::LateSubmission => "late_submission",
             Self::ManifestSchemaInvalid => "manifest_schema_invalid",
             Self::ManifestIdentityMismatch => "manifest_identity_mismatch",
-            Self::UnknownSpec { .. } => "unknown_spec",
-            Self::IncompatibleSpecVersion { .. } => "incompatible_spec_version",
-            Self::SpecNotEnabled { .. } => "spec_not_enabled",
+            Self::UnknownSpec => "unknown_spec",
+            Self::IncompatibleSpecVersion => "incompatible_spec_version",
+            Self::SpecNotEnabled => "spec_not_enabled",
             Self::MissingCategoryMetadata => "missing_category_metadata",
-            Self::UnsupportedCategory { .. } => "unsupported_category",
+            Self::UnsupportedCategory => "unsupported_category",
             Self::DatasetSha256Mismatch => "dataset_sha256_mismatch",
             Self::DatasetSchemaInvalid => "dataset_schema_invalid",
             Self::ManifestRecordCountMismatch => "manifest_record_count_mismatch",
             Self::ValidationException => "validation_exception",
-            Self::NonYoutubeSource { .. } => "non_youtube_source",
-            Self::OverlapLt5s { .. } => "overlap_lt_5s",
-            Self::EmptyCaption { .. } => "empty_caption",
-            Self::ShortCaption { .. } => "short_caption",
-            Self::UrlLikeCaption { .. } => "url_like_caption",
-            Self::ClipStartGt5000 { .. } => "clip_start_gt_5000",
-            Self::DuplicateClip { .. } => "duplicate_clip",
-            Self::ValueTooLong { .. } => "value_too_long",
-            Self::InvalidAssetUri { .. } => "invalid_asset_uri",
-            Self::MissingClipAsset { .. } => "missing_clip_asset",
-            Self::ClipSha256Mismatch { .. } => "clip_sha256_mismatch",
-            Self::InvalidResolution { .. } => "invalid_resolution",
-            Self::InvalidClipMedia { .. } => "invalid_clip_media",
-            Self::ClipMetadataMismatch { .. } => "clip_metadata_mismatch",
-            Self::MissingFirstFrameAsset { .. } => "missing_first_frame_asset",
-            Self::FirstFrameSha256Mismatch { .. } => "first_frame_sha256_mismatch",
-            Self::CaptionSemanticInjectionKeyword { .. } => "caption_semantic_injection_keyword",
-            Self::CaptionSemanticMismatch { .. } => "caption_semantic_mismatch",
-            Self::CaptionSemanticResponseInvalid { .. } => "caption_semantic_response_invalid",
-            Self::CategoryStrictReject { .. } => "category_strict_reject",
-            Self::CategoryStrictFramesMissing { .. } => "category_strict_frames_missing",
-            Self::CategoryStrictResponseInvalid { .. } => "category_strict_response_invalid",
-            Self::SourceFrameMismatch { .. } => "source_frame_mismatch",
-            Self::SourceFrameDegraded { .. } => "source_frame_degraded",
-            Self::DuplicateContent { .. } => "duplicate_content",
-            Self::SourceUnavailable { .. } => "source_unavailable",
+            Self::NonYoutubeSource => "non_youtube_source",
+            Self::OverlapLt5s => "overlap_lt_5s",
+            Self::EmptyCaption => "empty_caption",
+            Self::ShortCaption => "short_caption",
+            Self::UrlLikeCaption => "url_like_caption",
+            Self::ClipStartGt5000 => "clip_start_gt_5000",
+            Self::DuplicateClip => "duplicate_clip",
+            Self::ValueTooLong => "value_too_long",
+            Self::InvalidAssetUri => "invalid_asset_uri",
+            Self::MissingClipAsset => "missing_clip_asset",
+            Self::ClipSha256Mismatch => "clip_sha256_mismatch",
+            Self::InvalidResolution => "invalid_resolution",
+            Self::InvalidClipMedia => "invalid_clip_media",
+            Self::ClipMetadataMismatch => "clip_metadata_mismatch",
+            Self::MissingFirstFrameAsset => "missing_first_frame_asset",
+            Self::FirstFrameSha256Mismatch => "first_frame_sha256_mismatch",
+            Self::CaptionSemanticInjectionKeyword => "caption_semantic_injection_keyword",
+            Self::CaptionSemanticMismatch => "caption_semantic_mismatch",
+            Self::CaptionSemanticResponseInvalid => "caption_semantic_response_invalid",
+            Self::CategoryStrictReject => "category_strict_reject",
+            Self::CategoryStrictFramesMissing => "category_strict_frames_missing",
+            Self::CategoryStrictResponseInvalid => "category_strict_response_invalid",
+            Self::SourceFrameMismatch => "source_frame_mismatch",
+            Self::SourceFrameDegraded => "source_frame_degraded",
+            Self::DuplicateContent => "duplicate_content",
+            Self::SourceUnavailable => "source_unavailable",
         }
+    }
+}
+
+impl fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -409,7 +598,7 @@ impl FailureList {
 
     /// Adds a failure.
     pub(crate) fn push(&mut self, failure: Failure) {
-        self.count(failure.code(), 1);
+        self.count(failure.kind(), 1);
         if self.has_room() {
             self.kept.push(failure);
         }
@@ -418,7 +607,7 @@ impl FailureList {
     /// Adds a failure of `code`, building it only when it will be kept.
     pub(crate) fn push_with<E>(
         &mut self,
-        code: &'static str,
+        code: FailureCode,
         make: impl FnOnce() -> Result<Failure, E>,
     ) -> Result<(), E> {
         if self.has_room() {
@@ -430,9 +619,9 @@ impl FailureList {
     }
 
     /// Counts `n` failures of `code` that come after the kept ones, without keeping them.
-    pub(crate) fn count(&mut self, code: &'static str, n: u64) {
+    pub(crate) fn count(&mut self, code: FailureCode, n: u64) {
         self.total = self.total.saturating_add(n);
-        *self.by_code.entry(code).or_default() += n;
+        *self.by_code.entry(code.as_str()).or_default() += n;
     }
 
     /// Whether there is no failure at all.
@@ -493,8 +682,8 @@ mod tests {
         for i in 0..1000 {
             list.push(Failure::ShortCaption { clip_id: i.to_string() });
         }
-        list.push_with::<()>("empty_caption", || panic!("not built once the list is full")).unwrap();
-        list.count("duplicate_clip", 5);
+        list.push_with::<()>(FailureCode::EmptyCaption, || panic!("not built once the list is full")).unwrap();
+        list.count(FailureCode::DuplicateClip, 5);
         assert_eq!(list.kept.len(), MAX_DECISION_FAILURES);
         assert_eq!(list.kept[255].to_string(), "short_caption:255");
         assert_eq!(list.total(), 1006);

@@ -7,7 +7,7 @@ mod record;
 pub mod source_key;
 
 pub use decision::{Decision, DecisionNotes};
-pub use failure::{Failure, FailureList, MAX_DECISION_FAILURES, MediaField};
+pub use failure::{Failure, FailureCode, FailureList, MAX_DECISION_FAILURES, MediaField};
 pub(crate) use manifest::format_timestamp;
 pub use manifest::{IntervalManifest, ManifestError};
 pub(crate) use record::declared_num_frames;

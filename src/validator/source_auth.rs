@@ -5,6 +5,7 @@
 //! protocol §12), which zeroes them at every validator. Nothing else is reported, and an
 //! unreachable source never lists a miner.
 
+use crate::model::FailureCode;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,8 +19,9 @@ use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
 use crate::shutdown::{Shutdown, run_every};
 
-/// Prefix of the failure codes that list a miner as invalid.
-pub const REPORTED_PREFIX: &str = "source_frame_";
+/// The failure codes that list a miner as invalid: its clips are not (or not at the
+/// promised quality) footage of the sources it claims.
+pub const REPORTED: [FailureCode; 2] = [FailureCode::SourceFrameMismatch, FailureCode::SourceFrameDegraded];
 
 /// Why a pass of the sidecar could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +55,7 @@ pub enum SourceAuthError {
 pub fn source_mismatch_hotkeys(decisions: &[Decision]) -> Vec<String> {
     let set: BTreeSet<String> = decisions
         .iter()
-        .filter(|d| d.failures.iter().any(|f| f.code().starts_with(REPORTED_PREFIX)))
+        .filter(|d| d.failures.iter().any(|f| REPORTED.contains(&f.kind())))
         .map(|d| d.miner_hotkey.clone())
         .collect();
     set.into_iter().collect()

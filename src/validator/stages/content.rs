@@ -17,7 +17,7 @@ use crate::llm::semantic::{SemanticVerdict, has_injection_keyword, instruction_l
 use crate::llm::{CATEGORY_FRAMES, ChatClient};
 use crate::media::ffmpeg::frames_at;
 use crate::model::Decision;
-use crate::model::Failure;
+use crate::model::{Failure, FailureCode};
 use crate::protocol::CLIP_DURATION_SEC;
 use crate::validator::PackageRequest;
 use crate::validator::budget::dependency_wait;
@@ -189,7 +189,8 @@ pub fn forgive_unusable_replies(decisions: &mut [&mut Decision], usage: &LlmUsag
 }
 
 /// Codes of the answered-but-unusable failures (see [`Failure::is_unusable_reply`]).
-const UNUSABLE_CODES: [&str; 2] = ["caption_semantic_response_invalid", "category_strict_response_invalid"];
+const UNUSABLE_CODES: [FailureCode; 2] =
+    [FailureCode::CaptionSemanticResponseInvalid, FailureCode::CategoryStrictResponseInvalid];
 
 /// Forgives the unusable replies of one decision: the listed ones become unavailable
 /// notes, and when the decision only counted some failures (rev. 2), the counts per code
@@ -202,7 +203,7 @@ fn forgive_in(d: &mut Decision) -> usize {
     d.notes.unavailable_checks.extend(unusable.iter().map(note));
     let mut forgiven = unusable.len() as u64;
     if let (Some(total), Some(by_code)) = (&mut d.notes.failures_total, &mut d.notes.failures_by_code) {
-        let counted: u64 = UNUSABLE_CODES.iter().filter_map(|code| by_code.remove(*code)).sum();
+        let counted: u64 = UNUSABLE_CODES.iter().filter_map(|code| by_code.remove(code.as_str())).sum();
         if counted > forgiven {
             d.notes.unavailable_checks.push(format!(
                 "{} more unusable model replies (not listed): unavailable, the model looks broken this interval",

@@ -57,6 +57,10 @@ pub(crate) struct BenchApiArgs {
     /// Timeout of each request, seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout_sec: u64,
+    /// Longest load on one server, seconds: no post starts later, and a server too slow
+    /// for every post is measured on what it completed.
+    #[arg(long, default_value_t = 300)]
+    pub max_sec_per_target: u64,
     /// Directory of PostgreSQL's initdb and pg_ctl (default: the newest
     /// /usr/lib/postgresql/*/bin).
     #[arg(long)]
@@ -148,11 +152,21 @@ struct BenchReport {
     rate_per_min: u32,
     poll_ms: u64,
     block_ms: u64,
+    max_sec_per_target: u64,
     targets: Vec<TargetReport>,
 }
 
 /// Runs `nexis bench api`.
 pub(crate) async fn bench_api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
+    // On Ctrl-C or SIGTERM the run is dropped, and with it every server and the cluster.
+    let shutdown = nexis::shutdown::Shutdown::on_signal("the bench stops its servers");
+    match shutdown.unless_stopped(run_bench(args)).await {
+        Some(result) => result,
+        None => bail!("interrupted; the servers and the PostgreSQL cluster were stopped"),
+    }
+}
+
+async fn run_bench(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
     let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build of nexis; build with --release for real numbers");
@@ -167,6 +181,7 @@ pub(crate) async fn bench_api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
         post_every: Duration::from_secs(60) / args.rate_per_min.max(1),
         poll_every: Duration::from_millis(args.poll_ms.max(1)),
         timeout: Duration::from_secs(args.timeout_sec.max(1)),
+        max_duration: Duration::from_secs(args.max_sec_per_target.max(1)),
     };
     let setup = Setup::new(tmp.path(), &args, spec.validators)?;
     let pg = PgCluster::start(args.postgres_bin_dir.as_deref())?;
@@ -177,6 +192,36 @@ pub(crate) async fn bench_api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
         "{} validators x {} posts of {} decisions ({} a minute each), {} miners and {} readers polling every {} ms",
         spec.validators, spec.posts, spec.decisions, args.rate_per_min, spec.miners, spec.readers, args.poll_ms
     );
+    let targets = measure_all(&args, &setup, &pg, &spec).await?;
+    let report = BenchReport {
+        build,
+        validators: spec.validators,
+        posts_per_validator: spec.posts,
+        decisions_per_post: spec.decisions,
+        miners: spec.miners,
+        readers: spec.readers,
+        rate_per_min: args.rate_per_min,
+        poll_ms: args.poll_ms,
+        block_ms: args.block_ms,
+        max_sec_per_target: args.max_sec_per_target,
+        targets,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+        print_verdicts(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Measures each target in turn; a reference that cannot run is reported, not fatal.
+async fn measure_all(
+    args: &BenchApiArgs,
+    setup: &Setup,
+    pg: &PgCluster,
+    spec: &LoadSpec,
+) -> anyhow::Result<Vec<TargetReport>> {
     let mut targets = Vec::new();
     for target in [Target::NexisSqlite, Target::NexisPostgres, Target::Reference] {
         if target == Target::Reference && args.skip_reference {
@@ -189,31 +234,22 @@ pub(crate) async fn bench_api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
             Target::NexisPostgres => setup.nexis_server(Some(pg.url("nexis_bench")), args.rate_per_min),
             Target::Reference => setup.reference_server(&args.reference_python, &pg.url("reference_bench")),
         };
-        let report = match measure(server, target, &setup, &spec).await {
+        let report = match measure(server, target, setup, spec).await {
             Ok(r) => r,
-            Err(e) if target == Target::Reference => TargetReport::not_measured(target, "unavailable", format!("{e:#}")),
+            Err(e) if target == Target::Reference => {
+                TargetReport::not_measured(target, "unavailable", format!("{e:#}"))
+            }
             Err(e) => return Err(e.context(format!("measuring {}", target.label()))),
         };
+        if let Some(l) = &report.load {
+            eprintln!(
+                "  {} posts ({} failed) at {:.1}/s, post p99 {:.0} ms, read p99 {:.0} ms",
+                l.posts.requests, l.posts.errors, l.posts.per_sec, l.posts.p99_ms, l.reads.p99_ms
+            );
+        }
         targets.push(report);
     }
-    let report = BenchReport {
-        build,
-        validators: spec.validators,
-        posts_per_validator: spec.posts,
-        decisions_per_post: spec.decisions,
-        miners: spec.miners,
-        readers: spec.readers,
-        rate_per_min: args.rate_per_min,
-        poll_ms: args.poll_ms,
-        block_ms: args.block_ms,
-        targets,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print_table(&report);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(targets)
 }
 
 /// The embedded chain, the allowlist and the scratch directories the servers share.
@@ -291,7 +327,12 @@ impl Setup {
 
 /// Starts `server` on a free loopback port, waits until it serves `get_latest_result`,
 /// runs the load while sampling its memory, and stops it.
-async fn measure(mut server: ServerCommand, target: Target, setup: &Setup, spec: &LoadSpec) -> anyhow::Result<TargetReport> {
+async fn measure(
+    mut server: ServerCommand,
+    target: Target,
+    setup: &Setup,
+    spec: &LoadSpec,
+) -> anyhow::Result<TargetReport> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let log = std::fs::File::create(&server.log).context("creating the server log")?;
@@ -422,11 +463,27 @@ fn free_port() -> anyhow::Result<u16> {
 fn print_table(r: &BenchReport) {
     println!(
         "{} build; {} validators x {} posts of {} decisions at {} a minute each; {} miners and {} readers polling every {} ms",
-        r.build, r.validators, r.posts_per_validator, r.decisions_per_post, r.rate_per_min, r.miners, r.readers, r.poll_ms
+        r.build,
+        r.validators,
+        r.posts_per_validator,
+        r.decisions_per_post,
+        r.rate_per_min,
+        r.miners,
+        r.readers,
+        r.poll_ms
     );
     println!(
         "{:<24} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>15}",
-        "server", "posts/s", "post p50", "post p99", "read p50", "read p99", "miner p50", "miner p99", "errors", "peak RSS",
+        "server",
+        "posts/s",
+        "post p50",
+        "post p99",
+        "read p50",
+        "read p99",
+        "miner p50",
+        "miner p99",
+        "errors",
+        "peak RSS",
         "RSS 1st/2nd half"
     );
     for t in &r.targets {
@@ -453,6 +510,40 @@ fn print_table(r: &BenchReport) {
             println!("{:<24} first error: {e}", "");
         }
     }
+}
+
+/// The targets, judged on this run: our PostgreSQL server at least 5x the
+/// reference's posts/s at a lower post p99, our reads under 50 ms p99 while posts run, and
+/// memory flat (the second half's largest RSS within 10 % of the first half's).
+fn print_verdicts(r: &BenchReport) {
+    let find =
+        |id: &str| r.targets.iter().find(|t| t.target == id).and_then(|t| Some((t.load.as_ref()?, t.memory.as_ref()?)));
+    if let (Some((ours, _)), Some((reference, _))) = (find("nexis-postgres"), find("reference-postgres")) {
+        let ratio = ours.posts.per_sec / reference.posts.per_sec.max(1e-9);
+        let lower = ours.posts.p99_ms < reference.posts.p99_ms;
+        println!(
+            "posts/s nexis-postgres / reference: {ratio:.1}x (target >= 5x: {}); post p99 {:.0} vs {:.0} ms (lower: {})",
+            yes(ratio >= 5.0),
+            ours.posts.p99_ms,
+            reference.posts.p99_ms,
+            yes(lower)
+        );
+    }
+    for id in ["nexis-sqlite", "nexis-postgres"] {
+        if let Some((l, m)) = find(id) {
+            let reads = l.reads.p99_ms.max(l.miner_reads.p99_ms);
+            let flat = m.rss_second_half_max_mib <= m.rss_first_half_max_mib * 1.1;
+            println!(
+                "{id}: reads p99 {reads:.0} ms (target < 50 ms: {}); memory flat: {}",
+                yes(reads < 50.0),
+                yes(flat)
+            );
+        }
+    }
+}
+
+fn yes(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
 }
 
 /// A private PostgreSQL cluster: `initdb` + `pg_ctl` on a directory and a loopback port,

@@ -33,6 +33,9 @@ pub struct LoadSpec {
     pub poll_every: Duration,
     /// Timeout of each request.
     pub timeout: Duration,
+    /// No post starts after this long (a server too slow for `posts` is measured on what
+    /// it completed by then).
+    pub max_duration: Duration,
 }
 
 /// The chain clock the load follows: posts are for the current interval.
@@ -176,12 +179,16 @@ fn spawn_writers(
     for (v, key) in keys.into_iter().enumerate() {
         let api = ValidationApi::new(base, spec.timeout, key).map_err(std::io::Error::other)?;
         let (posts, miners, every) = (spec.posts, spec.decisions, spec.post_every);
+        let deadline = tokio::time::Instant::now() + spec.max_duration;
         let offset = every / n * v as u32;
         writers.push(tokio::spawn(async move {
             let (mut lat, mut errors, mut first) = (Vec::with_capacity(posts), 0, None);
             let start = tokio::time::Instant::now() + offset;
             for p in 0..posts {
                 tokio::time::sleep_until(start + every * p as u32).await;
+                if tokio::time::Instant::now() > deadline {
+                    break;
+                }
                 let interval = clock.interval();
                 let t = Instant::now();
                 let r: Result<(), ApiError> = api.post_results(interval, &decisions(v, interval, miners)).await;

@@ -39,9 +39,11 @@ pub(crate) enum BenchCommand {
     Catalog(super::bench_dataset::BenchCatalogArgs),
     /// WebDataset export throughput (MB/s) over generated clips (2 GiB by default).
     Export(super::bench_dataset::BenchExportArgs),
-    /// Load `nexis api`: concurrent validators posting signed decisions while readers poll
-    /// get_latest_result; requests/s and p99 latency on the embedded store or PostgreSQL.
-    Api(BenchApiArgs),
+    /// Load evidence API servers side by side: validators posting signed reports at their
+    /// rate limit while miners and readers poll, against `nexis api` on SQLite, `nexis api`
+    /// on a private PostgreSQL and the Python reference on the same PostgreSQL, each a
+    /// separate process; posts/s, p50/p99 of posts and reads, and each server's peak memory.
+    Api(super::bench_api::BenchApiArgs),
     /// One validator interval at subnet scale on loopback: N miners' packages with a real
     /// clip at every row on an in-process S3 server, the content checks against a model
     /// stub with a latency and an RPM limit; wall, CPU, peak memory, model calls, 429s, and
@@ -72,30 +74,6 @@ pub(crate) struct BenchHostileRunArgs {
     /// Miners evaluated at once.
     #[arg(long, default_value_t = 8)]
     pub miners: usize,
-}
-
-/// Arguments of `nexis bench api`.
-#[derive(Debug, Args)]
-pub(crate) struct BenchApiArgs {
-    /// Concurrent simulated validators.
-    #[arg(long, default_value_t = 64)]
-    pub validators: usize,
-    /// Signed posts per validator.
-    #[arg(long, default_value_t = 20)]
-    pub posts: usize,
-    /// Decisions (miners) per post.
-    #[arg(long, default_value_t = 32)]
-    pub miners: usize,
-    /// Concurrent get_latest_result readers.
-    #[arg(long, default_value_t = 8)]
-    pub readers: usize,
-    /// PostgreSQL URL to measure (a scratch database: the bench writes to it); unset = a
-    /// temporary embedded SQLite store.
-    #[arg(long, env = "NEXIS_BENCH_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Arguments of `nexis bench clips`.
@@ -147,43 +125,9 @@ pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::HostileRun(args) => bench_hostile_run(args).await,
         BenchCommand::Catalog(args) => super::bench_dataset::bench_catalog(args).await,
         BenchCommand::Export(args) => super::bench_dataset::bench_export(args).await,
-        BenchCommand::Api(args) => bench_api(args).await,
+        BenchCommand::Api(args) => super::bench_api::bench_api(args).await,
         BenchCommand::Subnet(args) => super::bench_subnet::bench_subnet(args).await,
     }
-}
-
-async fn bench_api(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
-    use nexis::api::server::load::{LoadSpec, run_load};
-    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
-    let store = nexis::api::server::store::open_store(args.database_url.as_deref(), tmp.path())
-        .await
-        .context("opening the store to measure")?;
-    let spec = LoadSpec {
-        validators: args.validators.max(1),
-        posts: args.posts.max(1),
-        miners: args.miners.max(1),
-        readers: args.readers,
-    };
-    eprintln!(
-        "{} validators x {} signed posts of {} decisions, {} readers, on {} ...",
-        spec.validators,
-        spec.posts,
-        spec.miners,
-        spec.readers,
-        store.describe()
-    );
-    let report = run_load(store, &spec).await.context("running the load")?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        for (what, s) in [("POST /v1/validation-results", &report.posts), ("GET /get_latest_result", &report.reads)] {
-            println!(
-                "{what:<28} {:>7} ok {:>4} failed  {:>8.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
-                s.requests, s.errors, s.per_sec, s.p50_ms, s.p99_ms
-            );
-        }
-    }
-    Ok(if report.posts.errors + report.reads.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn bench_clips(args: BenchClipsArgs) -> anyhow::Result<ExitCode> {

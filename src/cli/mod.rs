@@ -4,6 +4,7 @@
 mod api;
 mod args;
 mod bench;
+mod bench_api;
 mod bench_dataset;
 mod bench_subnet;
 mod blocks;
@@ -102,10 +103,12 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
-fn init_logging(debug: bool, trace: bool, format: LogFormat) {
+fn init_logging(debug: bool, trace: bool, format: LogFormat, command: &Command) {
     let default = match (trace, debug) {
         (true, _) => "nexis=trace,info",
         (false, true) => "nexis=debug,info",
+        // `bench api` posts thousands of reports with the validator's client: not one line each.
+        (false, false) if matches!(command, Command::Bench(bench::BenchCommand::Api(_))) => "nexis=warn,warn",
         (false, false) => "nexis=info,warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -160,7 +163,7 @@ pub(crate) fn main() -> ExitCode {
     }
     drop_blank_settings();
     let cli = parse();
-    init_logging(cli.debug, cli.trace, cli.log_format);
+    init_logging(cli.debug, cli.trace, cli.log_format, &cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -11,6 +11,7 @@ mod api_client;
 mod api_server;
 mod api_status_page;
 mod api_wire;
+mod bench_api;
 mod bench_subnet;
 mod btcli_flags;
 mod catalog;

@@ -541,6 +541,8 @@ impl Failure {
             | Self::CategoryStrictFramesMissing { clip_id }
             | Self::CategoryStrictResponseInvalid { clip_id }
             | Self::SourceFrameMismatch { clip_id }
+            | Self::SourceFrameDegraded { clip_id }
+            | Self::DuplicateContent { clip_id, .. }
             | Self::SourceUnavailable { clip_id } => Some(clip_id),
             _ => None,
         }
@@ -732,6 +734,14 @@ mod tests {
             "duplicate_content:abc:def"
         );
         assert_eq!(serde_json::to_string(&Failure::DuplicateClip { clip_id: id() }).unwrap(), "\"duplicate_clip:abc\"");
+    }
+
+    #[test]
+    fn every_row_failure_names_its_clip() {
+        let degraded = Failure::SourceFrameDegraded { clip_id: "a".into() };
+        let duplicate = Failure::DuplicateContent { clip_id: "b".into(), matched: "c".into() };
+        assert_eq!((degraded.clip_id(), duplicate.clip_id()), (Some("a"), Some("b")));
+        assert_eq!(Failure::LateSubmission.clip_id(), None);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! [`Chain`] over a real subtensor node, with subxt's dynamic API (no code generation): the
 //! runtime metadata comes from the node at run time.
 //!
-//! The encoding and decoding is split into pure functions of a [`Metadata`]
-//! ([`set_weights_call_data`], [`set_commitment_call_data`], the storage-key builders and
-//! [`decode_registration`]) so `--dry-run --metadata FILE` and the offline tests use exactly the
-//! bytes the online client submits.
+//! The encoding and decoding are pure functions of a [`Metadata`] in their own files — `calls`
+//! ([`set_weights_call_data`], [`set_commitment_call_data`], the storage-key builders, offline
+//! signing) and `decode` ([`decode_registration`], reveal events, pallet errors) — so
+//! `--dry-run --metadata FILE` and the offline tests use exactly the bytes the online client
+//! submits; this file is the online client.
 //!
 //! Connection: a reconnecting websocket client (exponential backoff from 0.5 s up to 30 s,
 //! retried for ever) under [`OnlineClient<SubstrateConfig>`] (AccountId32, `MultiAddress::Id`, sr25519
@@ -22,8 +23,9 @@
 //! frame-decode skips every extension whose explicit and implicit data are both zero-sized
 //! (CheckNonZeroSender, CheckWeight, SudoTransactionExtension, CheckShieldedTxValidity,
 //! SubtensorTransactionExtension, DrandPriority are all empty structs with `()` implicit data).
-//! No custom extension code is needed; a future extension carrying data would make signing
-//! fail with a clear subxt error rather than produce a wrong signature. [`signed_extrinsic_offline`]
+//! No custom extension code is needed; an extension nexis does not know that carries data
+//! makes signing stop with [`ChainError::UnsupportedExtension`] naming it (`extensions`)
+//! rather than produce a wrong signature. [`signed_extrinsic_offline`]
 //! and its test against both metadata files exercise exactly this path.
 
 use std::str::FromStr;
@@ -31,365 +33,39 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use subxt::config::substrate::{H256, SpecVersionForRange};
-use subxt::config::{SubstrateConfig, SubstrateExtrinsicParamsBuilder};
+use subxt::config::SubstrateConfig;
 use subxt::dynamic::Value;
 use subxt::error::{DispatchError, TransactionEventsError, TransactionFinalizedSuccessError};
-use subxt::ext::frame_decode;
-use subxt::ext::scale_value::{self, Composite, ValueDef};
 use subxt::rpcs::client::RpcClient;
 use subxt::rpcs::client::reconnecting_rpc_client::{ExponentialBackoff, RpcClient as ReconnectingClient};
 use subxt::utils::AccountId32;
-use subxt::{ArcMetadata, Metadata, OfflineClient, OnlineClient};
+use subxt::{ArcMetadata, Metadata, OnlineClient};
 
 use super::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
 use super::network::Network;
 use super::schedule;
 use super::{
-    Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, ReadCredentials,
-    TimelockedCommit, Uid, WeightRules, WeightsCall,
+    Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, TimelockedCommit, Uid,
+    WeightRules, WeightsCall,
 };
 
+mod calls;
+mod decode;
 mod extensions;
 mod limits;
 mod required;
 
+pub use calls::{
+    OfflineSigning, commit_timelocked_weights_call_data, commitment_of_key, decode_metadata, keys_key, load_metadata,
+    set_commitment_call_data, set_weights_call_data, signed_extrinsic_offline, uids_key,
+};
+pub use decode::{RegistrationFields, decode_registration, decode_registration_fields, weight_reveal_in_events};
+pub(crate) use decode::{classify_module_error, decode_beacon_config};
+use decode::{credentials_of, records_reveal, storage_index};
 pub use required::{missing_optional, missing_required};
 
 type Client = OnlineClient<SubstrateConfig>;
 type AtBlock = subxt::client::OnlineClientAtBlock<SubstrateConfig>;
-
-/// Largest raw field a `Data` value holds (`Raw128`).
-const MAX_RAW: usize = 128;
-
-// ---------------------------------------------------------------------------------------
-// Offline encoders and decoders (pure functions of the runtime metadata)
-// ---------------------------------------------------------------------------------------
-
-/// Reads a SCALE-encoded `RuntimeMetadataPrefixed` file (what `state_getMetadata` returns).
-pub fn load_metadata(path: impl AsRef<std::path::Path>) -> Result<Metadata, ChainError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path)
-        .map_err(|e| ChainError::Invalid(format!("cannot read metadata file {}: {e}", path.display())))?;
-    decode_metadata(&bytes).map_err(|e| ChainError::Invalid(format!("metadata file {}: {e}", path.display())))
-}
-
-/// Decodes SCALE-encoded `RuntimeMetadataPrefixed` bytes.
-pub fn decode_metadata(bytes: &[u8]) -> Result<Metadata, ChainError> {
-    Metadata::decode_from(bytes).map_err(|e| ChainError::Decode(format!("not runtime metadata: {e}")))
-}
-
-/// Call data (pallet index, call index, arguments) of `SubtensorModule.set_weights`.
-pub fn set_weights_call_data(metadata: &Metadata, call: &WeightsCall) -> Result<Vec<u8>, ChainError> {
-    if call.uids.len() != call.weights.len() {
-        return Err(ChainError::Invalid(format!(
-            "{} uids but {} weights; they must pair up",
-            call.uids.len(),
-            call.weights.len()
-        )));
-    }
-    let args = (call.netuid, call.uids.clone(), call.weights.clone(), call.version_key);
-    frame_decode::extrinsics::encode_call_data("SubtensorModule", "set_weights", &args, metadata, metadata.types())
-        .map_err(|e| ChainError::Invalid(format!("cannot encode SubtensorModule.set_weights: {e}")))
-}
-
-/// Call data of `SubtensorModule.commit_timelocked_mechanism_weights(netuid, mecid, commit,
-/// reveal_round, commit_reveal_version)` (pallet 7, call 118).
-pub fn commit_timelocked_weights_call_data(
-    metadata: &Metadata,
-    commit: &TimelockedCommit,
-) -> Result<Vec<u8>, ChainError> {
-    if commit.commit.len() > super::commit_reveal::MAX_COMMIT_BYTES {
-        return Err(ChainError::Invalid(format!(
-            "the commit is {} bytes; the chain takes at most {}",
-            commit.commit.len(),
-            super::commit_reveal::MAX_COMMIT_BYTES
-        )));
-    }
-    let args = (commit.netuid, commit.mecid, commit.commit.clone(), commit.reveal_round, commit.version);
-    frame_decode::extrinsics::encode_call_data(
-        "SubtensorModule",
-        "commit_timelocked_mechanism_weights",
-        &args,
-        metadata,
-        metadata.types(),
-    )
-    .map_err(|e| ChainError::Invalid(format!("cannot encode SubtensorModule.commit_timelocked_mechanism_weights: {e}")))
-}
-
-/// Decodes a `Drand.BeaconConfig` value into the beacon's public key, genesis and period.
-pub(crate) fn decode_beacon_config(metadata: &Metadata, bytes: &[u8]) -> Result<Beacon, ChainError> {
-    let ty = metadata
-        .pallet_by_name("Drand")
-        .and_then(|p| p.storage())
-        .and_then(|s| s.entry_by_name("BeaconConfig"))
-        .map(|e| e.value_ty())
-        .ok_or_else(|| ChainError::Decode("the runtime has no Drand.BeaconConfig storage".into()))?;
-    let value = scale_value::scale::decode_as_type(&mut &bytes[..], ty, metadata.types())
-        .map_err(|e| ChainError::Decode(format!("Drand.BeaconConfig value: {e}")))?;
-    let number = |name: &str| field(&value, name).and_then(|v| v.as_u128()).and_then(|n| u64::try_from(n).ok());
-    let public_key = field(&value, "public_key").and_then(flat_bytes).unwrap_or_default();
-    match (number("genesis_time"), number("period")) {
-        (Some(genesis), Some(period)) if public_key.len() == 96 && period > 0 => {
-            Ok(Beacon { public_key, genesis_ms: genesis * 1000, period_ms: period * 1000 })
-        }
-        _ => Err(ChainError::Decode("Drand.BeaconConfig lacks a 96-byte public_key, genesis_time or period".into())),
-    }
-}
-
-/// The bytes of a byte array, descending through newtype wrappers (BoundedVec, OpaquePublicKey).
-fn flat_bytes<T>(value: &scale_value::Value<T>) -> Option<Vec<u8>> {
-    let mut v = value;
-    for _ in 0..4 {
-        match &v.value {
-            ValueDef::Composite(c)
-                if c.len() == 1 && matches!(c.values().next().map(|x| &x.value), Some(ValueDef::Composite(_))) =>
-            {
-                v = c.values().next()?;
-            }
-            _ => break,
-        }
-    }
-    bytes_of(v)
-}
-
-/// Call data of `Commitments.set_commitment(netuid, CommitmentInfo { fields: [Raw{len}(payload)] })`;
-/// the 128-character credential payload becomes one `Raw128` field.
-pub fn set_commitment_call_data(metadata: &Metadata, netuid: NetUid, payload: &str) -> Result<Vec<u8>, ChainError> {
-    let bytes = payload.as_bytes();
-    if bytes.len() > MAX_RAW {
-        return Err(ChainError::Invalid(format!(
-            "commitment payload is {} bytes; a raw commitment field holds at most {MAX_RAW}",
-            bytes.len()
-        )));
-    }
-    let field = Value::unnamed_variant(format!("Raw{}", bytes.len()), [Value::from_bytes(bytes)]);
-    let info = Value::named_composite([("fields", Value::unnamed_composite([field]))]);
-    let args = (netuid, info);
-    frame_decode::extrinsics::encode_call_data("Commitments", "set_commitment", &args, metadata, metadata.types())
-        .map_err(|e| ChainError::Invalid(format!("cannot encode Commitments.set_commitment: {e}")))
-}
-
-fn storage_key(
-    metadata: &Metadata,
-    pallet: &str,
-    entry: &str,
-    keys: impl frame_decode::storage::IntoEncodableValues,
-) -> Result<Vec<u8>, ChainError> {
-    frame_decode::storage::encode_storage_key(pallet, entry, keys, metadata, metadata.types())
-        .map_err(|e| ChainError::Invalid(format!("cannot encode the storage key of {pallet}.{entry}: {e}")))
-}
-
-/// Storage key of `Commitments.CommitmentOf(netuid, account)`.
-pub fn commitment_of_key(metadata: &Metadata, netuid: NetUid, account: [u8; 32]) -> Result<Vec<u8>, ChainError> {
-    storage_key(metadata, "Commitments", "CommitmentOf", (netuid, account))
-}
-
-/// Storage key of `SubtensorModule.Keys(netuid, uid)` (the hotkey at a uid).
-pub fn keys_key(metadata: &Metadata, netuid: NetUid, uid: Uid) -> Result<Vec<u8>, ChainError> {
-    storage_key(metadata, "SubtensorModule", "Keys", (netuid, uid))
-}
-
-/// Storage key of `SubtensorModule.Uids(netuid, account)` (the uid of a hotkey).
-pub fn uids_key(metadata: &Metadata, netuid: NetUid, account: [u8; 32]) -> Result<Vec<u8>, ChainError> {
-    storage_key(metadata, "SubtensorModule", "Uids", (netuid, account))
-}
-
-/// What signing needs besides the metadata when no node is asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfflineSigning {
-    /// Runtime spec version.
-    pub spec_version: u32,
-    /// Runtime transaction version.
-    pub transaction_version: u32,
-    /// Genesis block hash.
-    pub genesis_hash: [u8; 32],
-    /// The signer account's nonce.
-    pub nonce: u64,
-}
-
-/// A complete signed extrinsic (immortal, no tip) carrying `call_data`, built offline with the
-/// same transaction-extension handling the online client uses.
-pub fn signed_extrinsic_offline(
-    metadata: Metadata,
-    call_data: &[u8],
-    signer: &Hotkey,
-    signing: &OfflineSigning,
-) -> Result<Vec<u8>, ChainError> {
-    extensions::check_extensions(&metadata)?;
-    let config = SubstrateConfig::builder()
-        .set_genesis_hash(H256(signing.genesis_hash))
-        .set_metadata_for_spec_versions([(signing.spec_version, ArcMetadata::new(metadata))])
-        .set_spec_version_for_block_ranges([SpecVersionForRange {
-            block_range: 0..u64::MAX,
-            spec_version: signing.spec_version,
-            transaction_version: signing.transaction_version,
-        }])
-        .build();
-    let client = OfflineClient::new_with_config(config);
-    let at = client.at_block(0u64).map_err(|e| ChainError::Invalid(format!("offline signing: {e}")))?;
-    let txs = at.tx();
-    let payload = txs
-        .from_call_data_bytes(call_data)
-        .map_err(|e| ChainError::Invalid(format!("call data does not decode: {e}")))?;
-    let params = SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().immortal().nonce(signing.nonce).build();
-    let mut signable = txs
-        .create_signable_offline(&payload, params)
-        .map_err(|e| ChainError::Invalid(format!("cannot build the transaction: {e}")))?;
-    let signed = signable
-        .sign(signer.keypair())
-        .map_err(|e| ChainError::Invalid(format!("cannot sign the transaction: {e}")))?;
-    Ok(signed.into_encoded())
-}
-
-/// The `SubtensorModule` events that record a timelocked weights reveal, each with the fields
-/// (storage index or netuid, hotkey): `TimelockedWeightsRevealed` (keyed by the mechanism's
-/// storage index) and, on older runtimes, `CRV3WeightsRevealed` (keyed by the netuid, which
-/// is mechanism 0's storage index).
-const REVEAL_EVENTS: [&str; 2] = ["TimelockedWeightsRevealed", "CRV3WeightsRevealed"];
-
-/// Whether `events` (one block's) record a reveal of `account`'s timelocked weights for the
-/// mechanism storage index `index`.
-fn records_reveal(
-    events: &subxt::events::Events<SubstrateConfig>,
-    index: u16,
-    account: &[u8; 32],
-) -> Result<bool, ChainError> {
-    for event in events.iter() {
-        let event = event.map_err(|e| ChainError::Decode(format!("System.Events: {e}")))?;
-        if event.pallet_name() != "SubtensorModule" || !REVEAL_EVENTS.contains(&event.event_name()) {
-            continue;
-        }
-        let (at, who) = event
-            .decode_fields_unchecked_as::<(u16, [u8; 32])>()
-            .map_err(|e| ChainError::Decode(format!("SubtensorModule.{}: {e}", event.event_name())))?;
-        if at == index && &who == account {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// Whether the SCALE-encoded `System.Events` of one block (`event_bytes`) record a reveal of
-/// `hotkey`'s timelocked weights for mechanism `mecid` of `netuid`, decoded with `metadata`
-/// exactly as [`SubtensorChain`]'s `weight_reveals` decodes a block's events.
-pub fn weight_reveal_in_events(
-    metadata: Metadata,
-    event_bytes: Vec<u8>,
-    netuid: NetUid,
-    mecid: u8,
-    hotkey: &str,
-) -> Result<bool, ChainError> {
-    let account = account_of(hotkey)?;
-    let index = storage_index(netuid, mecid)?;
-    let config = SubstrateConfig::builder()
-        .set_metadata_for_spec_versions([(0, ArcMetadata::new(metadata))])
-        .set_spec_version_for_block_ranges([SpecVersionForRange {
-            block_range: 0..u64::MAX,
-            spec_version: 0,
-            transaction_version: 0,
-        }])
-        .build();
-    let client = OfflineClient::new_with_config(config);
-    let at = client.at_block(0u64).map_err(|e| ChainError::Invalid(format!("offline events: {e}")))?;
-    records_reveal(&at.events().from_bytes(event_bytes), index, &account.0)
-}
-
-/// The storage index `mecid * 4096 + netuid` of a mechanism.
-fn storage_index(netuid: NetUid, mecid: u8) -> Result<u16, ChainError> {
-    super::weight_rules::mechanism_storage_index(netuid, mecid)
-        .ok_or_else(|| ChainError::Invalid(format!("mecid {mecid} of netuid {netuid} has no storage index")))
-}
-
-/// A decoded `Commitments.CommitmentOf` value: the block it was written at and the raw bytes
-/// of its first field, when that field is a `Raw*` variant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistrationFields {
-    /// The block the commitment was written at, when present.
-    pub block: Option<u64>,
-    pub(crate) first_raw: Option<Vec<u8>>,
-}
-
-/// Decodes a `Commitments.CommitmentOf` value (`Registration { deposit, block, info }`) with
-/// the metadata's type for it. Errors only when the bytes do not fit the type.
-pub fn decode_registration_fields(metadata: &Metadata, bytes: &[u8]) -> Result<RegistrationFields, ChainError> {
-    let ty = metadata
-        .pallet_by_name("Commitments")
-        .and_then(|p| p.storage())
-        .and_then(|s| s.entry_by_name("CommitmentOf"))
-        .map(|e| e.value_ty())
-        .ok_or_else(|| ChainError::Decode("the runtime has no Commitments.CommitmentOf storage".into()))?;
-    let cursor = &mut &bytes[..];
-    let value = scale_value::scale::decode_as_type(cursor, ty, metadata.types())
-        .map_err(|e| ChainError::Decode(format!("Commitments.CommitmentOf value: {e}")))?;
-    if !cursor.is_empty() {
-        return Err(ChainError::Decode(format!("Commitments.CommitmentOf value has {} trailing bytes", cursor.len())));
-    }
-    let block = field(&value, "block").and_then(|b| b.as_u128()).and_then(|b| u64::try_from(b).ok());
-    // `fields` is a BoundedVec (a newtype around a Vec): descend through composites to the
-    // first `Data` variant.
-    let mut first = field(&value, "info").and_then(|info| field(info, "fields"));
-    for _ in 0..4 {
-        match first.map(|v| &v.value) {
-            Some(ValueDef::Composite(c)) => first = c.values().next(),
-            _ => break,
-        }
-    }
-    let first_raw = first.and_then(|data| match &data.value {
-        ValueDef::Variant(v) if v.name.starts_with("Raw") => v.values.values().next().and_then(bytes_of),
-        _ => None,
-    });
-    Ok(RegistrationFields { block, first_raw })
-}
-
-/// Decodes a `Commitments.CommitmentOf` value into read credentials (protocol §4): the first
-/// field must be raw bytes that are valid UTF-8 and parse as a credential payload; anything
-/// else is `Ok(None)`.
-pub fn decode_registration(metadata: &Metadata, bytes: &[u8]) -> Result<Option<ReadCredentials>, ChainError> {
-    Ok(credentials_of(&decode_registration_fields(metadata, bytes)?))
-}
-
-fn credentials_of(fields: &RegistrationFields) -> Option<ReadCredentials> {
-    let raw = fields.first_raw.as_deref()?;
-    let text = std::str::from_utf8(raw).ok()?;
-    ReadCredentials::parse(text)
-}
-
-fn field<'a, T>(value: &'a scale_value::Value<T>, name: &str) -> Option<&'a scale_value::Value<T>> {
-    match &value.value {
-        ValueDef::Composite(Composite::Named(fields)) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
-/// The bytes of a `[u8; N]` / `Vec<u8>` value.
-fn bytes_of<T>(value: &scale_value::Value<T>) -> Option<Vec<u8>> {
-    match &value.value {
-        ValueDef::Composite(c) => {
-            c.values().map(|b| b.as_u128().and_then(|b| u8::try_from(b).ok())).collect::<Option<Vec<u8>>>()
-        }
-        _ => None,
-    }
-}
-
-/// Maps a pallet error (`pallet`, `name`) from a failed extrinsic to a [`ChainError`].
-pub(crate) fn classify_module_error(pallet: &str, name: &str, hotkey: &str, netuid: NetUid) -> ChainError {
-    let full = format!("{pallet}.{name}");
-    let lower = name.to_ascii_lowercase();
-    if name == "CommitRevealEnabled" {
-        ChainError::CommitRevealEnabled { netuid }
-    } else if name == "NeuronNoValidatorPermit" {
-        ChainError::NoValidatorPermit { hotkey: hotkey.to_string(), netuid }
-    } else if lower.contains("ratelimit") || lower.contains("toofast") || lower.contains("toosoon") {
-        ChainError::RateLimited(full)
-    } else if lower.contains("notregistered") || name == "AccountNotAllowedCommit" || name == "HotKeyAccountNotExists" {
-        ChainError::NotRegistered { hotkey: hotkey.to_string(), netuid }
-    } else if name == "SubNetworkDoesNotExist" || name == "SubnetNotExists" || name == "MechanismDoesNotExist" {
-        ChainError::NoSuchSubnet(netuid)
-    } else {
-        ChainError::Rejected { module_error: full }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The online client
@@ -412,7 +88,7 @@ fn unreachable(endpoint: &str, reason: impl std::fmt::Display) -> ChainError {
     ChainError::Unreachable { endpoint: endpoint.to_string(), reason: reason.to_string() }
 }
 
-fn account_of(hotkey: &str) -> Result<AccountId32, ChainError> {
+pub(super) fn account_of(hotkey: &str) -> Result<AccountId32, ChainError> {
     AccountId32::from_str(hotkey).map_err(|e| ChainError::Invalid(format!("{hotkey:?} is not an SS58 address: {e}")))
 }
 

@@ -20,10 +20,7 @@ use nexis::media::Ffprobe;
 use nexis::protocol::IntervalClock;
 use nexis::spec::SpecRegistry;
 use nexis::storage::S3Buckets;
-use nexis::validator::config::{Seat, ValidatorConfig};
-use nexis::validator::interval::IntervalSettings;
-use nexis::validator::state::ValidatorState;
-use nexis::validator::{PackageLimits, PackageValidator};
+use nexis::validator::{IntervalSettings, PackageLimits, PackageValidator, Seat, ValidatorConfig, ValidatorState};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();

@@ -24,7 +24,7 @@ use crate::media::synth::{SynthClip, first_frame, synth_clip};
 use crate::model::{ClipRecord, IntervalManifest, SourceProof, declared_num_frames, deterministic_clip_id};
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, PROTOCOL_VERSION, SCHEMA_VERSION};
 use crate::storage::{clip_uri, frame_uri};
-use crate::validator::sampling::{interval_seed, select_row_indices};
+use crate::validator::{interval_seed, select_row_indices};
 
 pub use hostile::generate_hostile_package;
 

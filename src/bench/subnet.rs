@@ -28,11 +28,9 @@ use crate::model::ClipRecord;
 use crate::protocol::IntervalClock;
 use crate::spec::SpecRegistry;
 use crate::storage::S3Buckets;
-use crate::validator::config::{Seat, ValidatorConfig};
-use crate::validator::interval::IntervalSettings;
-use crate::validator::stages::content::ContentChecks;
-use crate::validator::state::ValidatorState;
-use crate::validator::{PackageLimits, PackageValidator};
+use crate::validator::{
+    ContentChecks, IntervalSettings, PackageLimits, PackageValidator, Seat, ValidatorConfig, ValidatorState,
+};
 
 /// Name prefix of the loopback servers' threads (their CPU is not the validator's).
 const LOOPBACK_THREADS: &str = "nexis-loopback";
@@ -313,7 +311,7 @@ async fn measure(bench: &SubnetBench, loopback: &tokio::runtime::Handle) -> Resu
 }
 
 /// Clips probed in an interval (one per sampled row of every package evaluated).
-fn report_probes(report: &crate::validator::interval::IntervalReport) -> u64 {
+fn report_probes(report: &crate::validator::IntervalReport) -> u64 {
     report
         .record
         .decisions

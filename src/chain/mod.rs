@@ -4,7 +4,7 @@
 //! Implementations: [`subtensor`] (a real node over subxt's dynamic API) and [`embedded`]
 //! (a local chain simulation shared by several processes through one directory). Wallet
 //! keyfiles live in [`wallet`], the credential payload codec in [`commitment`], and the
-//! score-to-weights conversion in [`weights`].
+//! u16 encoding of a weight vector in [`weight_encoding`] (scoring is the validator's).
 
 pub mod commit_reveal;
 pub mod commitment;
@@ -15,8 +15,8 @@ pub mod network;
 pub mod schedule;
 pub mod subtensor;
 pub mod wallet;
+pub mod weight_encoding;
 pub mod weight_rules;
-pub mod weights;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

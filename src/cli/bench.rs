@@ -290,8 +290,7 @@ async fn bench_hostile_run(args: BenchHostileRunArgs) -> anyhow::Result<ExitCode
     use nexis::media::Ffprobe;
     use nexis::spec::SpecRegistry;
     use nexis::storage::{LocalStore, PrefixStore};
-    use nexis::validator::sampling::interval_seed;
-    use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator};
+    use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator, interval_seed};
 
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let probe = std::sync::Arc::new(Ffprobe::new(None, Duration::from_secs(60)));

@@ -3,8 +3,8 @@
 
 use anyhow::bail;
 use clap::Args;
-use nexis::chain::weights::ScoringWindows;
 use nexis::protocol::IntervalClock;
+use nexis::validator::ScoringWindows;
 use tracing::warn;
 
 /// The interval length alone (for commands that need no other block constant).

@@ -18,9 +18,10 @@ use nexis::protocol::{
 };
 use nexis::spec::SpecRegistry;
 use nexis::storage::LocalStore;
-use nexis::validator::sampling::{DEFAULT_EXTRA_SAMPLES, interval_seed, normalize_block_hash};
-use nexis::validator::stages::content::forgive_unusable_replies;
-use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator};
+use nexis::validator::{
+    DEFAULT_EXTRA_SAMPLES, IntervalTerms, PackageLimits, PackageRequest, PackageValidator, forgive_unusable_replies,
+    interval_seed, normalize_block_hash,
+};
 
 /// Arguments of `nexis check`.
 #[derive(Debug, Args)]

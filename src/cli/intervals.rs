@@ -10,7 +10,7 @@ use clap::Args;
 use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
 use nexis::protocol::MAX_MINERS_PER_INTERVAL;
-use nexis::validator::interval::IntervalSettings;
+use nexis::validator::IntervalSettings;
 
 /// Interval evaluation settings shared by the validator and the source-auth sidecar.
 #[derive(Debug, Args)]

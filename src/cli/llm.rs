@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use nexis::llm::{ChatClient, LlmProvider, RateLimiter};
 use nexis::protocol::DEFAULT_CATEGORY as NATURE_CATEGORY;
-use nexis::validator::stages::content::ContentChecks;
+use nexis::validator::ContentChecks;
 
 /// Provider flags; keys are read from the environment and never shown in `--help`.
 #[derive(Debug, Args)]

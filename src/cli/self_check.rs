@@ -18,8 +18,7 @@ use nexis::llm::ChatClient;
 use nexis::media::MediaProbe;
 use nexis::miner::SelfCheck;
 use nexis::protocol::DEFAULT_CATEGORY as NATURE_CATEGORY;
-use nexis::validator::stages::content::ContentChecks;
-use nexis::validator::{PackageLimits, PackageValidator};
+use nexis::validator::{ContentChecks, PackageLimits, PackageValidator};
 
 /// Self-check settings of `nexis mine`.
 #[derive(Debug, Args)]

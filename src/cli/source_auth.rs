@@ -19,12 +19,10 @@ use super::check::{PackageArgs, registry_for};
 use super::intervals::{IntervalArgs, ValidationApiArgs};
 use super::service::StorageArgs;
 use nexis::shutdown::Shutdown;
-use nexis::validator::PackageValidator;
-use nexis::validator::config::Seat;
-use nexis::validator::interval::IntervalEvaluator;
-use nexis::validator::source_auth::SourceAuthSidecar;
-use nexis::validator::source_fetch::SourceFetchSettings;
-use nexis::validator::stages::source::{DEFAULT_MAX_ROWS, SourceCheck};
+use nexis::validator::{
+    DEFAULT_SOURCE_CHECK_ROWS, IntervalEvaluator, PackageValidator, Seat, SourceAuthSidecar, SourceCheck,
+    SourceFetchSettings,
+};
 
 /// Settings of the source check.
 #[derive(Debug, Args)]
@@ -34,7 +32,7 @@ pub(crate) struct SourceCheckArgs {
     #[arg(long = "source-check", env = "NEXIS_VALIDATOR_SOURCE_CHECK_ENABLED", action = ArgAction::SetTrue)]
     pub enabled: bool,
     /// Sampled rows per package whose source is checked.
-    #[arg(long, env = "NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS", default_value_t = DEFAULT_MAX_ROWS)]
+    #[arg(long, env = "NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS", default_value_t = DEFAULT_SOURCE_CHECK_ROWS)]
     pub source_check_max_rows: usize,
     /// Fail rows whose source YouTube reports (twice) as not existing, private or removed
     /// (`source_unavailable`); `false` only notes it.

@@ -26,10 +26,9 @@ use nexis::owner::pending::PendingBundles;
 use nexis::shutdown::Shutdown;
 use nexis::storage::ObjectStore;
 use nexis::telemetry::heartbeat_path;
-use nexis::validator::PackageValidator;
-use nexis::validator::config::{Seat, ValidatorConfig};
-use nexis::validator::service::ServiceSettings;
-use nexis::validator::state::ValidatorState;
+use nexis::validator::{
+    ConfigError, ConfigField, PackageValidator, Seat, ServiceError, ServiceSettings, ValidatorConfig, ValidatorState,
+};
 
 /// Arguments of `nexis validate`.
 #[derive(Debug, Args)]
@@ -87,16 +86,40 @@ pub(crate) struct ValidateArgs {
 
 /// Runs `nexis validate`.
 pub(crate) async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let service = config(&args).await?.build()?;
+    let service = config(&args).await?.build().map_err(config_error)?;
     if args.once {
         service.resume().await;
-        let report = service.tick().await?;
+        let report = service.tick().await.map_err(service_error)?;
         info!(block = report.block, intervals = report.intervals.len(), weights = report.weights.is_some(), "done");
         return Ok(ExitCode::SUCCESS);
     }
     let shutdown = Shutdown::on_signal("stopping after the current step (a step cut short is retried after restart)");
-    service.run(&shutdown).await?;
+    service.run(&shutdown).await.map_err(service_error)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A validator setting the library refused, named by its flag and environment variable.
+fn config_error(e: ConfigError) -> anyhow::Error {
+    match e {
+        ConfigError::ZeroLength(field) => {
+            let flag = match field {
+                ConfigField::IntervalBlocks => "--interval-blocks / NEXIS_INTERVAL_BLOCKS",
+                ConfigField::WeightEpochBlocks => "--weight-epoch-blocks / NEXIS_WEIGHT_EPOCH_BLOCKS",
+                ConfigField::Poll => "--poll-sec / NEXIS_BLOCK_POLL_SEC",
+            };
+            anyhow::anyhow!("{flag} must be positive")
+        }
+    }
+}
+
+/// A service failure, with the flag that chooses the work directory when the state is at fault.
+fn service_error(e: ServiceError) -> anyhow::Error {
+    match e {
+        ServiceError::StateAheadOfChain { .. } => {
+            anyhow::anyhow!("{e} (the work directory: --workdir / NEXIS_WORKDIR)")
+        }
+        e => e.into(),
+    }
 }
 
 /// The validator these flags (and the environment) describe.

@@ -2,7 +2,7 @@
 //! embedded chain stepped block by block, one directory per miner bucket, one validator
 //! and several miners — honest ones and three that cheat in different ways — all running
 //! the real code: [`Miner::mine_interval`](crate::miner::Miner::mine_interval) for every
-//! package and [`ValidatorService::tick`](crate::validator::service::ValidatorService::tick)
+//! package and [`ValidatorService::tick`](crate::validator::ValidatorService::tick)
 //! for every decision and weight submission.
 //!
 //! [`subnet`] sets the world up (chain, keys, buckets, synthetic sources, miners,
@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use crate::chain::ChainError;
 use crate::chain::commitment::CommitmentError;
-use crate::chain::weights::ScoringWindows;
 use crate::media::MediaError;
 use crate::miner::MineError;
 use crate::miner::ledger::LedgerError;
@@ -30,8 +29,8 @@ use crate::miner::package::PackageError;
 use crate::protocol::IntervalClock;
 use crate::spec::SpecError;
 use crate::storage::StorageError;
-use crate::validator::service::ServiceError;
-use crate::validator::state::StateError;
+use crate::validator::ScoringWindows;
+use crate::validator::{ServiceError, StateError};
 
 pub use report::DemoReport;
 pub use run::run;

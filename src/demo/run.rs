@@ -1,6 +1,6 @@
 //! The demo's loop: for each interval, every miner builds and uploads its package (or
 //! cheats, or stays away), the chain is stepped block by block until the interval closes,
-//! and one [`ValidatorService::tick`](crate::validator::service::ValidatorService::tick)
+//! and one [`ValidatorService::tick`](crate::validator::ValidatorService::tick)
 //! evaluates it and, at the start of each weight epoch, sets weights. Every step becomes
 //! a timeline event; the summary comes from the decisions and the weights read back from
 //! the chain.

@@ -33,13 +33,10 @@ use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID};
 use crate::spec::SpecRegistry;
 use crate::storage::LocalBuckets;
 use crate::storage::{LocalStore, ObjectStore};
-use crate::validator::config::{Seat, ValidatorConfig};
-use crate::validator::interval::IntervalSettings;
-use crate::validator::service::{ServiceSettings, ValidatorService};
-use crate::validator::source_fetch::SourceFetchSettings;
-use crate::validator::stages::source::{DEFAULT_MAX_ROWS, SourceCheck};
-use crate::validator::state::ValidatorState;
-use crate::validator::{PackageLimits, PackageValidator};
+use crate::validator::{
+    DEFAULT_SOURCE_CHECK_ROWS, IntervalSettings, PackageLimits, PackageValidator, Seat, ServiceSettings, SourceCheck,
+    SourceFetchSettings, ValidatorConfig, ValidatorService, ValidatorState,
+};
 
 /// The demo subnet's id.
 pub const NETUID: NetUid = 1;
@@ -505,7 +502,7 @@ fn demo_source_check(validator_dir: &Path, youtube: PathBuf) -> SourceCheck {
             cookies_file: None,
             proxy: None,
         },
-        max_rows: DEFAULT_MAX_ROWS,
+        max_rows: DEFAULT_SOURCE_CHECK_ROWS,
         not_found_is_hard: false,
         ffmpeg_timeout: Duration::from_secs(120),
         stats: Arc::default(),

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use super::package::PackageInfo;
 use crate::model::{ClipRecord, Failure};
 use crate::storage::{LocalStore, PrefixStore};
-use crate::validator::sampling::interval_seed;
-use crate::validator::stages::content::forgive_unusable_replies;
-use crate::validator::{EnvironmentError, IntervalTerms, PackageRequest, PackageValidator};
+use crate::validator::{
+    EnvironmentError, IntervalTerms, PackageRequest, PackageValidator, forgive_unusable_replies, interval_seed,
+};
 
 /// The validator pipeline the miner runs on its own packages.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use super::pending::PendingBundles;
 use super::publish::{DEFAULT_MAX_ATTEMPTS, OwnerPublisher};
 use crate::index::refresh::SnapshotSource;
 use crate::storage::ObjectStore;
-use crate::validator::config::ValidatorConfig;
+use crate::validator::ValidatorConfig;
 
 /// The record-info bucket an owner's validator publishes to.
 pub struct OwnerMode {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::model::IntervalManifest;
-use crate::validator::interval::KeptPackage;
+use crate::validator::KeptPackage;
 
 /// Pending-bundle database failures.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ impl PendingBundles {
     }
 
     /// The `(key, value)` entry recording `kept` of `interval_id` as pending with no
-    /// attempts yet, for [`crate::validator::state::IntervalRecord::pending_bundles`].
+    /// attempts yet, for [`crate::validator::IntervalRecord::pending_bundles`].
     pub fn entry(interval_id: u64, kept: &KeptPackage) -> Result<(Vec<u8>, Vec<u8>), PendingError> {
         Ok((key(interval_id, &kept.miner_hotkey), Self::value(interval_id, kept, 0, None)?))
     }

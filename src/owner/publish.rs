@@ -35,8 +35,7 @@ use crate::index::refresh::SnapshotRead;
 use crate::index::snapshot::{self, MAX_SNAPSHOT_BYTES, Snapshot};
 use crate::storage::MinerStores;
 use crate::storage::{ObjectStore, StorageError, dataset_key};
-use crate::validator::interval::{IntervalReport, KeptPackage, PublishSummary};
-use crate::validator::service::IntervalPublisher;
+use crate::validator::{IntervalPublisher, IntervalReport, KeptPackage, PublishSummary};
 
 /// Attempts per bundle before it is given up (one per interval: about an hour).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;

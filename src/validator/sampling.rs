@@ -20,14 +20,14 @@ pub fn interval_seed(interval_id: u64) -> String {
 }
 
 /// CPython's `random.Random(seed)` for a non-negative integer seed that fits 64 bits.
-pub struct PyRandom {
+pub(super) struct PyRandom {
     mt: Mt,
 }
 
 impl PyRandom {
     /// Seeds like CPython: `init_by_array` on the 32-bit words of the seed, least
     /// significant first (seed 0 gives `[0]`).
-    pub fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         let low = seed as u32;
         let high = (seed >> 32) as u32;
         let mt = if high == 0 { Mt::new_with_key([low]) } else { Mt::new_with_key([low, high]) };
@@ -40,7 +40,7 @@ impl PyRandom {
     }
 
     /// `_randbelow(n)` for `n >= 1` (rejection sampling on `bit_length(n)` bits).
-    pub fn randbelow(&mut self, n: u32) -> u32 {
+    pub(super) fn randbelow(&mut self, n: u32) -> u32 {
         let k = u32::BITS - n.leading_zeros();
         loop {
             let r = self.getrandbits(k);
@@ -51,7 +51,7 @@ impl PyRandom {
     }
 
     /// `shuffle(items)` in place.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+    pub(super) fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.randbelow((i + 1) as u32) as usize;
             items.swap(i, j);
@@ -68,7 +68,7 @@ pub fn select_miners(hotkeys: &[String], interval_seed: &str, max: usize) -> Vec
 }
 
 /// How many rows are sampled from a dataset of `total` rows with cap `max_rows`.
-pub fn sample_size(total: usize, max_rows: usize) -> usize {
+pub(super) fn sample_size(total: usize, max_rows: usize) -> usize {
     if total <= 3 { total } else { total.div_ceil(5).clamp(1, max_rows.max(1)) }
 }
 
@@ -105,7 +105,7 @@ pub const DEFAULT_EXTRA_SAMPLES: usize = 5;
 /// `"{miner}:{validator}:{block_hash_hex}:{total}"` (`"{miner}:{block_hash_hex}:{total}"`
 /// without a validator hotkey), the first `extra` indices not in `already` (all of them
 /// when fewer remain), ascending.
-pub fn select_extra_row_indices(
+pub(super) fn select_extra_row_indices(
     total: usize,
     miner_hotkey: &str,
     validator_hotkey: Option<&str>,

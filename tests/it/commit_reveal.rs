@@ -23,7 +23,7 @@ use nexis::chain::weight_rules::{PlanOptions, Rule, VersionKeyPolicy, WeightsPla
 use nexis::chain::{Chain, ChainError, Hotkey, TimelockedCommit, WeightsCall};
 use nexis::protocol::IntervalClock;
 use nexis::protocol::WEIGHTS_VERSION_KEY;
-use nexis::validator::state::WeightSubmission;
+use nexis::validator::WeightSubmission;
 
 pub(crate) fn cr_vectors() -> Value {
     serde_json::from_slice(&std::fs::read(repo().join("tests/commit-reveal-vectors.json")).expect("vectors"))
@@ -353,7 +353,7 @@ async fn the_watchdog_reports_a_commit_dropped_at_reveal_and_counts_good_reveals
     let sub = service.tick().await.expect("tick").weights.expect("epoch 0 weights");
     assert_eq!(sub.mode.as_deref(), Some("commit-reveal"));
     assert_eq!(service.metrics.weights_committed.get(), 1);
-    assert_eq!(service.reveals.watched().len(), 1);
+    assert_eq!(service.watched_commits().len(), 1);
     // The subnet raises WeightsVersionKey after the commit: the chain drops it at reveal.
     let params = w.chain.weight_params(NETUID).expect("params");
     let raised = WeightParams { version_key: WEIGHTS_VERSION_KEY + 1, ..params };
@@ -361,7 +361,7 @@ async fn the_watchdog_reports_a_commit_dropped_at_reveal_and_counts_good_reveals
     until_revealed(&w, &service, &validator).await;
     assert_eq!(service.metrics.weights_reveal_missing.get(), 1);
     assert_eq!(service.metrics.weights_revealed.get(), 0);
-    assert!(service.reveals.watched().is_empty());
+    assert!(service.watched_commits().is_empty());
     assert!(w.chain.weights_of(NETUID, &validator.ss58()).await.expect("weights").is_empty());
     let text = service.metrics.render();
     assert!(text.lines().any(|l| l == "nexis_weights_reveal_missing_total 1"), "{text}");
@@ -399,7 +399,7 @@ async fn a_restart_between_sending_and_recording_does_not_set_weights_twice() {
     assert_eq!(service.state.last_weight_epoch().expect("state"), Some(0));
     assert!(service.state.weights_intent().expect("state").is_none());
     assert_eq!(service.metrics.weights_committed.get(), 0, "nothing sent by this process");
-    assert_eq!(service.reveals.watched().len(), 1, "the reconciled commit is followed");
+    assert_eq!(service.watched_commits().len(), 1, "the reconciled commit is followed");
     until_revealed(&w, &service, &validator).await;
     assert_eq!(service.metrics.weights_revealed.get(), 1);
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::support::{repo, shared_dir};
 use nexis::model::deterministic_clip_id;
 use nexis::model::source_key::canonical_source_key;
-use nexis::validator::sampling::{interval_seed, seed_int, select_miners, select_row_indices};
+use nexis::validator::{interval_seed, seed_int, select_miners, select_row_indices};
 
 pub(crate) fn vectors() -> Value {
     serde_json::from_slice(&std::fs::read(repo().join("tests/compat-vectors.json")).expect("vectors")).expect("json")

@@ -13,9 +13,7 @@ use nexis::llm::semantic::{has_injection_keyword, parse_match};
 use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
 use nexis::model::Decision;
 use nexis::storage::{LocalStore, PrefixStore};
-use nexis::validator::budget::run_within;
-use nexis::validator::stages::content::ContentChecks;
-use nexis::validator::{PackageLimits, PackageOutcome};
+use nexis::validator::{ContentChecks, PackageLimits, PackageOutcome, run_within};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 use crate::compat::vectors;

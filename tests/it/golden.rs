@@ -7,8 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::support::{check_dir_with, failures, golden_dir, shared_dir};
-use nexis::validator::sampling::interval_seed;
-use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest};
+use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, interval_seed};
 
 #[derive(Deserialize)]
 struct Expect {

@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
 use nexis::model::Decision;
 use nexis::storage::{LocalStore, PrefixStore};
-use nexis::validator::PackageLimits;
-use nexis::validator::stages::content::{ContentChecks, forgive_unusable_replies};
+use nexis::validator::{ContentChecks, PackageLimits, forgive_unusable_replies};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer};
 use crate::support::{
@@ -353,7 +352,7 @@ fn fabricated_package(miner: &str, interval: u64, real: &[usize]) -> TestPackage
 }
 
 fn predicted(miner: &str, validator: &str, interval: u64) -> Vec<usize> {
-    use nexis::validator::sampling::{interval_seed, select_row_indices};
+    use nexis::validator::{interval_seed, select_row_indices};
     select_row_indices(300, miner, Some(validator), &interval_seed(interval), 3)
 }
 
@@ -522,8 +521,7 @@ async fn an_owner_bundle_survives_a_stop_while_the_api_post_is_pending() {
 #[test]
 fn pending_bundles_of_an_earlier_version_are_imported_into_the_state() {
     use nexis::owner::pending::PendingBundles;
-    use nexis::validator::interval::KeptPackage;
-    use nexis::validator::state::{IntervalRecord, ValidatorState};
+    use nexis::validator::{IntervalRecord, KeptPackage, ValidatorState};
     let tmp = tempfile::tempdir().expect("tempdir");
     let pkg = TestPackage::valid();
     let kept = |hotkey: &str| KeptPackage { miner_hotkey: hotkey.into(), manifest: pkg.manifest(), rows: vec![1, 2] };

@@ -26,8 +26,7 @@ use nexis::miner::{MineError, Miner, MinerSettings};
 use nexis::protocol::IntervalClock;
 use nexis::shutdown::Shutdown;
 use nexis::storage::{Downloaded, LocalStore, ObjectMeta, ObjectStore, StorageError};
-use nexis::validator::sampling::interval_seed;
-use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest};
+use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, interval_seed};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 use crate::support::{MINER, VALIDATOR, check_dir_with, nexis_command};

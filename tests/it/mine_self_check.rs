@@ -17,8 +17,7 @@ use nexis::miner::SelfCheck;
 use nexis::miner::caption::{CaptionError, Captioner};
 use nexis::spec::SpecRegistry;
 use nexis::storage::{LocalStore, ObjectStore};
-use nexis::validator::stages::content::ContentChecks;
-use nexis::validator::{PackageLimits, PackageValidator};
+use nexis::validator::{ContentChecks, PackageLimits, PackageValidator};
 
 use crate::chat_server::{Answer, CHAT_KEY, ChatServer, image_urls};
 use crate::mine::{

@@ -313,18 +313,18 @@ async fn a_dataset_changed_after_validation_is_not_published() {
     let pa = package(&a.ss58(), 0, "aaa0");
     publish(store.as_ref(), 0, pa.dir()).await;
     let accepted = pa.manifest();
-    let kept = |manifest: IntervalManifest| nexis::validator::interval::KeptPackage {
+    let kept = |manifest: IntervalManifest| nexis::validator::KeptPackage {
         miner_hotkey: a.ss58(),
         manifest,
         rows: vec![0, 2, 5],
     };
-    let report = |k| nexis::validator::interval::IntervalReport {
-        record: nexis::validator::state::IntervalRecord { interval_id: 0, decisions: vec![], ..Default::default() },
+    let report = |k| nexis::validator::IntervalReport {
+        record: nexis::validator::IntervalRecord { interval_id: 0, decisions: vec![], ..Default::default() },
         kept: vec![k],
         ..Default::default()
     };
     let owner = publisher(&w, info.clone());
-    let index = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state").index();
+    let index = nexis::validator::ValidatorState::open(&w.tmp.path().join("state")).expect("state").index();
     // The miner swapped its dataset since it was accepted: the digest no longer matches.
     let stale = IntervalManifest { dataset_sha256: "0".repeat(64), ..accepted.clone() };
     let out = owner.publish(&report(kept(stale)), None, &index).await;
@@ -353,19 +353,16 @@ async fn a_bundle_that_failed_is_retried_after_the_next_interval_and_then_given_
     let pb = package(&b.ss58(), 0, "bbb0");
     // a's dataset is not reachable yet; b's never matches what was accepted.
     publish(store_b.as_ref(), 0, pb.dir()).await;
-    let kept = |hk: &Hotkey, manifest| nexis::validator::interval::KeptPackage {
-        miner_hotkey: hk.ss58(),
-        manifest,
-        rows: vec![1, 3],
-    };
-    let report = |interval_id, kept| nexis::validator::interval::IntervalReport {
-        record: nexis::validator::state::IntervalRecord { interval_id, decisions: vec![], ..Default::default() },
+    let kept =
+        |hk: &Hotkey, manifest| nexis::validator::KeptPackage { miner_hotkey: hk.ss58(), manifest, rows: vec![1, 3] };
+    let report = |interval_id, kept| nexis::validator::IntervalReport {
+        record: nexis::validator::IntervalRecord { interval_id, decisions: vec![], ..Default::default() },
         kept,
         ..Default::default()
     };
     let pending_dir = w.tmp.path().join("owner-publish");
     let owner = |pending| OwnerPublisher { pending: Some(pending), max_attempts: 2, ..publisher(&w, info.clone()) };
-    let index = nexis::validator::state::ValidatorState::open(&w.tmp.path().join("state")).expect("state").index();
+    let index = nexis::validator::ValidatorState::open(&w.tmp.path().join("state")).expect("state").index();
     let stale_b = IntervalManifest { dataset_sha256: "0".repeat(64), ..pb.manifest() };
     let first = owner(PendingBundles::open(&pending_dir).expect("pending"))
         .publish(&report(0, vec![kept(&a, pa.manifest()), kept(&b, stale_b)]), None, &index)

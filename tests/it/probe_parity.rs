@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use nexis::media::{DEFAULT_MAX_MOOV_BYTES, Ffprobe, MediaError, MediaProbe, NativeProbe, VideoInfo, inspect};
 use nexis::storage::{LocalStore, PrefixStore};
-use nexis::validator::stages::assets::media_failures;
-use nexis::validator::{PackageLimits, PackageValidator};
+use nexis::validator::{PackageLimits, PackageValidator, media_failures};
 
 use crate::golden::golden_requests;
 use crate::support::{golden_dir, nexis_command, repo};

@@ -15,10 +15,9 @@ use nexis::media::instants::{instant_seed, plan_instants};
 use nexis::media::{Ffprobe, MediaProbe};
 use nexis::miner::clipper::Clipper;
 use nexis::miner::sources::Source;
-use nexis::validator::source_fetch::SourceFetchSettings;
-use nexis::validator::stages::row_checks::{RowCheck, RowCheckResult};
-use nexis::validator::stages::source::{SourceCheck, SourceStats};
-use nexis::validator::{IntervalTerms, PackageRequest};
+use nexis::validator::{
+    IntervalTerms, PackageRequest, RowCheck, RowCheckResult, SourceCheck, SourceFetchSettings, SourceStats,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const ID_A: &str = "srcAAAAAAAA";
@@ -703,9 +702,7 @@ async fn nexis_check_with_source_check_accepts_honest_and_rejects_fabricated() {
 async fn validate_source_auth_posts_exactly_the_mismatching_hotkeys() {
     use nexis::chain::Chain;
     use nexis::protocol::IntervalClock;
-    use nexis::validator::config::Seat;
-    use nexis::validator::interval::{IntervalEvaluator, IntervalSettings};
-    use nexis::validator::source_auth::SourceAuthSidecar;
+    use nexis::validator::{IntervalEvaluator, IntervalSettings, Seat, SourceAuthSidecar};
 
     use crate::api_client::{Mode, TestServer};
     use crate::validate_service::{NETUID, World, hotkey, publish};

@@ -16,8 +16,7 @@ use nexis::media::{Ffprobe, NativeProbe};
 use nexis::model::{ClipRecord, Decision, IntervalManifest, SourceProof};
 use nexis::spec::SpecRegistry;
 use nexis::storage::{LocalStore, PrefixStore};
-use nexis::validator::sampling::interval_seed;
-use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator};
+use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator, interval_seed};
 
 pub(crate) const MINER: &str = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
 pub(crate) const VALIDATOR: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nexis::chain::embedded::EmbeddedChain;
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
-use nexis::validator::state::ValidatorState;
+use nexis::validator::ValidatorState;
 
 const NETUID: &str = "7";
 const INTERVAL: u64 = 5;

@@ -15,10 +15,9 @@ use nexis::model::Decision;
 use nexis::protocol::IntervalClock;
 use nexis::storage::MinerStores;
 use nexis::storage::{ObjectStore, dataset_key, manifest_key};
-use nexis::validator::config::{Seat, ValidatorConfig};
-use nexis::validator::interval::{IntervalReport, IntervalSettings};
-use nexis::validator::service::{ServiceSettings, ValidatorService};
-use nexis::validator::state::ValidatorState;
+use nexis::validator::{
+    IntervalReport, IntervalSettings, Seat, ServiceSettings, ValidatorConfig, ValidatorService, ValidatorState,
+};
 
 use crate::support::{self, CATEGORY, TestPackage, sha256_hex};
 
@@ -160,7 +159,7 @@ pub(crate) async fn evaluate(
     service: &ValidatorService,
     interval: u64,
     block: u64,
-) -> Result<IntervalReport, nexis::validator::interval::IntervalError> {
+) -> Result<IntervalReport, nexis::validator::IntervalError> {
     let ctx = service.evaluator.context(interval, block, Default::default(), None).await?;
     service.evaluator.evaluate(&ctx, &service.state.index()).await
 }

@@ -6,12 +6,12 @@ use serde_json::Value;
 
 use crate::compat::vectors;
 use nexis::chain::commitment::bucket_for_hotkey;
-use nexis::chain::weights::{
-    ScoredDecision, ScoringWindows, epoch_scores, normalize, rank_scores, score_totals, to_u16, to_uid_weights,
-    weights_call,
-};
+use nexis::chain::weight_encoding::to_u16;
 use nexis::chain::{Metagraph, Neuron};
 use nexis::chain::{ReadCredentials, Uid};
+use nexis::validator::{
+    ScoredDecision, ScoringWindows, epoch_scores, normalize, rank_scores, score_totals, to_uid_weights, weights_call,
+};
 
 fn floats(v: &Value) -> BTreeMap<String, f64> {
     v.as_object().expect("object").iter().map(|(k, x)| (k.clone(), x.as_f64().expect("number"))).collect()

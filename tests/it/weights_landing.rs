@@ -13,7 +13,7 @@ use nexis::chain::Chain;
 use nexis::chain::embedded::WeightParams;
 use nexis::chain::weight_rules::{PlanOptions, plan};
 use nexis::protocol::{IntervalClock, WEIGHTS_VERSION_KEY};
-use nexis::validator::state::WeightSubmission;
+use nexis::validator::WeightSubmission;
 
 use crate::validate_service::{NETUID, World, hotkey, until_revealed};
 
@@ -169,15 +169,15 @@ enum Loss {
 
 /// Steps the chain a block at a time, polling the validator, until its watchdog follows no
 /// commit (at most 60 blocks).
-async fn until_judged(w: &World, service: &nexis::validator::service::ValidatorService) {
+async fn until_judged(w: &World, service: &nexis::validator::ValidatorService) {
     for _ in 0..60 {
-        if service.reveals.watched().is_empty() {
+        if service.watched_commits().is_empty() {
             return;
         }
         w.chain.advance(1).expect("advance");
         service.tick().await.expect("tick");
     }
-    panic!("the watchdog never judged {:?}", service.reveals.watched());
+    panic!("the watchdog never judged {:?}", service.watched_commits());
 }
 
 /// Two consecutive epochs commit identical (burn) weights; the first is revealed, the second

@@ -1,4 +1,4 @@
-//! The validator's durable state in one sled database under `NEXIS_WORKDIR`: the last
+//! The validator's durable state in one sled database under the work directory: the last
 //! finished interval, every decision, weight submissions and the overlap index. An
 //! interval's decisions, its new index entries and the "finished" mark are written by one
 //! atomic batch and flushed before the interval counts as done, so a crash at any moment
@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
-use crate::chain::weights::ScoredDecision;
-use crate::index::fingerprints::{FingerprintEntry, FingerprintIndex};
+use crate::index::fingerprints::FingerprintIndex;
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
+use crate::validator::interval::IntervalRecord;
+use crate::validator::scoring::ScoredDecision;
 
 const LAST_FINISHED: &[u8] = b"meta/last_finished_interval";
 const LAST_WEIGHT_EPOCH: &[u8] = b"meta/last_weight_epoch";
@@ -22,7 +23,7 @@ const WEIGHTS: &[u8] = b"weights/";
 /// How far back decisions are kept, in blocks: far more than scoring reads (the score
 /// window of 1,600 blocks plus a weight epoch). Older decisions are removed by the batch
 /// that records each new interval, a few at a time, so the state stays bounded.
-pub const DECISION_RETENTION_BLOCKS: u64 = 10_000;
+pub(super) const DECISION_RETENTION_BLOCKS: u64 = 10_000;
 const WEIGHTS_INTENT: &[u8] = b"meta/weights_intent";
 
 /// State failures.
@@ -31,7 +32,7 @@ pub enum StateError {
     /// The state directory could not be opened (locked by another process?).
     #[error(
         "cannot open the validator state at {path}: {source} (is another nexis validator using this \
-         NEXIS_WORKDIR?)"
+         work directory?)"
     )]
     Open {
         /// The state directory.
@@ -118,24 +119,6 @@ pub struct WeightSubmission {
     /// The block from which the chain is expected to have revealed the commit.
     #[serde(default)]
     pub reveal_block: Option<u64>,
-}
-
-/// Everything an interval adds to the state, written at once.
-#[derive(Debug, Default)]
-pub struct IntervalRecord {
-    /// The interval recorded.
-    pub interval_id: u64,
-    /// Its final decisions, in selection order.
-    pub decisions: Vec<Decision>,
-    /// Kept rows of accepted miners: `(canonical key, start seconds)`.
-    pub index_entries: Vec<(String, f64)>,
-    /// Content fingerprints of the kept rows (near-duplicate footage, beside the overlap
-    /// entries).
-    pub fingerprint_entries: Vec<FingerprintEntry>,
-    /// Owner mode: the interval's bundles still to publish, as `(key, value)` entries of
-    /// the owner-pending tree, written in the same transaction as the interval so a stop
-    /// right after recording never loses them.
-    pub pending_bundles: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The validator's sled database.

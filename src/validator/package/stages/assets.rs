@@ -21,7 +21,7 @@ pub struct EnvironmentError(pub String);
 
 /// The outcome of one sampled row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RowAssets {
+pub(crate) struct RowAssets {
     /// The row's asset and media failures.
     pub failures: Vec<Failure>,
     /// The verified clip on disk, when its hash matched.
@@ -82,7 +82,7 @@ pub fn media_failures(clip_id: &str, info: &VideoInfo, declared_fps: f64) -> Vec
 }
 
 /// Verifies one sampled row's clip and first frame.
-pub async fn verify_row(
+pub(crate) async fn verify_row(
     store: &dyn ObjectStore,
     probe: &dyn MediaProbe,
     interval_id: u64,

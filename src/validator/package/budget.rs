@@ -19,7 +19,7 @@ struct Pauses {
 
 /// Wall-clock time since the start minus the time dependency waits were in flight.
 #[derive(Debug, Clone)]
-pub struct BudgetClock {
+pub(super) struct BudgetClock {
     started: Instant,
     pauses: Arc<Mutex<Pauses>>,
 }
@@ -32,7 +32,7 @@ impl Default for BudgetClock {
 
 impl BudgetClock {
     /// A clock starting now.
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             started: Instant::now(),
             pauses: Arc::new(Mutex::new(Pauses { in_flight: 0, since: None, total: Duration::ZERO })),
@@ -44,19 +44,19 @@ impl BudgetClock {
     }
 
     /// Time charged to the miner so far.
-    pub fn charged(&self) -> Duration {
+    pub(super) fn charged(&self) -> Duration {
         let p = self.lock();
         let paused = p.total + p.since.map(|s| s.elapsed()).unwrap_or_default();
         self.started.elapsed().saturating_sub(paused)
     }
 
     /// Time spent waiting on dependencies so far.
-    pub fn excluded(&self) -> Duration {
+    pub(super) fn excluded(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.charged())
     }
 
     /// Stops the clock until the guard is dropped.
-    pub fn pause(&self) -> WaitGuard {
+    pub(super) fn pause(&self) -> WaitGuard {
         let mut p = self.lock();
         if p.in_flight == 0 {
             p.since = Some(Instant::now());
@@ -78,7 +78,7 @@ impl BudgetClock {
 
 /// Holds the budget clock still while a dependency is awaited.
 #[derive(Debug)]
-pub struct WaitGuard {
+pub(super) struct WaitGuard {
     clock: Option<BudgetClock>,
 }
 
@@ -96,7 +96,7 @@ tokio::task_local! {
 
 /// A guard that keeps the current miner's budget clock still while it lives; a no-op
 /// outside [`run_within`] (e.g. `nexis check`, which has no budget).
-pub fn dependency_wait() -> WaitGuard {
+pub(super) fn dependency_wait() -> WaitGuard {
     CLOCK.try_with(BudgetClock::pause).unwrap_or(WaitGuard { clock: None })
 }
 

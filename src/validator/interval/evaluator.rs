@@ -11,13 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
 use tracing::{debug, info, warn};
 
-use super::budget::run_within;
 use super::discover::{Discovery, discover};
 use super::prune::{PackageRows, PruneError, prune};
-use super::sampling::interval_seed;
-use super::stages::content::{LlmUsage, forgive_unusable_replies};
-use super::state::IntervalRecord;
-use super::{EnvironmentError, IntervalTerms, PackageOutcome, PackageRequest, PackageValidator};
 use crate::chain::{Chain, ChainError, Hotkey, NetUid};
 use crate::index::fingerprints::{FingerprintEntry, FingerprintIndex};
 use crate::index::overlap::OverlapIndex;
@@ -25,6 +20,11 @@ use crate::index::refresh::SnapshotRead;
 use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use crate::storage::{MinerStores, ObjectStore, StorageError};
+use crate::validator::package::{
+    EnvironmentError, IntervalTerms, LlmUsage, PackageOutcome, PackageRequest, PackageValidator,
+    forgive_unusable_replies, run_within,
+};
+use crate::validator::sampling::interval_seed;
 
 /// Where a validator sits: its subnet, the interval clock it keeps and its hotkey; the one
 /// place these three live.
@@ -168,7 +168,25 @@ pub struct KeptPackage {
     pub rows: Vec<u32>,
 }
 
-/// Evaluates intervals; built by [`ValidatorConfig`](crate::validator::config::ValidatorConfig).
+/// Everything an interval adds to the state, written at once.
+#[derive(Debug, Default)]
+pub struct IntervalRecord {
+    /// The interval recorded.
+    pub interval_id: u64,
+    /// Its final decisions, in selection order.
+    pub decisions: Vec<Decision>,
+    /// Kept rows of accepted miners: `(canonical key, start seconds)`.
+    pub index_entries: Vec<(String, f64)>,
+    /// Content fingerprints of the kept rows (near-duplicate footage, beside the overlap
+    /// entries).
+    pub fingerprint_entries: Vec<FingerprintEntry>,
+    /// Owner mode: the interval's bundles still to publish, as `(key, value)` entries of
+    /// the owner-pending tree, written in the same transaction as the interval so a stop
+    /// right after recording never loses them.
+    pub pending_bundles: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Evaluates intervals; built by [`ValidatorConfig`](crate::validator::ValidatorConfig).
 #[derive(Clone)]
 pub struct IntervalEvaluator {
     pub(crate) seat: Seat,

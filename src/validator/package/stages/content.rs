@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tracing::{debug, warn};
 
-pub use super::row_checks::LlmUsage;
+pub(crate) use super::row_checks::LlmUsage;
 use super::row_checks::{RowCheck, RowCheckResult};
 use crate::dataset::SampledRow;
 use crate::llm::category::{CategoryVerdict, judge_category};
@@ -20,22 +20,22 @@ use crate::model::Decision;
 use crate::model::{Failure, FailureCode};
 use crate::protocol::CLIP_DURATION_SEC;
 use crate::validator::PackageRequest;
-use crate::validator::budget::dependency_wait;
+use crate::validator::package::budget::dependency_wait;
 
 /// Evenly spread frames the semantic check sees besides the first frame.
-pub const SPREAD_FRAMES: usize = 6;
+pub(crate) const SPREAD_FRAMES: usize = 6;
 /// Largest extracted frame.
 const MAX_FRAME_BYTES: u64 = 8 << 20;
 
 /// Times (seconds) of the extracted frames: 0, then the centres of 6 equal slices.
-pub fn frame_times(duration: f64) -> Vec<f64> {
+pub(crate) fn frame_times(duration: f64) -> Vec<f64> {
     let n = SPREAD_FRAMES as f64;
     std::iter::once(0.0).chain((0..SPREAD_FRAMES).map(|i| duration * (i as f64 + 0.5) / n)).collect()
 }
 
 /// Indices (into [`frame_times`]) of the frames the category check sees: the middle three
 /// of the six spread frames.
-pub fn category_frame_indices() -> std::ops::Range<usize> {
+pub(crate) fn category_frame_indices() -> std::ops::Range<usize> {
     let start = 1 + SPREAD_FRAMES / 2 - 1;
     start..start + CATEGORY_FRAMES
 }

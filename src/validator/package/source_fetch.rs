@@ -15,9 +15,9 @@ use tracing::{debug, info, warn};
 use crate::miner::download::{DownloadError, run_yt_dlp};
 
 /// Seconds fetched before and after the clip, so an imprecise cut still covers it.
-pub const SECTION_MARGIN_SEC: f64 = 1.0;
+pub(super) const SECTION_MARGIN_SEC: f64 = 1.0;
 /// yt-dlp's format selection for the source check: video only, height at most 720.
-pub const SOURCE_FORMAT: &str = "bv*[height<=720][ext=mp4]/bv*[height<=720]/b[height<=720]";
+pub(super) const SOURCE_FORMAT: &str = "bv*[height<=720][ext=mp4]/bv*[height<=720]/b[height<=720]";
 
 /// Where and how sources are fetched.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ const NOT_OURS_MARKERS: [&str; 3] =
 
 /// Whether yt-dlp's error text positively says the video does not exist, is private or
 /// was removed.
-pub fn says_not_found(stderr: &str) -> bool {
+pub(super) fn says_not_found(stderr: &str) -> bool {
     let lower = stderr.to_ascii_lowercase();
     NOT_FOUND_MARKERS.iter().any(|m| lower.contains(m)) && !NOT_OURS_MARKERS.iter().any(|m| lower.contains(m))
 }
@@ -100,7 +100,7 @@ fn is_plain_id(id: &str) -> bool {
 }
 
 /// The section fetched for a clip at `start` lasting `duration`: `[from, to]` seconds.
-pub fn section(start: f64, duration: f64) -> (f64, f64) {
+pub(super) fn section(start: f64, duration: f64) -> (f64, f64) {
     ((start - SECTION_MARGIN_SEC).max(0.0), start + duration + SECTION_MARGIN_SEC)
 }
 

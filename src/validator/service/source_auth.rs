@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::interval::{IntervalError, IntervalEvaluator};
 use crate::api::{ApiError, ValidationApi};
 use crate::chain::ChainError;
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
 use crate::shutdown::{Shutdown, run_every};
+use crate::validator::interval::{IntervalError, IntervalEvaluator};
 
 /// The failure codes that list a miner as invalid: its clips are not (or not at the
 /// promised quality) footage of the sources it claims.
-pub const REPORTED: [FailureCode; 2] = [FailureCode::SourceFrameMismatch, FailureCode::SourceFrameDegraded];
+pub(super) const REPORTED: [FailureCode; 2] = [FailureCode::SourceFrameMismatch, FailureCode::SourceFrameDegraded];
 
 /// Why a pass of the sidecar could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum SourceAuthError {
 }
 
 /// The miners of `decisions` with a `source_frame_*` failure, sorted, once each.
-pub fn source_mismatch_hotkeys(decisions: &[Decision]) -> Vec<String> {
+pub(super) fn source_mismatch_hotkeys(decisions: &[Decision]) -> Vec<String> {
     let set: BTreeSet<String> = decisions
         .iter()
         .filter(|d| d.failures.iter().any(|f| REPORTED.contains(&f.kind())))
@@ -140,7 +140,7 @@ impl SourceAuthSidecar {
             Some(api) if !reported.is_empty() => api.post_invalid_hotkeys(interval_id, &reported).await?,
             Some(_) => {}
             None if !reported.is_empty() => {
-                warn!(interval_id, hotkeys = ?reported, "NEXIS_VALIDATION_API_URL is empty: mismatching miners are only logged");
+                warn!(interval_id, hotkeys = ?reported, "no validation API configured: mismatching miners are only logged");
             }
             None => {}
         }

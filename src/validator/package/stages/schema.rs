@@ -10,10 +10,10 @@ use crate::dataset::memory::{self, MemoryBudget, MemoryReservation};
 use crate::dataset::{self, LoadedDataset, ReadLimits};
 use crate::model::{DecisionNotes, Failure, IntervalManifest};
 use crate::spec::DatasetSpec;
-use crate::validator::budget::dependency_wait;
+use crate::validator::package::budget::dependency_wait;
 
 /// Loads the dataset at `path` under `spec`, then checks `record_count`.
-pub async fn load_and_count(
+pub(crate) async fn load_and_count(
     path: PathBuf,
     spec: Arc<dyn DatasetSpec>,
     limits: ReadLimits,
@@ -64,7 +64,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::validator::budget::run_within;
+    use crate::validator::package::budget::run_within;
 
     #[tokio::test]
     async fn waiting_for_memory_held_by_other_loads_is_not_the_miners_time() {

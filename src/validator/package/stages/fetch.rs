@@ -12,7 +12,7 @@ use crate::validator::{PackageLimits, PackageRequest};
 
 /// The fetched submission files.
 #[derive(Debug, Clone)]
-pub struct Submission {
+pub(crate) struct Submission {
     /// The raw `manifest.json`.
     pub manifest_bytes: Vec<u8>,
     /// Storage LastModified of `manifest.json`.
@@ -21,8 +21,6 @@ pub struct Submission {
     pub dataset_path: PathBuf,
     /// Lowercase hex sha256 of the downloaded dataset.
     pub dataset_sha256: String,
-    /// Its size, bytes.
-    pub dataset_size: u64,
 }
 
 fn missing(e: StorageError) -> LoadFailure {
@@ -30,7 +28,7 @@ fn missing(e: StorageError) -> LoadFailure {
 }
 
 /// Fetches `{I}/manifest.json` and `{I}/dataset.parquet` into `dir`.
-pub async fn fetch_submission(
+pub(crate) async fn fetch_submission(
     store: &dyn ObjectStore,
     req: &PackageRequest,
     limits: &PackageLimits,
@@ -64,6 +62,5 @@ pub async fn fetch_submission(
         manifest_last_modified: head.last_modified,
         dataset_path,
         dataset_sha256: dataset.sha256,
-        dataset_size: dataset.size,
     })
 }

@@ -2,67 +2,16 @@
 //! bad timelocked commit silently, so the validator checks that each commit left
 //! `TimelockedWeightCommits` and that the chain recorded its reveal — the weights read back
 //! cannot tell, since a dropped commit whose weights equal the previous epoch's leaves those
-//! in place), the restart reconciliation of a submission whose result was never recorded,
-//! and the log and count of the weight rules that held a submission back ([`RuleFailures`]).
+//! in place), and the restart check of a submission whose result was never recorded
+//! ([`intent_landed`]).
 
 use std::sync::Mutex;
-use std::time::Duration;
 
-use tracing::{debug, error, info};
+use tracing::{error, info};
 
-use super::metrics::{Metrics, RuleLabel};
+use super::metrics::Metrics;
 use super::state::WeightSubmission;
-use crate::chain::weight_rules::{Rule, WeightRuleError};
 use crate::chain::{Chain, ChainError, NetUid, PendingCommit, Uid, WeightRules};
-
-/// The weight rules that held submissions back: each counted every time, logged once until
-/// the verdict (the rule or its value) changes or a submission passes.
-#[derive(Debug, Default)]
-pub struct RuleFailures {
-    last: Mutex<Option<WeightRuleError>>,
-}
-
-/// The rule a chain error stands for, when it is one.
-fn rule_of(error: &ChainError) -> Option<Rule> {
-    match error {
-        ChainError::Rule(r) => Some(r.rule),
-        ChainError::NotRegistered { .. } => Some(Rule::NotRegistered),
-        ChainError::NoValidatorPermit { .. } => Some(Rule::NeuronNoValidatorPermit),
-        ChainError::WeightsTooFast { .. } => Some(Rule::SettingWeightsTooFast),
-        _ => None,
-    }
-}
-
-impl RuleFailures {
-    /// Counts `error` in `nexis_weights_rule_failures_total` when it is a rule.
-    pub fn count(&self, error: &ChainError, metrics: &Metrics) {
-        if let Some(rule) = rule_of(error) {
-            metrics.weight_rule_failures.get_or_create(&RuleLabel { rule: rule.name().to_string() }).inc();
-        }
-    }
-
-    /// Logs a failed rule with its value and fix, once per verdict; an outdated release
-    /// (`IncorrectWeightVersionKey`) is logged as an ALERT.
-    pub fn log_once(&self, epoch: u64, failure: &WeightRuleError, retry_in: Duration) {
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if last.as_ref() == Some(failure) {
-            debug!(epoch, rule = %failure.rule, retry_in_sec = retry_in.as_secs(), "weights still held back");
-            return;
-        }
-        *last = Some(failure.clone());
-        let (rule, value, fix) = (failure.rule.name(), &failure.value, &failure.fix);
-        if failure.rule == Rule::IncorrectWeightVersionKey {
-            error!(epoch, rule, %value, %fix, "ALERT: this release is outdated for the subnet; weights not committed");
-        } else {
-            error!(epoch, rule, %value, %fix, "weights not committed: the chain would refuse or drop them");
-        }
-    }
-
-    /// Forgets the last failure (a submission passed every rule).
-    pub fn clear(&self) {
-        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-    }
-}
 
 /// A commit the watchdog follows until it is revealed or given up.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +34,7 @@ pub struct Watched {
 
 impl Watched {
     /// The watch of a commit-reveal submission; `None` for plain weights.
-    pub fn of(submission: &WeightSubmission, grace_blocks: u64) -> Option<Self> {
+    pub(crate) fn of(submission: &WeightSubmission, grace_blocks: u64) -> Option<Self> {
         Some(Self {
             epoch: submission.epoch,
             commit_block: submission.block,
@@ -100,7 +49,7 @@ impl Watched {
 
 /// What the watchdog concluded about one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevealOutcome {
+pub(crate) enum RevealOutcome {
     /// Not yet due, or due and still within the grace period.
     Waiting,
     /// The chain recorded the reveal of this commit (and applied its weights) at this block.
@@ -114,7 +63,7 @@ pub enum RevealOutcome {
 ///
 /// Only the chain's record of the reveal counts. The weights on chain prove nothing: when
 /// the dropped weights equal the previous epoch's, the chain still holds those.
-pub fn judge(w: &Watched, block: u64, still_pending: bool, revealed_at: Option<u64>) -> RevealOutcome {
+pub(crate) fn judge(w: &Watched, block: u64, still_pending: bool, revealed_at: Option<u64>) -> RevealOutcome {
     if block < w.reveal_block {
         return RevealOutcome::Waiting;
     }
@@ -149,13 +98,13 @@ fn is_pending(w: &Watched, pending: &[PendingCommit]) -> bool {
 
 /// Where the watched commits were made: the subnet, the mechanism and the hotkey.
 #[derive(Debug, Clone, Copy)]
-pub struct WatchTarget<'a> {
+pub(crate) struct WatchTarget<'a> {
     /// The subnet.
-    pub netuid: NetUid,
+    pub(crate) netuid: NetUid,
     /// The mechanism weighted.
-    pub mecid: u8,
+    pub(crate) mecid: u8,
     /// The committing hotkey (SS58).
-    pub hotkey: &'a str,
+    pub(crate) hotkey: &'a str,
 }
 
 /// A commit being followed and the last block at which the chain was seen still holding it
@@ -186,13 +135,13 @@ impl Followed {
 
 /// The commits being followed.
 #[derive(Debug, Default)]
-pub struct RevealWatchdog {
+pub(crate) struct RevealWatchdog {
     watched: Mutex<Vec<Followed>>,
 }
 
 impl RevealWatchdog {
     /// Starts following a commit (once: a commit already followed is not added again).
-    pub fn watch(&self, w: Watched) {
+    pub(crate) fn watch(&self, w: Watched) {
         let mut followed = self.lock();
         if !followed.iter().any(|f| f.watched == w) {
             followed.push(Followed { pending_at: w.commit_block, seen_pending: false, watched: w });
@@ -200,7 +149,7 @@ impl RevealWatchdog {
     }
 
     /// The commits being followed.
-    pub fn watched(&self) -> Vec<Watched> {
+    pub(crate) fn watched(&self) -> Vec<Watched> {
         self.lock().iter().map(|f| f.watched.clone()).collect()
     }
 
@@ -211,7 +160,7 @@ impl RevealWatchdog {
     /// Checks every due commit at `block` (read before this call), logs and counts the
     /// outcome, and stops following the settled ones. Chain trouble leaves everything for the
     /// next poll.
-    pub async fn check(&self, chain: &dyn Chain, target: WatchTarget<'_>, block: u64, metrics: &Metrics) {
+    pub(crate) async fn check(&self, chain: &dyn Chain, target: WatchTarget<'_>, block: u64, metrics: &Metrics) {
         if self.lock().is_empty() {
             return;
         }
@@ -321,7 +270,7 @@ const REVEAL_MARGIN_BLOCKS: u64 = 3;
 /// was recorded (runtimes that set `LastUpdate` at reveal), and it says nothing about the new
 /// commit. Weights on chain equal to the intended ones prove nothing either (an epoch may set
 /// the same weights as the last, and a dropped commit leaves the last ones in place).
-pub async fn intent_landed(
+pub(crate) async fn intent_landed(
     chain: &dyn Chain,
     target: WatchTarget<'_>,
     intent: &WeightSubmission,

@@ -4,7 +4,7 @@ use super::LoadFailure;
 use crate::model::{DecisionNotes, Failure, IntervalManifest};
 
 /// Compares the streamed digest with `manifest.dataset_sha256` exactly as written.
-pub fn check_dataset_digest(manifest: &IntervalManifest, actual_sha256: &str) -> Result<(), LoadFailure> {
+pub(crate) fn check_dataset_digest(manifest: &IntervalManifest, actual_sha256: &str) -> Result<(), LoadFailure> {
     if manifest.dataset_sha256 == actual_sha256 {
         return Ok(());
     }

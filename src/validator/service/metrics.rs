@@ -10,21 +10,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::interval::IntervalReport;
-use super::stages::source::REPEATED_INCONCLUSIVE_REMARK;
+use crate::validator::interval::IntervalReport;
+use crate::validator::package::REPEATED_INCONCLUSIVE_REMARK;
 
 /// A weight rule's name (`nexis_weights_rule_failures_total`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabel {
     /// The rule, named like the chain's error.
     pub rule: String,
-}
-
-/// A free-form `result` label (the owner sync's pass results).
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    /// The label value.
-    pub result: String,
 }
 
 /// Declares a label enum with its exported label values and its one-field label set.

@@ -12,7 +12,7 @@ use crate::validator::{PackageLimits, PackageRequest};
 
 /// The rows to verify: the deterministic sample and the unpredictable extra one.
 #[derive(Debug, Default)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Protocol §9 rows (`sampled_rows`), ascending.
     pub rows: Vec<SampledRow>,
     /// Extra rows seeded by the deadline block's hash (§9 rev. 2), ascending.
@@ -20,7 +20,7 @@ pub struct Sample {
 }
 
 /// Picks and reads the sampled rows of a loaded dataset.
-pub async fn sample_rows(
+pub(crate) async fn sample_rows(
     path: PathBuf,
     loaded: &LoadedDataset,
     spec: Arc<dyn DatasetSpec>,
@@ -45,7 +45,7 @@ pub async fn sample_rows(
 }
 
 /// Every row of a loaded dataset as the regular sample (the miner's self-check).
-pub async fn all_rows(
+pub(crate) async fn all_rows(
     path: PathBuf,
     loaded: &LoadedDataset,
     spec: Arc<dyn DatasetSpec>,

@@ -25,22 +25,22 @@ use crate::miner::sources::video_id;
 use crate::model::Failure;
 use crate::protocol::CLIP_DURATION_SEC;
 use crate::validator::PackageRequest;
-use crate::validator::budget::dependency_wait;
-use crate::validator::source_fetch::{SourceFetchSettings, SourceMissing};
+use crate::validator::package::budget::dependency_wait;
+use crate::validator::package::source_fetch::{SourceFetchSettings, SourceMissing};
 
 /// Rows per package checked when `NEXIS_VALIDATOR_SOURCE_CHECK_MAX_ROWS` is unset.
-pub const DEFAULT_MAX_ROWS: usize = 3;
+pub const DEFAULT_SOURCE_CHECK_ROWS: usize = 3;
 /// Source seconds decoded before and after the clip's span (covers the offset search).
 const DECODE_MARGIN_SEC: f64 = 0.7;
 /// Distinct intervals with an inconclusive clip that make a miner "repeatedly
 /// inconclusive".
-pub const INCONCLUSIVE_REPEAT_INTERVALS: usize = 3;
+pub(crate) const INCONCLUSIVE_REPEAT_INTERVALS: usize = 3;
 /// Most recent intervals remembered per miner for that count.
 const INCONCLUSIVE_WINDOW: usize = 16;
 /// Most miners remembered (the memory is cleared beyond that; a bound, not a policy).
 const INCONCLUSIVE_MAX_MINERS: usize = 4096;
 /// Prefix of the remark naming a repeatedly inconclusive miner.
-pub const REPEATED_INCONCLUSIVE_REMARK: &str = "source_inconclusive_repeated";
+pub(crate) const REPEATED_INCONCLUSIVE_REMARK: &str = "source_inconclusive_repeated";
 
 /// Counters over all source checks, read and reset by the caller.
 #[derive(Debug, Default)]

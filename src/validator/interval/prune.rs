@@ -29,7 +29,7 @@ pub enum PruneError {
 
 /// One accepted package taking part in pruning.
 #[derive(Debug, Clone, Copy)]
-pub struct PackageRows<'a> {
+pub(super) struct PackageRows<'a> {
     /// The miner's SS58 hotkey.
     pub hotkey: &'a str,
     /// Storage LastModified of the manifest, else its `created_at`.
@@ -43,7 +43,7 @@ pub struct PackageRows<'a> {
 
 /// A row pruned as near-duplicate footage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Duplicate {
+pub(super) struct Duplicate {
     /// The pruned row.
     pub row: u32,
     /// Its `clip_id`.
@@ -55,7 +55,7 @@ pub struct Duplicate {
 /// Per package (same order as the input): rows pruned against the index, rows pruned
 /// against other miners, and the rows kept (ascending).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PruneOutcome {
+pub(super) struct PruneOutcome {
     /// Rows pruned because the index already holds them.
     pub global_pruned: Vec<u64>,
     /// Rows pruned because an earlier submission of this interval holds them.
@@ -82,7 +82,7 @@ struct Candidate<'a> {
 
 /// Prunes the interval's accepted packages against `index` and against each other, then
 /// drops near-duplicate footage against the `published` fingerprints and across miners.
-pub fn prune(
+pub(super) fn prune(
     packages: &[PackageRows<'_>],
     index: &OverlapIndex,
     published: &[FingerprintEntry],

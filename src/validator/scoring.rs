@@ -1,11 +1,13 @@
 //! Scores to weights (protocol §11): per-miner totals from this validator's decisions,
-//! dense-rank geometric scores, mapping to uids with the burn fallback, and the u16
-//! vector the chain takes (largest weight 65535, round half to even, zeros dropped).
+//! dense-rank geometric scores, mapping to uids with the burn fallback, and the weights
+//! call conformed to the subnet's rules (its u16 encoding is the chain's,
+//! [`to_u16`](crate::chain::weight_encoding::to_u16)).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::conform::{ConformError, ConformRules, conform};
-use super::{Metagraph, NetUid, Uid, WeightRules, WeightsCall};
+use crate::chain::conform::{ConformError, ConformRules, conform};
+use crate::chain::weight_encoding::to_u16;
+use crate::chain::{Metagraph, NetUid, Uid, WeightRules, WeightsCall};
 
 /// What scoring needs from one decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,23 +134,9 @@ pub fn to_uid_weights(scores: &BTreeMap<String, f64>, metagraph: &Metagraph) -> 
     UidWeights { uids, weights, unknown, burned }
 }
 
-/// The chain's u16 form: the largest weight becomes 65535, the others scale with it and
-/// round half to even; zero entries are dropped.
-pub fn to_u16(uids: &[Uid], weights: &[f64]) -> (Vec<Uid>, Vec<u16>) {
-    let max = weights.iter().copied().fold(0.0f64, f64::max);
-    if max <= 0.0 {
-        return (Vec::new(), Vec::new());
-    }
-    uids.iter()
-        .zip(weights)
-        .map(|(&uid, &w)| (uid, (w / max * f64::from(u16::MAX)).round_ties_even().clamp(0.0, 65535.0) as u16))
-        .filter(|(_, w)| *w > 0)
-        .unzip()
-}
-
 /// Why the validator's weights cannot be made to satisfy the subnet's rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WeightsRuleError {
+pub(super) enum WeightsRuleError {
     /// Nothing scored, and a vector with all weight on the burn uid breaks the subnet's rules.
     #[error(
         "nobody scored this epoch, and the burn vector (all weight on uid {uid}) breaks the subnet's rules: \
@@ -168,16 +156,16 @@ pub enum WeightsRuleError {
 
 /// The `MinAllowedWeights` the chain applies: the subnet's value, but never more than the
 /// registered neurons (`SubnetworkN`).
-pub fn effective_min_weights(rules: &WeightRules) -> u64 {
+pub(super) fn effective_min_weights(rules: &WeightRules) -> u64 {
     u64::from(rules.min_allowed_weights.min(rules.subnet_n))
 }
 
 /// The weights call for `weights`, conformed to the subnet's rules as the SDK does it
-/// ([`conform`](super::conform)): clipped to `MaxWeightsLimit`, u16 with half-to-even rounding,
+/// ([`conform`](crate::chain::conform)): clipped to `MaxWeightsLimit`, u16 with half-to-even rounding,
 /// zeros dropped, at least `MinAllowedWeights` entries (a lone self-weight is exempt); only
 /// the positive weights are conformed. A burn
 /// vector that the rules forbid is refused with the reason instead of being sent to be dropped.
-pub fn conformed_call(
+pub(super) fn conformed_call(
     netuid: NetUid,
     version_key: u64,
     weights: &UidWeights,
@@ -235,14 +223,6 @@ mod tests {
                 .map(|(uid, h)| Neuron { uid: *uid, hotkey: (*h).into(), stake: None, validator_permit: None })
                 .collect(),
         }
-    }
-
-    #[test]
-    fn half_even_rounding_and_zero_dropping() {
-        // 0.5 / 1 * 65535 = 32767.5 rounds to the even 32768; 1/131070*65535 = 0.5 rounds to 0.
-        assert_eq!(to_u16(&[1, 2], &[1.0, 0.5]), (vec![1, 2], vec![65535, 32768]));
-        assert_eq!(to_u16(&[1, 2, 3], &[1.0, 0.0, 1.0 / 131_070.0]), (vec![1], vec![65535]));
-        assert_eq!(to_u16(&[1], &[0.0]), (vec![], vec![]));
     }
 
     #[test]

@@ -19,11 +19,11 @@ use crate::storage::{ObjectStore, asset_key, normalize_uri};
 use crate::validator::{PackageLimits, PackageRequest};
 
 /// Most rows of one package whose first frame is fingerprinted (the rest are not).
-pub const MAX_FINGERPRINT_ROWS: usize = 4096;
+pub(crate) const MAX_FINGERPRINT_ROWS: usize = 4096;
 
 /// `(row, fingerprint)` of every row of `loaded` whose first frame could be had, in row
 /// order.
-pub async fn fingerprint_rows(
+pub(crate) async fn fingerprint_rows(
     store: &dyn ObjectStore,
     req: &PackageRequest,
     path: PathBuf,

@@ -8,7 +8,7 @@ use crate::spec::{DatasetSpec, SpecRegistry};
 use crate::validator::PackageRequest;
 
 /// Parses the manifest and checks it against the request, in protocol order.
-pub fn admit(
+pub(crate) fn admit(
     manifest_bytes: &[u8],
     req: &PackageRequest,
     registry: &SpecRegistry,

@@ -10,7 +10,7 @@ use crate::validator::sampling::select_miners;
 
 /// Why a metagraph hotkey is not a candidate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Skipped {
+pub(super) struct Skipped {
     /// Neurons without a valid credentials commitment.
     pub no_credentials: usize,
     /// Hotkeys the operator excluded.
@@ -21,7 +21,7 @@ pub struct Skipped {
 
 /// The interval's miners.
 #[derive(Debug, Clone, Default)]
-pub struct Discovery {
+pub(super) struct Discovery {
     /// Candidates in uid order.
     pub candidates: Vec<String>,
     /// Selected miners in selection order.
@@ -33,7 +33,7 @@ pub struct Discovery {
 }
 
 /// Builds the candidate list and selects at most `max_miners` with `interval_seed`.
-pub fn discover(
+pub(super) fn discover(
     metagraph: &Metagraph,
     commitments: Vec<MinerCommitment>,
     excluded: &BTreeSet<String>,

@@ -12,10 +12,10 @@
 //! [`validator`], [`miner`], [`owner`], [`catalog`] and [`api`], and [`demo`].
 //!
 //! The data flow of one interval: the validator service polls the chain; for each closed
-//! interval it builds one [`validator::interval::IntervalContext`], evaluates every
+//! interval it builds one [`validator::IntervalContext`], evaluates every
 //! selected miner's package with the same [`validator::PackageValidator`] `nexis check`
 //! uses, prunes overlaps, records the interval atomically and, once per weight epoch,
-//! sets weights. A validator is built in one place, [`validator::config::ValidatorConfig`].
+//! sets weights. A validator is built in one place, [`validator::ValidatorConfig`].
 //! `docs/architecture.md` has the module map and the path of one interval in full.
 
 pub mod api;

@@ -8,7 +8,7 @@ use nexis::model::FailureCode;
 use super::support::repo;
 
 /// Literals deliberately equal to a code, with why.
-const ALLOWED: &[(&str, &str)] = &[("src/validator/metrics.rs", "\"duplicate_content\"")]; // the prune-kind metric label, not a failure
+const ALLOWED: &[(&str, &str)] = &[("src/validator/service/metrics.rs", "\"duplicate_content\"")]; // the prune-kind metric label, not a failure
 
 /// Non-test source of every Rust file under `dir`, with its path relative to the repo.
 fn sources(dir: &Path, out: &mut Vec<(String, String)>) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::LoadFailure;
 use crate::model::{Failure, IntervalManifest};
 use crate::spec::{DatasetSpec, SpecRegistry};
-use crate::validator::PackageRequest;
+use crate::validator::package::PackageRequest;
 
 /// Parses the manifest and checks it against the request, in protocol order.
 pub(crate) fn admit(

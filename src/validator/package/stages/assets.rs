@@ -12,7 +12,7 @@ use crate::protocol::{
     CLIP_DURATION_SEC, MEDIA_DURATION_TOLERANCE_SEC, MEDIA_FPS_RELATIVE_TOLERANCE, REQUIRED_HEIGHT, REQUIRED_WIDTH,
 };
 use crate::storage::{ObjectStore, StorageError, asset_key, normalize_uri};
-use crate::validator::PackageLimits;
+use crate::validator::package::PackageLimits;
 
 /// A problem on the validator's side that must stop the run rather than fail the miner.
 #[derive(Debug, thiserror::Error)]

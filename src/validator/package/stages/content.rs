@@ -19,7 +19,7 @@ use crate::media::ffmpeg::frames_at;
 use crate::model::Decision;
 use crate::model::{Failure, FailureCode};
 use crate::protocol::CLIP_DURATION_SEC;
-use crate::validator::PackageRequest;
+use crate::validator::package::PackageRequest;
 use crate::validator::package::budget::dependency_wait;
 
 /// Evenly spread frames the semantic check sees besides the first frame.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::LoadFailure;
 use crate::model::{DecisionNotes, Failure, format_timestamp};
 use crate::storage::{ObjectStore, StorageError, dataset_key, manifest_key};
-use crate::validator::{PackageLimits, PackageRequest};
+use crate::validator::package::{PackageLimits, PackageRequest};
 
 /// The fetched submission files.
 #[derive(Debug, Clone)]

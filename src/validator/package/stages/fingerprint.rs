@@ -16,7 +16,7 @@ use crate::dataset::{self, LoadedDataset, SampledRow};
 use crate::media::fingerprint::{Fingerprint, fingerprint_jpeg};
 use crate::spec::DatasetSpec;
 use crate::storage::{ObjectStore, asset_key, normalize_uri};
-use crate::validator::{PackageLimits, PackageRequest};
+use crate::validator::package::{PackageLimits, PackageRequest};
 
 /// Most rows of one package whose first frame is fingerprinted (the rest are not).
 pub(crate) const MAX_FINGERPRINT_ROWS: usize = 4096;

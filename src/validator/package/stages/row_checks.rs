@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::dataset::SampledRow;
 use crate::model::Failure;
-use crate::validator::PackageRequest;
+use crate::validator::package::PackageRequest;
 
 /// What a row check concluded.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -7,8 +7,8 @@ use super::LoadFailure;
 use crate::dataset::{self, LoadedDataset, SampledRow};
 use crate::model::Failure;
 use crate::spec::DatasetSpec;
+use crate::validator::package::{PackageLimits, PackageRequest};
 use crate::validator::sampling::{select_extra_row_indices, select_row_indices};
-use crate::validator::{PackageLimits, PackageRequest};
 
 /// The rows to verify: the deterministic sample and the unpredictable extra one.
 #[derive(Debug, Default)]

@@ -24,7 +24,7 @@ use crate::media::instants::{instant_seed, plan_instants};
 use crate::miner::sources::video_id;
 use crate::model::Failure;
 use crate::protocol::CLIP_DURATION_SEC;
-use crate::validator::PackageRequest;
+use crate::validator::package::PackageRequest;
 use crate::validator::package::budget::dependency_wait;
 use crate::validator::package::source_fetch::{SourceFetchSettings, SourceMissing};
 

@@ -1,5 +1,5 @@
-//! `nexis api`: the validation evidence server (protocol §12) and `nexis api blacklist
-//! add|remove|list`. See `nexis::api::server` for the rules it enforces.
+//! `nexis api`: the evidence API server (protocol §12) and `nexis api blacklist
+//! add|remove|list`. See `nexis::evidence_server` for the rules it enforces.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,10 +12,10 @@ use tracing::{info, warn};
 
 use super::args::WorkdirArg;
 use super::chain::ChainArgs;
-use nexis::api::server::listen::ConnLimits;
-use nexis::api::server::quorum::{Fraction, parse_source_auth};
-use nexis::api::server::store::{EvidenceStore, open_store};
-use nexis::api::server::{ApiServer, ServerConfig, serve};
+use nexis::evidence_server::listen::ConnLimits;
+use nexis::evidence_server::quorum::{Fraction, parse_source_auth};
+use nexis::evidence_server::store::{EvidenceStore, open_store};
+use nexis::evidence_server::{EvidenceServer, ServerConfig, serve};
 use nexis::shutdown::Shutdown;
 
 /// Arguments of `nexis api`.
@@ -90,7 +90,7 @@ pub(crate) struct ServeArgs {
     pub read_rate_per_min: u32,
     /// Interval ids (blocks) of history kept; older decisions and evidence are pruned
     /// (0 = keep everything).
-    #[arg(long, env = "NEXIS_API_RETENTION_INTERVALS", default_value_t = nexis::api::server::DEFAULT_RETENTION_INTERVALS)]
+    #[arg(long, env = "NEXIS_API_RETENTION_INTERVALS", default_value_t = nexis::evidence_server::DEFAULT_RETENTION_INTERVALS)]
     pub retention_intervals: u64,
     /// Seconds a client has to send a request's headers.
     #[arg(long, env = "NEXIS_API_HEADER_TIMEOUT_SEC", default_value_t = 10)]
@@ -187,7 +187,7 @@ pub(crate) async fn run(args: ApiArgs) -> anyhow::Result<ExitCode> {
     info!(store = %store.describe(), "evidence store open");
     // One long-lived chain connection for the whole run.
     let chain: Arc<dyn nexis::chain::Chain> = Arc::from(args.serve.chain.connect(&network).await?);
-    let server = ApiServer::new(store, config);
+    let server = EvidenceServer::new(store, config);
     let validators = server
         .refresh_allowlist(chain.as_ref())
         .await
@@ -197,7 +197,7 @@ pub(crate) async fn run(args: ApiArgs) -> anyhow::Result<ExitCode> {
     let (bound, task) = serve(&server, args.serve.listen, rx.clone())
         .await
         .with_context(|| format!("binding {}", args.serve.listen))?;
-    info!(%bound, "validation API on http://{bound}/");
+    info!(%bound, "evidence API on http://{bound}/");
     let upkeep = tokio::spawn(server.clone().run_upkeep(chain, rx));
     Shutdown::on_signal("the API server stops").requested().await;
     let _ = tx.send(true);

@@ -15,8 +15,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
 
-use nexis::api::server::load::{ChainClock, LoadReport, LoadSpec, run_load, validator_keys};
 use nexis::chain::embedded::EmbeddedChain;
+use nexis::evidence_server::load::{ChainClock, LoadReport, LoadSpec, run_load, validator_keys};
 
 /// The driver of the reference server (embedded so the binary runs it from anywhere).
 const REFERENCE_DRIVER: &str = include_str!("../../scripts/reference-api.py");

@@ -1,5 +1,5 @@
 //! How intervals are evaluated, as flags shared by `validate` and `validate-source-auth`:
-//! specs, category, excluded hotkeys, concurrency and the poll period; and the validation
+//! specs, category, excluded hotkeys, concurrency and the poll period; and the evidence
 //! API client both report to.
 
 use std::collections::BTreeSet;
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::args::{CategoryArg, EnabledSpecsArg, PollArg};
 use clap::Args;
-use nexis::api::ValidationApi;
 use nexis::chain::Hotkey;
+use nexis::evidence::{EvidenceClient, EvidenceError, EvidenceSetting};
 use nexis::protocol::MAX_MINERS_PER_INTERVAL;
 use nexis::validator::interval::IntervalSettings;
 
@@ -60,24 +60,32 @@ fn trimmed(values: &[String]) -> impl Iterator<Item = String> + '_ {
     values.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// The validation API (protocol §12) client settings.
+/// The evidence API (protocol §12) client settings.
 #[derive(Debug, Args)]
-pub(crate) struct ValidationApiArgs {
-    /// Validation API base URL (protocol §12); empty turns reporting and its exclusions off.
+pub(crate) struct EvidenceApiArgs {
+    /// Evidence API base URL (protocol §12); empty turns reporting and its exclusions off.
     #[arg(long, env = "NEXIS_VALIDATION_API_URL")]
     pub(crate) validation_api_url: Option<String>,
-    /// Timeout of each validation API request, seconds (fractions allowed, at most 3600).
+    /// Timeout of each evidence API request, seconds (fractions allowed, at most 3600).
     #[arg(long, env = "NEXIS_VALIDATION_API_TIMEOUT_SEC", default_value = "10", value_parser = parse_timeout)]
     pub(crate) validation_api_timeout_sec: Duration,
 }
 
-impl ValidationApiArgs {
+impl EvidenceApiArgs {
     /// The client signing with `hotkey`, `None` when no URL is set.
-    pub(crate) fn client(&self, hotkey: &Hotkey) -> anyhow::Result<Option<ValidationApi>> {
+    pub(crate) fn client(&self, hotkey: &Hotkey) -> anyhow::Result<Option<EvidenceClient>> {
         let Some(url) = self.validation_api_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
-        Ok(Some(ValidationApi::new(url, self.validation_api_timeout_sec, hotkey.clone())?))
+        EvidenceClient::new(url, self.validation_api_timeout_sec, hotkey.clone()).map(Some).map_err(|e| match e {
+            EvidenceError::Config { setting: EvidenceSetting::Url, reason } => {
+                anyhow::anyhow!("NEXIS_VALIDATION_API_URL (--validation-api-url): {reason}")
+            }
+            EvidenceError::Config { setting: EvidenceSetting::Timeout, reason } => {
+                anyhow::anyhow!("NEXIS_VALIDATION_API_TIMEOUT_SEC (--validation-api-timeout-sec): {reason}")
+            }
+            other => other.into(),
+        })
     }
 }
 
@@ -102,5 +110,19 @@ mod tests {
         for bad in ["0", "-1", "3601", "NaN", "inf", "ten", ""] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_blank_url_turns_reporting_off_and_a_bad_one_names_its_variable() {
+        let hotkey = Hotkey::from_seed([7; 32]);
+        let args = |url: Option<&str>| EvidenceApiArgs {
+            validation_api_url: url.map(str::to_string),
+            validation_api_timeout_sec: Duration::from_secs(10),
+        };
+        assert!(args(None).client(&hotkey).expect("unset").is_none());
+        assert!(args(Some("  ")).client(&hotkey).expect("blank").is_none());
+        assert!(args(Some("http://127.0.0.1:9")).client(&hotkey).expect("ok").is_some());
+        let err = args(Some("h:80")).client(&hotkey).expect_err("bad url").to_string();
+        assert!(err.contains("NEXIS_VALIDATION_API_URL"), "{err}");
     }
 }

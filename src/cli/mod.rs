@@ -93,7 +93,7 @@ enum Command {
     Health(health::HealthArgs),
     /// Run a whole subnet on this machine: honest and cheating miners, a validator, weights.
     Demo(Box<demo::DemoArgs>),
-    /// Run the validation evidence server, or manage its blacklist.
+    /// Run the evidence API server, or manage its blacklist.
     Api(Box<api::ApiArgs>),
     /// The owner dataset: stats, SQL queries, WebDataset export, catalog rebuild.
     #[command(subcommand)]

@@ -16,7 +16,7 @@ use super::args::{MinerBudgetArg, YtDlpArgs};
 use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
-use super::intervals::{IntervalArgs, ValidationApiArgs};
+use super::intervals::{EvidenceApiArgs, IntervalArgs};
 use super::service::StorageArgs;
 use nexis::shutdown::Shutdown;
 use nexis::validator::PackageValidator;
@@ -107,7 +107,7 @@ impl SourceCheckArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Checks every closed interval once: discovers and samples miners exactly as \
     `nexis validate` does, runs only the source check on the sampled clips, and posts the hotkeys \
-    with a source_frame_mismatch to the validation API (POST /v1/invalid-hotkeys, signed). A source \
+    with a source_frame_mismatch to the evidence API (POST /v1/invalid-hotkeys, signed). A source \
     that cannot be fetched never lists a miner.\n\n\
     Example (embedded chain, local buckets, local source mirror):\n  \
     nexis validate-source-auth --buckets-dir ./buckets --source-cache-dir ./sources --once")]
@@ -121,7 +121,7 @@ pub(crate) struct SourceAuthArgs {
     #[command(flatten)]
     budget: MinerBudgetArg,
     #[command(flatten)]
-    api: ValidationApiArgs,
+    api: EvidenceApiArgs,
     /// Check pending intervals and exit.
     #[arg(long)]
     once: bool,

@@ -14,13 +14,13 @@ use super::args::{MechIdArg, MinerBudgetArg, VersionKeyArg};
 use super::blocks::BlockArgs;
 use super::chain::ChainArgs;
 use super::check::{PackageArgs, registry_for};
-use super::intervals::{IntervalArgs, ValidationApiArgs};
+use super::intervals::{EvidenceApiArgs, IntervalArgs};
 use super::llm::ContentCheckArgs;
 use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
 use super::service::ServiceArgs;
 use super::source_auth::SourceCheckArgs;
-use nexis::api::EvidenceApi;
 use nexis::chain::Chain;
+use nexis::evidence::EvidenceApi;
 use nexis::owner::OwnerMode;
 use nexis::owner::pending::PendingBundles;
 use nexis::shutdown::Shutdown;
@@ -63,7 +63,7 @@ pub(crate) struct ValidateArgs {
     #[arg(long, env = "NEXIS_VALIDATOR_DUPLICATE_CONTENT_CHECK", default_value_t = true, action = clap::ArgAction::Set)]
     duplicate_content_check: bool,
     #[command(flatten)]
-    api: ValidationApiArgs,
+    api: EvidenceApiArgs,
     #[command(flatten)]
     record_info: RecordInfoArgs,
     /// The subnet owner's validator hotkey (SS58). When it is this validator's hotkey, owner
@@ -196,15 +196,15 @@ fn import_legacy_pending(state: &ValidatorState, workdir: &Path) -> anyhow::Resu
     Ok(())
 }
 
-/// The validation API the validator reports to and takes exclusions from, if configured.
+/// The evidence API the validator reports to and takes exclusions from, if configured.
 fn evidence_api(args: &ValidateArgs, seat: &Seat) -> anyhow::Result<Option<Arc<dyn EvidenceApi>>> {
     match args.api.client(&seat.hotkey)? {
         Some(api) => {
-            info!(timeout_sec = api.timeout().as_secs_f64(), "validation API reporting is on");
+            info!(timeout_sec = api.timeout().as_secs_f64(), "evidence API reporting is on");
             Ok(Some(Arc::new(api)))
         }
         None => {
-            info!("NEXIS_VALIDATION_API_URL is empty: validation API reporting and exclusions are off");
+            info!("NEXIS_VALIDATION_API_URL is empty: evidence API reporting and exclusions are off");
             Ok(None)
         }
     }

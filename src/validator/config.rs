@@ -10,8 +10,8 @@ use super::interval::{IntervalEvaluator, IntervalSettings};
 use super::metrics::Metrics;
 use super::service::{IntervalPublisher, ServiceSettings, ValidatorService};
 use super::state::ValidatorState;
-use crate::api::EvidenceApi;
 use crate::chain::Chain;
+use crate::evidence::EvidenceApi;
 use crate::index::refresh::SnapshotSource;
 use crate::storage::MinerStores;
 

@@ -21,10 +21,10 @@ use super::interval::{IntervalContext, IntervalError, IntervalEvaluator, Interva
 use super::metrics::{Metrics, Submission};
 use super::state::{StateError, ValidatorState, WeightSubmission};
 use super::weights::{RevealWatchdog, RuleFailures, WatchTarget, Watched, intent_landed};
-use crate::api::EvidenceApi;
 use crate::chain::weight_rules::{self, PlanOptions, VersionKeyPolicy, WeightsMode};
 use crate::chain::weights::{ScoringWindows, WeightsRuleError, conformed_call, epoch_scores, to_uid_weights};
 use crate::chain::{Chain, ChainError};
+use crate::evidence::EvidenceApi;
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
 use crate::shutdown::{Shutdown, run_every};

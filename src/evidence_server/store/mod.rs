@@ -289,7 +289,7 @@ pub async fn open_store(database_url: Option<&str>, workdir: &Path) -> Result<Ar
             Ok(Arc::new(postgres::PgStore::connect(url, postgres::DEFAULT_POOL).await?))
         }
         Some(_) => Err(StoreError::Database(
-            "NEXIS_API_DATABASE_URL must start with postgres:// or postgresql:// (unset it for the embedded store)"
+            "the database URL must start with postgres:// or postgresql:// (leave it unset for the embedded store)"
                 .into(),
         )),
         None => {

@@ -140,7 +140,7 @@ pub(crate) async fn accept_loop(
                     max_connections = limits.max_connections,
                     %peer,
                     "evidence API: connection cap reached; closing new connections until some finish \
-                     (raise NEXIS_API_MAX_CONNECTIONS or put a reverse proxy in front)"
+                     (raise max_connections or put a reverse proxy in front)"
                 );
                 last_cap_log = Some(Instant::now());
             }

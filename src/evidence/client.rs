@@ -1,25 +1,9 @@
-//! Client of the optional central validation API (protocol §12): posts this validator's
-//! signed decisions and invalid hotkeys, and reads the invalid-hotkey list and blacklist
-//! that zero miners at weight time (§11).
+//! The evidence API client of one validator hotkey.
 //!
-//! Reporting never affects validation: the GET readers fall back to an empty list (with a
-//! warning) on any failure, and POST failures come back as [`ApiError`] for the caller to
-//! log. POST requests are signed (`X-Validator-Hotkey`, `X-Signature`, `X-Timestamp`,
-//! `X-Nonce` over [`auth_message`]); GET requests are not, as the protocol marks only the
-//! POST endpoints "(signed)" and the existing service serves the GETs without
-//! authentication.
-//!
-//! `NEXIS_VALIDATION_API_URL` may be the service root (`https://api.example`), a root with
-//! a path prefix (`https://host/nexis`), or, as existing operators configure it, the full
-//! results endpoint (`https://api.example/v1/validation-results`); the endpoints are
-//! placed under the same prefix.
-
-mod auth;
-mod evidence;
-mod payload;
-pub mod server;
-
-pub use evidence::EvidenceApi;
+//! The base URL may be the service root (`https://api.example`), a root with a path
+//! prefix (`https://host/nexis`), or, as existing operators configure it, the full results
+//! endpoint (`https://api.example/v1/validation-results`); the endpoints are placed under
+//! the same prefix.
 
 use std::fmt;
 use std::time::Duration;
@@ -27,42 +11,46 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
+use super::{PATH_BLACKLIST, PATH_INVALID_HOTKEYS, PATH_RESULTS, SignedHeaders, interval_payload};
+use super::{invalid_hotkeys_payload, parse_hotkey_list};
 use crate::chain::Hotkey;
 use crate::model::Decision;
 
-pub(crate) use auth::{HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-pub use auth::{SignedHeaders, auth_message, body_sha256, unix_now};
-pub use payload::{canonical_json, interval_payload};
-pub(crate) use payload::{invalid_hotkeys_payload, parse_hotkey_list};
-
-/// `POST`: this validator's decisions for one interval (signed).
-pub(crate) const PATH_RESULTS: &str = "/v1/validation-results";
-/// `GET ?interval_id=I`: hotkeys listed as invalid; `POST`: report invalid hotkeys (signed).
-pub(crate) const PATH_INVALID_HOTKEYS: &str = "/v1/invalid-hotkeys";
-/// `GET`: blacklisted hotkeys.
-pub(crate) const PATH_BLACKLIST: &str = "/v1/get_blacklist";
-
-/// Timeout when `NEXIS_VALIDATION_API_TIMEOUT_SEC` is unset.
+/// The request timeout an operator gets when they set none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest accepted timeout setting.
-const MAX_TIMEOUT_SEC: f64 = 3600.0;
 /// Largest reply body read.
 const MAX_REPLY_BYTES: usize = 4 << 20;
-/// Characters of an error reply quoted in [`ApiError::Status`].
+/// Characters of an error reply quoted in [`EvidenceError::Status`].
 const DETAIL_CHARS: usize = 200;
 
-const URL_VAR: &str = "NEXIS_VALIDATION_API_URL";
-const TIMEOUT_VAR: &str = "NEXIS_VALIDATION_API_TIMEOUT_SEC";
+/// A setting of [`EvidenceClient::new`] that can be refused (the CLI maps each to its
+/// flag and environment variable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidenceSetting {
+    /// The base URL.
+    Url,
+    /// The per-request timeout.
+    Timeout,
+}
 
-/// Why a validation API call or its configuration failed. Messages name the endpoint
+impl fmt::Display for EvidenceSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Url => "base URL",
+            Self::Timeout => "request timeout",
+        })
+    }
+}
+
+/// Why an evidence API call or its configuration failed. Messages name the endpoint
 /// path, never the host's credentials or the signature.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// A `NEXIS_VALIDATION_API_*` setting is malformed.
-    #[error("{var}: {reason}")]
+pub enum EvidenceError {
+    /// A setting of the client is malformed.
+    #[error("evidence API {setting}: {reason}")]
     Config {
-        /// The environment variable at fault.
-        var: &'static str,
+        /// The setting at fault.
+        setting: EvidenceSetting,
         /// Why its value is refused.
         reason: String,
     },
@@ -110,9 +98,9 @@ pub enum ApiError {
     },
 }
 
-/// The validation API client of one validator hotkey.
+/// The evidence API client of one validator hotkey.
 #[derive(Clone)]
-pub struct ValidationApi {
+pub struct EvidenceClient {
     http: reqwest::Client,
     /// Scheme, authority and nothing else; each request sets its own path and query.
     origin: Url,
@@ -122,9 +110,9 @@ pub struct ValidationApi {
     hotkey: Hotkey,
 }
 
-impl fmt::Debug for ValidationApi {
+impl fmt::Debug for EvidenceClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValidationApi")
+        f.debug_struct("EvidenceClient")
             .field("endpoint", &self.display_base())
             .field("timeout", &self.timeout)
             .field("hotkey", &self.hotkey.ss58())
@@ -132,17 +120,20 @@ impl fmt::Debug for ValidationApi {
     }
 }
 
-impl ValidationApi {
+impl EvidenceClient {
     /// A client for the service at `base_url`, with `timeout` for each whole request
     /// (connect, send, reply body), signing with `hotkey`.
-    pub fn new(base_url: &str, timeout: Duration, hotkey: Hotkey) -> Result<Self, ApiError> {
-        let config = |reason: String| ApiError::Config { var: URL_VAR, reason };
+    pub fn new(base_url: &str, timeout: Duration, hotkey: Hotkey) -> Result<Self, EvidenceError> {
+        let config = |reason: String| EvidenceError::Config { setting: EvidenceSetting::Url, reason };
         let parsed = Url::parse(base_url.trim()).map_err(|e| config(format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(config("must be an http:// or https:// URL with a host".into()));
         }
         if timeout.is_zero() {
-            return Err(ApiError::Config { var: TIMEOUT_VAR, reason: "must be greater than 0".into() });
+            return Err(EvidenceError::Config {
+                setting: EvidenceSetting::Timeout,
+                reason: "must be greater than 0".into(),
+            });
         }
         let mut prefix = parsed.path().trim_end_matches('/').to_string();
         if let Some(stripped) = prefix.strip_suffix(PATH_RESULTS) {
@@ -163,25 +154,6 @@ impl ValidationApi {
         Ok(Self { http, origin, prefix, timeout, hotkey })
     }
 
-    /// The client configured by the raw values of `NEXIS_VALIDATION_API_URL` and
-    /// `NEXIS_VALIDATION_API_TIMEOUT_SEC` (seconds, fractions allowed; default 10).
-    /// `Ok(None)` when the URL is unset or blank: reporting is off. A malformed URL or
-    /// timeout is an error naming the variable rather than silently disabling reporting.
-    pub fn from_env_values(
-        url: Option<&str>,
-        timeout_sec: Option<&str>,
-        hotkey: Hotkey,
-    ) -> Result<Option<Self>, ApiError> {
-        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
-            return Ok(None);
-        };
-        let timeout = match timeout_sec.map(str::trim).filter(|t| !t.is_empty()) {
-            None => DEFAULT_TIMEOUT,
-            Some(text) => parse_timeout(text)?,
-        };
-        Self::new(url, timeout, hotkey).map(Some)
-    }
-
     /// The per-request timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -194,33 +166,33 @@ impl ValidationApi {
 
     /// Posts this validator's decisions for `interval_id` to `/v1/validation-results`
     /// (signed). Nothing is sent for an empty list (the service refuses one).
-    pub async fn post_results(&self, interval_id: u64, decisions: &[Decision]) -> Result<(), ApiError> {
+    pub async fn post_results(&self, interval_id: u64, decisions: &[Decision]) -> Result<(), EvidenceError> {
         if decisions.is_empty() {
-            tracing::debug!(interval_id, "validation API: no decisions to report");
+            tracing::debug!(interval_id, "evidence API: no decisions to report");
             return Ok(());
         }
         let body = interval_payload(interval_id, decisions);
         self.request(Method::POST, PATH_RESULTS, None, Some(body)).await?;
-        tracing::info!(interval_id, decisions = decisions.len(), "validation API: results posted");
+        tracing::info!(interval_id, decisions = decisions.len(), "evidence API: results posted");
         Ok(())
     }
 
     /// Reports `hotkeys` as invalid for `interval_id` to `/v1/invalid-hotkeys` (signed).
-    pub async fn post_invalid_hotkeys(&self, interval_id: u64, hotkeys: &[String]) -> Result<(), ApiError> {
+    pub async fn post_invalid_hotkeys(&self, interval_id: u64, hotkeys: &[String]) -> Result<(), EvidenceError> {
         let body = invalid_hotkeys_payload(interval_id, hotkeys);
         self.request(Method::POST, PATH_INVALID_HOTKEYS, None, Some(body)).await?;
-        tracing::info!(interval_id, hotkeys = hotkeys.len(), "validation API: invalid hotkeys posted");
+        tracing::info!(interval_id, hotkeys = hotkeys.len(), "evidence API: invalid hotkeys posted");
         Ok(())
     }
 
     /// The hotkeys the service lists as invalid for `interval_id`, or the error.
-    pub async fn fetch_invalid_hotkeys(&self, interval_id: u64) -> Result<Vec<String>, ApiError> {
+    pub async fn fetch_invalid_hotkeys(&self, interval_id: u64) -> Result<Vec<String>, EvidenceError> {
         let query = format!("interval_id={interval_id}");
         self.get_list(PATH_INVALID_HOTKEYS, Some(&query), "invalid_hotkeys").await
     }
 
     /// The service's blacklisted hotkeys, or the error.
-    pub async fn fetch_blacklist(&self) -> Result<Vec<String>, ApiError> {
+    pub async fn fetch_blacklist(&self) -> Result<Vec<String>, EvidenceError> {
         self.get_list(PATH_BLACKLIST, None, "blacklist_hotkeys").await
     }
 
@@ -228,7 +200,7 @@ impl ValidationApi {
     /// service cannot be reached or replies with anything unusable.
     pub async fn invalid_hotkeys(&self, interval_id: u64) -> Vec<String> {
         self.fetch_invalid_hotkeys(interval_id).await.unwrap_or_else(|e| {
-            tracing::warn!(interval_id, error = %e, "validation API: invalid hotkeys unavailable; using none");
+            tracing::warn!(interval_id, error = %e, "evidence API: invalid hotkeys unavailable; using none");
             Vec::new()
         })
     }
@@ -236,14 +208,14 @@ impl ValidationApi {
     /// The blacklisted hotkeys; empty (with a warning) on any failure.
     pub async fn blacklist(&self) -> Vec<String> {
         self.fetch_blacklist().await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "validation API: blacklist unavailable; using none");
+            tracing::warn!(error = %e, "evidence API: blacklist unavailable; using none");
             Vec::new()
         })
     }
 
-    async fn get_list(&self, endpoint: &str, query: Option<&str>, field: &str) -> Result<Vec<String>, ApiError> {
+    async fn get_list(&self, endpoint: &str, query: Option<&str>, field: &str) -> Result<Vec<String>, EvidenceError> {
         let body = self.request(Method::GET, endpoint, query, None).await?;
-        parse_hotkey_list(&body, field).ok_or_else(|| ApiError::BadReply {
+        parse_hotkey_list(&body, field).ok_or_else(|| EvidenceError::BadReply {
             method: Method::GET,
             path: self.endpoint_path(endpoint),
             reason: format!("expected a JSON object with a list {field:?}"),
@@ -258,7 +230,7 @@ impl ValidationApi {
         endpoint: &str,
         query: Option<&str>,
         body: Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<Vec<u8>, EvidenceError> {
         let path = self.endpoint_path(endpoint);
         let mut url = self.origin.clone();
         url.set_path(&path);
@@ -276,24 +248,32 @@ impl ValidationApi {
         let status = reply.status();
         if !status.is_success() {
             let detail = error_detail(&mut reply).await;
-            return Err(ApiError::Status { method, path, status: status.as_u16(), detail });
+            return Err(EvidenceError::Status { method, path, status: status.as_u16(), detail });
         }
         if reply.content_length().is_some_and(|n| n > MAX_REPLY_BYTES as u64) {
-            return Err(ApiError::BadReply { method, path, reason: format!("reply over {MAX_REPLY_BYTES} bytes") });
+            return Err(EvidenceError::BadReply {
+                method,
+                path,
+                reason: format!("reply over {MAX_REPLY_BYTES} bytes"),
+            });
         }
         let mut out = Vec::new();
         while let Some(chunk) = reply.chunk().await.map_err(transport)? {
             if out.len() + chunk.len() > MAX_REPLY_BYTES {
-                return Err(ApiError::BadReply { method, path, reason: format!("reply over {MAX_REPLY_BYTES} bytes") });
+                return Err(EvidenceError::BadReply {
+                    method,
+                    path,
+                    reason: format!("reply over {MAX_REPLY_BYTES} bytes"),
+                });
             }
             out.extend_from_slice(&chunk);
         }
         Ok(out)
     }
 
-    fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> ApiError {
+    fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> EvidenceError {
         if e.is_timeout() {
-            return ApiError::Timeout { method: method.clone(), path: path.to_string(), timeout: self.timeout };
+            return EvidenceError::Timeout { method: method.clone(), path: path.to_string(), timeout: self.timeout };
         }
         // `without_url`: the URL may carry credentials; the path is reported instead.
         let e = e.without_url();
@@ -304,7 +284,7 @@ impl ValidationApi {
             reason.push_str(&cause.to_string());
             source = cause.source();
         }
-        ApiError::Transport { method: method.clone(), path: path.to_string(), reason }
+        EvidenceError::Transport { method: method.clone(), path: path.to_string(), reason }
     }
 
     /// The base URL without credentials, for `Debug`.
@@ -314,18 +294,6 @@ impl ValidationApi {
         let _ = shown.set_password(None);
         format!("{}{}", shown.as_str().trim_end_matches('/'), self.prefix)
     }
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, ApiError> {
-    let bad = || ApiError::Config {
-        var: TIMEOUT_VAR,
-        reason: format!("{text:?} is not a number of seconds in (0, {MAX_TIMEOUT_SEC}]"),
-    };
-    let secs: f64 = text.parse().map_err(|_| bad())?;
-    if !(secs > 0.0 && secs <= MAX_TIMEOUT_SEC) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// The start of an error reply, printable characters only (the service's `detail`).
@@ -341,7 +309,7 @@ async fn error_detail(reply: &mut reqwest::Response) -> String {
     text.chars().filter(|c| !c.is_control()).take(DETAIL_CHARS).collect::<String>().trim().to_string()
 }
 
-impl ApiError {
+impl EvidenceError {
     /// The HTTP status of a non-2xx reply.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
@@ -361,19 +329,22 @@ mod tests {
 
     #[test]
     fn base_url_forms() {
-        let api = |u: &str| ValidationApi::new(u, DEFAULT_TIMEOUT, key()).expect(u);
+        let api = |u: &str| EvidenceClient::new(u, DEFAULT_TIMEOUT, key()).expect(u);
         assert_eq!(api("http://h:8080").endpoint_path(PATH_RESULTS), "/v1/validation-results");
         assert_eq!(api("http://h:8080/").endpoint_path(PATH_BLACKLIST), "/v1/get_blacklist");
         assert_eq!(api("http://h/v1/validation-results").endpoint_path(PATH_INVALID_HOTKEYS), "/v1/invalid-hotkeys");
         assert_eq!(api("https://h/nexis/?x=1").endpoint_path(PATH_RESULTS), "/nexis/v1/validation-results");
         for bad in ["", "h:8080/x", "ftp://h/", "not a url"] {
-            assert!(matches!(ValidationApi::new(bad, DEFAULT_TIMEOUT, key()), Err(ApiError::Config { .. })), "{bad}");
+            assert!(
+                matches!(EvidenceClient::new(bad, DEFAULT_TIMEOUT, key()), Err(EvidenceError::Config { .. })),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn debug_hides_credentials() {
-        let api = ValidationApi::new("https://user:hunter2@h/", DEFAULT_TIMEOUT, key()).expect("api");
+        let api = EvidenceClient::new("https://user:hunter2@h/", DEFAULT_TIMEOUT, key()).expect("api");
         let shown = format!("{api:?}");
         assert!(!shown.contains("hunter2") && !shown.contains("user@"), "{shown}");
         assert!(shown.contains(&key().ss58()), "{shown}");

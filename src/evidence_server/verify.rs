@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use subxt_signer::sr25519::{PublicKey, Signature, verify};
 
 use super::quorum::Allowlist;
-use crate::api::{HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, auth_message, body_sha256};
 use crate::chain::wallet::ss58_decode;
+use crate::evidence::{HEADER_HOTKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, auth_message, body_sha256};
 
 /// Largest accepted clock difference, seconds.
 pub(crate) const MAX_SKEW_SEC: i64 = 300;
@@ -110,8 +110,8 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::SignedHeaders;
     use crate::chain::Hotkey;
+    use crate::evidence::SignedHeaders;
 
     fn setup() -> (Hotkey, Allowlist) {
         let key = Hotkey::from_seed([3; 32]);

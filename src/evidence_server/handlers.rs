@@ -16,8 +16,8 @@ use serde_json::json;
 use super::store::{Evidence, EvidenceKind, ResultFilter, StoreError};
 use super::verify::{Reject, Signed, check};
 use super::votes::VoteChange;
-use super::{ApiServer, body, quorum, status};
-use crate::api::{PATH_BLACKLIST, PATH_INVALID_HOTKEYS, PATH_RESULTS, unix_now};
+use super::{EvidenceServer, body, quorum, status};
+use crate::evidence::{PATH_BLACKLIST, PATH_INVALID_HOTKEYS, PATH_RESULTS, unix_now};
 
 /// Default and largest row count of `GET /v1/validation-results`.
 const RESULTS_DEFAULT_LIMIT: usize = 1000;
@@ -25,10 +25,10 @@ const RESULTS_MAX_LIMIT: usize = 10_000;
 /// Largest listing, bytes of rows (the byte limit beside the row limit).
 pub(crate) const RESULTS_MAX_BYTES: usize = 4 << 20;
 
-type S = State<Arc<ApiServer>>;
+type S = State<Arc<EvidenceServer>>;
 
 /// Every route of the server.
-pub(super) fn routes(state: &Arc<ApiServer>) -> Router<Arc<ApiServer>> {
+pub(super) fn routes(state: &Arc<EvidenceServer>) -> Router<Arc<EvidenceServer>> {
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
@@ -76,7 +76,7 @@ fn store_error(e: StoreError) -> Reject {
 }
 
 /// Reads the body (capped, with a timeout) and checks the signature; then the rate limit.
-async fn signed_body(server: &ApiServer, request: Request) -> Result<(Signed, Bytes), Reject> {
+async fn signed_body(server: &EvidenceServer, request: Request) -> Result<(Signed, Bytes), Reject> {
     let (parts, body) = request.into_parts();
     let limit = server.config.max_body_bytes;
     let bytes = match tokio::time::timeout(server.config.body_timeout, axum::body::to_bytes(body, limit)).await {

@@ -1,4 +1,4 @@
-//! Request and response bodies of the validation API (protocol §12): the canonical JSON
+//! Request and response bodies of the evidence API (protocol §12): the canonical JSON
 //! the POST bodies are written in, and lenient readers for the GET replies.
 
 use serde_json::{Value, json};

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::api::{ApiError, ValidationApi};
 use crate::chain::Hotkey;
+use crate::evidence::{EvidenceClient, EvidenceError};
 use crate::model::{Decision, DecisionNotes, Failure};
 use crate::protocol::IntervalClock;
 
@@ -177,7 +177,7 @@ fn spawn_writers(
     let n = keys.len().max(1) as u32;
     let mut writers = Vec::new();
     for (v, key) in keys.into_iter().enumerate() {
-        let api = ValidationApi::new(base, spec.timeout, key).map_err(std::io::Error::other)?;
+        let api = EvidenceClient::new(base, spec.timeout, key).map_err(std::io::Error::other)?;
         let (posts, miners, every) = (spec.posts, spec.decisions, spec.post_every);
         let deadline = tokio::time::Instant::now() + spec.max_duration;
         let offset = every / n * v as u32;
@@ -191,7 +191,7 @@ fn spawn_writers(
                 }
                 let interval = clock.interval();
                 let t = Instant::now();
-                let r: Result<(), ApiError> = api.post_results(interval, &decisions(v, interval, miners)).await;
+                let r: Result<(), EvidenceError> = api.post_results(interval, &decisions(v, interval, miners)).await;
                 match r {
                     Ok(()) => lat.push(t.elapsed()),
                     Err(e) => {

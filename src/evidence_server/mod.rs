@@ -1,5 +1,7 @@
-//! `nexis api`: the validation evidence server, wire-compatible with the reference
-//! (FastAPI) server and with both validator clients (protocol §12).
+//! The evidence API server (`nexis api`), wire-compatible with the reference (FastAPI)
+//! server and with both validator clients (protocol §12). It sits above the client module
+//! [`crate::evidence`], whose request signing and bodies it verifies; the client never
+//! imports the server.
 //!
 //! Improvements over the reference, each tested: the allowlist comes from the metagraph
 //! (validator permit and minimum stake) refreshed in the background over one chain
@@ -126,7 +128,7 @@ struct LatestBody<'a> {
 }
 
 /// The shared state behind every handler.
-pub struct ApiServer {
+pub struct EvidenceServer {
     store: Arc<dyn EvidenceStore>,
     config: ServerConfig,
     allow: RwLock<Arc<Allowlist>>,
@@ -137,7 +139,7 @@ pub struct ApiServer {
     block: AtomicU64,
 }
 
-impl ApiServer {
+impl EvidenceServer {
     /// A server over `store` with an empty allowlist (nobody may post until
     /// [`Self::set_allowlist`] or the refresher fills it).
     pub fn new(store: Arc<dyn EvidenceStore>, config: ServerConfig) -> Arc<Self> {
@@ -243,7 +245,7 @@ impl ApiServer {
             0 => 0,
             keep => block.saturating_sub(keep),
         };
-        let superseded_before = crate::api::unix_now() as i64 - SUPERSEDED_GRACE_SEC;
+        let superseded_before = crate::evidence::unix_now() as i64 - SUPERSEDED_GRACE_SEC;
         let mut total = 0;
         loop {
             let n = self.store.prune(before_interval, superseded_before, PRUNE_BATCH).await?;
@@ -287,7 +289,7 @@ impl ApiServer {
                 Err(e) => tracing::warn!(error = %e, "cannot read the current block"),
             }
             if now >= next_sweep {
-                match self.store.sweep_nonces(crate::api::unix_now() as i64 - NONCE_TTL_SEC).await {
+                match self.store.sweep_nonces(crate::evidence::unix_now() as i64 - NONCE_TTL_SEC).await {
                     Ok(n) => tracing::debug!(swept = n, "old nonces swept"),
                     Err(e) => tracing::warn!(error = %e, "nonce sweep failed"),
                 }
@@ -313,7 +315,7 @@ impl ApiServer {
 /// Binds `addr` and serves `server` until `shutdown` turns true (under its connection
 /// limits, [`listen`]); returns the bound address and the serving task.
 pub async fn serve(
-    server: &Arc<ApiServer>,
+    server: &Arc<EvidenceServer>,
     addr: SocketAddr,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {

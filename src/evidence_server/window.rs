@@ -2,7 +2,7 @@
 //! current block is known (built once from the store, then updated by every POST), from
 //! the store otherwise (before the first block, or for a window below the cache's floor).
 
-use super::ApiServer;
+use super::EvidenceServer;
 use super::quorum;
 use super::store::StoreError;
 use super::votes::{CACHE_SPAN, VoteCache, VoteChange};
@@ -19,7 +19,7 @@ pub(crate) enum VoteState {
     Ready(VoteCache),
 }
 
-impl ApiServer {
+impl EvidenceServer {
     /// Applies a stored POST to the quorum cache.
     pub(crate) fn note_votes(&self, change: VoteChange) {
         let Ok(mut state) = self.votes.lock() else { return };

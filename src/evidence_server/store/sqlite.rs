@@ -1,5 +1,5 @@
 //! The embedded evidence store: one SQLite file (WAL mode) behind a mutex, queried on the
-//! blocking thread pool. The default when `NEXIS_API_DATABASE_URL` is unset.
+//! blocking thread pool. The default when no database URL is given.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -429,7 +429,7 @@ impl EvidenceStore for SqliteStore {
     async fn blacklist_add(&self, hotkey: &str, reason: &str) -> Result<bool, StoreError> {
         let (hotkey, reason) = (hotkey.to_string(), reason.to_string());
         self.with(move |conn| {
-            let now = crate::api::unix_now() as i64;
+            let now = crate::evidence::unix_now() as i64;
             let n = conn
                 .execute(
                     "INSERT INTO blacklisted_hotkeys (hotkey, reason, created_at) VALUES (?1, ?2, ?3)

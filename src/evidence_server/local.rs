@@ -11,20 +11,20 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::store::{StoreError, open_store};
-use super::{ApiServer, ServerConfig, quorum, serve};
-use crate::api::EvidenceApi;
-use crate::api::{DEFAULT_TIMEOUT, ValidationApi};
+use super::{EvidenceServer, ServerConfig, quorum, serve};
 use crate::chain::{Chain, Hotkey, NetUid};
+use crate::evidence::EvidenceApi;
+use crate::evidence::{DEFAULT_TIMEOUT, EvidenceClient};
 use crate::model::Decision;
 
 /// Why the local server did not start.
 #[derive(Debug, thiserror::Error)]
-pub enum LocalApiError {
+pub enum LocalServerError {
     /// The evidence store could not be opened.
-    #[error("validation API store: {0}")]
+    #[error("evidence API store: {0}")]
     Store(#[from] StoreError),
     /// Binding or serving failed.
-    #[error("validation API: {0}")]
+    #[error("evidence API: {0}")]
     Other(String),
 }
 
@@ -44,14 +44,14 @@ pub(crate) struct InvalidWindow {
 }
 
 /// A running local server.
-pub struct LocalApi {
+pub struct LocalEvidenceServer {
     /// `http://127.0.0.1:PORT`.
     pub(crate) url: String,
-    server: Arc<ApiServer>,
+    server: Arc<EvidenceServer>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
-impl LocalApi {
+impl LocalEvidenceServer {
     /// Starts the server with its embedded store under `workdir/api/`, the allowlist of
     /// `netuid` on `chain` (refreshed every `poll`).
     pub(crate) async fn start(
@@ -59,32 +59,33 @@ impl LocalApi {
         chain: Arc<dyn Chain>,
         netuid: NetUid,
         poll: Duration,
-    ) -> Result<Self, LocalApiError> {
+    ) -> Result<Self, LocalServerError> {
         let store = open_store(None, workdir).await?;
         let config = ServerConfig { netuid, allowlist_refresh: poll, block_poll: poll, ..ServerConfig::default() };
-        let server = ApiServer::new(store, config);
-        server.refresh_allowlist(chain.as_ref()).await.map_err(|e| LocalApiError::Other(e.to_string()))?;
+        let server = EvidenceServer::new(store, config);
+        server.refresh_allowlist(chain.as_ref()).await.map_err(|e| LocalServerError::Other(e.to_string()))?;
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let addr = "127.0.0.1:0".parse().map_err(|e| LocalApiError::Other(format!("{e}")))?;
-        let (bound, _task) = serve(&server, addr, rx.clone()).await.map_err(|e| LocalApiError::Other(e.to_string()))?;
+        let addr = "127.0.0.1:0".parse().map_err(|e| LocalServerError::Other(format!("{e}")))?;
+        let (bound, _task) =
+            serve(&server, addr, rx.clone()).await.map_err(|e| LocalServerError::Other(e.to_string()))?;
         tokio::spawn(server.clone().run_upkeep(chain, rx));
         Ok(Self { url: format!("http://{bound}"), server, stop })
     }
 
     /// A client of this server signing with `hotkey`.
-    pub(crate) fn client(&self, hotkey: Hotkey) -> Result<ValidationApi, LocalApiError> {
-        ValidationApi::new(&self.url, DEFAULT_TIMEOUT, hotkey).map_err(|e| LocalApiError::Other(e.to_string()))
+    pub(crate) fn client(&self, hotkey: Hotkey) -> Result<EvidenceClient, LocalServerError> {
+        EvidenceClient::new(&self.url, DEFAULT_TIMEOUT, hotkey).map_err(|e| LocalServerError::Other(e.to_string()))
     }
 
     /// The invalid window of `interval_id`.
-    pub(crate) async fn invalid_window(&self, interval_id: u64) -> Result<InvalidWindow, LocalApiError> {
+    pub(crate) async fn invalid_window(&self, interval_id: u64) -> Result<InvalidWindow, LocalServerError> {
         let hotkeys = self.server.invalid_window(interval_id).await?;
         let (start, end) = quorum::window(interval_id);
         Ok(InvalidWindow { interval_id, start, end, hotkeys, names: Vec::new() })
     }
 }
 
-impl Drop for LocalApi {
+impl Drop for LocalEvidenceServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
@@ -92,7 +93,7 @@ impl Drop for LocalApi {
 
 /// Reports to the API but applies no exclusions (a demo shows the window without acting
 /// on it, so its intervals stay comparable).
-pub(crate) struct ReportOnly(pub ValidationApi);
+pub(crate) struct ReportOnly(pub EvidenceClient);
 
 #[async_trait]
 impl EvidenceApi for ReportOnly {

@@ -15,7 +15,7 @@ use std::fmt::Write;
 use super::quorum::Allowlist;
 use super::store::{ResultFilter, StoreError, StoredDecision};
 use super::votes::CACHE_SPAN;
-use super::{ApiServer, quorum};
+use super::{EvidenceServer, quorum};
 
 /// Intervals shown.
 const SHOWN_INTERVALS: usize = 12;
@@ -106,7 +106,7 @@ fn chart(intervals: &BTreeMap<u64, IntervalView>) -> String {
 
 /// The newest intervals (at most [`SHOWN_INTERVALS`], none past the current block) whose
 /// reporters hold the quorum's share of the allowed stake.
-async fn chosen_intervals(server: &ApiServer, allow: &Allowlist) -> Result<Vec<u64>, StoreError> {
+async fn chosen_intervals(server: &EvidenceServer, allow: &Allowlist) -> Result<Vec<u64>, StoreError> {
     let (lo, hi) = match server.current_block() {
         Some(block) => (block.saturating_sub(CACHE_SPAN), block),
         None => (0, i64::MAX as u64),
@@ -128,7 +128,7 @@ async fn chosen_intervals(server: &ApiServer, allow: &Allowlist) -> Result<Vec<u
 }
 
 /// Renders the page from the store.
-pub(super) async fn render(server: &ApiServer) -> Result<String, StoreError> {
+pub(super) async fn render(server: &EvidenceServer) -> Result<String, StoreError> {
     let allow = server.allowlist();
     let mut intervals: BTreeMap<u64, IntervalView> = BTreeMap::new();
     for interval in chosen_intervals(server, &allow).await? {
@@ -147,11 +147,11 @@ pub(super) async fn render(server: &ApiServer) -> Result<String, StoreError> {
         None => Vec::new(),
     };
     let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>nexis validation API</title>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>nexis evidence API</title>\
          <style>body{font-family:sans-serif;margin:2em;color:#222;background:#fff}table{border-collapse:collapse}\
          td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}.a{background:#c8e6c9}.r{background:#ffcdd2}\
          .d{background:#fff3c4}.esc{color:#b00;font-family:monospace}code{font-size:12px}</style></head>\
-         <body><h1>nexis validation API</h1>",
+         <body><h1>nexis evidence API</h1>",
     );
     let _ = write!(
         html,
@@ -181,7 +181,7 @@ pub(super) async fn render(server: &ApiServer) -> Result<String, StoreError> {
 }
 
 /// Tallies one interval's rows and gives each miner the quorum's standing.
-fn view(rows: &[StoredDecision], allow: &Allowlist, server: &ApiServer) -> IntervalView {
+fn view(rows: &[StoredDecision], allow: &Allowlist, server: &EvidenceServer) -> IntervalView {
     let mut v = IntervalView::default();
     for r in rows.iter().filter(|r| allow.allows(&r.validator_hotkey)) {
         v.validators.insert(r.validator_hotkey.clone());

@@ -1,4 +1,4 @@
-//! Request signing for the validation API (protocol §12): the signed message, the body
+//! Request signing for the evidence API (protocol §12): the signed message, the body
 //! hash, the nonce and the four `X-*` headers of a signed request.
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,15 +1,18 @@
-//! Chain commands: `nexis commit-credentials` (a miner publishes its R2 read keys) and
-//! `nexis chain status|weights|set-weights|register`. Writing commands take `--dry-run`, which prints
+//! `nexis chain status|weights|set-weights|register` (here) and `chain doctor|admin|
+//! reveal-round|conform-weights` (one file each). Writing commands take `--dry-run`, which prints
 //! the signer and the exact call data instead of submitting; `--metadata FILE` encodes
 //! offline from a runtime metadata file instead of asking the node.
+
+mod admin;
+mod conform_weights;
+mod doctor;
+mod reveal_round;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::args::VersionKeyArg;
-use super::btcli;
-use super::secret::Secret;
+use crate::cli::args::{ChainArgs, VersionKeyArg};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -17,101 +20,11 @@ use serde_json::json;
 use nexis::chain::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION};
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::chain::embedded::EmbeddedChain;
-use nexis::chain::network::{DEFAULT_CHAIN_TIMEOUT_SEC, DEFAULT_NETWORK, Network};
 use nexis::chain::subtensor::{
-    SubtensorChain, commit_timelocked_weights_call_data, load_metadata, set_commitment_call_data, set_weights_call_data,
+    SubtensorChain, commit_timelocked_weights_call_data, load_metadata, set_weights_call_data,
 };
-use nexis::chain::wallet::{WalletConfig, expand_home};
 use nexis::chain::weight_rules::{self, PlanOptions, WeightsPlan};
-use nexis::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid, WeightRules, WeightsCall};
-
-/// Where and as whom chain commands run.
-#[derive(Debug, Args)]
-pub(crate) struct ChainArgs {
-    /// Chain: embedded (a local simulation, no node), finney, test, local, or a ws(s):// URL.
-    #[arg(long, env = "BT_NETWORK", default_value = DEFAULT_NETWORK, aliases = btcli::NETWORK)]
-    pub network: String,
-    /// Subnet id. Required on real networks; the embedded chain uses 1 when unset.
-    #[arg(long, env = "NEXIS_NETUID")]
-    pub netuid: Option<NetUid>,
-    /// Wallet directory.
-    #[arg(long, env = "BT_WALLET_PATH", default_value = "~/.bittensor/wallets", alias = btcli::WALLET_PATH)]
-    pub wallet_path: String,
-    /// Wallet name.
-    #[arg(long, env = "BT_WALLET_NAME", default_value = "default", alias = btcli::WALLET_NAME)]
-    pub wallet_name: String,
-    /// Hotkey name inside the wallet.
-    #[arg(long, env = "BT_WALLET_HOTKEY", default_value = "default", alias = btcli::WALLET_HOTKEY)]
-    pub wallet_hotkey: String,
-    /// Timeout of each chain call, seconds.
-    #[arg(long, env = "NEXIS_CHAIN_TIMEOUT_SEC", default_value_t = DEFAULT_CHAIN_TIMEOUT_SEC)]
-    pub chain_timeout_sec: u64,
-}
-
-impl ChainArgs {
-    pub(crate) fn network(&self) -> anyhow::Result<Network> {
-        Ok(Network::parse(&self.network)?)
-    }
-
-    pub(crate) fn netuid(&self, network: &Network) -> anyhow::Result<NetUid> {
-        match (self.netuid, network) {
-            (Some(n), _) => Ok(n),
-            (None, Network::Embedded) => Ok(1),
-            (None, _) => bail!("set the subnet id with --netuid or NEXIS_NETUID"),
-        }
-    }
-
-    fn wallet(&self) -> WalletConfig {
-        WalletConfig {
-            path: expand_home(&self.wallet_path, std::env::var_os("HOME").map(PathBuf::from)),
-            name: self.wallet_name.clone(),
-            hotkey: self.wallet_hotkey.clone(),
-        }
-    }
-
-    pub(crate) fn hotkey(&self) -> anyhow::Result<Hotkey> {
-        self.wallet().load_hotkey().context("loading the hotkey that signs")
-    }
-
-    pub(crate) async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
-        if network.is_embedded() {
-            return Ok(Box::new(EmbeddedChain::from_env()?));
-        }
-        let timeout = Duration::from_secs(self.chain_timeout_sec.max(1));
-        Ok(Box::new(SubtensorChain::connect_network(network, timeout).await?))
-    }
-}
-
-/// Arguments of `nexis commit-credentials`.
-#[derive(Debug, Args)]
-#[command(after_help = "The bucket must be named after the hotkey in lowercase; validators read \
-    it with these keys. The keys are public on chain by design: the bucket must hold nothing \
-    but published packages.")]
-pub(crate) struct CommitArgs {
-    #[command(flatten)]
-    pub chain: ChainArgs,
-    /// Cloudflare account id (32 hex characters).
-    #[arg(long, env = "R2_ACCOUNT_ID", hide_env_values = true)]
-    pub account_id: String,
-    /// R2 read access key id (32 characters).
-    #[arg(long, env = "R2_READ_ACCESS_KEY", hide_env_values = true)]
-    pub read_access_key: Secret,
-    /// R2 read secret key (64 characters).
-    #[arg(long, env = "R2_READ_SECRET_KEY", hide_env_values = true)]
-    pub read_secret_key: Secret,
-    /// The miner's R2 write access key, read only to refuse committing it as the read key.
-    #[arg(long, env = "R2_WRITE_ACCESS_KEY", hide_env_values = true, hide = true)]
-    pub write_access_key: Option<Secret>,
-    /// The miner's R2 write secret key, read only to refuse committing it as the read key.
-    #[arg(long, env = "R2_WRITE_SECRET_KEY", hide_env_values = true, hide = true)]
-    pub write_secret_key: Option<Secret>,
-    /// Print the signer and call data instead of submitting.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Encode offline from this runtime metadata file (SCALE, `meta` magic).
-    #[arg(long)]
-    pub metadata: Option<PathBuf>,
-}
+use nexis::chain::{Chain, Uid, WeightRules, WeightsCall};
 
 /// `nexis chain ...`.
 #[derive(Debug, Subcommand)]
@@ -127,14 +40,14 @@ pub(crate) enum ChainCommand {
     SetWeights(SetWeightsArgs),
     /// Whether this hotkey's weights will land: every rule the chain applies, its value,
     /// ✓/✗ and the fix, the reveal schedule and the version-key policy (exit 1 on a failure).
-    Doctor(super::chain_doctor::DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     /// The subnet owner's schedule controls (set-tempo, trigger-epoch), embedded chain only.
-    Admin(super::chain_admin::AdminArgs),
+    Admin(admin::AdminArgs),
     /// The block and drand round at which a timelocked commit made now is revealed (the
     /// chain's stateful epoch schedule, or the modulo formula on older runtimes).
-    RevealRound(super::reveal_round::RevealRoundArgs),
+    RevealRound(reveal_round::RevealRoundArgs),
     /// Conform float weights to a subnet's rules the way the SDK does (clip, u16, minimum count).
-    ConformWeights(super::conform_weights::ConformWeightsArgs),
+    ConformWeights(conform_weights::ConformWeightsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -196,57 +109,6 @@ pub(crate) struct RegisterArgs {
     pub chain: ChainArgs,
 }
 
-/// Runs `nexis commit-credentials`.
-pub(crate) async fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
-    let creds = ReadCredentials::new(args.account_id.trim(), args.read_access_key.trim(), args.read_secret_key.trim())
-        .context("R2 read credentials")?;
-    refuse_write_keys(&args)?;
-    let network = args.chain.network()?;
-    let netuid = args.chain.netuid(&network)?;
-    let hotkey = args.chain.hotkey()?;
-    println!("network: {network}");
-    println!("netuid: {netuid}");
-    println!("signer: {}", hotkey.ss58());
-    println!("bucket: {}", bucket_for_hotkey(&hotkey.ss58()));
-    println!("endpoint: {}", creds.endpoint());
-    println!("credentials sha256: {}", creds.fingerprint());
-    let payload = creds.payload();
-    if args.dry_run {
-        let call = match (&args.metadata, network.is_embedded()) {
-            (Some(path), _) => set_commitment_call_data(&load_metadata(path)?, netuid, &payload)?,
-            (None, true) => bail!("the embedded chain has no runtime metadata; pass --metadata FILE for call data"),
-            (None, false) => {
-                let timeout = Duration::from_secs(args.chain.chain_timeout_sec.max(1));
-                let chain = SubtensorChain::connect_network(&network, timeout).await?;
-                let metadata = chain.metadata().await?;
-                set_commitment_call_data(&metadata, netuid, &payload)?
-            }
-        };
-        println!("call_data: 0x{}", hex::encode(call));
-        println!("dry run: nothing submitted");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let chain = args.chain.connect(&network).await?;
-    chain.commit(&hotkey, netuid, &payload).await.context("committing the credentials")?;
-    println!("committed on {}", chain.describe());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Refuses read keys that are the configured write keys: the commitment is public.
-fn refuse_write_keys(args: &CommitArgs) -> anyhow::Result<()> {
-    let same = |read: &str, write: &Option<Secret>| {
-        write.as_deref().is_some_and(|w| !w.trim().is_empty() && w.trim() == read.trim())
-    };
-    if same(&args.read_access_key, &args.write_access_key) || same(&args.read_secret_key, &args.write_secret_key) {
-        bail!(
-            "refusing to commit: R2_READ_ACCESS_KEY / R2_READ_SECRET_KEY are the R2_WRITE_* keys. The commitment is \
-             public on chain, so anyone could overwrite or delete your packages. Create a separate R2 API token with \
-             Object Read only on your bucket and set R2_READ_ACCESS_KEY and R2_READ_SECRET_KEY to it"
-        );
-    }
-    Ok(())
-}
-
 /// Runs `nexis chain ...`.
 pub(crate) async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -254,10 +116,10 @@ pub(crate) async fn run(cmd: ChainCommand) -> anyhow::Result<ExitCode> {
         ChainCommand::Weights(a) => weights(a).await,
         ChainCommand::Register(a) => register(a).await,
         ChainCommand::SetWeights(a) => set_weights(a).await,
-        ChainCommand::Doctor(a) => super::chain_doctor::doctor(a).await,
-        ChainCommand::Admin(a) => super::chain_admin::run(a).await,
-        ChainCommand::RevealRound(a) => super::reveal_round::run(a).await,
-        ChainCommand::ConformWeights(a) => super::conform_weights::run(a),
+        ChainCommand::Doctor(a) => doctor::doctor(a).await,
+        ChainCommand::Admin(a) => admin::run(a).await,
+        ChainCommand::RevealRound(a) => reveal_round::run(a).await,
+        ChainCommand::ConformWeights(a) => conform_weights::run(a),
     }
 }
 

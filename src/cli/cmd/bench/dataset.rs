@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 
-use super::bench::wait_with_rusage;
-use super::dataset::parse_bytes;
+use super::wait_with_rusage;
+use crate::cli::args::parse_bytes;
 use nexis::bench::catalog::{write_synthetic_catalog, write_synthetic_clips};
 use nexis::catalog::export::{ExportSettings, export};
 use nexis::storage::LocalStore;
@@ -83,9 +83,7 @@ fn measure(exe: &Path, args: &[&str]) -> anyhow::Result<(f64, f64)> {
 
 /// `nexis bench catalog`.
 pub(crate) async fn bench_catalog(args: BenchCatalogArgs) -> anyhow::Result<ExitCode> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; build with --release for real numbers");
-    }
+    super::setup::build_kind("catalog");
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().join("owner-db"));
     let w = write_synthetic_catalog(&dir, args.rows, args.intervals, args.miners).await?;
@@ -112,9 +110,7 @@ pub(crate) async fn bench_catalog(args: BenchCatalogArgs) -> anyhow::Result<Exit
 
 /// `nexis bench export`.
 pub(crate) async fn bench_export(args: BenchExportArgs) -> anyhow::Result<ExitCode> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; build with --release for real numbers");
-    }
+    super::setup::build_kind("export");
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let bucket = root.join("owner-db");

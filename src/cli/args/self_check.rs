@@ -11,9 +11,7 @@ use clap::{ArgAction, Args};
 use tokio::sync::Semaphore;
 use tracing::info;
 
-use super::args::ModelNamesArgs;
-use super::check::registry_for;
-use super::llm::LlmArgs;
+use super::{LlmArgs, ModelNamesArgs, registry_for};
 use nexis::llm::ChatClient;
 use nexis::media::MediaProbe;
 use nexis::miner::SelfCheck;
@@ -96,16 +94,6 @@ impl SelfCheckArgs {
         &self,
         render: impl Fn() -> String + Clone + Send + Sync + 'static,
     ) -> anyhow::Result<()> {
-        let text = self.metrics_addr.trim();
-        if text.is_empty() {
-            return Ok(());
-        }
-        let addr: std::net::SocketAddr =
-            text.parse().with_context(|| format!("NEXIS_MINER_METRICS_ADDR {text:?} is not host:port"))?;
-        let bound = nexis::telemetry::serve_render(render, addr)
-            .await
-            .with_context(|| format!("serving the miner's /metrics on {addr}"))?;
-        info!(%bound, "miner metrics on http://{bound}/metrics");
-        Ok(())
+        super::serve_metrics(&self.metrics_addr, "NEXIS_MINER_METRICS_ADDR", render).await
     }
 }

@@ -10,8 +10,8 @@ use nexis::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY, SnapshotSource};
 use nexis::storage::{LocalStore, ObjectStore};
 use tracing::info;
 
-use super::r2::R2Credentials;
-use super::secret::Secret;
+use super::R2Credentials;
+use crate::cli::secret::Secret;
 
 /// The record-info bucket holding the shared overlap snapshot (protocol §10).
 #[derive(Debug, Args)]

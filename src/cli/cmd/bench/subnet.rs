@@ -10,7 +10,8 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
-use super::check::ProbeKind;
+use super::setup::{ReferenceArgs, Scratch, build_kind};
+use crate::cli::args::ProbeKind;
 use nexis::bench::reference::{ReferenceRun, run_reference};
 use nexis::bench::subnet::{SubnetBench, SubnetReport, run_subnet_bench};
 
@@ -42,12 +43,8 @@ pub(crate) struct BenchSubnetArgs {
     /// How clips are probed.
     #[arg(long, value_enum, default_value_t = ProbeKind::Native)]
     pub probe: ProbeKind,
-    /// Do not run the Python reference.
-    #[arg(long)]
-    pub skip_reference: bool,
-    /// Python interpreter with the reference validator (nexisgen) importable.
-    #[arg(long, default_value = "python3")]
-    pub reference_python: PathBuf,
+    #[command(flatten)]
+    pub reference: ReferenceArgs,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -107,11 +104,13 @@ fn print_table(bench: &SubnetBench, r: &SubnetReport, reference: &Option<Referen
 
 /// Runs `nexis bench subnet`.
 pub(crate) async fn bench_subnet(args: BenchSubnetArgs) -> anyhow::Result<ExitCode> {
-    let tmp = tempfile::tempdir().context("temporary directory")?;
-    let workdir = args.workdir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    build_kind("subnet");
+    let scratch = Scratch::new("nexis-bench-subnet-", args.workdir.clone())?;
+    let workdir = scratch.path.clone();
     let bench = args.bench(workdir.clone());
     let report = run_subnet_bench(&bench).await.context("the subnet bench failed")?;
-    let reference = (!args.skip_reference).then(|| run_reference(&args.reference_python, &workdir.join("s3")));
+    let reference =
+        (!args.reference.skip_reference).then(|| run_reference(&args.reference.reference_python, &workdir.join("s3")));
     if args.json {
         let (reference_wall_s, reference_note) = match &reference {
             Some(ReferenceRun::Ran { wall_s, .. }) => (Some(*wall_s), None),

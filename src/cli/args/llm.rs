@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::args::ModelNamesArgs;
-use super::secret::Secret;
+use super::ModelNamesArgs;
+use crate::cli::secret::Secret;
 use clap::{ArgAction, Args};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};

@@ -11,9 +11,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::*;
 
-use super::args::{CatalogValidatorArg, LocalBucketsArg, OwnerDbArgs, S3EndpointArg, WorkdirArg};
-use super::r2::R2Credentials;
-use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
+use crate::cli::args::R2Credentials;
+use crate::cli::args::{CatalogValidatorArg, LocalBucketsArg, OwnerDbArgs, S3EndpointArg, WorkdirArg, parse_bytes};
+use crate::cli::args::{RecordInfoArgs, RecordInfoWriteArgs};
 use nexis::catalog::export::{ExportSettings, export};
 use nexis::catalog::frame::{mirror, rows_of, scan, sql};
 use nexis::catalog::plot::draw as plot;
@@ -190,31 +190,6 @@ pub(crate) struct RebuildArgs {
     /// Largest bundle dataset accepted.
     #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
     pub max_dataset_bytes: u64,
-}
-
-/// Parses `1GiB`, `500MB`, `64KiB` or a plain number of bytes.
-pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("{text:?} is not a size like 1GiB or 500MB"))?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit {other:?} in {text:?} (use B, KB, KiB, MB, MiB, GB, GiB)")),
-    };
-    let bytes = value * scale as f64;
-    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
-        return Err(format!("{text:?} is not a positive size"));
-    }
-    Ok(bytes as u64)
 }
 
 /// Runs `nexis dataset ...`.
@@ -417,20 +392,4 @@ async fn rebuild_cmd(args: RebuildArgs) -> anyhow::Result<ExitCode> {
         report.bundle_errors.len()
     );
     Ok(if report.bundle_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_bytes;
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_bytes("500MB"), Ok(500_000_000));
-        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
-        assert_eq!(parse_bytes("1.5 KiB"), Ok(1536));
-        assert!(parse_bytes("0").is_err());
-        assert!(parse_bytes("ten").is_err());
-        assert!(parse_bytes("5 parsecs").is_err());
-    }
 }

@@ -2,17 +2,14 @@
 //! `validate-source-auth`): the work directory, where miner buckets are read from, and the
 //! `/metrics` address.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Args;
 use tracing::info;
 
-use super::args::{LocalBucketsArg, S3EndpointArg, WorkdirArg};
+use super::{LocalBucketsArg, S3EndpointArg, WorkdirArg};
 use nexis::storage::{LocalBuckets, MinerStores, S3Buckets};
-use nexis::telemetry::serve_render;
 
 /// The work directory and where buckets are read from.
 #[derive(Debug, Args)]
@@ -64,16 +61,6 @@ impl ServiceArgs {
         &self,
         render: impl Fn() -> String + Clone + Send + Sync + 'static,
     ) -> anyhow::Result<()> {
-        let text = self.metrics_addr.trim();
-        if text.is_empty() {
-            return Ok(());
-        }
-        let addr: SocketAddr =
-            text.parse().with_context(|| format!("NEXIS_METRICS_ADDR {:?} is not host:port", self.metrics_addr))?;
-        let bound = serve_render(render, addr)
-            .await
-            .with_context(|| format!("serving /metrics on {addr} (set NEXIS_METRICS_ADDR to another port or empty)"))?;
-        info!(%bound, "metrics on http://{bound}/metrics");
-        Ok(())
+        super::serve_metrics(&self.metrics_addr, "NEXIS_METRICS_ADDR", render).await
     }
 }

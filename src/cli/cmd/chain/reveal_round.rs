@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::chain::ChainArgs;
+use crate::cli::args::ChainArgs;
 use nexis::chain::commit_reveal::Beacon;
 use nexis::chain::schedule::{
     EpochSchedule, RevealTarget, SafetyNet, ScheduleError, reveal_target_with, seconds_to_ms,

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use tracing::info;
 
-use super::blocks::BlockArgs;
+use crate::cli::args::BlockArgs;
 use nexis::demo::report::{Timed, render_event, render_invalid_window, render_summary};
 use nexis::demo::{DemoSettings, run};
 use nexis::shutdown::Shutdown;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::chain::ChainArgs;
+use crate::cli::args::ChainArgs;
 use nexis::chain::embedded::EmbeddedChain;
 
 /// Arguments of `nexis chain admin`.

@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use tracing::{info, warn};
 
-use super::args::WorkdirArg;
-use super::chain::ChainArgs;
+use crate::cli::args::ChainArgs;
+use crate::cli::args::WorkdirArg;
 use nexis::evidence_server::listen::ConnLimits;
 use nexis::evidence_server::quorum::{Fraction, parse_source_auth};
 use nexis::evidence_server::store::{EvidenceStore, open_store};

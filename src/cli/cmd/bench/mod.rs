@@ -2,6 +2,11 @@
 //! packages of the requested sizes and runs `nexis check` on each in a child process,
 //! reporting wall time and the child's peak resident memory (from `wait4`).
 
+mod api;
+mod dataset;
+mod setup;
+mod subnet;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -36,19 +41,19 @@ pub(crate) enum BenchCommand {
     HostileRun(BenchHostileRunArgs),
     /// Write a catalog of N synthetic rows (time, size on disk), then time `nexis dataset
     /// stats` and a filtered `query` on it (wall time, peak memory).
-    Catalog(super::bench_dataset::BenchCatalogArgs),
+    Catalog(dataset::BenchCatalogArgs),
     /// WebDataset export throughput (MB/s) over generated clips (2 GiB by default).
-    Export(super::bench_dataset::BenchExportArgs),
+    Export(dataset::BenchExportArgs),
     /// Load evidence API servers side by side: validators posting signed reports at their
     /// rate limit while miners and readers poll, against `nexis api` on SQLite, `nexis api`
     /// on a private PostgreSQL and the Python reference on the same PostgreSQL, each a
     /// separate process; posts/s, p50/p99 of posts and reads, and each server's peak memory.
-    Api(super::bench_api::BenchApiArgs),
+    Api(api::BenchApiArgs),
     /// One validator interval at subnet scale on loopback: N miners' packages with a real
     /// clip at every row on an in-process S3 server, the content checks against a model
     /// stub with a latency and an RPM limit; wall, CPU, peak memory, model calls, 429s, and
     /// the Python reference over the same packages. Build with `--release`.
-    Subnet(super::bench_subnet::BenchSubnetArgs),
+    Subnet(subnet::BenchSubnetArgs),
 }
 
 /// Arguments of `nexis bench hostile`.
@@ -123,10 +128,10 @@ pub(crate) async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Clips(args) => bench_clips(args).await,
         BenchCommand::Hostile(args) => bench_hostile(args),
         BenchCommand::HostileRun(args) => bench_hostile_run(args).await,
-        BenchCommand::Catalog(args) => super::bench_dataset::bench_catalog(args).await,
-        BenchCommand::Export(args) => super::bench_dataset::bench_export(args).await,
-        BenchCommand::Api(args) => super::bench_api::bench_api(args).await,
-        BenchCommand::Subnet(args) => super::bench_subnet::bench_subnet(args).await,
+        BenchCommand::Catalog(args) => dataset::bench_catalog(args).await,
+        BenchCommand::Export(args) => dataset::bench_export(args).await,
+        BenchCommand::Api(args) => api::bench_api(args).await,
+        BenchCommand::Subnet(args) => subnet::bench_subnet(args).await,
     }
 }
 
@@ -189,9 +194,7 @@ async fn bench_clips(args: BenchClipsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; use `cargo run --release -- bench check` for real numbers");
-    }
+    setup::build_kind("check");
     let exe = std::env::current_exe().context("locating the nexis binary")?;
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());

@@ -7,16 +7,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::args::{CatalogValidatorArg, OwnerDbArgs};
-use super::blocks::IntervalBlocksArg;
+use crate::cli::args::IntervalBlocksArg;
+use crate::cli::args::{CatalogValidatorArg, OwnerDbArgs};
 use anyhow::bail;
 use clap::Args;
 
-use super::chain::ChainArgs;
-use super::check::SizeCapArgs;
-use super::r2::R2Credentials;
-use super::record_info::{RecordInfoArgs, RecordInfoWriteArgs};
-use super::service::ServiceArgs;
+use crate::cli::args::ChainArgs;
+use crate::cli::args::R2Credentials;
+use crate::cli::args::ServiceArgs;
+use crate::cli::args::SizeCapArgs;
+use crate::cli::args::{RecordInfoArgs, RecordInfoWriteArgs};
 use nexis::chain::NetUid;
 use nexis::owner::metrics::SyncMetrics;
 use nexis::owner::progress::{ProgressStore, RetryPolicy};

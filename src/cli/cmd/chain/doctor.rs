@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use super::args::{MechIdArg, VersionKeyArg};
-use super::chain::ChainArgs;
+use crate::cli::args::ChainArgs;
+use crate::cli::args::{MechIdArg, VersionKeyArg};
 use nexis::chain::schedule::SECURITY_BLOCKS;
 use nexis::chain::weight_rules::{RuleCheck, evaluate, schedule_model};
 use nexis::chain::{NetUid, WeightRules};

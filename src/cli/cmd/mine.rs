@@ -8,19 +8,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::secret::Secret;
+use crate::cli::secret::Secret;
 use anyhow::{Context, bail};
 use clap::Args;
 use tracing::info;
 
-use super::args::{CategoryArg, PollArg, S3EndpointArg, WorkdirArg};
-use super::blocks::BlockArgs;
-use super::chain::ChainArgs;
-use super::check::registry_for;
-use super::llm::LlmArgs;
-use super::r2::R2Credentials;
-use super::self_check::SelfCheckArgs;
-use super::sources::SearchArgs;
+use crate::cli::args::BlockArgs;
+use crate::cli::args::ChainArgs;
+use crate::cli::args::LlmArgs;
+use crate::cli::args::R2Credentials;
+use crate::cli::args::SearchArgs;
+use crate::cli::args::SelfCheckArgs;
+use crate::cli::args::registry_for;
+use crate::cli::args::{CategoryArg, PollArg, S3EndpointArg, WorkdirArg};
 use nexis::chain::NetUid;
 use nexis::chain::commitment::bucket_for_hotkey;
 use nexis::llm::ChatClient;

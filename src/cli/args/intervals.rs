@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::args::{CategoryArg, EnabledSpecsArg, PollArg};
+use super::{CategoryArg, EnabledSpecsArg, PollArg};
 use clap::Args;
 use nexis::chain::Hotkey;
 use nexis::evidence::{EvidenceClient, EvidenceError, EvidenceSetting};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use nexis::telemetry::{Health, check_health, heartbeat_path};
 
-use super::args::WorkdirArg;
+use crate::cli::args::WorkdirArg;
 
 /// The services that write a liveness file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -38,10 +38,12 @@ pub(crate) struct ChainArgs {
 }
 
 impl ChainArgs {
+    /// The network the flags name.
     pub(crate) fn network(&self) -> anyhow::Result<Network> {
         Ok(Network::parse(&self.network)?)
     }
 
+    /// The subnet id: the flag, or 1 on the embedded chain.
     pub(crate) fn netuid(&self, network: &Network) -> anyhow::Result<NetUid> {
         match (self.netuid, network) {
             (Some(n), _) => Ok(n),
@@ -50,6 +52,7 @@ impl ChainArgs {
         }
     }
 
+    /// The wallet the flags name.
     fn wallet(&self) -> WalletConfig {
         WalletConfig {
             path: expand_home(&self.wallet_path, std::env::var_os("HOME").map(PathBuf::from)),
@@ -58,10 +61,12 @@ impl ChainArgs {
         }
     }
 
+    /// The hotkey that signs.
     pub(crate) fn hotkey(&self) -> anyhow::Result<Hotkey> {
         self.wallet().load_hotkey().context("loading the hotkey that signs")
     }
 
+    /// A connection to `network` (the embedded chain opens its local state).
     pub(crate) async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
         if network.is_embedded() {
             return Ok(Box::new(EmbeddedChain::from_env()?));

@@ -9,7 +9,8 @@
 //! [`model`] (plain data), [`spec`] and [`dataset`] (the parquet edge), [`storage`],
 //! [`chain`], [`media`] and [`llm`] (the outside world, behind traits), [`index`], the
 //! shared service plumbing [`shutdown`] and [`telemetry`], then the capabilities
-//! [`validator`], [`miner`], [`owner`], [`catalog`] and [`api`], and [`demo`].
+//! [`validator`], [`miner`], [`owner`] and [`catalog`], the evidence API client
+//! [`evidence`] and its server [`evidence_server`], and [`demo`].
 //!
 //! The data flow of one interval: the validator service polls the chain; for each closed
 //! interval it builds one [`validator::IntervalContext`], evaluates every
@@ -18,7 +19,6 @@
 //! sets weights. A validator is built in one place, [`validator::ValidatorConfig`].
 //! `docs/architecture.md` has the module map and the path of one interval in full.
 
-pub mod api;
 pub mod bench;
 pub mod bundle;
 pub mod catalog;
@@ -26,6 +26,8 @@ pub mod chain;
 pub mod config;
 pub mod dataset;
 pub mod demo;
+pub mod evidence;
+pub mod evidence_server;
 pub mod index;
 pub mod llm;
 pub mod media;

@@ -1,39 +1,20 @@
 //! Command-line parsing (clap derive; flags also read from their environment variables and
-//! a `.env` file), logging set-up and exit codes. Each subcommand has its own file.
+//! a `.env` file), logging set-up and exit codes. This file holds the top-level command
+//! and its dispatch; each subcommand has its own file under `cmd/`, built from the flag
+//! groups in `args/`.
 
-mod api;
 mod args;
-mod bench;
-mod bench_api;
-mod bench_dataset;
-mod bench_subnet;
-mod blocks;
 mod btcli;
-mod chain;
-mod chain_admin;
-mod chain_doctor;
-mod check;
-mod conform_weights;
-mod dataset;
-mod demo;
-mod health;
-mod intervals;
-mod llm;
-mod mine;
-mod r2;
-mod record_info;
-mod reveal_round;
+mod cmd;
 mod secret;
-mod self_check;
-mod service;
-mod source_auth;
-mod sources;
-mod sync;
-mod validate;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use cmd::{
+    api, bench, chain, check, commit_credentials, dataset, demo, health, mine, sources, sync_owner_datasets, validate,
+    validate_source_auth,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Exit code for usage and environment errors.
@@ -74,7 +55,7 @@ enum Command {
     /// Validate one interval package from a local directory and print the decision.
     Check(Box<check::CheckArgs>),
     /// Commit this miner's R2 read credentials on chain (protocol §4).
-    CommitCredentials(Box<chain::CommitArgs>),
+    CommitCredentials(Box<commit_credentials::CommitArgs>),
     /// Inspect the chain: status, weights; register on the embedded chain.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
@@ -86,14 +67,14 @@ enum Command {
     /// Run the validator service: evaluate every closed interval, set weights each epoch.
     Validate(Box<validate::ValidateArgs>),
     /// Report miners whose clips do not come from the YouTube source they claim (sidecar).
-    ValidateSourceAuth(Box<source_auth::SourceAuthArgs>),
+    ValidateSourceAuth(Box<validate_source_auth::SourceAuthArgs>),
     /// Owner: copy accepted clips from the miners' buckets into the owner dataset bucket.
-    SyncOwnerDatasets(Box<sync::SyncArgs>),
+    SyncOwnerDatasets(Box<sync_owner_datasets::SyncArgs>),
     /// Exit 0 when a service's loop progressed recently (container health checks).
     Health(health::HealthArgs),
     /// Run a whole subnet on this machine: honest and cheating miners, a validator, weights.
     Demo(Box<demo::DemoArgs>),
-    /// Run the validation evidence server, or manage its blacklist.
+    /// Run the evidence API server, or manage its blacklist.
     Api(Box<api::ApiArgs>),
     /// The owner dataset: stats, SQL queries, WebDataset export, catalog rebuild.
     #[command(subcommand)]
@@ -174,13 +155,13 @@ pub(crate) fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => check::run(*args).await,
-            Command::CommitCredentials(args) => chain::commit(*args).await,
+            Command::CommitCredentials(args) => commit_credentials::commit(*args).await,
             Command::Chain(cmd) => chain::run(cmd).await,
             Command::Mine(args) => mine::run(*args).await,
             Command::Sources(cmd) => sources::run(cmd).await,
             Command::Validate(args) => validate::run(*args).await,
-            Command::ValidateSourceAuth(args) => source_auth::run(*args).await,
-            Command::SyncOwnerDatasets(args) => sync::run(*args).await,
+            Command::ValidateSourceAuth(args) => validate_source_auth::run(*args).await,
+            Command::SyncOwnerDatasets(args) => sync_owner_datasets::run(*args).await,
             Command::Health(args) => Ok(health::run(args)),
             Command::Api(args) => api::run(*args).await,
             Command::Bench(cmd) => bench::run(cmd).await,

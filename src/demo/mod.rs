@@ -135,7 +135,7 @@ pub enum DemoError {
     Cheat(String),
     /// The local validation API could not start.
     #[error(transparent)]
-    Api(#[from] crate::api::server::local::LocalApiError),
+    Api(#[from] crate::evidence_server::local::LocalServerError),
     /// The validator skipped an interval the demo expected it to evaluate.
     #[error("the validator did not evaluate interval {0} (see the log for why)")]
     NotEvaluated(u64),

@@ -144,7 +144,7 @@ pub struct DemoReport {
     /// The summary table, one row per participant.
     pub summary: Vec<SummaryRow>,
     /// The validation API's invalid window at the last interval (the demo runs `nexis api`).
-    pub(crate) invalid_window: Option<crate::api::server::local::InvalidWindow>,
+    pub(crate) invalid_window: Option<crate::evidence_server::local::InvalidWindow>,
     /// Wall time of the whole run, seconds.
     pub elapsed_sec: f64,
 }

@@ -14,9 +14,9 @@ use super::cheats::{copy_package, publish, shrink_clips};
 use super::report::{DemoReport, Event, ParticipantInfo, SummaryRow, Timed, UidWeight};
 use super::subnet::{LIAR_SIZE, MinerNode, NETUID, Role, Subnet};
 use super::{DemoError, DemoSettings};
-use crate::api::server::local::InvalidWindow;
 use crate::chain::Chain;
 use crate::chain::commitment::bucket_for_hotkey;
+use crate::evidence_server::local::InvalidWindow;
 use crate::miner::package::package_dir;
 use crate::model::Decision;
 

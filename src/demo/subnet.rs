@@ -139,7 +139,7 @@ pub struct Subnet {
     /// Where every bucket lives as a directory.
     pub buckets_dir: PathBuf,
     /// `nexis api` on the embedded store; the validator reports to it.
-    pub api: crate::api::server::local::LocalApi,
+    pub api: crate::evidence_server::local::LocalEvidenceServer,
 }
 
 impl Subnet {
@@ -317,8 +317,13 @@ impl Subnet {
         info!(workdir = %workdir.display(), miners = miners.len(), "demo subnet registered, sources seeded");
 
         let chain_arc: Arc<dyn Chain> = Arc::new(chain.clone());
-        let api =
-            crate::api::server::local::LocalApi::start(workdir, chain_arc.clone(), NETUID, settings.block_time).await?;
+        let api = crate::evidence_server::local::LocalEvidenceServer::start(
+            workdir,
+            chain_arc.clone(),
+            NETUID,
+            settings.block_time,
+        )
+        .await?;
         let parts = ValidatorParts { chain: chain_arc, probe, buckets_dir: &buckets_dir, youtube, clip_concurrency };
         let service = demo_validator(settings, &validator, parts, &api)?;
         Ok(Self { chain, validator, miners, service, buckets_dir, api })
@@ -455,7 +460,7 @@ fn demo_validator(
     settings: &DemoSettings,
     validator: &Participant,
     parts: ValidatorParts<'_>,
-    api: &crate::api::server::local::LocalApi,
+    api: &crate::evidence_server::local::LocalEvidenceServer,
 ) -> Result<ValidatorService, DemoError> {
     let validator_dir = settings.workdir.join("validator");
     let packages = PackageValidator::new(
@@ -480,7 +485,7 @@ fn demo_validator(
     };
     config.service =
         ServiceSettings { windows: settings.windows, poll: settings.block_time, ..ServiceSettings::default() };
-    config.api = Some(Arc::new(crate::api::server::local::ReportOnly(api.client(validator.hotkey.clone())?)));
+    config.api = Some(Arc::new(crate::evidence_server::local::ReportOnly(api.client(validator.hotkey.clone())?)));
     // Owner mode exactly as `nexis validate` installs it: the record-info bucket is both
     // the overlap snapshot source and where bundles and `record_info.json` are published.
     let record_info = Arc::new(LocalStore::new(parts.buckets_dir.join(DEFAULT_BUCKET)));

@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 
 use crate::api_server::{Running, config, get, key, nonce, now, python_post, start};
 use crate::pg_server::PgServer;
-use nexis::api::server::ServerConfig;
-use nexis::api::server::listen::ConnLimits;
-use nexis::api::server::store::{
+use nexis::evidence::{DEFAULT_TIMEOUT, EvidenceClient};
+use nexis::evidence_server::ServerConfig;
+use nexis::evidence_server::listen::ConnLimits;
+use nexis::evidence_server::store::{
     DecisionRow, Evidence, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredEvidence, Vote,
     postgres::PgStore, sqlite::SqliteStore,
 };
-use nexis::api::{DEFAULT_TIMEOUT, ValidationApi};
 use nexis::model::{Decision, DecisionNotes, Failure};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -255,7 +255,7 @@ async fn quorum_reads_come_from_a_cache_that_posts_update() {
     let cached = start(counting.clone(), config()).await;
     cached.server.set_current_block(10_000);
     let reference = start(Arc::new(SqliteStore::open(&path).expect("sqlite")), config()).await;
-    let client = |n: u8| ValidationApi::new(&cached.url(""), DEFAULT_TIMEOUT, key(n)).expect("client");
+    let client = |n: u8| EvidenceClient::new(&cached.url(""), DEFAULT_TIMEOUT, key(n)).expect("client");
     let reject =
         |m: &str, i: u64| Decision::load_failure(m, i, Failure::DatasetSha256Mismatch, DecisionNotes::default());
     let accept = |m: &str, i: u64| Decision::evaluated(m, i, vec![], 3, 0, DecisionNotes::default());
@@ -299,7 +299,7 @@ async fn reads_are_rate_limited_per_client() {
     assert_eq!(get(&base, "/").await.0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(get(&base, "/healthz").await.0, StatusCode::OK);
     // Signed posts have their own limit.
-    let client = ValidationApi::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
+    let client = EvidenceClient::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
     client.post_invalid_hotkeys(5, &["x".into()]).await.expect("a post is not a read");
     base.stop().await;
 }
@@ -423,7 +423,7 @@ async fn retention_prunes_in_batches(store: Arc<dyn EvidenceStore>) {
     post(4_500, 5).await;
     let second = evidence_ids(&base, 4_500).await;
     assert_ne!(first, second, "the later post replaced the rows");
-    let client = ValidationApi::new(&base.url(""), DEFAULT_TIMEOUT, key(2)).expect("client");
+    let client = EvidenceClient::new(&base.url(""), DEFAULT_TIMEOUT, key(2)).expect("client");
     client.post_invalid_hotkeys(3_000, &["old".into()]).await.expect("old mark");
     client.post_invalid_hotkeys(4_500, &["new".into()]).await.expect("new mark");
     let old = evidence_ids(&base, 3_000).await;

@@ -1,4 +1,4 @@
-//! The validation API client (protocol §12): the conformance vectors byte for byte, and
+//! The evidence API client (protocol §12): the conformance vectors byte for byte, and
 //! the client against a local HTTP server that checks every signed request on its own
 //! (sha2 for the body hash, schnorrkel for the sr25519 signature), records what it
 //! received, and can fail in the ways a real service does.
@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::compat::vectors;
-use nexis::api::{
-    ApiError, DEFAULT_TIMEOUT, SignedHeaders, ValidationApi, auth_message, canonical_json, interval_payload,
-};
 use nexis::chain::Hotkey;
 use nexis::chain::wallet::ss58_decode;
+use nexis::evidence::{
+    DEFAULT_TIMEOUT, EvidenceClient, EvidenceError, EvidenceSetting, SignedHeaders, auth_message, canonical_json,
+    interval_payload,
+};
 use nexis::model::{Decision, DecisionNotes, Failure};
 
 const SEED: [u8; 32] = [42; 32];
@@ -93,20 +94,15 @@ fn canonical_json_escapes_non_ascii_like_python() {
 // ---------------------------------------------------------------- configuration
 
 #[test]
-fn configuration_from_raw_values() {
-    assert!(ValidationApi::from_env_values(None, None, hotkey()).expect("unset").is_none());
-    assert!(ValidationApi::from_env_values(Some("  "), Some("5"), hotkey()).expect("blank").is_none());
-    let api = ValidationApi::from_env_values(Some("http://127.0.0.1:9"), None, hotkey()).expect("ok").expect("on");
+fn configuration_errors_name_the_setting() {
+    let api = EvidenceClient::new("http://127.0.0.1:9", DEFAULT_TIMEOUT, hotkey()).expect("ok");
     assert_eq!(api.timeout(), DEFAULT_TIMEOUT);
-    let api =
-        ValidationApi::from_env_values(Some("http://127.0.0.1:9"), Some(" 2.5 "), hotkey()).expect("ok").expect("on");
-    assert_eq!(api.timeout(), Duration::from_millis(2500));
-    for bad in ["0", "-1", "abc", "nan", "1e9"] {
-        let err = ValidationApi::from_env_values(Some("http://h"), Some(bad), hotkey()).expect_err(bad);
-        assert!(err.to_string().contains("NEXIS_VALIDATION_API_TIMEOUT_SEC"), "{err}");
+    let err = EvidenceClient::new("http://h", Duration::ZERO, hotkey()).expect_err("zero timeout");
+    assert!(matches!(err, EvidenceError::Config { setting: EvidenceSetting::Timeout, .. }), "{err}");
+    for bad in ["h:80", "ftp://h/", "  "] {
+        let err = EvidenceClient::new(bad, DEFAULT_TIMEOUT, hotkey()).expect_err(bad);
+        assert!(matches!(err, EvidenceError::Config { setting: EvidenceSetting::Url, .. }), "{err}");
     }
-    let err = ValidationApi::from_env_values(Some("h:80"), None, hotkey()).expect_err("bad url");
-    assert!(err.to_string().contains("NEXIS_VALIDATION_API_URL"), "{err}");
 }
 
 // ---------------------------------------------------------------- test server
@@ -167,8 +163,8 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
-    pub(crate) fn api(&self, timeout: Duration) -> ValidationApi {
-        ValidationApi::new(&self.url(), timeout, hotkey()).expect("client")
+    pub(crate) fn api(&self, timeout: Duration) -> EvidenceClient {
+        EvidenceClient::new(&self.url(), timeout, hotkey()).expect("client")
     }
 
     pub(crate) fn received(&self) -> Vec<Received> {
@@ -323,7 +319,7 @@ async fn invalid_hotkeys_and_blacklist_are_read() {
 async fn full_endpoint_url_as_configured_by_existing_operators() {
     let server = TestServer::start(Mode::Normal).await;
     let url = format!("{}/v1/validation-results", server.url());
-    let api = ValidationApi::from_env_values(Some(&url), Some("5"), hotkey()).expect("config").expect("on");
+    let api = EvidenceClient::new(&url, Duration::from_secs(5), hotkey()).expect("config");
     api.post_results(100, &vector_decisions()).await.expect("post");
     assert_eq!(api.blacklist().await, BLACKLIST);
     let got = server.received();
@@ -331,7 +327,7 @@ async fn full_endpoint_url_as_configured_by_existing_operators() {
     assert_eq!(got[0].verdict, Ok(()));
 }
 
-async fn assert_degrades(api: &ValidationApi) {
+async fn assert_degrades(api: &EvidenceClient) {
     assert!(api.invalid_hotkeys(100).await.is_empty());
     assert!(api.blacklist().await.is_empty());
     assert!(api.fetch_blacklist().await.is_err());
@@ -355,7 +351,7 @@ async fn server_error_degrades_to_empty_lists_and_post_errors() {
 async fn non_json_reply_degrades_to_empty_lists() {
     let server = TestServer::start(Mode::NotJson).await;
     let api = server.api(Duration::from_secs(5));
-    assert!(matches!(api.fetch_invalid_hotkeys(1).await, Err(ApiError::BadReply { .. })));
+    assert!(matches!(api.fetch_invalid_hotkeys(1).await, Err(EvidenceError::BadReply { .. })));
     assert!(api.invalid_hotkeys(1).await.is_empty());
     assert!(api.blacklist().await.is_empty());
     // A 2xx POST is success whatever its body says.
@@ -367,7 +363,7 @@ async fn slow_server_times_out_without_hanging() {
     let server = TestServer::start(Mode::Sleep(Duration::from_secs(5))).await;
     let api = server.api(Duration::from_millis(300));
     let started = Instant::now();
-    assert!(matches!(api.fetch_blacklist().await, Err(ApiError::Timeout { .. })));
+    assert!(matches!(api.fetch_blacklist().await, Err(EvidenceError::Timeout { .. })));
     assert_degrades(&api).await;
     assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
 }
@@ -377,17 +373,17 @@ async fn unreachable_service_degrades() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
-    let api = ValidationApi::new(&format!("http://{addr}"), Duration::from_secs(2), hotkey()).expect("client");
+    let api = EvidenceClient::new(&format!("http://{addr}"), Duration::from_secs(2), hotkey()).expect("client");
     assert!(api.invalid_hotkeys(1).await.is_empty());
     assert!(api.blacklist().await.is_empty());
-    assert!(matches!(api.post_results(1, &vector_decisions()).await, Err(ApiError::Transport { .. })));
+    assert!(matches!(api.post_results(1, &vector_decisions()).await, Err(EvidenceError::Transport { .. })));
 }
 
 #[tokio::test]
 async fn wrong_key_is_refused_and_reported_as_an_error() {
     let server = TestServer::start(Mode::Normal).await;
     let stranger =
-        ValidationApi::new(&server.url(), Duration::from_secs(5), Hotkey::from_seed([9; 32])).expect("client");
+        EvidenceClient::new(&server.url(), Duration::from_secs(5), Hotkey::from_seed([9; 32])).expect("client");
     let err = stranger.post_results(100, &vector_decisions()).await.expect_err("not allowed");
     assert_eq!(err.status(), Some(StatusCode::FORBIDDEN), "{err}");
 }

@@ -14,12 +14,12 @@ use sha2::{Digest, Sha256};
 
 use crate::compat::vectors;
 use crate::pg_server::PgServer;
-use nexis::api::server::quorum::Allowlist;
-use nexis::api::server::store::{EvidenceStore, open_store, postgres::PgStore, sqlite::SqliteStore};
-use nexis::api::server::{ApiServer, ServerConfig, serve};
-use nexis::api::{DEFAULT_TIMEOUT, ValidationApi, auth_message, unix_now};
 use nexis::chain::wallet::ss58_decode;
 use nexis::chain::{Hotkey, Metagraph, Neuron};
+use nexis::evidence::{DEFAULT_TIMEOUT, EvidenceClient, auth_message, unix_now};
+use nexis::evidence_server::quorum::Allowlist;
+use nexis::evidence_server::store::{EvidenceStore, open_store, postgres::PgStore, sqlite::SqliteStore};
+use nexis::evidence_server::{EvidenceServer, ServerConfig, serve};
 use nexis::model::{Decision, DecisionNotes, Failure};
 
 pub(crate) fn key(n: u8) -> Hotkey {
@@ -42,7 +42,7 @@ pub(crate) fn metagraph() -> Metagraph {
 }
 
 pub(crate) struct Running {
-    pub(crate) server: Arc<ApiServer>,
+    pub(crate) server: Arc<EvidenceServer>,
     pub(crate) addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -60,7 +60,7 @@ impl Running {
 }
 
 pub(crate) async fn start(store: Arc<dyn EvidenceStore>, config: ServerConfig) -> Running {
-    let server = ApiServer::new(store, config.clone());
+    let server = EvidenceServer::new(store, config.clone());
     server.set_allowlist(Allowlist::from_metagraph(&metagraph(), 0, &config.source_auth));
     let (stop, rx) = tokio::sync::watch::channel(false);
     let (addr, task) = serve(&server, "127.0.0.1:0".parse().expect("addr"), rx).await.expect("serve");
@@ -229,7 +229,7 @@ async fn python_client_contract(base: &Running) {
 async fn quorum_and_window(base: &Running) {
     // V1 rejected m1 at 100 (above): 100 of 600 stake is below 1/3.
     assert!(!invalid_at(base, 100).await.contains(&"m1".to_string()), "one validator alone cannot invalidate");
-    let client = |n: u8| ValidationApi::new(&base.url("/"), DEFAULT_TIMEOUT, key(n)).expect("client");
+    let client = |n: u8| EvidenceClient::new(&base.url("/"), DEFAULT_TIMEOUT, key(n)).expect("client");
     let rejected = Decision::load_failure("m1", 100, Failure::DatasetSha256Mismatch, DecisionNotes::default());
     client(2).post_results(100, &[rejected]).await.expect("V2 posts");
     // 200 of 600 is exactly 1/3: the boundary reaches the quorum.
@@ -258,7 +258,7 @@ async fn quorum_and_window(base: &Running) {
 async fn blacklist_and_latest(base: &Running) {
     assert_eq!(get(base, "/healthz").await.0, StatusCode::OK);
     base.server.store().blacklist_add("5Bad", "test").await.expect("add");
-    let client = ValidationApi::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
+    let client = EvidenceClient::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
     assert_eq!(client.fetch_blacklist().await.expect("blacklist"), vec!["5Bad".to_string()]);
     for path in ["/v1/get_latest_result", "/get_latest_result"] {
         let (s, _) = get(base, path).await;
@@ -329,7 +329,7 @@ async fn contract_on_postgres() {
 async fn postgres_connection_killed_and_server_restarted_recover() {
     let pg = PgServer::start();
     let base = start(Arc::new(PgStore::connect(&pg.url(), 1).await.expect("postgres")), config()).await;
-    let client = ValidationApi::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
+    let client = EvidenceClient::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
     client.post_invalid_hotkeys(5, &["a".into()]).await.expect("first post");
     // Kill the store's backend from another session.
     let (admin, conn) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.expect("admin");
@@ -355,12 +355,12 @@ async fn rate_limit_is_per_hotkey() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("e.sqlite3")).expect("sqlite"));
     let base = start(store, ServerConfig { rate_per_min: 2, ..config() }).await;
-    let c1 = ValidationApi::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
+    let c1 = EvidenceClient::new(&base.url(""), DEFAULT_TIMEOUT, key(1)).expect("client");
     c1.post_invalid_hotkeys(1, &["x".into()]).await.expect("1st");
     c1.post_invalid_hotkeys(1, &["x".into()]).await.expect("2nd");
     let err = c1.post_invalid_hotkeys(1, &["x".into()]).await.expect_err("3rd is limited");
     assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS), "{err}");
-    let c2 = ValidationApi::new(&base.url(""), DEFAULT_TIMEOUT, key(2)).expect("client");
+    let c2 = EvidenceClient::new(&base.url(""), DEFAULT_TIMEOUT, key(2)).expect("client");
     c2.post_invalid_hotkeys(1, &["x".into()]).await.expect("another hotkey is not limited");
     base.stop().await;
 }
@@ -369,10 +369,10 @@ async fn rate_limit_is_per_hotkey() {
 async fn nonces_are_swept_by_age() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("e.sqlite3")).expect("sqlite");
-    let ev = |nonce: &str, at: i64| nexis::api::server::store::Evidence {
+    let ev = |nonce: &str, at: i64| nexis::evidence_server::store::Evidence {
         validator_hotkey: "v".into(),
         interval_id: 1,
-        kind: nexis::api::server::store::EvidenceKind::InvalidHotkeys,
+        kind: nexis::evidence_server::store::EvidenceKind::InvalidHotkeys,
         signature: "s".into(),
         timestamp: at,
         nonce: nonce.into(),
@@ -386,10 +386,10 @@ async fn nonces_are_swept_by_age() {
     store.record_invalid(&ev("old", 1100), &[]).await.expect("a swept nonce is free again");
     let retried = store.record_invalid(&ev("new", 1100), &[]).await.expect("the same request again");
     assert!(retried.replayed, "answered from the nonce row");
-    let other = nexis::api::server::store::Evidence { body_sha256: "other".into(), ..ev("new", 1100) };
+    let other = nexis::evidence_server::store::Evidence { body_sha256: "other".into(), ..ev("new", 1100) };
     assert!(matches!(
         store.record_invalid(&other, &[]).await,
-        Err(nexis::api::server::store::StoreError::NonceReplayed)
+        Err(nexis::evidence_server::store::StoreError::NonceReplayed)
     ));
 }
 
@@ -400,7 +400,8 @@ async fn allowlist_refreshes_from_the_embedded_chain() {
     chain.register(1, &key(1).ss58()).expect("register");
     let chain: Arc<dyn nexis::chain::Chain> = Arc::new(chain);
     let store = Arc::new(SqliteStore::open(&dir.path().join("e.sqlite3")).expect("sqlite"));
-    let server = ApiServer::new(store, ServerConfig { block_poll: std::time::Duration::from_millis(20), ..config() });
+    let server =
+        EvidenceServer::new(store, ServerConfig { block_poll: std::time::Duration::from_millis(20), ..config() });
     assert!(!server.allowlist().allows(&key(1).ss58()));
     let (stop, rx) = tokio::sync::watch::channel(false);
     let upkeep = tokio::spawn(server.clone().run_upkeep(chain, rx));

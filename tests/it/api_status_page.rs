@@ -9,11 +9,11 @@ use std::sync::Arc;
 use flate2::read::ZlibDecoder;
 use std::io::Read;
 
-use nexis::api::server::quorum::Allowlist;
-use nexis::api::server::store::sqlite::SqliteStore;
-use nexis::api::server::{ApiServer, ServerConfig, serve};
-use nexis::api::{DEFAULT_TIMEOUT, ValidationApi};
 use nexis::chain::{Hotkey, Metagraph, Neuron};
+use nexis::evidence::{DEFAULT_TIMEOUT, EvidenceClient};
+use nexis::evidence_server::quorum::Allowlist;
+use nexis::evidence_server::store::sqlite::SqliteStore;
+use nexis::evidence_server::{EvidenceServer, ServerConfig, serve};
 use nexis::model::{Decision, DecisionNotes, Failure};
 
 /// Decoded 8-bit RGB(A) pixels of a PNG: (width, height, channels, pixels).
@@ -107,7 +107,7 @@ fn key(n: u8) -> Hotkey {
 async fn status_page_renders_in_chromium() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("e.sqlite3")).expect("sqlite"));
-    let server = ApiServer::new(store, ServerConfig::default());
+    let server = EvidenceServer::new(store, ServerConfig::default());
     let neurons = (1..=2)
         .map(|n| Neuron { uid: u16::from(n), hotkey: key(n).ss58(), stake: Some(100), validator_permit: Some(true) })
         .collect();
@@ -119,7 +119,7 @@ async fn status_page_renders_in_chromium() {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let (addr, task) = serve(&server, "127.0.0.1:0".parse().expect("addr"), rx).await.expect("serve");
     for n in [1, 2] {
-        let api = ValidationApi::new(&format!("http://{addr}"), DEFAULT_TIMEOUT, key(n)).expect("client");
+        let api = EvidenceClient::new(&format!("http://{addr}"), DEFAULT_TIMEOUT, key(n)).expect("client");
         for interval in [100u64, 150, 200] {
             let bad =
                 Decision::load_failure("5BadMiner", interval, Failure::DatasetSha256Mismatch, DecisionNotes::default());
@@ -171,7 +171,7 @@ async fn status_page_follows_the_quorum_and_escapes_hidden_text() {
     let store_dir = dir.path().join("secret-store-dir");
     std::fs::create_dir_all(&store_dir).expect("dir");
     let store = Arc::new(SqliteStore::open(&store_dir.join("e.sqlite3")).expect("sqlite"));
-    let server = ApiServer::new(store, ServerConfig::default());
+    let server = EvidenceServer::new(store, ServerConfig::default());
     // A, B, C hold 100 each, the attacker E 50: E alone is 50/350, below 1/3.
     let neurons = [(1u8, 100u64), (2, 100), (3, 100), (5, 50)]
         .iter()
@@ -190,7 +190,7 @@ async fn status_page_follows_the_quorum_and_escapes_hidden_text() {
     server.set_current_block(1_000);
     let (stop, rx) = tokio::sync::watch::channel(false);
     let (addr, task) = serve(&server, "127.0.0.1:0".parse().expect("addr"), rx).await.expect("serve");
-    let api = |n: u8| ValidationApi::new(&format!("http://{addr}"), DEFAULT_TIMEOUT, key(n)).expect("client");
+    let api = |n: u8| EvidenceClient::new(&format!("http://{addr}"), DEFAULT_TIMEOUT, key(n)).expect("client");
     let spoof = "5Spoof\u{202E}gpj.exe\u{200B}";
     let reject =
         |m: &str, i: u64| Decision::load_failure(m, i, Failure::DatasetSha256Mismatch, DecisionNotes::default());

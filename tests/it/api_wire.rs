@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::api_server::{Running, config, key, nonce, now, python_post, start};
 use crate::pg_server::PgServer;
-use nexis::api::server::store::{EvidenceStore, postgres::PgStore, sqlite::SqliteStore};
+use nexis::evidence_server::store::{EvidenceStore, postgres::PgStore, sqlite::SqliteStore};
 
 /// A Python with pydantic 2: the system one when it has it, else a venv (`None` when PyPI
 /// cannot be reached).

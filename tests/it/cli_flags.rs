@@ -57,6 +57,40 @@ fn every_environment_variable_is_declared_by_one_arg() {
     }
 }
 
+/// The Rust files of `dir` and its subfolders.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn subcommands_take_flag_groups_from_args_never_from_each_other() {
+    let cmd = repo().join("src/cli/cmd");
+    let mut files = Vec::new();
+    rust_files(&cmd, &mut files);
+    assert!(files.len() > 10, "found only {} files under src/cli/cmd", files.len());
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("read source");
+        // A subcommand's `super` is `cmd` (its siblings) unless it is inside a folder.
+        let parent = path.parent().expect("parent");
+        let top = parent == cmd || (path.ends_with("mod.rs") && parent.parent() == Some(cmd.as_path()));
+        let code: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+        for line in code {
+            assert!(!line.contains("crate::cli::cmd"), "{}: {line}", path.display());
+            if top {
+                let reaches_up = line.contains("super::") && !line.contains("use super::*;");
+                assert!(!reaches_up, "{} imports a sibling subcommand: {line}", path.display());
+            }
+        }
+    }
+}
+
 fn nexis(args: &[&str]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexis"));
     for (key, _) in std::env::vars_os() {

@@ -361,7 +361,8 @@ async fn snapshot_api_exclusions_reporting_and_metrics() {
     record_info.put_bytes("record_info.json", snapshot.as_bytes()).await.expect("snapshot");
 
     let api = api_double(vec![invalid.ss58()], vec![banned.ss58()]).await;
-    let client = nexis::api::ValidationApi::new(&api.url, Duration::from_secs(5), validator.clone()).expect("api");
+    let client =
+        nexis::evidence::EvidenceClient::new(&api.url, Duration::from_secs(5), validator.clone()).expect("api");
     let mut config = w.config(&validator, IntervalClock::default(), Duration::from_secs(3600));
     config.api = Some(Arc::new(client));
     config.snapshot = Some(SnapshotSource { store: record_info.clone(), key: "record_info.json".into() });

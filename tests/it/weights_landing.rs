@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use nexis::api::server::quorum::Allowlist;
 use nexis::chain::Chain;
 use nexis::chain::embedded::WeightParams;
 use nexis::chain::weight_rules::{PlanOptions, plan};
+use nexis::evidence_server::quorum::Allowlist;
 use nexis::protocol::{IntervalClock, WEIGHTS_VERSION_KEY};
 use nexis::validator::WeightSubmission;
 

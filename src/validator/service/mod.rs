@@ -25,8 +25,8 @@ pub use source_auth::SourceAuthSidecar;
 pub use state::{StateError, ValidatorState, WeightSubmission};
 use weight_setter::{ServiceParts, WeightSetter, api_excluded};
 
-use crate::api::EvidenceApi;
 use crate::chain::Chain;
+use crate::evidence::EvidenceApi;
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
 use crate::shutdown::{Shutdown, run_every};

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::api::{ApiError, ValidationApi};
 use crate::chain::ChainError;
+use crate::evidence::{EvidenceClient, EvidenceError};
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
 use crate::shutdown::{Shutdown, run_every};
@@ -40,7 +40,7 @@ pub enum SourceAuthError {
     },
     /// Reporting to the validation API failed.
     #[error("validation API: {0}")]
-    Api(#[from] ApiError),
+    Api(#[from] EvidenceError),
     /// The last-interval file could not be read or written.
     #[error("state file {path}: {message}")]
     State {
@@ -78,7 +78,7 @@ pub struct SourceAuthSidecar {
     /// Evaluates intervals with the source check as the only row check.
     pub evaluator: IntervalEvaluator,
     /// Where mismatching miners are reported (none: log only).
-    pub api: Option<ValidationApi>,
+    pub api: Option<EvidenceClient>,
     /// The file remembering the last finished interval.
     pub state_path: PathBuf,
 }

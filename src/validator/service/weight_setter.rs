@@ -17,9 +17,9 @@ use super::config::ServiceSettings;
 use super::metrics::{Metrics, RuleLabel, Submission};
 use super::reveal_watchdog::{RevealWatchdog, WatchTarget, Watched, intent_landed};
 use super::state::{StateError, ValidatorState, WeightSubmission};
-use crate::api::EvidenceApi;
 use crate::chain::weight_rules::{self, PlanOptions, Rule, WeightRuleError, WeightsMode};
 use crate::chain::{Chain, ChainError};
+use crate::evidence::EvidenceApi;
 use crate::validator::interval::{IntervalContext, Seat};
 use crate::validator::scoring::{WeightsRuleError, conformed_call, epoch_scores, to_uid_weights};
 

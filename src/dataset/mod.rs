@@ -20,7 +20,6 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 pub use arena::StrArena;
-pub use checks::hard_checks;
 pub use collect::{ColumnData, SourceGroups};
 pub use columns::{DecodedBytesCap, RowError, TooLong};
 pub use frame::{DatasetFrame, FrameParts, SourceGrouping};

@@ -183,6 +183,71 @@ mod tests {
         ])
     }
 
+    fn record(i: usize) -> ClipRecord {
+        ClipRecord {
+            clip_id: format!("clip{i}"),
+            clip_uri: format!("clips/clip{i}.mp4"),
+            clip_sha256: "a".repeat(64),
+            first_frame_uri: format!("frames/clip{i}.jpg"),
+            first_frame_sha256: "b".repeat(64),
+            source_video_id: format!("v{i}"),
+            split_group_id: format!("v{i}:0"),
+            split: "train".into(),
+            clip_start_sec: i as f64 * 5.5,
+            duration_sec: 5.0,
+            width: 1280,
+            height: 720,
+            fps: 29.97,
+            num_frames: 150 + i as i64,
+            has_audio: i % 2 == 0,
+            caption: format!("caption number {i}"),
+            source_video_url: format!("https://www.youtube.com/watch?v=v{i}"),
+            source_proof: crate::model::SourceProof { extractor: "youtube".into(), source_video_id: format!("v{i}") },
+        }
+    }
+
+    /// The batch as the writer built it before the schema was derived: the protocol
+    /// schema spelled out, the columns in its order.
+    fn positional_batch(records: &[ClipRecord]) -> RecordBatch {
+        let mut audio = BooleanBuilder::with_capacity(records.len());
+        records.iter().for_each(|r| audio.append_value(r.has_audio));
+        let columns: Vec<ArrayRef> = vec![
+            text_column(records, |r| &r.clip_id),
+            text_column(records, |r| &r.clip_uri),
+            text_column(records, |r| &r.clip_sha256),
+            text_column(records, |r| &r.first_frame_uri),
+            text_column(records, |r| &r.first_frame_sha256),
+            text_column(records, |r| &r.source_video_id),
+            text_column(records, |r| &r.split_group_id),
+            text_column(records, |r| &r.split),
+            f64_column(records, |r| r.clip_start_sec),
+            f64_column(records, |r| r.duration_sec),
+            i64_column(records, |r| r.width),
+            i64_column(records, |r| r.height),
+            f64_column(records, |r| r.fps),
+            i64_column(records, |r| r.num_frames),
+            Arc::new(audio.finish()),
+            text_column(records, |r| &r.caption),
+            text_column(records, |r| &r.source_video_url),
+            proof_column(records),
+        ];
+        RecordBatch::try_new(Arc::new(protocol_schema()), columns).unwrap()
+    }
+
+    #[test]
+    fn written_bytes_are_those_of_the_spelled_out_schema() {
+        let records: Vec<ClipRecord> = (0..5).map(record).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dataset.parquet");
+        write_dataset(&path, &records).unwrap();
+        let mut expected = Vec::new();
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let mut writer = ArrowWriter::try_new(&mut expected, Arc::new(protocol_schema()), Some(props)).unwrap();
+        writer.write(&positional_batch(&records)).unwrap();
+        writer.close().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
     #[test]
     fn the_written_schema_is_the_spec_definitions() {
         assert_eq!(*video_v1_schema().unwrap(), protocol_schema());

@@ -199,7 +199,7 @@ mod tests {
             height: 720,
             fps: 29.97,
             num_frames: 150 + i as i64,
-            has_audio: i % 2 == 0,
+            has_audio: i.is_multiple_of(2),
             caption: format!("caption number {i}"),
             source_video_url: format!("https://www.youtube.com/watch?v=v{i}"),
             source_proof: crate::model::SourceProof { extractor: "youtube".into(), source_video_id: format!("v{i}") },

@@ -82,7 +82,7 @@ pub fn generate_hostile_package(
     let file = File::create(&path).map_err(io_err(&path))?;
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let enc = |e: parquet::errors::ParquetError| WriteError::Encode(e.to_string());
-    let mut writer = ArrowWriter::try_new(file, video_v1_schema(), Some(props)).map_err(enc)?;
+    let mut writer = ArrowWriter::try_new(file, video_v1_schema()?, Some(props)).map_err(enc)?;
     let template: Vec<ClipRecord> = (0..CHUNK_ROWS.min(rows)).map(hostile_record).collect();
     let template = to_batch(&template)?;
     let mut start = 0;

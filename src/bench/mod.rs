@@ -186,7 +186,7 @@ fn write_rows(path: &Path, spec: &PackageSpec, real: &[(usize, ClipRecord)]) -> 
     let file = File::create(path).map_err(io_err(path))?;
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let enc = |e: parquet::errors::ParquetError| WriteError::Encode(e.to_string());
-    let mut writer = ArrowWriter::try_new(file, video_v1_schema(), Some(props)).map_err(enc)?;
+    let mut writer = ArrowWriter::try_new(file, video_v1_schema()?, Some(props)).map_err(enc)?;
     let mut start = 0;
     while start < spec.rows {
         let end = (start + CHUNK_ROWS).min(spec.rows);

@@ -17,6 +17,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::dataset::{ReadLimits, video_v1_schema, write_dataset};
+use crate::spec::video_v1::columns;
 
 /// Rows decoded per batch (kept rows hold values within the text caps, so a batch stays
 /// within a few megabytes).
@@ -105,7 +106,7 @@ pub(crate) fn write_kept_rows_capped(
     if total > next {
         selectors.push(RowSelector::skip((total - next) as usize));
     }
-    let spec_schema = video_v1_schema();
+    let spec_schema = video_v1_schema().map_err(|e| parquet_err(dest, e))?;
     let roots: Vec<usize> = builder
         .schema()
         .fields()
@@ -161,14 +162,14 @@ const BATCH_BUDGET: u64 = 16 << 20;
 
 /// The text columns a bundle row is read from.
 const TEXT: [&str; 8] = [
-    "clip_id",
-    "clip_uri",
-    "clip_sha256",
-    "first_frame_uri",
-    "first_frame_sha256",
-    "source_video_id",
-    "source_video_url",
-    "caption",
+    columns::CLIP_ID,
+    columns::CLIP_URI,
+    columns::CLIP_SHA256,
+    columns::FIRST_FRAME_URI,
+    columns::FIRST_FRAME_SHA256,
+    columns::SOURCE_VIDEO_ID,
+    columns::SOURCE_VIDEO_URL,
+    columns::CAPTION,
 ];
 
 /// What decoding a bundle takes, known from its footer alone.
@@ -224,7 +225,7 @@ pub(crate) fn read_bundle_rows(path: &Path, max_rows: u64, max_decoded: u64) -> 
     let wanted: Vec<usize> = (0..schema.num_columns())
         .filter(|&i| {
             let name = schema.column(i).path().string();
-            TEXT.contains(&name.as_str()) || name == "clip_start_sec"
+            TEXT.contains(&name.as_str()) || name == columns::CLIP_START_SEC
         })
         .collect();
     let mask = ProjectionMask::leaves(schema, wanted);
@@ -240,14 +241,14 @@ pub(crate) fn read_bundle_rows(path: &Path, max_rows: u64, max_decoded: u64) -> 
         }
         let text: Vec<StringArray> =
             TEXT.iter().map(|name| text_column(path, &batch, name)).collect::<Result<_, _>>()?;
-        let start = batch
-            .column_by_name("clip_start_sec")
-            .ok_or_else(|| parquet_err(path, "missing column `clip_start_sec`"))?;
+        let start = columns::CLIP_START_SEC;
+        let start =
+            batch.column_by_name(start).ok_or_else(|| parquet_err(path, format!("missing column `{start}`")))?;
         let start = arrow_cast::cast(start, &DataType::Float64).map_err(|e| parquet_err(path, e))?;
         let start = start
             .as_any()
             .downcast_ref::<Float64Array>()
-            .ok_or_else(|| parquet_err(path, "clip_start_sec is not numeric"))?;
+            .ok_or_else(|| parquet_err(path, format!("{} is not numeric", columns::CLIP_START_SEC)))?;
         for i in 0..batch.num_rows() {
             let t = |k: usize| if text[k].is_null(i) { String::new() } else { text[k].value(i).trim().to_string() };
             out.push(BundleRow {
@@ -335,7 +336,7 @@ mod tests {
         assert_eq!(write_kept_rows(&src, &[1, 2], &dest).expect("kept"), 2);
         let kept = ParquetRecordBatchReaderBuilder::try_new(open(&dest).expect("open")).expect("parquet");
         let names: Vec<String> = kept.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let spec: Vec<String> = video_v1_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let spec: Vec<String> = video_v1_schema().unwrap().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names, spec);
         assert!(matches!(write_kept_rows_capped(&src, &[1, 2], &dest, 100), Err(BundleError::TooLarge { cap: 100 })));
     }

@@ -13,6 +13,7 @@ use super::part::hash_file;
 use super::publish::read_index;
 use super::row::CatalogRow;
 use super::{CATALOG_PREFIX, CatalogError, INDEX_KEY, parse_part_key};
+use crate::spec::video_v1::columns;
 use crate::storage::ObjectStore;
 
 /// The table name of the catalog in SQL.
@@ -140,16 +141,23 @@ pub fn rows_of(df: &DataFrame) -> Result<Vec<CatalogRow>, CatalogError> {
             col("interval").cast(DataType::Int64),
         ])
         .collect()?;
-    let names = ["id", "clip_key", "image_key", "metadata_key", "clip_id", "caption", "source_video_id"];
+    let names =
+        ["id", "clip_key", "image_key", "metadata_key", columns::CLIP_ID, columns::CAPTION, columns::SOURCE_VIDEO_ID];
     let t: Vec<Vec<Option<String>>> = names.iter().map(|n| text(&df, n)).collect::<Result<_, _>>()?;
-    let more = ["source_video_url", "clip_sha256", "first_frame_sha256", "miner_hotkey", "validator_hotkey"];
+    let more = [
+        columns::SOURCE_VIDEO_URL,
+        columns::CLIP_SHA256,
+        columns::FIRST_FRAME_SHA256,
+        "miner_hotkey",
+        "validator_hotkey",
+    ];
     let u: Vec<Vec<Option<String>>> = more.iter().map(|n| text(&df, n)).collect::<Result<_, _>>()?;
     let f = |n: &str| -> Result<Vec<Option<f64>>, CatalogError> { Ok(df.column(n)?.f64()?.iter().collect()) };
     let i = |n: &str| -> Result<Vec<Option<i64>>, CatalogError> { Ok(df.column(n)?.i64()?.iter().collect()) };
-    let (start, duration, fps) = (f("clip_start_sec")?, f("duration_sec")?, f("fps")?);
-    let (width, height, frames) = (i("width")?, i("height")?, i("num_frames")?);
+    let (start, duration, fps) = (f(columns::CLIP_START_SEC)?, f(columns::DURATION_SEC)?, f(columns::FPS)?);
+    let (width, height, frames) = (i(columns::WIDTH)?, i(columns::HEIGHT)?, i(columns::NUM_FRAMES)?);
     let (clip_bytes, image_bytes, interval) = (i("clip_bytes")?, i("image_bytes")?, i("interval")?);
-    let audio: Vec<Option<bool>> = df.column("has_audio")?.bool()?.iter().collect();
+    let audio: Vec<Option<bool>> = df.column(columns::HAS_AUDIO)?.bool()?.iter().collect();
     let copied: Vec<Option<i64>> = df.column("copied_at")?.datetime()?.physical().iter().collect();
     let fingerprints = match df.column(FINGERPRINT_COLUMN) {
         Ok(_) => text(&df, FINGERPRINT_COLUMN)?,
@@ -162,10 +170,10 @@ pub fn rows_of(df: &DataFrame) -> Result<Vec<CatalogRow>, CatalogError> {
             clip_key: need(&t[1], r, "clip_key")?,
             image_key: need(&t[2], r, "image_key")?,
             metadata_key: need(&t[3], r, "metadata_key")?,
-            clip_id: need(&t[4], r, "clip_id")?,
-            caption: need(&t[5], r, "caption")?,
-            source_video_id: need(&t[6], r, "source_video_id")?,
-            source_video_url: need(&u[0], r, "source_video_url")?,
+            clip_id: need(&t[4], r, columns::CLIP_ID)?,
+            caption: need(&t[5], r, columns::CAPTION)?,
+            source_video_id: need(&t[6], r, columns::SOURCE_VIDEO_ID)?,
+            source_video_url: need(&u[0], r, columns::SOURCE_VIDEO_URL)?,
             clip_start_sec: start[r].unwrap_or(f64::NAN),
             duration_sec: duration[r],
             width: width[r],
@@ -173,8 +181,8 @@ pub fn rows_of(df: &DataFrame) -> Result<Vec<CatalogRow>, CatalogError> {
             fps: fps[r],
             num_frames: frames[r],
             has_audio: audio[r],
-            clip_sha256: need(&u[1], r, "clip_sha256")?,
-            first_frame_sha256: need(&u[2], r, "first_frame_sha256")?,
+            clip_sha256: need(&u[1], r, columns::CLIP_SHA256)?,
+            first_frame_sha256: need(&u[2], r, columns::FIRST_FRAME_SHA256)?,
             clip_bytes: clip_bytes[r].and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
             image_bytes: image_bytes[r].and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
             interval: interval[r].and_then(|v| u64::try_from(v).ok()).unwrap_or(0),

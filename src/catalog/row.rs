@@ -13,6 +13,11 @@ use super::shape::ClipShape;
 use crate::bundle::BundleRow;
 use crate::bundle::keys::{owner_clip_key, owner_image_key, owner_metadata_key, owner_row_id};
 use crate::media::fingerprint::Fingerprint;
+use crate::spec::video_v1::columns;
+use crate::spec::video_v1::columns::{
+    CAPTION, CLIP_ID, CLIP_SHA256, CLIP_START_SEC, DURATION_SEC, FIRST_FRAME_SHA256, FPS, HAS_AUDIO, HEIGHT,
+    NUM_FRAMES, SOURCE_VIDEO_ID, SOURCE_VIDEO_URL, WIDTH,
+};
 
 /// A copied clip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,25 +138,26 @@ impl CatalogRow {
     }
 }
 
-/// Column names of a part file, in order.
+/// Column names of a part file, in order: the `video_v1` columns a dataset user filters
+/// on keep their spec names.
 pub(crate) const COLUMNS: [&str; 23] = [
     "id",
     "clip_key",
     "image_key",
     "metadata_key",
-    "clip_id",
-    "caption",
-    "source_video_id",
-    "source_video_url",
-    "clip_start_sec",
-    "duration_sec",
-    "width",
-    "height",
-    "fps",
-    "num_frames",
-    "has_audio",
-    "clip_sha256",
-    "first_frame_sha256",
+    columns::CLIP_ID,
+    columns::CAPTION,
+    columns::SOURCE_VIDEO_ID,
+    columns::SOURCE_VIDEO_URL,
+    columns::CLIP_START_SEC,
+    columns::DURATION_SEC,
+    columns::WIDTH,
+    columns::HEIGHT,
+    columns::FPS,
+    columns::NUM_FRAMES,
+    columns::HAS_AUDIO,
+    columns::CLIP_SHA256,
+    columns::FIRST_FRAME_SHA256,
     "clip_bytes",
     "image_bytes",
     "miner_hotkey",
@@ -160,27 +166,37 @@ pub(crate) const COLUMNS: [&str; 23] = [
     "content_fingerprint",
 ];
 
-/// The schema of a part file (the interval comes from the path).
+/// The schema of a part file (the interval comes from the path): [`COLUMNS`] with their
+/// types and nullability.
 pub(crate) fn part_schema() -> SchemaRef {
-    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
-    let mut fields: Vec<Field> = COLUMNS[..8].iter().map(|n| text(n, false)).collect();
-    fields.extend([
-        Field::new("clip_start_sec", DataType::Float64, false),
-        Field::new("duration_sec", DataType::Float64, true),
-        Field::new("width", DataType::Int64, true),
-        Field::new("height", DataType::Int64, true),
-        Field::new("fps", DataType::Float64, true),
-        Field::new("num_frames", DataType::Int64, true),
-        Field::new("has_audio", DataType::Boolean, true),
-        text("clip_sha256", false),
-        text("first_frame_sha256", false),
-        Field::new("clip_bytes", DataType::Int64, false),
-        Field::new("image_bytes", DataType::Int64, false),
-        text("miner_hotkey", false),
-        text("validator_hotkey", true),
-        Field::new("copied_at", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-        text("content_fingerprint", true),
-    ]);
+    let (text, float, int) = (DataType::Utf8, DataType::Float64, DataType::Int64);
+    let types: [(DataType, bool); 23] = [
+        (text.clone(), false),
+        (text.clone(), false),
+        (text.clone(), false),
+        (text.clone(), false),
+        (text.clone(), false),
+        (text.clone(), false),
+        (text.clone(), false),
+        (text.clone(), false),
+        (float.clone(), false),
+        (float.clone(), true),
+        (int.clone(), true),
+        (int.clone(), true),
+        (float, true),
+        (int.clone(), true),
+        (DataType::Boolean, true),
+        (text.clone(), false),
+        (text.clone(), false),
+        (int.clone(), false),
+        (int, false),
+        (text.clone(), false),
+        (text.clone(), true),
+        (DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        (text, true),
+    ];
+    let fields: Vec<Field> =
+        COLUMNS.iter().zip(types).map(|(name, (kind, nullable))| Field::new(*name, kind, nullable)).collect();
     Arc::new(Schema::new(fields))
 }
 
@@ -255,19 +271,19 @@ impl CatalogRow {
             "clip_key": self.clip_key,
             "image_key": self.image_key,
             "metadata_key": self.metadata_key,
-            "clip_id": self.clip_id,
-            "caption": self.caption,
-            "source_video_id": self.source_video_id,
-            "source_video_url": self.source_video_url,
-            "clip_start_sec": self.clip_start_sec,
-            "duration_sec": self.duration_sec,
-            "width": self.width,
-            "height": self.height,
-            "fps": self.fps,
-            "num_frames": self.num_frames,
-            "has_audio": self.has_audio,
-            "clip_sha256": self.clip_sha256,
-            "first_frame_sha256": self.first_frame_sha256,
+            CLIP_ID: self.clip_id,
+            CAPTION: self.caption,
+            SOURCE_VIDEO_ID: self.source_video_id,
+            SOURCE_VIDEO_URL: self.source_video_url,
+            CLIP_START_SEC: self.clip_start_sec,
+            DURATION_SEC: self.duration_sec,
+            WIDTH: self.width,
+            HEIGHT: self.height,
+            FPS: self.fps,
+            NUM_FRAMES: self.num_frames,
+            HAS_AUDIO: self.has_audio,
+            CLIP_SHA256: self.clip_sha256,
+            FIRST_FRAME_SHA256: self.first_frame_sha256,
             "clip_bytes": self.clip_bytes,
             "image_bytes": self.image_bytes,
             "interval": self.interval,

@@ -12,6 +12,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::CatalogError;
+use crate::spec::video_v1::columns;
 
 /// The shape of one clip.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -24,7 +25,8 @@ pub(crate) struct ClipShape {
     pub(crate) has_audio: Option<bool>,
 }
 
-const SHAPE_COLUMNS: [&str; 6] = ["duration_sec", "width", "height", "fps", "num_frames", "has_audio"];
+const SHAPE_COLUMNS: [&str; 6] =
+    [columns::DURATION_SEC, columns::WIDTH, columns::HEIGHT, columns::FPS, columns::NUM_FRAMES, columns::HAS_AUDIO];
 
 fn column<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str, to: &DataType) -> Option<T> {
     let col = batch.column_by_name(name)?;
@@ -58,12 +60,12 @@ pub(crate) fn read_shapes(path: &Path, max_rows: u64, batch_rows: usize) -> Resu
     let mut out = Vec::with_capacity(rows as usize);
     for batch in reader {
         let batch = batch.map_err(|e| CatalogError::parquet(path, e))?;
-        let duration: Option<Float64Array> = column(&batch, "duration_sec", &DataType::Float64);
-        let width: Option<Int64Array> = column(&batch, "width", &DataType::Int64);
-        let height: Option<Int64Array> = column(&batch, "height", &DataType::Int64);
-        let fps: Option<Float64Array> = column(&batch, "fps", &DataType::Float64);
-        let frames: Option<Int64Array> = column(&batch, "num_frames", &DataType::Int64);
-        let audio: Option<BooleanArray> = column(&batch, "has_audio", &DataType::Boolean);
+        let duration: Option<Float64Array> = column(&batch, columns::DURATION_SEC, &DataType::Float64);
+        let width: Option<Int64Array> = column(&batch, columns::WIDTH, &DataType::Int64);
+        let height: Option<Int64Array> = column(&batch, columns::HEIGHT, &DataType::Int64);
+        let fps: Option<Float64Array> = column(&batch, columns::FPS, &DataType::Float64);
+        let frames: Option<Int64Array> = column(&batch, columns::NUM_FRAMES, &DataType::Int64);
+        let audio: Option<BooleanArray> = column(&batch, columns::HAS_AUDIO, &DataType::Boolean);
         for i in 0..batch.num_rows() {
             out.push(ClipShape {
                 duration_sec: value(&duration, i, |a, i| a.value(i)).filter(|v| v.is_finite()),

@@ -11,6 +11,7 @@ use polars::prelude::*;
 use super::CatalogError;
 use super::frame::FINGERPRINT_COLUMN;
 use crate::media::fingerprint::{Fingerprint, MAX_DISTANCE};
+use crate::spec::video_v1::columns;
 
 /// Most fingerprinted rows compared pairwise for clusters (beyond, the first ones only).
 pub(crate) const MAX_CLUSTERED_ROWS: usize = 50_000;
@@ -77,8 +78,8 @@ pub fn compute(catalog: LazyFrame) -> Result<DatasetStats, CatalogError> {
         .select([
             col("interval").cast(DataType::Int64),
             col("miner_hotkey"),
-            col("duration_sec").cast(DataType::Float64),
-            col("caption").str().len_chars().cast(DataType::UInt32).alias("caption_len"),
+            col(columns::DURATION_SEC).cast(DataType::Float64),
+            col(columns::CAPTION).str().len_chars().cast(DataType::UInt32).alias("caption_len"),
             col("id"),
             col(FINGERPRINT_COLUMN).cast(DataType::String),
         ])
@@ -87,7 +88,7 @@ pub fn compute(catalog: LazyFrame) -> Result<DatasetStats, CatalogError> {
         DatasetStats { rows: df.height() as u64, caption_histogram: vec![0; CAPTION_BUCKETS], ..Default::default() };
     let intervals = df.column("interval")?.i64()?;
     let miners = df.column("miner_hotkey")?.str()?;
-    let durations = df.column("duration_sec")?.f64()?;
+    let durations = df.column(columns::DURATION_SEC)?.f64()?;
     let lens = df.column("caption_len")?.u32()?;
     for v in intervals.iter().flatten() {
         *s.per_interval.entry(v).or_default() += 1;

@@ -1,21 +1,23 @@
-//! The process-wide memory budget for decoded datasets (bytes of RAM, not to be confused
-//! with the validator's per-miner *time* budget in `validator::budget`), so that
-//! evaluating many miners at once stays within a fixed amount of memory by design: every load reserves an estimate
-//! of what its rows cost (decoding and the checked frame) before decoding, waiting while
-//! other loads hold the budget, and gives it back when its package's evaluation ends.
+//! The memory budget for decoded datasets (bytes of RAM, not to be confused with the
+//! validator's per-miner *time* budget in `validator::budget`), so that evaluating many
+//! miners at once stays within a fixed amount of memory by design: every load reserves an
+//! estimate of what its rows cost (decoding and the checked frame) before decoding,
+//! waiting while other loads hold the budget, and gives it back when its package's
+//! evaluation ends. The budget is a handle: whoever builds the package limits creates one
+//! and every load under those limits shares it (no process-wide state).
 //!
 //! A load never waits while holding a reservation, and a reservation is released when
 //! its [`LoadedDataset`](super::LoadedDataset) is told so or dropped, so loads cannot
 //! deadlock. A single load larger than the whole budget takes the whole budget.
 
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// Estimated peak cost of one row while decoding and checking it, in bytes: the frame
 /// (clip id up to 64 characters twice, source id up to 64, source key up to 256 bytes,
 /// four 16-byte fingerprints, start, group ids, flags) plus the sorting scratch of the
 /// package-wide checks.
 pub const ROW_COST_BYTES: u64 = 640;
-/// Default budget shared by all loads of the process (`--memory-budget-mib`): 1 GiB, so eight concurrent
+/// Default budget shared by all loads of one validator (`--memory-budget-mib`): 1 GiB, so eight concurrent
 /// evaluations of hostile 2,000,000-row packages take turns instead of needing 8 × 1.3 GB.
 pub const DEFAULT_BUDGET_BYTES: u64 = 1 << 30;
 
@@ -68,18 +70,6 @@ impl Drop for MemoryReservation {
 /// The estimated memory of decoding and checking `rows` rows.
 pub fn cost_of(rows: u64) -> u64 {
     rows.saturating_mul(ROW_COST_BYTES)
-}
-
-static GLOBAL: OnceLock<Arc<MemoryBudget>> = OnceLock::new();
-
-/// The process-wide budget (the default size unless [`configure`] ran first).
-pub fn global() -> Arc<MemoryBudget> {
-    GLOBAL.get_or_init(|| MemoryBudget::new(DEFAULT_BUDGET_BYTES)).clone()
-}
-
-/// Sets the process-wide budget; returns false when loads already use one.
-pub fn configure(total: u64) -> bool {
-    GLOBAL.set(MemoryBudget::new(total)).is_ok()
 }
 
 #[cfg(test)]

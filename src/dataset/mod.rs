@@ -20,7 +20,6 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 pub use arena::StrArena;
-pub use checks::hard_checks;
 pub use collect::{ColumnData, SourceGroups};
 pub use columns::{DecodedBytesCap, RowError, TooLong};
 pub use frame::{DatasetFrame, FrameParts, SourceGrouping};
@@ -80,15 +79,20 @@ impl LoadedDataset {
 }
 
 /// Inspects, decodes and checks every column of the dataset at `path` against `spec`,
-/// reserving its memory from the process-wide budget first (waiting for it here).
+/// reserving its memory from `budget` first (waiting for it here).
 ///
 /// Columns decode in parallel (rayon), each streaming batches sized to a byte budget and
 /// charging every decoded byte to one cap for the whole dataset; a rule violation reports
 /// the lowest offending row (ties by column order). Values longer than their column's cap
 /// are cut and their rows listed (`value_too_long`, a row failure).
-pub fn load(path: &Path, spec: &SpecDefinition, limits: &ReadLimits) -> Result<LoadedDataset, DatasetError> {
+pub fn load(
+    path: &Path,
+    spec: &SpecDefinition,
+    limits: &ReadLimits,
+    budget: &Arc<memory::MemoryBudget>,
+) -> Result<LoadedDataset, DatasetError> {
     let footer = inspect(path, spec, limits)?;
-    let reservation = (footer.num_rows > 0).then(|| memory::global().reserve(memory::cost_of(footer.num_rows)));
+    let reservation = (footer.num_rows > 0).then(|| budget.reserve(memory::cost_of(footer.num_rows)));
     load_inspected(path, spec, limits, footer, reservation)
 }
 
@@ -169,4 +173,51 @@ fn assemble(columns: Vec<(&str, ColumnOutcome)>) -> FrameParts {
         }
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClipRecord, SourceProof};
+    use crate::spec::{DatasetSpec, VideoV1};
+
+    fn record(i: usize) -> ClipRecord {
+        ClipRecord {
+            clip_id: format!("clip{i}"),
+            clip_uri: format!("clips/clip{i}.mp4"),
+            clip_sha256: "a".repeat(64),
+            first_frame_uri: format!("frames/clip{i}.jpg"),
+            first_frame_sha256: "b".repeat(64),
+            source_video_id: format!("v{i}"),
+            split_group_id: format!("v{i}:0"),
+            split: "train".into(),
+            clip_start_sec: 0.0,
+            duration_sec: 5.0,
+            width: 1280,
+            height: 720,
+            fps: 30.0,
+            num_frames: 150,
+            has_audio: false,
+            caption: "a caption long enough to pass".into(),
+            source_video_url: format!("https://www.youtube.com/watch?v=v{i}"),
+            source_proof: SourceProof { extractor: "youtube".into(), source_video_id: format!("v{i}") },
+        }
+    }
+
+    #[test]
+    fn a_load_holds_its_share_of_the_budget_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dataset.parquet");
+        write_dataset(&path, &(0..3).map(record).collect::<Vec<_>>()).unwrap();
+        let spec = VideoV1::new().unwrap();
+        let budget = memory::MemoryBudget::new(1 << 20);
+        let mut loaded = load(&path, spec.definition(), &ReadLimits::default(), &budget).unwrap();
+        assert_eq!((loaded.num_rows(), budget.in_use()), (3, memory::cost_of(3)));
+        let other = memory::MemoryBudget::new(1 << 20);
+        let second = load(&path, spec.definition(), &ReadLimits::default(), &other).unwrap();
+        assert_eq!((budget.in_use(), other.in_use()), (memory::cost_of(3), memory::cost_of(3)));
+        loaded.release_budget();
+        drop(second);
+        assert_eq!((budget.in_use(), other.in_use()), (0, 0));
+    }
 }

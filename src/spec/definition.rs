@@ -1,5 +1,5 @@
 //! The data form of a dataset spec (a file in `specs/`): columns, their logical types,
-//! value rules and the roles the checks rely on.
+//! value rules, the roles the checks rely on and the hard checks it turns on.
 
 use serde::Deserialize;
 
@@ -43,24 +43,6 @@ pub enum ColumnRole {
     Fps,
     /// The caption.
     Caption,
-}
-
-/// A package-wide hard check (protocol §8) a spec runs over all rows, in the order the
-/// spec lists them; `dataset::checks` runs them over the decoded frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PackageCheck {
-    /// Values longer than their column's cap (`value_too_long`, rev. 2).
-    ValueTooLong,
-    /// Sources that are not YouTube (`non_youtube_source`).
-    YoutubeSource,
-    /// Clips of one source starting too close together (`overlap_lt_5s`).
-    Overlap,
-    /// Empty, short or URL-holding captions.
-    Caption,
-    /// Clips starting too late in their source (`clip_start_gt_5000`).
-    ClipStart,
-    /// Rows repeating an earlier clip id, URI or hash (`duplicate_clip`).
-    Duplicates,
 }
 
 /// `value ± tolerance`, inclusive, computed as `value - tolerance <= x <= value + tolerance`.
@@ -130,6 +112,9 @@ pub struct SpecDefinition {
     pub schema_versions: Vec<String>,
     /// Its columns, in schema order.
     pub columns: Vec<ColumnSpec>,
+    /// The package-wide hard checks (protocol §8) it runs over all rows, by name, in the
+    /// order their failures are reported; `dataset::checks` holds one file per check.
+    pub checks: Vec<String>,
 }
 
 impl SpecDefinition {

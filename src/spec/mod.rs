@@ -3,24 +3,22 @@
 //! it describes columns, rules and checks and imports nothing of `dataset`, which uses it.
 
 mod definition;
-mod video_v1;
+pub(crate) mod video_v1;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use definition::{Around, ColumnKind, ColumnRole, ColumnRules, ColumnSpec, PackageCheck, SpecDefinition};
+pub use definition::{Around, ColumnKind, ColumnRole, ColumnRules, ColumnSpec, SpecDefinition};
 pub use video_v1::VideoV1;
 
 use crate::model::{Failure, IntervalManifest};
 
-/// A dataset spec: its data definition plus the package-wide hard checks it runs. This
-/// layer only describes; `dataset` decodes a file under a spec and runs its checks
-/// (`dataset::checks`, also reachable as `hard_checks` on a `dyn DatasetSpec`).
+/// A dataset spec: its data definition, which names the package-wide hard checks it
+/// runs. This layer only describes; `dataset` decodes a file under a spec and runs its
+/// checks (`dataset::checks`, reachable as `hard_checks` on a `dyn DatasetSpec`).
 pub trait DatasetSpec: Send + Sync {
-    /// The columns, versions and rules of the spec.
+    /// The columns, versions, rules and hard checks of the spec.
     fn definition(&self) -> &SpecDefinition;
-    /// The hard checks over all rows, in protocol order.
-    fn package_checks(&self) -> &[PackageCheck];
 }
 
 /// Errors loading a spec definition.
@@ -124,29 +122,7 @@ mod tests {
         let reg = SpecRegistry::builtin().unwrap();
         let def = reg.get("video_v1").unwrap().definition().clone();
         let names: Vec<&str> = def.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "clip_id",
-                "clip_uri",
-                "clip_sha256",
-                "first_frame_uri",
-                "first_frame_sha256",
-                "source_video_id",
-                "split_group_id",
-                "split",
-                "clip_start_sec",
-                "duration_sec",
-                "width",
-                "height",
-                "fps",
-                "num_frames",
-                "has_audio",
-                "caption",
-                "source_video_url",
-                "source_proof"
-            ]
-        );
+        assert_eq!(names, video_v1::columns::ALL);
         assert!(!def.columns.last().unwrap().required);
     }
 }

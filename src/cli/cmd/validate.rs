@@ -164,9 +164,10 @@ async fn config(args: &ValidateArgs) -> anyhow::Result<ValidatorConfig> {
 /// The package pipeline: specs, ffprobe, size caps, and the content and source checks.
 async fn package_validator(args: &ValidateArgs, workdir: &Path) -> anyhow::Result<PackageValidator> {
     let registry = registry_for(&args.intervals.specs.specs)?;
-    nexis::dataset::memory::configure(args.memory_budget_mib.saturating_mul(1 << 20));
+    let mut limits = args.package.limits();
+    limits.memory = nexis::dataset::memory::MemoryBudget::new(args.memory_budget_mib.saturating_mul(1 << 20));
     let probe = args.package.probe().await?;
-    let mut validator = PackageValidator::new(registry, probe, args.package.limits(), workdir.join("scratch"))
+    let mut validator = PackageValidator::new(registry, probe, limits, workdir.join("scratch"))
         .with_fingerprints(args.duplicate_content_check);
     if let Some(checks) = args.content.content_checks(args.intervals.category())? {
         validator = validator.with_content_checks(checks);

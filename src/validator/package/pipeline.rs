@@ -217,8 +217,14 @@ impl PackageValidator {
         spec: Arc<dyn DatasetSpec>,
     ) -> Result<Evaluated, StageStop> {
         let t = Instant::now();
-        let loaded =
-            schema::load_and_count(submission.dataset_path.clone(), spec.clone(), self.limits.read, manifest).await?;
+        let loaded = schema::load_and_count(
+            submission.dataset_path.clone(),
+            spec.clone(),
+            self.limits.read,
+            self.limits.memory.clone(),
+            manifest,
+        )
+        .await?;
         timed("schema", t);
 
         let t = Instant::now();

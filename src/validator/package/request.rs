@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::dataset::ReadLimits;
+use crate::dataset::memory::{DEFAULT_BUDGET_BYTES, MemoryBudget};
 use crate::protocol::{
     DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_ROW_SAMPLE_MAX,
@@ -58,8 +59,9 @@ impl PackageRequest {
     }
 }
 
-/// Size caps and fan-out limits for one package.
-#[derive(Debug, Clone, Copy)]
+/// Size caps and fan-out limits for one package, and the memory budget its dataset load
+/// shares with the other loads under the same limits.
+#[derive(Debug, Clone)]
 pub struct PackageLimits {
     /// Size cap of `manifest.json`, bytes.
     pub max_manifest_bytes: u64,
@@ -71,6 +73,8 @@ pub struct PackageLimits {
     pub max_frame_bytes: u64,
     /// Bounds of decoding the dataset (rows, decoded bytes).
     pub read: ReadLimits,
+    /// RAM shared by concurrent dataset loads (`--memory-budget-mib`); clones share it.
+    pub memory: Arc<MemoryBudget>,
     /// Cap on sampled rows per miner (`NEXIS_VALIDATOR_ROW_SAMPLE_MAX`).
     pub row_sample_max: usize,
     /// Sampled rows verified at once.
@@ -87,6 +91,7 @@ impl Default for PackageLimits {
             max_clip_bytes: DEFAULT_MAX_CLIP_BYTES,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             read: ReadLimits::default(),
+            memory: MemoryBudget::new(DEFAULT_BUDGET_BYTES),
             row_sample_max: DEFAULT_ROW_SAMPLE_MAX,
             asset_concurrency: 4,
             extra_samples: crate::validator::sampling::DEFAULT_EXTRA_SAMPLES,

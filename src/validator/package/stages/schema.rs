@@ -12,11 +12,13 @@ use crate::model::{DecisionNotes, Failure, IntervalManifest};
 use crate::spec::DatasetSpec;
 use crate::validator::package::budget::dependency_wait;
 
-/// Loads the dataset at `path` under `spec`, then checks `record_count`.
+/// Loads the dataset at `path` under `spec`, its memory reserved from `budget`, then
+/// checks `record_count`.
 pub(crate) async fn load_and_count(
     path: PathBuf,
     spec: Arc<dyn DatasetSpec>,
     limits: ReadLimits,
+    budget: Arc<MemoryBudget>,
     manifest: &IntervalManifest,
 ) -> Result<LoadedDataset, LoadFailure> {
     let task_failed = |e: tokio::task::JoinError| {
@@ -30,7 +32,7 @@ pub(crate) async fn load_and_count(
             .map_err(|e| LoadFailure::with_error(e.failure(), e.to_string()))?;
     let reservation = match footer.num_rows {
         0 => None,
-        rows => Some(reserve_memory(memory::global(), memory::cost_of(rows)).await.map_err(task_failed)?),
+        rows => Some(reserve_memory(budget, memory::cost_of(rows)).await.map_err(task_failed)?),
     };
     let loaded = tokio::task::spawn_blocking(move || {
         dataset::load_inspected(&path, spec.definition(), &limits, footer, reservation)

@@ -16,7 +16,7 @@ use clap::Args;
 use serde::Serialize;
 
 use nexis::api::server::load::{ChainClock, LoadReport, LoadSpec, run_load, validator_keys};
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 
 /// The driver of the reference server (embedded so the binary runs it from anywhere).
 const REFERENCE_DRIVER: &str = include_str!("../../scripts/reference-api.py");
@@ -272,7 +272,8 @@ impl Setup {
     /// clock set 10 000 blocks in) and the allowlist file the reference reads.
     fn new(dir: &Path, args: &BenchApiArgs, validators: usize) -> anyhow::Result<Self> {
         let chain_dir = dir.join("chain");
-        let chain = EmbeddedChain::open(&chain_dir, args.block_ms.max(1)).context("creating the embedded chain")?;
+        let chain = EmbeddedChain::open(EmbeddedSettings::new(&chain_dir, args.block_ms.max(1)))
+            .context("creating the embedded chain")?;
         let keys: Vec<String> = validator_keys(validators).iter().map(|k| k.ss58()).collect();
         for key in &keys {
             chain.register(NETUID, key).context("registering a validator")?;

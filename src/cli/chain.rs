@@ -70,12 +70,16 @@ impl ChainArgs {
     }
 
     pub(crate) fn hotkey(&self) -> anyhow::Result<Hotkey> {
-        self.wallet().load_hotkey().context("loading the hotkey that signs")
+        let password = super::chain_settings::password_source();
+        self.wallet()
+            .load_hotkey_with(&password)
+            .map_err(super::chain_settings::wallet_error)
+            .context("loading the hotkey that signs")
     }
 
     pub(crate) async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
         if network.is_embedded() {
-            return Ok(Box::new(EmbeddedChain::from_env()?));
+            return Ok(Box::new(EmbeddedChain::open(super::chain_settings::embedded_settings()?)?));
         }
         let timeout = Duration::from_secs(self.chain_timeout_sec.max(1));
         Ok(Box::new(SubtensorChain::connect_network(network, timeout).await?))
@@ -466,7 +470,7 @@ async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let hotkey = args.chain.hotkey()?;
-    let chain = EmbeddedChain::from_env()?;
+    let chain = EmbeddedChain::open(super::chain_settings::embedded_settings()?)?;
     let uid = chain.register(netuid, &hotkey.ss58())?;
     println!("registered {} as uid {uid} on netuid {netuid} ({})", hotkey.ss58(), chain.describe());
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ mod btcli;
 mod chain;
 mod chain_admin;
 mod chain_doctor;
+mod chain_settings;
 mod check;
 mod conform_weights;
 mod dataset;

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use nexis::chain::Chain;
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::media::synth::{SynthClip, synth_clip};
 use nexis::media::{Ffprobe, MediaProbe};
 use nexis::miner::caption::{CaptionError, Captioner};
@@ -582,7 +582,7 @@ async fn the_mining_loop_retries_a_failed_interval_and_mines_each_interval_once(
     let caps = captions(false, false);
     let miner = setup.miner(caps.clone(), Arc::new(LocalStore::new(setup.out())), 1);
     // An hour per block: the chain moves only when the test advances it.
-    let chain = EmbeddedChain::open(setup.tmp.path().join("chain"), 3_600_000).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(setup.tmp.path().join("chain"), 3_600_000)).expect("chain");
     let clock = IntervalClock { interval_blocks: 10, ..IntervalClock::default() };
     let first = clock.interval_start(chain.current_block().await.expect("block"));
     let manifest = |interval: u64| setup.out().join(format!("{interval}/manifest.json"));

@@ -16,5 +16,5 @@ pub(crate) use owner::{CatalogValidatorArg, OwnerDbArgs};
 pub(crate) use storage::{LocalBucketsArg, S3EndpointArg};
 pub(crate) use validator::{MinerBudgetArg, ModelNamesArgs};
 pub(crate) use weights::{MechIdArg, VersionKeyArg};
-pub(crate) use workdir::WorkdirArg;
+pub(crate) use workdir::{WorkdirArg, default_workdir};
 pub(crate) use ytdlp::YtDlpArgs;

@@ -31,6 +31,7 @@ mod env_example;
 mod failure_codes;
 mod golden;
 mod hostile;
+mod hidden_inputs;
 mod hostile_service;
 mod llm_client;
 mod metadata_drift;

@@ -16,6 +16,11 @@
 //! published; then the chain signs the round with its secret key, decrypts the commit, checks
 //! the hotkey, version key and uids, and applies the weights — or drops a bad commit
 //! silently, exactly like subtensor.
+//!
+//! Files: this one holds [`EmbeddedChain`] (opening, the owner's controls, the [`Chain`]
+//! calls); `settings` how it is opened ([`EmbeddedSettings`], filled by the CLI or the demo:
+//! the library reads no environment); `state` the locked JSON state; `rules` the weight rules
+//! a client reads and a reveal is checked against; `epochs` the stateful epoch schedule.
 
 use std::path::{Path, PathBuf};
 

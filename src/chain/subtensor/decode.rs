@@ -78,7 +78,7 @@ pub(super) fn records_reveal(
 
 /// Whether the SCALE-encoded `System.Events` of one block (`event_bytes`) record a reveal of
 /// `hotkey`'s timelocked weights for mechanism `mecid` of `netuid`, decoded with `metadata`
-/// exactly as [`SubtensorChain`]'s `weight_reveals` decodes a block's events.
+/// exactly as [`SubtensorChain`](super::SubtensorChain)'s `weight_reveals` decodes a block's events.
 pub fn weight_reveal_in_events(
     metadata: Metadata,
     event_bytes: Vec<u8>,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nexis::bench::{PackageSpec, generate_package};
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::index::overlap::OverlapIndex;
 use nexis::media::Ffprobe;
@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let (miners, rows, runs) = (arg("--miners", 35), arg("--rows", 10_000), arg("--runs", 3));
     let tmp = tempfile::tempdir()?;
     let server = s3_server::S3Server::start().await;
-    let chain = EmbeddedChain::open(tmp.path().join("chain"), 3_600_000)?;
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.path().join("chain"), 3_600_000))?;
     let netuid = 1;
     let validator = Hotkey::from_seed([1; 32]);
     chain.register(netuid, &validator.ss58())?;

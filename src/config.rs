@@ -1,13 +1,15 @@
 //! Settings shared by every subcommand that are not a single flag: the default work
-//! directory (`NEXIS_WORKDIR` unset).
+//! directory when none is given. The library reads no environment: the CLI passes the
+//! values of `XDG_STATE_HOME` and `HOME` in.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-/// The default work directory from raw values: `$XDG_STATE_HOME/nexis` when that is an
-/// absolute path, else `$HOME/.local/state/nexis` (the XDG state directory), else `nexis`
-/// in the system temp directory. Docker images set `NEXIS_WORKDIR=/var/lib/nexis`.
-pub(crate) fn default_workdir_from(xdg_state_home: Option<&OsStr>, home: Option<&OsStr>) -> PathBuf {
+/// The default work directory from the values of `XDG_STATE_HOME` and `HOME`:
+/// `$XDG_STATE_HOME/nexis` when that is an absolute path, else `$HOME/.local/state/nexis`
+/// (the XDG state directory), else `nexis` in the system temp directory. (Docker images set
+/// the work directory to `/var/lib/nexis`.)
+pub fn default_workdir_from(xdg_state_home: Option<&OsStr>, home: Option<&OsStr>) -> PathBuf {
     let absolute = |v: Option<&OsStr>| v.map(Path::new).filter(|p| p.is_absolute()).map(Path::to_path_buf);
     if let Some(state) = absolute(xdg_state_home) {
         return state.join("nexis");
@@ -16,11 +18,6 @@ pub(crate) fn default_workdir_from(xdg_state_home: Option<&OsStr>, home: Option<
         return home.join(".local").join("state").join("nexis");
     }
     std::env::temp_dir().join("nexis")
-}
-
-/// The default work directory of this process (see [`default_workdir_from`]).
-pub fn default_workdir() -> PathBuf {
-    default_workdir_from(std::env::var_os("XDG_STATE_HOME").as_deref(), std::env::var_os("HOME").as_deref())
 }
 
 #[cfg(test)]

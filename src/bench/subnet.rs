@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use super::loopback::{CHAT_KEY, ChatStub, S3_ACCESS_KEY, S3_SECRET_KEY, S3Loopback};
 use super::{GenerateError, PackageSpec, io_err, synthetic_record, write_manifest, write_rows};
-use crate::chain::embedded::EmbeddedChain;
+use crate::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use crate::chain::{Chain, Hotkey, ReadCredentials};
 use crate::index::overlap::OverlapIndex;
 use crate::llm::{ChatClient, LlmProvider, RateLimiter};
@@ -191,7 +191,8 @@ async fn prepare(bench: &SubnetBench, loopback: &tokio::runtime::Handle) -> Resu
     let (latency, rpm) = (bench.model_latency, bench.model_rpm);
     let chat = loopback.spawn(ChatStub::start(latency, rpm)).await.map_err(|e| BenchError(e.to_string()))?;
     let chat = chat.map_err(|e| BenchError(format!("chat stub: {e}")))?;
-    let chain = EmbeddedChain::open(bench.workdir.join("chain"), 3_600_000).map_err(|e| BenchError(e.to_string()))?;
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(bench.workdir.join("chain"), 3_600_000))
+        .map_err(|e| BenchError(e.to_string()))?;
     let validator = Hotkey::from_seed([1; 32]);
     chain.register(1, &validator.ss58()).map_err(|e| BenchError(e.to_string()))?;
     let creds = ReadCredentials::new("0123456789abcdef0123456789abcdef", S3_ACCESS_KEY, S3_SECRET_KEY)

@@ -1,9 +1,10 @@
 //! Password-encrypted key files as the Bittensor wallet (btwallet) writes them: `$NACL`,
 //! then a 24-byte nonce, then a NaCl secretbox (XSalsa20-Poly1305) of the key file's JSON,
 //! keyed by argon2i (v1.3, libsodium's "sensitive" limits: 8 passes over 512 MiB, one
-//! lane) of the password with btwallet's fixed salt. The password comes from
-//! `NEXIS_WALLET_PASSWORD`, the file named by `NEXIS_WALLET_PASSWORD_FILE` (Docker
-//! secrets), or a prompt on the terminal; it never reaches logs or `Debug` output.
+//! lane) of the password with btwallet's fixed salt. The password comes from a
+//! [`PasswordSource`] the caller fills (the CLI: from its environment, a password or a file
+//! holding one, e.g. a Docker secret), else a prompt on the terminal; it never reaches logs or
+//! `Debug` output.
 
 use std::fmt;
 use std::io::{BufRead, IsTerminal, Write};
@@ -84,39 +85,79 @@ impl fmt::Debug for Password {
 /// Where the password of an encrypted key file comes from.
 #[derive(Debug)]
 pub enum PasswordSource {
-    /// `NEXIS_WALLET_PASSWORD`, else the file `NEXIS_WALLET_PASSWORD_FILE` names, else a
-    /// prompt when stdin is a terminal.
-    Environment,
     /// This password.
     Given(Password),
+    /// [`PasswordSettings::password`], else the file [`PasswordSettings::password_file`]
+    /// names, else a prompt when stdin is a terminal.
+    Settings(PasswordSettings),
+}
+
+impl Default for PasswordSource {
+    /// No password and no file: a prompt when stdin is a terminal.
+    fn default() -> Self {
+        Self::Settings(PasswordSettings::default())
+    }
+}
+
+/// The password settings of an encrypted key file, filled by the caller (the CLI maps its
+/// own setting names onto these fields and onto [`PasswordOrigin`] in errors).
+#[derive(Debug, Default)]
+pub struct PasswordSettings {
+    /// The password itself.
+    pub password: Option<Password>,
+    /// A file holding the password (read only when `password` is unset; empty: unset).
+    pub password_file: Option<PathBuf>,
+}
+
+/// Where the password that opened (or failed to open) a key file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordOrigin {
+    /// [`PasswordSource::Given`].
+    Given,
+    /// [`PasswordSettings::password`].
+    Password,
+    /// [`PasswordSettings::password_file`].
+    PasswordFile,
+    /// The prompt on the terminal.
+    Terminal,
+}
+
+impl fmt::Display for PasswordOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Given => "the given password",
+            Self::Password => "password",
+            Self::PasswordFile => "password_file",
+            Self::Terminal => "the terminal",
+        })
+    }
 }
 
 impl PasswordSource {
     /// The password for `path`, and where it came from (for error messages).
-    fn password(&self, path: &Path) -> Result<(Password, &'static str), WalletError> {
+    fn password(&self, path: &Path) -> Result<(Password, PasswordOrigin), WalletError> {
         match self {
-            Self::Given(p) => Ok((Password(p.0.clone()), "the given password")),
-            Self::Environment => from_environment(path),
+            Self::Given(p) => Ok((Password(p.0.clone()), PasswordOrigin::Given)),
+            Self::Settings(settings) => from_settings(settings, path),
         }
     }
 }
 
-fn from_environment(path: &Path) -> Result<(Password, &'static str), WalletError> {
-    if let Ok(text) = std::env::var("NEXIS_WALLET_PASSWORD") {
-        return Ok((Password::new(text), "NEXIS_WALLET_PASSWORD"));
+fn from_settings(settings: &PasswordSettings, path: &Path) -> Result<(Password, PasswordOrigin), WalletError> {
+    if let Some(p) = &settings.password {
+        return Ok((Password(p.0.clone()), PasswordOrigin::Password));
     }
-    if let Some(file) = std::env::var_os("NEXIS_WALLET_PASSWORD_FILE").filter(|f| !f.is_empty()) {
-        let file = PathBuf::from(file);
-        let io = |reason: String| WalletError::Io { path: file.clone(), reason };
-        let meta = std::fs::metadata(&file).map_err(|e| io(format!("NEXIS_WALLET_PASSWORD_FILE: {e}")))?;
+    if let Some(file) = settings.password_file.as_ref().filter(|f| !f.as_os_str().is_empty()) {
+        let fail = |reason: String| WalletError::PasswordFile { path: file.clone(), reason };
+        let meta = std::fs::metadata(file).map_err(|e| fail(e.to_string()))?;
         if meta.len() > MAX_PASSWORD_FILE_BYTES {
-            return Err(io(format!("NEXIS_WALLET_PASSWORD_FILE is {} bytes; a password file is tiny", meta.len())));
+            return Err(fail(format!("{} bytes; a password file is tiny", meta.len())));
         }
-        let text = std::fs::read_to_string(&file).map_err(|e| io(format!("NEXIS_WALLET_PASSWORD_FILE: {e}")))?;
-        return Ok((Password::new(text), "NEXIS_WALLET_PASSWORD_FILE"));
+        let text = std::fs::read_to_string(file).map_err(|e| fail(e.to_string()))?;
+        return Ok((Password::new(text), PasswordOrigin::PasswordFile));
     }
     if std::io::stdin().is_terminal() {
-        return prompt(path).map(|p| (p, "the terminal"));
+        return prompt(path).map(|p| (p, PasswordOrigin::Terminal));
     }
     Err(WalletError::NoPassword { path: path.into() })
 }
@@ -178,9 +219,7 @@ pub(crate) fn decrypt_nacl(path: &Path, bytes: &[u8], source: &PasswordSource) -
     let (password, from) = source.password(path)?;
     let key = derive_key(&password).map_err(|e| bad(&e))?;
     let cipher = XSalsa20Poly1305::new(key.as_slice().into());
-    cipher
-        .decrypt(Nonce::from_slice(nonce), sealed)
-        .map_err(|_| WalletError::WrongPassword { path: path.into(), from: from.to_string() })
+    cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| WalletError::WrongPassword { path: path.into(), from })
 }
 
 /// The secretbox key of `password`: argon2i v1.3 with btwallet's salt and limits.

@@ -11,7 +11,7 @@ use subxt::utils::AccountId32;
 use subxt_signer::bip39::Mnemonic;
 use subxt_signer::sr25519::Keypair;
 
-pub use super::keyfile::{Password, PasswordSource};
+pub use super::keyfile::{Password, PasswordOrigin, PasswordSettings, PasswordSource};
 use super::keyfile::{Protection, decrypt_nacl, protection};
 
 /// `BT_WALLET_PATH` when unset, as the Bittensor wallet tool has it.
@@ -51,8 +51,8 @@ pub enum WalletError {
     },
     /// The key file is `$NACL`-encrypted and no password is available.
     #[error(
-        "key file {path} is password-encrypted ($NACL): set NEXIS_WALLET_PASSWORD, or \
-         NEXIS_WALLET_PASSWORD_FILE to a file holding the password, or run on a terminal to be asked"
+        "key file {path} is password-encrypted ($NACL): give a password or a password_file, or run on a \
+         terminal to be asked"
     )]
     NoPassword {
         /// The key file.
@@ -64,7 +64,15 @@ pub enum WalletError {
         /// The key file.
         path: PathBuf,
         /// Where the password came from.
-        from: String,
+        from: PasswordOrigin,
+    },
+    /// The password file cannot be read.
+    #[error("password_file {path}: {reason}")]
+    PasswordFile {
+        /// The password file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
     },
     /// The key file is not JSON.
     #[error("key file {path} is not valid JSON: {reason}")]
@@ -129,10 +137,9 @@ impl Hotkey {
 
     /// Loads `{wallet_path}/{wallet_name}/hotkeys/{hotkey_name}`: `secretPhrase`, else
     /// `secretSeed`, else `privateKey`, as the Bittensor wallet does. A `$NACL`-encrypted
-    /// file is opened with the password from the environment or the terminal
-    /// ([`PasswordSource::Environment`]).
+    /// file is opened with a password asked on the terminal ([`PasswordSource::default`]).
     pub fn load(wallet_path: &Path, wallet_name: &str, hotkey_name: &str) -> Result<Self, WalletError> {
-        Self::load_with(wallet_path, wallet_name, hotkey_name, &PasswordSource::Environment)
+        Self::load_with(wallet_path, wallet_name, hotkey_name, &PasswordSource::default())
     }
 
     /// [`Hotkey::load`] with the password of an encrypted file from `password`.
@@ -308,8 +315,7 @@ impl WalletConfig {
         self.path.join(&self.name).join("coldkeypub.txt")
     }
 
-    /// Loads the configured hotkey (an encrypted one with the password from the
-    /// environment or the terminal).
+    /// Loads the configured hotkey (an encrypted one with a password asked on the terminal).
     pub fn load_hotkey(&self) -> Result<Hotkey, WalletError> {
         Hotkey::load(&self.path, &self.name, &self.hotkey)
     }

@@ -209,33 +209,8 @@ pub fn render_event(t: &Timed) -> String {
         Event::IntervalClosed { interval_id, block } => {
             let _ = write!(out, "{at} block {block:>3}: interval {interval_id} closed; the validator evaluates it");
         }
-        Event::Decision {
-            miner,
-            accepted,
-            failures,
-            record_count,
-            sampled_rows,
-            global_overlap_pruned,
-            cross_miner_overlap_pruned,
-            duplicate_content_pruned,
-            duplicate_content,
-            ..
-        } => {
-            let verdict = if *accepted {
-                let mut line =
-                    accepted_summary(*record_count, *sampled_rows, *global_overlap_pruned, *cross_miner_overlap_pruned);
-                if *duplicate_content_pruned > 0 {
-                    let _ = write!(
-                        line,
-                        "; pruned {duplicate_content_pruned} as footage already published: {}",
-                        duplicate_content.join(", ")
-                    );
-                }
-                line
-            } else {
-                format!("REJECTED  {}", failures.join(", "))
-            };
-            let _ = write!(out, "{at}            {miner:<10} {verdict}");
+        Event::Decision { miner, .. } => {
+            let _ = write!(out, "{at}            {miner:<10} {}", decision_verdict(&t.event));
         }
         Event::WeightsSet { epoch, block, burned, weights, reveal_round } => {
             let why = if *burned { " -- nothing scored yet, so all weight goes to uid 0 (burn)" } else { "" };
@@ -264,6 +239,37 @@ pub fn render_event(t: &Timed) -> String {
         }
     }
     out
+}
+
+/// The verdict of a [`Event::Decision`]: the accepted package's summary, or the rejection
+/// with its failures (empty for any other event).
+fn decision_verdict(event: &Event) -> String {
+    let Event::Decision {
+        accepted,
+        failures,
+        record_count,
+        sampled_rows,
+        global_overlap_pruned,
+        cross_miner_overlap_pruned,
+        duplicate_content_pruned,
+        duplicate_content,
+        ..
+    } = event
+    else {
+        return String::new();
+    };
+    if !*accepted {
+        return format!("REJECTED  {}", failures.join(", "));
+    }
+    let mut line = accepted_summary(*record_count, *sampled_rows, *global_overlap_pruned, *cross_miner_overlap_pruned);
+    if *duplicate_content_pruned > 0 {
+        let _ = write!(
+            line,
+            "; pruned {duplicate_content_pruned} as footage already published: {}",
+            duplicate_content.join(", ")
+        );
+    }
+    line
 }
 
 /// One line per participant under the "subnet ready" line.

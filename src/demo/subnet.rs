@@ -19,7 +19,7 @@ use tracing::info;
 use super::captions::ColourCaptioner;
 use super::{DemoError, DemoSettings};
 use crate::chain::commitment::bucket_for_hotkey;
-use crate::chain::embedded::EmbeddedChain;
+use crate::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use crate::chain::{Chain, Hotkey, NetUid, ReadCredentials, Uid};
 use crate::index::refresh::{DEFAULT_BUCKET, DEFAULT_OBJECT_KEY};
 use crate::media::{Ffprobe, MediaProbe};
@@ -288,7 +288,7 @@ impl Subnet {
         probe.check_available().await?;
         let probe: Arc<dyn MediaProbe> = Arc::new(probe);
 
-        let chain = EmbeddedChain::open(workdir.join("chain"), STEPPED_CHAIN_BLOCK_MS)?;
+        let chain = EmbeddedChain::open(EmbeddedSettings::new(workdir.join("chain"), STEPPED_CHAIN_BLOCK_MS))?;
         let validator_key = demo_hotkey("validator");
         let uid = chain.register(NETUID, &validator_key.ss58())?;
         let validator = Participant { name: "validator".into(), role: Role::Validator, hotkey: validator_key, uid };

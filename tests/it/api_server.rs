@@ -396,7 +396,11 @@ async fn nonces_are_swept_by_age() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowlist_refreshes_from_the_embedded_chain() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let chain = nexis::chain::embedded::EmbeddedChain::open(dir.path().join("chain"), 60_000).expect("chain");
+    let chain = nexis::chain::embedded::EmbeddedChain::open(nexis::chain::embedded::EmbeddedSettings::new(
+        dir.path().join("chain"),
+        60_000,
+    ))
+    .expect("chain");
     chain.register(1, &key(1).ss58()).expect("register");
     let chain: Arc<dyn nexis::chain::Chain> = Arc::new(chain);
     let store = Arc::new(SqliteStore::open(&dir.path().join("e.sqlite3")).expect("sqlite"));

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use nexis::chain::Hotkey;
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 
 /// A command with no nexis settings inherited from the caller.
 fn clean(tmp: &std::path::Path) -> Command {
@@ -31,7 +31,7 @@ fn a_validator_starts_with_btcli_style_flags() {
     let key = serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) });
     std::fs::write(hotkeys.join("validator-hk"), key.to_string()).expect("keyfile");
     let ss58 = Hotkey::from_seed(seed).ss58();
-    let chain = EmbeddedChain::open(tmp.path().join("chain"), 50).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.path().join("chain"), 50)).expect("chain");
     chain.register(9, &ss58).expect("register");
 
     let wallets = tmp.path().join("keys").display().to_string();

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use crate::support::chain_metadata;
 use nexis::chain::Hotkey;
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 const ACCESS: &str = "AAAAAAAAAAAAAAAAbbbbbbbbbbbbbbbb";
@@ -125,7 +125,7 @@ fn refusals_say_what_to_do() {
     assert!(text(&out).contains("subnet 42 does not exist"), "{}", text(&out));
 
     // Someone else registers: the subnet exists, our hotkey is still not registered.
-    let chain = EmbeddedChain::open(env.tmp.path().join("chain"), 50).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(env.tmp.path().join("chain"), 50)).expect("chain");
     chain.register(42, &Hotkey::from_seed([6; 32]).ss58()).expect("register");
     let out = env.run(&["commit-credentials"], "embedded");
     assert_eq!(out.status.code(), Some(2), "not registered yet: {}", text(&out));

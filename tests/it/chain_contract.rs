@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::chain::{Chain, ChainError, Hotkey, NetUid, WeightsCall};
 
 const NETUID: NetUid = 7;
@@ -16,7 +16,7 @@ fn key(n: u8) -> Hotkey {
 
 fn chain(dir: &std::path::Path) -> EmbeddedChain {
     // The plain-weights contract: subnets created here have commit-reveal off.
-    EmbeddedChain::open(dir, 20).expect("open embedded chain").with_commit_reveal(false)
+    EmbeddedChain::open(EmbeddedSettings::new(dir, 20)).expect("open embedded chain").with_commit_reveal(false)
 }
 
 /// The block number grows with time and never goes back.
@@ -109,12 +109,12 @@ async fn state_persists_across_openers_and_block_times_map_to_timestamps() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = chain(dir.path());
     first.register(NETUID, &key(1).ss58()).expect("register");
-    let second = EmbeddedChain::open(dir.path(), 20).expect("reopen");
+    let second = EmbeddedChain::open(EmbeddedSettings::new(dir.path(), 20)).expect("reopen");
     assert_eq!(second.metagraph(NETUID).await.expect("metagraph").neurons.len(), 1);
     let t0 = second.timestamp_of(0).expect("t0");
     let t50 = second.timestamp_of(50).expect("t50");
     assert_eq!((t50 - t0).num_milliseconds(), 1000);
-    assert!(EmbeddedChain::open(dir.path(), 0).is_err(), "zero block time is refused");
+    assert!(EmbeddedChain::open(EmbeddedSettings::new(dir.path(), 0)).is_err(), "zero block time is refused");
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn concurrent_openers_never_lose_or_tear_updates() {
             let path = dir.path().to_path_buf();
             std::thread::spawn(move || {
                 // Each thread is its own opener, as a separate process would be.
-                let chain = EmbeddedChain::open(&path, 20).expect("open");
+                let chain = EmbeddedChain::open(EmbeddedSettings::new(&path, 20)).expect("open");
                 (0..10u8)
                     .map(|i| chain.register(NETUID, &key(t * 10 + i + 1).ss58()).expect("register"))
                     .collect::<Vec<_>>()
@@ -177,7 +177,7 @@ fn separate_processes_share_one_chain_directory() {
         })
         .collect();
     // Meanwhile this process registers too.
-    let local = EmbeddedChain::open(&chain_dir, 20).expect("open");
+    let local = EmbeddedChain::open(EmbeddedSettings::new(&chain_dir, 20)).expect("open");
     for i in 0..20u8 {
         local.register(NETUID, &key(200 - i).ss58()).expect("register");
     }

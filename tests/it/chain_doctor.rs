@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use nexis::chain::Hotkey;
-use nexis::chain::embedded::{EmbeddedChain, WeightParams};
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings, WeightParams};
 use nexis::chain::{Chain, WeightsCall};
 use nexis::protocol::WEIGHTS_VERSION_KEY;
 use serde_json::Value;
@@ -29,7 +29,7 @@ impl Seat {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let key = serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(SEED)) });
         std::fs::write(dir.join("default"), key.to_string()).expect("keyfile");
-        let chain = EmbeddedChain::open(tmp.path().join("chain"), FROZEN_MS).expect("chain");
+        let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.path().join("chain"), FROZEN_MS)).expect("chain");
         let (me, other) = (Hotkey::from_seed(SEED), Hotkey::from_seed([8; 32]));
         chain.register(NETUID, &me.ss58()).expect("register");
         chain.register(NETUID, &other.ss58()).expect("register");

@@ -17,7 +17,7 @@ use nexis::chain::commit_reveal::{
     Beacon, CIPHERTEXT_OVERHEAD, CommitRevealError, RevealInputs, WeightsPayload, decrypt, decrypt_payload, encrypt,
     reveal_round,
 };
-use nexis::chain::embedded::{EmbeddedChain, WeightParams};
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings, WeightParams};
 use nexis::chain::subtensor::{commit_timelocked_weights_call_data, load_metadata};
 use nexis::chain::weight_rules::{PlanOptions, Rule, VersionKeyPolicy, WeightsPlan, check, evaluate, plan, submit};
 use nexis::chain::{Chain, ChainError, Hotkey, TimelockedCommit, WeightsCall};
@@ -252,7 +252,7 @@ const FROZEN: u64 = 3_600_000;
 #[tokio::test]
 async fn the_embedded_chain_reveals_at_the_round_and_drops_bad_commits_silently() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let chain = EmbeddedChain::open(tmp.path(), FROZEN).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.path(), FROZEN)).expect("chain");
     let (v, other) = (Hotkey::from_seed([1; 32]), Hotkey::from_seed([2; 32]));
     for k in [&v, &other] {
         chain.register(1, &k.ss58()).expect("register");

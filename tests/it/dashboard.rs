@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nexis::chain::Hotkey;
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::owner::metrics::SyncMetrics;
 
 const DASHBOARD: &str = "docker/observability/grafana/dashboards/nexis.json";
@@ -106,7 +106,7 @@ async fn running_validator_metrics(tmp: &Path) -> String {
     let seed = [13u8; 32];
     let key = serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) });
     std::fs::write(dir.join("default"), key.to_string()).expect("keyfile");
-    let chain = EmbeddedChain::open(tmp.join("chain"), 20).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.join("chain"), 20)).expect("chain");
     chain.register(9, &Hotkey::from_seed(seed).ss58()).expect("register");
     let log = tmp.join("validate.log");
     let mut child = spawn_validator(tmp, &log);

@@ -16,7 +16,8 @@ fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
         let path = entry.expect("entry").path();
         if path.is_dir() {
             sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs") && path.file_name().is_none_or(|n| n != "tests.rs") {
+            // A `tests.rs` file is a unit-test module: it may spell codes to pin them.
             let text = std::fs::read_to_string(&path).expect("read source");
             let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_string();
             let rel = path.strip_prefix(repo()).expect("under the repo").display().to_string();

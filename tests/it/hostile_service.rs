@@ -469,7 +469,11 @@ async fn an_owner_bundle_survives_a_stop_while_the_api_post_is_pending() {
     use nexis::chain::Chain;
     let tmp = tempfile::tempdir().expect("tempdir");
     let seed = [23u8; 32];
-    let chain = nexis::chain::embedded::EmbeddedChain::open(tmp.path().join("chain"), 3_600_000).expect("chain");
+    let chain = nexis::chain::embedded::EmbeddedChain::open(nexis::chain::embedded::EmbeddedSettings::new(
+        tmp.path().join("chain"),
+        3_600_000,
+    ))
+    .expect("chain");
     chain.register(1, &nexis::chain::Hotkey::from_seed(seed).ss58()).expect("register validator");
     let a = hotkey(2);
     chain.register(1, &a.ss58()).expect("register miner");

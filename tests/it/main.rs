@@ -30,6 +30,7 @@ mod docs_paths;
 mod env_example;
 mod failure_codes;
 mod golden;
+mod hidden_inputs;
 mod hostile;
 mod hostile_service;
 mod llm_client;

@@ -221,7 +221,11 @@ async fn owner_mode_refuses_to_start_without_write_credentials() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let seed = [21u8; 32];
     let me = Hotkey::from_seed(seed).ss58();
-    let chain = nexis::chain::embedded::EmbeddedChain::open(tmp.path().join("chain"), 3_600_000).expect("chain");
+    let chain = nexis::chain::embedded::EmbeddedChain::open(nexis::chain::embedded::EmbeddedSettings::new(
+        tmp.path().join("chain"),
+        3_600_000,
+    ))
+    .expect("chain");
     chain.register(1, &me).expect("register");
     assert!(chain.current_block().await.is_ok());
     let secret = "s3cr3t-value-that-must-never-be-printed-0123456789abcdefghijklmn";
@@ -393,7 +397,11 @@ async fn owner_validator_then_sync_on_local_buckets() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let seed = [23u8; 32];
     let me = Hotkey::from_seed(seed).ss58();
-    let chain = nexis::chain::embedded::EmbeddedChain::open(tmp.path().join("chain"), 3_600_000).expect("chain");
+    let chain = nexis::chain::embedded::EmbeddedChain::open(nexis::chain::embedded::EmbeddedSettings::new(
+        tmp.path().join("chain"),
+        3_600_000,
+    ))
+    .expect("chain");
     chain.register(1, &me).expect("register validator");
     let a = hotkey(2);
     chain.register(1, &a.ss58()).expect("register miner");

@@ -303,9 +303,9 @@ fn spec_393_has_no_stateful_schedule_and_twelve_second_slots() {
 #[test]
 fn live_reveal_round_names_the_model_it_used() {
     use nexis::chain::Hotkey;
-    use nexis::chain::embedded::EmbeddedChain;
+    use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
     let tmp = tempfile::tempdir().expect("tempdir");
-    let chain = EmbeddedChain::open(tmp.path().join("chain"), 50).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.path().join("chain"), 50)).expect("chain");
     chain.register(7, &Hotkey::from_seed([3; 32]).ss58()).expect("register");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nexis"));
     for (key, _) in std::env::vars_os() {

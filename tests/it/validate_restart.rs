@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::validator::ValidatorState;
 
@@ -80,7 +80,7 @@ async fn kill_nine_and_restart_neither_loses_nor_repeats_an_interval() {
         serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
     )
     .expect("keyfile");
-    let chain = EmbeddedChain::open(tmp.path().join("chain"), 20).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.path().join("chain"), 20)).expect("chain");
     let netuid: u16 = NETUID.parse().expect("netuid");
     chain.register(netuid, &Hotkey::from_seed(seed).ss58()).expect("register validator");
     let creds =
@@ -142,7 +142,7 @@ async fn sigterm_stops_cleanly_and_health_reports_progress() {
         serde_json::json!({ "secretSeed": format!("0x{}", hex::encode(seed)) }).to_string(),
     )
     .expect("keyfile");
-    let chain = EmbeddedChain::open(tmp.path().join("chain"), 20).expect("chain");
+    let chain = EmbeddedChain::open(EmbeddedSettings::new(tmp.path().join("chain"), 20)).expect("chain");
     chain.register(NETUID.parse().expect("netuid"), &Hotkey::from_seed(seed).ss58()).expect("register");
     let log = tmp.path().join("run.log");
     let mut child = spawn(tmp.path(), &log);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::index::refresh::{SnapshotRead, SnapshotSource};
 use nexis::media::synth::{SynthClip, synth_clip};
@@ -105,7 +105,8 @@ pub(crate) struct World {
 impl World {
     pub(crate) async fn new() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let chain = EmbeddedChain::open(tmp.path().join("chain"), FROZEN_BLOCK_MS).expect("chain");
+        let chain =
+            EmbeddedChain::open(EmbeddedSettings::new(tmp.path().join("chain"), FROZEN_BLOCK_MS)).expect("chain");
         let s3 = crate::s3_server::S3Server::start().await;
         Self { tmp, chain, s3 }
     }

@@ -78,7 +78,7 @@ pub(super) fn records_reveal(
 
 /// Whether the SCALE-encoded `System.Events` of one block (`event_bytes`) record a reveal of
 /// `hotkey`'s timelocked weights for mechanism `mecid` of `netuid`, decoded with `metadata`
-/// exactly as [`SubtensorChain`]'s `weight_reveals` decodes a block's events.
+/// exactly as [`SubtensorChain`](super::SubtensorChain)'s `weight_reveals` decodes a block's events.
 pub fn weight_reveal_in_events(
     metadata: Metadata,
     event_bytes: Vec<u8>,
@@ -86,7 +86,7 @@ pub fn weight_reveal_in_events(
     mecid: u8,
     hotkey: &str,
 ) -> Result<bool, ChainError> {
-    let account = super::account_of(hotkey)?;
+    let account = super::client::account_of(hotkey)?;
     let index = storage_index(netuid, mecid)?;
     let config = SubstrateConfig::builder()
         .set_metadata_for_spec_versions([(0, ArcMetadata::new(metadata))])
@@ -194,5 +194,91 @@ pub(crate) fn classify_module_error(pallet: &str, name: &str, hotkey: &str, netu
         ChainError::NoSuchSubnet(netuid)
     } else {
         ChainError::Rejected { module_error: full }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Hotkey;
+    use crate::chain::subtensor::load_metadata;
+
+    #[test]
+    fn module_errors_map_to_typed_errors() {
+        let hk = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "SettingWeightsTooFast", hk, 1),
+            ChainError::RateLimited(s) if s == "SubtensorModule.SettingWeightsTooFast"
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "TxRateLimitExceeded", hk, 1),
+            ChainError::RateLimited(_)
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "HotKeyNotRegisteredInSubNet", hk, 7),
+            ChainError::NotRegistered { netuid: 7, .. }
+        ));
+        assert!(matches!(
+            classify_module_error("Commitments", "AccountNotAllowedCommit", hk, 7),
+            ChainError::NotRegistered { .. }
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "CommitRevealEnabled", hk, 3),
+            ChainError::CommitRevealEnabled { netuid: 3 }
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "SubNetworkDoesNotExist", hk, 9),
+            ChainError::NoSuchSubnet(9)
+        ));
+        assert!(matches!(
+            classify_module_error("SubtensorModule", "WeightVecNotEqualSize", hk, 1),
+            ChainError::Rejected { module_error } if module_error == "SubtensorModule.WeightVecNotEqualSize"
+        ));
+    }
+
+    /// One `EventRecord` (phase `ApplyExtrinsic(1)`, no topics) of event `variant` of `pallet`.
+    fn record(pallet: u8, variant: u8, fields: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8];
+        out.extend(1u32.to_le_bytes());
+        out.extend([pallet, variant]);
+        out.extend(fields);
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn a_weight_reveal_is_read_from_the_blocks_events() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chain/finney-spec393.scale");
+        let metadata = load_metadata(&path).expect("metadata");
+        let pallet = metadata.pallet_by_name("SubtensorModule").expect("pallet");
+        let variant =
+            |name: &str| pallet.event_variants().expect("events").iter().find(|v| v.name == name).expect("event").index;
+        let (ours, other) = (Hotkey::from_seed([1; 32]), Hotkey::from_seed([2; 32]));
+        let revealed = |event: &str, index: u16, who: &Hotkey| {
+            let fields: Vec<u8> = index.to_le_bytes().into_iter().chain(who.public()).collect();
+            record(pallet.event_index(), variant(event), &fields)
+        };
+        let events = |records: &[Vec<u8>]| -> Vec<u8> {
+            let mut out = vec![u8::try_from(records.len() << 2).expect("few records")];
+            out.extend(records.concat());
+            out
+        };
+        let found = |bytes: &[u8], mecid: u8, who: &Hotkey| {
+            let metadata = load_metadata(&path).expect("metadata");
+            weight_reveal_in_events(metadata, bytes.to_vec(), 7, mecid, &who.ss58()).expect("decodes")
+        };
+        // Another hotkey's reveal on netuid 7, ours on mechanism 1 of netuid 7 (index 4103).
+        let block = events(&[
+            revealed("TimelockedWeightsRevealed", 7, &other),
+            revealed("TimelockedWeightsRevealed", 4096 + 7, &ours),
+        ]);
+        assert!(!found(&block, 0, &ours), "neither is a reveal of ours on mechanism 0");
+        assert!(found(&block, 1, &ours));
+        assert!(found(&block, 0, &other));
+        // The older runtimes' event, keyed by the netuid.
+        assert!(found(&events(&[revealed("CRV3WeightsRevealed", 7, &ours)]), 0, &ours));
+        // A block without events (or without a reveal) records none.
+        assert!(!found(&[], 0, &ours));
+        assert!(!found(&events(&[]), 0, &ours));
     }
 }

@@ -11,7 +11,7 @@ use subxt::dynamic::Value;
 use subxt::ext::scale_value::{Composite, ValueDef};
 use subxt::utils::AccountId32;
 
-use super::{AtBlock, SubtensorChain};
+use super::client::{AtBlock, SubtensorChain};
 use crate::chain::weight_rules::stake::{Delegation, RawStake, stake_weight};
 use crate::chain::weight_rules::{EpochConsensus, SubnetLimits, mechanism_storage_index};
 use crate::chain::{ChainError, NetUid, Uid};

@@ -104,7 +104,7 @@ impl fmt::Display for VersionKeyPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Own(key) if *key == WEIGHTS_VERSION_KEY => write!(f, "own key {key} (this release)"),
-            Self::Own(key) => write!(f, "own key {key} (set by NEXIS_WEIGHTS_VERSION_KEY)"),
+            Self::Own(key) => write!(f, "own key {key} (configured)"),
             Self::Chain => f.write_str("chain (follow WeightsVersionKey)"),
         }
     }
@@ -120,7 +120,7 @@ impl FromStr for VersionKeyPolicy {
             v => v
                 .parse()
                 .map(Self::Own)
-                .map_err(|_| format!("NEXIS_WEIGHTS_VERSION_KEY must be a whole number or `chain`, is {v:?}")),
+                .map_err(|_| format!("the version key must be a whole number or `chain`, is {v:?}")),
         }
     }
 }

@@ -63,13 +63,17 @@ impl ChainArgs {
 
     /// The hotkey that signs.
     pub(crate) fn hotkey(&self) -> anyhow::Result<Hotkey> {
-        self.wallet().load_hotkey().context("loading the hotkey that signs")
+        let password = super::chain_settings::password_source();
+        self.wallet()
+            .load_hotkey_with(&password)
+            .map_err(super::chain_settings::wallet_error)
+            .context("loading the hotkey that signs")
     }
 
     /// A connection to `network` (the embedded chain opens its local state).
     pub(crate) async fn connect(&self, network: &Network) -> anyhow::Result<Box<dyn Chain>> {
         if network.is_embedded() {
-            return Ok(Box::new(EmbeddedChain::from_env()?));
+            return Ok(Box::new(EmbeddedChain::open(super::chain_settings::embedded_settings()?)?));
         }
         let timeout = Duration::from_secs(self.chain_timeout_sec.max(1));
         Ok(Box::new(SubtensorChain::connect_network(network, timeout).await?))

@@ -6,6 +6,7 @@
 
 mod blocks;
 mod chain;
+mod chain_settings;
 mod dataset;
 mod intervals;
 mod llm;
@@ -27,6 +28,7 @@ mod ytdlp;
 
 pub(crate) use blocks::{BlockArgs, IntervalBlocksArg};
 pub(crate) use chain::ChainArgs;
+pub(crate) use chain_settings::embedded_settings;
 pub(crate) use dataset::{CategoryArg, EnabledSpecsArg, PollArg};
 pub(crate) use intervals::{EvidenceApiArgs, IntervalArgs};
 pub(crate) use llm::{ContentCheckArgs, LlmArgs};
@@ -43,5 +45,5 @@ pub(crate) use source_check::SourceCheckArgs;
 pub(crate) use storage::{LocalBucketsArg, S3EndpointArg};
 pub(crate) use validator::{MinerBudgetArg, ModelNamesArgs};
 pub(crate) use weights::{MechIdArg, VersionKeyArg};
-pub(crate) use workdir::WorkdirArg;
+pub(crate) use workdir::{WorkdirArg, default_workdir};
 pub(crate) use ytdlp::YtDlpArgs;

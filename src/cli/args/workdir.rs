@@ -23,7 +23,7 @@ impl WorkdirArg {
 
     /// The given directory, else the XDG state directory (`~/.local/state/nexis`).
     pub(crate) fn path(&self) -> PathBuf {
-        self.given().unwrap_or_else(nexis::config::default_workdir)
+        self.given().unwrap_or_else(default_workdir)
     }
 
     /// [`Self::path`], created.
@@ -32,4 +32,13 @@ impl WorkdirArg {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating the work directory {}", dir.display()))?;
         Ok(dir)
     }
+}
+
+/// The default work directory of this process: from `XDG_STATE_HOME`, else `HOME` (see
+/// [`nexis::config::default_workdir_from`]).
+pub(crate) fn default_workdir() -> PathBuf {
+    nexis::config::default_workdir_from(
+        std::env::var_os("XDG_STATE_HOME").as_deref(),
+        std::env::var_os("HOME").as_deref(),
+    )
 }

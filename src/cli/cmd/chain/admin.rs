@@ -46,7 +46,7 @@ pub(crate) async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let netuid = args.chain.netuid(&network)?;
-    let chain = EmbeddedChain::from_env()?;
+    let chain = EmbeddedChain::open(crate::cli::args::embedded_settings()?)?;
     match args.action {
         AdminAction::SetTempo { tempo: 0 } => bail!("a tempo of 0 stops the subnet's epochs; give 1 or more"),
         AdminAction::SetTempo { tempo } => {

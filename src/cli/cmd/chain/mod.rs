@@ -328,7 +328,7 @@ async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let hotkey = args.chain.hotkey()?;
-    let chain = EmbeddedChain::from_env()?;
+    let chain = EmbeddedChain::open(crate::cli::args::embedded_settings()?)?;
     let uid = chain.register(netuid, &hotkey.ss58())?;
     println!("registered {} as uid {uid} on netuid {netuid} ({})", hotkey.ss58(), chain.describe());
     Ok(ExitCode::SUCCESS)

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use super::report::{Memory, TargetReport};
 use super::{BenchApiArgs, NETUID, READY_TIMEOUT, REFERENCE_DRIVER, Target};
-use nexis::chain::embedded::EmbeddedChain;
+use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::evidence_server::load::{ChainClock, LoadSpec, run_load, validator_keys};
 
 /// The embedded chain, the allowlist and the scratch directories the servers share.
@@ -33,7 +33,8 @@ impl Setup {
     /// clock set 10 000 blocks in) and the allowlist file the reference reads.
     pub(super) fn new(dir: &Path, args: &BenchApiArgs, validators: usize) -> anyhow::Result<Self> {
         let chain_dir = dir.join("chain");
-        let chain = EmbeddedChain::open(&chain_dir, args.block_ms.max(1)).context("creating the embedded chain")?;
+        let chain = EmbeddedChain::open(EmbeddedSettings::new(&chain_dir, args.block_ms.max(1)))
+            .context("creating the embedded chain")?;
         let keys: Vec<String> = validator_keys(validators).iter().map(|k| k.ss58()).collect();
         for key in &keys {
             chain.register(NETUID, key).context("registering a validator")?;

@@ -9,38 +9,44 @@
 //! old one, so no reader ever sees a partial state.
 //!
 //! Commit-reveal is simulated faithfully (on by default for new subnets, off with
-//! `NEXIS_EMBEDDED_COMMIT_REVEAL=false`): the chain has its own beacon key pair, a BLS key
+//! [`EmbeddedSettings::commit_reveal`]): the chain has its own beacon key pair, a BLS key
 //! created with the chain directory whose public key stands where `Drand.BeaconConfig`
 //! would be, with one beacon round per block (round `r` is published when block `r` starts).
 //! Timelocked commits are held until their reveal epoch has come and their round is
 //! published; then the chain signs the round with its secret key, decrypts the commit, checks
 //! the hotkey, version key and uids, and applies the weights — or drops a bad commit
 //! silently, exactly like subtensor.
+//!
+//! Files: this one holds [`EmbeddedChain`] (opening, the owner's controls, the [`Chain`]
+//! calls); `settings` how it is opened ([`EmbeddedSettings`], filled by the CLI or the demo:
+//! the library reads no environment); `state` the locked JSON state; `rules` the weight rules
+//! a client reads and a reveal is checked against; `epochs` the stateful epoch schedule.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsStr;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod epochs;
+mod rules;
+mod settings;
+mod state;
 
-use super::commit_reveal::{self, Beacon, BeaconSecret, DEFAULT_COMMIT_REVEAL_VERSION, MAX_COMMIT_BYTES};
-use super::schedule::EpochSchedule;
-use super::wallet::ss58_decode;
-use super::weight_rules::{Rule, SubnetLimits, VersionKeyPolicy, evaluate, first_failure, rate_limit_allows};
+use rules::{RulesAt, check_weights, last_update_key, rejected, reveal, stake_of, subnet_rules};
+pub use settings::{EmbeddedField, EmbeddedSettingError, EmbeddedSettings};
+use state::{
+    MAX_REVEAL_RECORDS, State, StoredCommitment, StoredReveal, StoredTimelock, Subnet, registered, storage, subnet,
+    subnet_mut,
+};
+
+use super::commit_reveal::{Beacon, DEFAULT_COMMIT_REVEAL_VERSION, MAX_COMMIT_BYTES};
+use super::weight_rules::{Rule, VersionKeyPolicy, evaluate, first_failure, rate_limit_allows};
 use super::{
     Chain, ChainError, Hotkey, Metagraph, MinerCommitment, NetUid, Neuron, PendingCommit, ReadCredentials,
     TimelockedCommit, Uid, WeightRules, WeightsCall,
 };
 
-/// `NEXIS_EMBEDDED_BLOCK_MS` when unset: Bittensor's 12-second blocks.
-pub(crate) const DEFAULT_BLOCK_MS: u64 = 12_000;
 /// Most neurons one embedded subnet holds (as a real subnet's max allowed uids).
 pub(crate) const MAX_UIDS: usize = 256;
 
@@ -48,43 +54,6 @@ pub(crate) const MAX_UIDS: usize = 256;
 pub(crate) const DEFAULT_TEMPO: u16 = 10;
 /// Most unrevealed commits one hotkey may hold (subtensor's `TooManyUnrevealedCommits`).
 pub(crate) const MAX_UNREVEALED_COMMITS: usize = 10;
-
-const STATE_FILE: &str = "state.json";
-const LOCK_FILE: &str = "state.lock";
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct State {
-    /// Wall-clock time of block 0, milliseconds since the Unix epoch.
-    genesis_ms: u64,
-    subnets: BTreeMap<NetUid, Subnet>,
-    /// The beacon's secret key (hex), created with the chain.
-    #[serde(default)]
-    beacon_secret: SecretHex,
-    /// The per-block cap on subnet epochs (`None`: no cap); the rest are deferred.
-    #[serde(default)]
-    epochs_per_block: Option<u32>,
-    /// Counts the owner's schedule changes (so that they are always written).
-    #[serde(default)]
-    schedule_revision: u64,
-}
-
-/// A secret kept in the state file; `Debug` never shows it.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-struct SecretHex(String);
-
-impl std::fmt::Debug for SecretHex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl State {
-    fn beacon(&self) -> Option<BeaconSecret> {
-        let bytes: [u8; 32] = hex::decode(&self.beacon_secret.0).ok()?.try_into().ok()?;
-        Some(BeaconSecret::from_bytes(&bytes))
-    }
-}
 
 /// The weight-setting parameters of an embedded subnet (subtensor's storage of the same names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,75 +103,6 @@ impl Default for WeightParams {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-struct Subnet {
-    /// Hotkey of each uid (the index).
-    hotkeys: Vec<String>,
-    /// Latest commitment payload per hotkey, with the block it was written at.
-    commitments: BTreeMap<String, StoredCommitment>,
-    /// Latest weights per hotkey.
-    weights: BTreeMap<String, Vec<(Uid, u16)>>,
-    params: WeightParams,
-    /// Block of each hotkey's last weights or commit (`LastUpdate`).
-    last_update: BTreeMap<String, u64>,
-    /// Hotkeys without a validator permit.
-    no_permit: BTreeSet<String>,
-    /// Stake weight per hotkey (alpha rao; none: 0).
-    stake: BTreeMap<String, u64>,
-    /// `SubnetOwnerHotkey`.
-    owner: Option<String>,
-    /// Timelocked commits not revealed yet.
-    pending: Vec<StoredTimelock>,
-    /// The stateful epoch schedule after the last block run (`None` until first run).
-    epochs: Option<EpochSchedule>,
-    /// The latest reveals that applied weights, oldest first (at most
-    /// [`MAX_REVEAL_RECORDS`]): what subtensor's `TimelockedWeightsRevealed` events record.
-    reveals: Vec<StoredReveal>,
-}
-
-/// Most reveal records one embedded subnet keeps (older ones are forgotten, as a node
-/// prunes old blocks' events).
-const MAX_REVEAL_RECORDS: usize = 1024;
-
-/// One timelocked commit revealed and applied: the `TimelockedWeightsRevealed` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct StoredReveal {
-    hotkey: String,
-    mecid: u8,
-    /// The block the reveal ran in.
-    block: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredTimelock {
-    hotkey: String,
-    /// The mechanism (absent in older state files: 0).
-    #[serde(default)]
-    mecid: u8,
-    /// The subnet epoch the commit belongs to (its look-ahead epoch).
-    #[serde(default)]
-    commit_epoch: u64,
-    commit_block: u64,
-    /// Hex of the encrypted commit.
-    commit: String,
-    reveal_round: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredCommitment {
-    payload: String,
-    block: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-fn storage(context: &str, path: &Path, e: impl std::fmt::Display) -> ChainError {
-    ChainError::Storage(format!("{context} {}: {e}", path.display()))
-}
-
 /// A chain simulation stored in a directory shared by every process that opens it.
 #[derive(Debug, Clone)]
 pub struct EmbeddedChain {
@@ -213,29 +113,16 @@ pub struct EmbeddedChain {
 }
 
 impl EmbeddedChain {
-    /// Opens (creating when needed) the embedded chain in `dir` with `block_ms`
-    /// milliseconds per block. The block time is a property of each opener; processes
-    /// sharing a directory should use the same one.
-    pub fn open(dir: impl Into<PathBuf>, block_ms: u64) -> Result<Self, ChainError> {
+    /// Opens (creating when needed) the embedded chain `settings` describe.
+    pub fn open(settings: EmbeddedSettings) -> Result<Self, ChainError> {
+        let EmbeddedSettings { dir, block_ms, commit_reveal } = settings;
         if block_ms == 0 {
             return Err(ChainError::Invalid("the embedded block time must be at least 1 ms".into()));
         }
-        let chain = Self { dir: dir.into(), block_ms, commit_reveal: true };
+        let chain = Self { dir, block_ms, commit_reveal };
         std::fs::create_dir_all(&chain.dir).map_err(|e| storage("cannot create", &chain.dir, e))?;
         chain.transact(|_| Ok(()))?;
         Ok(chain)
-    }
-
-    /// Opens the chain configured by `NEXIS_EMBEDDED_CHAIN_DIR` (default
-    /// `{NEXIS_WORKDIR}/embedded-chain`, with `NEXIS_WORKDIR` defaulting to `nexis` in the
-    /// system temporary directory) and `NEXIS_EMBEDDED_BLOCK_MS` (default 12000).
-    pub fn from_env() -> Result<Self, ChainError> {
-        let chain_dir = std::env::var_os("NEXIS_EMBEDDED_CHAIN_DIR");
-        let workdir = std::env::var_os("NEXIS_WORKDIR");
-        let block_ms = std::env::var("NEXIS_EMBEDDED_BLOCK_MS").ok();
-        let (dir, block_ms) = settings(chain_dir.as_deref(), workdir.as_deref(), block_ms.as_deref())?;
-        let commit_reveal = commit_reveal_setting(std::env::var("NEXIS_EMBEDDED_COMMIT_REVEAL").ok().as_deref())?;
-        Ok(Self::open(dir, block_ms)?.with_commit_reveal(commit_reveal))
     }
 
     /// Whether subnets this opener creates require commit-reveal (default on).
@@ -252,68 +139,6 @@ impl EmbeddedChain {
     /// Milliseconds per block.
     pub fn block_ms(&self) -> u64 {
         self.block_ms
-    }
-
-    /// Runs `f` on the state under the exclusive lock; a changed state is written back
-    /// atomically before the lock is released.
-    fn transact<T>(&self, f: impl FnOnce(&mut State) -> Result<T, ChainError>) -> Result<T, ChainError> {
-        let lock_path = self.dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| storage("cannot open", &lock_path, e))?;
-        lock.lock().map_err(|e| storage("cannot lock", &lock_path, e))?;
-        let state_path = self.dir.join(STATE_FILE);
-        let (mut state, existed) = match std::fs::read(&state_path) {
-            Ok(bytes) => (
-                serde_json::from_slice::<State>(&bytes).map_err(|e| storage("unreadable state in", &state_path, e))?,
-                true,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (State { genesis_ms: now_ms(), ..State::default() }, false)
-            }
-            Err(e) => return Err(storage("cannot read", &state_path, e)),
-        };
-        let before = serde_json::to_vec(&state).map_err(|e| ChainError::Storage(e.to_string()))?;
-        if state.beacon().is_none() {
-            state.beacon_secret = SecretHex(hex::encode(BeaconSecret::generate().to_bytes()));
-        }
-        let stored_epochs: Vec<_> = state.subnets.values().map(|s| s.epochs).collect();
-        self.run_blocks(&mut state);
-        let out = f(&mut state)?;
-        let after = serde_json::to_vec(&state).map_err(|e| ChainError::Storage(e.to_string()))?;
-        // Epochs that only moved with the clock replay the same from the stored state, so
-        // they are not worth a synced write on every call (an owner's schedule change bumps
-        // `schedule_revision` and is written).
-        let mut unmoved = state.clone();
-        for (s, e) in unmoved.subnets.values_mut().zip(stored_epochs) {
-            s.epochs = e;
-        }
-        let only_clock = serde_json::to_vec(&unmoved).map_err(|e| ChainError::Storage(e.to_string()))? == before;
-        if !existed || (before != after && !only_clock) {
-            self.write_state(&state_path, &after)?;
-        }
-        // Dropping `lock` closes the file and releases the lock.
-        drop(lock);
-        Ok(out)
-    }
-
-    fn write_state(&self, path: &Path, bytes: &[u8]) -> Result<(), ChainError> {
-        let tmp = self.dir.join(format!("{STATE_FILE}.{}.tmp", std::process::id()));
-        let mut file = File::create(&tmp).map_err(|e| storage("cannot create", &tmp, e))?;
-        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| storage("cannot write", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| storage("cannot replace", path, e))?;
-        // Make the rename itself durable; a directory that cannot be synced is not an error.
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    }
-
-    fn block_of(&self, state: &State) -> u64 {
-        now_ms().saturating_sub(state.genesis_ms) / self.block_ms
     }
 
     /// Wall-clock time at which `block` starts.
@@ -456,160 +281,6 @@ impl EmbeddedChain {
             period_ms: self.block_ms,
         }
     }
-}
-
-/// Where a subnet's rules are read: the block, the block time and the beacon.
-struct RulesAt<'a> {
-    block: u64,
-    block_ms: u64,
-    beacon: &'a Beacon,
-}
-
-/// `hotkey`'s [`WeightRules`] on `subnet` for mechanism `mecid`.
-fn subnet_rules(subnet: &Subnet, netuid: NetUid, mecid: u8, hotkey: &str, at: &RulesAt<'_>) -> WeightRules {
-    let uid = subnet.hotkeys.iter().position(|h| h == hotkey).map(|u| u as Uid);
-    let p = &subnet.params;
-    let owner_uid = subnet.owner.as_ref().and_then(|o| subnet.hotkeys.iter().position(|h| h == o)).map(|u| u as Uid);
-    let limits = SubnetLimits {
-        mecid,
-        storage_index: super::weight_rules::mechanism_storage_index(netuid, mecid).unwrap_or(u16::MAX),
-        mechanism_count: p.mechanism_count,
-        stake_threshold: p.stake_threshold,
-        stake: uid.and_then(|_| stake_of(subnet, hotkey)),
-        owner_uid,
-        consensus: if p.null_consensus {
-            super::weight_rules::EpochConsensus::Null
-        } else {
-            super::weight_rules::EpochConsensus::Yuma
-        },
-        permit_holders: subnet.hotkeys.iter().filter(|h| !subnet.no_permit.contains(*h)).count() as u16,
-    };
-    WeightRules {
-        block: at.block,
-        now_ms: now_ms(),
-        block_time_ms: at.block_ms,
-        commit_reveal: p.commit_reveal,
-        commit_reveal_version: DEFAULT_COMMIT_REVEAL_VERSION,
-        rate_limit: p.rate_limit,
-        version_key: p.version_key,
-        tempo: p.tempo,
-        reveal_period_epochs: p.reveal_period_epochs,
-        uid,
-        last_update: uid.map(|_| subnet.last_update.get(&last_update_key(hotkey, mecid)).copied().unwrap_or(0)),
-        validator_permit: uid.map(|_| !subnet.no_permit.contains(hotkey)),
-        beacon: at.beacon.clone(),
-        epoch_schedule: (!p.hide_schedule).then(|| epochs::schedule_of(subnet, at.block)),
-        min_allowed_weights: p.min_allowed_weights,
-        max_weight_limit: p.max_weight_limit,
-        subnet_n: u16::try_from(subnet.hotkeys.len()).unwrap_or(u16::MAX),
-        limits,
-    }
-}
-
-/// `hotkey`'s stake weight: `None` while no stake was ever set on the subnet (the embedded
-/// chain then does not model stake), else the set value or 0.
-fn stake_of(subnet: &Subnet, hotkey: &str) -> Option<u64> {
-    (!subnet.stake.is_empty()).then(|| subnet.stake.get(hotkey).copied().unwrap_or(0))
-}
-
-/// The `last_update` entry of `hotkey` for mechanism `mecid` (mechanism 0: the hotkey).
-fn last_update_key(hotkey: &str, mecid: u8) -> String {
-    if mecid == 0 { hotkey.to_string() } else { format!("{mecid}/{hotkey}") }
-}
-
-/// Decrypts one commit with its round signature and checks it as subtensor does at reveal:
-/// the payload's hotkey, then every rule of `internal_set_weights` (the rate limit aside,
-/// which commit-reveal subnets apply at commit time).
-fn reveal(
-    subnet: &Subnet,
-    netuid: NetUid,
-    c: &StoredTimelock,
-    signature: &[u8],
-    at: &RulesAt<'_>,
-) -> Result<Vec<(Uid, u16)>, String> {
-    let bytes = hex::decode(&c.commit).map_err(|e| e.to_string())?;
-    let payload = commit_reveal::decrypt_payload(&bytes, signature).map_err(|e| e.to_string())?;
-    let committer = ss58_decode(&c.hotkey).map_err(|e| e.to_string())?;
-    if payload.hotkey != committer {
-        return Err("the payload's hotkey is not the committer".into());
-    }
-    let call = WeightsCall { netuid, uids: payload.uids, weights: payload.values, version_key: payload.version_key };
-    let rules = subnet_rules(subnet, netuid, c.mecid, &c.hotkey, at);
-    let checks = evaluate(&rules, Some(&call), VersionKeyPolicy::Own(call.version_key));
-    let at_reveal: Vec<_> = checks.into_iter().filter(|c| c.rule != Rule::SettingWeightsTooFast).collect();
-    if let Some(broken) = first_failure(&at_reveal) {
-        return Err(broken.to_string());
-    }
-    check_weights(subnet, &call).map_err(|e| e.to_string())
-}
-
-/// Parses `NEXIS_EMBEDDED_COMMIT_REVEAL` (unset or blank: on).
-pub(crate) fn commit_reveal_setting(value: Option<&str>) -> Result<bool, ChainError> {
-    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("true") | Some("1") | Some("on") | Some("yes") => Ok(true),
-        Some("false") | Some("0") | Some("off") | Some("no") => Ok(false),
-        Some(other) => {
-            Err(ChainError::Invalid(format!("NEXIS_EMBEDDED_COMMIT_REVEAL must be true or false, is {other:?}")))
-        }
-    }
-}
-
-fn rejected(name: &str) -> ChainError {
-    ChainError::Rejected { module_error: format!("SubtensorModule.{name}") }
-}
-
-/// The directory and block time from raw setting values (unset or blank means the
-/// default): `NEXIS_EMBEDDED_CHAIN_DIR`, `NEXIS_WORKDIR`, `NEXIS_EMBEDDED_BLOCK_MS`.
-pub fn settings(
-    chain_dir: Option<&OsStr>,
-    workdir: Option<&OsStr>,
-    block_ms: Option<&str>,
-) -> Result<(PathBuf, u64), ChainError> {
-    let set = |v: Option<&OsStr>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
-    let dir = set(chain_dir)
-        .unwrap_or_else(|| set(workdir).unwrap_or_else(crate::config::default_workdir).join("embedded-chain"));
-    let block_ms = match block_ms.map(str::trim).filter(|v| !v.is_empty()) {
-        None => DEFAULT_BLOCK_MS,
-        Some(v) => v.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
-            ChainError::Invalid(format!(
-                "NEXIS_EMBEDDED_BLOCK_MS must be a whole number of milliseconds above 0, is {v:?}"
-            ))
-        })?,
-    };
-    Ok((dir, block_ms))
-}
-
-fn subnet(state: &State, netuid: NetUid) -> Result<&Subnet, ChainError> {
-    state.subnets.get(&netuid).ok_or(ChainError::NoSuchSubnet(netuid))
-}
-
-fn subnet_mut(state: &mut State, netuid: NetUid) -> Result<&mut Subnet, ChainError> {
-    state.subnets.get_mut(&netuid).ok_or(ChainError::NoSuchSubnet(netuid))
-}
-
-fn registered(subnet: &Subnet, hotkey: &str, netuid: NetUid) -> Result<Uid, ChainError> {
-    subnet
-        .hotkeys
-        .iter()
-        .position(|h| h == hotkey)
-        .map(|uid| uid as Uid)
-        .ok_or_else(|| ChainError::NotRegistered { hotkey: hotkey.to_string(), netuid })
-}
-
-fn check_weights(subnet: &Subnet, call: &WeightsCall) -> Result<Vec<(Uid, u16)>, ChainError> {
-    if call.uids.len() != call.weights.len() {
-        return Err(ChainError::Invalid(format!("{} uids but {} weights", call.uids.len(), call.weights.len())));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for &uid in &call.uids {
-        if usize::from(uid) >= subnet.hotkeys.len() {
-            return Err(ChainError::Invalid(format!("uid {uid} is not registered on netuid {}", call.netuid)));
-        }
-        if !seen.insert(uid) {
-            return Err(ChainError::Invalid(format!("uid {uid} appears twice")));
-        }
-    }
-    Ok(call.uids.iter().copied().zip(call.weights.iter().copied()).filter(|(_, w)| *w > 0).collect())
 }
 
 /// The embedded chain's hash of `block`: deterministic (`sha256("nexis-embedded-block:{n}")`),
@@ -818,33 +489,5 @@ impl Chain for EmbeddedChain {
             registered(subnet, hotkey, netuid)?;
             Ok(subnet.weights.get(hotkey).cloned().unwrap_or_default())
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_defaults_and_refusals() {
-        let (dir, ms) = settings(None, None, None).expect("defaults");
-        assert_eq!((dir, ms), (crate::config::default_workdir().join("embedded-chain"), DEFAULT_BLOCK_MS));
-        let (dir, ms) = settings(Some(OsStr::new("")), Some(OsStr::new("/w")), Some(" 20 ")).expect("workdir");
-        assert_eq!((dir, ms), (PathBuf::from("/w/embedded-chain"), 20));
-        let (dir, _) = settings(Some(OsStr::new("/c")), Some(OsStr::new("/w")), None).expect("explicit dir");
-        assert_eq!(dir, PathBuf::from("/c"));
-        for bad in ["0", "-5", "12s"] {
-            let err = settings(None, None, Some(bad)).expect_err(bad);
-            assert!(err.to_string().contains("NEXIS_EMBEDDED_BLOCK_MS"), "{err}");
-        }
-    }
-
-    #[test]
-    fn a_corrupt_state_file_is_a_clear_storage_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let chain = EmbeddedChain::open(dir.path(), 20).expect("open");
-        std::fs::write(dir.path().join(STATE_FILE), "{\"genesis_ms\": 1, \"subn").expect("write");
-        let err = chain.register(1, "hotkey").expect_err("corrupt state");
-        assert!(matches!(err, ChainError::Storage(_)) && err.to_string().contains(STATE_FILE), "{err}");
     }
 }

@@ -2,8 +2,9 @@
 # `nexis bench subnet`, one miner after another as its validator does, and prints one JSON
 # line: {"wall_s", "accepted", "packages"}, or {"unavailable": why}.
 #
-# Usage: python reference-validate.py S3_ROOT
-#   S3_ROOT holds one directory per bucket with the package under `0/` (interval 0).
+# Usage: python reference-validate.py S3_ROOT [INTERVAL [VALIDATOR_HOTKEY]]
+#   S3_ROOT holds one directory per bucket with the package under `{INTERVAL}/` (default 0);
+#   VALIDATOR_HOTKEY, when given, is the validator whose hotkey salts row sampling.
 # The reference reads each bucket through a local-directory store with the interface its
 # R2 store offers (download_file, object_exists, get_object_last_modified): files are
 # copied, not fetched over HTTP, which only makes the reference faster. Its model checks
@@ -47,17 +48,21 @@ class DirStore:
 
 def main() -> None:
     root = Path(sys.argv[1])
+    interval = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    validator = sys.argv[3] if len(sys.argv) > 3 else None
     stores = {}
     for bucket in sorted(root.iterdir()):
-        manifest = bucket / "0" / "manifest.json"
+        manifest = bucket / str(interval) / "manifest.json"
         if manifest.is_file():
             stores[json.loads(manifest.read_text())["miner_hotkey"]] = DirStore(bucket)
     sampling.MINER_SAMPLE_MAX = len(stores)
-    pipeline = ValidatorPipeline(lambda hotkey: stores[hotkey], expected_category="nature_landscape_scenery")
+    pipeline = ValidatorPipeline(
+        lambda hotkey: stores[hotkey], expected_category="nature_landscape_scenery", validator_hotkey=validator
+    )
     with tempfile.TemporaryDirectory() as work:
         started = time.perf_counter()
         decisions, _ = asyncio.run(
-            pipeline.validate_interval(candidate_hotkeys=list(stores), interval_id=0, workdir=Path(work))
+            pipeline.validate_interval(candidate_hotkeys=list(stores), interval_id=interval, workdir=Path(work))
         )
         wall = time.perf_counter() - started
     accepted = sum(1 for d in decisions if d.accepted)

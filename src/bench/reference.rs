@@ -25,10 +25,25 @@ pub enum ReferenceRun {
 /// it from anywhere).
 const DRIVER: &str = include_str!("../../scripts/reference-validate.py");
 
-/// Runs the reference over every package under the bucket root `s3_root`
-/// (`{bucket}/0/`), with `python`.
-pub fn run_reference(python: &Path, s3_root: &Path) -> ReferenceRun {
-    let output = Command::new(python).arg("-c").arg(DRIVER).arg(s3_root).output();
+/// Which packages the reference validates, and as whom.
+#[derive(Debug, Clone, Copy)]
+pub struct ReferenceTarget<'a> {
+    /// The bucket root: one directory per bucket, the package under `{bucket}/{interval}/`.
+    pub s3_root: &'a Path,
+    /// The interval of the packages.
+    pub interval: u64,
+    /// The validator hotkey that salts row sampling (none: unsalted, like the subnet bench).
+    pub validator_hotkey: Option<&'a str>,
+}
+
+/// Runs the reference with `python` over every package of `target`.
+pub fn run_reference(python: &Path, target: ReferenceTarget<'_>) -> ReferenceRun {
+    let mut cmd = Command::new(python);
+    cmd.arg("-c").arg(DRIVER).arg(target.s3_root).arg(target.interval.to_string());
+    if let Some(hotkey) = target.validator_hotkey {
+        cmd.arg(hotkey);
+    }
+    let output = cmd.output();
     let output = match output {
         Ok(o) => o,
         Err(e) => return ReferenceRun::Unavailable(format!("cannot start {}: {e}", python.display())),

@@ -255,6 +255,28 @@ async fn quorum_and_window(base: &Running) {
     assert_eq!(invalid_at(base, 2000).await, vec!["s".to_string()], "w (1000) is outside [1500, 2000]");
 }
 
+/// A post naming one miner twice is stored as if its decisions came one after the other:
+/// the last wins (both stores write a post in one statement, so this is checked).
+async fn a_miner_twice_in_one_post(base: &Running) {
+    let body = br#"{"interval_id":3000,"decisions":[
+        {"miner_hotkey":"d1","accepted":true,"failures":[],"record_count":4},
+        {"miner_hotkey":"d2","accepted":true,"failures":[]},
+        {"miner_hotkey":"d1","accepted":false,"failures":["dataset_sha256_mismatch"]}]}"#;
+    let (s, e) = python_post(base, &key(3), "/v1/validation-results", body, now(), &nonce(30)).await;
+    assert_eq!((s, e["stored"].as_u64()), (StatusCode::OK, Some(3)), "{e}");
+    for query in [format!("validator_hotkey={}&interval_id=3000", key(3).ss58()), "interval_id=3000".to_string()] {
+        let (s, got) = get(base, &format!("/v1/validation-results?{query}")).await;
+        assert_eq!(s, StatusCode::OK, "{got}");
+        let rows = got["decisions"].as_array().expect("decisions");
+        let miners: Vec<_> = rows.iter().map(|r| r["miner_hotkey"].as_str().unwrap_or_default()).collect();
+        assert_eq!(miners, ["d1", "d2"], "{query}: one row per miner, ordered by miner");
+        assert_eq!((rows[0]["accepted"].as_bool(), rows[0]["record_count"].as_u64()), (Some(false), Some(0)));
+    }
+    let (_, other) =
+        get(base, &format!("/v1/validation-results?validator_hotkey={}&interval_id=3000", key(1).ss58())).await;
+    assert_eq!(other["count"].as_u64(), Some(0), "another validator's listing is empty: {other}");
+}
+
 async fn blacklist_and_latest(base: &Running) {
     assert_eq!(get(base, "/healthz").await.0, StatusCode::OK);
     base.server.store().blacklist_add("5Bad", "test").await.expect("add");
@@ -292,6 +314,7 @@ async fn contract(open: impl AsyncFn() -> Arc<dyn EvidenceStore>) {
     assert_eq!(get(&base, "/v1/get_latest_result").await.0, StatusCode::SERVICE_UNAVAILABLE, "503 until ready");
     python_client_contract(&base).await;
     quorum_and_window(&base).await;
+    a_miner_twice_in_one_post(&base).await;
     blacklist_and_latest(&base).await;
     base.stop().await;
     // Restart: everything is still there, including the used nonces.

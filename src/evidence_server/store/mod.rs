@@ -196,6 +196,33 @@ pub struct ResultFilter {
     pub(crate) max_bytes: usize,
 }
 
+impl ResultFilter {
+    /// The interval ids to read, `lo..=hi` as stored integers: the range narrowed to the
+    /// one interval when one is asked for, so that the store's indexes answer it (a
+    /// miner's read touches its own rows, never the whole table).
+    pub(crate) fn bounds(&self) -> (i64, i64) {
+        let (mut lo, mut hi) = self.interval_range.unwrap_or((0, u64::MAX));
+        if let Some(id) = self.interval_id {
+            (lo, hi) = (lo.max(id), hi.min(id));
+        }
+        (to_i64(lo), to_i64(hi))
+    }
+
+    /// The row limit as a stored integer.
+    pub(crate) fn limit_i64(&self) -> i64 {
+        i64::try_from(self.limit).unwrap_or(i64::MAX)
+    }
+}
+
+/// The decisions of one post, the last one per miner (a post naming a miner twice is
+/// stored as if sent one after the other, so the last wins, like row-by-row upserts).
+pub(crate) fn last_per_miner(decisions: &[DecisionRow]) -> Vec<&DecisionRow> {
+    let mut seen = std::collections::HashSet::with_capacity(decisions.len());
+    let mut out: Vec<&DecisionRow> = decisions.iter().rev().filter(|d| seen.insert(d.miner_hotkey.as_str())).collect();
+    out.reverse();
+    out
+}
+
 /// The rows a [`ResultFilter`] selected.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {

@@ -13,7 +13,7 @@ use tokio_postgres::{Client, NoTls};
 
 use super::{
     DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision,
-    StoredEvidence, Vote, failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
+    StoredEvidence, Vote, failures_json, kind_of, last_per_miner, parse_failures, retry_answer, to_i64, to_u64,
 };
 
 /// Connections opened by [`super::open_store`].
@@ -61,19 +61,33 @@ ALTER TABLE blacklisted_hotkeys ADD COLUMN IF NOT EXISTS reason TEXT NOT NULL DE
 ALTER TABLE blacklisted_hotkeys ADD COLUMN IF NOT EXISTS created_at TIMESTAMPTZ NOT NULL DEFAULT now();
 ";
 
-const UPSERT_RESULT: &str = "INSERT INTO validation_results (validator_hotkey, interval_id, miner_hotkey, accepted,
+/// One post's decisions in one statement (arrays unnested; one round trip, not one per row).
+const UPSERT_RESULTS: &str = "INSERT INTO validation_results (validator_hotkey, interval_id, miner_hotkey, accepted,
         failures, record_count, global_overlap_pruned_count, cross_miner_overlap_pruned_count, created_at, evidence_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), $10)
+    SELECT $1, $2, t.miner, t.accepted, t.failures, t.records, t.global_pruned, t.cross_pruned, to_timestamp($9), $10
+    FROM UNNEST($3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[])
+        AS t(miner, accepted, failures, records, global_pruned, cross_pruned)
     ON CONFLICT (validator_hotkey, interval_id, miner_hotkey) DO UPDATE SET
         accepted = excluded.accepted, failures = excluded.failures, record_count = excluded.record_count,
         global_overlap_pruned_count = excluded.global_overlap_pruned_count,
         cross_miner_overlap_pruned_count = excluded.cross_miner_overlap_pruned_count,
         created_at = excluded.created_at, evidence_id = excluded.evidence_id";
 
-const UPSERT_INVALID: &str = "INSERT INTO interval_invalid_hotkeys (interval_id, hotkey, validator_hotkey,
-        created_at, evidence_id) VALUES ($1, $2, $3, to_timestamp($4), $5)
+/// One post's invalid marks in one statement.
+const UPSERT_INVALIDS: &str = "INSERT INTO interval_invalid_hotkeys (interval_id, hotkey, validator_hotkey,
+        created_at, evidence_id)
+    SELECT DISTINCT $1::BIGINT, t.hotkey, $3::TEXT, to_timestamp($4), $5::BIGINT FROM UNNEST($2::TEXT[]) AS t(hotkey)
     ON CONFLICT (interval_id, hotkey, validator_hotkey) DO UPDATE SET
         created_at = excluded.created_at, evidence_id = excluded.evidence_id";
+
+/// The columns a listing reads.
+const RESULT_COLUMNS: &str = "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted, r.failures,
+        r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
+        e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
+     FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id";
+
+/// The listing's order and limit.
+const RESULT_ORDER: &str = "ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $3";
 
 /// The PostgreSQL evidence store.
 pub struct PgStore {
@@ -131,8 +145,14 @@ impl PgStore {
     where
         F: for<'c> Fn(&'c mut Client) -> futures::future::BoxFuture<'c, Result<T, StoreError>>,
     {
-        let slot = &self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()];
-        let mut guard = slot.lock().await;
+        let n = self.pool.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        // A free connection if there is one, else the next in turn: a slow statement on
+        // one connection never holds up requests that another could serve.
+        let mut guard = match (0..n).find_map(|i| self.pool[(start + i) % n].try_lock().ok()) {
+            Some(guard) => guard,
+            None => self.pool[start % n].lock().await,
+        };
         for attempt in 0..2 {
             if guard.as_ref().is_none_or(Client::is_closed) {
                 *guard = None;
@@ -207,6 +227,30 @@ async fn insert_evidence(
     Ok(Ok(row.get(0)))
 }
 
+/// A post's decisions as one array per column (the last decision per miner).
+struct DecisionColumns {
+    miners: Vec<String>,
+    accepted: Vec<bool>,
+    failures: Vec<String>,
+    records: Vec<i64>,
+    global_pruned: Vec<i64>,
+    cross_pruned: Vec<i64>,
+}
+
+impl DecisionColumns {
+    fn of(decisions: &[DecisionRow]) -> Self {
+        let rows = last_per_miner(decisions);
+        Self {
+            miners: rows.iter().map(|d| d.miner_hotkey.clone()).collect(),
+            accepted: rows.iter().map(|d| d.accepted).collect(),
+            failures: rows.iter().map(|d| failures_json(&d.failures)).collect(),
+            records: rows.iter().map(|d| to_i64(d.record_count)).collect(),
+            global_pruned: rows.iter().map(|d| to_i64(d.global_overlap_pruned_count)).collect(),
+            cross_pruned: rows.iter().map(|d| to_i64(d.cross_miner_overlap_pruned_count)).collect(),
+        }
+    }
+}
+
 fn read_decision(row: &tokio_postgres::Row) -> Result<StoredDecision, StoreError> {
     let failures: String = row.get(4);
     let decision = DecisionRow {
@@ -266,28 +310,26 @@ impl EvidenceStore for PgStore {
                     Ok(id) => id,
                     Err(first) => return Ok(first),
                 };
-                let stmt = tx.prepare(UPSERT_RESULT).await.map_err(db)?;
+                let rows = DecisionColumns::of(&decisions);
                 let at = evidence.received_at as f64;
-                for d in &decisions {
-                    let failures = failures_json(&d.failures);
-                    tx.execute(
-                        &stmt,
-                        &[
-                            &evidence.validator_hotkey,
-                            &to_i64(evidence.interval_id),
-                            &d.miner_hotkey,
-                            &d.accepted,
-                            &failures,
-                            &to_i64(d.record_count),
-                            &to_i64(d.global_overlap_pruned_count),
-                            &to_i64(d.cross_miner_overlap_pruned_count),
-                            &at,
-                            &id,
-                        ],
-                    )
-                    .await
-                    .map_err(db)?;
-                }
+                let (validator, interval) = (&evidence.validator_hotkey, to_i64(evidence.interval_id));
+                tx.execute(
+                    UPSERT_RESULTS,
+                    &[
+                        validator,
+                        &interval,
+                        &rows.miners,
+                        &rows.accepted,
+                        &rows.failures,
+                        &rows.records,
+                        &rows.global_pruned,
+                        &rows.cross_pruned,
+                        &at,
+                        &id,
+                    ],
+                )
+                .await
+                .map_err(db)?;
                 tx.commit().await.map_err(db)?;
                 Ok(Recorded { stored: decisions.len(), replayed: false })
             })
@@ -304,13 +346,10 @@ impl EvidenceStore for PgStore {
                     Ok(id) => id,
                     Err(first) => return Ok(first),
                 };
-                let stmt = tx.prepare(UPSERT_INVALID).await.map_err(db)?;
                 let at = evidence.received_at as f64;
-                for h in &hotkeys {
-                    tx.execute(&stmt, &[&to_i64(evidence.interval_id), h, &evidence.validator_hotkey, &at, &id])
-                        .await
-                        .map_err(db)?;
-                }
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                    [&to_i64(evidence.interval_id), &hotkeys, &evidence.validator_hotkey, &at, &id];
+                tx.execute(UPSERT_INVALIDS, &params).await.map_err(db)?;
                 tx.commit().await.map_err(db)?;
                 Ok(Recorded { stored: hotkeys.len(), replayed: false })
             })
@@ -364,29 +403,22 @@ impl EvidenceStore for PgStore {
     }
 
     async fn results(&self, filter: &ResultFilter) -> Result<Listing, StoreError> {
-        let (lo, hi) = filter.interval_range.unwrap_or((0, u64::MAX));
-        let (lo, hi) = (to_i64(lo), to_i64(hi));
-        let interval = filter.interval_id.map(to_i64);
-        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-        let max_bytes = filter.max_bytes;
+        let (lo, hi) = filter.bounds();
+        let (limit, max_bytes) = (filter.limit_i64(), filter.max_bytes);
+        let sql = match filter.validator_hotkey {
+            Some(_) => format!(
+                "{RESULT_COLUMNS} WHERE r.validator_hotkey = $4 AND r.interval_id BETWEEN $1 AND $2 {RESULT_ORDER}"
+            ),
+            None => format!("{RESULT_COLUMNS} WHERE r.interval_id BETWEEN $1 AND $2 {RESULT_ORDER}"),
+        };
         self.run(|client| {
-            let hotkey = filter.validator_hotkey.clone();
+            let (hotkey, sql) = (filter.validator_hotkey.clone(), sql.clone());
             Box::pin(async move {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [&hotkey, &interval, &lo, &hi, &limit];
-                let rows = client
-                    .query_raw(
-                        "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted, r.failures,
-                            r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
-                            e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
-                         FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
-                         WHERE ($1::TEXT IS NULL OR r.validator_hotkey = $1)
-                           AND ($2::BIGINT IS NULL OR r.interval_id = $2)
-                           AND r.interval_id BETWEEN $3 AND $4
-                         ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $5",
-                        params,
-                    )
-                    .await
-                    .map_err(db)?;
+                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&lo, &hi, &limit];
+                if let Some(hotkey) = &hotkey {
+                    params.push(hotkey);
+                }
+                let rows = client.query_raw(&sql, params).await.map_err(db)?;
                 // Rows are read one at a time and the rest dropped once the byte limit is met.
                 let mut rows = std::pin::pin!(rows);
                 let (mut out, mut bytes) = (Listing::default(), 0);

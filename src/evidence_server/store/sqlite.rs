@@ -1,7 +1,10 @@
-//! The embedded evidence store: one SQLite file (WAL mode) behind a mutex, queried on the
-//! blocking thread pool. The default when no database URL is given.
+//! The embedded evidence store: one SQLite file in WAL mode, queried on the blocking
+//! thread pool. One writer connection behind a mutex takes every change; a few read
+//! connections beside it serve the listings, so a read never waits for a post being
+//! written. The default when no database URL is given.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -42,6 +45,22 @@ CREATE TABLE IF NOT EXISTS blacklisted_hotkeys (
     hotkey TEXT PRIMARY KEY, reason TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);
 ";
 
+/// Decisions of a range of intervals, newest first (`?1..=?2`, at most `?3` rows).
+const RESULTS_OF_INTERVALS: &str = "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted,
+        r.failures, r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
+        e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
+     FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
+     WHERE r.interval_id BETWEEN ?1 AND ?2
+     ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT ?3";
+
+/// The same, of one validator (`?4`): answered from the `(validator, interval, miner)` key.
+const RESULTS_OF_VALIDATOR: &str = "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted,
+        r.failures, r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
+        e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
+     FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
+     WHERE r.validator_hotkey = ?4 AND r.interval_id BETWEEN ?1 AND ?2
+     ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT ?3";
+
 /// Adds the retry answer to the nonce table of a store created before it existed.
 fn migrate_nonces(conn: &Connection) -> Result<(), StoreError> {
     let has: i64 = conn
@@ -62,10 +81,38 @@ fn migrate_nonces(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Read connections beside the writer.
+const READERS: usize = 4;
+
 /// The SQLite evidence store.
 pub struct SqliteStore {
     path: PathBuf,
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+/// The read connections and where the next read starts looking for a free one.
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    /// Runs `f` on a free read connection (the next one in turn when all are busy).
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let n = self.conns.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let free = (0..n).find_map(|i| self.conns[(start + i) % n].try_lock().ok());
+        let mut guard = match free {
+            Some(guard) => guard,
+            None => self.conns[start % n].lock().map_err(|_| poisoned())?,
+        };
+        f(&mut guard)
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Database("connection lock poisoned".into())
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -81,21 +128,46 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         migrate_nonces(&conn)?;
-        Ok(Self { path: path.to_path_buf(), conn: Arc::new(Mutex::new(conn)) })
+        let conns = (0..READERS).map(|_| open_reader(path).map(Mutex::new)).collect::<Result<_, _>>()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers { conns, next: AtomicUsize::new(0) }),
+        })
     }
 
+    /// Runs a change on the writer connection.
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Database("connection lock poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
+        let conn = self.writer.clone();
+        blocking(move || f(&mut *conn.lock().map_err(|_| poisoned())?)).await
     }
+
+    /// Runs a read on a read connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        blocking(move || readers.with(f)).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
+}
+
+/// A read-only connection to the store at `path` (which the writer created).
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+    Ok(conn)
 }
 
 /// Inserts the nonce and the evidence inside `tx`; the evidence row id.
@@ -309,31 +381,16 @@ impl EvidenceStore for SqliteStore {
 
     async fn results(&self, filter: &ResultFilter) -> Result<Listing, StoreError> {
         let filter = filter.clone();
-        self.with(move |conn| {
-            let (lo, hi) = filter.interval_range.unwrap_or((0, u64::MAX));
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted, r.failures,
-                        r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
-                        e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
-                     FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
-                     WHERE (?1 IS NULL OR r.validator_hotkey = ?1) AND (?2 IS NULL OR r.interval_id = ?2)
-                       AND r.interval_id BETWEEN ?3 AND ?4
-                     ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT ?5",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        filter.validator_hotkey,
-                        filter.interval_id.map(to_i64),
-                        to_i64(lo),
-                        to_i64(hi),
-                        i64::try_from(filter.limit).unwrap_or(i64::MAX)
-                    ],
-                    read_decision,
-                )
-                .map_err(db)?;
+        self.read(move |conn| {
+            let (lo, hi) = filter.bounds();
+            let limit = filter.limit_i64();
+            let sql = if filter.validator_hotkey.is_some() { RESULTS_OF_VALIDATOR } else { RESULTS_OF_INTERVALS };
+            let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+            let rows = match &filter.validator_hotkey {
+                Some(hotkey) => stmt.query_map(params![lo, hi, limit, hotkey], read_decision),
+                None => stmt.query_map(params![lo, hi, limit], read_decision),
+            }
+            .map_err(db)?;
             let (mut out, mut bytes) = (Listing::default(), 0);
             for row in rows {
                 if !out.push(row.map_err(db)??, &mut bytes, filter.max_bytes) {
@@ -346,7 +403,7 @@ impl EvidenceStore for SqliteStore {
     }
 
     async fn evidence(&self, id: i64) -> Result<Option<StoredEvidence>, StoreError> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             let found = conn
                 .query_row(
                     "SELECT id, validator_hotkey, interval_id, kind, signature, timestamp, nonce, body_sha256, body,
@@ -367,7 +424,7 @@ impl EvidenceStore for SqliteStore {
     }
 
     async fn votes(&self, lo: u64, hi: u64) -> Result<Vec<Vote>, StoreError> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT interval_id, miner_hotkey, validator_hotkey, 0 FROM validation_results
@@ -394,7 +451,7 @@ impl EvidenceStore for SqliteStore {
     }
 
     async fn reporters(&self, lo: u64, hi: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT DISTINCT interval_id, validator_hotkey FROM validation_results
@@ -418,7 +475,7 @@ impl EvidenceStore for SqliteStore {
     }
 
     async fn blacklist(&self) -> Result<Vec<String>, StoreError> {
-        self.with(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT hotkey FROM blacklisted_hotkeys ORDER BY hotkey").map_err(db)?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db)

@@ -107,6 +107,10 @@ pub(crate) struct BenchCheckArgs {
     /// Print one JSON object per size instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also time the Python reference validator (nexisgen) on each package, in the same
+    /// run, with this interpreter (one with nexisgen importable), and print the ratio.
+    #[arg(long, value_name = "PYTHON")]
+    pub reference_python: Option<PathBuf>,
 }
 
 /// One measured size.
@@ -119,6 +123,11 @@ struct Measurement {
     wall_sec: f64,
     peak_rss_mib: f64,
     runs: usize,
+    /// The Python reference's fastest wall time on the same package (interpreter start-up
+    /// excluded), when asked for.
+    reference_wall_sec: Option<f64>,
+    /// `wall_sec / reference_wall_sec`.
+    ratio: Option<f64>,
 }
 
 /// Runs a benchmark.
@@ -199,7 +208,10 @@ async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     if !args.json {
-        println!("{:>9}  {:>11}  {:>8}  {:>10}  {:>13}  result", "rows", "parquet", "sampled", "wall", "peak memory");
+        println!(
+            "{:>9}  {:>11}  {:>8}  {:>10}  {:>13}  {:>10}  {:>6}  result",
+            "rows", "parquet", "sampled", "wall", "peak memory", "reference", "ratio"
+        );
     }
     for &rows in &args.rows {
         let dir = root.join(format!("rows-{rows}"));
@@ -222,6 +234,10 @@ async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
             peak = peak.max(run.peak_rss_kib);
             accepted &= run.accepted;
         }
+        let reference = match &args.reference_python {
+            Some(python) => Some(reference_check(python, &dir, &root, args.repeat.max(1))?),
+            None => None,
+        };
         let m = Measurement {
             rows,
             dataset_bytes: generated.dataset_bytes,
@@ -230,17 +246,23 @@ async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
             wall_sec: best.as_secs_f64(),
             peak_rss_mib: peak as f64 / 1024.0,
             runs: args.repeat.max(1),
+            reference_wall_sec: reference,
+            ratio: reference.map(|r| best.as_secs_f64() / r),
         };
         if args.json {
             println!("{}", serde_json::to_string(&m)?);
         } else {
+            let reference = m.reference_wall_sec.map_or("-".into(), |r| format!("{r:.3} s"));
+            let ratio = m.ratio.map_or("-".into(), |r| format!("{r:.4}"));
             println!(
-                "{:>9}  {:>8.1} MB  {:>8}  {:>8.3} s  {:>9.1} MiB  {}",
+                "{:>9}  {:>8.1} MB  {:>8}  {:>8.3} s  {:>9.1} MiB  {:>10}  {:>6}  {}",
                 m.rows,
                 m.dataset_bytes as f64 / 1e6,
                 m.sampled_rows,
                 m.wall_sec,
                 m.peak_rss_mib,
+                reference,
+                ratio,
                 if m.accepted { "accepted" } else { "REJECTED" }
             );
         }
@@ -252,6 +274,29 @@ async fn bench_check(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Python reference's fastest of `repeat` runs over the package in `dir`, seen as
+/// one bucket (a link to it at `{bucket}/{INTERVAL}` under `root`), as the bench's validator.
+fn reference_check(python: &Path, dir: &Path, root: &Path, repeat: usize) -> anyhow::Result<f64> {
+    use nexis::bench::reference::{ReferenceRun, ReferenceTarget, run_reference};
+    let s3_root = root.join("reference-buckets");
+    let bucket = s3_root.join("miner");
+    std::fs::create_dir_all(&bucket).with_context(|| format!("creating {}", bucket.display()))?;
+    let link = bucket.join(INTERVAL.to_string());
+    std::fs::remove_file(&link).ok();
+    std::os::unix::fs::symlink(std::path::absolute(dir)?, &link).context("linking the package for the reference")?;
+    let target = ReferenceTarget { s3_root: &s3_root, interval: INTERVAL, validator_hotkey: Some(VALIDATOR) };
+    let mut best = f64::MAX;
+    for _ in 0..repeat {
+        match run_reference(python, target) {
+            ReferenceRun::Ran { wall_s, accepted: 1, .. } => best = best.min(wall_s),
+            ReferenceRun::Ran { accepted, .. } => bail!("the reference accepted {accepted} of 1 packages"),
+            ReferenceRun::Unavailable(why) => bail!("the Python reference did not run: {why}"),
+        }
+    }
+    std::fs::remove_dir_all(&s3_root).ok();
+    Ok(best)
 }
 
 fn bench_hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::setup::{ReferenceArgs, Scratch, build_kind};
 use crate::cli::args::ProbeKind;
-use nexis::bench::reference::{ReferenceRun, run_reference};
+use nexis::bench::reference::{ReferenceRun, ReferenceTarget, run_reference};
 use nexis::bench::subnet::{SubnetBench, SubnetReport, run_subnet_bench};
 
 /// Arguments of `nexis bench subnet`.
@@ -109,8 +109,9 @@ pub(crate) async fn bench_subnet(args: BenchSubnetArgs) -> anyhow::Result<ExitCo
     let workdir = scratch.path.clone();
     let bench = args.bench(workdir.clone());
     let report = run_subnet_bench(&bench).await.context("the subnet bench failed")?;
-    let reference =
-        (!args.reference.skip_reference).then(|| run_reference(&args.reference.reference_python, &workdir.join("s3")));
+    let s3_root = workdir.join("s3");
+    let target = ReferenceTarget { s3_root: &s3_root, interval: 0, validator_hotkey: None };
+    let reference = (!args.reference.skip_reference).then(|| run_reference(&args.reference.reference_python, target));
     if args.json {
         let (reference_wall_s, reference_note) = match &reference {
             Some(ReferenceRun::Ran { wall_s, .. }) => (Some(*wall_s), None),

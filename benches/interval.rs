@@ -17,7 +17,7 @@ use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::index::overlap::OverlapIndex;
 use nexis::media::Ffprobe;
-use nexis::protocol::IntervalClock;
+use nexis::protocol::{Block, IntervalClock, IntervalId};
 use nexis::spec::SpecRegistry;
 use nexis::storage::S3Buckets;
 use nexis::validator::{IntervalSettings, PackageLimits, PackageValidator, Seat, ValidatorConfig, ValidatorState};
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
         let db = sled::Config::new().temporary(true).open()?;
         let index = OverlapIndex::new(db.open_tree("bench")?);
         let t = Instant::now();
-        let ctx = evaluator.context(0, 52, BTreeSet::new(), None).await?;
+        let ctx = evaluator.context(IntervalId::new(0), Block::new(52), BTreeSet::new(), None).await?;
         let report = evaluator.evaluate(&ctx, &index).await?;
         let took = t.elapsed();
         let accepted = report.record.decisions.iter().filter(|d| d.accepted).count();

@@ -1,7 +1,12 @@
 //! Protocol constants (protocol §1) and block-interval arithmetic (protocol §2).
 //!
 //! Every block constant lives in [`IntervalClock`] so local networks and tests can
-//! override it explicitly; the defaults are the live-network values.
+//! override it explicitly; the defaults are the live-network values. The typed identities
+//! ([`IntervalId`], [`Block`], [`Epoch`], [`HotkeyAddr`], [`PackageKey`]) live in [`ids`].
+
+pub mod ids;
+
+pub use ids::{Block, Epoch, HotkeyAddr, IntervalId, PackageKey};
 
 /// Protocol version supported by `video_v1`.
 pub const PROTOCOL_VERSION: &str = "1.0.0";
@@ -69,28 +74,39 @@ impl Default for IntervalClock {
 }
 
 impl IntervalClock {
-    /// First block of the interval containing `block`.
-    pub fn interval_start(&self, block: u64) -> u64 {
-        block - block % self.interval_blocks
+    /// The interval containing `block`.
+    pub fn interval_start(&self, block: Block) -> IntervalId {
+        let b = block.get();
+        IntervalId::new(b - b % self.interval_blocks)
     }
 
-    /// The block whose timestamp is the upload deadline of interval `start`.
-    pub(crate) fn deadline_block(&self, start: u64) -> u64 {
-        start + self.interval_blocks + self.upload_reserve_blocks
+    /// The interval after `interval`.
+    pub fn next_interval(&self, interval: IntervalId) -> IntervalId {
+        IntervalId::new(interval.get() + self.interval_blocks)
     }
 
-    /// Latest interval that may be evaluated at block `block`, if any.
-    pub(crate) fn latest_closed(&self, block: u64) -> Option<u64> {
-        let usable = block.checked_sub(self.upload_reserve_blocks)?;
+    /// The block whose timestamp is the upload deadline of `interval`.
+    pub(crate) fn deadline_block(&self, interval: IntervalId) -> Block {
+        Block::new(interval.get() + self.interval_blocks + self.upload_reserve_blocks)
+    }
+
+    /// Latest interval that may be evaluated at `block`, if any.
+    pub(crate) fn latest_closed(&self, block: Block) -> Option<IntervalId> {
+        let usable = block.get().checked_sub(self.upload_reserve_blocks)?;
         if usable < self.interval_blocks {
             return None;
         }
-        Some(usable / self.interval_blocks * self.interval_blocks - self.interval_blocks)
+        Some(IntervalId::new(usable / self.interval_blocks * self.interval_blocks - self.interval_blocks))
+    }
+
+    /// First block of `epoch`.
+    pub(crate) fn epoch_start(&self, epoch: Epoch) -> Block {
+        Block::new(epoch.get() * self.weight_epoch_blocks)
     }
 
     /// Weight epoch of `block`.
-    pub(crate) fn weight_epoch(&self, block: u64) -> u64 {
-        block / self.weight_epoch_blocks
+    pub(crate) fn weight_epoch(&self, block: Block) -> Epoch {
+        Epoch::new(block.get() / self.weight_epoch_blocks)
     }
 }
 
@@ -101,25 +117,27 @@ mod tests {
     #[test]
     fn interval_start_and_closing() {
         let c = IntervalClock::default();
-        assert_eq!(c.interval_start(7_756_849), 7_756_800);
-        assert_eq!(c.interval_start(7_756_850), 7_756_850);
-        assert_eq!(c.deadline_block(100), 152);
+        assert_eq!(c.interval_start(Block::new(7_756_849)), IntervalId::new(7_756_800));
+        assert_eq!(c.interval_start(Block::new(7_756_850)), IntervalId::new(7_756_850));
+        assert_eq!(c.deadline_block(IntervalId::new(100)), Block::new(152));
+        assert_eq!(c.next_interval(IntervalId::new(100)), IntervalId::new(150));
     }
 
     #[test]
     fn latest_closed_interval() {
         let c = IntervalClock::default();
-        assert_eq!(c.latest_closed(0), None);
-        assert_eq!(c.latest_closed(51), None);
-        assert_eq!(c.latest_closed(52), Some(0));
-        assert_eq!(c.latest_closed(101), Some(0));
-        assert_eq!(c.latest_closed(102), Some(50));
+        let closed = |b: u64| c.latest_closed(Block::new(b)).map(IntervalId::get);
+        assert_eq!(closed(0), None);
+        assert_eq!(closed(51), None);
+        assert_eq!(closed(52), Some(0));
+        assert_eq!(closed(101), Some(0));
+        assert_eq!(closed(102), Some(50));
         // Consistent with the upload deadline for every block in a range: the latest closed
         // interval's deadline has passed, the next interval's has not.
-        for b in 0..1000u64 {
+        for b in (0..1000u64).map(Block::new) {
             if let Some(s) = c.latest_closed(b) {
                 assert!(b >= c.deadline_block(s));
-                assert!(b < c.deadline_block(s + c.interval_blocks));
+                assert!(b < c.deadline_block(c.next_interval(s)));
             }
         }
     }
@@ -127,8 +145,8 @@ mod tests {
     #[test]
     fn weight_epochs() {
         let c = IntervalClock::default();
-        assert_eq!(c.weight_epoch(249), 0);
-        assert_eq!(c.weight_epoch(250), 1);
+        assert_eq!(c.weight_epoch(Block::new(249)), Epoch::new(0));
+        assert_eq!(c.weight_epoch(Block::new(250)), Epoch::new(1));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::index::overlap::OverlapIndex;
 use crate::llm::{ChatClient, LlmProvider, RateLimiter};
 use crate::media::{Ffprobe, MediaProbe, NativeProbe, ProbeCounts};
 use crate::model::ClipRecord;
-use crate::protocol::IntervalClock;
+use crate::protocol::{Block, IntervalClock, IntervalId};
 use crate::spec::SpecRegistry;
 use crate::storage::S3Buckets;
 use crate::validator::{
@@ -288,7 +288,10 @@ async fn measure(bench: &SubnetBench, loopback: &tokio::runtime::Handle) -> Resu
 
     let cpu_before = CpuTimes::now();
     let started = Instant::now();
-    let ctx = evaluator.context(0, 52, BTreeSet::new(), None).await.map_err(|e| BenchError(e.to_string()))?;
+    let ctx = evaluator
+        .context(IntervalId::new(0), Block::new(52), BTreeSet::new(), None)
+        .await
+        .map_err(|e| BenchError(e.to_string()))?;
     let report = evaluator.evaluate(&ctx, &index).await.map_err(|e| BenchError(e.to_string()))?;
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = CpuTimes::now().validator_since(&cpu_before);

@@ -19,6 +19,7 @@ use crate::chain::commitment::bucket_for_hotkey;
 use crate::evidence_server::local::InvalidWindow;
 use crate::miner::package::package_dir;
 use crate::model::Decision;
+use crate::protocol::{Block, IntervalId};
 
 /// Collects events, passing each to an observer as it happens (live output).
 struct Timeline<'a> {
@@ -55,7 +56,7 @@ pub async fn run(
     super::dataset::sync_owner_dataset(&subnet, settings).await;
     let on_chain = subnet.chain.weights_of(NETUID, &subnet.validator.ss58()).await?;
     let summary = summarize(&subnet, &timeline.events, &uid_weights(&subnet, &on_chain));
-    let invalid_window = named_invalid_window(&subnet, settings.clock.interval_start(block)).await;
+    let invalid_window = named_invalid_window(&subnet, settings.clock.interval_start(Block::new(block)).get()).await;
     let elapsed_sec = timeline.started.elapsed().as_secs_f64();
     info!(elapsed_sec, "demo finished");
     Ok(DemoReport {
@@ -100,7 +101,7 @@ async fn run_interval(
     block: u64,
 ) -> Result<u64, DemoError> {
     let clock = settings.clock;
-    let interval_id = clock.interval_start(block);
+    let interval_id = clock.interval_start(Block::new(block)).get();
     timeline.push(Event::IntervalOpened { interval_id, block });
     // Miners that build their own packages work at once; copiers go after them.
     let (builders, copiers): (Vec<&MinerNode>, Vec<&MinerNode>) =
@@ -113,7 +114,8 @@ async fn run_interval(
         let event = act(subnet, node, round, interval_id).await?;
         timeline.push(event);
     }
-    let block = step_to(subnet, block, clock.deadline_block(interval_id), settings.block_time).await?;
+    let block =
+        step_to(subnet, block, clock.deadline_block(IntervalId::new(interval_id)).get(), settings.block_time).await?;
     timeline.push(Event::IntervalClosed { interval_id, block });
     let tick = subnet.service.tick().await?;
     let mut evaluated = false;
@@ -137,7 +139,7 @@ async fn run_interval(
     if let Some(w) = &tick.weights {
         let pairs: Vec<(u16, u16)> = w.uids.iter().copied().zip(w.weights.iter().copied()).collect();
         timeline.push(Event::WeightsSet {
-            epoch: w.epoch,
+            epoch: w.epoch.get(),
             block: w.block,
             burned: w.burned,
             weights: uid_weights(subnet, &pairs),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::chain::Hotkey;
 use crate::evidence::{EvidenceClient, EvidenceError};
 use crate::model::{Decision, DecisionNotes, Failure};
-use crate::protocol::IntervalClock;
+use crate::protocol::{Block, IntervalClock};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl ChainClock {
     pub fn interval(&self) -> u64 {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let block = now.saturating_sub(self.genesis_ms) / self.block_ms.max(1);
-        IntervalClock::default().interval_start(block)
+        IntervalClock::default().interval_start(Block::new(block)).get()
     }
 }
 

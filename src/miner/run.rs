@@ -29,7 +29,7 @@ use crate::chain::Chain;
 use crate::media::MediaProbe;
 use crate::media::ffmpeg::frames_at;
 use crate::model::{ClipRecord, Failure};
-use crate::protocol::{CLIP_DURATION_SEC, IntervalClock};
+use crate::protocol::{Block, CLIP_DURATION_SEC, IntervalClock};
 use crate::shutdown::{Shutdown, run_every};
 use crate::storage::{ObjectStore, StorageError, manifest_key};
 use crate::validator::EnvironmentError;
@@ -181,7 +181,7 @@ impl Miner {
         let never = run_every(poll, shutdown, || async {
             match chain.current_block().await {
                 Ok(block) => {
-                    let interval = clock.interval_start(block);
+                    let interval = clock.interval_start(Block::new(block)).get();
                     if *last.lock().unwrap_or_else(PoisonError::into_inner) != Some(interval) {
                         match self.mine_interval(interval).await {
                             Ok(_) => *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(interval),

@@ -21,8 +21,8 @@ use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings, WeightParams};
 use nexis::chain::subtensor::{commit_timelocked_weights_call_data, load_metadata};
 use nexis::chain::weight_rules::{PlanOptions, Rule, VersionKeyPolicy, WeightsPlan, check, evaluate, plan, submit};
 use nexis::chain::{Chain, ChainError, Hotkey, TimelockedCommit, WeightsCall};
-use nexis::protocol::IntervalClock;
 use nexis::protocol::WEIGHTS_VERSION_KEY;
+use nexis::protocol::{Epoch, IntervalClock};
 use nexis::validator::WeightSubmission;
 
 pub(crate) fn cr_vectors() -> Value {
@@ -389,14 +389,14 @@ async fn a_restart_between_sending_and_recording_does_not_set_weights_twice() {
         let rules = w.chain.weight_rules(NETUID, &validator.ss58()).await.expect("rules");
         let call = WeightsCall { netuid: NETUID, uids: vec![0], weights: vec![65535], version_key: 0 };
         let plan = plan(&rules, validator.public(), &call, PlanOptions::default()).expect("plan");
-        service.state.record_weights_intent(&intent(0, rules.block, &plan)).expect("intent");
+        service.state.record_weights_intent(&intent(Epoch::new(0), rules.block, &plan)).expect("intent");
         submit(&w.chain, &validator, &plan).await.expect("commit");
     }
     let service = w.service(&validator, clock, Duration::from_secs(3600));
     let sub = service.tick().await.expect("tick").weights.expect("epoch 0 reconciled");
-    assert_eq!(sub.epoch, 0);
+    assert_eq!(sub.epoch, Epoch::new(0));
     assert_eq!(w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending").len(), 1, "committed once");
-    assert_eq!(service.state.last_weight_epoch().expect("state"), Some(0));
+    assert_eq!(service.state.last_weight_epoch().expect("state"), Some(Epoch::new(0)));
     assert!(service.state.weights_intent().expect("state").is_none());
     assert_eq!(service.metrics.weights_committed.get(), 0, "nothing sent by this process");
     assert_eq!(service.watched_commits().len(), 1, "the reconciled commit is followed");
@@ -412,17 +412,17 @@ async fn a_restart_between_sending_and_recording_does_not_set_weights_twice() {
         let rules = w.chain.weight_rules(NETUID, &validator.ss58()).await.expect("rules");
         let call = WeightsCall { netuid: NETUID, uids: vec![0], weights: vec![65535], version_key: 0 };
         let plan = plan(&rules, validator.public(), &call, PlanOptions::default()).expect("plan");
-        service.state.record_weights_intent(&intent(1, rules.block, &plan)).expect("intent");
+        service.state.record_weights_intent(&intent(Epoch::new(1), rules.block, &plan)).expect("intent");
     }
     let service = w.service(&validator, clock, Duration::from_secs(3600));
     let sub = service.tick().await.expect("tick").weights.expect("epoch 1 sent");
-    assert_eq!(sub.epoch, 1);
+    assert_eq!(sub.epoch, Epoch::new(1));
     assert_eq!(service.metrics.weights_committed.get(), 1);
     let pending = w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending");
     assert_eq!(pending.iter().map(|c| c.commit_block).collect::<Vec<_>>(), [102]);
 }
 
-fn intent(epoch: u64, block: u64, plan: &WeightsPlan) -> WeightSubmission {
+fn intent(epoch: Epoch, block: u64, plan: &WeightsPlan) -> WeightSubmission {
     WeightSubmission {
         epoch,
         block,

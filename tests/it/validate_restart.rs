@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
+use nexis::protocol::IntervalId;
 use nexis::validator::ValidatorState;
 
 const NETUID: &str = "7";
@@ -117,7 +118,7 @@ async fn kill_nine_and_restart_neither_loses_nor_repeats_an_interval() {
     let repeated: Vec<_> = logged.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "intervals recorded more than once: {repeated:?}");
     let state = ValidatorState::open(&tmp.path().join("work/validator-state")).expect("state");
-    let decisions = state.decisions_between(0, u64::MAX).expect("decisions");
+    let decisions = state.decisions_between(IntervalId::new(0)..IntervalId::new(u64::MAX)).expect("decisions");
     let mut per_interval: BTreeMap<u64, usize> = BTreeMap::new();
     for d in &decisions {
         *per_interval.entry(d.interval_id).or_default() += 1;

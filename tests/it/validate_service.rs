@@ -12,7 +12,7 @@ use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::index::refresh::{SnapshotRead, SnapshotSource};
 use nexis::media::synth::{SynthClip, synth_clip};
 use nexis::model::Decision;
-use nexis::protocol::IntervalClock;
+use nexis::protocol::{Block, IntervalClock, IntervalId};
 use nexis::storage::MinerStores;
 use nexis::storage::{ObjectStore, dataset_key, manifest_key};
 use nexis::validator::{
@@ -161,7 +161,7 @@ pub(crate) async fn evaluate(
     interval: u64,
     block: u64,
 ) -> Result<IntervalReport, nexis::validator::IntervalError> {
-    let ctx = service.evaluator.context(interval, block, Default::default(), None).await?;
+    let ctx = service.evaluator.context(IntervalId::new(interval), Block::new(block), Default::default(), None).await?;
     service.evaluator.evaluate(&ctx, &service.state.index()).await
 }
 
@@ -296,7 +296,7 @@ async fn intervals_decisions_pruning_and_weights() {
     // The state holds both intervals once, and the index the kept rows (12+12+12+11).
     let state = &service.state;
     assert_eq!(state.last_finished_interval().expect("state"), Some(50));
-    assert_eq!(state.decisions_between(0, 100).expect("decisions").len(), 12);
+    assert_eq!(state.decisions_between(IntervalId::new(0)..IntervalId::new(100)).expect("decisions").len(), 12);
     assert_eq!(state.index().len(), 47);
     assert!(!state.record_interval(first).expect("record"), "an interval is never recorded twice");
 }

@@ -12,7 +12,7 @@ use nexis::chain::Chain;
 use nexis::chain::embedded::WeightParams;
 use nexis::chain::weight_rules::{PlanOptions, plan};
 use nexis::evidence_server::quorum::Allowlist;
-use nexis::protocol::{IntervalClock, WEIGHTS_VERSION_KEY};
+use nexis::protocol::{Epoch, IntervalClock, WEIGHTS_VERSION_KEY};
 use nexis::validator::WeightSubmission;
 
 use crate::validate_service::{NETUID, World, hotkey, until_revealed};
@@ -80,7 +80,7 @@ async fn a_restart_does_not_take_the_previous_epochs_reveal_for_the_new_intent()
     {
         let service = w.service(&validator, clock, Duration::from_secs(3600));
         let sub = service.tick().await.expect("tick").weights.expect("epoch 0 committed");
-        assert_eq!((sub.epoch, sub.block), (0, 12));
+        assert_eq!((sub.epoch, sub.block), (Epoch::new(0), 12));
         // Epoch 1: the intent is recorded, then the process stops before sending it.
         w.chain.advance(9).expect("advance");
         let rules = w.chain.weight_rules(NETUID, &validator.ss58()).await.expect("rules");
@@ -92,7 +92,7 @@ async fn a_restart_does_not_take_the_previous_epochs_reveal_for_the_new_intent()
         };
         let plan = plan(&rules, validator.public(), &call, PlanOptions::default()).expect("plan");
         let intent = WeightSubmission {
-            epoch: 1,
+            epoch: Epoch::new(1),
             block: rules.block,
             uids: plan.call.uids.clone(),
             weights: plan.call.weights.clone(),
@@ -115,7 +115,7 @@ async fn a_restart_does_not_take_the_previous_epochs_reveal_for_the_new_intent()
 
     let service = w.service(&validator, clock, Duration::from_secs(3600));
     let sub = service.tick().await.expect("tick").weights.expect("epoch 1 sent now");
-    assert_eq!(sub.epoch, 1);
+    assert_eq!(sub.epoch, Epoch::new(1));
     assert_eq!(service.metrics.weights_committed.get(), 1, "the new intent was sent, not taken as landed");
     let pending = w.chain.pending_commits(NETUID, &validator.ss58()).await.expect("pending");
     assert_eq!(pending.iter().map(|c| c.commit_block).collect::<Vec<_>>(), [25]);
@@ -202,7 +202,7 @@ async fn identical_weights_then_a_silent_drop(loss: Loss) -> (String, String) {
     let now = w.chain.current_block().await.expect("block");
     w.chain.advance(102 - now).expect("advance");
     let second = captured(&logs, service.tick()).await.expect("tick").weights.expect("epoch 1 committed");
-    assert_eq!(second.epoch, 1);
+    assert_eq!(second.epoch, Epoch::new(1));
     assert_eq!((&second.uids, &second.weights), (&first.uids, &first.weights), "identical weights");
     match loss {
         Loss::RuleBrokenAtReveal => {

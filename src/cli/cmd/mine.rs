@@ -32,7 +32,7 @@ use nexis::miner::ledger::Ledger;
 use nexis::miner::metrics::MinerMetrics;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{Miner, MinerSettings};
-use nexis::protocol::DEFAULT_SPEC_ID;
+use nexis::protocol::{Block, DEFAULT_SPEC_ID};
 use nexis::shutdown::Shutdown;
 use nexis::storage::{LocalStore, ObjectStore, S3Store};
 
@@ -247,7 +247,7 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     }
     let chain = args.chain.connect(&network).await?;
     if args.once {
-        let interval = clock.interval_start(chain.current_block().await?);
+        let interval = clock.interval_start(Block::new(chain.current_block().await?)).get();
         let report = miner.mine_interval(interval).await?;
         info!(interval, records = report.records, "done");
         return Ok(ExitCode::SUCCESS);

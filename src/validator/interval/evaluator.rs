@@ -18,6 +18,7 @@ use crate::index::fingerprints::{FingerprintEntry, FingerprintIndex};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::SnapshotRead;
 use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
+use crate::protocol::{Block, IntervalId};
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use crate::storage::{MinerStores, ObjectStore, StorageError};
 use crate::validator::package::{
@@ -220,9 +221,9 @@ impl IntervalEvaluator {
     /// The upload deadline of `interval_id`: the chain time of its deadline block plus the
     /// grace; estimated from the latest block at the block time when the chain cannot
     /// give that block's time.
-    pub async fn upload_deadline(&self, interval_id: u64, current_block: u64) -> Option<DateTime<Utc>> {
+    pub async fn upload_deadline(&self, interval_id: IntervalId, current_block: Block) -> Option<DateTime<Utc>> {
         let clock = &self.seat.clock;
-        let block = clock.deadline_block(interval_id);
+        let (block, current_block) = (clock.deadline_block(interval_id).get(), current_block.get());
         let at = match self.chain.block_timestamp(block).await {
             Ok(Some(t)) => Some(t),
             other => {
@@ -247,13 +248,14 @@ impl IntervalEvaluator {
     /// poll's snapshot read passed in.
     pub async fn context(
         &self,
-        interval_id: u64,
-        current_block: u64,
+        interval: IntervalId,
+        current_block: Block,
         api_excluded: BTreeSet<String>,
         snapshot: Option<SnapshotRead>,
     ) -> Result<IntervalContext, IntervalError> {
-        let upload_deadline = self.upload_deadline(interval_id, current_block).await;
-        let extra_sample_seed = self.extra_sample_seed(interval_id, current_block).await?;
+        let upload_deadline = self.upload_deadline(interval, current_block).await;
+        let extra_sample_seed = self.extra_sample_seed(interval, current_block).await?;
+        let interval_id = interval.get();
         if upload_deadline.is_none() {
             warn!(interval_id, "the chain gives no block time; the late-submission check is off for this interval");
         }
@@ -267,7 +269,13 @@ impl IntervalEvaluator {
             upload_deadline,
             extra_sample_seed,
         };
-        Ok(IntervalContext { interval_id, current_block, api_excluded, snapshot, terms: Arc::new(terms) })
+        Ok(IntervalContext {
+            interval_id,
+            current_block: current_block.get(),
+            api_excluded,
+            snapshot,
+            terms: Arc::new(terms),
+        })
     }
 
     /// Evaluates the interval of `ctx`, pruning against `index`.
@@ -330,10 +338,11 @@ impl IntervalEvaluator {
     /// keeps (a pruned, non-archive node) means this interval runs without extra samples.
     pub async fn extra_sample_seed(
         &self,
-        interval_id: u64,
-        current_block: u64,
+        interval: IntervalId,
+        current_block: Block,
     ) -> Result<Option<String>, IntervalError> {
-        let block = self.seat.clock.deadline_block(interval_id);
+        let (interval_id, current_block) = (interval.get(), current_block.get());
+        let block = self.seat.clock.deadline_block(interval).get();
         if block > current_block {
             return Err(IntervalError::DeadlineBlockPending { block, current: current_block });
         }

@@ -29,6 +29,7 @@ use crate::chain::Chain;
 use crate::evidence::EvidenceApi;
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::{SnapshotRead, SnapshotSource};
+use crate::protocol::{Block, IntervalId};
 use crate::shutdown::{Shutdown, run_every};
 use crate::telemetry::write_heartbeat;
 use crate::validator::interval::{
@@ -150,7 +151,7 @@ impl ValidatorService {
     /// recorded one, or just the latest closed one on a first start.
     pub fn pending_intervals(&self, block: u64) -> Result<Vec<u64>, ServiceError> {
         let clock = &self.seat().clock;
-        let Some(latest) = clock.latest_closed(block) else { return Ok(Vec::new()) };
+        let Some(latest) = clock.latest_closed(Block::new(block)).map(IntervalId::get) else { return Ok(Vec::new()) };
         let first = match self.state.last_finished_interval()? {
             Some(last) if last > latest => return Err(ServiceError::StateAheadOfChain { last, block }),
             Some(last) => last + clock.interval_blocks,
@@ -203,7 +204,11 @@ impl ValidatorService {
         let mut report = TickReport { block, snapshot, ..Default::default() };
         let mut last = None;
         for interval_id in pending {
-            let Some(ctx) = self.interval_context(interval_id, block, report.snapshot.clone()).await else { break };
+            let Some(ctx) =
+                self.interval_context(IntervalId::new(interval_id), Block::new(block), report.snapshot.clone()).await
+            else {
+                break;
+            };
             match self.run_interval(&ctx).await? {
                 IntervalRun::Recorded(done) => report.intervals.push(*done),
                 IntervalRun::Retry | IntervalRun::AlreadyRecorded => break,
@@ -224,12 +229,13 @@ impl ValidatorService {
     /// What the evaluation of `interval_id` shares; `None` (logged) when it must wait.
     async fn interval_context(
         &self,
-        interval_id: u64,
-        block: u64,
+        interval: IntervalId,
+        block: Block,
         snapshot: Option<SnapshotRead>,
     ) -> Option<IntervalContext> {
+        let interval_id = interval.get();
         let api_excluded = api_excluded(self.api.as_deref(), interval_id).await;
-        match self.evaluator.context(interval_id, block, api_excluded, snapshot).await {
+        match self.evaluator.context(interval, block, api_excluded, snapshot).await {
             Ok(ctx) => Some(ctx),
             Err(e) => {
                 self.metrics.interval_errors.inc();

@@ -12,12 +12,13 @@ use tracing::{error, info};
 use super::metrics::Metrics;
 use super::state::WeightSubmission;
 use crate::chain::{Chain, ChainError, NetUid, PendingCommit, Uid, WeightRules};
+use crate::protocol::Epoch;
 
 /// A commit the watchdog follows until it is revealed or given up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Watched {
     /// The weight epoch of the commit.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// The block the commit was sent at (it lands at or after it).
     pub commit_block: u64,
     /// The drand round the commit is encrypted for.
@@ -200,7 +201,7 @@ impl RevealWatchdog {
                 RevealOutcome::Revealed(at) => {
                     metrics.weights_revealed.inc();
                     info!(
-                        epoch = w.epoch,
+                        epoch = w.epoch.get(),
                         reveal_round = w.reveal_round,
                         revealed_at = at,
                         block,
@@ -209,7 +210,7 @@ impl RevealWatchdog {
                 }
                 RevealOutcome::Missing(reason) => {
                     metrics.weights_reveal_missing.inc();
-                    error!(epoch = w.epoch, reveal_round = w.reveal_round, block, %reason, "committed weights did not reveal");
+                    error!(epoch = w.epoch.get(), reveal_round = w.reveal_round, block, %reason, "committed weights did not reveal");
                 }
             }
             self.lock().retain(|x| x.watched != *w);
@@ -225,7 +226,7 @@ impl RevealWatchdog {
         chain: &dyn Chain,
         target: WatchTarget<'_>,
         gone: &[Followed],
-    ) -> Result<Vec<(u64, u64, u64)>, ChainError> {
+    ) -> Result<Vec<(Epoch, u64, u64)>, ChainError> {
         let Some(from) = gone.iter().map(Followed::first_reveal_block).min() else { return Ok(Vec::new()) };
         // Read after the pending commits: every reveal they miss is at or before it.
         let now = chain.current_block().await?;
@@ -249,7 +250,7 @@ impl RevealWatchdog {
         for f in gone {
             let w = &f.watched;
             if block >= w.reveal_block.saturating_add(w.grace_blocks) {
-                error!(epoch = w.epoch, reveal_round = w.reveal_round, block, error = %e, "cannot tell whether the committed weights revealed; no longer following them");
+                error!(epoch = w.epoch.get(), reveal_round = w.reveal_round, block, error = %e, "cannot tell whether the committed weights revealed; no longer following them");
                 self.lock().retain(|x| x.watched != *w);
             }
         }
@@ -297,7 +298,7 @@ mod tests {
 
     fn watched() -> Watched {
         Watched {
-            epoch: 1,
+            epoch: Epoch::new(1),
             commit_block: 100,
             reveal_round: 120,
             reveal_block: 120,

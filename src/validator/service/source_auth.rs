@@ -16,6 +16,7 @@ use crate::chain::ChainError;
 use crate::evidence::{EvidenceClient, EvidenceError};
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
+use crate::protocol::{Block, IntervalId};
 use crate::shutdown::{Shutdown, run_every};
 use crate::validator::interval::{IntervalError, IntervalEvaluator};
 
@@ -109,7 +110,7 @@ impl SourceAuthSidecar {
     /// latest closed one on a first start.
     pub fn pending(&self, block: u64) -> Result<Vec<u64>, SourceAuthError> {
         let clock = &self.evaluator.seat.clock;
-        let Some(latest) = clock.latest_closed(block) else { return Ok(Vec::new()) };
+        let Some(latest) = clock.latest_closed(Block::new(block)).map(IntervalId::get) else { return Ok(Vec::new()) };
         let first = match self.last_finished()? {
             Some(last) if last >= latest => return Ok(Vec::new()),
             Some(last) => last + clock.interval_blocks,
@@ -119,8 +120,13 @@ impl SourceAuthSidecar {
     }
 
     /// Checks one interval and reports its mismatching miners.
-    pub async fn check_interval(&self, interval_id: u64, block: u64) -> Result<SourceAuthReport, SourceAuthError> {
-        let interval = |source| SourceAuthError::Interval { interval_id, source };
+    pub async fn check_interval(
+        &self,
+        interval: IntervalId,
+        block: Block,
+    ) -> Result<SourceAuthReport, SourceAuthError> {
+        let interval_id = interval.get();
+        let failed = |source| SourceAuthError::Interval { interval_id, source };
         // Overlap pruning is irrelevant here; a throw-away index keeps the evaluator happy.
         let index = sled::Config::new()
             .temporary(true)
@@ -128,8 +134,8 @@ impl SourceAuthSidecar {
             .and_then(|db| db.open_tree("overlap"))
             .map(OverlapIndex::new)
             .map_err(|e| self.state_error(format!("temporary index: {e}")))?;
-        let ctx = self.evaluator.context(interval_id, block, BTreeSet::new(), None).await.map_err(interval)?;
-        let report = self.evaluator.evaluate(&ctx, &index).await.map_err(interval)?;
+        let ctx = self.evaluator.context(interval, block, BTreeSet::new(), None).await.map_err(failed)?;
+        let report = self.evaluator.evaluate(&ctx, &index).await.map_err(failed)?;
         let decisions = &report.record.decisions;
         let reported = source_mismatch_hotkeys(decisions);
         for d in decisions {
@@ -152,7 +158,7 @@ impl SourceAuthSidecar {
         let block = self.evaluator.chain().current_block().await?;
         let mut done = Vec::new();
         for interval_id in self.pending(block)? {
-            let report = self.check_interval(interval_id, block).await?;
+            let report = self.check_interval(IntervalId::new(interval_id), Block::new(block)).await?;
             info!(interval_id, evaluated = report.evaluated, reported = ?report.reported, "interval source-checked");
             self.record(interval_id)?;
             done.push(report);

@@ -4,6 +4,7 @@
 //! atomic batch and flushed before the interval counts as done, so a crash at any moment
 //! neither loses a finished interval nor records one twice.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use sled::Transactional;
 use crate::index::fingerprints::FingerprintIndex;
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
+use crate::protocol::{Epoch, IntervalId};
 use crate::validator::interval::IntervalRecord;
 use crate::validator::scoring::ScoredDecision;
 
@@ -99,7 +101,7 @@ impl StoredDecision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightSubmission {
     /// The weight epoch the weights are for.
-    pub epoch: u64,
+    pub epoch: Epoch,
     /// The block the submission was planned at.
     pub block: u64,
     /// Uids given weight, ascending.
@@ -186,8 +188,8 @@ impl ValidatorState {
     }
 
     /// The last weight epoch with a successful submission.
-    pub fn last_weight_epoch(&self) -> Result<Option<u64>, StateError> {
-        self.tree.get(LAST_WEIGHT_EPOCH)?.map(|v| u64_value(LAST_WEIGHT_EPOCH, &v)).transpose()
+    pub fn last_weight_epoch(&self) -> Result<Option<Epoch>, StateError> {
+        self.tree.get(LAST_WEIGHT_EPOCH)?.map(|v| u64_value(LAST_WEIGHT_EPOCH, &v).map(Epoch::new)).transpose()
     }
 
     fn decision_key(interval_id: u64, hotkey: &str) -> Vec<u8> {
@@ -243,11 +245,11 @@ impl ValidatorState {
     }
 
     /// Decisions of intervals in `[start, end)`.
-    pub fn decisions_between(&self, start: u64, end: u64) -> Result<Vec<StoredDecision>, StateError> {
+    pub fn decisions_between(&self, intervals: Range<IntervalId>) -> Result<Vec<StoredDecision>, StateError> {
         let mut lo = DECISION.to_vec();
-        lo.extend_from_slice(&start.to_be_bytes());
+        lo.extend_from_slice(&intervals.start.get().to_be_bytes());
         let mut hi = DECISION.to_vec();
-        hi.extend_from_slice(&end.to_be_bytes());
+        hi.extend_from_slice(&intervals.end.get().to_be_bytes());
         self.tree
             .range(lo..hi)
             .map(|item| {
@@ -263,12 +265,12 @@ impl ValidatorState {
     /// Records a successful weight submission for its epoch.
     pub fn record_weights(&self, submission: &WeightSubmission) -> Result<(), StateError> {
         let mut key = WEIGHTS.to_vec();
-        key.extend_from_slice(&submission.epoch.to_be_bytes());
+        key.extend_from_slice(&submission.epoch.get().to_be_bytes());
         let json = serde_json::to_vec(submission)
             .map_err(|e| StateError::Corrupt { key: "weights".into(), reason: e.to_string() })?;
         let mut batch = sled::Batch::default();
         batch.insert(key, json);
-        batch.insert(LAST_WEIGHT_EPOCH, &submission.epoch.to_be_bytes());
+        batch.insert(LAST_WEIGHT_EPOCH, &submission.epoch.get().to_be_bytes());
         batch.remove(WEIGHTS_INTENT);
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
@@ -321,9 +323,14 @@ mod tests {
         for interval in [0, 500, 1_000, 1_400, 2_000] {
             assert!(state.record_interval(&record(interval, 10_000)).unwrap());
         }
-        let kept: Vec<u64> = state.decisions_between(0, u64::MAX).unwrap().iter().map(|d| d.interval_id).collect();
+        let kept: Vec<u64> = state
+            .decisions_between(IntervalId::new(0)..IntervalId::new(u64::MAX))
+            .unwrap()
+            .iter()
+            .map(|d| d.interval_id)
+            .collect();
         assert_eq!(kept, [1_000, 1_400, 2_000]);
-        let stored = state.decisions_between(2_000, 2_001).unwrap();
+        let stored = state.decisions_between(IntervalId::new(2_000)..IntervalId::new(2_001)).unwrap();
         assert_eq!(stored[0].failures.len(), crate::model::MAX_DECISION_FAILURES);
         assert_eq!(stored[0].decision["notes"]["failures_total"], 10_000);
     }

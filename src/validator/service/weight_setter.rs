@@ -20,6 +20,7 @@ use super::state::{StateError, ValidatorState, WeightSubmission};
 use crate::chain::weight_rules::{self, PlanOptions, Rule, WeightRuleError, WeightsMode};
 use crate::chain::{Chain, ChainError};
 use crate::evidence::EvidenceApi;
+use crate::protocol::{Block, Epoch, IntervalId};
 use crate::validator::interval::{IntervalContext, Seat};
 use crate::validator::scoring::{WeightsRuleError, conformed_call, epoch_scores, to_uid_weights};
 
@@ -27,11 +28,11 @@ use crate::validator::scoring::{WeightsRuleError, conformed_call, epoch_scores, 
 /// restarts with each epoch.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WeightBackoff {
-    epoch: Option<u64>,
+    epoch: Option<Epoch>,
     failures: u32,
     next_at: Option<Instant>,
     /// The chain's rate limit allows the next try from this block on.
-    not_before_block: Option<u64>,
+    not_before_block: Option<Block>,
 }
 
 impl WeightBackoff {
@@ -41,18 +42,18 @@ impl WeightBackoff {
     pub(crate) const CAP: Duration = Duration::from_secs(300);
 
     /// Whether a submission for `epoch` may be tried at `now`.
-    pub(crate) fn ready(&self, epoch: u64, now: Instant) -> bool {
+    pub(crate) fn ready(&self, epoch: Epoch, now: Instant) -> bool {
         self.epoch != Some(epoch) || self.next_at.is_none_or(|at| now >= at)
     }
 
     /// Whether a submission for `epoch` may be tried at `block` (the rate-limit wait).
-    pub(crate) fn ready_at_block(&self, epoch: u64, block: u64) -> bool {
+    pub(crate) fn ready_at_block(&self, epoch: Epoch, block: Block) -> bool {
         self.epoch != Some(epoch) || self.not_before_block.is_none_or(|b| block >= b)
     }
 
     /// Waits for `block` before the next try for `epoch` (the chain said when); no backoff
     /// growth, since nothing failed.
-    pub(crate) fn wait_for_block(&mut self, epoch: u64, block: u64) {
+    pub(crate) fn wait_for_block(&mut self, epoch: Epoch, block: Block) {
         if self.epoch != Some(epoch) {
             *self = Self { epoch: Some(epoch), ..Self::default() };
         }
@@ -60,7 +61,7 @@ impl WeightBackoff {
     }
 
     /// Records a failure for `epoch` at `now`; returns the delay before the next try.
-    pub(crate) fn failed(&mut self, epoch: u64, now: Instant) -> Duration {
+    pub(crate) fn failed(&mut self, epoch: Epoch, now: Instant) -> Duration {
         if self.epoch != Some(epoch) {
             *self = Self { epoch: Some(epoch), ..Self::default() };
         }
@@ -99,18 +100,18 @@ impl RuleFailures {
 
     /// Logs a failed rule with its value and fix, once per verdict; an outdated release
     /// (`IncorrectWeightVersionKey`) is logged as an ALERT.
-    pub(crate) fn log_once(&self, epoch: u64, failure: &WeightRuleError, retry_in: Duration) {
+    pub(crate) fn log_once(&self, epoch: Epoch, failure: &WeightRuleError, retry_in: Duration) {
         let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if last.as_ref() == Some(failure) {
-            debug!(epoch, rule = %failure.rule, retry_in_sec = retry_in.as_secs(), "weights still held back");
+            debug!(epoch = epoch.get(), rule = %failure.rule, retry_in_sec = retry_in.as_secs(), "weights still held back");
             return;
         }
         *last = Some(failure.clone());
         let (rule, value, fix) = (failure.rule.name(), &failure.value, &failure.fix);
         if failure.rule == Rule::IncorrectWeightVersionKey {
-            error!(epoch, rule, %value, %fix, "ALERT: this release is outdated for the subnet; weights not committed");
+            error!(epoch = epoch.get(), rule, %value, %fix, "ALERT: this release is outdated for the subnet; weights not committed");
         } else {
-            error!(epoch, rule, %value, %fix, "weights not committed: the chain would refuse or drop them");
+            error!(epoch = epoch.get(), rule, %value, %fix, "weights not committed: the chain would refuse or drop them");
         }
     }
 
@@ -199,12 +200,12 @@ impl WeightSetter {
         last: Option<&IntervalContext>,
     ) -> Result<Option<WeightSubmission>, StateError> {
         self.check_reveals(parts, block).await?;
-        let epoch = parts.seat.clock.weight_epoch(block);
+        let epoch = parts.seat.clock.weight_epoch(Block::new(block));
         if parts.state.last_weight_epoch()?.is_some_and(|done| done >= epoch) {
             return Ok(None);
         }
         let now = Instant::now();
-        if !self.lock_backoff().ready(epoch, now) || !self.lock_backoff().ready_at_block(epoch, block) {
+        if !self.lock_backoff().ready(epoch, now) || !self.lock_backoff().ready_at_block(epoch, Block::new(block)) {
             return Ok(None);
         }
         let result = match self.reconcile_intent(parts, epoch).await {
@@ -221,7 +222,7 @@ impl WeightSetter {
             }
             Err(e) => {
                 parts.metrics.weight_submission(Submission::Error);
-                self.failed(parts, epoch, block, now, &e);
+                self.failed(parts, epoch, Block::new(block), now, &e);
                 Ok(None)
             }
         }
@@ -229,7 +230,7 @@ impl WeightSetter {
 
     /// Logs a failed submission once and schedules the next try: at the block the rate
     /// limit allows, at the next epoch without a permit, else after the backoff delay.
-    fn failed(&self, parts: &ServiceParts<'_>, epoch: u64, block: u64, now: Instant, e: &WeightError) {
+    fn failed(&self, parts: &ServiceParts<'_>, epoch: Epoch, block: Block, now: Instant, e: &WeightError) {
         if let WeightError::Chain(chain_error) = e {
             self.rule_failures.count(chain_error, parts.metrics);
         }
@@ -242,17 +243,17 @@ impl WeightSetter {
                 self.rule_failures.log_once(epoch, rule, delay);
             }
             WeightError::Chain(ChainError::WeightsTooFast { next_block, .. }) => {
-                backoff.wait_for_block(epoch, *next_block);
-                warn!(epoch, error = %e, retry_at_block = next_block, "weights wait for the chain's rate limit");
+                backoff.wait_for_block(epoch, Block::new(*next_block));
+                warn!(epoch = epoch.get(), error = %e, retry_at_block = next_block, "weights wait for the chain's rate limit");
             }
             WeightError::Chain(ChainError::NoValidatorPermit { .. } | ChainError::NotRegistered { .. }) => {
-                let next_epoch = (epoch + 1) * parts.seat.clock.weight_epoch_blocks;
-                backoff.wait_for_block(epoch, next_epoch.max(block + 1));
-                error!(epoch, error = %e, "weights not set this epoch");
+                let next_epoch = parts.seat.clock.epoch_start(Epoch::new(epoch.get() + 1));
+                backoff.wait_for_block(epoch, next_epoch.max(Block::new(block.get() + 1)));
+                error!(epoch = epoch.get(), error = %e, "weights not set this epoch");
             }
             _ => {
                 let delay = backoff.failed(epoch, now);
-                error!(epoch, error = %e, retry_in_sec = delay.as_secs(), "setting weights failed");
+                error!(epoch = epoch.get(), error = %e, retry_in_sec = delay.as_secs(), "setting weights failed");
             }
         }
     }
@@ -276,14 +277,14 @@ impl WeightSetter {
     async fn reconcile_intent(
         &self,
         parts: &ServiceParts<'_>,
-        epoch: u64,
+        epoch: Epoch,
     ) -> Result<Option<WeightSubmission>, WeightError> {
         let Some(intent) = parts.state.weights_intent()?.filter(|i| i.epoch == epoch) else { return Ok(None) };
         let (netuid, hotkey) = (parts.seat.netuid, parts.seat.hotkey.ss58());
         let rules = parts.chain.mechanism_weight_rules(netuid, parts.settings.mecid, &hotkey).await?;
         if intent_landed(parts.chain, parts.target(&hotkey), &intent, &rules).await? {
             warn!(
-                epoch,
+                epoch = epoch.get(),
                 block = intent.block,
                 "weights sent before a restart reached the chain; not sending them again"
             );
@@ -292,7 +293,10 @@ impl WeightSetter {
             }
             return Ok(Some(intent));
         }
-        info!(epoch, "weights recorded as intended before a restart never reached the chain; sending them now");
+        info!(
+            epoch = epoch.get(),
+            "weights recorded as intended before a restart never reached the chain; sending them now"
+        );
         Ok(None)
     }
 
@@ -301,20 +305,20 @@ impl WeightSetter {
     async fn submit(
         &self,
         parts: &ServiceParts<'_>,
-        epoch: u64,
+        epoch: Epoch,
         block: u64,
         last: Option<&IntervalContext>,
     ) -> Result<WeightSubmission, WeightError> {
         let (s, seat) = (parts.settings, parts.seat);
-        let epoch_start = epoch * seat.clock.weight_epoch_blocks;
+        let epoch_start = seat.clock.epoch_start(epoch).get();
         let window = s.windows.score_blocks.max(s.windows.rejection_blocks);
         let decisions: Vec<_> = parts
             .state
-            .decisions_between(epoch_start.saturating_sub(window), epoch_start)?
+            .decisions_between(IntervalId::new(epoch_start.saturating_sub(window))..IntervalId::new(epoch_start))?
             .iter()
             .map(|d| d.scored())
             .collect();
-        let current = seat.clock.latest_closed(block).unwrap_or(0);
+        let current = seat.clock.latest_closed(Block::new(block)).map_or(0, IntervalId::get);
         let excluded = match last.filter(|ctx| ctx.interval_id == current) {
             Some(ctx) => ctx.api_excluded.clone(),
             None => api_excluded(parts.api, current).await,
@@ -333,7 +337,7 @@ impl WeightSetter {
         let options = PlanOptions { version_key: s.version_key, ..PlanOptions::default() };
         let plan = weight_rules::plan(&rules, seat.hotkey.public(), &call, options)?;
         info!(
-            epoch,
+            epoch = epoch.get(),
             epoch_start,
             scored = scores.len(),
             burned = weights.burned,
@@ -376,13 +380,13 @@ mod tests {
     fn backoff_doubles_caps_and_resets_per_epoch() {
         let mut b = WeightBackoff::default();
         let t0 = Instant::now();
-        assert!(b.ready(7, t0));
-        let delays: Vec<u64> = (0..7).map(|_| b.failed(7, t0).as_secs()).collect();
+        assert!(b.ready(Epoch::new(7), t0));
+        let delays: Vec<u64> = (0..7).map(|_| b.failed(Epoch::new(7), t0).as_secs()).collect();
         assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300]);
-        assert!(!b.ready(7, t0 + Duration::from_secs(299)));
-        assert!(b.ready(7, t0 + Duration::from_secs(300)));
+        assert!(!b.ready(Epoch::new(7), t0 + Duration::from_secs(299)));
+        assert!(b.ready(Epoch::new(7), t0 + Duration::from_secs(300)));
         // A new epoch may be tried at once and starts again at 10 s.
-        assert!(b.ready(8, t0));
-        assert_eq!(b.failed(8, t0), Duration::from_secs(10));
+        assert!(b.ready(Epoch::new(8), t0));
+        assert_eq!(b.failed(Epoch::new(8), t0), Duration::from_secs(10));
     }
 }

@@ -2,6 +2,7 @@
 //! poll, and SIGTERM or a stop ends it cleanly.
 
 use super::*;
+use nexis::protocol::Block;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mining_loop_publishes_each_new_interval_and_stops_cleanly_on_sigterm() {
@@ -67,7 +68,7 @@ async fn the_mining_loop_retries_a_failed_interval_and_mines_each_interval_once(
     // An hour per block: the chain moves only when the test advances it.
     let chain = EmbeddedChain::open(EmbeddedSettings::new(setup.tmp.path().join("chain"), 3_600_000)).expect("chain");
     let clock = IntervalClock { interval_blocks: 10, ..IntervalClock::default() };
-    let first = clock.interval_start(chain.current_block().await.expect("block"));
+    let first = clock.interval_start(Block::new(chain.current_block().await.expect("block"))).get();
     let manifest = |interval: u64| setup.out().join(format!("{interval}/manifest.json"));
     let wait_for = |path: PathBuf| async move {
         for _ in 0..600 {
@@ -89,7 +90,7 @@ async fn the_mining_loop_retries_a_failed_interval_and_mines_each_interval_once(
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(caps.calls.load(Ordering::SeqCst), calls, "a mined interval is not mined again");
         chain.advance(10).expect("advance");
-        let second = clock.interval_start(chain.current_block().await.expect("block"));
+        let second = clock.interval_start(Block::new(chain.current_block().await.expect("block"))).get();
         assert_eq!(second, first + 10);
         assert!(wait_for(manifest(second)).await, "the next interval is mined when it opens");
         trigger.stop();

@@ -6,6 +6,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::protocol::{HotkeyAddr, IntervalId, PackageKey};
+
 /// File name of a bundle's manifest copy.
 pub(crate) const BUNDLE_MANIFEST: &str = "manifest.json";
 /// File name of a bundle's post-prune dataset.
@@ -18,23 +20,23 @@ pub(crate) const MARKER_BODY: &[u8] = b"ok\n";
 pub(crate) const OWNER_PREFIX: &str = "nature";
 
 /// `{I}/{hotkey}/`.
-pub(crate) fn bundle_prefix(interval_id: u64, hotkey: &str) -> String {
-    format!("{interval_id}/{hotkey}/")
+pub(crate) fn bundle_prefix(key: &PackageKey) -> String {
+    format!("{}/{}/", key.interval, key.miner)
 }
 
 /// `{I}/{hotkey}/manifest.json`.
-pub(crate) fn bundle_manifest_key(interval_id: u64, hotkey: &str) -> String {
-    format!("{}{BUNDLE_MANIFEST}", bundle_prefix(interval_id, hotkey))
+pub(crate) fn bundle_manifest_key(key: &PackageKey) -> String {
+    format!("{}{BUNDLE_MANIFEST}", bundle_prefix(key))
 }
 
 /// `{I}/{hotkey}/dataset.parquet`.
-pub(crate) fn bundle_dataset_key(interval_id: u64, hotkey: &str) -> String {
-    format!("{}{BUNDLE_DATASET}", bundle_prefix(interval_id, hotkey))
+pub(crate) fn bundle_dataset_key(key: &PackageKey) -> String {
+    format!("{}{BUNDLE_DATASET}", bundle_prefix(key))
 }
 
 /// `{I}/{hotkey}/copied_to_owner.marker`.
-pub(crate) fn marker_key(interval_id: u64, hotkey: &str) -> String {
-    format!("{}{COPIED_MARKER}", bundle_prefix(interval_id, hotkey))
+pub(crate) fn marker_key(key: &PackageKey) -> String {
+    format!("{}{COPIED_MARKER}", bundle_prefix(key))
 }
 
 /// Temporary key the snapshot is written to before its real key.
@@ -60,8 +62,10 @@ pub(crate) fn owner_metadata_key(id: &str) -> String {
 /// What a record-info key names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BundleObject {
-    Manifest { interval_id: u64, hotkey: String },
-    Marker { interval_id: u64, hotkey: String },
+    /// `{I}/{hotkey}/manifest.json` of the package.
+    Manifest(PackageKey),
+    /// `{I}/{hotkey}/copied_to_owner.marker` of the package.
+    Marker(PackageKey),
 }
 
 /// Parses `{I}/{hotkey}/manifest.json` or `{I}/{hotkey}/copied_to_owner.marker`; any
@@ -76,10 +80,10 @@ pub(crate) fn parse_bundle_key(key: &str) -> Option<BundleObject> {
         return None;
     }
     let interval_id: u64 = interval.parse().ok()?;
-    let hotkey = hotkey.to_string();
+    let key = PackageKey { interval: IntervalId::new(interval_id), miner: HotkeyAddr::new(hotkey) };
     match name {
-        BUNDLE_MANIFEST => Some(BundleObject::Manifest { interval_id, hotkey }),
-        COPIED_MARKER => Some(BundleObject::Marker { interval_id, hotkey }),
+        BUNDLE_MANIFEST => Some(BundleObject::Manifest(key)),
+        COPIED_MARKER => Some(BundleObject::Marker(key)),
         _ => None,
     }
 }
@@ -105,9 +109,10 @@ mod tests {
     #[test]
     fn layout() {
         let hk = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
-        assert_eq!(bundle_manifest_key(50, hk), format!("50/{hk}/manifest.json"));
-        assert_eq!(bundle_dataset_key(50, hk), format!("50/{hk}/dataset.parquet"));
-        assert_eq!(marker_key(50, hk), format!("50/{hk}/copied_to_owner.marker"));
+        let key = PackageKey::new(IntervalId::new(50), hk);
+        assert_eq!(bundle_manifest_key(&key), format!("50/{hk}/manifest.json"));
+        assert_eq!(bundle_dataset_key(&key), format!("50/{hk}/dataset.parquet"));
+        assert_eq!(marker_key(&key), format!("50/{hk}/copied_to_owner.marker"));
         assert_eq!(owner_clip_key("x"), "nature/x/clip.mp4");
         assert_eq!(owner_image_key("x"), "nature/x/first_image.jpg");
         assert_eq!(owner_metadata_key("x"), "nature/x/metadata.json");
@@ -118,11 +123,11 @@ mod tests {
     fn bundle_keys_parse() {
         assert_eq!(
             parse_bundle_key("100/hk/manifest.json"),
-            Some(BundleObject::Manifest { interval_id: 100, hotkey: "hk".into() })
+            Some(BundleObject::Manifest(PackageKey::new(IntervalId::new(100), "hk")))
         );
         assert_eq!(
             parse_bundle_key("100/hk/copied_to_owner.marker"),
-            Some(BundleObject::Marker { interval_id: 100, hotkey: "hk".into() })
+            Some(BundleObject::Marker(PackageKey::new(IntervalId::new(100), "hk")))
         );
         for other in [
             "record_info.json",

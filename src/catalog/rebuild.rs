@@ -19,6 +19,7 @@ use super::{CatalogError, INDEX_KEY, hotkey_prefix};
 use crate::bundle::keys::{BundleObject, OWNER_PREFIX, bundle_dataset_key, owner_row_id, parse_bundle_key};
 use crate::bundle::{plan_bundle, read_bundle_rows};
 use crate::media::fingerprint::fingerprint_jpeg;
+use crate::protocol::PackageKey;
 use crate::storage::ObjectStore;
 
 /// Default decode budget of one bundle dataset (owner sync and rebuild).
@@ -87,8 +88,7 @@ async fn owner_objects(owner: &dyn ObjectStore) -> Result<HashMap<String, Object
 /// Rows of one bundle whose objects are all in the owner bucket (metadata still unread).
 async fn bundle_rows(
     record_info: &dyn ObjectStore,
-    interval: u64,
-    hotkey: &str,
+    key: &PackageKey,
     objects: &HashMap<String, Objects>,
     scratch: &Path,
     s: &RebuildSettings,
@@ -96,7 +96,8 @@ async fn bundle_rows(
     let dir =
         tempfile::Builder::new().prefix("rebuild-").tempdir_in(scratch).map_err(|e| CatalogError::io(scratch, e))?;
     let path = dir.path().join("dataset.parquet");
-    record_info.get_to_file(&bundle_dataset_key(interval, hotkey), &path, s.max_dataset_bytes).await?;
+    record_info.get_to_file(&bundle_dataset_key(key), &path, s.max_dataset_bytes).await?;
+    let (interval, hotkey) = (key.interval.get(), key.miner.as_str());
     let (max, budget) = (s.max_dataset_rows, s.max_decoded_bytes);
     let (rows, shapes) = tokio::task::spawn_blocking(move || {
         let invalid = |e: crate::bundle::BundleError| CatalogError::Invalid(format!("{}: {e}", path.display()));
@@ -151,13 +152,13 @@ pub async fn rebuild(
     let mut groups: BTreeMap<(u64, String), Vec<CatalogRow>> = BTreeMap::new();
     let mut named = 0u64;
     for o in record_info.list("").await? {
-        let Some(BundleObject::Manifest { interval_id, hotkey }) = parse_bundle_key(&o.key) else { continue };
-        match bundle_rows(record_info, interval_id, &hotkey, &objects, scratch, s).await {
+        let Some(BundleObject::Manifest(key)) = parse_bundle_key(&o.key) else { continue };
+        match bundle_rows(record_info, &key, &objects, scratch, s).await {
             Ok(rows) => {
                 named += rows.len() as u64;
-                groups.entry((interval_id, hotkey_prefix(&hotkey))).or_default().extend(rows);
+                groups.entry((key.interval.get(), hotkey_prefix(key.miner.as_str()))).or_default().extend(rows);
             }
-            Err(e) => report.bundle_errors.push(format!("{interval_id}/{hotkey}: {e}")),
+            Err(e) => report.bundle_errors.push(format!("{key}: {e}")),
         }
     }
     report.orphans = (objects.len() as u64).saturating_sub(named);

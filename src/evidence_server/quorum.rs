@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use super::store::Vote;
 use crate::chain::Metagraph;
+use crate::protocol::{IntervalId, PackageKey};
 
 /// Largest denominator a configured fraction may have.
 const MAX_DENOMINATOR: u128 = 1_000_000_000;
@@ -149,14 +150,15 @@ pub(crate) fn invalid_by_interval(
     allow: &Allowlist,
     quorum: Fraction,
 ) -> BTreeMap<u64, BTreeSet<String>> {
-    let mut grouped: BTreeMap<(u64, &str), BTreeSet<&str>> = BTreeMap::new();
+    let mut grouped: BTreeMap<PackageKey, BTreeSet<&str>> = BTreeMap::new();
     for v in votes.iter().filter(|v| allow.allows(&v.reporter)) {
-        grouped.entry((v.interval_id, &v.miner_hotkey)).or_default().insert(&v.reporter);
+        let key = PackageKey::new(IntervalId::new(v.interval_id), v.miner_hotkey.as_str());
+        grouped.entry(key).or_default().insert(&v.reporter);
     }
     let mut out: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
-    for ((interval, miner), reporters) in grouped {
+    for (PackageKey { interval, miner }, reporters) in grouped {
         if allow.reaches(&reporters, quorum) {
-            out.entry(interval).or_default().insert(miner.to_string());
+            out.entry(interval.get()).or_default().insert(miner.into_string());
         }
     }
     out

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::model::IntervalManifest;
+use crate::protocol::{IntervalId, PackageKey};
 use crate::validator::KeptPackage;
 
 /// Pending-bundle database failures.
@@ -51,10 +52,15 @@ pub struct PendingBundles {
     tree: sled::Tree,
 }
 
-fn key(interval_id: u64, hotkey: &str) -> Vec<u8> {
-    let mut k = interval_id.to_be_bytes().to_vec();
-    k.extend_from_slice(hotkey.as_bytes());
+fn key(package: &PackageKey) -> Vec<u8> {
+    let mut k = package.interval.get().to_be_bytes().to_vec();
+    k.extend_from_slice(package.miner.as_str().as_bytes());
     k
+}
+
+/// The key of `kept` in `interval_id`.
+fn kept_key(interval_id: u64, kept: &KeptPackage) -> Vec<u8> {
+    key(&PackageKey::new(IntervalId::new(interval_id), kept.miner_hotkey.as_str()))
 }
 
 impl PendingBundles {
@@ -74,7 +80,7 @@ impl PendingBundles {
     /// The `(key, value)` entry recording `kept` of `interval_id` as pending with no
     /// attempts yet, for [`crate::validator::IntervalRecord::pending_bundles`].
     pub fn entry(interval_id: u64, kept: &KeptPackage) -> Result<(Vec<u8>, Vec<u8>), PendingError> {
-        Ok((key(interval_id, &kept.miner_hotkey), Self::value(interval_id, kept, 0, None)?))
+        Ok((kept_key(interval_id, kept), Self::value(interval_id, kept, 0, None)?))
     }
 
     fn value(
@@ -119,14 +125,14 @@ impl PendingBundles {
         last_error: Option<String>,
     ) -> Result<(), PendingError> {
         let bytes = Self::value(interval_id, kept, attempts, last_error)?;
-        self.tree.insert(key(interval_id, &kept.miner_hotkey), bytes)?;
+        self.tree.insert(kept_key(interval_id, kept), bytes)?;
         self.tree.flush()?;
         Ok(())
     }
 
     /// Removes a bundle (published or given up).
-    pub(crate) fn remove(&self, interval_id: u64, hotkey: &str) -> Result<(), PendingError> {
-        self.tree.remove(key(interval_id, hotkey))?;
+    pub(crate) fn remove(&self, package: &PackageKey) -> Result<(), PendingError> {
+        self.tree.remove(key(package))?;
         self.tree.flush()?;
         Ok(())
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CatalogRow, hotkey_prefix};
+use crate::protocol::{IntervalId, PackageKey};
 
 /// Progress database failures.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +121,8 @@ const HIGH_WATER: &[u8] = b"high_water_interval";
 const LAST_FULL_LIST: &[u8] = b"last_full_list_unix";
 const MAX_SEEN: &[u8] = b"max_seen_interval";
 
-fn bundle_key(interval_id: u64, hotkey: &str) -> Vec<u8> {
+fn bundle_key(key: &PackageKey) -> Vec<u8> {
+    let (interval_id, hotkey) = (key.interval.get(), key.miner.as_str());
     let mut key = interval_id.to_be_bytes().to_vec();
     key.extend_from_slice(hotkey.as_bytes());
     key
@@ -130,7 +132,8 @@ fn corrupt(e: serde_json::Error) -> ProgressError {
     ProgressError::Corrupt(e.to_string())
 }
 
-fn row_key(interval_id: u64, hotkey: &str, clip_id: &str) -> Vec<u8> {
+fn row_key(key: &PackageKey, clip_id: &str) -> Vec<u8> {
+    let (interval_id, hotkey) = (key.interval.get(), key.miner.as_str());
     // Length-prefixed parts, so no part can run into the next.
     let mut key = Vec::with_capacity(8 + 8 + hotkey.len() + clip_id.len());
     key.extend_from_slice(&interval_id.to_be_bytes());
@@ -152,28 +155,17 @@ impl ProgressStore {
     }
 
     /// The state of a row, if it was ever attempted.
-    pub(crate) fn get(
-        &self,
-        interval_id: u64,
-        hotkey: &str,
-        clip_id: &str,
-    ) -> Result<Option<RowProgress>, ProgressError> {
-        match self.rows.get(row_key(interval_id, hotkey, clip_id))? {
+    pub(crate) fn get(&self, key: &PackageKey, clip_id: &str) -> Result<Option<RowProgress>, ProgressError> {
+        match self.rows.get(row_key(key, clip_id))? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ProgressError::Corrupt(e.to_string())),
         }
     }
 
     /// Records the state of a row durably.
-    pub(crate) fn put(
-        &self,
-        interval_id: u64,
-        hotkey: &str,
-        clip_id: &str,
-        progress: &RowProgress,
-    ) -> Result<(), ProgressError> {
+    pub(crate) fn put(&self, key: &PackageKey, clip_id: &str, progress: &RowProgress) -> Result<(), ProgressError> {
         let bytes = serde_json::to_vec(progress).map_err(|e| ProgressError::Corrupt(e.to_string()))?;
-        self.rows.insert(row_key(interval_id, hotkey, clip_id), bytes)?;
+        self.rows.insert(row_key(key, clip_id), bytes)?;
         self.rows.flush()?;
         Ok(())
     }
@@ -181,7 +173,10 @@ impl ProgressStore {
     /// Records the catalog entry of a copied row (before its progress says copied).
     pub(crate) fn put_catalog(&self, row: &CatalogRow) -> Result<(), ProgressError> {
         let bytes = serde_json::to_vec(row).map_err(corrupt)?;
-        self.catalog.insert(row_key(row.interval, &row.miner_hotkey, &row.clip_id), bytes)?;
+        self.catalog.insert(
+            row_key(&PackageKey::new(IntervalId::new(row.interval), row.miner_hotkey.as_str()), &row.clip_id),
+            bytes,
+        )?;
         Ok(())
     }
 
@@ -200,37 +195,27 @@ impl ProgressStore {
     }
 
     /// The state of a broken bundle, if it ever failed.
-    pub fn bundle(&self, interval_id: u64, hotkey: &str) -> Result<Option<BundleProgress>, ProgressError> {
-        match self.bundles.get(bundle_key(interval_id, hotkey))? {
+    pub fn bundle(&self, key: &PackageKey) -> Result<Option<BundleProgress>, ProgressError> {
+        match self.bundles.get(bundle_key(key))? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(corrupt),
         }
     }
 
     /// Records the state of a broken bundle.
-    pub(crate) fn put_bundle(
-        &self,
-        interval_id: u64,
-        hotkey: &str,
-        state: &BundleProgress,
-    ) -> Result<(), ProgressError> {
+    pub(crate) fn put_bundle(&self, key: &PackageKey, state: &BundleProgress) -> Result<(), ProgressError> {
         let bytes = serde_json::to_vec(state).map_err(corrupt)?;
-        self.bundles.insert(bundle_key(interval_id, hotkey), bytes)?;
+        self.bundles.insert(bundle_key(key), bytes)?;
         self.bundles.flush()?;
         Ok(())
     }
 
     /// Puts back the state a bundle had before a decode started (`None`: no record).
-    pub(crate) fn restore_bundle(
-        &self,
-        interval_id: u64,
-        hotkey: &str,
-        state: Option<&BundleProgress>,
-    ) -> Result<(), ProgressError> {
+    pub(crate) fn restore_bundle(&self, key: &PackageKey, state: Option<&BundleProgress>) -> Result<(), ProgressError> {
         match state {
-            Some(state) => self.put_bundle(interval_id, hotkey, state),
+            Some(state) => self.put_bundle(key, state),
             None => {
-                self.bundles.remove(bundle_key(interval_id, hotkey))?;
+                self.bundles.remove(bundle_key(key))?;
                 self.bundles.flush()?;
                 Ok(())
             }
@@ -298,9 +283,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ProgressStore::open(&dir.path().join("db")).expect("open");
         let p = RowProgress { status: RowStatus::Copied, attempts: 0, id: "u".into(), last_error: None, retry_at: 0 };
-        store.put(5, "ab", "c", &p).expect("put");
-        assert_eq!(store.get(5, "ab", "c").expect("get"), Some(p));
-        assert_eq!(store.get(5, "a", "bc").expect("get"), None);
-        assert_eq!(store.get(6, "ab", "c").expect("get"), None);
+        let key = |interval: u64, miner: &str| PackageKey::new(IntervalId::new(interval), miner);
+        store.put(&key(5, "ab"), "c", &p).expect("put");
+        assert_eq!(store.get(&key(5, "ab"), "c").expect("get"), Some(p));
+        assert_eq!(store.get(&key(5, "a"), "bc").expect("get"), None);
+        assert_eq!(store.get(&key(6, "ab"), "c").expect("get"), None);
     }
 }

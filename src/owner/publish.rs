@@ -33,6 +33,7 @@ use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::SnapshotRead;
 use crate::index::snapshot::{self, MAX_SNAPSHOT_BYTES, Snapshot};
+use crate::protocol::{IntervalId, PackageKey};
 use crate::storage::MinerStores;
 use crate::storage::{ObjectStore, StorageError, dataset_key};
 use crate::validator::{IntervalPublisher, IntervalReport, KeptPackage, PublishSummary};
@@ -182,11 +183,12 @@ impl OwnerPublisher {
     fn settle(&self, job: PendingBundle, result: Result<u64, PublishError>, out: &mut PublishReport) {
         let PendingBundle { interval_id, kept, attempts } = job;
         let hotkey = kept.miner_hotkey.clone();
+        let key = PackageKey::new(IntervalId::new(interval_id), hotkey.as_str());
         let stored = match result {
             Ok(rows) => {
                 info!(interval_id, miner = %hotkey, rows, "owner bundle published");
                 out.published.push((interval_id, hotkey.clone(), rows));
-                self.pending.as_ref().map(|p| p.remove(interval_id, &hotkey))
+                self.pending.as_ref().map(|p| p.remove(&key))
             }
             Err(e) => {
                 let attempts = attempts.saturating_add(1);
@@ -195,7 +197,7 @@ impl OwnerPublisher {
                 if attempts >= self.max_attempts.max(1) {
                     warn!(interval_id, miner = %hotkey, attempts, error = %error, "owner bundle given up");
                     out.given_up.push((interval_id, hotkey.clone(), error));
-                    self.pending.as_ref().map(|p| p.remove(interval_id, &hotkey))
+                    self.pending.as_ref().map(|p| p.remove(&key))
                 } else {
                     warn!(interval_id, miner = %hotkey, attempts, error = %error, "owner bundle not published; retried after the next interval");
                     self.pending.as_ref().map(|p| p.put(interval_id, &kept, attempts, Some(error)))
@@ -246,10 +248,9 @@ impl OwnerPublisher {
         let mut manifest = kept.manifest.clone();
         manifest.record_count = written;
         manifest.dataset_sha256 = hex::encode(Sha256::digest(&bytes));
-        self.record_info.put_bytes(&bundle_dataset_key(interval_id, hotkey), &bytes).await?;
-        self.record_info
-            .put_bytes(&bundle_manifest_key(interval_id, hotkey), manifest.to_pretty_json().as_bytes())
-            .await?;
+        let key = PackageKey::new(IntervalId::new(interval_id), hotkey.as_str());
+        self.record_info.put_bytes(&bundle_dataset_key(&key), &bytes).await?;
+        self.record_info.put_bytes(&bundle_manifest_key(&key), manifest.to_pretty_json().as_bytes()).await?;
         Ok(written)
     }
 

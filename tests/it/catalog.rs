@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use nexis::catalog::frame::{mirror, rows_of, scan};
 use nexis::catalog::{CatalogIndex, CatalogRow, hotkey_prefix, part_key};
 use nexis::owner::{SyncSettings, owner_row_id};
+use nexis::protocol::{IntervalId, PackageKey};
 use nexis::storage::{Downloaded, ObjectMeta, ObjectStore, StorageError};
 use sha2::{Digest, Sha256};
 
@@ -516,7 +517,7 @@ async fn a_broken_bundle_is_given_up_after_the_attempt_limit() {
     assert_eq!((second.bundle_errors, second.bundles_given_up), (0, 1), "{second:?}");
     let third = sync.pass().await.expect("pass");
     assert_eq!((third.bundle_errors, third.bundles_given_up, third.bundles_already_given_up), (0, 0, 1), "{third:?}");
-    let state = sync.progress.bundle(0, &a.ss58()).expect("state").expect("recorded");
+    let state = sync.progress.bundle(&PackageKey::new(IntervalId::new(0), a.ss58())).expect("state").expect("recorded");
     assert!(
         state.given_up && state.attempts == 2 && state.last_error.contains("differs from its manifest"),
         "{state:?}"

@@ -4,6 +4,7 @@
 
 use nexis::catalog::rebuild::{RebuildSettings, rebuild};
 use nexis::owner::SyncSettings;
+use nexis::protocol::{IntervalId, PackageKey};
 
 use crate::catalog::{dataset_command, run_ok, synced_world};
 use crate::owner_sync::{SyncWorld, quick_retries};
@@ -46,7 +47,11 @@ async fn a_bundle_bomb_is_given_up_at_once_under_the_decode_budget() {
     let sync = sw.sync(&progress, settings.clone());
     let s = sync.pass().await.expect("pass");
     assert_eq!((s.bundles_given_up, s.rows_copied), (1, 0), "given up on the first of 5 attempts: {s:?}");
-    let state = sync.progress.bundle(50, &hotkey(2).ss58()).expect("progress").expect("recorded");
+    let state = sync
+        .progress
+        .bundle(&PackageKey::new(IntervalId::new(50), hotkey(2).ss58()))
+        .expect("progress")
+        .expect("recorded");
     assert!(state.given_up && state.attempts == 1, "{state:?}");
     assert!(state.last_error.contains("more than the cap of 8388608 bytes"), "{state:?}");
     drop(sync);
@@ -62,7 +67,11 @@ async fn a_bundle_bomb_is_given_up_at_once_under_the_decode_budget() {
         sw2.sync(&sw2.w.tmp.path().join("progress"), SyncSettings { max_decoded_bytes: 16 << 10, ..quick_retries(5) });
     let s = sync.pass().await.expect("pass");
     assert_eq!(s.bundles_given_up, 1, "{s:?}");
-    let state = sync.progress.bundle(100, &hotkey(2).ss58()).expect("progress").expect("recorded");
+    let state = sync
+        .progress
+        .bundle(&PackageKey::new(IntervalId::new(100), hotkey(2).ss58()))
+        .expect("progress")
+        .expect("recorded");
     assert!(state.given_up && state.last_error.contains("declares"), "{state:?}");
     assert!(state.last_error.contains("more than the decode cap of 16384"), "{state:?}");
 }

@@ -20,6 +20,7 @@ use crate::chain::ReadCredentials;
 use crate::model::IntervalManifest;
 use crate::owner::progress::{BundleProgress, ProgressError};
 use crate::owner::summary::PassSummary;
+use crate::protocol::PackageKey;
 use crate::storage::{ObjectStore, StorageError};
 
 use super::row::RowOutcome;
@@ -107,12 +108,12 @@ impl OwnerSync {
     /// (marked or given up). A bundle that cannot be read counts a failed attempt.
     pub(super) async fn work_bundle(
         &self,
-        interval_id: u64,
-        hotkey: &str,
+        key: &PackageKey,
         credentials: Option<&ReadCredentials>,
         summary: &mut PassSummary,
     ) -> Result<bool, SyncError> {
-        match self.sync_bundle(interval_id, hotkey, credentials, summary).await {
+        let (interval_id, hotkey) = (key.interval.get(), key.miner.as_str());
+        match self.sync_bundle(key, credentials, summary).await {
             Ok(true) => {
                 summary.bundles_completed += 1;
                 Ok(true)
@@ -123,11 +124,11 @@ impl OwnerSync {
             }
             Err(BundleSyncError::Progress(e)) => Err(e.into()),
             Err(e) if e.is_bundles_fault() => {
-                let previous = self.progress.bundle(interval_id, hotkey)?;
+                let previous = self.progress.bundle(key)?;
                 let attempts = previous.map_or(0, |p| p.attempts).saturating_add(1);
                 let given_up = e.is_over_budget() || attempts >= self.settings.retry.max_attempts.max(1);
                 let state = BundleProgress { attempts, given_up, last_error: e.to_string() };
-                self.progress.put_bundle(interval_id, hotkey, &state)?;
+                self.progress.put_bundle(key, &state)?;
                 if given_up {
                     summary.bundles_given_up += 1;
                     warn!(interval_id, miner = %hotkey, attempts, error = %e, "owner bundle given up");
@@ -148,11 +149,11 @@ impl OwnerSync {
     /// Works through one bundle; `Ok(true)` when its marker was written.
     pub(super) async fn sync_bundle(
         &self,
-        interval_id: u64,
-        hotkey: &str,
+        key: &PackageKey,
         credentials: Option<&ReadCredentials>,
         summary: &mut PassSummary,
     ) -> Result<bool, BundleSyncError> {
+        let (interval_id, hotkey) = (key.interval.get(), key.miner.as_str());
         let s = &self.settings;
         std::fs::create_dir_all(&s.scratch)
             .map_err(|e| BundleSyncError::Scratch(format!("{}: {e}", s.scratch.display())))?;
@@ -160,19 +161,19 @@ impl OwnerSync {
             .prefix("nexis-owner-bundle-")
             .tempdir_in(&s.scratch)
             .map_err(|e| BundleSyncError::Scratch(e.to_string()))?;
-        let (rows, shapes) = self.read_bundle(interval_id, hotkey, dir.path()).await?;
+        let (rows, shapes) = self.read_bundle(key, dir.path()).await?;
         let store: Result<Arc<dyn ObjectStore>, String> = match credentials {
             None => Err(format!("no commitment for {hotkey} on netuid {}", s.netuid)),
             Some(c) => self.stores.store_for(hotkey, c).map_err(|e| e.to_string()),
         };
-        let bar = self.progress_bar(rows.len() as u64, interval_id, hotkey);
+        let bar = self.progress_bar(rows.len() as u64, key);
         let outcomes: Vec<Result<RowOutcome, ProgressError>> = futures::stream::iter(rows.iter().zip(&shapes))
             .map(|(row, shape)| {
                 let store = store.as_ref().map(|s| s.as_ref());
                 let bar = &bar;
                 let dir = dir.path();
                 async move {
-                    let out = self.sync_row(interval_id, hotkey, (row, shape), store, dir).await;
+                    let out = self.sync_row(key, (row, shape), store, dir).await;
                     bar.inc(1);
                     out
                 }
@@ -183,10 +184,10 @@ impl OwnerSync {
         bar.finish_and_clear();
         let Tally { complete, copied_now } = tally(outcomes, summary)?;
         if complete || copied_now {
-            self.write_catalog_part(interval_id, hotkey, dir.path(), summary).await?;
+            self.write_catalog_part(key, dir.path(), summary).await?;
         }
         if complete {
-            self.record_info.put_bytes(&marker_key(interval_id, hotkey), MARKER_BODY).await?;
+            self.record_info.put_bytes(&marker_key(key), MARKER_BODY).await?;
             info!(interval_id, miner = %hotkey, rows = rows.len(), "owner bundle copied; marker written");
         }
         Ok(complete)
@@ -196,27 +197,23 @@ impl OwnerSync {
     /// other and the bundle's path; returns its rows and their shapes.
     pub(super) async fn read_bundle(
         &self,
-        interval_id: u64,
-        hotkey: &str,
+        key: &PackageKey,
         dir: &Path,
     ) -> Result<(Vec<BundleRow>, Vec<ClipShape>), BundleSyncError> {
+        let (interval_id, hotkey) = (key.interval.get(), key.miner.as_str());
         let s = &self.settings;
-        let manifest_bytes =
-            self.record_info.get_bytes(&bundle_manifest_key(interval_id, hotkey), s.max_manifest_bytes).await?;
+        let manifest_bytes = self.record_info.get_bytes(&bundle_manifest_key(key), s.max_manifest_bytes).await?;
         let manifest =
             IntervalManifest::parse(&manifest_bytes).map_err(|e| BundleSyncError::Manifest(e.to_string()))?;
         if manifest.miner_hotkey.trim() != hotkey || manifest.interval_id != interval_id {
             return Err(BundleSyncError::Identity { hotkey: manifest.miner_hotkey, interval_id: manifest.interval_id });
         }
         let dataset = dir.join("dataset.parquet");
-        let fetched = self
-            .record_info
-            .get_to_file(&bundle_dataset_key(interval_id, hotkey), &dataset, s.max_dataset_bytes)
-            .await?;
+        let fetched = self.record_info.get_to_file(&bundle_dataset_key(key), &dataset, s.max_dataset_bytes).await?;
         if fetched.sha256 != manifest.dataset_sha256.trim() {
             return Err(BundleSyncError::DatasetDigest { expected: manifest.dataset_sha256, actual: fetched.sha256 });
         }
-        let (rows, shapes) = self.decode_bundle(interval_id, hotkey, dataset).await?;
+        let (rows, shapes) = self.decode_bundle(key, dataset).await?;
         if rows.len() as u64 != manifest.record_count || shapes.len() != rows.len() {
             return Err(BundleSyncError::RowCount { expected: manifest.record_count, actual: rows.len() as u64 });
         }
@@ -230,20 +227,19 @@ impl OwnerSync {
     /// giving the bundle up instead of being retried on every start.
     pub(super) async fn decode_bundle(
         &self,
-        interval_id: u64,
-        hotkey: &str,
+        key: &PackageKey,
         dataset: PathBuf,
     ) -> Result<(Vec<BundleRow>, Vec<ClipShape>), BundleSyncError> {
         let (max_rows, budget) = (self.settings.max_dataset_rows, self.settings.max_decoded_bytes);
         let plan = plan_bundle(&dataset, max_rows, budget)?;
-        let before = self.progress.bundle(interval_id, hotkey)?;
+        let before = self.progress.bundle(key)?;
         let attempts = before.as_ref().map_or(0, |p| p.attempts).saturating_add(1);
         let interrupted = BundleProgress {
             attempts,
             given_up: attempts >= self.settings.retry.max_attempts.max(1),
             last_error: "interrupted while decoding the bundle dataset (the process stopped)".into(),
         };
-        self.progress.put_bundle(interval_id, hotkey, &interrupted)?;
+        self.progress.put_bundle(key, &interrupted)?;
         let decoded = tokio::task::spawn_blocking(move || {
             let rows = read_bundle_rows(&dataset, max_rows, budget)?;
             let shapes = read_shapes(&dataset, max_rows, plan.batch_rows)?;
@@ -251,7 +247,7 @@ impl OwnerSync {
         })
         .await
         .map_err(|e| BundleSyncError::Scratch(format!("bundle reader task: {e}")));
-        self.progress.restore_bundle(interval_id, hotkey, before.as_ref())?;
+        self.progress.restore_bundle(key, before.as_ref())?;
         decoded?
     }
 
@@ -259,11 +255,11 @@ impl OwnerSync {
     /// and updates the index. Every entry was recorded after its objects were written.
     pub(super) async fn write_catalog_part(
         &self,
-        interval_id: u64,
-        hotkey: &str,
+        key: &PackageKey,
         scratch: &Path,
         summary: &mut PassSummary,
     ) -> Result<(), BundleSyncError> {
+        let (interval_id, hotkey) = (key.interval.get(), key.miner.as_str());
         let prefix = hotkey_prefix(hotkey);
         let rows = self.progress.catalog_rows(interval_id, &prefix)?;
         let count = rows.len();
@@ -276,7 +272,7 @@ impl OwnerSync {
         Ok(())
     }
 
-    pub(super) fn progress_bar(&self, len: u64, interval_id: u64, hotkey: &str) -> ProgressBar {
+    pub(super) fn progress_bar(&self, len: u64, key: &PackageKey) -> ProgressBar {
         if !self.settings.progress_bar || !std::io::stderr().is_terminal() {
             return ProgressBar::hidden();
         }
@@ -284,7 +280,7 @@ impl OwnerSync {
         if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} rows ({eta})") {
             bar.set_style(style);
         }
-        bar.set_message(format!("{interval_id}/{hotkey}"));
+        bar.set_message(key.to_string());
         bar
     }
 }

@@ -205,17 +205,17 @@ impl OwnerSync {
         let mut markers = BTreeSet::new();
         for object in &objects {
             match parse_bundle_key(&object.key) {
-                Some(BundleObject::Manifest { interval_id, hotkey }) => {
-                    manifests.insert((interval_id, hotkey));
+                Some(BundleObject::Manifest(key)) => {
+                    manifests.insert(key);
                 }
-                Some(BundleObject::Marker { interval_id, hotkey }) => {
-                    markers.insert((interval_id, hotkey));
+                Some(BundleObject::Marker(key)) => {
+                    markers.insert(key);
                 }
                 None => {}
             }
         }
         summary.bundles_listed = manifests.len() as u64;
-        let last_interval = manifests.iter().map(|(i, _)| *i).max();
+        let last_interval = manifests.iter().map(|k| k.interval.get()).max();
         if let Some(last) = last_interval {
             self.progress.see_interval(last)?;
         }
@@ -223,9 +223,9 @@ impl OwnerSync {
         for bundle in manifests {
             if markers.contains(&bundle) {
                 summary.bundles_marked += 1;
-            } else if self.settings.excluded.contains(&bundle.1) {
+            } else if self.settings.excluded.contains(bundle.miner.as_str()) {
                 summary.bundles_excluded += 1;
-            } else if self.progress.bundle(bundle.0, &bundle.1)?.is_some_and(|b| b.given_up) {
+            } else if self.progress.bundle(&bundle)?.is_some_and(|b| b.given_up) {
                 summary.bundles_already_given_up += 1;
             } else {
                 todo.push(bundle);
@@ -241,8 +241,9 @@ impl OwnerSync {
                 .into_iter()
                 .map(|c| (c.hotkey, c.credentials))
                 .collect();
-            for (interval_id, hotkey) in todo {
-                let done = self.work_bundle(interval_id, &hotkey, credentials.get(&hotkey), &mut summary).await?;
+            for key in todo {
+                let interval_id = key.interval.get();
+                let done = self.work_bundle(&key, credentials.get(key.miner.as_str()), &mut summary).await?;
                 if !done {
                     unfinished = Some(unfinished.map_or(interval_id, |u| u.min(interval_id)));
                 }

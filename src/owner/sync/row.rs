@@ -15,6 +15,7 @@ use crate::media::fingerprint::fingerprint_jpeg;
 use crate::owner::metadata::OwnerMetadata;
 use crate::owner::progress::{ProgressError, RowProgress, RowStatus};
 use crate::owner::summary::RowFailure;
+use crate::protocol::PackageKey;
 use crate::storage::{ObjectStore, StorageError, asset_key, normalize_uri};
 
 /// Why one row was not copied (counted as a failed attempt).
@@ -64,13 +65,13 @@ struct Asset<'a> {
 impl OwnerSync {
     pub(super) async fn sync_row(
         &self,
-        interval_id: u64,
-        hotkey: &str,
+        key: &PackageKey,
         (row, shape): (&BundleRow, &ClipShape),
         store: Result<&dyn ObjectStore, &String>,
         dir: &Path,
     ) -> Result<RowOutcome, ProgressError> {
-        let previous = self.progress.get(interval_id, hotkey, &row.clip_id)?;
+        let (interval_id, hotkey) = (key.interval.get(), key.miner.as_str());
+        let previous = self.progress.get(key, &row.clip_id)?;
         match &previous {
             Some(p) if p.status == RowStatus::Copied => return Ok(RowOutcome::AlreadyCopied),
             Some(p) if p.status == RowStatus::GivenUp => return Ok(RowOutcome::AlreadyGivenUp),
@@ -94,7 +95,7 @@ impl OwnerSync {
                 self.progress.put_catalog(&entry)?;
                 let attempts = previous.map_or(0, |p| p.attempts);
                 let done = RowProgress { status: RowStatus::Copied, attempts, id, last_error: None, retry_at: 0 };
-                self.record(interval_id, hotkey, &row.clip_id, done).await?;
+                self.record(key, &row.clip_id, done).await?;
                 debug!(interval_id, miner = %hotkey, clip_id = %row.clip_id, "row copied");
                 if !self.settings.pause_after_row.is_zero() {
                     tokio::time::sleep(self.settings.pause_after_row).await;
@@ -105,7 +106,7 @@ impl OwnerSync {
                 let state = self.settings.retry.after_failure(previous.as_ref(), &id, e.to_string(), now_unix());
                 let given_up = state.status == RowStatus::GivenUp;
                 let attempts = state.attempts;
-                self.record(interval_id, hotkey, &row.clip_id, state).await?;
+                self.record(key, &row.clip_id, state).await?;
                 warn!(
                     interval_id,
                     miner = %hotkey,
@@ -130,14 +131,13 @@ impl OwnerSync {
     /// Stores a row's progress durably, off the async runtime (sled flushes to disk).
     pub(super) async fn record(
         &self,
-        interval_id: u64,
-        hotkey: &str,
+        key: &PackageKey,
         clip_id: &str,
         progress: RowProgress,
     ) -> Result<(), ProgressError> {
         let store = self.progress.clone();
-        let (hotkey, clip_id) = (hotkey.to_string(), clip_id.to_string());
-        tokio::task::spawn_blocking(move || store.put(interval_id, &hotkey, &clip_id, &progress))
+        let (key, clip_id) = (key.clone(), clip_id.to_string());
+        tokio::task::spawn_blocking(move || store.put(&key, &clip_id, &progress))
             .await
             .map_err(|e| ProgressError::Task(e.to_string()))?
     }

@@ -14,7 +14,7 @@ use sled::Transactional;
 use crate::index::fingerprints::FingerprintIndex;
 use crate::index::overlap::OverlapIndex;
 use crate::model::Decision;
-use crate::protocol::{Epoch, IntervalId};
+use crate::protocol::{Epoch, IntervalId, PackageKey};
 use crate::validator::interval::IntervalRecord;
 use crate::validator::scoring::ScoredDecision;
 
@@ -192,10 +192,10 @@ impl ValidatorState {
         self.tree.get(LAST_WEIGHT_EPOCH)?.map(|v| u64_value(LAST_WEIGHT_EPOCH, &v).map(Epoch::new)).transpose()
     }
 
-    fn decision_key(interval_id: u64, hotkey: &str) -> Vec<u8> {
+    fn decision_key(package: &PackageKey) -> Vec<u8> {
         let mut k = DECISION.to_vec();
-        k.extend_from_slice(&interval_id.to_be_bytes());
-        k.extend_from_slice(hotkey.as_bytes());
+        k.extend_from_slice(&package.interval.get().to_be_bytes());
+        k.extend_from_slice(package.miner.as_str().as_bytes());
         k
     }
 
@@ -210,7 +210,10 @@ impl ValidatorState {
             let stored = StoredDecision::from_decision(d);
             let json = serde_json::to_vec(&stored)
                 .map_err(|e| StateError::Corrupt { key: "decision".into(), reason: e.to_string() })?;
-            batch.insert(Self::decision_key(record.interval_id, &d.miner_hotkey), json);
+            batch.insert(
+                Self::decision_key(&PackageKey::new(IntervalId::new(record.interval_id), d.miner_hotkey.as_str())),
+                json,
+            );
         }
         for (key, start) in &record.index_entries {
             OverlapIndex::insert_into(&mut batch, key, *start);

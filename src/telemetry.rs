@@ -2,6 +2,7 @@
 //! the liveness file that `nexis health` reads, so a container health check sees whether
 //! a service's loop still moves.
 
+use crate::protocol::{Block, IntervalId};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,7 +58,8 @@ pub fn heartbeat_path(workdir: &Path, service: &str) -> PathBuf {
 }
 
 /// Writes the liveness file atomically.
-pub fn write_heartbeat(path: &Path, block: u64, last_interval: Option<u64>) -> std::io::Result<()> {
+pub fn write_heartbeat(path: &Path, block: Block, last_interval: Option<IntervalId>) -> std::io::Result<()> {
+    let (block, last_interval) = (block.get(), last_interval.map(IntervalId::get));
     let beat = Heartbeat { at: Utc::now().timestamp(), block, last_interval, pid: std::process::id() };
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(&beat).map_err(std::io::Error::other)?)?;

@@ -18,8 +18,10 @@ pub mod wallet;
 pub mod weight_encoding;
 pub mod weight_rules;
 
+use crate::protocol::Block;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::ops::RangeInclusive;
 
 pub use commit_reveal::Beacon;
 pub use commitment::ReadCredentials;
@@ -304,7 +306,7 @@ pub trait Chain: Send + Sync {
     /// The commits of `hotkey` the chain holds unrevealed (`TimelockedWeightCommits`).
     async fn pending_commits(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<PendingCommit>, ChainError>;
 
-    /// The blocks in `from..=to`, ascending, at which the chain revealed a timelocked weights
+    /// The blocks in `blocks`, ascending, at which the chain revealed a timelocked weights
     /// commit of `hotkey` for mechanism `mecid` of the subnet and applied its weights: the
     /// chain's own record of each reveal (`SubtensorModule.TimelockedWeightsRevealed`, or
     /// `CRV3WeightsRevealed` on older runtimes). A commit dropped at reveal leaves no record,
@@ -316,7 +318,6 @@ pub trait Chain: Send + Sync {
         netuid: NetUid,
         mecid: u8,
         hotkey: &str,
-        from: u64,
-        to: u64,
+        blocks: RangeInclusive<Block>,
     ) -> Result<Vec<u64>, ChainError>;
 }

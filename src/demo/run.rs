@@ -115,7 +115,8 @@ async fn run_interval(
         timeline.push(event);
     }
     let block =
-        step_to(subnet, block, clock.deadline_block(IntervalId::new(interval_id)).get(), settings.block_time).await?;
+        step_to(subnet, Block::new(block), clock.deadline_block(IntervalId::new(interval_id)), settings.block_time)
+            .await?;
     timeline.push(Event::IntervalClosed { interval_id, block });
     let tick = subnet.service.tick().await?;
     let mut evaluated = false;
@@ -183,7 +184,7 @@ async fn await_reveals(
         if subnet.chain.pending_commits(NETUID, &hotkey).await?.is_empty() {
             break;
         }
-        block = step_to(subnet, block, block + 1, settings.block_time).await?;
+        block = step_to(subnet, Block::new(block), Block::new(block + 1), settings.block_time).await?;
         subnet.service.follow_reveals(block).await?;
         note_reveals(subnet, timeline, block).await?;
     }
@@ -264,7 +265,8 @@ async fn note_reveals(subnet: &Subnet, timeline: &mut Timeline<'_>, block: u64) 
 }
 
 /// Steps the chain one block at a time (one `block_time` apart) from `block` to `target`.
-async fn step_to(subnet: &Subnet, mut block: u64, target: u64, block_time: Duration) -> Result<u64, DemoError> {
+async fn step_to(subnet: &Subnet, from: Block, target: Block, block_time: Duration) -> Result<u64, DemoError> {
+    let (mut block, target) = (from.get(), target.get());
     while block < target {
         if !block_time.is_zero() {
             tokio::time::sleep(block_time).await;

@@ -9,6 +9,7 @@
 //! Every stored string is HTML-escaped, and bidi controls and other invisible characters are
 //! shown as `\u{…}` escapes. The page names neither the store's path nor its host.
 
+use crate::protocol::IntervalId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -111,7 +112,7 @@ async fn chosen_intervals(server: &EvidenceServer, allow: &Allowlist) -> Result<
         Some(block) => (block.saturating_sub(CACHE_SPAN), block),
         None => (0, i64::MAX as u64),
     };
-    let pairs = server.store.reporters(lo, hi, MAX_REPORTER_PAIRS).await?;
+    let pairs = server.store.reporters(IntervalId::new(lo)..=IntervalId::new(hi), MAX_REPORTER_PAIRS).await?;
     let mut by_interval: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
     for (interval, validator) in &pairs {
         if allow.allows(validator) {

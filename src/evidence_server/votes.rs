@@ -7,7 +7,9 @@
 //! A vote is a rejected decision (replaced by the validator's later decision about the same
 //! miner and interval) or an explicit invalid post (kept), exactly like the store's union.
 
+use crate::protocol::IntervalId;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use super::quorum::{Allowlist, Fraction};
@@ -158,9 +160,10 @@ impl VoteCache {
         }
     }
 
-    /// The sorted union of the invalid miners over `lo..=hi`; `None` when `lo` is below
+    /// The sorted union of the invalid miners over `intervals`; `None` when it starts below
     /// the floor (the caller asks the store).
-    pub(crate) fn invalid_union(&self, lo: u64, hi: u64) -> Option<Vec<String>> {
+    pub(crate) fn invalid_union(&self, intervals: RangeInclusive<IntervalId>) -> Option<Vec<String>> {
+        let (lo, hi) = (intervals.start().get(), intervals.end().get());
         if lo < self.floor || lo > hi {
             return None;
         }
@@ -199,22 +202,34 @@ mod tests {
         let a = allow(&[("a", 100), ("b", 100), ("c", 100)]);
         let mut c = VoteCache::new(0, vec![], a.clone(), q);
         c.apply(&VoteChange::results("a", 10, &[row("m", false)]));
-        assert_eq!(c.invalid_union(0, 10), Some(vec!["m".to_string()]), "a third reaches 1/3");
+        assert_eq!(
+            c.invalid_union(IntervalId::new(0)..=IntervalId::new(10)),
+            Some(vec!["m".to_string()]),
+            "a third reaches 1/3"
+        );
         c.apply(&VoteChange::results("a", 10, &[row("m", true)]));
-        assert_eq!(c.invalid_union(0, 10), Some(vec![]), "a later acceptance clears the vote");
+        assert_eq!(
+            c.invalid_union(IntervalId::new(0)..=IntervalId::new(10)),
+            Some(vec![]),
+            "a later acceptance clears the vote"
+        );
         c.apply(&VoteChange::Invalid { validator: "a".into(), interval_id: 10, hotkeys: vec!["m".into()] });
         c.apply(&VoteChange::results("a", 10, &[row("m", true)]));
-        assert_eq!(c.invalid_union(0, 10), Some(vec!["m".to_string()]), "an explicit mark stays");
+        assert_eq!(
+            c.invalid_union(IntervalId::new(0)..=IntervalId::new(10)),
+            Some(vec!["m".to_string()]),
+            "an explicit mark stays"
+        );
         // A stricter allowlist (a's stake now a quarter) is applied to every result.
         c.set_allowlist(&allow(&[("a", 100), ("b", 100), ("c", 100), ("d", 100)]));
-        assert_eq!(c.invalid_union(0, 10), Some(vec![]));
+        assert_eq!(c.invalid_union(IntervalId::new(0)..=IntervalId::new(10)), Some(vec![]));
         c.raise_floor(5);
-        assert_eq!(c.invalid_union(4, 10), None, "below the floor: ask the store");
+        assert_eq!(c.invalid_union(IntervalId::new(4)..=IntervalId::new(10)), None, "below the floor: ask the store");
         for v in ["c", "d"] {
             c.apply(&VoteChange::Invalid { validator: v.into(), interval_id: 12, hotkeys: vec!["n".into()] });
         }
         c.raise_floor(11);
         assert!(c.votes.keys().all(|i| *i >= 11) && c.invalid.keys().all(|i| *i >= 11), "interval 10 dropped");
-        assert_eq!(c.invalid_union(11, 20), Some(vec!["n".to_string()]));
+        assert_eq!(c.invalid_union(IntervalId::new(11)..=IntervalId::new(20)), Some(vec!["n".to_string()]));
     }
 }

@@ -6,6 +6,7 @@ use super::EvidenceServer;
 use super::quorum;
 use super::store::StoreError;
 use super::votes::{CACHE_SPAN, VoteCache, VoteChange};
+use crate::protocol::IntervalId;
 
 /// Where the quorum cache stands.
 #[derive(Debug, Default)]
@@ -48,7 +49,7 @@ impl EvidenceServer {
                 VoteState::Cold => *state = VoteState::Building(Vec::new()),
             }
         }
-        let loaded = self.store.votes(floor, i64::MAX as u64).await;
+        let loaded = self.store.votes(IntervalId::new(floor)..=IntervalId::new(i64::MAX as u64)).await;
         let Ok(mut state) = self.votes.lock() else { return Ok(None) };
         let votes = match loaded {
             Ok(v) => v,
@@ -74,10 +75,11 @@ impl EvidenceServer {
     /// The invalid hotkeys of the window of `interval_id` under the current allowlist.
     pub(crate) async fn invalid_window(&self, interval_id: u64) -> Result<Vec<String>, StoreError> {
         let (lo, hi) = quorum::window(interval_id);
-        if let Some(hit) = self.with_votes(|c| c.invalid_union(lo, hi)).await? {
+        let window = IntervalId::new(lo)..=IntervalId::new(hi);
+        if let Some(hit) = self.with_votes(|c| c.invalid_union(window.clone())).await? {
             return Ok(hit);
         }
-        let votes = self.store.votes(lo, hi).await?;
+        let votes = self.store.votes(window).await?;
         Ok(quorum::invalid_union(&votes, &self.allowlist(), self.config.quorum))
     }
 }

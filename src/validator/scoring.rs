@@ -3,7 +3,9 @@
 //! call conformed to the subnet's rules (its u16 encoding is the chain's,
 //! [`to_u16`](crate::chain::weight_encoding::to_u16)).
 
+use crate::protocol::IntervalId;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use crate::chain::conform::{ConformError, ConformRules, conform};
 use crate::chain::weight_encoding::to_u16;
@@ -22,11 +24,11 @@ pub struct ScoredDecision {
     pub record_count: u64,
 }
 
-/// Sum of accepted `record_count` per miner over intervals in `[start, end)`; rejected
-/// decisions count nothing.
-pub fn score_totals(decisions: &[ScoredDecision], start: u64, end: u64) -> BTreeMap<String, f64> {
+/// Sum of accepted `record_count` per miner over `intervals`; rejected decisions count
+/// nothing.
+pub fn score_totals(decisions: &[ScoredDecision], intervals: Range<IntervalId>) -> BTreeMap<String, f64> {
     let mut totals = BTreeMap::new();
-    for d in decisions.iter().filter(|d| d.accepted && (start..end).contains(&d.interval_id)) {
+    for d in decisions.iter().filter(|d| d.accepted && intervals.contains(&IntervalId::new(d.interval_id))) {
         *totals.entry(d.miner_hotkey.clone()).or_insert(0.0) += d.record_count as f64;
     }
     totals
@@ -47,11 +49,11 @@ impl Default for ScoringWindows {
     }
 }
 
-/// Miners with a rejected decision for an interval in `[start, end)`.
-pub(crate) fn rejected_between(decisions: &[ScoredDecision], start: u64, end: u64) -> BTreeSet<String> {
+/// Miners with a rejected decision for an interval in `intervals`.
+pub(crate) fn rejected_between(decisions: &[ScoredDecision], intervals: Range<IntervalId>) -> BTreeSet<String> {
     decisions
         .iter()
-        .filter(|d| !d.accepted && (start..end).contains(&d.interval_id))
+        .filter(|d| !d.accepted && intervals.contains(&IntervalId::new(d.interval_id)))
         .map(|d| d.miner_hotkey.clone())
         .collect()
 }
@@ -66,8 +68,9 @@ pub fn epoch_scores(
     windows: ScoringWindows,
     excluded: &BTreeSet<String>,
 ) -> BTreeMap<String, f64> {
-    let mut totals = score_totals(decisions, epoch_start.saturating_sub(windows.score_blocks), epoch_start);
-    let rejected = rejected_between(decisions, epoch_start.saturating_sub(windows.rejection_blocks), epoch_start);
+    let since = |blocks: u64| IntervalId::new(epoch_start.saturating_sub(blocks))..IntervalId::new(epoch_start);
+    let mut totals = score_totals(decisions, since(windows.score_blocks));
+    let rejected = rejected_between(decisions, since(windows.rejection_blocks));
     totals.retain(|hotkey, _| !rejected.contains(hotkey) && !excluded.contains(hotkey));
     normalize(&rank_scores(&totals))
 }

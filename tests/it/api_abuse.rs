@@ -2,6 +2,8 @@
 //! (no request body inlined in a listing, limits by bytes), evidence served one body at a
 //! time.
 
+use nexis::protocol::IntervalId;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -217,12 +219,16 @@ impl EvidenceStore for CountingStore {
     async fn evidence(&self, id: i64) -> Result<Option<StoredEvidence>, StoreError> {
         self.inner.evidence(id).await
     }
-    async fn votes(&self, lo: u64, hi: u64) -> Result<Vec<Vote>, StoreError> {
+    async fn votes(&self, intervals: RangeInclusive<IntervalId>) -> Result<Vec<Vote>, StoreError> {
         self.vote_scans.fetch_add(1, Ordering::SeqCst);
-        self.inner.votes(lo, hi).await
+        self.inner.votes(intervals).await
     }
-    async fn reporters(&self, lo: u64, hi: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
-        self.inner.reporters(lo, hi, limit).await
+    async fn reporters(
+        &self,
+        intervals: RangeInclusive<IntervalId>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        self.inner.reporters(intervals, limit).await
     }
     async fn blacklist(&self) -> Result<Vec<String>, StoreError> {
         self.inner.blacklist().await
@@ -432,7 +438,7 @@ async fn retention_prunes_in_batches(store: Arc<dyn EvidenceStore>) {
     assert_eq!(pruned, 5 + 1 + 2, "5 decisions, 1 mark and their 2 evidence rows");
     assert!(evidence_ids(&base, 3_000).await.is_empty());
     assert_eq!(get(&base, &format!("/v1/evidence/{}", old[0])).await.0, StatusCode::NOT_FOUND);
-    let votes = store.votes(0, 10_000).await.expect("votes");
+    let votes = store.votes(IntervalId::new(0)..=IntervalId::new(10_000)).await.expect("votes");
     assert!(votes.iter().all(|v| v.miner_hotkey != "old") && votes.iter().any(|v| v.miner_hotkey == "new"));
     // The replaced evidence (still within its hour of grace above) goes once past it, two
     // rows per batch at most.

@@ -3,6 +3,7 @@
 //! skew, allowlist, quorum at its boundary, the window edges, restart, a killed database
 //! connection, the status page in headless Chromium.
 
+use nexis::protocol::IntervalId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -368,7 +369,7 @@ async fn postgres_connection_killed_and_server_restarted_recover() {
     pg.restart();
     assert_eq!(client.fetch_blacklist().await.expect("read after restart"), Vec::<String>::new());
     client.post_invalid_hotkeys(7, &["c".into()]).await.expect("post after restart");
-    let votes = base.server.store().votes(0, 10).await.expect("votes");
+    let votes = base.server.store().votes(IntervalId::new(0)..=IntervalId::new(10)).await.expect("votes");
     assert_eq!(votes.iter().map(|v| v.miner_hotkey.as_str()).collect::<Vec<_>>(), vec!["a", "b", "c"]);
     base.stop().await;
 }

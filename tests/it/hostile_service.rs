@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
 use nexis::model::Decision;
+use nexis::protocol::{Block, IntervalId};
 use nexis::storage::{LocalStore, PrefixStore};
 use nexis::validator::{ContentChecks, PackageLimits, forgive_unusable_replies};
 
@@ -307,7 +308,7 @@ async fn a_slow_model_does_not_use_up_an_honest_miners_budget() {
     config.intervals.miner_budget = Duration::from_secs(20);
     let service = config.build().expect("validator");
     assert_eq!(w.chain.advance(52).expect("advance"), 52);
-    let report = evaluate(&service, 0, 52).await.expect("interval");
+    let report = evaluate(&service, IntervalId::new(0), Block::new(52)).await.expect("interval");
     let d = &report.record.decisions[0];
     assert!(d.accepted, "{}", d.to_json());
     assert_eq!(d.record_count, 12);
@@ -383,10 +384,10 @@ async fn a_package_real_only_at_the_predictable_rows_is_caught_by_the_extra_samp
     let service = config.build().expect("validator");
     // Before the deadline block exists the evaluation waits instead of sampling blind.
     assert_eq!(w.chain.advance(51).expect("advance"), 51);
-    let early = evaluate(&service, 0, 51).await;
+    let early = evaluate(&service, IntervalId::new(0), Block::new(51)).await;
     assert!(early.is_err_and(|e| e.to_string().contains("not on chain yet")));
     assert_eq!(w.chain.advance(1).expect("advance"), 52);
-    let report = evaluate(&service, 0, 52).await.expect("interval");
+    let report = evaluate(&service, IntervalId::new(0), Block::new(52)).await.expect("interval");
     let d = &report.record.decisions[0];
     assert!(!d.accepted, "{}", d.to_json());
     let extra = d.notes.extra_sampled_row_indices.clone().expect("extra rows listed");

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use nexis::media::ffmpeg::{first_frame, run_ffmpeg};
 use nexis::media::fingerprint::{Fingerprint, MAX_DISTANCE, fingerprint_jpeg};
-use nexis::protocol::IntervalClock;
+use nexis::protocol::{Block, IntervalClock, IntervalId};
 
 use crate::support::sha256_hex;
 use crate::validate_service::{NETUID, World, evaluate, hotkey, package, publish, set_mtime};
@@ -172,7 +172,7 @@ async fn a_miner_republishing_footage_under_other_ids_is_pruned_as_duplicate_con
     config.packages = config.packages.with_fingerprints(true);
     let service = config.build().expect("validator");
     let block = w.chain.advance(52).expect("advance");
-    let report = evaluate(&service, 0, block).await.expect("evaluate");
+    let report = evaluate(&service, IntervalId::new(0), Block::new(block)).await.expect("evaluate");
     let by: std::collections::BTreeMap<_, _> =
         report.record.decisions.iter().map(|d| (d.miner_hotkey.clone(), d)).collect();
     let (a, c) = (by[&first.ss58()], by[&copier.ss58()]);
@@ -194,7 +194,7 @@ async fn a_miner_republishing_footage_under_other_ids_is_pruned_as_duplicate_con
     // Recorded, the fingerprints stay: the copy published again later is still caught,
     // now against the index (the first miner's rows are published overlaps by then).
     assert!(service.state.record_interval(&report.record).expect("record"));
-    let again = evaluate(&service, 0, block).await.expect("evaluate");
+    let again = evaluate(&service, IntervalId::new(0), Block::new(block)).await.expect("evaluate");
     let c = again.record.decisions.iter().find(|d| d.miner_hotkey == copier.ss58()).expect("copier");
     assert_eq!((c.record_count, c.notes.duplicate_content_pruned_count), (0, Some(12)), "{:?}", c.notes);
     assert_eq!(c.notes.global_overlap_pruned_count, Some(0), "not an overlap: other claimed sources");

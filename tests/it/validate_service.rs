@@ -158,10 +158,10 @@ impl World {
 /// snapshot), without recording it.
 pub(crate) async fn evaluate(
     service: &ValidatorService,
-    interval: u64,
-    block: u64,
+    interval: IntervalId,
+    block: Block,
 ) -> Result<IntervalReport, nexis::validator::IntervalError> {
-    let ctx = service.evaluator.context(IntervalId::new(interval), Block::new(block), Default::default(), None).await?;
+    let ctx = service.evaluator.context(interval, block, Default::default(), None).await?;
     service.evaluator.evaluate(&ctx, &service.state.index()).await
 }
 
@@ -428,7 +428,7 @@ fn health_follows_the_liveness_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = heartbeat_path(tmp.path(), "validator");
     assert!(matches!(check_health(&path, Duration::from_secs(60)), Health::Missing(_)));
-    write_heartbeat(&path, 120, Some(100)).expect("write");
+    write_heartbeat(&path, Block::new(120), Some(IntervalId::new(100))).expect("write");
     match check_health(&path, Duration::from_secs(60)) {
         Health::Alive { beat, .. } => assert_eq!((beat.block, beat.last_interval), (120, Some(100))),
         other => panic!("expected alive, got {other:?}"),

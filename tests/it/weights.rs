@@ -1,5 +1,6 @@
 //! Conformance vectors of scoring, weights and the commitment codec (protocol §4, §11).
 
+use nexis::protocol::IntervalId;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -36,14 +37,14 @@ fn rank_scoring_vector() {
         })
         .collect();
     let (start, end) = (v["interval_start"].as_u64().expect("start"), v["interval_end"].as_u64().expect("end"));
-    let scores = rank_scores(&score_totals(&decisions, start, end));
+    let scores = rank_scores(&score_totals(&decisions, IntervalId::new(start)..IntervalId::new(end)));
     assert_eq!(scores, floats(&v["score_totals"]));
     assert_eq!(normalize(&scores), floats(&v["normalized_weights"]));
     // The same through the epoch function, the epoch starting right after the window.
     let windows = ScoringWindows { score_blocks: end - start, rejection_blocks: end - start };
     assert_eq!(epoch_scores(&decisions, end, windows, &Default::default()), floats(&v["normalized_weights"]));
     // Outside the window nothing counts.
-    assert!(score_totals(&decisions, end, end + 1).is_empty());
+    assert!(score_totals(&decisions, IntervalId::new(end)..IntervalId::new(end + 1)).is_empty());
 }
 
 #[test]

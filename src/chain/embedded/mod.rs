@@ -22,6 +22,8 @@
 //! the library reads no environment); `state` the locked JSON state; `rules` the weight rules
 //! a client reads and a reveal is checked against; `epochs` the stateful epoch schedule.
 
+use crate::protocol::Block;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -470,9 +472,9 @@ impl Chain for EmbeddedChain {
         netuid: NetUid,
         mecid: u8,
         hotkey: &str,
-        from: u64,
-        to: u64,
+        blocks: RangeInclusive<Block>,
     ) -> Result<Vec<u64>, ChainError> {
+        let (from, to) = (blocks.start().get(), blocks.end().get());
         self.transact(|s| {
             Ok(subnet(s, netuid)?
                 .reveals

@@ -33,6 +33,7 @@ pub mod read;
 use serde::{Deserialize, Serialize};
 
 use super::commit_reveal::Beacon;
+use crate::protocol::Block;
 
 /// Blocks after the reveal block whose drand round the commit targets, so the chain has
 /// already ingested the pulse when it reveals (the SDK's `SECURITY_BLOCK_OFFSET`).
@@ -230,12 +231,13 @@ pub fn reveal_block_with(s: &EpochSchedule, net: SafetyNet) -> Result<u64, Sched
 /// per block from `now_ms` (the wall clock at `current_block`): `max(1, floor((now + blocks ×
 /// block_time − genesis) / period))`, as the SDK computes it.
 pub fn round_for_block(
-    current_block: u64,
-    reveal_block: u64,
+    current_block: Block,
+    reveal_block: Block,
     block_time_ms: u64,
     now_ms: u64,
     beacon: &Beacon,
 ) -> Result<u64, ScheduleError> {
+    let (current_block, reveal_block) = (current_block.get(), reveal_block.get());
     if block_time_ms == 0 {
         return Err(ScheduleError::ZeroDuration("the block time"));
     }
@@ -271,7 +273,8 @@ pub fn reveal_target_with(
     net: SafetyNet,
 ) -> Result<RevealTarget, ScheduleError> {
     let reveal_block = reveal_block_with(s, net)?;
-    let reveal_round = round_for_block(s.current_block, reveal_block, block_time_ms, now_ms, beacon)?;
+    let reveal_round =
+        round_for_block(Block::new(s.current_block), Block::new(reveal_block), block_time_ms, now_ms, beacon)?;
     Ok(RevealTarget { reveal_block, reveal_round })
 }
 
@@ -289,7 +292,8 @@ pub fn modulo_reveal_target(
     beacon: &Beacon,
 ) -> Result<RevealTarget, ScheduleError> {
     let reveal_block = modulo_first_reveal_block(netuid, tempo, reveal_period_epochs, current_block)?;
-    let reveal_round = round_for_block(current_block, reveal_block, block_time_ms, now_ms, beacon)?;
+    let reveal_round =
+        round_for_block(Block::new(current_block), Block::new(reveal_block), block_time_ms, now_ms, beacon)?;
     Ok(RevealTarget { reveal_block, reveal_round })
 }
 

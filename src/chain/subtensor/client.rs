@@ -2,6 +2,8 @@
 //! websocket (reads at the latest finalized block, retried when the connection drops;
 //! transactions signed, submitted and watched to finalization).
 
+use crate::protocol::Block;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -527,12 +529,12 @@ impl Chain for SubtensorChain {
         netuid: NetUid,
         mecid: u8,
         hotkey: &str,
-        from: u64,
-        to: u64,
+        blocks: RangeInclusive<Block>,
     ) -> Result<Vec<u64>, ChainError> {
+        let (from, to) = (blocks.start().get(), blocks.end().get());
         let account = account_of(hotkey)?;
         let index = storage_index(netuid, mecid)?;
-        let mut blocks = Vec::new();
+        let mut found_at = Vec::new();
         // One `System.Events` read per block, each under the chain timeout.
         for block in from..=to {
             let found = self
@@ -543,10 +545,10 @@ impl Chain for SubtensorChain {
                 })
                 .await?;
             if found {
-                blocks.push(block);
+                found_at.push(block);
             }
         }
-        Ok(blocks)
+        Ok(found_at)
     }
 
     async fn weights_of(&self, netuid: NetUid, hotkey: &str) -> Result<Vec<(Uid, u16)>, ChainError> {

@@ -7,6 +7,8 @@
 pub mod postgres;
 pub mod sqlite;
 
+use crate::protocol::IntervalId;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -290,13 +292,17 @@ pub trait EvidenceStore: Send + Sync {
     /// One stored signed request with its body; `None` when there is no such row.
     async fn evidence(&self, id: i64) -> Result<Option<StoredEvidence>, StoreError>;
 
-    /// Every invalid vote for intervals in `lo..=hi` (rejections and explicit posts,
+    /// Every invalid vote for `intervals` (rejections and explicit posts,
     /// de-duplicated), sorted.
-    async fn votes(&self, lo: u64, hi: u64) -> Result<Vec<Vote>, StoreError>;
+    async fn votes(&self, intervals: RangeInclusive<IntervalId>) -> Result<Vec<Vote>, StoreError>;
 
-    /// The distinct (interval, validator) pairs with a stored decision in `lo..=hi`, newest
+    /// The distinct (interval, validator) pairs with a stored decision in `intervals`, newest
     /// interval first, at most `limit`.
-    async fn reporters(&self, lo: u64, hi: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError>;
+    async fn reporters(
+        &self,
+        intervals: RangeInclusive<IntervalId>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError>;
 
     /// Blacklisted hotkeys, sorted.
     async fn blacklist(&self) -> Result<Vec<String>, StoreError>;

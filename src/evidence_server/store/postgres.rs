@@ -4,6 +4,8 @@
 //! re-opened and the operation retried once. Migrations run at start and keep the Python
 //! deployment's tables, adding the columns and the evidence table this server needs.
 
+use crate::protocol::IntervalId;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
@@ -450,8 +452,8 @@ impl EvidenceStore for PgStore {
         .await
     }
 
-    async fn votes(&self, lo: u64, hi: u64) -> Result<Vec<Vote>, StoreError> {
-        let (lo, hi) = (to_i64(lo), to_i64(hi));
+    async fn votes(&self, intervals: RangeInclusive<IntervalId>) -> Result<Vec<Vote>, StoreError> {
+        let (lo, hi) = (to_i64(intervals.start().get()), to_i64(intervals.end().get()));
         self.run(|client| {
             Box::pin(async move {
                 let rows = client
@@ -481,7 +483,12 @@ impl EvidenceStore for PgStore {
         .await
     }
 
-    async fn reporters(&self, lo: u64, hi: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
+    async fn reporters(
+        &self,
+        intervals: RangeInclusive<IntervalId>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let (lo, hi) = (intervals.start().get(), intervals.end().get());
         let (lo, hi, limit) = (to_i64(lo), to_i64(hi), i64::try_from(limit).unwrap_or(i64::MAX));
         self.run(|client| {
             Box::pin(async move {

@@ -3,6 +3,8 @@
 //! connections beside it serve the listings, so a read never waits for a post being
 //! written. The default when no database URL is given.
 
+use crate::protocol::IntervalId;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -423,7 +425,8 @@ impl EvidenceStore for SqliteStore {
         .await
     }
 
-    async fn votes(&self, lo: u64, hi: u64) -> Result<Vec<Vote>, StoreError> {
+    async fn votes(&self, intervals: RangeInclusive<IntervalId>) -> Result<Vec<Vote>, StoreError> {
+        let (lo, hi) = (intervals.start().get(), intervals.end().get());
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -450,7 +453,12 @@ impl EvidenceStore for SqliteStore {
         .await
     }
 
-    async fn reporters(&self, lo: u64, hi: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
+    async fn reporters(
+        &self,
+        intervals: RangeInclusive<IntervalId>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let (lo, hi) = (intervals.start().get(), intervals.end().get());
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(

@@ -42,6 +42,7 @@ use crate::chain::{Chain, ChainError, NetUid, ReadCredentials};
 use crate::owner::metrics::SyncMetrics;
 use crate::owner::progress::{ProgressError, ProgressStore, RetryPolicy};
 use crate::owner::summary::PassSummary;
+use crate::protocol::{Block, IntervalId};
 use crate::shutdown::{Shutdown, run_every};
 use crate::storage::MinerStores;
 use crate::storage::{ObjectStore, StorageError};
@@ -157,7 +158,7 @@ fn now_unix() -> i64 {
 }
 
 impl OwnerSync {
-    fn beat(&self, block: u64, last_interval: Option<u64>) {
+    fn beat(&self, block: Block, last_interval: Option<IntervalId>) {
         if let Some(path) = &self.heartbeat
             && let Err(e) = write_heartbeat(path, block, last_interval)
         {
@@ -231,7 +232,7 @@ impl OwnerSync {
                 todo.push(bundle);
             }
         }
-        let beat_block = block.unwrap_or(0);
+        let beat_block = Block::new(block.unwrap_or(0));
         let mut unfinished: Option<u64> = None;
         if !todo.is_empty() {
             let credentials: BTreeMap<String, ReadCredentials> = self
@@ -247,7 +248,7 @@ impl OwnerSync {
                 if !done {
                     unfinished = Some(unfinished.map_or(interval_id, |u| u.min(interval_id)));
                 }
-                self.beat(beat_block, last_interval);
+                self.beat(beat_block, last_interval.map(IntervalId::new));
             }
         }
         if let Some(block) = block {
@@ -255,7 +256,7 @@ impl OwnerSync {
             let floor = (block - block % step).saturating_sub(HIGH_WATER_LOOKBACK_INTERVALS * step);
             self.progress.set_high_water(unfinished.map_or(floor, |u| u.min(floor)))?;
         }
-        self.beat(beat_block, last_interval);
+        self.beat(beat_block, last_interval.map(IntervalId::new));
         Ok(summary)
     }
 

@@ -219,7 +219,8 @@ impl ValidatorService {
             report.weights = self.weights.maybe_set(&self.parts(), block, last.as_ref()).await?;
         }
         if let Some(path) = &self.settings.heartbeat
-            && let Err(e) = write_heartbeat(path, block, self.state.last_finished_interval()?)
+            && let Err(e) =
+                write_heartbeat(path, Block::new(block), self.state.last_finished_interval()?.map(IntervalId::new))
         {
             warn!(path = %path.display(), error = %e, "cannot write the liveness file");
         }

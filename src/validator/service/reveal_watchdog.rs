@@ -12,7 +12,7 @@ use tracing::{error, info};
 use super::metrics::Metrics;
 use super::state::WeightSubmission;
 use crate::chain::{Chain, ChainError, NetUid, PendingCommit, Uid, WeightRules};
-use crate::protocol::Epoch;
+use crate::protocol::{Block, Epoch};
 
 /// A commit the watchdog follows until it is revealed or given up.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,7 +230,9 @@ impl RevealWatchdog {
         let Some(from) = gone.iter().map(Followed::first_reveal_block).min() else { return Ok(Vec::new()) };
         // Read after the pending commits: every reveal they miss is at or before it.
         let now = chain.current_block().await?;
-        let mut records = chain.weight_reveals(target.netuid, target.mecid, target.hotkey, from, now).await?;
+        let mut records = chain
+            .weight_reveals(target.netuid, target.mecid, target.hotkey, Block::new(from)..=Block::new(now))
+            .await?;
         let mut gone: Vec<&Followed> = gone.iter().collect();
         gone.sort_by_key(|f| f.watched.commit_block);
         let mut out = Vec::new();
@@ -289,7 +291,10 @@ pub(crate) async fn intent_landed(
     if !moved || rules.block < earliest {
         return Ok(false);
     }
-    Ok(!chain.weight_reveals(netuid, target.mecid, hotkey, earliest, rules.block).await?.is_empty())
+    Ok(!chain
+        .weight_reveals(netuid, target.mecid, hotkey, Block::new(earliest)..=Block::new(rules.block))
+        .await?
+        .is_empty())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::dataset::{WriteError, to_batch, video_v1_schema};
 use crate::media::MediaError;
 use crate::media::synth::{SynthClip, first_frame, synth_clip};
 use crate::model::{ClipRecord, IntervalManifest, SourceProof, declared_num_frames, deterministic_clip_id};
-use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, PROTOCOL_VERSION, SCHEMA_VERSION};
+use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, HotkeyAddr, PROTOCOL_VERSION, SCHEMA_VERSION};
 use crate::storage::{clip_uri, frame_uri};
 use crate::validator::{interval_seed, select_row_indices};
 
@@ -141,8 +141,9 @@ pub async fn generate_package(dir: &Path, spec: &PackageSpec) -> Result<Generate
     std::fs::create_dir_all(dir.join("clips")).map_err(io_err(dir))?;
     std::fs::create_dir_all(dir.join("frames")).map_err(io_err(dir))?;
     let seed = interval_seed(spec.interval_id);
-    let sampled =
-        select_row_indices(spec.rows, &spec.miner_hotkey, spec.validator_hotkey.as_deref(), &seed, spec.row_sample_max);
+    let miner = HotkeyAddr::new(spec.miner_hotkey.as_str());
+    let validator = spec.validator_hotkey.as_deref().map(HotkeyAddr::new);
+    let sampled = select_row_indices(spec.rows, &miner, validator.as_ref(), &seed, spec.row_sample_max);
     // Real media for the sampled rows only; their hashes go into the dataset.
     let mut real = Vec::with_capacity(sampled.len());
     for (n, &row) in sampled.iter().enumerate() {

@@ -97,6 +97,38 @@ impl fmt::Display for HotkeyAddr {
     }
 }
 
+impl std::ops::Deref for HotkeyAddr {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for HotkeyAddr {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for HotkeyAddr {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for HotkeyAddr {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<HotkeyAddr> for String {
+    fn eq(&self, other: &HotkeyAddr) -> bool {
+        *self == other.0
+    }
+}
+
 impl AsRef<str> for HotkeyAddr {
     fn as_ref(&self) -> &str {
         &self.0

@@ -6,6 +6,8 @@
 use rand_mt::Mt;
 use sha2::{Digest, Sha256};
 
+use crate::protocol::HotkeyAddr;
+
 /// First 8 bytes of `sha256(utf8(text))` as an unsigned big-endian integer.
 pub fn seed_int(text: &str) -> u64 {
     let digest = Sha256::digest(text.as_bytes());
@@ -77,8 +79,8 @@ pub(super) fn sample_size(total: usize, max_rows: usize) -> usize {
 /// validator hotkey), first `k` indices, ascending.
 pub fn select_row_indices(
     total: usize,
-    miner_hotkey: &str,
-    validator_hotkey: Option<&str>,
+    miner_hotkey: &HotkeyAddr,
+    validator_hotkey: Option<&HotkeyAddr>,
     interval_seed: &str,
     max_rows: usize,
 ) -> Vec<usize> {
@@ -107,8 +109,8 @@ pub const DEFAULT_EXTRA_SAMPLES: usize = 5;
 /// when fewer remain), ascending.
 pub(super) fn select_extra_row_indices(
     total: usize,
-    miner_hotkey: &str,
-    validator_hotkey: Option<&str>,
+    miner_hotkey: &HotkeyAddr,
+    validator_hotkey: Option<&HotkeyAddr>,
     block_hash_hex: &str,
     extra: usize,
     already: &[usize],
@@ -141,6 +143,10 @@ pub fn normalize_block_hash(hash: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn hk(addr: &str) -> HotkeyAddr {
+        HotkeyAddr::new(addr)
+    }
+
     #[test]
     fn cpython_random_first_outputs() {
         // random.Random(0).getrandbits(32) sequence and random.Random(2**40+5).
@@ -154,18 +160,18 @@ mod tests {
 
     #[test]
     fn extra_samples_skip_the_deterministic_rows_and_depend_on_the_hash() {
-        let base = select_row_indices(300, "m", Some("v"), "seed", 3);
-        let a = select_extra_row_indices(300, "m", Some("v"), "aa", 5, &base);
-        let b = select_extra_row_indices(300, "m", Some("v"), "ab", 5, &base);
+        let base = select_row_indices(300, &hk("m"), Some(&hk("v")), "seed", 3);
+        let a = select_extra_row_indices(300, &hk("m"), Some(&hk("v")), "aa", 5, &base);
+        let b = select_extra_row_indices(300, &hk("m"), Some(&hk("v")), "ab", 5, &base);
         assert_eq!(a.len(), 5);
         assert!(a.iter().all(|i| !base.contains(i) && *i < 300));
         assert!(a.windows(2).all(|w| w[0] < w[1]));
         assert_ne!(a, b, "another block hash picks other rows");
-        assert_eq!(a, select_extra_row_indices(300, "m", Some("v"), "aa", 5, &base), "deterministic");
+        assert_eq!(a, select_extra_row_indices(300, &hk("m"), Some(&hk("v")), "aa", 5, &base), "deterministic");
         // Fewer rows left than asked: all of them.
-        assert_eq!(select_extra_row_indices(6, "m", None, "aa", 5, &[0, 1, 2]), vec![3, 4, 5]);
-        assert!(select_extra_row_indices(3, "m", None, "aa", 5, &[0, 1, 2]).is_empty());
-        assert!(select_extra_row_indices(300, "m", None, "aa", 0, &[]).is_empty());
+        assert_eq!(select_extra_row_indices(6, &hk("m"), None, "aa", 5, &[0, 1, 2]), vec![3, 4, 5]);
+        assert!(select_extra_row_indices(3, &hk("m"), None, "aa", 5, &[0, 1, 2]).is_empty());
+        assert!(select_extra_row_indices(300, &hk("m"), None, "aa", 0, &[]).is_empty());
         assert_eq!(normalize_block_hash(" 0xABcd "), Some("abcd".into()));
         assert_eq!(normalize_block_hash("xyz"), None);
         assert_eq!(normalize_block_hash("0x"), None);

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::support::{repo, shared_dir};
 use nexis::model::deterministic_clip_id;
 use nexis::model::source_key::canonical_source_key;
+use nexis::protocol::HotkeyAddr;
 use nexis::validator::{interval_seed, seed_int, select_miners, select_row_indices};
 
 pub(crate) fn vectors() -> Value {
@@ -65,10 +66,16 @@ fn select_row_indices_vectors() {
     assert!(cases.len() >= 20);
     for case in cases {
         let total = case["total_rows"].as_u64().expect("rows") as usize;
-        let validator = case["validator_hotkey"].as_str();
+        let validator = case["validator_hotkey"].as_str().map(HotkeyAddr::new);
         let want: Vec<usize> =
             case["indices"].as_array().expect("indices").iter().map(|i| i.as_u64().expect("idx") as usize).collect();
-        let got = select_row_indices(total, s(&case["miner_hotkey"]), validator, s(&case["interval_seed"]), 3);
+        let got = select_row_indices(
+            total,
+            &HotkeyAddr::new(s(&case["miner_hotkey"])),
+            validator.as_ref(),
+            s(&case["interval_seed"]),
+            3,
+        );
         assert_eq!(got, want, "{case}");
     }
 }

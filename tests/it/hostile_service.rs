@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use nexis::llm::{ChatClient, LlmProvider, RetryPolicy};
 use nexis::model::Decision;
-use nexis::protocol::{Block, IntervalId};
+use nexis::protocol::{Block, HotkeyAddr, IntervalId};
 use nexis::storage::{LocalStore, PrefixStore};
 use nexis::validator::{ContentChecks, PackageLimits, forgive_unusable_replies};
 
@@ -354,7 +354,7 @@ fn fabricated_package(miner: &str, interval: u64, real: &[usize]) -> TestPackage
 
 fn predicted(miner: &str, validator: &str, interval: u64) -> Vec<usize> {
     use nexis::validator::{interval_seed, select_row_indices};
-    select_row_indices(300, miner, Some(validator), &interval_seed(interval), 3)
+    select_row_indices(300, &HotkeyAddr::new(miner), Some(&HotkeyAddr::new(validator)), &interval_seed(interval), 3)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,8 +373,8 @@ async fn a_package_real_only_at_the_predictable_rows_is_caught_by_the_extra_samp
 
     // The hole: the deterministic sample alone accepts all 300 rows.
     let mut req = request(0);
-    req.miner_hotkey = miner.ss58();
-    req.terms_mut().validator_hotkey = Some(validator.ss58());
+    req.miner_hotkey = HotkeyAddr::new(miner.ss58());
+    req.terms_mut().validator_hotkey = Some(HotkeyAddr::new(validator.ss58()));
     let plain = crate::support::check_dir_with(pkg.dir(), &req, PackageLimits::default()).await;
     assert!(plain.accepted && plain.record_count == 300, "{}", plain.to_json());
 

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use nexis::model::Decision;
+use nexis::protocol::HotkeyAddr;
 use nexis::storage::LocalStore;
 use nexis::validator::{
     IntervalTerms, PackageRequest, PackageValidator, forgive_unusable_replies, interval_seed, normalize_block_hash,
@@ -66,7 +67,7 @@ impl CheckArgs {
         };
         let terms = IntervalTerms {
             interval_id: self.interval,
-            validator_hotkey: self.validator_hotkey.clone().filter(|v| !v.is_empty()),
+            validator_hotkey: self.validator_hotkey.clone().filter(|v| !v.is_empty()).map(HotkeyAddr::from),
             interval_seed: interval_seed(self.interval),
             expected_category: (!category.is_empty()).then(|| category.to_string()),
             enabled_specs: self.specs.specs.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),

@@ -18,7 +18,7 @@ use crate::index::fingerprints::{FingerprintEntry, FingerprintIndex};
 use crate::index::overlap::OverlapIndex;
 use crate::index::refresh::SnapshotRead;
 use crate::model::{Decision, DecisionNotes, Failure, IntervalManifest};
-use crate::protocol::{Block, IntervalId};
+use crate::protocol::{Block, HotkeyAddr, IntervalId};
 use crate::protocol::{DEFAULT_CATEGORY, DEFAULT_SPEC_ID, IntervalClock, MAX_MINERS_PER_INTERVAL};
 use crate::storage::{MinerStores, ObjectStore, StorageError};
 use crate::validator::package::{
@@ -262,7 +262,7 @@ impl IntervalEvaluator {
         let s = &self.settings;
         let terms = IntervalTerms {
             interval_id,
-            validator_hotkey: Some(self.seat.hotkey.ss58()),
+            validator_hotkey: Some(HotkeyAddr::new(self.seat.hotkey.ss58())),
             interval_seed: interval_seed(interval_id),
             expected_category: s.expected_category.clone(),
             enabled_specs: s.enabled_specs.clone(),

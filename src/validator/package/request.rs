@@ -9,7 +9,7 @@ use crate::dataset::ReadLimits;
 use crate::dataset::memory::{DEFAULT_BUDGET_BYTES, MemoryBudget};
 use crate::protocol::{
     DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MANIFEST_BYTES,
-    DEFAULT_ROW_SAMPLE_MAX,
+    DEFAULT_ROW_SAMPLE_MAX, HotkeyAddr,
 };
 
 /// What every package of one interval is held to; built once per interval and shared
@@ -19,7 +19,7 @@ pub struct IntervalTerms {
     /// The interval's first block (protocol §2).
     pub interval_id: u64,
     /// Seeds row sampling together with the interval seed.
-    pub validator_hotkey: Option<String>,
+    pub validator_hotkey: Option<HotkeyAddr>,
     /// Lowercase hex interval seed (protocol §9).
     pub interval_seed: String,
     /// Required category; `None` means no category is required.
@@ -37,14 +37,14 @@ pub struct IntervalTerms {
 #[derive(Debug, Clone)]
 pub struct PackageRequest {
     /// SS58 hotkey of the miner whose bucket holds the package.
-    pub miner_hotkey: String,
+    pub miner_hotkey: HotkeyAddr,
     /// The interval's terms, shared with the other packages of the interval.
     pub terms: Arc<IntervalTerms>,
 }
 
 impl PackageRequest {
     /// The package of `miner_hotkey` under `terms`.
-    pub fn new(miner_hotkey: impl Into<String>, terms: Arc<IntervalTerms>) -> Self {
+    pub fn new(miner_hotkey: impl Into<HotkeyAddr>, terms: Arc<IntervalTerms>) -> Self {
         Self { miner_hotkey: miner_hotkey.into(), terms }
     }
 

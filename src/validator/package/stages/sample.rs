@@ -28,7 +28,7 @@ pub(crate) async fn sample_rows(
     limits: &PackageLimits,
 ) -> Result<Sample, LoadFailure> {
     let total = loaded.num_rows();
-    let validator = req.terms.validator_hotkey.as_deref();
+    let validator = req.terms.validator_hotkey.as_ref();
     let indices =
         select_row_indices(total, &req.miner_hotkey, validator, &req.terms.interval_seed, limits.row_sample_max);
     let extra = match &req.terms.extra_sample_seed {

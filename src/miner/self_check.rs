@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::package::PackageInfo;
 use crate::model::{ClipRecord, Failure};
+use crate::protocol::IntervalId;
 use crate::storage::{LocalStore, PrefixStore};
 use crate::validator::{
     EnvironmentError, IntervalTerms, PackageRequest, PackageValidator, forgive_unusable_replies, interval_seed,
@@ -37,7 +38,7 @@ impl SelfCheck {
     ) -> Result<Verdict, EnvironmentError> {
         let store = PrefixStore::new(LocalStore::new(dir), format!("{}/", info.interval_id));
         let terms = IntervalTerms {
-            interval_id: info.interval_id,
+            interval_id: IntervalId::new(info.interval_id),
             validator_hotkey: None,
             interval_seed: interval_seed(info.interval_id),
             expected_category: info.category.clone(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::support::{check_dir_with, failures, golden_dir, shared_dir};
-use nexis::protocol::HotkeyAddr;
+use nexis::protocol::{HotkeyAddr, IntervalId};
 use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, interval_seed};
 
 #[derive(Deserialize)]
@@ -45,7 +45,7 @@ fn cases() -> Vec<(String, Case)> {
 
 fn request_for(case: &Case) -> PackageRequest {
     let terms = IntervalTerms {
-        interval_id: case.interval_id,
+        interval_id: IntervalId::new(case.interval_id),
         validator_hotkey: Some(HotkeyAddr::new(case.validator_hotkey.as_str())),
         interval_seed: interval_seed(case.interval_id),
         expected_category: Some(case.expected_category.clone()).filter(|c| !c.is_empty()),

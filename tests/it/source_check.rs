@@ -15,6 +15,7 @@ use nexis::media::instants::{instant_seed, plan_instants};
 use nexis::media::{Ffprobe, MediaProbe};
 use nexis::miner::clipper::Clipper;
 use nexis::miner::sources::Source;
+use nexis::protocol::IntervalId;
 use nexis::validator::{
     IntervalTerms, PackageRequest, RowCheck, RowCheckResult, SourceCheck, SourceFetchSettings, SourceStats,
 };
@@ -30,7 +31,7 @@ const VALIDATOR: &str = "5ValidatorHotkey";
 /// The request of `miner`'s package in `interval` under the test terms.
 fn request(miner: &str, interval: u64) -> PackageRequest {
     let terms = IntervalTerms {
-        interval_id: interval,
+        interval_id: IntervalId::new(interval),
         validator_hotkey: Some(VALIDATOR.into()),
         interval_seed: format!("{interval:064x}"),
         expected_category: None,

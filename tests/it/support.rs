@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use nexis::dataset::{to_batch, write_dataset};
 use nexis::media::{Ffprobe, NativeProbe};
 use nexis::model::{ClipRecord, Decision, IntervalManifest, SourceProof};
+use nexis::protocol::IntervalId;
 use nexis::spec::SpecRegistry;
 use nexis::storage::{LocalStore, PrefixStore};
 use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, PackageValidator, interval_seed};
@@ -55,7 +56,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 pub(crate) fn request(interval: u64) -> PackageRequest {
     let terms = IntervalTerms {
-        interval_id: interval,
+        interval_id: IntervalId::new(interval),
         validator_hotkey: Some(VALIDATOR.into()),
         interval_seed: interval_seed(interval),
         expected_category: Some(CATEGORY.into()),

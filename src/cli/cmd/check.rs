@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use nexis::model::Decision;
-use nexis::protocol::HotkeyAddr;
+use nexis::protocol::{HotkeyAddr, IntervalId};
 use nexis::storage::LocalStore;
 use nexis::validator::{
     IntervalTerms, PackageRequest, PackageValidator, forgive_unusable_replies, interval_seed, normalize_block_hash,
@@ -66,7 +66,7 @@ impl CheckArgs {
             None => None,
         };
         let terms = IntervalTerms {
-            interval_id: self.interval,
+            interval_id: IntervalId::new(self.interval),
             validator_hotkey: self.validator_hotkey.clone().filter(|v| !v.is_empty()).map(HotkeyAddr::from),
             interval_seed: interval_seed(self.interval),
             expected_category: (!category.is_empty()).then(|| category.to_string()),

@@ -79,7 +79,7 @@ impl Default for IntervalSettings {
 #[derive(Debug, Clone)]
 pub struct IntervalContext {
     /// The interval's first block.
-    pub interval_id: u64,
+    pub interval_id: IntervalId,
     /// The chain's block when the interval was taken up.
     pub current_block: u64,
     /// Hotkeys the validation API leaves out (its invalid window and blacklist).
@@ -261,7 +261,7 @@ impl IntervalEvaluator {
         }
         let s = &self.settings;
         let terms = IntervalTerms {
-            interval_id,
+            interval_id: interval,
             validator_hotkey: Some(HotkeyAddr::new(self.seat.hotkey.ss58())),
             interval_seed: interval_seed(interval_id),
             expected_category: s.expected_category.clone(),
@@ -270,7 +270,7 @@ impl IntervalEvaluator {
             extra_sample_seed,
         };
         Ok(IntervalContext {
-            interval_id,
+            interval_id: interval,
             current_block: current_block.get(),
             api_excluded,
             snapshot,
@@ -281,7 +281,7 @@ impl IntervalEvaluator {
     /// Evaluates the interval of `ctx`, pruning against `index`.
     pub async fn evaluate(&self, ctx: &IntervalContext, index: &OverlapIndex) -> Result<IntervalReport, IntervalError> {
         let s = &self.settings;
-        let interval_id = ctx.interval_id;
+        let interval_id = ctx.interval_id.get();
         let started = Instant::now();
         let metagraph = self.chain.metagraph(self.seat.netuid).await?;
         let commitments = self.chain.commitments(self.seat.netuid).await?;

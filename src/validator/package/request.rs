@@ -9,7 +9,7 @@ use crate::dataset::ReadLimits;
 use crate::dataset::memory::{DEFAULT_BUDGET_BYTES, MemoryBudget};
 use crate::protocol::{
     DEFAULT_MAX_CLIP_BYTES, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MANIFEST_BYTES,
-    DEFAULT_ROW_SAMPLE_MAX, HotkeyAddr,
+    DEFAULT_ROW_SAMPLE_MAX, HotkeyAddr, IntervalId,
 };
 
 /// What every package of one interval is held to; built once per interval and shared
@@ -17,7 +17,7 @@ use crate::protocol::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntervalTerms {
     /// The interval's first block (protocol §2).
-    pub interval_id: u64,
+    pub interval_id: IntervalId,
     /// Seeds row sampling together with the interval seed.
     pub validator_hotkey: Option<HotkeyAddr>,
     /// Lowercase hex interval seed (protocol §9).
@@ -50,7 +50,7 @@ impl PackageRequest {
 
     /// The interval the package belongs to.
     pub fn interval_id(&self) -> u64 {
-        self.terms.interval_id
+        self.terms.interval_id.get()
     }
 
     /// The terms, for changing them for this request alone.

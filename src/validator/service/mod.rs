@@ -248,7 +248,7 @@ impl ValidatorService {
 
     /// Evaluates and records one interval.
     async fn run_interval(&self, ctx: &IntervalContext) -> Result<IntervalRun, ServiceError> {
-        let interval_id = ctx.interval_id;
+        let interval_id = ctx.interval_id.get();
         let started = Instant::now();
         let mut report = match self.evaluator.evaluate(ctx, &self.state.index()).await {
             Ok(r) => r,

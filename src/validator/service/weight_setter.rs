@@ -319,7 +319,7 @@ impl WeightSetter {
             .map(|d| d.scored())
             .collect();
         let current = seat.clock.latest_closed(Block::new(block)).map_or(0, IntervalId::get);
-        let excluded = match last.filter(|ctx| ctx.interval_id == current) {
+        let excluded = match last.filter(|ctx| ctx.interval_id.get() == current) {
             Some(ctx) => ctx.api_excluded.clone(),
             None => api_excluded(parts.api, current).await,
         };

@@ -27,7 +27,7 @@ use nexis::miner::download::{DownloadError, Downloader};
 use nexis::miner::ledger::Ledger;
 use nexis::miner::package::{PackageInfo, UploadPolicy};
 use nexis::miner::{MineError, Miner, MinerSettings};
-use nexis::protocol::IntervalClock;
+use nexis::protocol::{IntervalClock, IntervalId};
 use nexis::shutdown::Shutdown;
 use nexis::storage::{Downloaded, LocalStore, ObjectMeta, ObjectStore, StorageError};
 use nexis::validator::{IntervalTerms, PackageLimits, PackageRequest, interval_seed};
@@ -137,7 +137,7 @@ impl Setup {
 
 fn request(interval: u64) -> PackageRequest {
     let terms = IntervalTerms {
-        interval_id: interval,
+        interval_id: IntervalId::new(interval),
         validator_hotkey: Some(VALIDATOR.into()),
         interval_seed: interval_seed(interval),
         expected_category: Some("nature_landscape_scenery".into()),

@@ -16,6 +16,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use nexis::bench::{PackageSpec, generate_package};
+use nexis::protocol::IntervalId;
 
 const MINER: &str = "5E9hadicAvnFuoGDeCwddoaSz4kaG4zv56h5YnwFpsUC9fx9";
 const VALIDATOR: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
@@ -346,7 +347,7 @@ async fn bench_hostile_run(args: BenchHostileRunArgs) -> anyhow::Result<ExitCode
     let validator = PackageValidator::new(registry, probe, PackageLimits::default(), scratch.path().to_path_buf());
     let store = PrefixStore::new(LocalStore::new(&args.dir), format!("{INTERVAL}/"));
     let terms = IntervalTerms {
-        interval_id: INTERVAL,
+        interval_id: IntervalId::new(INTERVAL),
         validator_hotkey: Some(VALIDATOR.into()),
         interval_seed: interval_seed(INTERVAL),
         expected_category: Some(nexis::protocol::DEFAULT_CATEGORY.into()),

@@ -15,7 +15,7 @@ pub(crate) fn admit(
 ) -> Result<(IntervalManifest, Arc<dyn DatasetSpec>), LoadFailure> {
     let manifest = IntervalManifest::parse(manifest_bytes)
         .map_err(|e| LoadFailure::with_error(Failure::ManifestSchemaInvalid, e.to_string()))?;
-    if manifest.miner_hotkey != req.miner_hotkey || manifest.interval_id != req.terms.interval_id {
+    if manifest.miner_hotkey != req.miner_hotkey || manifest.interval_id != req.terms.interval_id.get() {
         return Err(LoadFailure::with_error(
             Failure::ManifestIdentityMismatch,
             format!(

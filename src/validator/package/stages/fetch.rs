@@ -34,7 +34,7 @@ pub(crate) async fn fetch_submission(
     limits: &PackageLimits,
     dir: &Path,
 ) -> Result<Submission, LoadFailure> {
-    let manifest_key = manifest_key(req.terms.interval_id);
+    let manifest_key = manifest_key(req.terms.interval_id.get());
     let head = store.head(&manifest_key).await.map_err(missing)?;
     let Some(head) = head else {
         return Err(missing(StorageError::NotFound { key: manifest_key }));
@@ -54,7 +54,7 @@ pub(crate) async fn fetch_submission(
     let manifest_bytes = store.get_bytes(&manifest_key, limits.max_manifest_bytes).await.map_err(missing)?;
     let dataset_path = dir.join("dataset.parquet");
     let dataset = store
-        .get_to_file(&dataset_key(req.terms.interval_id), &dataset_path, limits.max_dataset_bytes)
+        .get_to_file(&dataset_key(req.terms.interval_id.get()), &dataset_path, limits.max_dataset_bytes)
         .await
         .map_err(missing)?;
     Ok(Submission {

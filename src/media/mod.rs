@@ -10,6 +10,7 @@ mod jpeg;
 mod mp4;
 mod probe;
 pub mod synth;
+pub mod ytdlp;
 
 pub use mp4::{DEFAULT_MAX_MOOV_BYTES, NativeProbe, ProbeCounts, Unusual, inspect};
 pub use probe::{Ffprobe, MediaError, MediaProbe, VideoInfo};

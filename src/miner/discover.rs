@@ -14,10 +14,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::download::{DownloadError, run_yt_dlp};
 use super::ledger::{Ledger, LedgerError};
 use super::precheck::{CategoryPrecheck, PrecheckReport};
-use super::sources::{Source, video_id};
+use super::sources::Source;
+use crate::media::ytdlp::{DownloadError, run_yt_dlp};
+use crate::model::source_key::video_id;
 
 /// Most results asked of one search.
 pub const MAX_SEARCH_RESULTS: usize = 200;

@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use super::caption::{Captioner, caption_clip};
 use super::clipper::{Clipper, CutClip, segment_starts};
 use super::discover::{DiscoveryPlan, state_sources};
-use super::download::{DownloadError, Downloader};
+use super::download::Downloader;
 use super::ledger::{Ledger, LedgerError};
 use super::metrics::{CodeLabel, MinerMetrics};
 use super::package::{
@@ -28,6 +28,7 @@ use super::sources::{Source, SourcesError, read_sources};
 use crate::chain::Chain;
 use crate::media::MediaProbe;
 use crate::media::ffmpeg::frames_at;
+use crate::media::ytdlp::DownloadError;
 use crate::model::{ClipRecord, Failure};
 use crate::protocol::{Block, CLIP_DURATION_SEC, IntervalClock};
 use crate::shutdown::{Shutdown, run_every};

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tracing::warn;
 
-use crate::model::source_key::youtube_video_id;
+use crate::model::source_key::video_id;
 
 /// One usable source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,14 +31,6 @@ pub enum SourcesError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// The YouTube video id of `url`, if it is a YouTube video URL.
-pub(crate) fn video_id(url: &str) -> Option<String> {
-    let id = youtube_video_id(url)?;
-    let valid =
-        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    valid.then_some(id)
 }
 
 /// Parses the text of a sources file.

@@ -50,6 +50,14 @@ fn id_prefix(value: &str) -> Option<String> {
     (end > 0).then(|| value[..end].to_string())
 }
 
+/// The YouTube video id of `url`, if it is a YouTube video URL.
+pub(crate) fn video_id(url: &str) -> Option<String> {
+    let id = youtube_video_id(url)?;
+    let valid =
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then_some(id)
+}
+
 /// The YouTube video id a URL points to exactly as written (percent-decoded), if it is one
 /// of the recognised forms (`youtu.be/{id}`, `v={id}`, `/shorts/`, `/embed/`, `/v/`,
 /// `/live/`). Callers that need a clean id (the miner) check its characters.

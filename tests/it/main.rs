@@ -37,6 +37,7 @@ mod llm_client;
 mod metadata_drift;
 mod mine;
 mod mine_self_check;
+mod module_layers;
 mod near_duplicate;
 mod owner_abuse;
 mod owner_publish;

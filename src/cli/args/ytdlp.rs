@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use nexis::miner::download::ytdlp_access_args;
+use nexis::media::ytdlp::ytdlp_access_args;
 
 /// The yt-dlp binary and its access settings.
 #[derive(Debug, Clone, Args)]

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{debug, info, warn};
 
-use crate::miner::download::{DownloadError, run_yt_dlp};
+use crate::media::ytdlp::{DownloadError, run_yt_dlp};
 
 /// Seconds fetched before and after the clip, so an imprecise cut still covers it.
 pub(super) const SECTION_MARGIN_SEC: f64 = 1.0;

@@ -87,7 +87,28 @@ pub(super) fn check_number(spec: &ColumnSpec, v: f64) -> Result<(), String> {
 
 /// Words in a caption, counted up to the minimum a caption needs.
 pub(super) fn word_count_capped(text: &str) -> u8 {
-    text.split(is_py_whitespace).filter(|w| !w.is_empty()).take(MIN_CAPTION_WORDS).count() as u8
+    ascii_word_count_capped(text.as_bytes())
+        .unwrap_or_else(|| text.split(is_py_whitespace).filter(|w| !w.is_empty()).take(MIN_CAPTION_WORDS).count() as u8)
+}
+
+/// [`word_count_capped`] a byte at a time for ASCII text (most captions): `None` at the
+/// first non-ASCII byte before the count is reached, for the Unicode-aware path.
+fn ascii_word_count_capped(bytes: &[u8]) -> Option<u8> {
+    let (mut words, mut in_word) = (0usize, false);
+    for &b in bytes {
+        if !b.is_ascii() {
+            return None;
+        }
+        let space = is_py_whitespace(char::from(b));
+        if !space && !in_word {
+            words += 1;
+            if words == MIN_CAPTION_WORDS {
+                break;
+            }
+        }
+        in_word = !space;
+    }
+    Some(words as u8)
 }
 
 /// Whether the text holds `http://` or `https://` in any case: every occurrence of
@@ -171,6 +192,12 @@ mod tests {
         assert_eq!(word_count_capped("a b  c\td\ne"), 5);
         assert_eq!(word_count_capped(&"w ".repeat(500)), 20);
         assert_eq!(word_count_capped("a\u{1f}b\u{1c}c d"), 4);
+        // Non-ASCII text takes the Unicode path: a no-break space and U+3000 split words.
+        assert_eq!(word_count_capped("a\u{a0}b\u{3000}c d\u{85}e"), 5);
+        assert_eq!(word_count_capped("caf\u{e9} au lait"), 3);
+        let ascii_then_more = format!("{}\u{a0}x", "w ".repeat(25));
+        assert_eq!(word_count_capped(&ascii_then_more), 20);
+        assert_eq!(word_count_capped(" \t\u{b}\u{c}\r\u{1d} "), 0);
         assert_eq!(py_trim("\u{1f} x \u{1e}"), "x");
         assert!(has_url_scheme("see HTTPS://x.y"));
         assert!(has_url_scheme("hTtP://x"));

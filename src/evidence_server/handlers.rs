@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -215,11 +215,11 @@ async fn get_blacklist(State(server): S) -> Result<Response, Reject> {
     Ok(axum::Json(json!({ "blacklist_hotkeys": list })).into_response())
 }
 
-async fn get_latest(State(server): S) -> Result<Response, Reject> {
+async fn get_latest(State(server): S, headers: HeaderMap) -> Result<Response, Reject> {
     let Some(cache) = server.latest() else {
         return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "Latest results are not ready yet"));
     };
-    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from(cache.body)).into_response())
+    Ok(cache.respond(&headers))
 }
 
 async fn status_page(State(server): S) -> Response {

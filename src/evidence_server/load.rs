@@ -216,12 +216,23 @@ fn poller(
     let http = reqwest::Client::builder().timeout(spec.timeout).build().unwrap_or_default();
     tokio::spawn(async move {
         let (mut lat, mut errors, mut first) = (Vec::new(), 0, None);
+        let mut etag: Option<reqwest::header::HeaderValue> = None;
         while !*done.borrow_and_update() {
             let next = tokio::time::Instant::now() + every;
             let t = Instant::now();
             let target = url();
-            let result = match http.get(&target).send().await {
-                Ok(r) if r.status().is_success() => r.bytes().await.map(|_| ()).map_err(|e| e.to_string()),
+            // As a polling client does: gzip accepted, and the last entity tag sent back
+            // (servers without them answer in full, as before).
+            let mut request = http.get(&target).header(reqwest::header::ACCEPT_ENCODING, "gzip");
+            if let Some(tag) = &etag {
+                request = request.header(reqwest::header::IF_NONE_MATCH, tag.clone());
+            }
+            let result = match request.send().await {
+                Ok(r) if r.status() == reqwest::StatusCode::NOT_MODIFIED => Ok(()),
+                Ok(r) if r.status().is_success() => {
+                    etag = r.headers().get(reqwest::header::ETAG).cloned();
+                    r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                }
                 Ok(r) => Err(format!("HTTP {}", r.status())),
                 Err(e) => Err(e.to_string()),
             };

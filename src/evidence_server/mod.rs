@@ -12,6 +12,7 @@
 
 pub mod body;
 mod handlers;
+mod latest;
 mod limit;
 pub mod listen;
 pub mod load;
@@ -30,13 +31,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use serde::Serialize;
 
 use crate::chain::{Chain, NetUid};
+use latest::LatestCache;
 use limit::Limiter;
 use quorum::{Allowlist, Fraction};
-use store::{EvidenceStore, ResultFilter, StoreError, StoredDecision};
+use store::{EvidenceStore, ResultFilter, StoreError};
 
 /// Blocks between refreshes of the latest-results cache.
 pub(crate) const LATEST_REFRESH_BLOCKS: u64 = 30;
@@ -107,24 +107,6 @@ impl Default for ServerConfig {
             conn: listen::ConnLimits::default(),
         }
     }
-}
-
-/// The cached `get_latest_result` reply.
-#[derive(Debug, Clone)]
-pub(crate) struct LatestCache {
-    block: u64,
-    body: Bytes,
-}
-
-#[derive(Serialize)]
-struct LatestBody<'a> {
-    current_block: u64,
-    start_interval_id: u64,
-    end_interval_id: u64,
-    refreshed_every_blocks: u64,
-    cached_at: String,
-    truncated: bool,
-    decisions: &'a [StoredDecision],
 }
 
 /// The shared state behind every handler.
@@ -209,18 +191,11 @@ impl EvidenceServer {
             ..Default::default()
         };
         let listing = self.store.results(&filter).await?;
-        let body = LatestBody {
-            current_block: block,
-            start_interval_id: start,
-            end_interval_id: block,
-            refreshed_every_blocks: LATEST_REFRESH_BLOCKS,
-            cached_at: chrono::Utc::now().to_rfc3339(),
-            truncated: listing.truncated,
-            decisions: &listing.rows,
-        };
-        let bytes = serde_json::to_vec(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let cache = tokio::task::spawn_blocking(move || LatestCache::build(block, start, &listing))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("building the latest results: {e}")))??;
         if let Ok(mut slot) = self.latest.write() {
-            *slot = Some(LatestCache { block, body: Bytes::from(bytes) });
+            *slot = Some(cache);
         }
         Ok(())
     }

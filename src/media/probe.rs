@@ -119,17 +119,16 @@ impl Ffprobe {
         Self { binary: binary.unwrap_or_else(|| PathBuf::from("ffprobe")), timeout }
     }
 
-    /// Checks the binary runs; returns its version line.
-    pub async fn check_available(&self) -> Result<String, MediaError> {
-        let out = Command::new(&self.binary)
-            .arg("-version")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| self.spawn_error(e))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        Ok(text.lines().next().unwrap_or("ffprobe").to_string())
+    /// Checks the binary is there to run (an executable file at its path, or on the
+    /// `PATH` for a bare name) and returns where it is. It is not started: `ffprobe`
+    /// loads a hundred shared libraries, ~50 ms that a `nexis check` whose clips are probed
+    /// in process would spend for nothing.
+    pub async fn check_available(&self) -> Result<PathBuf, MediaError> {
+        find_executable(&self.binary, std::env::var_os("PATH").as_deref()).ok_or_else(|| MediaError::ToolMissing {
+            tool: "ffprobe",
+            path: self.binary.display().to_string(),
+            hint: FFMPEG_INSTALL_HINT,
+        })
     }
 
     fn spawn_error(&self, e: std::io::Error) -> MediaError {
@@ -143,6 +142,19 @@ impl Ffprobe {
             MediaError::Io { tool: "ffprobe", message: e.to_string() }
         }
     }
+}
+
+/// Where `binary` would be run from: itself when it names a directory, else the first
+/// executable file of that name in `path` (the `PATH` value); `None` when there is none.
+fn find_executable(binary: &Path, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if binary.components().count() > 1 {
+        return executable(binary).then(|| binary.to_path_buf());
+    }
+    std::env::split_paths(path?).map(|dir| dir.join(binary)).find(|p| executable(p))
 }
 
 #[derive(Deserialize)]
@@ -284,5 +296,24 @@ mod tests {
         let info = parse_output(patched).unwrap();
         assert_eq!((info.duration_sec, info.frame_count), (Some(20.0), Some(600)));
         assert!(matches!(parse_output(b"garbage"), Err(MediaError::NotVideo(_))));
+    }
+
+    /// The availability check finds the binary on the PATH or at its path without running
+    /// it, and refuses directories, plain files and missing names.
+    #[test]
+    fn ffprobe_is_found_without_running_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tool = dir.path().join("ffprobe");
+        std::fs::write(&tool, "#!/bin/sh\nexit 1\n").expect("write");
+        let path = std::env::join_paths([Path::new("/nonexistent"), dir.path()]).expect("PATH");
+        assert_eq!(find_executable(Path::new("ffprobe"), None), None);
+        // Not executable yet: not found.
+        assert_eq!(find_executable(Path::new("ffprobe"), Some(&path)), None);
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(find_executable(Path::new("ffprobe"), Some(&path)), Some(tool.clone()));
+        assert_eq!(find_executable(&tool, None), Some(tool.clone()));
+        assert_eq!(find_executable(dir.path(), None), None);
+        assert_eq!(find_executable(Path::new("no-such-tool"), Some(&path)), None);
     }
 }

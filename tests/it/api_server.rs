@@ -301,6 +301,33 @@ async fn blacklist_and_latest(base: &Running) {
     base.server.refresh_latest(1_000).await.expect("refresh");
     let (_, v) = get(base, "/v1/get_latest_result").await;
     assert_eq!(v["decisions"].as_array().map(Vec::len), Some(2 + 1), "V1's two rows and V2's one at interval 100");
+    latest_is_conditional_and_gzipped(base, &v).await;
+}
+
+/// `get_latest_result` answers pollers cheaply: gzip when accepted (the same JSON), and
+/// 304 for the entity tag of the current view until the next refresh.
+async fn latest_is_conditional_and_gzipped(base: &Running, plain: &serde_json::Value) {
+    use std::io::Read;
+    let http = reqwest::Client::new();
+    let url = base.url("/v1/get_latest_result");
+    let zipped = http.get(&url).header("accept-encoding", "gzip").send().await.expect("get");
+    assert_eq!(zipped.status(), StatusCode::OK);
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let tag = zipped.headers()["etag"].clone();
+    let mut json = Vec::new();
+    let body = zipped.bytes().await.expect("body");
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut json).expect("gunzip");
+    assert_eq!(&serde_json::from_slice::<serde_json::Value>(&json).expect("json"), plain);
+    let again = http.get(&url).header("accept-encoding", "gzip").header("if-none-match", tag.clone()).send().await;
+    let again = again.expect("get");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "same view, same tag");
+    assert!(again.bytes().await.expect("body").is_empty());
+    let identity = http.get(&url).send().await.expect("get");
+    assert!(identity.headers().get("content-encoding").is_none(), "no gzip unless asked");
+    assert_ne!(identity.headers()["etag"], tag, "each encoding has its own tag");
+    base.server.refresh_latest(1_031).await.expect("refresh");
+    let fresh = http.get(&url).header("accept-encoding", "gzip").header("if-none-match", tag).send().await;
+    assert_eq!(fresh.expect("get").status(), StatusCode::OK, "a new view is sent in full");
 }
 
 pub(crate) fn config() -> ServerConfig {

@@ -16,7 +16,7 @@ use nexis::bench::{PackageSpec, generate_package};
 use nexis::chain::embedded::{EmbeddedChain, EmbeddedSettings};
 use nexis::chain::{Chain, Hotkey, ReadCredentials};
 use nexis::index::overlap::OverlapIndex;
-use nexis::media::Ffprobe;
+use nexis::media::{Ffprobe, NativeProbe};
 use nexis::protocol::{Block, IntervalClock, IntervalId};
 use nexis::spec::SpecRegistry;
 use nexis::storage::S3Buckets;
@@ -63,7 +63,9 @@ async fn main() -> anyhow::Result<()> {
     chain.advance(52)?;
 
     let chain: Arc<dyn Chain> = Arc::new(chain);
-    let probe = Ffprobe::new(None, Duration::from_secs(30));
+    // Clips are probed as `nexis validate` does by default: in process, ffprobe for the unusual.
+    let timeout = Duration::from_secs(30);
+    let probe = NativeProbe::new(Ffprobe::new(None, timeout), timeout);
     // The generated packages have real clips at the deterministic sample only, so the
     // unpredictable extra samples (§9 rev. 2) are off: this measures the regular path.
     let limits = PackageLimits { extra_samples: 0, ..PackageLimits::default() };

@@ -71,6 +71,10 @@ pub struct SubnetReport {
     pub wall_s: f64,
     /// CPU time of the validator (its threads and child processes), seconds.
     pub cpu_s: f64,
+    /// The part of `cpu_s` spent in ffmpeg/ffprobe child processes, seconds.
+    pub children_cpu_s: f64,
+    /// `cpu_s` as a share of one core's time over a live interval (50 blocks of 12 s).
+    pub interval_core_share: f64,
     /// Peak resident memory of the bench process (loopback servers included), MiB.
     pub peak_mib: f64,
     /// Model requests sent.
@@ -294,7 +298,10 @@ async fn measure(bench: &SubnetBench, loopback: &tokio::runtime::Handle) -> Resu
         .map_err(|e| BenchError(e.to_string()))?;
     let report = evaluator.evaluate(&ctx, &index).await.map_err(|e| BenchError(e.to_string()))?;
     let wall_s = started.elapsed().as_secs_f64();
-    let cpu_s = CpuTimes::now().validator_since(&cpu_before);
+    let cpu_after = CpuTimes::now();
+    let cpu_s = cpu_after.validator_since(&cpu_before);
+    let interval = IntervalClock::default();
+    let interval_s = (interval.interval_blocks * interval.block_time_sec) as f64;
     let accepted = report.record.decisions.iter().filter(|d| d.accepted).count();
     if let Some(d) = report.record.decisions.iter().find(|d| !d.accepted) {
         tracing::warn!(decision = %d.to_json(), "a benchmark package was rejected");
@@ -305,6 +312,8 @@ async fn measure(bench: &SubnetBench, loopback: &tokio::runtime::Handle) -> Resu
         accepted,
         wall_s,
         cpu_s,
+        children_cpu_s: cpu_after.children - cpu_before.children,
+        interval_core_share: cpu_s / interval_s,
         peak_mib: peak_rss_mib(),
         model_calls: rate.requests(),
         rate_limited: rate.rate_limited(),

@@ -349,6 +349,11 @@ pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// The first and last interval of `intervals` as database integers.
+pub(crate) fn bounds_of(intervals: &RangeInclusive<IntervalId>) -> (i64, i64) {
+    (to_i64(intervals.start().get()), to_i64(intervals.end().get()))
+}
+
 /// Parses the stored JSON failure list.
 pub(crate) fn parse_failures(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("failures {text:?}: {e}")))

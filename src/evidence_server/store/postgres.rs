@@ -15,7 +15,8 @@ use tokio_postgres::{Client, NoTls};
 
 use super::{
     DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision,
-    StoredEvidence, Vote, failures_json, kind_of, last_per_miner, parse_failures, retry_answer, to_i64, to_u64,
+    StoredEvidence, Vote, bounds_of, failures_json, kind_of, last_per_miner, parse_failures, retry_answer, to_i64,
+    to_u64,
 };
 
 /// Connections opened by [`super::open_store`].
@@ -82,14 +83,21 @@ const UPSERT_INVALIDS: &str = "INSERT INTO interval_invalid_hotkeys (interval_id
     ON CONFLICT (interval_id, hotkey, validator_hotkey) DO UPDATE SET
         created_at = excluded.created_at, evidence_id = excluded.evidence_id";
 
-/// The columns a listing reads.
-const RESULT_COLUMNS: &str = "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted, r.failures,
-        r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
+/// Decisions of a range of intervals, newest first (`$1..=$2`, at most `$3` rows).
+const RESULTS_OF_INTERVALS: &str = "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted,
+        r.failures, r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
         e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
-     FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id";
+     FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
+     WHERE r.interval_id BETWEEN $1 AND $2
+     ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $3";
 
-/// The listing's order and limit.
-const RESULT_ORDER: &str = "ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $3";
+/// The same, of one validator (`$4`): answered from the `(validator, interval, miner)` key.
+const RESULTS_OF_VALIDATOR: &str = "SELECT r.validator_hotkey, r.interval_id, r.miner_hotkey, r.accepted,
+        r.failures, r.record_count, r.global_overlap_pruned_count, r.cross_miner_overlap_pruned_count,
+        e.id, e.signature, e.timestamp, e.nonce, e.body_sha256, e.received_at
+     FROM validation_results r LEFT JOIN validation_evidence e ON e.id = r.evidence_id
+     WHERE r.validator_hotkey = $4 AND r.interval_id BETWEEN $1 AND $2
+     ORDER BY r.interval_id DESC, r.miner_hotkey, r.validator_hotkey LIMIT $3";
 
 /// The PostgreSQL evidence store.
 pub struct PgStore {
@@ -407,20 +415,15 @@ impl EvidenceStore for PgStore {
     async fn results(&self, filter: &ResultFilter) -> Result<Listing, StoreError> {
         let (lo, hi) = filter.bounds();
         let (limit, max_bytes) = (filter.limit_i64(), filter.max_bytes);
-        let sql = match filter.validator_hotkey {
-            Some(_) => format!(
-                "{RESULT_COLUMNS} WHERE r.validator_hotkey = $4 AND r.interval_id BETWEEN $1 AND $2 {RESULT_ORDER}"
-            ),
-            None => format!("{RESULT_COLUMNS} WHERE r.interval_id BETWEEN $1 AND $2 {RESULT_ORDER}"),
-        };
+        let sql = if filter.validator_hotkey.is_some() { RESULTS_OF_VALIDATOR } else { RESULTS_OF_INTERVALS };
         self.run(|client| {
-            let (hotkey, sql) = (filter.validator_hotkey.clone(), sql.clone());
+            let hotkey = filter.validator_hotkey.clone();
             Box::pin(async move {
                 let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&lo, &hi, &limit];
                 if let Some(hotkey) = &hotkey {
                     params.push(hotkey);
                 }
-                let rows = client.query_raw(&sql, params).await.map_err(db)?;
+                let rows = client.query_raw(sql, params).await.map_err(db)?;
                 // Rows are read one at a time and the rest dropped once the byte limit is met.
                 let mut rows = std::pin::pin!(rows);
                 let (mut out, mut bytes) = (Listing::default(), 0);
@@ -453,7 +456,7 @@ impl EvidenceStore for PgStore {
     }
 
     async fn votes(&self, intervals: RangeInclusive<IntervalId>) -> Result<Vec<Vote>, StoreError> {
-        let (lo, hi) = (to_i64(intervals.start().get()), to_i64(intervals.end().get()));
+        let (lo, hi) = bounds_of(&intervals);
         self.run(|client| {
             Box::pin(async move {
                 let rows = client
@@ -488,8 +491,7 @@ impl EvidenceStore for PgStore {
         intervals: RangeInclusive<IntervalId>,
         limit: usize,
     ) -> Result<Vec<(u64, String)>, StoreError> {
-        let (lo, hi) = (intervals.start().get(), intervals.end().get());
-        let (lo, hi, limit) = (to_i64(lo), to_i64(hi), i64::try_from(limit).unwrap_or(i64::MAX));
+        let ((lo, hi), limit) = (bounds_of(&intervals), i64::try_from(limit).unwrap_or(i64::MAX));
         self.run(|client| {
             Box::pin(async move {
                 let rows = client

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     DecisionRow, Evidence, EvidenceRef, EvidenceStore, Listing, Recorded, ResultFilter, StoreError, StoredDecision,
-    StoredEvidence, Vote, failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
+    StoredEvidence, Vote, bounds_of, failures_json, kind_of, parse_failures, retry_answer, to_i64, to_u64,
 };
 
 const SCHEMA: &str = "
@@ -426,7 +426,7 @@ impl EvidenceStore for SqliteStore {
     }
 
     async fn votes(&self, intervals: RangeInclusive<IntervalId>) -> Result<Vec<Vote>, StoreError> {
-        let (lo, hi) = (intervals.start().get(), intervals.end().get());
+        let (lo, hi) = bounds_of(&intervals);
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -439,7 +439,7 @@ impl EvidenceStore for SqliteStore {
                 )
                 .map_err(db)?;
             let rows = stmt
-                .query_map(params![to_i64(lo), to_i64(hi)], |r| {
+                .query_map(params![lo, hi], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
                 })
                 .map_err(db)?;
@@ -458,7 +458,7 @@ impl EvidenceStore for SqliteStore {
         intervals: RangeInclusive<IntervalId>,
         limit: usize,
     ) -> Result<Vec<(u64, String)>, StoreError> {
-        let (lo, hi) = (intervals.start().get(), intervals.end().get());
+        let (lo, hi) = bounds_of(&intervals);
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -468,7 +468,7 @@ impl EvidenceStore for SqliteStore {
                 .map_err(db)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = stmt
-                .query_map(params![to_i64(lo), to_i64(hi), limit], |r| {
+                .query_map(params![lo, hi, limit], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })
                 .map_err(db)?;

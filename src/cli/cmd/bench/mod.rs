@@ -288,16 +288,14 @@ fn reference_check(python: &Path, dir: &Path, root: &Path, repeat: usize) -> any
     std::fs::remove_file(&link).ok();
     std::os::unix::fs::symlink(std::path::absolute(dir)?, &link).context("linking the package for the reference")?;
     let target = ReferenceTarget { s3_root: &s3_root, interval: INTERVAL, validator_hotkey: Some(VALIDATOR) };
-    let mut best = f64::MAX;
-    for _ in 0..repeat {
-        match run_reference(python, target) {
-            ReferenceRun::Ran { wall_s, accepted: 1, .. } => best = best.min(wall_s),
-            ReferenceRun::Ran { accepted, .. } => bail!("the reference accepted {accepted} of 1 packages"),
-            ReferenceRun::Unavailable(why) => bail!("the Python reference did not run: {why}"),
-        }
-    }
+    let best = (0..repeat).try_fold(f64::MAX, |best, _| match run_reference(python, target) {
+        ReferenceRun::Ran { wall_s, accepted: 1, .. } => Ok(best.min(wall_s)),
+        ReferenceRun::Ran { accepted, .. } => Err(anyhow::anyhow!("the reference accepted {accepted} of 1 packages")),
+        ReferenceRun::Unavailable(why) => Err(anyhow::anyhow!("the Python reference did not run: {why}")),
+    });
+    // The link and its bucket go whether the reference ran or not.
     std::fs::remove_dir_all(&s3_root).ok();
-    Ok(best)
+    best
 }
 
 fn bench_hostile(args: BenchHostileArgs) -> anyhow::Result<ExitCode> {

@@ -86,7 +86,14 @@ fn print_table(bench: &SubnetBench, r: &SubnetReport, reference: &Option<Referen
     );
     println!("  accepted        {} of {}", r.accepted, r.miners);
     println!("  wall            {:.2} s", r.wall_s);
-    println!("  cpu             {:.2} s ({:.0} % of one core over the wall time)", r.cpu_s, 100.0 * r.cpu_s / r.wall_s);
+    println!(
+        "  cpu             {:.2} s, {:.2} s of it in ffmpeg/ffprobe ({:.0} % of one core over the wall time; \
+         {:.1} % of one core's time over a 600 s interval)",
+        r.cpu_s,
+        r.children_cpu_s,
+        100.0 * r.cpu_s / r.wall_s,
+        100.0 * r.interval_core_share
+    );
     println!("  peak memory     {:.0} MiB (bench process, loopback servers included)", r.peak_mib);
     println!("  model calls     {}", r.model_calls);
     println!("  429s            {}", r.rate_limited);

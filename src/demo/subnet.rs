@@ -285,7 +285,7 @@ impl Subnet {
         let workdir = settings.workdir.as_path();
         prepare_workdir(workdir)?;
         let probe = Ffprobe::new(None, Duration::from_secs(60));
-        probe.check_available().await?;
+        probe.check_available(std::env::var_os("PATH").as_deref())?;
         let probe: Arc<dyn MediaProbe> = Arc::new(probe);
 
         let chain = EmbeddedChain::open(EmbeddedSettings::new(workdir.join("chain"), STEPPED_CHAIN_BLOCK_MS))?;

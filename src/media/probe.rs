@@ -119,12 +119,12 @@ impl Ffprobe {
         Self { binary: binary.unwrap_or_else(|| PathBuf::from("ffprobe")), timeout }
     }
 
-    /// Checks the binary is there to run (an executable file at its path, or on the
-    /// `PATH` for a bare name) and returns where it is. It is not started: `ffprobe`
-    /// loads a hundred shared libraries, ~50 ms that a `nexis check` whose clips are probed
-    /// in process would spend for nothing.
-    pub async fn check_available(&self) -> Result<PathBuf, MediaError> {
-        find_executable(&self.binary, std::env::var_os("PATH").as_deref()).ok_or_else(|| MediaError::ToolMissing {
+    /// Checks the binary is there to run (an executable file at its path, or in
+    /// `search_path`, the value of `PATH`, for a bare name) and returns where it is. It is
+    /// not started: `ffprobe` loads a hundred shared libraries, ~50 ms that a
+    /// `nexis check` whose clips are probed in process would spend for nothing.
+    pub fn check_available(&self, search_path: Option<&std::ffi::OsStr>) -> Result<PathBuf, MediaError> {
+        find_executable(&self.binary, search_path).ok_or_else(|| MediaError::ToolMissing {
             tool: "ffprobe",
             path: self.binary.display().to_string(),
             hint: FFMPEG_INSTALL_HINT,

@@ -50,7 +50,7 @@ fn env_example_lists_every_variable_the_code_reads() {
         .map(|(name, _)| name.trim().to_string())
         .collect();
     // Variables of the operating system, not of nexis.
-    const SYSTEM: [&str; 2] = ["HOME", "XDG_STATE_HOME"];
+    const SYSTEM: [&str; 3] = ["HOME", "PATH", "XDG_STATE_HOME"];
     let missing: Vec<_> = read.difference(&documented).filter(|v| !SYSTEM.contains(&v.as_str())).collect();
     assert!(missing.is_empty(), ".env.example lacks {missing:?}");
 }

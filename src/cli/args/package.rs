@@ -88,7 +88,9 @@ impl PackageArgs {
     pub(crate) async fn probe(&self) -> anyhow::Result<Arc<dyn MediaProbe>> {
         let timeout = Duration::from_secs(self.ffprobe_timeout_sec);
         let ffprobe = Ffprobe::new(Some(self.ffprobe.clone()), timeout);
-        ffprobe.check_available().await.context("ffprobe is needed to verify sampled clips")?;
+        ffprobe
+            .check_available(std::env::var_os("PATH").as_deref())
+            .context("ffprobe is needed to verify sampled clips")?;
         Ok(match self.probe {
             ProbeKind::Native => Arc::new(NativeProbe::new(ffprobe, timeout)),
             ProbeKind::Ffprobe => Arc::new(ffprobe),

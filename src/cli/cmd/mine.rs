@@ -225,7 +225,9 @@ pub(crate) async fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     let workdir = args.workdir.path();
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
     let probe = Ffprobe::new(None, Duration::from_secs(60));
-    probe.check_available().await.context("ffprobe is needed to probe sources and clips")?;
+    probe
+        .check_available(std::env::var_os("PATH").as_deref())
+        .context("ffprobe is needed to probe sources and clips")?;
     let probe: Arc<dyn MediaProbe> = Arc::new(probe);
     let miner = build_miner(&args, &workdir, hotkey.ss58(), netuid, probe, captioner)?;
     let metrics = miner.metrics.clone();

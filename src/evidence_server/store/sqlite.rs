@@ -468,9 +468,7 @@ impl EvidenceStore for SqliteStore {
                 .map_err(db)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = stmt
-                .query_map(params![lo, hi, limit], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
+                .query_map(params![lo, hi, limit], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
                 .map_err(db)?;
             let mut out = Vec::new();
             for row in rows {

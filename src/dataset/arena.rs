@@ -1,11 +1,12 @@
-//! Compact string storage for decoded columns: one byte buffer plus end offsets, so a
-//! million short values cost two allocations instead of a million.
+//! Compact string storage for decoded columns: one byte buffer plus 4-byte end offsets,
+//! so a million short values cost two allocations instead of a million. An arena holds at
+//! most 4 GiB of text; the decoder's 2 GiB cap per dataset keeps every column below it.
 
 /// Strings stored back to back, addressed by insertion index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StrArena {
     bytes: String,
-    ends: Vec<usize>,
+    ends: Vec<u32>,
 }
 
 impl StrArena {
@@ -14,17 +15,21 @@ impl StrArena {
         Self { bytes: String::new(), ends: Vec::with_capacity(values) }
     }
 
-    /// Appends `s` and returns its index.
+    /// Appends `s` and returns its index (an empty string past the 4 GiB the arena holds).
     pub fn push(&mut self, s: &str) -> u32 {
-        self.bytes.push_str(s);
-        self.ends.push(self.bytes.len());
+        if let Ok(end) = u32::try_from(self.bytes.len() + s.len()) {
+            self.bytes.push_str(s);
+            self.ends.push(end);
+        } else {
+            self.ends.push(self.ends.last().copied().unwrap_or(0));
+        }
         (self.ends.len() - 1) as u32
     }
 
     /// The string at `index`.
     pub fn get(&self, index: usize) -> Option<&str> {
-        let end = *self.ends.get(index)?;
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let end = *self.ends.get(index)? as usize;
+        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
         self.bytes.get(start..end)
     }
 
@@ -42,6 +47,7 @@ impl StrArena {
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
+            let end = end as usize;
             let s = &self.bytes[start..end];
             start = end;
             s

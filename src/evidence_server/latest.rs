@@ -80,6 +80,18 @@ impl LatestCache {
     }
 }
 
+/// Hands the heap pages freed by a refresh back to the kernel. A refresh allocates the
+/// view about three times over (rows, JSON, gzip) on whichever blocking thread runs it, and
+/// glibc keeps what each thread's arena freed: without this the server's memory climbs
+/// refresh after refresh (measured: 240 to 340 MiB over five minutes at a full view).
+pub(crate) fn return_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Whether `Accept-Encoding` lists `gzip` (or `*`) without `q=0`.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(

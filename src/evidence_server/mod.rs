@@ -197,6 +197,7 @@ impl EvidenceServer {
         if let Ok(mut slot) = self.latest.write() {
             *slot = Some(cache);
         }
+        latest::return_free_heap();
         Ok(())
     }
 

@@ -101,8 +101,20 @@ fn print_table(bench: &SubnetBench, r: &SubnetReport, reference: &Option<Referen
     println!("  setup           {:.1} s (not measured)", r.setup_s);
     match reference {
         Some(ReferenceRun::Ran { wall_s, accepted, packages }) => {
-            println!("  reference       {wall_s:.2} s for {packages} packages one after another ({accepted} accepted)");
+            println!(
+                "  reference       {wall_s:.2} s for {packages} packages one after another ({accepted} accepted), \
+                 without its model checks"
+            );
             println!("  ratio           {:.3} (nexis / reference)", r.wall_s / wall_s);
+            // The reference calls the model one request at a time: the same calls would add
+            // their latency end to end (an estimate, not measured).
+            let with_model = wall_s + r.model_calls as f64 * bench.model_latency.as_secs_f64();
+            println!(
+                "  with its model  about {with_model:.0} s if it made the same {} calls one after another \
+                 (ratio about {:.3}; estimated)",
+                r.model_calls,
+                r.wall_s / with_model
+            );
         }
         Some(ReferenceRun::Unavailable(why)) => println!("  reference       not run: {why}"),
         None => println!("  reference       skipped"),

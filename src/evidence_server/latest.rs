@@ -24,8 +24,9 @@ pub(crate) struct LatestCache {
     pub(crate) block: u64,
     json: Bytes,
     gzip: Bytes,
-    /// The entity tag of the JSON body (the gzip one adds `-gzip`).
-    etag: String,
+    /// The entity tags of the two bodies (the gzip one ends in `-gzip`).
+    json_tag: HeaderValue,
+    gzip_tag: HeaderValue,
 }
 
 #[derive(Serialize)]
@@ -56,16 +57,19 @@ impl LatestCache {
         let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 8), Compression::fast());
         gz.write_all(&json).and_then(|()| gz.flush()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let gzip = gz.finish().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let etag = format!("\"{:032x}\"", xxh3_128(&json));
-        Ok(Self { block, json: Bytes::from(json), gzip: Bytes::from(gzip), etag })
+        let hash = xxh3_128(&json);
+        let tag = |suffix: &str| {
+            HeaderValue::from_str(&format!("\"{hash:032x}{suffix}\"")).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        let (json_tag, gzip_tag) = (tag("")?, tag("-gzip")?);
+        Ok(Self { block, json: Bytes::from(json), gzip: Bytes::from(gzip), json_tag, gzip_tag })
     }
 
     /// The reply to a request with `headers`: 304 when it names the current tag, else the
     /// body, gzipped when the client accepts gzip.
     pub(crate) fn respond(&self, headers: &HeaderMap) -> Response {
         let gzip = accepts_gzip(headers);
-        let etag = if gzip { format!("{}-gzip\"", self.etag.trim_end_matches('"')) } else { self.etag.clone() };
-        let etag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+        let etag = if gzip { self.gzip_tag.clone() } else { self.json_tag.clone() };
         let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
         if names_tag(headers, &etag) {
             return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), vary]).into_response();

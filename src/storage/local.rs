@@ -119,10 +119,10 @@ impl ObjectStore for LocalStore {
         if meta.len() > max_bytes {
             return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
         }
-        let (key, dest) = (key.to_string(), dest.to_path_buf());
-        tokio::task::spawn_blocking(move || copy_hashed(&key, &path, &dest, max_bytes))
+        let (owned, dest) = (key.to_string(), dest.to_path_buf());
+        tokio::task::spawn_blocking(move || copy_hashed(&owned, &path, &dest, max_bytes))
             .await
-            .map_err(|e| StorageError::Io { key: String::new(), source: std::io::Error::other(e) })?
+            .map_err(|e| StorageError::Io { key: key.to_string(), source: std::io::Error::other(e) })?
     }
 
     async fn get_bytes(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, StorageError> {
